@@ -1,0 +1,1 @@
+"""The Cactus gateway protocol: signing, messages and the HTTP client (no Qt)."""

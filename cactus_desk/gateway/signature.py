@@ -1,0 +1,51 @@
+"""The gateway's SHA-1 signature scheme, exactly as its published code computes it.
+
+``sha1("k1:v1;k2:v2;...;kn:vn;" + salt)`` over every top-level field except
+``signature``: keys sorted by code point on their original spelling and written in
+lower case, top-level values that are empty or blank skipped, nested objects written as
+``k:v;k:v`` with sorted (not lower-cased, not skipped) keys, lists sorted as strings,
+and every scalar rendered with Python's ``str()`` (so ``True``, ``None``, ``1000.0``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+SIGNATURE_KEY = "signature"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ";".join(f"{key}:{value[key]}" for key in sorted(value))
+    if isinstance(value, list | tuple):
+        return ";".join(sorted(str(item) for item in value))
+    return str(value)
+
+
+def signing_string(payload: Mapping[str, Any]) -> str:
+    """Return the string that is hashed, without the salt (useful for diagnostics)."""
+    parts: list[str] = []
+    for key in sorted(payload):
+        if key == SIGNATURE_KEY:
+            continue
+        rendered = _render(payload[key])
+        if rendered.strip() == "":
+            continue
+        parts.append(f"{key.lower()}:{rendered};")
+    return "".join(parts)
+
+
+def sign(payload: Mapping[str, Any], salt: str) -> str:
+    """Return the lowercase hex SHA-1 signature of ``payload`` with ``salt``."""
+    return hashlib.sha1((signing_string(payload) + salt).encode("utf-8")).hexdigest()
+
+
+def verify(payload: Mapping[str, Any], salt: str) -> bool:
+    """True when ``payload["signature"]`` is the signature of the rest of it (constant time)."""
+    received = payload.get(SIGNATURE_KEY)
+    if not isinstance(received, str) or not received:
+        return False
+    return hmac.compare_digest(sign(payload, salt), received.strip().lower())

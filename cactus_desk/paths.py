@@ -1,0 +1,38 @@
+"""Where Cactus Desk keeps its data and logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_DIR_NAME = "cactus-desk"
+ENV_HOME = "CACTUS_DESK_HOME"
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data folder: ``--data-dir``, else ``$CACTUS_DESK_HOME``, else the platform's."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False))
+
+
+def log_dir(data: Path | None = None, *, explicit_data_dir: bool = False) -> Path:
+    """Return the log folder: inside an explicitly chosen data folder, else the platform's."""
+    if data is not None and explicit_data_dir:
+        return data / "logs"
+    return Path(platformdirs.user_log_dir(APP_DIR_NAME, appauthor=False))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the current user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.chmod(0o700)
+    except OSError:  # e.g. a folder owned by someone else; the files inside are still 0600
+        pass
+    return path
