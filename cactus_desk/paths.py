@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -31,8 +32,7 @@ def log_dir(data: Path | None = None, *, explicit_data_dir: bool = False) -> Pat
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable by the current user only."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    # A folder owned by someone else cannot be narrowed; the files inside are still 0600.
+    with contextlib.suppress(OSError):
         path.chmod(0o700)
-    except OSError:  # e.g. a folder owned by someone else; the files inside are still 0600
-        pass
     return path

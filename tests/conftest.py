@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from tests.memory_keyring import MemoryKeyring  # noqa: E402
+from tests.memory_keyring import MemoryKeyring
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +19,12 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the app's data dir (and platformdirs' XDG folders) at a fresh temp folder."""
     home = tmp_path / "cactus-home"
     monkeypatch.setenv("CACTUS_DESK_HOME", str(home))
-    for var, sub in (("XDG_DATA_HOME", "xdg-data"), ("XDG_STATE_HOME", "xdg-state"),
-                     ("XDG_CONFIG_HOME", "xdg-config"), ("XDG_CACHE_HOME", "xdg-cache")):
+    for var, sub in (
+        ("XDG_DATA_HOME", "xdg-data"),
+        ("XDG_STATE_HOME", "xdg-state"),
+        ("XDG_CONFIG_HOME", "xdg-config"),
+        ("XDG_CACHE_HOME", "xdg-cache"),
+    ):
         monkeypatch.setenv(var, str(tmp_path / sub))
     return home
 

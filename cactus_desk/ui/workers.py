@@ -1,0 +1,102 @@
+"""Run plain callables off the GUI thread and hand their results back to it.
+
+One small abstraction for every background job (sending, balance, connection tests):
+a ``QRunnable`` on a ``QThreadPool`` calls the function on a worker thread, and a
+``QObject`` of signals, living on the GUI thread, receives the result through a queued
+connection. A newer job on the same *channel* makes older results stale, so a slow answer
+for a profile the person has already left is dropped instead of shown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+SuccessHandler = Callable[[Any], None]
+ErrorHandler = Callable[[BaseException], None]
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; the worker emits into it, Qt queues the call."""
+
+    finished = Signal(int, bool, object)
+
+
+class _Job(QRunnable):
+    def __init__(self, token: int, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._token = token
+        self._fn = fn
+        self._relay = relay
+
+    def run(self) -> None:  # worker thread
+        try:
+            result: Any = self._fn()
+            ok = True
+        except BaseException as exc:  # delivered to the GUI thread's error handler
+            result, ok = exc, False
+        self._relay.finished.emit(self._token, ok, result)
+
+
+class Runner(QObject):
+    """Runs jobs on a thread pool and calls their handlers on the GUI thread."""
+
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self._pool = pool or QThreadPool.globalInstance()
+        self._relay = _Relay(self)
+        self._relay.finished.connect(self._deliver)
+        self._tokens = itertools.count(1)
+        self._pending: dict[int, tuple[str | None, SuccessHandler, ErrorHandler | None]] = {}
+        self._latest: dict[str, int] = {}
+
+    def run(
+        self,
+        fn: Callable[[], Any],
+        on_success: SuccessHandler,
+        on_error: ErrorHandler | None = None,
+        *,
+        channel: str | None = None,
+    ) -> int:
+        """Start ``fn`` on the pool; return its token. GUI thread."""
+        token = next(self._tokens)
+        self._pending[token] = (channel, on_success, on_error)
+        if channel is not None:
+            self._latest[channel] = token
+        self._pool.start(_Job(token, fn, self._relay))
+        return token
+
+    def invalidate(self, channel: str) -> None:
+        """Drop the results of jobs already running on ``channel``. GUI thread."""
+        self._latest.pop(channel, None)
+
+    def busy(self, channel: str | None = None) -> bool:
+        """True while a job (on ``channel``, if given) has not delivered yet."""
+        return any(channel is None or ch == channel for ch, _, _ in self._pending.values())
+
+    def wait_idle(self, msecs: int = 30_000) -> bool:
+        """Block until the pool is idle (for shutdown and tests)."""
+        return self._pool.waitForDone(msecs)
+
+    def _deliver(self, token: int, ok: bool, result: object) -> None:  # GUI thread
+        channel, on_success, on_error = self._pending.pop(token, (None, None, None))
+        if on_success is None:
+            return
+        if channel is not None and self._latest.get(channel) != token:
+            log.debug("dropping a stale result on channel %s", channel)
+            return
+        if channel is not None:
+            self._latest.pop(channel, None)
+        if ok:
+            on_success(result)
+        elif on_error is not None:
+            on_error(result)  # type: ignore[arg-type]
+        else:
+            log.error("background job failed", exc_info=result)  # type: ignore[arg-type]
