@@ -1,0 +1,161 @@
+"""A payout as the form holds it, before it becomes a request: validation, ids and masking."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.checks import normalize
+from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.money import AmountError, currencies, parse_amount
+
+DraftErrors = dict[str, str]
+"""Messages keyed by ``site_login``, ``amount``, ``request_id``, ``currency``, ``method``
+or an additional field's wire name."""
+
+MAX_SITE_LOGIN = 128
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}", re.ASCII)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CARD_FIELD = "card_number"
+
+
+class PayoutDraft(BaseModel):
+    """What a person has entered for one payout, before anything is checked or sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: str
+    site_login: str = ""
+    currency: str = ""
+    method: str = ""
+    amount_text: str = ""
+    fields: dict[str, str | bool] = Field(default_factory=dict)
+    request_id: str = ""
+
+
+def new_request_id(now: datetime | None = None) -> str:
+    """A fresh, unique request id: ``cd-`` + date + 10 random hex digits."""
+    day = (now or datetime.now()).strftime("%Y%m%d")
+    return f"cd-{day}-{secrets.token_hex(5)}"
+
+
+def _site_login_problem(value: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return "Enter the user's login on your site."
+    if len(text) > MAX_SITE_LOGIN:
+        return f"Too long: at most {MAX_SITE_LOGIN} characters."
+    if _CONTROL.search(text):
+        return "Remove the control or invisible characters (line breaks, tabs and the like)."
+    return None
+
+
+def _request_id_problem(value: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return "Enter a request id, or generate a new one."
+    if len(text) > 64:
+        return "Too long: at most 64 characters."
+    if not _REQUEST_ID.fullmatch(text):
+        return "Use only letters, digits and . _ : - (no spaces), e.g. cd-20261128-7f3a9c2b1e."
+    return None
+
+
+def validate_draft(draft: PayoutDraft, *, extensions: Iterable[str] = ()) -> DraftErrors:
+    """Check a draft the way the gateway would need it; return messages (empty when valid)."""
+    catalog = load_catalog()
+    errors: DraftErrors = {}
+    for key, problem in (
+        ("site_login", _site_login_problem(draft.site_login)),
+        ("request_id", _request_id_problem(draft.request_id)),
+    ):
+        if problem:
+            errors[key] = problem
+
+    known = currencies()
+    cur = known.get(draft.currency)
+    if cur is None:
+        errors["currency"] = "Choose a currency."
+    else:
+        try:
+            parse_amount(draft.amount_text, cur)
+        except AmountError as exc:
+            errors["amount"] = exc.message
+
+    try:
+        method = catalog.method(draft.method)
+    except UnknownMethodError:
+        errors["method"] = "Choose a payout method."
+        return errors
+    if cur is None:
+        return errors
+    if cur.code not in method.currencies:
+        offered = ", ".join(method.currencies)
+        errors["method"] = f"{method.label} is not offered for {cur.code} (only {offered})."
+        return errors
+    if not method.documented and method.wire not in set(extensions):
+        errors["method"] = f"{method.label} is not enabled for this profile."
+        return errors
+    errors.update(catalog.validate_fields(method, cur.code, draft.fields))
+    return errors
+
+
+def build_request(
+    draft: PayoutDraft,
+    *,
+    merchant_id: str,
+    site_id: int,
+    extensions: Iterable[str] | None = None,
+) -> PayoutRequest:
+    """Turn a valid draft into the request to sign and send; ``ValueError`` if it is invalid.
+
+    With ``extensions`` the method must be documented or among them; without, enabling a
+    method is left to the caller (the form only offers what the profile enables).
+    """
+    enabled = (draft.method,) if extensions is None else tuple(extensions)
+    errors = validate_draft(draft, extensions=enabled)
+    if errors:
+        summary = "; ".join(f"{key}: {message}" for key, message in errors.items())
+        raise ValueError(f"The payout is not complete: {summary}")
+    catalog = load_catalog()
+    return PayoutRequest(
+        merchant_id=merchant_id,
+        site_login=draft.site_login.strip(),
+        site_id=site_id,
+        request_id=draft.request_id.strip(),
+        amount=parse_amount(draft.amount_text, draft.currency),
+        currency=draft.currency,
+        method=draft.method,
+        additional_fields=catalog.wire_fields(draft.method, draft.currency, draft.fields),
+    )
+
+
+def mask_card(number: str) -> str:
+    """Mask a card number for storage and display: first 6 and last 4 digits kept.
+
+    Anything too short to keep 6 + 4 and still hide some digits is masked completely.
+    """
+    compact = normalize("card_number", number)
+    if len(compact) < 12:
+        return "*" * len(compact)
+    return compact[:6] + "*" * (len(compact) - 10) + compact[-4:]
+
+
+def redacted_fields(method: str, fields: Mapping[str, str]) -> dict[str, str]:
+    """The additional fields as they may be stored or shown: the card number masked."""
+    card_wires = {_CARD_FIELD}
+    try:
+        spec = load_catalog().method(method)
+    except UnknownMethodError:
+        spec = None
+    if spec is not None:
+        card_wires |= {field.wire for field in spec.fields if field.check == "card_number"}
+    return {
+        key: mask_card(value) if key in card_wires and isinstance(value, str) else value
+        for key, value in fields.items()
+    }
