@@ -1,0 +1,186 @@
+"""The path of one payout: record it, read the salt, send it, record what came back.
+
+Runs on a worker thread. The attempt is in the history as SUBMITTING before the salt is read
+or any byte leaves, and whatever happens next ends in exactly one recorded outcome; nothing
+here ever turns an unexplained failure into a success or sends twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown, UnknownKind
+from cactus_desk.payouts.draft import redacted_fields
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.store import HistoryStore, NewAttempt
+from cactus_desk.profiles import Profile
+
+
+class PayoutClient(Protocol):
+    """What ``submit_payout`` needs from a gateway client (``CactusClient`` fits)."""
+
+    def payout(self, request: PayoutRequest, salt: str) -> PayoutOutcome:
+        """Send one payout and classify the answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """The payout was stopped before it was sent; ``reason`` says why, plainly."""
+
+    reason: str
+
+
+SubmitOutcome = PayoutOutcome | NotSent
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The history record of the attempt and how it ended."""
+
+    record_id: int
+    outcome: SubmitOutcome
+
+    @property
+    def state(self) -> State:
+        """The state the attempt was recorded with."""
+        if isinstance(self.outcome, Accepted):
+            return State.ACCEPTED
+        if isinstance(self.outcome, Rejected):
+            return State.REJECTED
+        if isinstance(self.outcome, Unknown):
+            return State.UNKNOWN
+        return State.NOT_SENT
+
+
+class AttemptMismatchError(ValueError):
+    """The history entry would not describe the request about to be sent."""
+
+
+class OutcomeNotSavedError(Exception):
+    """The attempt ended, but its outcome could not be written to the history.
+
+    The record stays SUBMITTING (in doubt); ``outcome`` is what really happened, so the
+    person can still be told.
+    """
+
+    def __init__(self, record_id: int, outcome: SubmitOutcome, cause: BaseException) -> None:
+        self.record_id = record_id
+        self.outcome = outcome
+        super().__init__(
+            f"History record {record_id} could not be updated ({type(cause).__name__}: {cause}); "
+            f"it stays 'Submitting'. What happened: {_describe(outcome)}"
+        )
+
+
+_SENT_MAYBE = (
+    "Cactus Desk failed while sending this payout, so it may or may not have reached the "
+    "gateway. Do not send it again; check it with Cactus (merchant cabinet, callbacks or "
+    "support) first."
+)
+
+
+def _describe(outcome: SubmitOutcome) -> str:
+    if isinstance(outcome, Accepted):
+        return f"the gateway accepted it as invoice {outcome.invoice_id}."
+    if isinstance(outcome, Rejected):
+        return f"the gateway rejected it: {outcome.message}"
+    if isinstance(outcome, Unknown):
+        return f"the outcome is unknown: {outcome.reason}"
+    return f"it was not sent: {outcome.reason}"
+
+
+def attempt_for(profile: Profile, request: PayoutRequest) -> NewAttempt:
+    """What the history keeps of ``request`` sent with ``profile``: the card number masked."""
+    return NewAttempt(
+        profile_id=profile.id,
+        profile_name=profile.name,
+        environment=profile.environment,
+        merchant_id=request.merchant_id,
+        site_id=request.site_id,
+        request_id=request.request_id,
+        site_login=request.site_login,
+        method=request.method,
+        currency=request.currency,
+        amount_minor=request.amount,
+        request_fields=redacted_fields(request.method, request.additional_fields),
+    )
+
+
+def _check_matches(attempt: NewAttempt, request: PayoutRequest) -> None:
+    pairs = {
+        "merchant_id": (attempt.merchant_id, request.merchant_id),
+        "site_id": (attempt.site_id, request.site_id),
+        "site_login": (attempt.site_login, request.site_login),
+        "request_id": (attempt.request_id, request.request_id),
+        "amount": (attempt.amount_minor, request.amount),
+        "currency": (attempt.currency, request.currency),
+        "method": (attempt.method, request.method),
+    }
+    differing = sorted(name for name, (recorded, sent) in pairs.items() if recorded != sent)
+    if differing:
+        raise AttemptMismatchError(
+            "The history entry and the request differ in " + ", ".join(differing) + "; not sent."
+        )
+
+
+def _scrub(text: str, salt: str) -> str:
+    return text.replace(salt, "[salt]") if salt else text
+
+
+def _finish(store: HistoryStore, record_id: int, outcome: SubmitOutcome) -> SubmitResult:
+    try:
+        if isinstance(outcome, NotSent):
+            store.record_not_sent(record_id, outcome.reason)
+        else:
+            store.record_outcome(record_id, outcome)
+    except Exception as exc:
+        raise OutcomeNotSavedError(record_id, outcome, exc) from None
+    return SubmitResult(record_id, outcome)
+
+
+def submit_payout(
+    store: HistoryStore,
+    client: PayoutClient,
+    salt_provider: Callable[[], str],
+    attempt: NewAttempt,
+    request: PayoutRequest,
+) -> SubmitResult:
+    """Send one payout and record it; call on a worker thread.
+
+    ``attempt`` is what the history keeps (recipient fields masked), ``request`` what is
+    sent. If the attempt cannot be recorded (``DuplicateRequestIdError``, a disk error),
+    nothing is sent and the error propagates. A salt that cannot be read ends as NOT_SENT;
+    anything unexpected while sending ends as UNKNOWN. Raises ``OutcomeNotSavedError`` when
+    the outcome itself cannot be written.
+    """
+    _check_matches(attempt, request)
+    record_id = store.create_attempt(attempt)
+
+    try:
+        salt = salt_provider()
+    except Exception as exc:
+        reason = f"The site salt could not be read: {exc}" if str(exc) else ""
+        reason = reason or f"The site salt could not be read ({type(exc).__name__})."
+        return _finish(store, record_id, NotSent(reason))
+    if not isinstance(salt, str) or not salt.strip():
+        return _finish(store, record_id, NotSent("No site salt is stored for this profile."))
+
+    try:
+        outcome: PayoutOutcome = client.payout(request, salt)
+    except Exception as exc:
+        outcome = Unknown(
+            reason=_SENT_MAYBE,
+            kind=UnknownKind.NETWORK,
+            detail=_scrub(f"{type(exc).__name__}: {exc}", salt),
+        )
+    if not isinstance(outcome, Accepted | Rejected | Unknown):
+        outcome = Unknown(
+            reason=_SENT_MAYBE,
+            kind=UnknownKind.MALFORMED,
+            detail=f"The client returned {type(outcome).__name__}, not an outcome.",
+        )
+    return _finish(store, record_id, outcome)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cactus_desk.payouts.migrations import (
+    MIGRATIONS,
+    SchemaTooNewError,
+    current_version,
+    migrate,
+)
+from cactus_desk.payouts.store import HistoryStore
+from tests.payouts.conftest import make_attempt
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_an_empty_file_gets_every_migration_and_its_version_recorded(tmp_path: Path) -> None:
+    conn = _connect(tmp_path / "h.sqlite3")
+    assert current_version(conn) == 0
+    assert migrate(conn) == len(MIGRATIONS)
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(payouts)")}
+    assert {"request_id", "amount_minor", "state", "request_json", "unknown_kind"} <= columns
+    conn.close()
+
+
+def test_migrating_again_changes_nothing(tmp_path: Path) -> None:
+    conn = _connect(tmp_path / "h.sqlite3")
+    migrate(conn)
+    migrate(conn)
+    assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE callbacks (id INTEGER PRIMARY KEY)")
+        raise RuntimeError("disk gave up")
+
+    conn = _connect(tmp_path / "h.sqlite3")
+    with pytest.raises(RuntimeError, match="disk gave up"):
+        migrate(conn, [*MIGRATIONS, broken])
+    assert current_version(conn) == len(MIGRATIONS)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "callbacks" not in tables
+    assert not conn.in_transaction
+    conn.close()
+
+
+def test_a_later_migration_applies_on_top_of_existing_data(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    with HistoryStore.open(data_home) as store:
+        record_id = store.create_attempt(make_attempt())
+
+    def add_note(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE payouts ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+
+    conn = _connect(data_home / "history.sqlite3")
+    assert migrate(conn, [*MIGRATIONS, add_note]) == len(MIGRATIONS) + 1
+    row = conn.execute("SELECT request_id, note FROM payouts WHERE id = ?", (record_id,))
+    assert row.fetchone() == ("po-0001", "")
+    conn.close()
+
+
+def test_a_history_from_a_newer_version_is_refused_with_a_clear_message(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    path = data_home / "history.sqlite3"
+    conn = _connect(path)
+    migrate(conn)
+    conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)")
+    conn.close()
+    with pytest.raises(SchemaTooNewError, match=r"version 99.*Update Cactus Desk"):
+        HistoryStore(path)
