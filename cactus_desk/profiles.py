@@ -1,0 +1,259 @@
+"""Gateway profiles: the non-secret settings of each merchant site, kept in ``profiles.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import unicodedata
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cactus_desk.catalog import load_catalog
+from cactus_desk.gateway.urls import check_base_url
+from cactus_desk.paths import ensure_private_dir
+
+PROFILES_FILE = "profiles.json"
+FILE_VERSION = 1
+
+
+def _no_control_chars(value: str, what: str) -> str:
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError(f"{what} must not contain control characters")
+    return value
+
+
+class Profile(BaseModel):
+    """One merchant site on one gateway. The salt is not here: it lives in the keyring."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str
+    base_url: str
+    merchant_id: str
+    site_id: int = Field(gt=0)
+    environment: Literal["live", "sandbox"] = "live"
+    extensions: list[str] = Field(default_factory=list)
+    ca_bundle: str | None = None
+    read_timeout: float = Field(default=180.0, ge=5.0, le=600.0)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        value = _no_control_chars(value.strip(), "The profile name")
+        if not value:
+            raise ValueError("The profile name is empty")
+        if len(value) > 64:
+            raise ValueError("The profile name is longer than 64 characters")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return check_base_url(value)
+
+    @field_validator("merchant_id")
+    @classmethod
+    def _check_merchant_id(cls, value: str) -> str:
+        value = _no_control_chars(value.strip(), "The merchant ID")
+        if not value:
+            raise ValueError("The merchant ID is empty")
+        return value
+
+    @field_validator("extensions")
+    @classmethod
+    def _check_extensions(cls, value: list[str]) -> list[str]:
+        allowed = extension_methods()
+        cleaned: list[str] = []
+        for item in value:
+            method = item.strip()
+            if method not in allowed:
+                choices = ", ".join(sorted(allowed)) or "none"
+                raise ValueError(f"{method!r} is not an extension method (choose from: {choices})")
+            if method not in cleaned:
+                cleaned.append(method)
+        return cleaned
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return _no_control_chars(value.strip(), "The CA bundle path")
+
+    @property
+    def is_live(self) -> bool:
+        """True for a live (real money) environment."""
+        return self.environment == "live"
+
+
+def extension_methods() -> frozenset[str]:
+    """Wire names of the catalog's methods that a profile may switch on (undocumented ones)."""
+    return frozenset(m.wire for m in load_catalog().methods if not m.documented)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's report into one readable line per field, e.g. "site_id: must be > 0"."""
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "profile"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{field}: {message}")
+    return "; ".join(lines)
+
+
+class ProfileStoreError(RuntimeError):
+    """The profile file cannot be read or written."""
+
+
+class DuplicateProfileError(ValueError):
+    """Another profile already has this name (names are compared ignoring case) or id."""
+
+
+class ProfileNotFoundError(KeyError):
+    """No profile has this name or id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "No such profile"
+
+
+class ProfileStore:
+    """Profiles in ``<data_dir>/profiles.json`` (mode 0600, replaced atomically on each save)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / PROFILES_FILE
+        self._lock = threading.RLock()
+
+    def list(self) -> list[Profile]:
+        """All profiles, sorted by name."""
+        with self._lock:
+            return sorted(self._load(), key=lambda p: p.name.casefold())
+
+    def get(self, name: str) -> Profile:
+        """The profile called ``name`` (case is ignored when no exact match exists)."""
+        with self._lock:
+            profiles = self._load()
+        for profile in profiles:
+            if profile.name == name.strip():
+                return profile
+        for profile in profiles:
+            if profile.name.casefold() == name.strip().casefold():
+                return profile
+        raise ProfileNotFoundError(f"There is no profile named {name!r}")
+
+    def get_by_id(self, profile_id: str) -> Profile:
+        """The profile whose stable id is ``profile_id``."""
+        with self._lock:
+            for profile in self._load():
+                if profile.id == profile_id:
+                    return profile
+        raise ProfileNotFoundError(f"There is no profile with id {profile_id!r}")
+
+    def add(self, profile: Profile) -> Profile:
+        """Save a new profile; raises DuplicateProfileError when the name or id is taken."""
+        with self._lock:
+            profiles = self._load()
+            self._check_unique(profiles, profile)
+            profiles.append(profile)
+            self._save(profiles)
+        return profile
+
+    def update(self, profile: Profile) -> Profile:
+        """Replace the stored profile with the same id (a rename keeps its salt)."""
+        with self._lock:
+            profiles = self._load()
+            index = next((i for i, p in enumerate(profiles) if p.id == profile.id), None)
+            if index is None:
+                raise ProfileNotFoundError(f"There is no profile with id {profile.id!r}")
+            others = profiles[:index] + profiles[index + 1 :]
+            self._check_unique(others, profile)
+            profiles[index] = profile
+            self._save(profiles)
+        return profile
+
+    def remove(self, name: str) -> Profile:
+        """Delete the profile called ``name`` and return it (so its salt can be deleted too)."""
+        with self._lock:
+            victim = self.get(name)
+            self._save([p for p in self._load() if p.id != victim.id])
+        return victim
+
+    @staticmethod
+    def _check_unique(profiles: list[Profile], candidate: Profile) -> None:
+        for existing in profiles:
+            if existing.name.casefold() == candidate.name.casefold():
+                raise DuplicateProfileError(f"A profile named {existing.name!r} already exists")
+            if existing.id == candidate.id:
+                raise DuplicateProfileError(f"A profile with id {candidate.id!r} already exists")
+
+    def _damaged(self, detail: str) -> ProfileStoreError:
+        return ProfileStoreError(
+            f"The profile file {self.path} is damaged ({detail}). It was left untouched: "
+            "repair it or move it aside, then try again."
+        )
+
+    def _load(self) -> list[Profile]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProfileStoreError(f"Cannot read the profile file {self.path}: {exc}") from None
+        try:
+            document: Any = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._damaged(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("profiles"), list):
+            raise self._damaged("no list of profiles")
+        profiles: list[Profile] = []
+        for position, entry in enumerate(document["profiles"], start=1):
+            try:
+                profiles.append(Profile.model_validate(entry))
+            except ValidationError as exc:
+                raise self._damaged(
+                    f"profile #{position}: {describe_validation_error(exc)}"
+                ) from None
+        return profiles
+
+    def _save(self, profiles: list[Profile]) -> None:
+        document = {
+            "version": FILE_VERSION,
+            "profiles": [p.model_dump(mode="json") for p in profiles],
+        }
+        payload = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        try:
+            ensure_private_dir(self.data_dir)
+            # mkstemp creates the file 0600, so the settings are never readable by others.
+            fd, temp_name = tempfile.mkstemp(prefix=".profiles-", suffix=".tmp", dir=self.data_dir)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(payload)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp_name, self.path)
+            except BaseException:
+                Path(temp_name).unlink(missing_ok=True)
+                raise
+            _fsync_dir(self.data_dir)
+        except OSError as exc:
+            raise ProfileStoreError(f"Cannot save the profiles to {self.path}: {exc}") from None
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
