@@ -1,0 +1,220 @@
+"""The merchant's balances in the status bar, fetched off the GUI thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
+
+from cactus_desk.gateway.client import CactusClient, GatewayError
+from cactus_desk.gateway.models import BalanceResponse
+from cactus_desk.money import currencies, format_major
+from cactus_desk.profiles import Profile
+from cactus_desk.ui import style
+from cactus_desk.ui.workers import Runner
+
+CHANNEL = "balance"
+# A balance is a glance, not a payout: give up long before a payout's 180 s read timeout.
+BALANCE_READ_TIMEOUT = 30.0
+# The status bar shows this many currencies; the tooltip lists them all.
+MAX_SHOWN = 4
+
+SaltProvider = Callable[[], "str | None"]
+
+
+class BalanceFetchError(RuntimeError):
+    """The balance could not be asked for (no salt, bad settings); the message is plain."""
+
+
+@dataclass(frozen=True)
+class BalanceLine:
+    """One currency's total over the gateway's balances, in minor units when the code is known."""
+
+    currency: str
+    available_major: Decimal
+    amount_major: Decimal
+    available_minor: int | None
+    names: tuple[str, ...]
+
+
+def to_minor(major: Decimal, exponent: int) -> int:
+    """Convert a major-unit Decimal to integer minor units, rounding half away from zero."""
+    scaled = major.scaleb(exponent)
+    return int(scaled.to_integral_value(rounding="ROUND_HALF_UP"))
+
+
+def summarise(response: BalanceResponse) -> list[BalanceLine]:
+    """Add up the balances per currency, in the order the gateway listed them."""
+    known = currencies()
+    totals: dict[str, list[Decimal]] = {}
+    names: dict[str, list[str]] = {}
+    for entry in response.balances:
+        code = (entry.currency or "").strip().upper() or "?"
+        available, amount = totals.setdefault(code, [Decimal(0), Decimal(0)])
+        totals[code] = [available + entry.available, amount + entry.amount]
+        if entry.name:
+            names.setdefault(code, []).append(entry.name)
+    lines = []
+    for code, (available, amount) in totals.items():
+        minor = to_minor(available, known[code].exponent) if code in known else None
+        lines.append(BalanceLine(code, available, amount, minor, tuple(names.get(code, ()))))
+    return lines
+
+
+def _show_major(line: BalanceLine, major: Decimal) -> str:
+    known = currencies()
+    if line.currency in known:
+        return format_major(to_minor(major, known[line.currency].exponent), known[line.currency])
+    return f"{major:f}"
+
+
+def fetch_balances(profile: Profile, salt_provider: SaltProvider) -> list[BalanceLine]:
+    """Ask the gateway for ``profile``'s balances. Worker thread: reads the keyring, does I/O."""
+    salt = salt_provider()
+    if not salt:
+        raise BalanceFetchError(f"no salt is stored for the profile {profile.name!r}")
+    try:
+        client = CactusClient(
+            profile.base_url,
+            read_timeout=min(profile.read_timeout, BALANCE_READ_TIMEOUT),
+            ca_bundle=profile.ca_bundle,
+        )
+    except ValueError as exc:
+        raise BalanceFetchError(str(exc)) from None
+    with client:
+        response = client.balance(profile.merchant_id, profile.site_id, salt)
+    return summarise(response)
+
+
+class BalanceWidget(QWidget):
+    """ "Balance: USD 10 000.00 · EUR 14 600.00 (available)" with a refresh button.
+
+    ``balancesChanged`` carries ``dict[currency_code, available_minor]``; it is empty when the
+    balance is unknown (no profile, or the last fetch failed).
+    """
+
+    balancesChanged = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._profile: Profile | None = None
+        self._salt_provider: SaltProvider | None = None
+        self._balances: dict[str, int] = {}
+        self._runner = Runner(self)
+
+        self._label = QLabel(self)
+        self._label.setObjectName("balanceLabel")
+        self._label.setTextFormat(Qt.TextFormat.PlainText)
+        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self._button = QToolButton(self)
+        self._button.setObjectName("balanceRefreshButton")
+        self._button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self._button.setToolTip("Refresh the balance")
+        self._button.setAccessibleName("Refresh balance")
+        self._button.setAutoRaise(True)
+        self._button.clicked.connect(self.refresh)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self._label)
+        layout.addWidget(self._button)
+        self._show_plain("Balance: no profile selected")
+        self._button.setEnabled(False)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def set_profile(self, profile: Profile | None, salt_provider: SaltProvider | None) -> None:
+        """Show ``profile``'s balance (fetched now); None clears it. GUI thread."""
+        self._runner.invalidate(CHANNEL)
+        self._profile = profile
+        self._salt_provider = salt_provider
+        self._button.setEnabled(profile is not None and salt_provider is not None)
+        self._set_balances({})
+        if profile is None or salt_provider is None:
+            self._show_plain("Balance: no profile selected")
+            return
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Fetch the balance again for the current profile. GUI thread."""
+        profile, provider = self._profile, self._salt_provider
+        if profile is None or provider is None:
+            return
+        self._show_plain(f"Balance: loading for {profile.name}…")
+        self._button.setEnabled(False)
+        self._runner.run(
+            lambda: fetch_balances(profile, provider),
+            self._on_loaded,
+            self._on_failed,
+            channel=CHANNEL,
+        )
+
+    def balances(self) -> dict[str, int]:
+        """The last available balances, ``{currency: minor units}`` (empty when unknown)."""
+        return dict(self._balances)
+
+    def text(self) -> str:
+        """What the widget shows."""
+        return self._label.text()
+
+    def is_busy(self) -> bool:
+        """True while a fetch is running."""
+        return self._runner.busy(CHANNEL)
+
+    # -- results (GUI thread) -------------------------------------------------------------
+
+    def _on_loaded(self, lines: list[BalanceLine]) -> None:
+        self._button.setEnabled(True)
+        if not lines:
+            self._show_plain("Balance: the gateway reported no balances")
+            self._set_balances({})
+            return
+        shown = " · ".join(
+            f"{line.currency} {_show_major(line, line.available_major)}"
+            for line in lines[:MAX_SHOWN]
+        )
+        more = f" +{len(lines) - MAX_SHOWN} more" if len(lines) > MAX_SHOWN else ""
+        self._show_plain(f"Balance: {shown}{more} (available)")
+        tips = []
+        for line in lines:
+            held_in = f" in {', '.join(line.names)}" if line.names else ""
+            tips.append(
+                f"{line.currency}: {_show_major(line, line.available_major)} available of "
+                f"{_show_major(line, line.amount_major)}{held_in}"
+            )
+        self._label.setToolTip("\n".join(tips))
+        self._set_balances(
+            {
+                line.currency: line.available_minor
+                for line in lines
+                if line.available_minor is not None
+            }
+        )
+
+    def _on_failed(self, error: BaseException) -> None:
+        self._button.setEnabled(True)
+        if isinstance(error, GatewayError):
+            reason = error.message
+        elif isinstance(error, BalanceFetchError | RuntimeError | ValueError | OSError):
+            reason = str(error)
+        else:
+            reason = f"unexpected error ({type(error).__name__})"
+        reason = reason.strip().rstrip(".") or "no reason given"
+        self._label.setText(f"Balance unavailable: {reason}")
+        self._label.setToolTip(reason)
+        self._label.setStyleSheet(f"QLabel {{ color: {style.ERROR_FG}; }}")
+        self._set_balances({})
+
+    def _show_plain(self, text: str) -> None:
+        self._label.setText(text)
+        self._label.setToolTip("")
+        self._label.setStyleSheet("")
+
+    def _set_balances(self, balances: dict[str, int]) -> None:
+        self._balances = balances
+        self.balancesChanged.emit(dict(balances))

@@ -1,0 +1,703 @@
+"""Adding, editing and removing gateway profiles; the salt goes to the keyring and nowhere else."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cactus_desk.catalog import load_catalog
+from cactus_desk.gateway.client import CactusClient, GatewayError
+from cactus_desk.profiles import (
+    DuplicateProfileError,
+    Profile,
+    ProfileNotFoundError,
+    ProfileStore,
+    ProfileStoreError,
+)
+from cactus_desk.secrets import (
+    KeyringError,
+    NoKeyringError,
+    SecretStore,
+    backend_name,
+    keyring_usable,
+)
+from cactus_desk.ui import style
+from cactus_desk.ui.workers import Runner
+
+TEST_CHANNEL = "test-connection"
+TEST_READ_TIMEOUT = 30.0
+
+ENVIRONMENTS = (("live", "Live (real money)"), ("sandbox", "Sandbox (test gateway)"))
+_FIELDS = ("name", "base_url", "merchant_id", "site_id", "salt", "environment", "extensions")
+
+
+class ConnectionTestError(RuntimeError):
+    """The connection test could not start (no salt, bad CA bundle); the message is plain."""
+
+
+def badge(environment: str, parent: QWidget | None = None) -> QLabel:
+    """A small coloured tag: red "LIVE" or teal "SANDBOX"."""
+    live = environment == "live"
+    label = QLabel("LIVE" if live else "SANDBOX", parent)
+    label.setObjectName("environmentBadge")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    background = style.LIVE_BG if live else style.SANDBOX_BG
+    label.setStyleSheet(
+        f"QLabel {{ background: {background}; color: white; font-weight: bold; "
+        "font-size: 8pt; padding: 2px 6px; border-radius: 3px; }"
+    )
+    label.setAccessibleName("Live profile" if live else "Sandbox profile")
+    return label
+
+
+def _error_message(item: dict[str, object]) -> str:
+    return str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _test_connection(
+    base_url: str, merchant_id: str, site_id: int, ca_bundle: str | None, salt: str
+) -> int:
+    """Ask the balance endpoint; return how many balances came back. Worker thread."""
+    try:
+        client = CactusClient(base_url, read_timeout=TEST_READ_TIMEOUT, ca_bundle=ca_bundle)
+    except ValueError as exc:
+        raise ConnectionTestError(str(exc)) from None
+    with client:
+        return len(client.balance(merchant_id, site_id, salt).balances)
+
+
+class ProfileDialog(QDialog):
+    """Add a profile, or edit ``profile``. Open it with ``open()``; emits ``profileSaved(id)``.
+
+    The salt field is never prefilled; when editing, leaving it empty keeps the stored salt.
+    """
+
+    profileSaved = Signal(str)
+
+    def __init__(
+        self,
+        profiles: ProfileStore,
+        secrets: SecretStore,
+        parent: QWidget | None = None,
+        profile: Profile | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._profiles = profiles
+        self._secrets = secrets
+        self._original = profile
+        self._runner_instance: Runner | None = None
+        self._keyring_ok = keyring_usable()
+        self.setObjectName("profileDialog")
+        self.setWindowTitle(f"Edit profile {profile.name}" if profile else "New profile")
+        self.setModal(True)
+        self.setMinimumWidth(560)
+
+        self._banner = style.environment_banner("live", self)
+
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setObjectName("profileNameEdit")
+        self.name_edit.setPlaceholderText("e.g. Main desk")
+        self.base_url_edit = QLineEdit(self)
+        self.base_url_edit.setObjectName("profileBaseUrlEdit")
+        self.base_url_edit.setPlaceholderText("https://cactusgino.com")
+        self.merchant_edit = QLineEdit(self)
+        self.merchant_edit.setObjectName("profileMerchantIdEdit")
+        self.merchant_edit.setPlaceholderText("merchant_id from Cactus")
+        self.site_edit = QLineEdit(self)
+        self.site_edit.setObjectName("profileSiteIdEdit")
+        self.site_edit.setPlaceholderText("e.g. 101")
+        self.salt_edit = QLineEdit(self)
+        self.salt_edit.setObjectName("profileSaltEdit")
+        self.salt_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.salt_edit.setAccessibleName("Site salt")
+        self.environment_combo = QComboBox(self)
+        self.environment_combo.setObjectName("profileEnvironmentCombo")
+        for value, label in ENVIRONMENTS:
+            self.environment_combo.addItem(label, value)
+        self.environment_combo.currentIndexChanged.connect(self._show_environment)
+
+        self._extension_boxes: dict[str, QCheckBox] = {}
+        extensions = QGroupBox("Extra payout methods (not in the gateway's documented list)", self)
+        extensions.setObjectName("profileExtensionsGroup")
+        extension_row = QHBoxLayout(extensions)
+        for method in [m for m in load_catalog().methods if not m.documented]:
+            box = QCheckBox(method.label, extensions)
+            box.setObjectName(f"extension_{method.wire}")
+            box.setToolTip(f"Offer {method.label} (wire name {method.wire!r}) in the payout form")
+            extension_row.addWidget(box)
+            self._extension_boxes[method.wire] = box
+        extension_row.addStretch(1)
+
+        self._errors = {name: style.error_label(self) for name in _FIELDS}
+        for name, label in self._errors.items():
+            label.setObjectName(f"profileError_{name}")
+
+        self.keyring_label = QLabel(self)
+        self.keyring_label.setObjectName("profileKeyringLabel")
+        self.keyring_label.setWordWrap(True)
+        self.keyring_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.session_check = QCheckBox("Keep the salt for this session only", self)
+        self.session_check.setObjectName("profileSessionOnlyCheck")
+        self.session_check.setToolTip(
+            "Hold the salt in memory until Cactus Desk quits; you enter it again next time"
+        )
+        self._show_keyring()
+
+        self.test_button = QPushButton("Test connection", self)
+        self.test_button.setObjectName("profileTestButton")
+        self.test_button.setToolTip("Ask the gateway for the balance with these settings")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel(self)
+        self.test_result.setObjectName("profileTestResult")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.form_error = style.error_label(self)
+        self.form_error.setObjectName("profileFormError")
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        for label, name, widget in (
+            ("&Name", "name", self.name_edit),
+            ("Gateway &URL", "base_url", self.base_url_edit),
+            ("&Merchant ID", "merchant_id", self.merchant_edit),
+            ("&Site ID", "site_id", self.site_edit),
+            ("S&alt", "salt", self.salt_edit),
+            ("&Environment", "environment", self.environment_combo),
+        ):
+            form.addRow(label, self._with_error(widget, name))
+        form.addRow("", self.keyring_label)
+        form.addRow("", self.session_check)
+
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.test_result, 1)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setObjectName("profileSaveButton")
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._banner)
+        layout.addLayout(form)
+        layout.addWidget(extensions)
+        layout.addWidget(self._errors["extensions"])
+        layout.addLayout(test_row)
+        layout.addWidget(self.form_error)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+        self._fill(profile)
+        self._show_environment()
+
+    # -- building -------------------------------------------------------------------------
+
+    def _with_error(self, widget: QWidget, name: str) -> QWidget:
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(widget)
+        column.addWidget(self._errors[name])
+        return box
+
+    def _fill(self, profile: Profile | None) -> None:
+        if profile is None:
+            self.salt_edit.setPlaceholderText("The site salt from Cactus")
+            return
+        self.name_edit.setText(profile.name)
+        self.base_url_edit.setText(profile.base_url)
+        self.merchant_edit.setText(profile.merchant_id)
+        self.site_edit.setText(str(profile.site_id))
+        self.environment_combo.setCurrentIndex(self.environment_combo.findData(profile.environment))
+        for wire, box in self._extension_boxes.items():
+            box.setChecked(wire in profile.extensions)
+        try:
+            stored = self._secrets.has_salt(profile.id)
+        except (NoKeyringError, KeyringError):
+            stored = False
+        self.salt_edit.setPlaceholderText(
+            "Leave empty to keep the stored salt" if stored else "No salt stored yet: enter it"
+        )
+
+    def _show_keyring(self) -> None:
+        if self._keyring_ok:
+            self.keyring_label.setText(f"Salts are kept in: {backend_name()}")
+            self.keyring_label.setStyleSheet(f"QLabel {{ color: {style.MUTED_FG}; }}")
+            self.session_check.setVisible(False)
+            return
+        self.keyring_label.setText(
+            f"{NoKeyringError()} You can keep the salt in memory for this session instead."
+        )
+        self.keyring_label.setStyleSheet(f"QLabel {{ color: {style.WARNING_FG}; }}")
+        self.session_check.setVisible(True)
+
+    def _show_environment(self) -> None:
+        environment = self.environment()
+        self._banner.setText(style.environment_text(environment))
+        self._banner.setStyleSheet(style.environment_style(environment))
+
+    # -- reading the form -----------------------------------------------------------------
+
+    def environment(self) -> str:
+        """``"live"`` or ``"sandbox"``, as chosen."""
+        return str(self.environment_combo.currentData())
+
+    def errors(self) -> dict[str, str]:
+        """The messages shown at the fields, by field name."""
+        return {name: label.text() for name, label in self._errors.items() if label.text()}
+
+    def _set_error(self, name: str, message: str | None) -> None:
+        widget = {
+            "name": self.name_edit,
+            "base_url": self.base_url_edit,
+            "merchant_id": self.merchant_edit,
+            "site_id": self.site_edit,
+            "salt": self.salt_edit,
+            "environment": self.environment_combo,
+        }.get(name)
+        label = self._errors[name]
+        if widget is None:
+            label.setText(message or "")
+            label.setVisible(bool(message))
+        else:
+            style.show_field_error(widget, label, message)
+        if message:
+            self._fit_messages()
+
+    def _clear_errors(self) -> None:
+        for name in _FIELDS:
+            self._set_error(name, None)
+        self.form_error.setVisible(False)
+        self.form_error.setText("")
+
+    def _show_form_error(self, message: str) -> None:
+        self.form_error.setText(message)
+        self.form_error.setVisible(True)
+        self._fit_messages()
+
+    def _read_profile(self) -> Profile | None:
+        """The profile the fields describe, or None after showing each field's error."""
+        problems: dict[str, str] = {}
+        site_text = self.site_edit.text().strip()
+        site_id: int | None = None
+        if not site_text:
+            problems["site_id"] = "Enter the site ID (a whole number from Cactus)"
+        elif not site_text.isascii() or not site_text.isdigit():
+            problems["site_id"] = "The site ID is a whole number, e.g. 101"
+        else:
+            site_id = int(site_text)
+        values: dict[str, object] = {
+            "name": self.name_edit.text(),
+            "base_url": self.base_url_edit.text(),
+            "merchant_id": self.merchant_edit.text(),
+            "site_id": site_id if site_id is not None else 1,
+            "environment": self.environment(),
+            "extensions": [wire for wire, box in self._extension_boxes.items() if box.isChecked()],
+        }
+        if self._original is not None:
+            values["id"] = self._original.id
+            values["ca_bundle"] = self._original.ca_bundle
+            values["read_timeout"] = self._original.read_timeout
+        profile: Profile | None = None
+        try:
+            profile = Profile.model_validate(values)
+        except ValidationError as exc:
+            for item in exc.errors(include_url=False):
+                field = str(item["loc"][0]) if item["loc"] else ""
+                field = field if field in self._errors else "name"
+                if field == "site_id" and "greater than" in str(item["msg"]):
+                    problems.setdefault(field, "The site ID must be 1 or more")
+                else:
+                    problems.setdefault(field, _error_message(dict(item)))
+        for name, message in problems.items():
+            self._set_error(name, message)
+        return None if problems else profile
+
+    def _fit_messages(self) -> None:
+        # Grow with the field messages instead of squeezing the rows into each other.
+        self.layout().activate()
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
+    # -- saving ---------------------------------------------------------------------------
+
+    def save(self) -> bool:
+        """Validate and store the profile (and the salt, if one was entered); True on success."""
+        self._clear_errors()
+        profile = self._read_profile()
+        salt = self.salt_edit.text()
+        salt_problem = self._salt_problem(salt, profile)
+        if salt_problem:
+            self._set_error("salt", salt_problem)
+        if profile is None or salt_problem:
+            return False
+        adding = self._original is None
+        try:
+            if adding:
+                self._profiles.add(profile)
+            else:
+                self._profiles.update(profile)
+        except DuplicateProfileError as exc:
+            self._set_error("name", str(exc))
+            return False
+        except (ProfileStoreError, ProfileNotFoundError) as exc:
+            self._show_form_error(str(exc))
+            return False
+        if salt:
+            try:
+                self._store_salt(profile.id, salt)
+            except (NoKeyringError, KeyringError, ValueError) as exc:
+                if adding:
+                    self._profiles.remove(profile.name)
+                    self._set_error("salt", f"The profile was not saved: {exc}")
+                else:
+                    self._original = profile
+                    self._set_error("salt", f"The profile was saved, but not the salt: {exc}")
+                return False
+        self.salt_edit.clear()
+        self._original = profile
+        self.profileSaved.emit(profile.id)
+        self.accept()
+        return True
+
+    def _salt_problem(self, salt: str, profile: Profile | None) -> str | None:
+        if salt != salt.strip():
+            return "The salt starts or ends with a space; check that it was copied exactly"
+        if not salt:
+            return "Enter the site salt from Cactus" if self._original is None else None
+        if any(ord(ch) < 32 for ch in salt):
+            return "The salt must not contain control characters"
+        if not self._keyring_ok and not self.session_check.isChecked():
+            live = profile is not None and profile.is_live
+            return (
+                "There is no keyring to keep the salt in, and Cactus Desk never writes it to "
+                "a file"
+                + (" (least of all a live one)" if live else "")
+                + ". Tick \u201cKeep the salt for this session only\u201d or set up a keyring."
+            )
+        return None
+
+    def _store_salt(self, profile_id: str, salt: str) -> None:
+        if self._keyring_ok:
+            self._secrets.set_salt(profile_id, salt)
+        else:
+            self._secrets.remember_for_session(profile_id, salt)
+
+    def done(self, result: int) -> None:
+        """Close; a connection test still running is forgotten, and the salt field emptied."""
+        runner, self._runner_instance = self._runner_instance, None
+        if runner is not None:
+            runner.invalidate(TEST_CHANNEL)
+            if not runner.busy():
+                runner.deleteLater()
+        self.salt_edit.clear()
+        super().done(result)
+
+    @property
+    def _runner(self) -> Runner:
+        # Parented to the application: a test may still be running when the dialog is deleted,
+        # and its (dropped) result must have a live receiver.
+        if self._runner_instance is None:
+            self._runner_instance = Runner(QCoreApplication.instance())
+        return self._runner_instance
+
+    # -- connection test ------------------------------------------------------------------
+
+    def test_connection(self) -> None:
+        """Ask the gateway for the balance with the settings as typed, off the GUI thread."""
+        self._clear_errors()
+        profile = self._read_profile()
+        if profile is None:
+            self._show_test("Fix the fields marked in red first.", ok=False)
+            return
+        salt = self.salt_edit.text()
+        if not salt and self._original is None:
+            self._set_error("salt", "Enter the site salt to test the connection")
+            self._show_test("Enter the salt first.", ok=False)
+            return
+        profile_id, secrets = profile.id, self._secrets
+        args = (profile.base_url, profile.merchant_id, profile.site_id, profile.ca_bundle)
+
+        def job() -> int:  # worker thread: the keyring and the network may both be slow
+            key = salt or secrets.get_salt(profile_id)
+            if not key:
+                raise ConnectionTestError("no salt is stored for this profile; enter it")
+            return _test_connection(*args, key)
+
+        self.test_button.setEnabled(False)
+        self._show_test(f"Connecting to {profile.base_url}…", ok=None)
+        self._runner.run(job, self._test_passed, self._test_failed, channel=TEST_CHANNEL)
+
+    def _test_passed(self, count: int) -> None:
+        self.test_button.setEnabled(True)
+        self._show_test(f"Connected: {count} balance{'' if count == 1 else 's'}", ok=True)
+
+    def _test_failed(self, error: BaseException) -> None:
+        self.test_button.setEnabled(True)
+        if isinstance(error, GatewayError):
+            message = error.message
+        elif isinstance(error, ConnectionTestError | NoKeyringError | KeyringError):
+            message = str(error)
+        else:
+            message = f"unexpected error ({type(error).__name__})"
+        self._show_test(f"Connection failed: {message}", ok=False)
+
+    def _show_test(self, text: str, *, ok: bool | None) -> None:
+        self.test_result.setText(text)
+        colour = {True: "#1e4620", False: style.ERROR_FG, None: style.MUTED_FG}[ok]
+        self.test_result.setStyleSheet(f"QLabel {{ color: {colour}; }}")
+
+    def test_busy(self) -> bool:
+        """True while a connection test is running."""
+        runner = self._runner_instance
+        return runner is not None and runner.busy(TEST_CHANNEL)
+
+
+class ProfileManagerDialog(QDialog):
+    """The list of profiles with Add, Edit and Remove; emits ``profilesChanged()``."""
+
+    profilesChanged = Signal()
+
+    def __init__(
+        self, profiles: ProfileStore, secrets: SecretStore, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._profiles = profiles
+        self._secrets = secrets
+        self._editor: ProfileDialog | None = None
+        self._confirm: QMessageBox | None = None
+        self.setObjectName("profileManagerDialog")
+        self.setWindowTitle("Gateway profiles")
+        self.setMinimumSize(560, 340)
+
+        self.list = QListWidget(self)
+        self.list.setObjectName("profileList")
+        self.list.setAccessibleName("Profiles")
+        self.list.setSpacing(2)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.currentRowChanged.connect(self._update_buttons)
+        self.list.itemDoubleClicked.connect(lambda _item: self.edit_selected())
+
+        self.add_button = QPushButton("&Add…", self)
+        self.add_button.setObjectName("profileAddButton")
+        self.add_button.clicked.connect(self.add_profile)
+        self.edit_button = QPushButton("&Edit…", self)
+        self.edit_button.setObjectName("profileEditButton")
+        self.edit_button.clicked.connect(self.edit_selected)
+        self.remove_button = QPushButton("&Remove…", self)
+        self.remove_button.setObjectName("profileRemoveButton")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.error_label = style.error_label(self)
+        self.error_label.setObjectName("profileManagerError")
+
+        side = QVBoxLayout()
+        side.addWidget(self.add_button)
+        side.addWidget(self.edit_button)
+        side.addWidget(self.remove_button)
+        side.addStretch(1)
+        body = QHBoxLayout()
+        body.addWidget(self.list, 1)
+        body.addLayout(side)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.error_label)
+        layout.addWidget(close)
+
+        self.reload()
+
+    @property
+    def editor(self) -> ProfileDialog | None:
+        """The add/edit dialog while it is open."""
+        return self._editor
+
+    @property
+    def confirmation(self) -> QMessageBox | None:
+        """The "remove?" question while it is open."""
+        return self._confirm
+
+    def reload(self, select_id: str | None = None) -> None:
+        """Show the stored profiles again, selecting ``select_id`` (or keeping the selection)."""
+        keep = select_id or self.selected_id()
+        self.list.clear()
+        try:
+            profiles = self._profiles.list()
+        except ProfileStoreError as exc:
+            self._show_error(str(exc))
+            profiles = []
+        for profile in profiles:
+            item = QListWidgetItem(self.list)
+            item.setData(Qt.ItemDataRole.UserRole, profile.id)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, _describe(profile))
+            row = self._row_widget(profile)
+            item.setSizeHint(row.sizeHint())
+            self.list.setItemWidget(item, row)
+            if profile.id == keep:
+                self.list.setCurrentItem(item)
+        if self.list.currentRow() < 0 and self.list.count():
+            self.list.setCurrentRow(0)
+        if not profiles and not self.error_label.text():
+            placeholder = QListWidgetItem("No profiles yet. Add one to start sending payouts.")
+            placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.list.addItem(placeholder)
+        self._update_buttons()
+
+    def _row_widget(self, profile: Profile) -> QWidget:
+        row = QWidget(self.list)
+        line = QHBoxLayout(row)
+        line.setContentsMargins(6, 4, 6, 4)
+        line.setSpacing(10)
+        tag = badge(profile.environment, row)
+        tag.setFixedWidth(tag.fontMetrics().horizontalAdvance("SANDBOX") + 20)
+        name = QLabel(profile.name, row)
+        name.setTextFormat(Qt.TextFormat.PlainText)
+        font = name.font()
+        font.setBold(True)
+        name.setFont(font)
+        detail = style.muted_label(
+            f"{profile.base_url} · merchant {profile.merchant_id} · site {profile.site_id}", row
+        )
+        detail.setToolTip(detail.text())
+        # A long URL is cut at the list's edge rather than widening the list.
+        for label in (name, detail):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        text = QVBoxLayout()
+        text.setSpacing(0)
+        text.addWidget(name)
+        text.addWidget(detail)
+        line.addWidget(tag, 0, Qt.AlignmentFlag.AlignVCenter)
+        line.addLayout(text, 1)
+        return row
+
+    def selected_id(self) -> str | None:
+        """The id of the selected profile."""
+        item = self.list.currentItem()
+        value = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return str(value) if value else None
+
+    def select(self, profile_id: str) -> None:
+        """Select the profile with ``profile_id``."""
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == profile_id:
+                self.list.setCurrentRow(row)
+                return
+
+    def _selected(self) -> Profile | None:
+        profile_id = self.selected_id()
+        if profile_id is None:
+            return None
+        try:
+            return self._profiles.get_by_id(profile_id)
+        except (ProfileNotFoundError, ProfileStoreError) as exc:
+            self._show_error(str(exc))
+            return None
+
+    def _update_buttons(self) -> None:
+        chosen = self.selected_id() is not None
+        self.edit_button.setEnabled(chosen)
+        self.remove_button.setEnabled(chosen)
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+
+    def add_profile(self) -> ProfileDialog:
+        """Open the "New profile" dialog."""
+        return self._open_editor(None)
+
+    def edit_selected(self) -> ProfileDialog | None:
+        """Open the selected profile for editing."""
+        profile = self._selected()
+        return None if profile is None else self._open_editor(profile)
+
+    def _open_editor(self, profile: Profile | None) -> ProfileDialog:
+        self._show_error("")
+        editor = ProfileDialog(self._profiles, self._secrets, self, profile)
+        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        editor.profileSaved.connect(self._saved)
+        editor.finished.connect(lambda _result: self._forget_editor(editor))
+        self._editor = editor
+        editor.open()
+        return editor
+
+    def _forget_editor(self, editor: ProfileDialog) -> None:
+        if self._editor is editor:
+            self._editor = None
+
+    def _saved(self, profile_id: str) -> None:
+        self.reload(profile_id)
+        self.profilesChanged.emit()
+
+    def remove_selected(self) -> QMessageBox | None:
+        """Ask whether to remove the selected profile; removes it (and its salt) on Yes."""
+        profile = self._selected()
+        if profile is None:
+            return None
+        kind = "LIVE" if profile.is_live else "sandbox"
+        box = QMessageBox(
+            QMessageBox.Icon.Warning if profile.is_live else QMessageBox.Icon.Question,
+            "Remove profile",
+            f"Remove the {kind} profile \u201c{profile.name}\u201d?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setObjectName("removeProfileConfirm")
+        box.setInformativeText(
+            "Its salt is deleted from the keyring too. Payouts already sent stay in the history."
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda result: self._confirmed(profile, result))
+        self._confirm = box
+        box.open()
+        return box
+
+    def _confirmed(self, profile: Profile, result: int) -> None:
+        self._confirm = None
+        if result != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self._profiles.remove(profile.name)
+        except (ProfileNotFoundError, ProfileStoreError) as exc:
+            self._show_error(str(exc))
+            return
+        try:
+            self._secrets.delete_salt(profile.id)
+        except (NoKeyringError, KeyringError) as exc:
+            self._show_error(f"The profile was removed, but its salt could not be deleted: {exc}")
+        else:
+            self._show_error("")
+        self.reload()
+        self.profilesChanged.emit()
+
+
+def _describe(profile: Profile) -> str:
+    environment = "live" if profile.is_live else "sandbox"
+    return f"{profile.name}, {environment} profile, merchant {profile.merchant_id}"

@@ -1,0 +1,336 @@
+"""The profile dialogs: fields, field errors, the keyring, and a real connection test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import fail
+from PySide6.QtWidgets import QCheckBox, QLabel, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from cactus_desk.profiles import Profile, ProfileStore
+from cactus_desk.sandbox import SandboxGateway
+from cactus_desk.secrets import SERVICE, SecretStore
+from cactus_desk.ui.profile_dialog import ProfileDialog, ProfileManagerDialog
+from tests.memory_keyring import MemoryKeyring
+
+WAIT_MS = 10_000
+SALT = "s3cr3t-salt-value"
+
+
+@pytest.fixture
+def profiles(data_home: Path) -> ProfileStore:
+    return ProfileStore(data_home)
+
+
+@pytest.fixture
+def secrets() -> SecretStore:
+    return SecretStore()
+
+
+@pytest.fixture
+def gateway() -> Iterator[SandboxGateway]:
+    with SandboxGateway() as gw:
+        yield gw
+
+
+def _dialog(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, **kw: object
+) -> ProfileDialog:
+    dialog = ProfileDialog(profiles, secrets, None, **kw)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    dialog.open()
+    return dialog
+
+
+def _fill(
+    qtbot: QtBot,
+    dialog: ProfileDialog,
+    *,
+    name: str = "Main desk",
+    url: str = "https://cactusgino.com",
+    merchant: str = "m_demo",
+    site: str = "7",
+    salt: str = SALT,
+    environment: str = "live",
+) -> None:
+    for edit, text in (
+        (dialog.name_edit, name),
+        (dialog.base_url_edit, url),
+        (dialog.merchant_edit, merchant),
+        (dialog.site_edit, site),
+        (dialog.salt_edit, salt),
+    ):
+        edit.clear()
+        qtbot.keyClicks(edit, text)
+    dialog.environment_combo.setCurrentIndex(dialog.environment_combo.findData(environment))
+
+
+def _saved_file(data_home: Path) -> str:
+    return (data_home / "profiles.json").read_text(encoding="utf-8")
+
+
+def test_adding_a_profile_puts_the_salt_in_the_keyring_only(
+    qtbot: QtBot,
+    profiles: ProfileStore,
+    secrets: SecretStore,
+    memory_keyring: MemoryKeyring,
+    data_home: Path,
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    assert dialog.salt_edit.echoMode() == dialog.salt_edit.EchoMode.Password
+    _fill(qtbot, dialog, environment="sandbox")
+    dialog.findChild(QCheckBox, "extension_wise").setChecked(True)
+
+    with qtbot.waitSignal(dialog.profileSaved) as signal:
+        dialog.save_button.click()
+
+    profile = profiles.get("Main desk")
+    assert signal.args == [profile.id]
+    assert profile.environment == "sandbox"
+    assert profile.extensions == ["wise"]
+    assert (profile.base_url, profile.merchant_id, profile.site_id) == (
+        "https://cactusgino.com",
+        "m_demo",
+        7,
+    )
+    assert memory_keyring.passwords == {(SERVICE, f"{profile.id}:salt"): SALT}
+    assert SALT not in _saved_file(data_home)
+    assert dialog.salt_edit.text() == ""
+    assert not dialog.isVisible()
+
+
+def test_the_extension_methods_are_offered(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    boxes = {box.objectName() for box in dialog.findChildren(QCheckBox)}
+    assert {"extension_skrill", "extension_wise", "extension_papara", "extension_PIX"} <= boxes
+    assert "extension_card" not in boxes
+
+
+def test_bad_fields_get_their_own_messages_and_nothing_is_saved(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, data_home: Path
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    _fill(qtbot, dialog, name="  ", url="http://gateway.example", merchant="", site="7a", salt="")
+
+    dialog.save_button.click()
+
+    errors = dialog.errors()
+    assert errors["name"] == "The profile name is empty"
+    assert "https://" in errors["base_url"]
+    assert errors["merchant_id"] == "The merchant ID is empty"
+    assert errors["site_id"] == "The site ID is a whole number, e.g. 101"
+    assert errors["salt"] == "Enter the site salt from Cactus"
+    assert dialog.findChild(QLabel, "profileError_site_id").isVisible()
+    assert dialog.isVisible()
+    assert not (data_home / "profiles.json").exists()
+
+    _fill(qtbot, dialog, site="0")
+    dialog.save_button.click()
+    assert dialog.errors() == {"site_id": "The site ID must be 1 or more"}
+    assert not dialog.findChild(QLabel, "profileError_name").isVisible()
+
+
+def test_a_duplicate_name_is_refused_at_the_name_field(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, memory_keyring: MemoryKeyring
+) -> None:
+    profiles.add(
+        Profile(name="Main desk", base_url="https://a.example", merchant_id="m", site_id=1)
+    )
+    dialog = _dialog(qtbot, profiles, secrets)
+    _fill(qtbot, dialog, name="main DESK")
+    dialog.save_button.click()
+    assert "already exists" in dialog.errors()["name"]
+    assert len(profiles.list()) == 1
+    assert memory_keyring.passwords == {}
+
+
+def test_editing_with_an_empty_salt_keeps_the_stored_one(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, memory_keyring: MemoryKeyring
+) -> None:
+    original = profiles.add(
+        Profile(name="Main desk", base_url="https://a.example", merchant_id="m", site_id=1)
+    )
+    secrets.set_salt(original.id, SALT)
+    dialog = _dialog(qtbot, profiles, secrets, profile=original)
+    assert dialog.salt_edit.text() == ""  # never prefilled
+    assert dialog.salt_edit.placeholderText() == "Leave empty to keep the stored salt"
+    assert dialog.name_edit.text() == "Main desk"
+
+    dialog.name_edit.clear()
+    qtbot.keyClicks(dialog.name_edit, "Renamed desk")
+    with qtbot.waitSignal(dialog.profileSaved):
+        dialog.save_button.click()
+
+    assert profiles.get_by_id(original.id).name == "Renamed desk"
+    assert secrets.get_salt(original.id) == SALT
+
+    again = _dialog(qtbot, profiles, secrets, profile=profiles.get_by_id(original.id))
+    qtbot.keyClicks(again.salt_edit, "a-new-salt")
+    again.save_button.click()
+    assert memory_keyring.passwords == {(SERVICE, f"{original.id}:salt"): "a-new-salt"}
+
+
+def test_test_connection_against_the_sandbox(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, gateway: SandboxGateway
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    _fill(
+        qtbot,
+        dialog,
+        url=gateway.base_url,
+        merchant=gateway.merchant_id,
+        site=str(gateway.site_id),
+        salt=gateway.salt,
+        environment="sandbox",
+    )
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_result.text().startswith("Connected"), timeout=WAIT_MS)
+    assert dialog.test_result.text() == "Connected: 8 balances"
+    assert profiles.list() == []  # testing saves nothing
+
+    dialog.salt_edit.clear()
+    qtbot.keyClicks(dialog.salt_edit, "wrong-salt")
+    dialog.test_button.click()
+    qtbot.waitUntil(
+        lambda: dialog.test_result.text().startswith("Connection failed"), timeout=WAIT_MS
+    )
+    assert "signature" in dialog.test_result.text().lower()
+    assert "wrong-salt" not in dialog.test_result.text()
+    assert dialog.test_button.isEnabled()
+
+
+def test_test_connection_uses_the_stored_salt_when_editing(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, gateway: SandboxGateway
+) -> None:
+    profile = profiles.add(
+        Profile(
+            name="Sandbox",
+            base_url=gateway.base_url,
+            merchant_id=gateway.merchant_id,
+            site_id=gateway.site_id,
+            environment="sandbox",
+        )
+    )
+    secrets.set_salt(profile.id, gateway.salt)
+    dialog = _dialog(qtbot, profiles, secrets, profile=profile)
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: not dialog.test_busy(), timeout=WAIT_MS)
+    assert dialog.test_result.text() == "Connected: 8 balances"
+
+
+def test_an_unreachable_gateway_is_reported_plainly(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    with SandboxGateway() as gone:
+        url = gone.base_url
+    dialog = _dialog(qtbot, profiles, secrets)
+    _fill(qtbot, dialog, url=url, environment="sandbox")
+    dialog.test_button.click()
+    qtbot.waitUntil(
+        lambda: dialog.test_result.text().startswith("Connection failed"), timeout=WAIT_MS
+    )
+    assert "Could not reach the gateway" in dialog.test_result.text()
+
+
+def test_without_a_keyring_the_salt_is_kept_for_the_session_only(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, data_home: Path
+) -> None:
+    keyring.set_keyring(fail.Keyring())
+    dialog = _dialog(qtbot, profiles, secrets)
+    assert "No usable OS keyring" in dialog.keyring_label.text()
+    session = dialog.findChild(QCheckBox, "profileSessionOnlyCheck")
+    assert session.isVisibleTo(dialog)
+
+    _fill(qtbot, dialog)  # a LIVE profile
+    dialog.save_button.click()
+    assert "never writes it to a file (least of all a live one)" in dialog.errors()["salt"]
+    assert profiles.list() == []
+
+    session.setChecked(True)
+    with qtbot.waitSignal(dialog.profileSaved) as signal:
+        dialog.save_button.click()
+    assert secrets.get_salt(signal.args[0]) == SALT
+    assert SALT not in _saved_file(data_home)
+    assert list(data_home.rglob("*")) == [data_home / "profiles.json"]
+
+
+def test_with_a_keyring_the_backend_is_named_and_no_session_option_shown(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    assert dialog.keyring_label.text().startswith("Salts are kept in: ")
+    assert not dialog.session_check.isVisibleTo(dialog)
+
+
+def test_the_banner_follows_the_environment(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    banner = dialog.findChild(QLabel, "environmentBanner")
+    assert banner.text().startswith("LIVE")
+    dialog.environment_combo.setCurrentIndex(dialog.environment_combo.findData("sandbox"))
+    assert banner.text().startswith("SANDBOX")
+
+
+def _manager(qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore) -> ProfileManagerDialog:
+    manager = ProfileManagerDialog(profiles, secrets)
+    qtbot.addWidget(manager)
+    manager.open()
+    return manager
+
+
+def test_the_manager_lists_profiles_with_live_and_sandbox_badges(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    profiles.add(Profile(name="Main", base_url="https://a.example", merchant_id="m", site_id=1))
+    profiles.add(
+        Profile(
+            name="Test",
+            base_url="http://127.0.0.1:9",
+            merchant_id="t",
+            site_id=2,
+            environment="sandbox",
+        )
+    )
+    manager = _manager(qtbot, profiles, secrets)
+    badges = [
+        manager.list.itemWidget(manager.list.item(row)).findChild(QLabel, "environmentBadge").text()
+        for row in range(manager.list.count())
+    ]
+    assert badges == ["LIVE", "SANDBOX"]
+
+
+def test_the_manager_adds_and_removes_a_profile_with_its_salt(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore, memory_keyring: MemoryKeyring
+) -> None:
+    manager = _manager(qtbot, profiles, secrets)
+    assert not manager.remove_button.isEnabled()
+    manager.add_button.click()
+    editor = manager.editor
+    assert editor is not None
+    _fill(qtbot, editor)
+    with qtbot.waitSignal(manager.profilesChanged):
+        editor.save_button.click()
+    profile = profiles.get("Main desk")
+    assert manager.selected_id() == profile.id
+    assert memory_keyring.passwords
+
+    manager.remove_button.click()
+    box = manager.confirmation
+    assert box is not None
+    assert "LIVE" in box.text()
+    box.button(QMessageBox.StandardButton.No).click()
+    assert profiles.list() == [profile]
+
+    manager.remove_button.click()
+    with qtbot.waitSignal(manager.profilesChanged):
+        manager.confirmation.button(QMessageBox.StandardButton.Yes).click()
+    assert profiles.list() == []
+    assert memory_keyring.passwords == {}
+    assert not manager.remove_button.isEnabled()
