@@ -1,0 +1,149 @@
+"""Start the window: ``run(argv)`` for the command line, ``build_main_window(argv)`` for tests.
+
+PySide6 and the screens are imported inside the functions, so ``cactus-desk --help`` and the
+no-display check answer without loading Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NoReturn
+
+from cactus_desk import APP_NAME, ORG_NAME, __version__, paths
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMainWindow
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+NO_DISPLAY_MESSAGE = (
+    "cactus-desk: no display: run it in a desktop session, or set QT_QPA_PLATFORM=offscreen "
+    "for a headless run"
+)
+
+
+class UsageError(ValueError):
+    """The window's arguments are wrong; the message says which and why."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and at most 600 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The arguments the window understands (the CLI passes its own through)."""
+    parser = _Parser(prog="cactus-desk", add_help=False)
+    parser.add_argument("--sandbox", action="store_true")
+    parser.add_argument("--data-dir", metavar="DIR")
+    parser.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="read timeout for the embedded sandbox profile (tests use a short one)",
+    )
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the window's arguments; raises UsageError with a readable message."""
+    return build_parser().parse_args(argv)
+
+
+def display_available(environ: Mapping[str, str] | None = None) -> bool:
+    """False on Linux with neither a display nor a chosen Qt platform (Qt would abort)."""
+    env = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(env.get(name) for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"))
+
+
+def _set_application_identity() -> None:
+    from PySide6.QtGui import QGuiApplication, QIcon
+
+    from cactus_desk.resources import resource_path
+
+    QGuiApplication.setApplicationName(APP_NAME)
+    QGuiApplication.setOrganizationName(ORG_NAME)
+    QGuiApplication.setApplicationVersion(__version__)
+    try:
+        icon = resource_path("icons/cactus-desk.svg")
+    except FileNotFoundError:
+        return
+    if icon.is_file():
+        QGuiApplication.setWindowIcon(QIcon(str(icon)))
+
+
+def build_main_window(argv: list[str]) -> QMainWindow:
+    """Build the main window from the command-line arguments without entering the event loop.
+
+    A ``QApplication`` must exist. ``--sandbox`` starts the embedded sandbox gateway and selects
+    its in-memory profile; ``--data-dir DIR`` chooses the data folder; ``--read-timeout S``
+    shortens the sandbox profile's read timeout. Raises UsageError for bad arguments.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    from cactus_desk.ui.main_window import MainWindow
+
+    args = parse_args(list(argv))
+    if QApplication.instance() is None:
+        raise RuntimeError("build_main_window needs a QApplication; create one first")
+    _set_application_identity()
+    window = MainWindow(paths.data_dir(args.data_dir), sandbox_read_timeout=args.read_timeout)
+    if args.sandbox:
+        window.start_sandbox()
+    return window
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Open the main window and run the event loop; return the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(arguments)
+    except UsageError as exc:
+        print(f"cactus-desk: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not display_available():
+        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        return EXIT_USAGE
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from cactus_desk.logs import setup_logging
+
+    explicit = bool(args.data_dir or os.environ.get(paths.ENV_HOME))
+    data = paths.data_dir(args.data_dir)
+    try:
+        setup_logging(paths.log_dir(data, explicit_data_dir=explicit))
+    except OSError as exc:
+        print(f"cactus-desk: warning: not logging to a file: {exc}", file=sys.stderr)
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cactus-desk"])
+    try:
+        window = build_main_window(arguments)
+    except Exception as exc:  # a start-up failure gets one readable line, never a traceback
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"cactus-desk: error: {message}", file=sys.stderr)
+        if QApplication.platformName() != "offscreen":  # nobody could dismiss it headless
+            QMessageBox.critical(None, APP_NAME, f"Cactus Desk could not start:\n\n{message}")
+        return EXIT_FAILURE
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()  # after a quit that bypassed closeEvent, too

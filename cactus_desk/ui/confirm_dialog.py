@@ -1,0 +1,130 @@
+"""The last look before a payout leaves: exactly what will be sent, and where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cactus_desk.ui import style
+from cactus_desk.ui.amount_edit import minor_unit_name
+
+
+@dataclass(frozen=True)
+class ConfirmDetails:
+    """What the confirm dialog shows; recipient values must already be masked."""
+
+    profile_name: str
+    environment: str  # "live" | "sandbox"
+    amount_major: str  # e.g. "1 500.50"
+    amount_minor: int
+    currency: str
+    method_label: str
+    method_wire: str
+    site_login: str
+    request_id: str
+    recipient: list[tuple[str, str]] = field(default_factory=list)
+
+    def minor_text(self) -> str:
+        """``"150050 minor units (kopecks)"``."""
+        unit = minor_unit_name(self.currency)
+        return f"{self.amount_minor} minor units" + (f" ({unit})" if unit else "")
+
+
+def _value(text: str, *, bold: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    # Only long values wrap: a wrapping label asks for a narrow column and breaks short ones.
+    label.setWordWrap(len(text) > 60)
+    if bold:
+        label.setStyleSheet("font-weight: bold; font-size: 12pt;")
+    return label
+
+
+class ConfirmDialog(QDialog):
+    """Asks the person to confirm one payout; accepted only by the "Send payout" button."""
+
+    def __init__(self, details: ConfirmDetails, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("confirmDialog")
+        self.setWindowTitle("Confirm payout")
+        self.setModal(True)
+        self.details = details
+        live = details.environment == "live"
+
+        banner = style.environment_banner(details.environment)
+        banner.setStyleSheet(
+            style.environment_style(details.environment, size_pt=12 if live else 10)
+        )
+        if live:
+            banner.setText("LIVE: this sends real money")
+
+        heading = QLabel("Check every detail. Nothing is sent until you press “Send payout”.")
+        heading.setWordWrap(True)
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setHorizontalSpacing(14)
+        form.addRow("Amount:", _value(f"{details.amount_major} {details.currency}", bold=True))
+        form.addRow("", _value(f"= {details.minor_text()} on the wire"))
+        form.addRow("Currency:", _value(details.currency))
+        form.addRow("Method:", _value(f"{details.method_label} ({details.method_wire})"))
+        form.addRow("Site login:", _value(details.site_login))
+        for label, value in details.recipient:
+            form.addRow(f"{label}:", _value(value))
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        form.addRow(line)
+        form.addRow("Profile:", _value(details.profile_name))
+        environment = _value("LIVE" if live else "SANDBOX", bold=live)
+        if live:
+            environment.setStyleSheet(f"color: {style.LIVE_BG}; font-weight: bold;")
+        form.addRow("Environment:", environment)
+        form.addRow("Request id:", _value(details.request_id))
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("Send payout")
+        ok.setObjectName("confirmSendButton")
+        ok.setAccessibleName("Send payout")
+        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setObjectName("confirmCancelButton")
+        if live:
+            # With real money Enter must not send by reflex: the person clicks "Send payout".
+            ok.setAutoDefault(False)
+            ok.setDefault(False)
+            cancel.setDefault(True)
+            ok.setStyleSheet(
+                f"QPushButton {{ background: {style.LIVE_BG}; color: white; font-weight: bold; "
+                "padding: 4px 12px; }"
+            )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(banner)
+        layout.addWidget(heading)
+        layout.addLayout(form)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(480)
+
+    def send_button(self) -> QPushButton:
+        """The "Send payout" button."""
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)

@@ -1,0 +1,417 @@
+"""The main window: the payout form and the history in tabs, the balance in the status bar.
+
+With no profile at all it shows a first-run page instead, offering the embedded sandbox and
+a new profile. The sandbox (``start_sandbox``) runs in this process on a free loopback port;
+its profile and salt live in memory only and are never written to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cactus_desk import APP_NAME
+from cactus_desk.catalog import load_catalog
+from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.paths import ensure_private_dir
+from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.payouts.submit import SubmitResult
+from cactus_desk.profiles import Profile, ProfileStore, ProfileStoreError, extension_methods
+from cactus_desk.secrets import SecretStore
+from cactus_desk.ui import style
+from cactus_desk.ui.balance import BalanceWidget
+from cactus_desk.ui.payout_form import PayoutForm
+from cactus_desk.ui.send_controller import SendController, SendJob
+
+if TYPE_CHECKING:
+    from cactus_desk.sandbox import SandboxGateway
+    from cactus_desk.ui.history_view import HistoryPanel
+
+log = logging.getLogger(__name__)
+
+SANDBOX_PROFILE_ID = "sandbox-session"
+SANDBOX_PROFILE_NAME = "Sandbox"
+PAYOUT_TAB, HISTORY_TAB = 0, 1
+EMPTY_PAGE, MAIN_PAGE = 0, 1
+# Waiting for the worker pool at exit: a payout in flight already answered or timed out.
+SHUTDOWN_WAIT_MS = 15_000
+
+
+class EmptyState(QWidget):
+    """The first-run page: no profile yet, so offer the sandbox or a new profile."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyState")
+        title = QLabel("Welcome to Cactus Desk")
+        title.setStyleSheet("font-size: 16pt; font-weight: bold;")
+        text = QLabel(
+            "There is no gateway profile yet. Try everything on the embedded sandbox "
+            "gateway (test money, nothing leaves this computer), or add the profile of "
+            "your merchant site."
+        )
+        text.setWordWrap(True)
+        self.problem = QLabel()
+        self.problem.setObjectName("emptyStateProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet(f"QLabel {{ color: {style.ERROR_FG}; }}")
+        self.problem.setVisible(False)
+        self.sandbox_button = QPushButton("Use the sandbox")
+        self.sandbox_button.setObjectName("useSandboxButton")
+        self.sandbox_button.setToolTip("Start a test gateway on this computer and use it")
+        self.new_profile_button = QPushButton("New profile…")
+        self.new_profile_button.setObjectName("newProfileButton")
+        self.new_profile_button.setToolTip("Add your merchant site: gateway address, IDs, salt")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.sandbox_button)
+        buttons.addWidget(self.new_profile_button)
+        buttons.addStretch(1)
+        # A fixed-width column: wrapped labels get their full height only without alignment flags.
+        column = QWidget()
+        column.setFixedWidth(520)
+        inner = QVBoxLayout(column)
+        inner.addWidget(title, 0, Qt.AlignmentFlag.AlignHCenter)
+        inner.addWidget(text)
+        inner.addWidget(self.problem)
+        inner.addSpacing(12)
+        inner.addLayout(buttons)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(column)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(2)
+
+
+class MainWindow(QMainWindow):
+    """Cactus Desk's window. Tests reach its parts through the documented properties."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        sandbox_read_timeout: float | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self.data_dir = ensure_private_dir(Path(data_dir))
+        self._profiles = ProfileStore(self.data_dir)
+        self._secrets = SecretStore()
+        self._history = HistoryStore.open(self.data_dir)
+        self._sandbox: SandboxGateway | None = None
+        self._sandbox_profile: Profile | None = None
+        self._sandbox_read_timeout = sandbox_read_timeout
+        self._history_panel: HistoryPanel | None = None
+        self._shut_down = False
+        self._close_when_idle = False
+
+        self._controller = SendController(
+            self._history,
+            self.salt_provider,
+            read_timeout_for=self._read_timeout_for,
+            parent=self,
+        )
+        self._controller.finished.connect(self._send_finished)
+        self._controller.failed.connect(self._send_failed)
+
+        self._form = PayoutForm(load_catalog(), self._controller)
+        scroll = QScrollArea()
+        scroll.setObjectName("payoutScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self._form)
+
+        self._tabs = QTabWidget()
+        self._tabs.setObjectName("mainTabs")
+        self._tabs.addTab(scroll, "New payout")
+        self._history_holder = QWidget()
+        QVBoxLayout(self._history_holder).setContentsMargins(0, 0, 0, 0)
+        self._tabs.addTab(self._history_holder, "History")
+        self._tabs.currentChanged.connect(self._tab_changed)
+
+        self._empty = EmptyState()
+        self._empty.sandbox_button.clicked.connect(self._use_sandbox_clicked)
+        self._empty.new_profile_button.clicked.connect(self.open_new_profile)
+
+        self._pages = QStackedWidget()
+        self._pages.addWidget(self._empty)
+        self._pages.addWidget(self._tabs)
+        self.setCentralWidget(self._pages)
+
+        self._balance = BalanceWidget()
+        self._balance.balancesChanged.connect(self._form.set_balances)
+        self.statusBar().addPermanentWidget(self._balance)
+        self._form.profileChanged.connect(self._profile_changed)
+
+        self._build_menus()
+        self.reload_profiles()
+        self.resize(760, 820)
+
+    # -- accessors for the app and tests ---------------------------------------------------
+
+    @property
+    def form(self) -> PayoutForm:
+        """The payout form."""
+        return self._form
+
+    @property
+    def sandbox(self) -> SandboxGateway | None:
+        """The in-process sandbox gateway, once started."""
+        return self._sandbox
+
+    @property
+    def sandbox_profile(self) -> Profile | None:
+        """The in-memory profile of the sandbox, once started."""
+        return self._sandbox_profile
+
+    @property
+    def history(self) -> HistoryStore:
+        """The payout history store."""
+        return self._history
+
+    @property
+    def profiles(self) -> ProfileStore:
+        """The saved profiles."""
+        return self._profiles
+
+    @property
+    def secrets(self) -> SecretStore:
+        """Where salts are read (keyring, or memory for the sandbox)."""
+        return self._secrets
+
+    @property
+    def balance_widget(self) -> BalanceWidget:
+        """The balance in the status bar."""
+        return self._balance
+
+    @property
+    def send_controller(self) -> SendController:
+        """Sends payouts off the GUI thread."""
+        return self._controller
+
+    @property
+    def tabs(self) -> QTabWidget:
+        """The "New payout" / "History" tabs."""
+        return self._tabs
+
+    @property
+    def empty_state(self) -> EmptyState:
+        """The first-run page."""
+        return self._empty
+
+    @property
+    def history_panel(self) -> HistoryPanel:
+        """The history tab's panel (built on first use, to keep start-up light)."""
+        if self._history_panel is None:
+            from cactus_desk.ui.history_view import HistoryPanel
+
+            self._history_panel = HistoryPanel(self._history, self._profiles)
+            self._history_holder.layout().addWidget(self._history_panel)
+        return self._history_panel
+
+    def showing_empty_state(self) -> bool:
+        """True while the first-run page is on show."""
+        return self._pages.currentIndex() == EMPTY_PAGE
+
+    # -- profiles ---------------------------------------------------------------------------
+
+    def all_profiles(self) -> list[Profile]:
+        """The saved profiles, then the sandbox's (if started)."""
+        try:
+            saved = self._profiles.list()
+            self._empty.problem.setVisible(False)
+        except ProfileStoreError as exc:
+            self._empty.problem.setText(str(exc))
+            self._empty.problem.setVisible(True)
+            self.statusBar().showMessage(str(exc))
+            saved = []
+        return saved + ([self._sandbox_profile] if self._sandbox_profile else [])
+
+    def reload_profiles(self, select_id: str | None = None) -> None:
+        """Re-read the profiles into the form; show the first-run page when there are none."""
+        profiles = self.all_profiles()
+        self._form.set_profiles(profiles, select_id)
+        self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
+        self._profiles_action.setEnabled(True)
+
+    def salt_provider(self, profile: Profile) -> Callable[[], str | None]:
+        """A callable that reads ``profile``'s salt when called (on a worker thread)."""
+        secrets, profile_id = self._secrets, profile.id
+        return lambda: secrets.get_salt(profile_id)
+
+    def _read_timeout_for(self, profile: Profile) -> float:
+        if profile.id == SANDBOX_PROFILE_ID and self._sandbox_read_timeout is not None:
+            return self._sandbox_read_timeout
+        return profile.read_timeout
+
+    def start_sandbox(self) -> Profile:
+        """Start the embedded sandbox (once) and select its in-memory profile."""
+        if self._sandbox is None or self._sandbox_profile is None:
+            from cactus_desk.sandbox import SandboxGateway
+
+            sandbox = SandboxGateway().start()
+            self._sandbox = sandbox
+            self._secrets.remember_for_session(SANDBOX_PROFILE_ID, sandbox.salt)
+            self._sandbox_profile = Profile(
+                id=SANDBOX_PROFILE_ID,
+                name=SANDBOX_PROFILE_NAME,
+                base_url=sandbox.base_url,
+                merchant_id=sandbox.merchant_id,
+                site_id=sandbox.site_id,
+                environment="sandbox",
+                # A playground: every method the catalog knows is on.
+                extensions=sorted(extension_methods()),
+            )
+        self.reload_profiles(select_id=SANDBOX_PROFILE_ID)
+        return self._sandbox_profile
+
+    def set_sandbox_extensions(self, extensions: list[str]) -> None:
+        """Enable exactly these extension methods on the sandbox profile."""
+        if self._sandbox_profile is None:
+            raise RuntimeError("The sandbox is not running")
+        data = self._sandbox_profile.model_dump()
+        self._sandbox_profile = Profile(**{**data, "extensions": extensions})
+        self.reload_profiles()
+
+    def _use_sandbox_clicked(self) -> None:
+        try:
+            self.start_sandbox()
+        except OSError as exc:
+            QMessageBox.warning(self, APP_NAME, f"The sandbox could not start: {exc}")
+
+    def _profile_changed(self, _profile_id: str) -> None:
+        profile = self._form.current_profile()
+        if profile is None:
+            self._balance.set_profile(None, None)
+            self.setWindowTitle(APP_NAME)
+            return
+        tag = "LIVE" if profile.is_live else "sandbox"
+        self.setWindowTitle(f"{profile.name} [{tag}] · {APP_NAME}")
+        self._balance.set_profile(profile, self.salt_provider(profile))
+
+    # -- menus and dialogs ----------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._profiles_action = QAction("&Profiles…", self)
+        self._profiles_action.setObjectName("profilesAction")
+        self._profiles_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self._profiles_action.triggered.connect(self.open_profiles)
+        file_menu.addAction(self._profiles_action)
+        self._sandbox_action = QAction("Use the &sandbox", self)
+        self._sandbox_action.setObjectName("sandboxAction")
+        self._sandbox_action.triggered.connect(self._use_sandbox_clicked)
+        file_menu.addAction(self._sandbox_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Cactus Desk", self)
+        about.setObjectName("aboutAction")
+        about.triggered.connect(self.open_about)
+        help_menu.addAction(about)
+
+    def open_profiles(self) -> QWidget:
+        """Open the profile manager (non-blocking) and return it."""
+        from cactus_desk.ui.profile_dialog import ProfileManagerDialog
+
+        dialog = ProfileManagerDialog(self._profiles, self._secrets, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.profilesChanged.connect(self.reload_profiles)
+        dialog.open()
+        return dialog
+
+    def open_new_profile(self) -> QWidget:
+        """Open the "New profile" dialog (non-blocking) and return it."""
+        from cactus_desk.ui.profile_dialog import ProfileDialog
+
+        dialog = ProfileDialog(self._profiles, self._secrets, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.profileSaved.connect(lambda profile_id: self.reload_profiles(profile_id))
+        dialog.open()
+        return dialog
+
+    def open_about(self) -> QWidget:
+        """Open the About dialog (non-blocking) and return it."""
+        from cactus_desk.ui.about_dialog import AboutDialog
+
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    # -- sends ------------------------------------------------------------------------------
+
+    def _tab_changed(self, index: int) -> None:
+        if index == HISTORY_TAB:
+            self.history_panel.refresh()
+
+    def _send_finished(self, job: SendJob, result: SubmitResult) -> None:
+        if self._history_panel is not None:
+            self._history_panel.refresh()
+        current = self._form.current_profile()
+        if isinstance(result.outcome, Accepted) and current and current.id == job.profile.id:
+            self._balance.refresh()
+        self._close_if_waiting()
+
+    def _send_failed(self, job: SendJob, message: str, id_used: bool) -> None:
+        if self._history_panel is not None:
+            self._history_panel.refresh()
+        self._close_if_waiting()
+
+    def _close_if_waiting(self) -> None:
+        if self._close_when_idle and not self._controller.is_sending():
+            self.close()
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._controller.is_sending() and not self._shut_down:
+            # Closing now would leave the attempt SUBMITTING; wait for its answer instead.
+            event.ignore()
+            self._close_when_idle = True
+            self.statusBar().showMessage(
+                "A payout is being sent: Cactus Desk will close when its answer is recorded."
+            )
+            return
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Wait for background work, close the clients, stop the sandbox. Safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self._sandbox is not None:
+            # Stopping first releases a handler a fault holds, so a pending send ends now.
+            self._sandbox.stop()
+        self._balance.set_profile(None, None)
+        self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends and balances
+        self._controller.close()
+        self._history.close()
+        log.info("main window closed")

@@ -1,0 +1,715 @@
+"""The payout form: profile, currency, method, recipient, amount and request id, then Send.
+
+Every field is checked as the person types (``validate_draft``) and its message shows under
+it once the field has been touched; Send is enabled only for a valid draft. Sending goes
+through a confirm dialog and then the ``SendController``, which works off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cactus_desk.catalog import Catalog, MethodSpec
+from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown
+from cactus_desk.money import AmountError, currencies, format_major, parse_amount
+from cactus_desk.payouts.draft import (
+    PayoutDraft,
+    build_request,
+    new_request_id,
+    redacted_fields,
+    validate_draft,
+)
+from cactus_desk.payouts.store import NewAttempt
+from cactus_desk.payouts.submit import NotSent, SubmitResult
+from cactus_desk.profiles import Profile
+from cactus_desk.ui import style
+from cactus_desk.ui.amount_edit import AmountEdit, minor_unit_name
+from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog
+from cactus_desk.ui.method_panel import MethodPanel, ResizableStackedWidget
+from cactus_desk.ui.result_banner import ResultBanner
+from cactus_desk.ui.send_controller import SendController, SendJob
+
+# The form's own keys, in the order their messages are listed.
+FORM_KEYS = ("profile", "currency", "method", "site_login", "amount", "request_id")
+_KEY_LABELS = {
+    "profile": "Profile",
+    "currency": "Currency",
+    "method": "Method",
+    "site_login": "Site login",
+    "amount": "Amount",
+    "request_id": "Request id",
+}
+DEFAULT_CURRENCY = "RUB"
+
+
+def _label(text: str, buddy: QWidget) -> QLabel:
+    label = QLabel(text)
+    label.setBuddy(buddy)
+    return label
+
+
+class PayoutForm(QWidget):
+    """The "New payout" page. ``profileChanged`` carries the selected profile's id ('' for none)."""
+
+    profileChanged = Signal(str)
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        controller: SendController,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("payoutForm")
+        self._catalog = catalog
+        self._controller = controller
+        self._profiles: list[Profile] = []
+        self._balances: dict[str, int] = {}
+        self._touched: set[str] = set()
+        self._errors: dict[str, str] = {}
+        # (merchant_id, site_id, request_id) -> what happened to it, for ids used this session.
+        self._used_ids: dict[tuple[str, int, str], str] = {}
+        self._dialog: ConfirmDialog | None = None
+        self._syncing = False
+
+        self.environment_banner = style.environment_banner("sandbox", self)
+        self.banner = ResultBanner(self)
+
+        self.profile_combo = QComboBox()
+        self.profile_combo.setObjectName("profileCombo")
+        self.profile_combo.setAccessibleName("Profile")
+        self.profile_combo.setToolTip("The merchant site the payout is sent from, e.g. Acme live")
+        self.profile_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+
+        self.currency_combo = QComboBox()
+        self.currency_combo.setObjectName("currencyCombo")
+        self.currency_combo.setAccessibleName("Currency")
+        self.currency_combo.setToolTip("The payout currency, e.g. RUB")
+        for code, cur in currencies().items():
+            self.currency_combo.addItem(f"{code} · {cur.name}", code)
+
+        self.method_combo = QComboBox()
+        self.method_combo.setObjectName("methodCombo")
+        self.method_combo.setAccessibleName("Payout method")
+        self.method_combo.setToolTip("How the recipient is paid, e.g. Bank card (card)")
+        for method in catalog.methods:
+            extra = "" if method.documented else ", extension"
+            self.method_combo.addItem(f"{method.label} ({method.wire}{extra})", method.wire)
+
+        self.site_login_edit = QLineEdit()
+        self.site_login_edit.setObjectName("siteLoginEdit")
+        self.site_login_edit.setAccessibleName("Site login")
+        self.site_login_edit.setPlaceholderText("user_login")
+        self.site_login_edit.setToolTip(
+            "The recipient's login on your site, as the gateway knows it. Example: user_login"
+        )
+        self.site_login_error = style.error_label()
+        self.site_login_error.setObjectName("siteLoginError")
+
+        self.amount_edit = AmountEdit()
+        self.amount_edit.setObjectName("amountEdit")
+        self.amount_edit.setAccessibleName("Amount in major units")
+        self.amount_code = QLabel()
+        self.amount_code.setMinimumWidth(40)
+        self.amount_minor_label = style.muted_label()
+        self.amount_minor_label.setObjectName("amountMinorLabel")
+        self.amount_warning = QLabel()
+        self.amount_warning.setObjectName("amountWarning")
+        self.amount_warning.setWordWrap(True)
+        self.amount_warning.setStyleSheet(f"QLabel {{ color: {style.WARNING_FG}; }}")
+        self.amount_warning.setVisible(False)
+        self.amount_error = style.error_label()
+        self.amount_error.setObjectName("amountError")
+
+        self.request_id_edit = QLineEdit()
+        self.request_id_edit.setObjectName("requestIdEdit")
+        self.request_id_edit.setAccessibleName("Request id")
+        self.request_id_edit.setToolTip(
+            "Your unique id for this payout; the gateway echoes it. Never reuse one.\n"
+            "Example: cd-20261128-7f3a9c2b1e"
+        )
+        self.new_id_button = QPushButton("New id")
+        self.new_id_button.setObjectName("newRequestIdButton")
+        self.new_id_button.setAccessibleName("Generate a new request id")
+        self.new_id_button.setToolTip("Generate a fresh, unique request id")
+        self.request_id_error = style.error_label()
+        self.request_id_error.setObjectName("requestIdError")
+
+        self.panels: dict[str, MethodPanel] = {}
+        self.stack = ResizableStackedWidget()
+        self.stack.setObjectName("methodStack")
+        for method in catalog.methods:
+            panel = MethodPanel(method, catalog)
+            self.panels[method.wire] = panel
+            self.stack.addWidget(panel)
+            panel.changed.connect(self._revalidate)
+            panel.edited.connect(self._touch)
+        self.recipient_box = QGroupBox("Recipient details")
+        box_layout = QVBoxLayout(self.recipient_box)
+        box_layout.addWidget(self.stack)
+
+        self.progress = QProgressBar()
+        self.progress.setObjectName("sendProgress")
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("sendProgressLabel")
+        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.progress.setVisible(False)
+        self.progress_label.setVisible(False)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._update_progress)
+
+        self.hint_label = style.muted_label()
+        self.hint_label.setObjectName("sendHint")
+        self.hint_label.setWordWrap(True)
+        self.send_button = QPushButton("Send…")
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setAccessibleName("Send payout")
+        self.send_button.setToolTip("Review and send this payout (Ctrl+Return)")
+        self.send_button.setDefault(True)
+        self.send_button.setMinimumWidth(120)
+
+        self._layout_widgets()
+        self._connect()
+        shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(self.request_send)
+        keypad = QShortcut(QKeySequence("Ctrl+Enter"), self)
+        keypad.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        keypad.activated.connect(self.request_send)
+
+        self.request_id_edit.setText(new_request_id())
+        default = self.currency_combo.findData(DEFAULT_CURRENCY)
+        self.currency_combo.setCurrentIndex(max(default, 0))
+        self._currency_changed()
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _layout_widgets(self) -> None:
+        form = QFormLayout()
+        form.setLabelAlignment(style.FORM_LABEL_ALIGNMENT)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setVerticalSpacing(8)
+        form.addRow(_label("&Profile:", self.profile_combo), self.profile_combo)
+        form.addRow(_label("&Currency:", self.currency_combo), self.currency_combo)
+        form.addRow(_label("&Method:", self.method_combo), self.method_combo)
+        form.addRow(
+            _label("Site &login *:", self.site_login_edit),
+            self._stack_rows(self.site_login_edit, self.site_login_error),
+        )
+        amount_row = QHBoxLayout()
+        amount_row.setContentsMargins(0, 0, 0, 0)
+        amount_row.addWidget(self.amount_edit, 1)
+        amount_row.addWidget(self.amount_code)
+        amount_line = QWidget()
+        amount_line.setLayout(amount_row)
+        form.addRow(
+            _label("&Amount *:", self.amount_edit),
+            self._stack_rows(
+                amount_line, self.amount_minor_label, self.amount_warning, self.amount_error
+            ),
+        )
+        id_row = QHBoxLayout()
+        id_row.setContentsMargins(0, 0, 0, 0)
+        id_row.addWidget(self.request_id_edit, 1)
+        id_row.addWidget(self.new_id_button)
+        id_line = QWidget()
+        id_line.setLayout(id_row)
+        form.addRow(
+            _label("&Request id *:", self.request_id_edit),
+            self._stack_rows(id_line, self.request_id_error),
+        )
+
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.hint_label, 1)
+        send_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignTop)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_label)
+        progress_row.addWidget(self.progress, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(self.environment_banner)
+        layout.addWidget(self.banner)
+        layout.addLayout(form)
+        layout.addWidget(self.recipient_box)
+        layout.addLayout(progress_row)
+        layout.addLayout(send_row)
+        layout.addStretch(1)
+
+    @staticmethod
+    def _stack_rows(*widgets: QWidget) -> QWidget:
+        holder = QWidget()
+        box = QVBoxLayout(holder)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        for widget in widgets:
+            box.addWidget(widget)
+        return holder
+
+    def _connect(self) -> None:
+        self.profile_combo.currentIndexChanged.connect(self._profile_changed)
+        self.currency_combo.currentIndexChanged.connect(self._currency_changed)
+        self.method_combo.currentIndexChanged.connect(self._method_changed)
+        self.site_login_edit.textEdited.connect(lambda _: self._touch("site_login"))
+        self.site_login_edit.textChanged.connect(self._revalidate)
+        self.amount_edit.textEdited.connect(lambda _: self._touch("amount"))
+        self.amount_edit.amountChanged.connect(self._revalidate)
+        self.request_id_edit.textEdited.connect(lambda _: self._touch("request_id"))
+        self.request_id_edit.textChanged.connect(self._revalidate)
+        self.new_id_button.clicked.connect(self.new_request_id)
+        self.send_button.clicked.connect(self.request_send)
+        self._controller.started.connect(self._send_started)
+        self._controller.finished.connect(self._send_finished)
+        self._controller.failed.connect(self._send_failed)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def set_profiles(self, profiles: list[Profile], select_id: str | None = None) -> None:
+        """Offer ``profiles``; keep the current one selected unless ``select_id`` is given."""
+        keep = select_id or (self.current_profile().id if self.current_profile() else None)
+        self._profiles = list(profiles)
+        self._syncing = True
+        self.profile_combo.clear()
+        for profile in self._profiles:
+            tag = "LIVE" if profile.is_live else "sandbox"
+            self.profile_combo.addItem(f"{profile.name} · {tag}", profile.id)
+        index = self.profile_combo.findData(keep) if keep else -1
+        self.profile_combo.setCurrentIndex(index if index >= 0 else (0 if profiles else -1))
+        self._syncing = False
+        self._profile_changed()
+
+    def current_profile(self) -> Profile | None:
+        """The selected profile, or None when there is none."""
+        index = self.profile_combo.currentIndex()
+        if index < 0 or index >= len(self._profiles):
+            return None
+        return self._profiles[index]
+
+    def select_profile(self, profile_id: str) -> None:
+        """Select the profile with this id."""
+        index = self.profile_combo.findData(profile_id)
+        if index >= 0:
+            self.profile_combo.setCurrentIndex(index)
+
+    def set_currency(self, code: str) -> None:
+        """Select the currency ``code``."""
+        index = self.currency_combo.findData(code)
+        if index < 0:
+            raise ValueError(f"Unknown currency: {code!r}")
+        self.currency_combo.setCurrentIndex(index)
+
+    def set_method(self, wire: str) -> bool:
+        """Select the method ``wire``; False when it cannot be chosen for this currency/profile."""
+        index = self.method_combo.findData(wire)
+        if index < 0 or not self._method_item_enabled(index):
+            return False
+        self.method_combo.setCurrentIndex(index)
+        return True
+
+    def currency(self) -> str:
+        """The selected currency code."""
+        return str(self.currency_combo.currentData())
+
+    def method(self) -> str:
+        """The selected method's wire name."""
+        return str(self.method_combo.currentData())
+
+    def panel(self) -> MethodPanel:
+        """The method panel on show."""
+        return self.panels[self.method()]
+
+    def field(self, wire: str) -> QWidget:
+        """The input of the current method's field ``wire``."""
+        return self.panel().input(wire)
+
+    def errors(self) -> dict[str, str]:
+        """Every current problem, shown or not, keyed like ``validate_draft``."""
+        return dict(self._errors)
+
+    def error_text(self, key: str) -> str:
+        """The message shown at ``key`` (a form key or a field's wire name), or ''."""
+        labels = {
+            "site_login": self.site_login_error,
+            "amount": self.amount_error,
+            "request_id": self.request_id_error,
+        }
+        if key in labels:
+            return labels[key].text()
+        return self.panel().error_text(key)
+
+    def set_balances(self, balances: dict[str, int]) -> None:
+        """The available balances by currency (minor units), for the over-balance warning."""
+        self._balances = dict(balances)
+        self._update_amount_hints()
+
+    def new_request_id(self) -> None:
+        """Put a fresh request id in the form."""
+        self.request_id_edit.setText(new_request_id())
+        self._touched.discard("request_id")
+        self._revalidate()
+
+    def confirm_dialog(self) -> ConfirmDialog | None:
+        """The confirm dialog while it is open."""
+        return self._dialog
+
+    def progress_text(self) -> str:
+        """The "Sending… 12 s" text while a payout is in flight, else ''."""
+        return self.progress_label.text() if self._controller.jobs() else ""
+
+    def can_send(self) -> bool:
+        """True when the draft is valid and the profile has nothing in flight."""
+        profile = self.current_profile()
+        return (
+            profile is not None
+            and not self._errors
+            and self._dialog is None
+            and not self._controller.is_sending(profile.id)
+        )
+
+    def request_send(self) -> ConfirmDialog | None:
+        """Open the confirm dialog for the current draft (non-blocking); None if it cannot go.
+
+        An invalid draft instead shows every field's message.
+        """
+        self._touched.update(self._all_keys())
+        self._revalidate()
+        profile = self.current_profile()
+        if profile is None or not self.can_send():
+            return None
+        draft = self._draft(profile)
+        try:
+            request = build_request(
+                draft,
+                merchant_id=profile.merchant_id,
+                site_id=profile.site_id,
+                extensions=profile.extensions,
+            )
+        except ValueError as exc:  # validate_draft passed, so this is a bug worth a message
+            self.banner.show_error(str(exc))
+            return None
+        masked = redacted_fields(request.method, request.additional_fields)
+        attempt = NewAttempt(
+            profile_id=profile.id,
+            profile_name=profile.name,
+            environment=profile.environment,
+            merchant_id=profile.merchant_id,
+            site_id=profile.site_id,
+            request_id=request.request_id,
+            site_login=request.site_login,
+            method=request.method,
+            currency=request.currency,
+            amount_minor=request.amount,
+            request_fields=masked,
+        )
+        method = self._catalog.method(request.method)
+        recipient = [
+            (spec.label, self._shown_value(masked[spec.wire]))
+            for spec in self._catalog.fields_for(method, request.currency)
+            if spec.wire in masked
+        ]
+        details = ConfirmDetails(
+            profile_name=profile.name,
+            environment=profile.environment,
+            amount_major=format_major(request.amount, request.currency),
+            amount_minor=request.amount,
+            currency=request.currency,
+            method_label=method.label,
+            method_wire=method.wire,
+            site_login=request.site_login,
+            request_id=request.request_id,
+            recipient=recipient,
+        )
+        dialog = ConfirmDialog(details, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        confirmed = False
+
+        def on_accepted() -> None:
+            nonlocal confirmed
+            if confirmed:  # a second accept of the same dialog must never send twice
+                return
+            confirmed = True
+            self._confirmed(profile, request, attempt)
+
+        dialog.accepted.connect(on_accepted)
+        dialog.finished.connect(lambda _result: self._dialog_closed(dialog))
+        self._dialog = dialog
+        self._refresh_send_button()
+        dialog.open()
+        return dialog
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _confirmed(self, profile: Profile, request: PayoutRequest, attempt: NewAttempt) -> None:
+        self.send_button.setEnabled(False)
+        if not self._controller.send(profile, request, attempt):
+            self.banner.show_error(
+                f"A payout for {profile.name} is still being sent; wait for its answer."
+            )
+        self._refresh_send_button()
+
+    def _dialog_closed(self, dialog: ConfirmDialog) -> None:
+        if self._dialog is dialog:
+            self._dialog = None
+        self._refresh_send_button()
+
+    def _send_started(self, job: SendJob) -> None:
+        self.banner.clear()
+        self._update_progress()
+        self._ticker.start()
+        self._refresh_send_button()
+
+    def _send_finished(self, job: SendJob, result: SubmitResult) -> None:
+        outcome = result.outcome
+        key = (job.profile.merchant_id, job.profile.site_id, job.request_id)
+        if isinstance(outcome, NotSent):
+            self.banner.show_error(f"Not sent: {outcome.reason}")
+            self._used_ids[key] = "not sent"
+        else:
+            self.banner.show_outcome(outcome, job.request_id)
+            self._used_ids[key] = {
+                Accepted: "accepted",
+                Rejected: "rejected",
+                Unknown: "unknown",
+            }[type(outcome)]
+        # An Unknown payout keeps its id on show: the person must read the warning first.
+        if not isinstance(outcome, Unknown) and self.request_id_edit.text().strip() == (
+            job.request_id
+        ):
+            self.new_request_id()
+        self._after_send()
+
+    def _send_failed(self, job: SendJob, message: str, id_used: bool) -> None:
+        self.banner.show_error(message)
+        if id_used:
+            key = (job.profile.merchant_id, job.profile.site_id, job.request_id)
+            self._used_ids.setdefault(key, "used before")
+        self._after_send()
+
+    def _after_send(self) -> None:
+        if not self._controller.jobs():
+            self._ticker.stop()
+        self._update_progress()
+        self._revalidate()
+
+    def _update_progress(self) -> None:
+        jobs = self._controller.jobs()
+        if not jobs:
+            self.progress.setVisible(False)
+            self.progress_label.setVisible(False)
+            self.progress_label.clear()
+            return
+        texts = [
+            f"Sending {job.request_id} ({job.profile.name})… {job.elapsed()} s" for job in jobs
+        ]
+        self.progress_label.setText("; ".join(texts))
+        self.progress.setVisible(True)
+        self.progress_label.setVisible(True)
+
+    # -- reacting to the person -----------------------------------------------------------
+
+    def _profile_changed(self) -> None:
+        if self._syncing:
+            return
+        profile = self.current_profile()
+        environment = profile.environment if profile else "sandbox"
+        self.environment_banner.setText(style.environment_text(environment))
+        self.environment_banner.setStyleSheet(style.environment_style(environment))
+        self.environment_banner.setVisible(profile is not None)
+        self._update_method_items()
+        self.profileChanged.emit(profile.id if profile else "")
+        self._revalidate()
+
+    def _currency_changed(self) -> None:
+        code = self.currency()
+        cur = currencies()[code]
+        self.amount_edit.set_exponent(cur.exponent)
+        self.amount_edit.setToolTip(
+            f"The amount in {code} major units, up to {cur.exponent} decimals. "
+            f"Example: {self.amount_edit.placeholderText()}"
+        )
+        self.amount_code.setText(code)
+        for panel in self.panels.values():
+            panel.set_currency(code)
+        self._update_method_items()
+        self._revalidate()
+
+    def _method_changed(self) -> None:
+        wire = self.method_combo.currentData()
+        if wire is None:
+            return
+        panel = self.panels[wire]
+        self.stack.setCurrentWidget(panel)
+        self.recipient_box.setTitle(f"Recipient details · {panel.method.label}")
+        self._update_tab_order()
+        self._revalidate()
+
+    def _touch(self, key: str) -> None:
+        # Only a field the person has edited shows its message, so a fresh form is not all red.
+        # Qt emits textEdited after textChanged: validate again so the message shows at once.
+        if key not in self._touched:
+            self._touched.add(key)
+            self._revalidate()
+
+    def _all_keys(self) -> set[str]:
+        return set(FORM_KEYS) | {spec.wire for spec in self.panel().visible_fields()}
+
+    def _method_item_enabled(self, index: int) -> bool:
+        item = self.method_combo.model().item(index)  # type: ignore[attr-defined]
+        return bool(item.isEnabled())
+
+    def _why_unavailable(self, method: MethodSpec, currency: str) -> str | None:
+        if currency not in method.currencies:
+            return f"Not offered for {currency} (only {', '.join(method.currencies)})."
+        profile = self.current_profile()
+        if not method.documented and (profile is None or method.wire not in profile.extensions):
+            name = profile.name if profile else "this profile"
+            return (
+                f"An extension method, not enabled for {name}; "
+                "enable it in the profile (File › Profiles…)."
+            )
+        return None
+
+    def _update_method_items(self) -> None:
+        currency = self.currency()
+        model = self.method_combo.model()
+        first_ok = -1
+        for index, method in enumerate(self._catalog.methods):
+            why = self._why_unavailable(method, currency)
+            item = model.item(index)  # type: ignore[attr-defined]
+            item.setEnabled(why is None)
+            tip = why or f"{method.label}: sent as method “{method.wire}”."
+            self.method_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+            if why is None and first_ok < 0:
+                first_ok = index
+        current = self.method_combo.currentIndex()
+        if current < 0 or not self._method_item_enabled(current):
+            self.method_combo.setCurrentIndex(first_ok)
+        self._method_changed()
+
+    def _update_tab_order(self) -> None:
+        chain: list[QWidget] = [
+            self.profile_combo,
+            self.currency_combo,
+            self.method_combo,
+            self.site_login_edit,
+            self.amount_edit,
+            self.request_id_edit,
+            self.new_id_button,
+            *self.panel().inputs(),
+            self.send_button,
+        ]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _draft(self, profile: Profile) -> PayoutDraft:
+        return PayoutDraft(
+            profile_id=profile.id,
+            site_login=self.site_login_edit.text(),
+            currency=self.currency(),
+            method=str(self.method_combo.currentData() or ""),
+            amount_text=self.amount_edit.text(),
+            fields=self.panel().values(),
+            request_id=self.request_id_edit.text(),
+        )
+
+    def _revalidate(self, *_args: object) -> dict[str, str]:
+        profile = self.current_profile()
+        if profile is None:
+            errors = {"profile": "Add a profile first (File › Profiles…)."}
+        else:
+            errors = validate_draft(self._draft(profile), extensions=profile.extensions)
+            used = self._used_ids.get(
+                (profile.merchant_id, profile.site_id, self.request_id_edit.text().strip())
+            )
+            if used is not None and "request_id" not in errors:
+                errors["request_id"] = self._used_message(used)
+        self._errors = errors
+        shown = {key: msg for key, msg in errors.items() if key in self._touched}
+        if "request_id" in errors and self.request_id_edit.text().strip():
+            shown["request_id"] = errors["request_id"]  # a used id is shown at once
+        style.show_field_error(self.site_login_edit, self.site_login_error, shown.get("site_login"))
+        style.show_field_error(self.amount_edit, self.amount_error, shown.get("amount"))
+        style.show_field_error(self.request_id_edit, self.request_id_error, shown.get("request_id"))
+        self.panel().set_errors(shown)
+        self._update_amount_hints()
+        self._refresh_send_button()
+        return errors
+
+    @staticmethod
+    def _used_message(what: str) -> str:
+        if what == "unknown":
+            return (
+                "This request id was just sent and its outcome is unknown. Do not send it again; "
+                "press New id only for a different payout."
+            )
+        return f"This request id was already used ({what}). Press New id for a new payout."
+
+    def _update_amount_hints(self) -> None:
+        code = self.currency()
+        try:
+            minor = parse_amount(self.amount_edit.text(), code)
+        except AmountError:
+            minor = None
+        if minor is None:
+            self.amount_minor_label.setText("")
+            self.amount_minor_label.setVisible(False)
+            self.amount_warning.setVisible(False)
+            return
+        unit = minor_unit_name(code)
+        self.amount_minor_label.setText(
+            f"= {minor} minor units" + (f" ({unit})" if unit else "") + " will be sent"
+        )
+        self.amount_minor_label.setVisible(True)
+        available = self._balances.get(code)
+        over = available is not None and minor > available
+        if over:
+            self.amount_warning.setText(
+                f"Above the available balance ({format_major(available, code)} {code}); "
+                "the gateway may refuse it."
+            )
+        self.amount_warning.setVisible(over)
+
+    def _refresh_send_button(self) -> None:
+        ready = self.can_send()
+        self.send_button.setEnabled(ready)
+        profile = self.current_profile()
+        if profile is not None and self._controller.is_sending(profile.id):
+            hint = f"A payout for {profile.name} is being sent; wait for its answer."
+        elif self._errors:
+            names = [_KEY_LABELS.get(key) or self._field_label(key) for key in self._errors]
+            hint = "To send, check: " + ", ".join(dict.fromkeys(names)) + "."
+        else:
+            hint = "Ready: Send opens a summary to confirm (Ctrl+Return)."
+        self.hint_label.setText(hint)
+
+    def _field_label(self, wire: str) -> str:
+        try:
+            return self.panel().method.field(wire).label
+        except KeyError:
+            return wire
+
+    @staticmethod
+    def _shown_value(value: str) -> str:
+        return {"true": "Yes", "false": "No"}.get(value, value)

@@ -1,0 +1,125 @@
+"""The banner that tells the person how their last payout ended."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+
+from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown
+from cactus_desk.payouts.statuses import status_label
+from cactus_desk.ui import style
+
+UNKNOWN_ADVICE = (
+    "The gateway may have created this payout. Do not send it again; "
+    "wait for its status or check with Cactus."
+)
+
+# Gateway text is shown as plain text and cut short: an HTML error page must not flood the form.
+MAX_GATEWAY_TEXT = 300
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_GATEWAY_TEXT else text[: MAX_GATEWAY_TEXT - 1] + "…"
+
+
+def outcome_text(outcome: PayoutOutcome, request_id: str) -> str:
+    """The banner's sentence for ``outcome`` of the payout ``request_id``."""
+    if isinstance(outcome, Accepted):
+        return (
+            f"Payout accepted: invoice {outcome.invoice_id}, status {status_label(outcome.status)}."
+            f" Request id {request_id}."
+        )
+    if isinstance(outcome, Rejected):
+        message = _clip(outcome.message) or "no reason given"
+        return (
+            f"Payout rejected by the gateway: {message}. Nothing was paid. Request id {request_id}."
+        )
+    reason = _clip(outcome.reason)
+    return f"Outcome unknown ({reason}). {UNKNOWN_ADVICE} Request id {request_id}."
+
+
+class ResultBanner(QFrame):
+    """A coloured strip with the outcome of the last send; hidden until there is one."""
+
+    _COLOURS: ClassVar[dict[str, tuple[str, str]]] = {
+        "accepted": (style.ACCEPTED_BG, style.ACCEPTED_FG),
+        "rejected": (style.REJECTED_BG, style.REJECTED_FG),
+        "unknown": (style.UNKNOWN_BG, style.UNKNOWN_FG),
+        "error": (style.REJECTED_BG, style.REJECTED_FG),
+    }
+    _TITLES: ClassVar[dict[str, str]] = {
+        "accepted": "Accepted",
+        "rejected": "Rejected",
+        "unknown": "Unknown outcome",
+        "error": "Not sent",
+    }
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultBanner")
+        self.setAccessibleName("Result of the last payout")
+        self._kind = ""
+        self._title = QLabel()
+        self._title.setTextFormat(Qt.TextFormat.PlainText)
+        self._text = QLabel()
+        self._text.setTextFormat(Qt.TextFormat.PlainText)
+        self._text.setWordWrap(True)
+        self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Hide this message")
+        close.setAccessibleName("Hide result")
+        close.clicked.connect(self.clear)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self._title, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self._text, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.setVisible(False)
+
+    def kind(self) -> str:
+        """``"accepted"``, ``"rejected"``, ``"unknown"``, ``"error"``, or ``""`` when hidden."""
+        return self._kind
+
+    def text(self) -> str:
+        """The message shown."""
+        return self._text.text()
+
+    def show_outcome(self, outcome: PayoutOutcome, request_id: str) -> None:
+        """Show how the payout ``request_id`` ended."""
+        if isinstance(outcome, Accepted):
+            kind = "accepted"
+        elif isinstance(outcome, Rejected):
+            kind = "rejected"
+        elif isinstance(outcome, Unknown):
+            kind = "unknown"
+        else:
+            raise TypeError(f"not a payout outcome: {type(outcome).__name__}")
+        self._show(kind, outcome_text(outcome, request_id))
+
+    def show_error(self, message: str) -> None:
+        """Show a problem that stopped the payout before it left (nothing was sent)."""
+        self._show("error", message)
+
+    def clear(self) -> None:
+        """Hide the banner."""
+        self._kind = ""
+        self._text.clear()
+        self.setVisible(False)
+
+    def _show(self, kind: str, message: str) -> None:
+        self._kind = kind
+        bg, fg = self._COLOURS[kind]
+        self.setStyleSheet(
+            f"#resultBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
+            f" #resultBanner QLabel {{ color: {fg}; }}"
+        )
+        self._title.setText(self._TITLES[kind] + ":")
+        self._title.setStyleSheet("font-weight: bold;")
+        self._text.setText(message)
+        self.setAccessibleDescription(message)
+        self.setVisible(True)

@@ -1,0 +1,77 @@
+"""Colours for LIVE and SANDBOX, and small widget helpers shared by the screens."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
+
+LIVE_BG = "#b71c1c"
+SANDBOX_BG = "#00695c"
+ERROR_FG = "#c62828"
+WARNING_FG = "#8a5a00"
+MUTED_FG = "#5f6368"
+
+ACCEPTED_BG, ACCEPTED_FG = "#e6f4ea", "#1e4620"
+REJECTED_BG, REJECTED_FG = "#fdecea", "#611a15"
+UNKNOWN_BG, UNKNOWN_FG = "#fff4e5", "#663c00"
+PROGRESS_BG, PROGRESS_FG = "#e8f0fe", "#174ea6"
+
+_INVALID_EDIT = f"QLineEdit {{ border: 1px solid {ERROR_FG}; border-radius: 3px; padding: 2px; }}"
+
+
+def environment_text(environment: str) -> str:
+    """The words that name an environment in banners: LIVE means real money."""
+    if environment == "live":
+        return "LIVE: real money leaves the merchant account"
+    return "SANDBOX: test gateway, no real money"
+
+
+def environment_style(environment: str, *, size_pt: int = 10) -> str:
+    """Style sheet for an environment banner label (strong red for LIVE)."""
+    bg = LIVE_BG if environment == "live" else SANDBOX_BG
+    return (
+        f"QLabel {{ background: {bg}; color: white; font-weight: bold; "
+        f"font-size: {size_pt}pt; padding: 6px 10px; border-radius: 3px; }}"
+    )
+
+
+def environment_banner(environment: str, parent: QWidget | None = None) -> QLabel:
+    """A full-width label saying LIVE (red) or SANDBOX (teal)."""
+    label = QLabel(environment_text(environment), parent)
+    label.setObjectName("environmentBanner")
+    label.setStyleSheet(environment_style(environment))
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setAccessibleName("Environment")
+    return label
+
+
+def error_label(parent: QWidget | None = None) -> QLabel:
+    """A small red label that sits under a field and carries its message (hidden when empty)."""
+    label = QLabel(parent)
+    label.setStyleSheet(f"QLabel {{ color: {ERROR_FG}; font-size: 8.5pt; }}")
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setVisible(False)
+    return label
+
+
+def show_field_error(edit: QWidget, label: QLabel, message: str | None) -> None:
+    """Show ``message`` under ``edit`` with a red border, or clear both."""
+    label.setText(message or "")
+    label.setVisible(bool(message))
+    if isinstance(edit, QLineEdit):
+        edit.setStyleSheet(_INVALID_EDIT if message else "")
+    edit.setProperty("invalid", bool(message))
+    edit.setAccessibleDescription(message or "")
+
+
+def muted_label(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A grey hint label (plain text)."""
+    label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setStyleSheet(f"QLabel {{ color: {MUTED_FG}; }}")
+    return label
+
+
+# Labels sit at the top of their row, so a field with a message under it keeps its label in place.
+FORM_LABEL_ALIGNMENT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop

@@ -1,0 +1,1 @@
+"""Tests of the Qt screens, driven through pytest-qt."""

@@ -1,0 +1,226 @@
+"""Start-up and shutdown: arguments, no display, first run, the sandbox profile, restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialog
+from pytestqt.qtbot import QtBot
+
+from cactus_desk import APP_NAME, ORG_NAME, __version__, app
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.profiles import Profile, ProfileStore
+from cactus_desk.sandbox import Fault
+from cactus_desk.ui.main_window import MainWindow
+from tests.memory_keyring import MemoryKeyring
+from tests.ui.conftest import PayoutDriver
+
+
+def _build(qtbot: QtBot, argv: list[str]) -> MainWindow:
+    window = app.build_main_window(argv)
+    assert isinstance(window, MainWindow)
+    qtbot.addWidget(window)
+    return window
+
+
+def test_without_a_display_run_explains_and_returns_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    assert app.run(["--sandbox"]) == 2
+    err = capsys.readouterr().err
+    assert "no display: run it in a desktop session" in err
+    assert "QT_QPA_PLATFORM=offscreen" in err
+
+
+def test_bad_arguments_are_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert app.run(["--read-timeout", "soon"]) == 2
+    assert "'soon' is not a number of seconds" in capsys.readouterr().err
+    with pytest.raises(app.UsageError, match="unrecognized arguments: --bogus"):
+        app.build_main_window(["--bogus"])
+
+
+def test_the_application_is_named_and_has_an_icon(window: MainWindow) -> None:
+    assert QApplication.applicationName() == APP_NAME
+    assert QApplication.organizationName() == ORG_NAME
+    assert QApplication.applicationVersion() == __version__
+    assert not QApplication.windowIcon().isNull()
+
+
+def test_sandbox_selects_an_in_memory_profile_that_is_never_saved(
+    window: MainWindow, memory_keyring: MemoryKeyring, data_home: Path
+) -> None:
+    profile = window.form.current_profile()
+    assert profile is not None and profile.name == "Sandbox"
+    assert profile.environment == "sandbox"
+    assert window.sandbox is not None and profile.base_url == window.sandbox.base_url
+    assert not window.showing_empty_state()
+    # Not in profiles.json, and its salt is not in the keyring: memory only.
+    assert window.profiles.list() == []
+    assert not (data_home / "profiles.json").exists()
+    assert memory_keyring.passwords == {}
+    assert window.secrets.get_salt(profile.id) == window.sandbox.salt
+
+
+def test_first_run_offers_the_sandbox_and_a_new_profile(qtbot: QtBot, data_home: Path) -> None:
+    window = _build(qtbot, [])
+    window.show()
+    try:
+        assert window.showing_empty_state()
+        assert window.sandbox is None
+
+        qtbot.mouseClick(window.empty_state.new_profile_button, Qt.MouseButton.LeftButton)
+        dialog = window.findChild(QDialog, "profileDialog")
+        assert dialog is not None and dialog.isVisible()
+        dialog.reject()
+
+        qtbot.mouseClick(window.empty_state.sandbox_button, Qt.MouseButton.LeftButton)
+        assert not window.showing_empty_state()
+        assert window.sandbox is not None
+        assert window.form.current_profile().name == "Sandbox"
+    finally:
+        window.shutdown()
+
+
+def test_a_saved_profile_skips_the_first_run_page(qtbot: QtBot, data_home: Path) -> None:
+    ProfileStore(data_home).add(
+        Profile(name="Acme", base_url="https://pay.example.com", merchant_id="m", site_id=7)
+    )
+    window = _build(qtbot, [])
+    try:
+        assert not window.showing_empty_state()
+        assert window.form.profile_combo.currentText() == "Acme · LIVE"
+    finally:
+        window.shutdown()
+
+
+def test_a_damaged_profile_file_is_reported_not_fatal(qtbot: QtBot, data_home: Path) -> None:
+    data_home.mkdir(parents=True, exist_ok=True)
+    (data_home / "profiles.json").write_text("{broken", encoding="utf-8")
+    window = _build(qtbot, [])
+    try:
+        assert window.showing_empty_state()
+        assert "is damaged" in window.empty_state.problem.text()
+    finally:
+        window.shutdown()
+
+
+def test_the_menus_open_profiles_and_about(window: MainWindow) -> None:
+    manager = window.open_profiles()
+    assert manager.objectName() == "profileManagerDialog" and manager.isVisible()
+    manager.close()
+    about = window.open_about()
+    assert about.objectName() == "aboutDialog" and about.isVisible()
+    about.close()
+    titles = [action.text() for action in window.menuBar().actions()]
+    assert titles == ["&File", "&Help"]
+
+
+def test_a_payout_is_in_the_history_after_a_restart(qtbot: QtBot, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = _build(qtbot, ["--sandbox", "--data-dir", str(data)])
+    request_id = PayoutDriver(first, qtbot).send("sbp", "RUB")
+    first.close()
+    assert first.sandbox is not None
+
+    second = _build(qtbot, ["--data-dir", str(data)])
+    try:
+        second.tabs.setCurrentIndex(1)
+        assert second.history_panel.select_request(request_id)
+        records = list(second.history.iter_records())
+        assert [r.request_id for r in records] == [request_id]
+    finally:
+        second.shutdown()
+
+
+def test_closing_stops_the_sandbox_and_closes_the_store(window: MainWindow) -> None:
+    sandbox = window.sandbox
+    assert sandbox is not None
+    port = sandbox.port
+    window.close()
+    assert not window.isVisible()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+    assert not window.send_controller.send(  # no send is taken once closed
+        window.sandbox_profile,
+        None,
+        None,  # type: ignore[arg-type]
+    )
+
+
+def test_closing_during_a_send_waits_for_its_outcome(
+    driver: PayoutDriver, qtbot: QtBot, data_home: Path
+) -> None:
+
+    window = driver.window
+    assert window.sandbox is not None
+    window.sandbox.set_fault(Fault.LATENCY, delay=0.5)
+    driver.fill("card", "RUB")
+    request_id = driver.form.request_id_edit.text()
+    driver.confirm(driver.open_confirm())
+    window.close()
+    assert window.isVisible()  # still open: the attempt must get its outcome first
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    with HistoryStore.open(data_home) as store:
+        [record] = store.iter_records()
+    assert record.request_id == request_id
+    assert record.state is State.ACCEPTED
+
+
+def test_start_up_leaves_the_sandbox_and_the_history_screen_unloaded(tmp_path: Path) -> None:
+    code = (
+        "import sys, json\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from cactus_desk.app import build_main_window\n"
+        "qapp = QApplication([])\n"
+        f"w = build_main_window(['--data-dir', {str(tmp_path)!r}])\n"
+        "loaded = [m for m in ('cactus_desk.sandbox', 'cactus_desk.ui.history_view',"
+        " 'cactus_desk.ui.profile_dialog', 'cactus_desk.ui.about_dialog') if m in sys.modules]\n"
+        "w.shutdown()\n"
+        "print(json.dumps(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=60,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from cactus_desk import app\n"
+        "qapp = QApplication([])\n"
+        "def close():\n"
+        "    titles = [w.windowTitle() for w in qapp.topLevelWidgets() if w.isVisible()]\n"
+        "    print(titles)\n"
+        "    qapp.closeAllWindows()\n"
+        "QTimer.singleShot(300, close)\n"
+        f"sys.exit(app.run(['--sandbox', '--data-dir', {str(tmp_path)!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Sandbox [sandbox]" in result.stdout
+    assert (tmp_path / "logs" / "cactus-desk.log").exists()
