@@ -30,5 +30,14 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m cactus_desk.ui.screenshots docs/screenshots
 
+# PyInstaller is a build tool only, so it is installed here rather than in the dev extra.
+dist: $(STAMP)
+	$(BIN)/python -m pip install --quiet pyinstaller
+	$(BIN)/python -m PyInstaller --noconfirm --distpath dist --workpath build \
+		packaging/cactus-desk.spec
+
+deb: dist
+	PYTHON=$(BIN)/python packaging/linux/build-deb.sh
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
