@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import ValidationError
 
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--currency", metavar="C", help="only this currency, e.g. EUR")
     export.add_argument("--search", metavar="TEXT", help="only payouts matching this text")
     export.set_defaults(handler=_cmd_history_export)
+    _add_status_commands(commands, history_commands)
     return parser
 
 
@@ -442,3 +443,94 @@ def _write_private(path: Path, write: Callable[[TextIO], int]) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         return write(handle)
+
+
+# --- invoice statuses: the callback receiver, callback import, manual reconciliation ---------
+
+
+def _add_status_commands(commands: Any, history_commands: Any) -> None:
+    receiver = commands.add_parser(
+        "receiver", help="receive the gateway's status callbacks into the history (needs uvicorn)"
+    )
+    receiver.add_argument(
+        "--listen", metavar="HOST:PORT", default="127.0.0.1:8787", help="default 127.0.0.1:8787"
+    )
+    receiver.add_argument("--profile", metavar="NAME", required=True, help="whose salt verifies")
+    receiver.set_defaults(handler=_cmd_receiver)
+
+    callbacks = commands.add_parser("callbacks", help="status callbacks")
+    callback_commands = callbacks.add_subparsers(dest="callbacks_command", metavar="ACTION")
+    callback_commands.required = True
+    load = callback_commands.add_parser(
+        "import", help="apply a file of callbacks (JSON lines, or CSV with a header)"
+    )
+    load.add_argument("file", help="the file to import")
+    load.add_argument("--profile", metavar="NAME", required=True, help="whose salt verifies")
+    load.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file")
+    load.set_defaults(handler=_cmd_callbacks_import)
+
+    reconcile = history_commands.add_parser(
+        "reconcile", help="set a payout's final status by hand, with a note"
+    )
+    reconcile.add_argument("record", type=_positive_int, help="the history record number")
+    reconcile.add_argument(
+        "--status", required=True, choices=("success", "declined", "4", "5"), help="final status"
+    )
+    reconcile.add_argument("--note", required=True, help="how the final status was established")
+    reconcile.add_argument("--invoice-id", metavar="ID", help="the gateway's invoice ID, if known")
+    reconcile.set_defaults(handler=_cmd_history_reconcile)
+
+
+def _cmd_receiver(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.receiver.serve import ReceiverError, run_receiver
+
+    ctx.start_logging()
+    try:
+        return run_receiver(ctx.data_dir, args.profile, args.listen, out=ctx.stdout)
+    except ReceiverError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+
+
+def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.callbacks.reconcile import ImportFileError, import_file
+    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.receiver.serve import ReceiverError, load_profile_salt
+
+    try:
+        profile, salt = load_profile_salt(ctx.data_dir, args.profile)
+    except ReceiverError as exc:
+        raise CliError(f"--profile: {exc}") from None
+    ctx.start_logging()
+    with HistoryStore.open(ctx.data_dir) as store:
+        try:
+            report = import_file(
+                store,
+                Path(args.file).expanduser(),
+                salt,
+                merchant_id=profile.merchant_id,
+                site_id=profile.site_id,
+                fmt=args.format,
+            )
+        except ImportFileError as exc:
+            raise CliError(str(exc), EXIT_FAILURE) from None
+    log.info("Imported callbacks from a file: %s", report.lines()[0])
+    print("\n".join(report.lines()), file=ctx.stdout)
+    return EXIT_OK if not report.rejected else EXIT_FAILURE
+
+
+def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.callbacks.reconcile import ReconcileError, set_final_state
+    from cactus_desk.payouts.statuses import status_label
+    from cactus_desk.payouts.store import HistoryStore
+
+    status = {"success": 4, "declined": 5}.get(args.status) or int(args.status)
+    ctx.start_logging()
+    with HistoryStore.open(ctx.data_dir) as store:
+        try:
+            set_final_state(store, args.record, status, args.note, invoice_id=args.invoice_id)
+        except ReconcileError as exc:
+            option = {"note": "--note: ", "status": "--status: ", "invoice_id": "--invoice-id: "}
+            raise CliError(option.get(exc.field, "") + str(exc)) from None
+    log.info("History record %d set to %s by hand", args.record, status)
+    print(f"Record {args.record} is now {status_label(status)}, set by hand.", file=ctx.stdout)
+    return EXIT_OK

@@ -17,6 +17,8 @@ class UnknownKind(StrEnum):
     MALFORMED = "malformed"  # not JSON, HTML, or JSON of the wrong shape
     BAD_SIGNATURE = "bad_signature"  # success without a valid signature
     ECHO_MISMATCH = "echo_mismatch"  # success that does not echo what was sent
+    INTERRUPTED = "interrupted"  # Cactus Desk stopped mid-send; found on the next start
+    DUPLICATE_REQUEST = "duplicate_request"  # a resend was refused: the request_id exists
 
 
 @dataclass(frozen=True)

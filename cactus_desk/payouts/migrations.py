@@ -75,7 +75,181 @@ def _v1_payouts(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX payouts_{name}_time ON payouts ({column}, created_at, id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_payouts,)
+def _v2_status_lifecycle(conn: sqlite3.Connection) -> None:
+    """Statuses after the first answer: callback fields, review flags and the events table."""
+    for column in (
+        # Where the gateway status shown came from: the gateway itself, or an operator.
+        "status_source TEXT NOT NULL DEFAULT 'gateway' CHECK (status_source IN "
+        "('gateway', 'manual'))",
+        "needs_review INTEGER NOT NULL DEFAULT 0",
+        "review_message TEXT NOT NULL DEFAULT ''",
+        "received_amount INTEGER",
+        "received_currency TEXT",
+        "description TEXT NOT NULL DEFAULT ''",
+    ):
+        conn.execute(f"ALTER TABLE payouts ADD COLUMN {column}")
+    conn.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            received_at INTEGER NOT NULL,
+            record_id INTEGER REFERENCES payouts (id),
+            source TEXT NOT NULL CHECK (source IN ('gateway', 'import', 'manual')),
+            who TEXT NOT NULL DEFAULT '',
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '',
+            request_id TEXT,
+            invoice_id TEXT,
+            status INTEGER,
+            payload_json TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX events_by_record ON events (record_id, id)")
+    # Append-only: the audit trail of statuses must not be rewritten, even by a bug.
+    for action in ("UPDATE", "DELETE"):
+        conn.execute(
+            f"CREATE TRIGGER events_no_{action.lower()} BEFORE {action} ON events "
+            "BEGIN SELECT RAISE(ABORT, 'the events table is append-only'); END"
+        )
+
+
+def _v3_send_marks(conn: sqlite3.Connection) -> None:
+    """When the request was about to leave, how often it was sent, and the resends' audit."""
+    conn.execute("ALTER TABLE payouts ADD COLUMN sending_started_at INTEGER")
+    conn.execute("ALTER TABLE payouts ADD COLUMN send_attempts INTEGER NOT NULL DEFAULT 0")
+    # An attempt left in SUBMITTING by an older version may or may not have been sent; marking
+    # it as sending makes recovery call it UNKNOWN rather than claim it never left.
+    conn.execute(
+        "UPDATE payouts SET sending_started_at = updated_at, send_attempts = 1 "
+        "WHERE state = 'SUBMITTING'"
+    )
+    conn.execute(
+        """
+        CREATE TABLE resends (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES payouts (id),
+            confirmed_at INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            previous_state TEXT NOT NULL,
+            previous_message TEXT NOT NULL DEFAULT '',
+            previous_detail TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    conn.execute("CREATE INDEX resends_by_record ON resends (record_id, id)")
+    for action in ("UPDATE", "DELETE"):
+        conn.execute(
+            f"CREATE TRIGGER resends_no_{action.lower()} BEFORE {action} ON resends "
+            "BEGIN SELECT RAISE(ABORT, 'the resends table is append-only'); END"
+        )
+
+
+SEARCH_TABLE = "payouts_search"
+SEARCH_COLUMNS = ("request_id", "invoice_id", "site_login", "message")
+COUNTS_TABLE = "payouts_counts"
+
+
+def trigram_supported(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has FTS5 with the trigram tokenizer (3.34 or later)."""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.trigram_probe USING fts5(x, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    conn.execute("DROP TABLE temp.trigram_probe")
+    return True
+
+
+def rebuild_search_index(conn: sqlite3.Connection) -> None:
+    """Re-read every payout into the text index (when there is one)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone():
+        return
+    # A 64 MB buffer (default 1 MB) writes far fewer segments to merge: twice as fast at a
+    # million rows. It is dropped afterwards, so everyday writes keep the default.
+    command = f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rank) VALUES ('hashsize', ?)"
+    conn.execute(command, (64 * 1024 * 1024,))
+    conn.execute(f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES ('rebuild')")
+    conn.execute(f"DELETE FROM {SEARCH_TABLE}_config WHERE k = 'hashsize'")
+
+
+def rebuild_counts(conn: sqlite3.Connection) -> None:
+    """Recount the payouts per state, currency and profile."""
+    conn.execute(f"DELETE FROM {COUNTS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {COUNTS_TABLE} (state, currency, profile_id, n) "
+        "SELECT state, currency, profile_id, count(*) FROM payouts "
+        "GROUP BY state, currency, profile_id"
+    )
+
+
+def _v4_search_and_counts(conn: sqlite3.Connection) -> None:
+    """A trigram text index and per-filter counts, both kept in step by triggers.
+
+    A text search with LIKE reads every row (0.6-6 s at a million payouts); the trigram
+    index finds any substring of three or more characters directly. Counting the rows of a
+    state or currency reads its whole index range (up to 0.2 s); the counts table answers
+    any combination of the exact filters from a few dozen rows.
+    """
+    if trigram_supported(conn):
+        columns = ", ".join(SEARCH_COLUMNS)
+        old = ", ".join(f"old.{column}" for column in SEARCH_COLUMNS)
+        new = ", ".join(f"new.{column}" for column in SEARCH_COLUMNS)
+        # External content: the index keeps only trigrams, the text stays in payouts.
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5({columns}, content='payouts', "
+            "content_rowid='id', tokenize='trigram', columnsize=0)"
+        )
+        remove = (
+            f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rowid, {columns}) "
+            f"VALUES ('delete', old.id, {old});"
+        )
+        add = f"INSERT INTO {SEARCH_TABLE}(rowid, {columns}) VALUES (new.id, {new});"
+        conn.execute(
+            f"CREATE TRIGGER payouts_search_insert AFTER INSERT ON payouts BEGIN {add} END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER payouts_search_delete AFTER DELETE ON payouts BEGIN {remove} END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER payouts_search_update AFTER UPDATE OF {columns} ON payouts "
+            f"BEGIN {remove} {add} END"
+        )
+        rebuild_search_index(conn)
+    conn.execute(
+        f"CREATE TABLE {COUNTS_TABLE} (state TEXT NOT NULL, currency TEXT NOT NULL, "
+        "profile_id TEXT NOT NULL, n INTEGER NOT NULL, "
+        "PRIMARY KEY (state, currency, profile_id)) WITHOUT ROWID"
+    )
+    increment = (
+        f"INSERT INTO {COUNTS_TABLE} (state, currency, profile_id, n) "
+        "VALUES (new.state, new.currency, new.profile_id, 1) "
+        "ON CONFLICT DO UPDATE SET n = n + 1;"
+    )
+    decrement = (
+        f"UPDATE {COUNTS_TABLE} SET n = n - 1 "
+        "WHERE state = old.state AND currency = old.currency AND profile_id = old.profile_id;"
+    )
+    conn.execute(
+        f"CREATE TRIGGER payouts_counts_insert AFTER INSERT ON payouts BEGIN {increment} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER payouts_counts_delete AFTER DELETE ON payouts BEGIN {decrement} END"
+    )
+    conn.execute(
+        "CREATE TRIGGER payouts_counts_update AFTER UPDATE OF state, currency, profile_id "
+        "ON payouts WHEN old.state IS NOT new.state OR old.currency IS NOT new.currency "
+        f"OR old.profile_id IS NOT new.profile_id BEGIN {decrement} {increment} END"
+    )
+    rebuild_counts(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_payouts,
+    _v2_status_lifecycle,
+    _v3_send_marks,
+    _v4_search_and_counts,
+)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 

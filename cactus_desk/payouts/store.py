@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown
 from cactus_desk.paths import ensure_private_dir
-from cactus_desk.payouts.migrations import migrate
+from cactus_desk.payouts.migrations import COUNTS_TABLE, SEARCH_TABLE, migrate
 from cactus_desk.payouts.states import State
 
 HISTORY_FILE = "history.sqlite3"
@@ -201,6 +201,14 @@ class PayoutRecord:
     unknown_kind: str | None
     request: dict[str, Any]
     response: dict[str, Any] | None
+    status_source: str = "gateway"
+    needs_review: bool = False
+    review_message: str = ""
+    received_amount: int | None = None
+    received_currency: str | None = None
+    description: str = ""
+    sending_started_at: int | None = None
+    send_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -221,17 +229,21 @@ class HistoryRow:
     state: State
     gateway_status: int | None
     message: str
+    status_source: str = "gateway"
+    needs_review: bool = False
 
 
 _ROW_COLUMNS = (
     "id, created_at, updated_at, profile_name, environment, request_id, invoice_id, "
-    "site_login, method, currency, amount_minor, state, gateway_status, message"
+    "site_login, method, currency, amount_minor, state, gateway_status, message, "
+    "status_source, needs_review"
 )
 
 
 def _payout_record(row: sqlite3.Row) -> PayoutRecord:
     values = dict(row)
     values["state"] = State(values["state"])
+    values["needs_review"] = bool(values["needs_review"])
     values["request"] = json.loads(values.pop("request_json"))
     response_json = values.pop("response_json")
     values["response"] = None if response_json is None else json.loads(response_json)
@@ -241,6 +253,7 @@ def _payout_record(row: sqlite3.Row) -> PayoutRecord:
 def _history_row(row: sqlite3.Row) -> HistoryRow:
     values = dict(row)
     values["state"] = State(values["state"])
+    values["needs_review"] = bool(values["needs_review"])
     return HistoryRow(**values)
 
 
@@ -284,6 +297,7 @@ _ORDER_TERMS: dict[SortKey, tuple[str, ...]] = {
 }
 
 _WALK_BUDGET = 20_000  # row lookups a page may spend walking an index
+_WALK_STEPS = 30 * _WALK_BUDGET  # about that many rows' worth of SQLite VM steps
 
 _TEXT_COLUMNS = ("request_id", "invoice_id", "site_login", "message")
 
@@ -293,13 +307,31 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _where(history_filter: HistoryFilter, *, walk: bool = False) -> tuple[str, list[Any]]:
+_TRIGRAM = 3  # the text index finds substrings of at least this many characters
+
+
+def _match_phrase(text: str) -> str:
+    """``text`` as one FTS5 phrase: every character literal, double quotes doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _where(
+    history_filter: HistoryFilter, *, walk: bool = False, search: bool = False
+) -> tuple[str, list[Any]]:
+    """The WHERE clause; ``search`` when the trigram index exists, ``walk`` for an index walk.
+
+    A walk checks rows one by one, so its text test is LIKE (exact, ASCII case folding);
+    the index folds case for all of Unicode, which only matters for non-ASCII letters.
+    """
     # A unary + keeps SQLite off the filter's own index, so it walks the sort's index instead.
     plus = "+" if walk else ""
     clauses: list[str] = []
     params: list[Any] = []
     text = history_filter.text.strip()
-    if text:
+    if text and search and not walk and len(text) >= _TRIGRAM:
+        clauses.append(f"id IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)")
+        params.append(_match_phrase(text))
+    elif text:
         pattern = _like_pattern(text)
         clauses.append(
             "(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _TEXT_COLUMNS) + ")"
@@ -357,7 +389,7 @@ def _exact_filters(history_filter: HistoryFilter) -> list[str]:
 
 
 def _should_walk(
-    conn: sqlite3.Connection, history_filter: HistoryFilter, sort: SortKey, rows_needed: int
+    history_filter: HistoryFilter, sort: SortKey, rows_needed: int, matched: int, total: int
 ) -> bool:
     """Whether to walk the sort's index, skipping rows that do not match, for one page.
 
@@ -372,10 +404,124 @@ def _should_walk(
     own_column = {SortKey.STATE: "state", SortKey.CURRENCY: "currency"}.get(sort)
     if len(exact) == 1 and single_state and (sort is SortKey.CREATED_AT or own_column in exact):
         return False  # the filter's index (column, created_at, id) already gives this order
-    total = conn.execute("SELECT max(id) FROM payouts").fetchone()[0] or 0
-    where, params = _where(history_filter)
-    matched = conn.execute(f"SELECT count(*) FROM payouts{where}", params).fetchone()[0]
     return matched > 0 and rows_needed * total <= _WALK_BUDGET * matched
+
+
+def _count(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    *,
+    search: bool,
+    cap: int | None = None,
+) -> int:
+    """How many rows match, counting no further than ``cap``.
+
+    Without search text the per-filter counts table answers at once. With text, the trigram
+    index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early.
+    """
+    text = history_filter.text.strip()
+    if not text:
+        where, params = _where(history_filter)
+        row = conn.execute(f"SELECT coalesce(sum(n), 0) FROM {COUNTS_TABLE}{where}", params)
+        total = int(row.fetchone()[0])
+        return total if cap is None else min(total, cap)
+    if search and len(text) >= _TRIGRAM:
+        exact, params = _where(replace(history_filter, text=""))
+        source = SEARCH_TABLE
+        if exact:
+            source += f" CROSS JOIN payouts ON payouts.id = {SEARCH_TABLE}.rowid"
+        where = f" WHERE {SEARCH_TABLE} MATCH ?" + exact.replace(" WHERE ", " AND ", 1)
+        params = [_match_phrase(text), *params]
+    else:
+        source = "payouts"
+        where, params = _where(history_filter)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {source}{where} LIMIT ?)"
+    limit = -1 if cap is None else max(0, cap)
+    return int(conn.execute(sql, [*params, limit]).fetchone()[0])
+
+
+def _select(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    *,
+    walk: bool,
+    search: bool,
+) -> list[sqlite3.Row]:
+    where, params = _where(history_filter, walk=walk, search=search)
+    sql = f"SELECT {_ROW_COLUMNS} FROM payouts{where}{_order_by(sort, descending)} LIMIT ? OFFSET ?"
+    return conn.execute(sql, [*params, limit, offset]).fetchall()
+
+
+def _walk_or_none(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    *,
+    search: bool,
+) -> list[sqlite3.Row] | None:
+    """The page by walking the sort's index, or None if that would cost more than the budget.
+
+    The estimate behind a walk assumes the filter is spread evenly over the sort order; when
+    it is not (USD payouts sorted by amount sit below every IDR and VND one), the walk is
+    stopped after _WALK_STEPS virtual-machine steps and the caller sorts the matches instead.
+    """
+    conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+    try:
+        return _select(
+            conn, history_filter, sort, descending, offset, limit, walk=True, search=search
+        )
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        return None
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def _page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    *,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """One page, choosing between the filter's index, an index walk and reading backwards."""
+    total = _count(conn, HistoryFilter(), search=search)
+    reverse = False
+    if history_filter.text.strip():
+        # With fewer matches than this, fetching and sorting them all is cheap; with more,
+        # walking the sort's index finds a page within _WALK_BUDGET row checks.
+        cap = max(1, -(-(offset + limit) * total // _WALK_BUDGET))
+        walk = _count(conn, history_filter, search=search, cap=cap) >= cap
+    else:
+        matched = _count(conn, history_filter, search=search)
+        if offset >= matched or limit == 0:
+            return []
+        if 2 * offset + limit > matched:
+            # Nearer the end than the start: OFFSET steps over every skipped row, so read the
+            # reversed order from the end (the order is total: ties are broken by id).
+            reverse = True
+            offset, limit = max(0, matched - offset - limit), matched - offset
+            limit -= offset
+            descending = not descending
+        walk = _should_walk(history_filter, sort, offset + limit, matched, total)
+    args = (conn, history_filter, sort, descending, offset, limit)
+    rows = _walk_or_none(*args, search=search) if walk else None
+    if rows is None:
+        rows = _select(*args, walk=False, search=search)
+    if reverse:
+        rows.reverse()
+    return rows
 
 
 def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
@@ -417,6 +563,25 @@ def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
             "unknown_kind": str(outcome.kind),
         }
     raise TypeError(f"Not a payout outcome: {type(outcome).__name__}")
+
+
+def _keep_early_callback(columns: dict[str, Any], row: sqlite3.Row) -> None:
+    """A verified callback applied while the attempt was SUBMITTING outranks its answer.
+
+    Callbacks can overtake the synchronous answer; the answer's status 3 must not move a
+    callback's later status back, and a callback that proves the invoice exists turns an
+    UNKNOWN outcome into ACCEPTED.
+    """
+    from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
+
+    early = int(row["gateway_status"])
+    columns["gateway_status"] = later_status(early, columns.get("gateway_status"))
+    columns["invoice_id"] = columns.get("invoice_id") or row["invoice_id"]
+    if columns.get("state") == State.UNKNOWN and early in PROVES_INVOICE and row["invoice_id"]:
+        columns["state"] = str(State.ACCEPTED)
+        columns["detail"] = f"Before the callback: {columns['message']} {columns['detail']}".strip()
+        columns["message"] = "Invoice confirmed by a gateway callback"
+        columns["unknown_kind"] = None
 
 
 def _prepare_file(path: Path) -> None:
@@ -461,6 +626,10 @@ class HistoryStore:
                     "untouched; move it aside to start a new history."
                 ) from exc
             raise
+        self._search = (
+            conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone()
+            is not None
+        )
         self._all.append(conn)
         self._idle.put(conn)
         for sidecar in ("-wal", "-shm"):
@@ -471,8 +640,16 @@ class HistoryStore:
 
     @classmethod
     def open(cls, data_dir: Path) -> HistoryStore:
-        """Open (creating if needed) ``history.sqlite3`` in the data folder."""
-        return cls(ensure_private_dir(Path(data_dir)) / HISTORY_FILE)
+        """Open (creating if needed) ``history.sqlite3`` in the data folder.
+
+        First checks the file's integrity (a damaged one is set aside and
+        ``CorruptHistoryError`` raised) and backs it up before a migration and once a day.
+        """
+        from cactus_desk.payouts.backup import prepare_history  # backup imports this module
+
+        path = ensure_private_dir(Path(data_dir)) / HISTORY_FILE
+        prepare_history(path)
+        return cls(path)
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: every write opens its own BEGIN IMMEDIATE; check_same_thread is
@@ -530,6 +707,26 @@ class HistoryStore:
 
     def __enter__(self) -> HistoryStore:
         return self
+
+    def now(self) -> int:
+        """The store's clock in epoch milliseconds (what ``updated_at`` is stamped with)."""
+        return self._clock()
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside ``BEGIN IMMEDIATE``: committed on exit, rolled back on error.
+
+        For read-check-write steps (applying a callback) that must see no concurrent writer,
+        whether in this process or another one on the same file.
+        """
+        with self._write() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection for reads outside a transaction (rows are ``sqlite3.Row``)."""
+        with self._connection() as conn:
+            yield conn
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -594,6 +791,20 @@ class HistoryStore:
             columns[name] = scrub_card_numbers(columns[name] or "")
         self._finish(record_id, columns)
 
+    def mark_sending(self, record_id: int) -> None:
+        """Durably note that a SUBMITTING attempt's request is about to leave (recovery uses it)."""
+        stamp = self._clock()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE payouts SET sending_started_at = ?, send_attempts = send_attempts + 1, "
+                "updated_at = ? WHERE id = ? AND state = ?",
+                (stamp, stamp, record_id, str(State.SUBMITTING)),
+            )
+            if cursor.rowcount != 1:
+                raise OutcomeAlreadyRecordedError(
+                    f"History record {record_id} is not waiting to be sent; nothing was sent."
+                )
+
     def record_not_sent(self, record_id: int, reason: str) -> None:
         """Mark a SUBMITTING attempt as NOT_SENT: it was stopped before any byte left."""
         self._finish(
@@ -604,7 +815,9 @@ class HistoryStore:
         columns["updated_at"] = self._clock()
         assignments = ", ".join(f"{name} = ?" for name in columns)
         with self._write() as conn:
-            row = conn.execute("SELECT state FROM payouts WHERE id = ?", (record_id,)).fetchone()
+            row = conn.execute(
+                "SELECT state, gateway_status, invoice_id FROM payouts WHERE id = ?", (record_id,)
+            ).fetchone()
             if row is None:
                 raise RecordNotFoundError(f"No payout with history record {record_id}")
             if row["state"] != State.SUBMITTING:
@@ -612,6 +825,9 @@ class HistoryStore:
                     f"History record {record_id} already has an outcome "
                     f"({State(row['state']).label}); it is not changed."
                 )
+            if row["gateway_status"] is not None:
+                _keep_early_callback(columns, row)
+                assignments = ", ".join(f"{name} = ?" for name in columns)
             conn.execute(
                 f"UPDATE payouts SET {assignments} WHERE id = ?", [*columns.values(), record_id]
             )
@@ -626,11 +842,17 @@ class HistoryStore:
             raise RecordNotFoundError(f"No payout with history record {record_id}")
         return _payout_record(row)
 
-    def count(self, history_filter: HistoryFilter = HistoryFilter()) -> int:
-        """How many records match ``history_filter``."""
-        where, params = _where(history_filter)
+    def count(
+        self, history_filter: HistoryFilter = HistoryFilter(), *, cap: int | None = None
+    ) -> int:
+        """How many records match ``history_filter``.
+
+        With ``cap``, counting stops there: a result equal to ``cap`` means "at least cap".
+        Counts without search text are always instant; a common search word over a million
+        payouts takes up to ~0.1 s uncapped (more with exact filters on top).
+        """
         with self._connection() as conn:
-            return int(conn.execute(f"SELECT count(*) FROM payouts{where}", params).fetchone()[0])
+            return _count(conn, history_filter, search=self._search, cap=cap)
 
     def page(
         self,
@@ -643,13 +865,17 @@ class HistoryStore:
         """One page of matching rows in the given order; ties are broken by id."""
         offset, limit = max(0, offset), max(0, limit)
         with self._connection() as conn:
-            walk = _should_walk(conn, history_filter, SortKey(sort), offset + limit)
-            where, params = _where(history_filter, walk=walk)
-            sql = (
-                f"SELECT {_ROW_COLUMNS} FROM payouts{where}{_order_by(sort, descending)}"
-                " LIMIT ? OFFSET ?"
+            conn.execute("BEGIN")  # the counts and the page from one snapshot
+            rows = _page(
+                conn,
+                history_filter,
+                SortKey(sort),
+                descending,
+                offset,
+                limit,
+                search=self._search,
             )
-            rows = conn.execute(sql, [*params, limit, offset]).fetchall()
+            conn.execute("COMMIT")
         return [_history_row(row) for row in rows]
 
     def iter_records(
@@ -659,7 +885,7 @@ class HistoryStore:
         descending: bool = True,
     ) -> Iterator[PayoutRecord]:
         """Every matching record in order, streamed from one consistent snapshot."""
-        where, params = _where(history_filter)
+        where, params = _where(history_filter, search=self._search)
         sql = f"SELECT * FROM payouts{where}{_order_by(sort, descending)}"
         with self._connection() as conn:
             for row in conn.execute(sql, params):

@@ -7,6 +7,7 @@ here ever turns an unexplained failure into a success or sends twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,6 +18,8 @@ from cactus_desk.payouts.draft import redacted_fields
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore, NewAttempt
 from cactus_desk.profiles import Profile
+
+log = logging.getLogger(__name__)
 
 
 class PayoutClient(Protocol):
@@ -131,7 +134,10 @@ def _scrub(text: str, salt: str) -> str:
     return text.replace(salt, "[salt]") if salt else text
 
 
-def _finish(store: HistoryStore, record_id: int, outcome: SubmitOutcome) -> SubmitResult:
+def _finish(
+    store: HistoryStore, record_id: int, outcome: SubmitOutcome, request_id: str
+) -> SubmitResult:
+    log.info("payout %s: %s", request_id, _describe(outcome))
     try:
         if isinstance(outcome, NotSent):
             store.record_not_sent(record_id, outcome.reason)
@@ -159,16 +165,46 @@ def submit_payout(
     """
     _check_matches(attempt, request)
     record_id = store.create_attempt(attempt)
+    log.info("payout %s: recorded as history record %d", request.request_id, record_id)
+    return send_recorded(store, client, salt_provider, record_id, request)
 
+
+def send_recorded(
+    store: HistoryStore,
+    client: PayoutClient,
+    salt_provider: Callable[[], str],
+    record_id: int,
+    request: PayoutRequest,
+) -> SubmitResult:
+    """Send the request of a SUBMITTING history record and record how it ended.
+
+    The salt is read here, on the worker thread, and the record is durably marked as
+    sending just before the request leaves, so a crash on either side of that mark is
+    recovered truthfully (see ``recovery.recover_interrupted``).
+    """
     try:
         salt = salt_provider()
     except Exception as exc:
         reason = f"The site salt could not be read: {exc}" if str(exc) else ""
         reason = reason or f"The site salt could not be read ({type(exc).__name__})."
-        return _finish(store, record_id, NotSent(reason))
+        return _finish(store, record_id, NotSent(reason), request.request_id)
     if not isinstance(salt, str) or not salt.strip():
-        return _finish(store, record_id, NotSent("No site salt is stored for this profile."))
+        return _finish(
+            store,
+            record_id,
+            NotSent("No site salt is stored for this profile."),
+            request.request_id,
+        )
 
+    try:
+        store.mark_sending(record_id)
+    except Exception as exc:
+        reason = (
+            f"Not sent: the history could not note that the payout was leaving ({exc}). "
+            "Check the disk, then send it again."
+        )
+        return _finish(store, record_id, NotSent(reason), request.request_id)
+    log.info("payout %s: sending (history record %d)", request.request_id, record_id)
     try:
         outcome: PayoutOutcome = client.payout(request, salt)
     except Exception as exc:
@@ -183,4 +219,4 @@ def submit_payout(
             kind=UnknownKind.MALFORMED,
             detail=f"The client returned {type(outcome).__name__}, not an outcome.",
         )
-    return _finish(store, record_id, outcome)
+    return _finish(store, record_id, outcome, request.request_id)

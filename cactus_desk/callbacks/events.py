@@ -1,0 +1,219 @@
+"""The append-only events table: every callback received, applied or not, and every manual change.
+
+Rows are only ever inserted (triggers refuse UPDATE and DELETE). Payloads are stored with card
+numbers masked; the salt is never part of one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cactus_desk.payouts.statuses import status_label
+from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
+
+PAYLOAD_TEXT_LIMIT = 4000
+
+# Identifiers and amounts are long digit runs that are not cards; the signature is hex.
+_KEEP_KEYS = frozenset(
+    {"request_id", "invoice_id", "merchant_id", "site_id", "amount", "received_amount", "signature"}
+)
+
+
+class EventSource(StrEnum):
+    """Where an event came from."""
+
+    GATEWAY = "gateway"  # a callback received over HTTP
+    IMPORT = "import"  # a callback read from a file
+    MANUAL = "manual"  # an operator set the state by hand
+
+    @property
+    def label(self) -> str:
+        """The word shown to a person."""
+        return {"gateway": "Gateway callback", "import": "Imported callback", "manual": "Manual"}[
+            self.value
+        ]
+
+
+class EventOutcome(StrEnum):
+    """What the event did to its record."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        """The word shown to a person."""
+        return _OUTCOME_LABELS[self]
+
+
+_OUTCOME_LABELS = {
+    EventOutcome.APPLIED: "Applied",
+    EventOutcome.DUPLICATE: "Duplicate (no change)",
+    EventOutcome.STALE: "Arrived late (ignored)",
+    EventOutcome.CONFLICT: "Conflicts with a final status (needs review)",
+    EventOutcome.REJECTED: "Rejected",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the events table, as the record's timeline shows it."""
+
+    id: int
+    received_at: int
+    record_id: int | None
+    source: EventSource
+    who: str
+    outcome: EventOutcome
+    reason: str
+    message: str
+    request_id: str | None
+    invoice_id: str | None
+    status: int | None
+    payload: dict[str, Any]
+
+    @property
+    def verified(self) -> bool:
+        """True for a callback whose signature matched (it came from the gateway)."""
+        return self.source is not EventSource.MANUAL and self.reason != "bad_signature"
+
+    @property
+    def status_text(self) -> str:
+        """The status rendered for a person, e.g. ``"Success (4)"``; ``""`` when none."""
+        return status_label(self.status)
+
+    @property
+    def summary(self) -> str:
+        """One line for a timeline: source, status and outcome (and who, for manual ones)."""
+        parts = [self.source.label]
+        if self.who:
+            parts[0] += f" by {self.who}"
+        if self.status is not None:
+            parts.append(self.status_text)
+        parts.append(self.outcome.label)
+        line = " · ".join(parts)
+        return f"{line}: {self.message}" if self.message else line
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_card_numbers(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        text = str(value)
+        masked = scrub_card_numbers(text)
+        return value if masked == text else masked
+    if isinstance(value, Mapping):
+        return {str(key): _scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return scrub_card_numbers(str(value))
+
+
+def masked_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with every card-like number masked (identifier fields are left as they are)."""
+    return {
+        str(key): value if key in _KEEP_KEYS else _scrub(value) for key, value in payload.items()
+    }
+
+
+def raw_body_payload(body: bytes | str) -> dict[str, Any]:
+    """A payload for a body that could not be parsed: its start, as text, masked."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return {"raw_body": scrub_card_numbers(text[:PAYLOAD_TEXT_LIMIT])}
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    if value is None or isinstance(value, Mapping | list | tuple):
+        return None
+    text = str(value).strip()
+    return scrub_card_numbers(text[:limit]) if text else None
+
+
+def insert_event(
+    conn: sqlite3.Connection,
+    *,
+    received_at: int,
+    source: EventSource,
+    outcome: EventOutcome,
+    payload: Mapping[str, Any],
+    record_id: int | None = None,
+    status: int | None = None,
+    reason: str = "",
+    message: str = "",
+    who: str = "",
+) -> int:
+    """Append one event inside the caller's transaction and return its id."""
+    cursor = conn.execute(
+        "INSERT INTO events (received_at, record_id, source, who, outcome, reason, message, "
+        "request_id, invoice_id, status, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            received_at,
+            record_id,
+            str(source),
+            who,
+            str(outcome),
+            reason,
+            scrub_card_numbers(message),
+            _text(payload.get("request_id")),
+            _text(payload.get("invoice_id")),
+            status,
+            json.dumps(masked_payload(payload), ensure_ascii=False, sort_keys=True, default=str),
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        received_at=row["received_at"],
+        record_id=row["record_id"],
+        source=EventSource(row["source"]),
+        who=row["who"],
+        outcome=EventOutcome(row["outcome"]),
+        reason=row["reason"],
+        message=row["message"],
+        request_id=row["request_id"],
+        invoice_id=row["invoice_id"],
+        status=row["status"],
+        payload=json.loads(row["payload_json"]),
+    )
+
+
+def events_for(store: HistoryStore, record_id: int) -> list[Event]:
+    """The record's timeline: every event attached to it, oldest first."""
+    with store.read_connection() as conn:
+        rows = conn.execute(
+            "SELECT * FROM events WHERE record_id = ? ORDER BY id", (record_id,)
+        ).fetchall()
+    return [_event(row) for row in rows]
+
+
+def events_since(store: HistoryStore, after_id: int = 0, limit: int = 1000) -> list[Event]:
+    """Events newer than ``after_id``, oldest first: how a window picks up the receiver's writes."""
+    with store.read_connection() as conn:
+        rows = conn.execute(
+            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, max(0, limit))
+        ).fetchall()
+    return [_event(row) for row in rows]
+
+
+def rejected_events(store: HistoryStore, limit: int = 100) -> list[Event]:
+    """The latest rejected events (forged, unknown request_id, bad body), newest first."""
+    with store.read_connection() as conn:
+        rows = conn.execute(
+            "SELECT * FROM events WHERE outcome = ? ORDER BY id DESC LIMIT ?",
+            (str(EventOutcome.REJECTED), max(0, limit)),
+        ).fetchall()
+    return [_event(row) for row in rows]

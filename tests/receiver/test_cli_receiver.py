@@ -1,0 +1,86 @@
+"""``cactus-desk receiver`` as a real process: it serves the profile's callbacks until SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cactus_desk import cli
+from cactus_desk.logs import stop_logging
+from cactus_desk.payouts.store import HistoryStore
+from tests.callbacks.helpers import SALT, accepted_record, callback
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The child process gets its own in-memory keyring holding the profile's salt.
+CHILD = textwrap.dedent(
+    f"""
+    import sys
+    import keyring
+    from tests.memory_keyring import MemoryKeyring
+    keyring.set_keyring(MemoryKeyring())
+    from cactus_desk import cli, paths
+    from cactus_desk.profiles import Profile, ProfileStore
+    from cactus_desk.secrets import SecretStore
+    profile = ProfileStore(paths.data_dir()).add(
+        Profile(name="Shop", base_url="https://gw.example", merchant_id="m_demo", site_id=7)
+    )
+    SecretStore().set_salt(profile.id, {SALT!r})
+    sys.exit(cli.main(["receiver", "--listen", "127.0.0.1:0", "--profile", "Shop"]))
+    """
+)
+
+
+def test_the_receiver_command_stores_callbacks_and_stops_cleanly(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    with HistoryStore.open(data_home) as store:
+        record_id = accepted_record(store)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(30, proc.kill)  # a hung receiver must not hang the suite
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/callback)", first)
+        assert match, first + (proc.stderr.read() if proc.stderr else "")
+        reply = httpx.post(match.group(1), json=callback(4), timeout=10)
+        assert (reply.status_code, reply.json()) == (200, {"result": "ok"})
+        proc.send_signal(signal.SIGTERM)
+        rest, errors = proc.communicate(timeout=20)
+        assert proc.returncode == 0, errors
+        assert "Callback receiver stopped." in rest
+        assert SALT not in rest + errors + first
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    with HistoryStore.open(data_home) as store:
+        assert store.get(record_id).gateway_status == 4
+
+
+def test_an_unknown_profile_is_one_clear_line(
+    data_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = cli.main(["receiver", "--profile", "Nope", "--listen", "127.0.0.1:0"])
+    finally:
+        stop_logging()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("cactus-desk: error:") and "Nope" in err
+    assert len(err.strip().splitlines()) == 1
