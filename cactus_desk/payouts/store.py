@@ -875,7 +875,8 @@ class HistoryStore:
                 limit,
                 search=self._search,
             )
-            conn.execute("COMMIT")
+            if conn.in_transaction:  # a walk given up may have ended the read already
+                conn.execute("COMMIT")
         return [_history_row(row) for row in rows]
 
     def iter_records(

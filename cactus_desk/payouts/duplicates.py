@@ -1,0 +1,103 @@
+"""Spotting a payout that repeats a recent one, so sending it needs an explicit override.
+
+A repeat is the same site login, method, recipient, amount and currency, in the same
+environment, within ``WINDOW_MS``, unless the earlier one certainly moved no money (REJECTED
+or NOT_SENT). The recipient is compared on the fields that identify them. A card number is
+compared as stored, first 6 / last 4 together with the holder: a plain hash of a full card
+number could be reversed by trying every number, so none is kept.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+
+from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.payouts.draft import mask_card
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.store import (
+    HistoryStore,
+    NewAttempt,
+    PayoutRecord,
+    now_ms,
+    scrub_card_numbers,
+)
+
+WINDOW_MS = 24 * 3600 * 1000
+# Field checks (catalog "check" names) whose values say who receives the money.
+IDENTIFYING_CHECKS = frozenset(
+    {
+        "card_number",
+        "holder_name",
+        "phone",
+        "account_number",
+        "skrill_account",
+        "wise_tag",
+        "papara_account",
+        "pix_key",
+    }
+)
+_COMPACT_CHECKS = frozenset({"card_number", "phone", "account_number"})
+_NO_MONEY_MOVED = (str(State.REJECTED), str(State.NOT_SENT))
+
+
+def identifying_fields(method: str) -> dict[str, str]:
+    """Wire name -> check name of the fields of ``method`` that identify the recipient."""
+    try:
+        spec = load_catalog().method(method)
+    except UnknownMethodError:
+        return {}
+    return {field.wire: field.check for field in spec.fields if field.check in IDENTIFYING_CHECKS}
+
+
+def _normalise(check: str, value: object) -> str:
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if check in _COMPACT_CHECKS:
+        text = "".join(ch for ch in text if ch not in " -()")
+        if check == "card_number" and "*" not in text:
+            text = mask_card(text)  # compare a full number as it would be stored
+        return text
+    return " ".join(text.split()).casefold()
+
+
+def recipient_key(method: str, fields: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """What identifies the recipient of a payout by ``method`` with ``fields`` (masked or not)."""
+    return tuple(
+        (wire, _normalise(check, fields.get(wire, "")))
+        for wire, check in sorted(identifying_fields(method).items())
+    )
+
+
+def find_recent_duplicates(
+    store: HistoryStore, attempt: NewAttempt, now: int | None = None
+) -> list[PayoutRecord]:
+    """Records that ``attempt`` would repeat, newest first; empty when it is not a repeat.
+
+    ``now`` is epoch milliseconds (default: the current time). Call before sending; the
+    person must confirm sending anyway.
+    """
+    moment = now_ms() if now is None else now
+    with store.read_connection() as conn:
+        rows = conn.execute(
+            "SELECT id FROM payouts WHERE amount_minor = ? AND currency = ? AND site_login = ? "
+            "AND method = ? AND environment = ? AND created_at >= ? "
+            f"AND state NOT IN ({', '.join('?' * len(_NO_MONEY_MOVED))}) "
+            "ORDER BY created_at DESC, id DESC",
+            (
+                attempt.amount_minor,
+                attempt.currency,
+                scrub_card_numbers(attempt.site_login),
+                attempt.method,
+                attempt.environment,
+                moment - WINDOW_MS,
+                *_NO_MONEY_MOVED,
+            ),
+        ).fetchall()
+    wanted = recipient_key(attempt.method, attempt.request_fields)
+    matches = []
+    for row in rows:
+        record = store.get(int(row["id"]))
+        fields = record.request.get("additional_fields") or {}
+        if recipient_key(record.method, fields) == wanted:
+            matches.append(record)
+    return matches

@@ -1,0 +1,51 @@
+"""Shared pieces of the safety tests: one sandbox site, a profile for it, a card payout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.payouts.store import NewAttempt
+from cactus_desk.payouts.submit import attempt_for
+from cactus_desk.profiles import Profile
+
+MERCHANT = "acme"
+SITE = 21
+SALT = "pepper-9f8e7d6c5b4a3928"
+CARD = "4111111111111111"
+MASKED_CARD = "411111******1111"
+
+
+def profile(base_url: str, **changes: Any) -> Profile:
+    """A sandbox profile for the test site at ``base_url``."""
+    values: dict[str, Any] = {
+        "id": "p-acme",
+        "name": "Acme sandbox",
+        "base_url": base_url,
+        "merchant_id": MERCHANT,
+        "site_id": SITE,
+        "environment": "sandbox",
+    }
+    values.update(changes)
+    return Profile(**values)
+
+
+def card_request(request_id: str = "po-1", **changes: Any) -> PayoutRequest:
+    """A card payout to the test site; the full card number is in it."""
+    values: dict[str, Any] = {
+        "merchant_id": MERCHANT,
+        "site_login": "alice",
+        "site_id": SITE,
+        "request_id": request_id,
+        "amount": 150_000,
+        "currency": "RUB",
+        "method": "card",
+        "additional_fields": {"card_number": CARD, "card_holder": "Ivan Petrov"},
+    }
+    values.update(changes)
+    return PayoutRequest(**values)
+
+
+def attempt(base_url: str, request: PayoutRequest) -> NewAttempt:
+    """What the history keeps of ``request`` (card masked)."""
+    return attempt_for(profile(base_url), request)

@@ -1,0 +1,280 @@
+"""The history on disk: backups, damage kept aside and restored, one window per folder."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cactus_desk.instance_lock import InstanceLock
+from cactus_desk.payouts import backup
+from cactus_desk.payouts.backup import (
+    KEEP,
+    BackupError,
+    CorruptHistoryError,
+    list_backups,
+    make_backup,
+    prepare_history,
+    restore_backup,
+)
+from cactus_desk.payouts.migrations import MIGRATIONS, migrate
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.store import (
+    HISTORY_FILE,
+    DuplicateRequestIdError,
+    HistoryOpenError,
+    HistoryStore,
+)
+from tests.safety.helpers import attempt, card_request
+
+DAY_MS = 24 * 3600 * 1000
+T0 = 1_750_000_000_000
+
+
+def _add(store: HistoryStore, request_id: str) -> int:
+    return store.create_attempt(attempt("https://gw.test", card_request(request_id)))
+
+
+def _history(data_home: Path, *request_ids: str) -> Path:
+    with HistoryStore.open(data_home) as store:
+        for request_id in request_ids:
+            _add(store, request_id)
+    return data_home / HISTORY_FILE
+
+
+def _request_ids(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT request_id FROM payouts ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def _damage(path: Path) -> None:
+    """Overwrite the middle of the file, where the tables' pages are, with garbage."""
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(b"\xde\xad\xbe\xef" * 1024)
+
+
+def test_request_ids_are_unique_per_site_in_the_schema(data_home: Path) -> None:
+    with HistoryStore.open(data_home) as store:
+        with store.read_connection() as conn:
+            index = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE name = 'payouts_request_unique'"
+            ).fetchone()
+        assert "UNIQUE" in index["sql"] and "request_id" in index["sql"]
+        first = _add(store, "po-1")
+        with pytest.raises(DuplicateRequestIdError, match="already used") as caught:
+            _add(store, "po-1")
+        assert caught.value.existing_id == first
+        # The index itself refuses, even for a writer that skips the store's checks.
+        with pytest.raises(sqlite3.IntegrityError), store.write_transaction() as conn:
+            conn.execute(
+                "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, "
+                "environment, merchant_id, site_id, request_id, site_login, method, currency, "
+                "amount_minor, state, request_json) SELECT created_at, updated_at, profile_id, "
+                "profile_name, environment, merchant_id, site_id, request_id, site_login, "
+                "method, currency, amount_minor, state, request_json FROM payouts"
+            )
+        assert store.count() == 1
+
+
+def test_payout_writes_are_durable(data_home: Path) -> None:
+    with HistoryStore.open(data_home) as store, store.read_connection() as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_a_daily_backup_is_private_timestamped_and_seven_are_kept(data_home: Path) -> None:
+    path = _history(data_home, "po-1")
+    made = [prepare_history(path, now_ms=T0 + day * DAY_MS) for day in range(10)]
+    assert all(made)
+    assert prepare_history(path, now_ms=T0 + 9 * DAY_MS + 3600_000) is None  # same day
+
+    kept = list_backups(data_home)
+    assert kept == sorted(made[-KEEP:], reverse=True)
+    assert all(p.parent == data_home / "backups" for p in kept)
+    assert kept[0].name.startswith("history-2025") and kept[0].name.endswith("-daily.sqlite3")
+    for item in kept:
+        assert stat.S_IMODE(item.stat().st_mode) == 0o600
+        assert _request_ids(item) == ["po-1"]
+
+
+def test_a_new_empty_history_is_not_backed_up(data_home: Path) -> None:
+    HistoryStore.open(data_home).close()
+    HistoryStore.open(data_home).close()
+    assert list_backups(data_home) == []
+
+
+def test_a_backup_is_taken_before_a_migration(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    path = data_home / HISTORY_FILE
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])  # a history written by the first release
+    conn.execute(
+        "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment, "
+        "merchant_id, site_id, request_id, site_login, method, currency, amount_minor, state, "
+        "request_json) VALUES (1, 1, 'p', 'P', 'sandbox', 'm', 1, 'old-1', 'bob', 'card', "
+        "'RUB', 100, 'SUBMITTING', '{}')"
+    )
+    conn.close()
+
+    with HistoryStore.open(data_home) as store:
+        record = store.get(1)
+    (taken,) = list_backups(data_home)
+    assert taken.name.endswith(f"-before-v{len(MIGRATIONS)}.sqlite3")
+    assert _request_ids(taken) == ["old-1"]
+    old = sqlite3.connect(taken)
+    assert old.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+    old.close()
+    # An old in-doubt attempt may have been sent: recovery must call it UNKNOWN, not NOT_SENT.
+    assert record.state is State.SUBMITTING and record.sending_started_at is not None
+
+
+def test_a_failed_backup_before_a_migration_stops_the_migration(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_home.mkdir(parents=True)
+    conn = sqlite3.connect(data_home / HISTORY_FILE, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])
+    conn.close()
+    (data_home / "backups").write_text("a file where the backup folder should be")
+    with pytest.raises(BackupError, match="could not be backed up"):
+        HistoryStore.open(data_home)
+    conn = sqlite3.connect(data_home / HISTORY_FILE)
+    assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+    conn.close()
+
+
+def test_a_damaged_history_is_kept_aside_and_the_backup_restores(data_home: Path) -> None:
+    path = _history(data_home, *(f"po-{n}" for n in range(300)))
+    good = make_backup(path, "daily")
+    with HistoryStore.open(data_home) as store:
+        _add(store, "po-after-backup")
+    _damage(path)
+    damaged_bytes = path.read_bytes()
+
+    with pytest.raises(CorruptHistoryError) as caught:
+        HistoryStore.open(data_home)
+    error = caught.value
+    assert isinstance(error, HistoryOpenError)  # the window's existing handling applies
+    assert not path.exists()  # never silently replaced by an empty history
+    assert error.kept_path.name.startswith("history.sqlite3.corrupt-")
+    assert error.kept_path.read_bytes() == damaged_bytes  # kept, not overwritten
+    assert error.backup_path == good
+    assert good.name in str(error) and "restore it" in str(error)
+
+    assert restore_backup(data_home, error.backup_path) == path
+    with HistoryStore.open(data_home) as store:
+        assert store.count() == 300
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert error.kept_path.read_bytes() == damaged_bytes
+
+
+def test_a_file_that_is_not_a_database_is_kept_aside_with_no_backup_offered(
+    data_home: Path,
+) -> None:
+    data_home.mkdir(parents=True)
+    path = data_home / HISTORY_FILE
+    path.write_bytes(b"not a database at all " * 200)
+    with pytest.raises(CorruptHistoryError, match="no backup to restore") as caught:
+        HistoryStore.open(data_home)
+    assert caught.value.backup_path is None
+    assert caught.value.kept_path.read_bytes() == b"not a database at all " * 200
+    assert not path.exists()
+
+
+def test_restoring_keeps_the_history_in_place_aside(data_home: Path) -> None:
+    path = _history(data_home, "po-1")
+    saved = make_backup(path, "daily")
+    with HistoryStore.open(data_home) as store:
+        _add(store, "po-2")
+    restore_backup(data_home, saved)
+    assert _request_ids(path) == ["po-1"]
+    (replaced,) = data_home.glob("history.sqlite3.replaced-*")
+    assert _request_ids(replaced) == ["po-1", "po-2"]
+
+
+def test_a_damaged_or_foreign_backup_is_not_restored(data_home: Path, tmp_path: Path) -> None:
+    path = _history(data_home, *(f"po-{n}" for n in range(300)))
+    broken = make_backup(path, "daily")
+    _damage(broken)
+    with pytest.raises(BackupError, match="damaged too"):
+        restore_backup(data_home, broken)
+    foreign = tmp_path / "other.sqlite3"
+    sqlite3.connect(foreign).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(BackupError, match="not a Cactus Desk payout history"):
+        restore_backup(data_home, foreign)
+    with pytest.raises(BackupError, match="does not exist"):
+        restore_backup(data_home, tmp_path / "missing.sqlite3")
+    assert _request_ids(path)[:2] == ["po-0", "po-1"]  # the history was not touched
+
+
+def test_a_large_history_gets_the_quick_check(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _history(data_home, "po-1")
+    seen: list[bool] = []
+    real = backup.integrity_problem
+
+    def spy(conn: sqlite3.Connection, *, full: bool = True) -> str | None:
+        seen.append(full)
+        return real(conn, full=full)
+
+    monkeypatch.setattr(backup, "integrity_problem", spy)
+    prepare_history(path)
+    monkeypatch.setattr(backup, "FULL_CHECK_MAX_BYTES", 1)
+    prepare_history(path)
+    assert seen == [True, False]
+
+
+# -- one window per data folder -----------------------------------------------------------------
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from cactus_desk.instance_lock import InstanceLock
+    lock = InstanceLock(sys.argv[1])
+    print("held" if lock.acquire() else "refused", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_a_second_instance_is_refused_with_the_holders_pid(data_home: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data_home)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        second = InstanceLock(data_home)
+        assert second.acquire() is False
+        assert second.holder_pid == holder.pid
+        assert f"process {holder.pid}" in second.message
+        assert "already running" in second.message
+    finally:
+        holder.communicate("", timeout=10)
+    # The holder is gone, and the OS released its lock with it.
+    assert second.acquire() is True
+    second.release()
+
+
+def test_the_lock_is_released_and_can_be_taken_again(data_home: Path) -> None:
+    first = InstanceLock(data_home)
+    assert first.acquire() and first.held
+    assert InstanceLock(data_home).acquire() is False  # also within one process
+    first.release()
+    with InstanceLock(data_home) as again:
+        assert again.held
+    assert stat.S_IMODE((data_home / "instance.lock").stat().st_mode) == 0o600
