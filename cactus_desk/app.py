@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="read timeout for the embedded sandbox profile (tests use a short one)",
     )
+    parser.add_argument(
+        "--finalize-after",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds before the embedded sandbox finalizes an accepted payout (default 5)",
+    )
     return parser
 
 
@@ -94,7 +100,8 @@ def build_main_window(argv: list[str]) -> QMainWindow:
 
     A ``QApplication`` must exist. ``--sandbox`` starts the embedded sandbox gateway and selects
     its in-memory profile; ``--data-dir DIR`` chooses the data folder; ``--read-timeout S``
-    shortens the sandbox profile's read timeout. Raises UsageError for bad arguments.
+    shortens the sandbox profile's read timeout; ``--finalize-after S`` sets how long the sandbox
+    waits before it sends a payout's final callback. Raises UsageError for bad arguments.
     """
     from PySide6.QtWidgets import QApplication
 
@@ -104,7 +111,11 @@ def build_main_window(argv: list[str]) -> QMainWindow:
     if QApplication.instance() is None:
         raise RuntimeError("build_main_window needs a QApplication; create one first")
     _set_application_identity()
-    window = MainWindow(paths.data_dir(args.data_dir), sandbox_read_timeout=args.read_timeout)
+    window = MainWindow(
+        paths.data_dir(args.data_dir),
+        sandbox_read_timeout=args.read_timeout,
+        sandbox_finalize_after=args.finalize_after,
+    )
     if args.sandbox:
         window.start_sandbox()
     return window

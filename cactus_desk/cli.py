@@ -76,6 +76,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _delay_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to 3600 seconds")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -111,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --sandbox: read timeout of the embedded sandbox profile",
     )
     parser.add_argument(
+        "--finalize-after",
+        metavar="SECONDS",
+        help="with --sandbox: seconds before the sandbox finalizes a payout (default: 5)",
+    )
+    parser.add_argument(
         "--self-test",
         action="store_true",
         help="check this installation end to end against an in-process sandbox, then exit",
@@ -122,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--merchant-id", default="sandbox", help="merchant ID it accepts")
     sandbox.add_argument("--site-id", type=_positive_int, default=101, help="site ID it accepts")
     sandbox.add_argument("--salt", help="salt it signs with (default: a random one, printed)")
+    sandbox.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="finalize accepted payouts and POST their signed callbacks here, e.g. "
+        "http://127.0.0.1:8787/callback (a `cactus-desk receiver`); amounts ending in 13 "
+        "minor units are declined, the rest succeed",
+    )
+    sandbox.add_argument(
+        "--finalize-after",
+        dest="sandbox_finalize_after",
+        type=_delay_seconds,
+        metavar="SECONDS",
+        help="with --callback-url: seconds before a payout is finalized (default: 5)",
+    )
     sandbox.set_defaults(handler=_cmd_sandbox)
 
     profile = commands.add_parser("profile", help="manage gateway profiles")
@@ -234,10 +263,20 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
-    from cactus_desk.sandbox.standalone import serve
+    from cactus_desk.sandbox.standalone import DEFAULT_FINALIZE_AFTER, serve
 
+    delay = args.sandbox_finalize_after
+    if delay is not None and not args.callback_url:
+        raise CliError("--finalize-after needs --callback-url (where to send the callbacks)")
     ctx.start_logging()
-    return serve(args.port, args.merchant_id, args.site_id, args.salt)
+    return serve(
+        args.port,
+        args.merchant_id,
+        args.site_id,
+        args.salt,
+        callback_url=args.callback_url,
+        finalize_after=DEFAULT_FINALIZE_AFTER if delay is None else delay,
+    )
 
 
 # --- profiles ------------------------------------------------------------------------------

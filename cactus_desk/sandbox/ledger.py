@@ -242,7 +242,9 @@ class Ledger:
         if not verify(body, self._salt):
             return self.failure(INVALID_SIGNATURE_MESSAGE)
         wanted = body.get("currency")
-        if wanted not in (None, "") and wanted not in money.currencies():
+        if wanted not in (None, "") and (
+            not isinstance(wanted, str) or wanted not in money.currencies()
+        ):
             return self.failure(f"Field currency: unsupported currency {wanted!r}")
         entries = []
         with self._lock:

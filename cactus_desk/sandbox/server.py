@@ -8,15 +8,18 @@ import secrets
 import socket
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cactus_desk.gateway.signature import SIGNATURE_KEY, sign
 from cactus_desk.sandbox.faults import DEFAULT_REJECT_MESSAGE, Fault, FaultPlan, FaultSetting
 from cactus_desk.sandbox.ledger import Ledger
+
+if TYPE_CHECKING:
+    from cactus_desk.sandbox.finalizer import Finalizer
 
 log = logging.getLogger("cactus_desk.sandbox")
 
@@ -136,6 +139,7 @@ class SandboxGateway:
         balances: Mapping[str, int] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        on_accept: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if not merchant_id:
             raise ValueError("The sandbox needs a merchant_id")
@@ -155,6 +159,9 @@ class SandboxGateway:
         self._requests_received = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Called on the handler thread with each invoice the sandbox creates; keep it quick.
+        self.on_accept = on_accept
+        self._finalizer: Finalizer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -202,6 +209,9 @@ class SandboxGateway:
         server.server_close()
         self._server = None
         self._thread = None
+        if self._finalizer is not None:
+            self._finalizer.stop()
+            self._finalizer = None
         log.info("sandbox gateway stopped")
 
     def __enter__(self) -> SandboxGateway:
@@ -255,6 +265,32 @@ class SandboxGateway:
         """Answer payouts normally again."""
         self._faults.clear()
 
+    # -- finalizing ------------------------------------------------------------------------
+
+    @property
+    def finalizer(self) -> Finalizer | None:
+        """The finalizer started by ``enable_finalizer``, if any."""
+        return self._finalizer
+
+    def enable_finalizer(
+        self, callback_url: str, *, delay: float = 5.0, time_scale: float = 1.0
+    ) -> Finalizer:
+        """Finalize every payout accepted from now on and POST its callback to ``callback_url``.
+
+        After ``delay`` seconds a payout becomes success (4), or declined (5) when its amount in
+        minor units ends in 13; undelivered callbacks are retried on the gateway's schedule,
+        compressed by ``time_scale``. ``stop()`` stops the finalizer too. Raises ValueError for
+        a bad URL, delay or scale.
+        """
+        from cactus_desk.sandbox.finalizer import Finalizer
+
+        if self._finalizer is not None:
+            raise RuntimeError("The sandbox already has a finalizer")
+        finalizer = Finalizer(self.salt, callback_url, delay=delay, time_scale=time_scale)
+        self._finalizer = finalizer.start()
+        self.on_accept = finalizer.schedule
+        return finalizer
+
     # -- request handling (handler threads) ------------------------------------------------
 
     def _serve_balance(self, handler: _Handler) -> None:
@@ -276,11 +312,26 @@ class SandboxGateway:
             answer = self._ledger.bad_format()
         else:
             answer = self._ledger.payout(body, fault=fault_name)
+            self._notify_accept(answer)
         if setting is None:
             handler.send_json(answer)
             return
         log.info("sandbox: fault %s", setting.fault)
         self._misbehave(handler, setting, answer)
+
+    def _notify_accept(self, answer: Mapping[str, Any]) -> None:
+        # Even when a fault then loses the answer: the invoice exists and will be finalized.
+        hook = self.on_accept
+        if hook is None or answer.get("success") is not True:
+            return
+        invoice_id = str(answer.get("invoice_id"))
+        for invoice in reversed(self._ledger.invoices):
+            if invoice["invoice_id"] == invoice_id:
+                try:
+                    hook(invoice)
+                except Exception:  # the payout's answer must not depend on the hook
+                    log.exception("sandbox: the on_accept hook failed")
+                return
 
     def _misbehave(self, handler: _Handler, setting: FaultSetting, answer: dict[str, Any]) -> None:
         fault = setting.fault

@@ -12,6 +12,7 @@ from typing import TextIO
 from cactus_desk.sandbox.server import SandboxGateway
 
 WAIT_SLICE_SECONDS = 0.2
+DEFAULT_FINALIZE_AFTER = 5.0
 
 
 def serve(
@@ -20,15 +21,33 @@ def serve(
     site_id: int = 101,
     salt: str | None = None,
     out: TextIO = sys.stdout,
+    callback_url: str | None = None,
+    finalize_after: float = DEFAULT_FINALIZE_AFTER,
 ) -> int:
     """Serve until SIGINT/SIGTERM; print the address and credentials first. Returns 0, or 1
-    when the sandbox cannot start (e.g. the port is taken)."""
+    when the sandbox cannot start (e.g. the port is taken).
+
+    With ``callback_url`` every accepted payout is finalized after ``finalize_after`` seconds
+    and its signed callback POSTed there (e.g. to a ``cactus-desk receiver``)."""
     try:
         gateway = SandboxGateway(merchant_id=merchant_id, site_id=site_id, salt=salt, port=port)
         gateway.start()
     except (OSError, ValueError) as exc:
         print(f"The sandbox gateway could not start: {exc}", file=out, flush=True)
         return 1
+    if callback_url:
+        try:
+            gateway.enable_finalizer(callback_url, delay=finalize_after)
+        except ValueError as exc:
+            gateway.stop()
+            print(f"The sandbox gateway could not start: {exc}", file=out, flush=True)
+            return 1
+        finalizing = (
+            f"  callbacks:   {finalize_after:g} s after a payout is accepted, POSTed to "
+            f"{callback_url}\n"
+        )
+    else:
+        finalizing = "  callbacks:   none (add --callback-url URL to send them)\n"
 
     stop = threading.Event()
 
@@ -48,6 +67,9 @@ def serve(
             f"  merchant_id: {gateway.merchant_id}\n"
             f"  site_id:     {gateway.site_id}\n"
             f"  salt:        {gateway.salt}\n"
+            f"{finalizing}"
+            "  rule:        a payout becomes Success (4); one whose amount in minor units ends "
+            "in 13 (e.g. 500.13) becomes Declined (5)\n"
             "Add it as a profile with:\n"
             f"  printf %s {shlex.quote(gateway.salt)} | cactus-desk profile add Sandbox "
             f"--base-url {gateway.base_url} --merchant-id {shlex.quote(gateway.merchant_id)} "

@@ -15,6 +15,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import HistoryFilter, HistoryRow, HistoryStore, SortKey, iso_utc
 from cactus_desk.ui import style
+from cactus_desk.ui.live_updates import newest_record_id, rows_by_id
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class HistoryModel(QAbstractTableModel):
         self._rows: list[HistoryRow] = []
         self._ids: set[int] = set()
         self._total = 0
+        self._newest_id = 0  # the highest record id when the rows were last queried
         self._bold = QFont()
         self._bold.setBold(True)
         self._italic = QFont()
@@ -219,7 +221,55 @@ class HistoryModel(QAbstractTableModel):
         """True while a search runs on a worker (the rows shown are the previous ones)."""
         return self._loading
 
+    def apply_changes(self) -> set[int]:
+        """Show what changed since the last look without resetting the model.
+
+        Loaded rows are read again by id and only those that differ emit ``dataChanged``. New
+        records go on top when the newest are shown first; with another sort or a text search
+        their place is not obvious, so the query is run again instead. Returns the ids of the
+        changed rows.
+        """
+        if self._loading:
+            return set()  # a reload is on its way and will show everything
+        current = rows_by_id(self._store, self._ids)
+        if len(current) != len(self._ids):
+            self.refresh()  # records disappeared (a restored backup): start again
+            return set()
+        changed: set[int] = set()
+        last = len(Column) - 1
+        for position, item in enumerate(self._rows):
+            fresh = current[item.id]
+            if fresh != item:
+                self._rows[position] = fresh
+                changed.add(item.id)
+                self.dataChanged.emit(self.index(position, 0), self.index(position, last))
+        newest = newest_record_id(self._store)
+        if newest > self._newest_id and not self._insert_newest(newest):
+            self.refresh()
+        return changed
+
+    def _insert_newest(self, newest: int) -> bool:
+        if self._sort_column != Column.TIME or not self._descending or self._filter.text:
+            return False
+        total = self._store.count(self._filter)
+        added = total - self._total
+        if added > 0:
+            page = self._store.page(self._filter, self.sort_key, True, 0, added)
+            fresh = [item for item in page if item.id not in self._ids]
+            if len(fresh) != len(page) or len(page) != added:
+                return False  # a new record sorts below loaded ones (clock skew): reload
+            self.beginInsertRows(QModelIndex(), 0, added - 1)
+            self._rows[0:0] = fresh
+            self._ids.update(item.id for item in fresh)
+            self._total = total
+            self.endInsertRows()
+        elif added < 0:
+            return False
+        self._newest_id = newest
+        return True
+
     def _load(self, count: int, *, wait: bool = False) -> None:
+        self._newest_id = newest_record_id(self._store)
         query = (self._store, self._filter, self.sort_key, self._descending, count)
         if self._runner is None or wait or not self._filter.text:
             if self._runner is not None:

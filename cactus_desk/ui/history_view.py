@@ -6,9 +6,9 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -41,7 +42,11 @@ from cactus_desk.payouts.store import (
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
 from cactus_desk.ui.history_model import Column, HistoryModel, local_time
+from cactus_desk.ui.timeline import TimelinePanel, can_reconcile
 from cactus_desk.ui.workers import Runner
+
+if TYPE_CHECKING:
+    from cactus_desk.ui.reconcile_dialog import ReconcileDialog
 
 FILTER_DELAY_MS = 200
 # A cheap PRAGMA: notices payouts and callbacks recorded by the form or another process.
@@ -152,6 +157,7 @@ class HistoryPanel(QWidget):
 
     exportFinished = Signal(str, int)  # path, number of payouts
     exportFailed = Signal(str)  # a plain message
+    resendRequested = Signal(int)  # record id: the person asked to send an UNKNOWN one again
 
     def __init__(
         self, store: HistoryStore, profiles: ProfileStore, parent: QWidget | None = None
@@ -238,6 +244,10 @@ class HistoryPanel(QWidget):
         self._details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._details.setPlaceholderText("Select a payout to see what was sent and the answer.")
         self._details.setAccessibleName("Payout details")
+        self._timeline = TimelinePanel(store, self)
+        self._timeline.reconcileRequested.connect(self.open_reconcile)
+        self._table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self._table.customContextMenuRequested.connect(self._context_menu)
 
         filters = QHBoxLayout()
         filters.setSpacing(8)
@@ -254,9 +264,23 @@ class HistoryPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self._table)
-        splitter.addWidget(self._details)
+        splitter.addWidget(self._timeline)
+        self._resend_button = QPushButton("Send again with the same request ID…", self)
+        self._resend_button.setObjectName("resendButton")
+        self._resend_button.setToolTip(
+            "Only for a payout whose outcome is unknown: asks you to confirm first"
+        )
+        self._resend_button.setVisible(False)
+        self._resend_button.clicked.connect(self._resend_clicked)
+        details_box = QWidget(self)
+        details_layout = QVBoxLayout(details_box)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        details_layout.addWidget(self._resend_button, 0, Qt.AlignmentFlag.AlignLeft)
+        details_layout.addWidget(self._details, 1)
+        splitter.addWidget(details_box)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 2)
 
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
@@ -281,6 +305,40 @@ class HistoryPanel(QWidget):
     def view(self) -> QTableView:
         """The payout table."""
         return self._table
+
+    @property
+    def timeline(self) -> TimelinePanel:
+        """The selected payout's timeline, review flag and "Set final state…" button."""
+        return self._timeline
+
+    def open_reconcile(self, record_id: int | None = None) -> ReconcileDialog | None:
+        """Open "Set final state" (non-blocking) for ``record_id`` or the selected payout.
+
+        Returns None, with a message in the footer, when that payout cannot be set by hand.
+        """
+        from cactus_desk.ui.reconcile_dialog import ReconcileDialog
+
+        if record_id is None:
+            record_id = self._model.record_id(self._table.currentIndex().row())
+        if record_id is None:
+            return None
+        try:
+            record = self._store.get(record_id)
+        except RecordNotFoundError:
+            self._set_status("This payout is no longer in the history.", error=True)
+            return None
+        if not can_reconcile(record):
+            self._set_status(
+                f"Payout #{record.id} is {record.state.label.lower()}: only unknown or "
+                "not yet final payouts can be given a final state by hand.",
+                error=True,
+            )
+            return None
+        dialog = ReconcileDialog(self._store, record, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.reconciled.connect(self._reconciled)
+        dialog.open()
+        return dialog
 
     def refresh(self) -> None:
         """Re-run the query with the current filters and sort; keeps the selected payout."""
@@ -405,6 +463,8 @@ class HistoryPanel(QWidget):
         row = self._model.row_of(self._selected_id) if self._selected_id is not None else None
         if row is None:
             self._details.clear()
+            self._timeline.show_record(None)
+            self._resend_button.setVisible(False)
             return
         self._select_row(row)
         self._table.verticalScrollBar().setValue(self._scroll)
@@ -420,16 +480,21 @@ class HistoryPanel(QWidget):
         self._show_current(index)
 
     def _show_current(self, index: QModelIndex, _previous: QModelIndex | None = None) -> None:
+        self._resend_button.setVisible(False)
         record_id = self._model.record_id(index.row()) if index.isValid() else None
         if record_id is None:
             self._details.clear()
+            self._timeline.show_record(None)
             return
         try:
             record = self._store.get(record_id)
         except RecordNotFoundError:
             self._details.setPlainText("This payout is no longer in the history.")
+            self._timeline.show_record(None)
             return
         self._details.setPlainText(details_text(record))
+        self._resend_button.setVisible(record.state == State.UNKNOWN)
+        self._timeline.show_record(record)
 
     def _update_count(self) -> None:
         text = count_text(self._model.total())
@@ -443,8 +508,49 @@ class HistoryPanel(QWidget):
 
     def _check_for_changes(self) -> None:
         version = self._data_version()
-        if version is not None and version != self._seen_version:
-            self.refresh()
+        if version is None or version == self._seen_version or self._model.is_loading():
+            return  # while a search runs, look again on the next tick
+        # Another process (the receiver) or this window wrote: update rows in place.
+        self._seen_version = version
+        total = self._model.total()
+        changed = self._model.apply_changes()
+        if self._model.total() != total:
+            self._fill_choices()
+        index = self._table.currentIndex()
+        record_id = self._model.record_id(index.row()) if index.isValid() else None
+        if record_id is not None and (record_id in changed or self._timeline.is_stale()):
+            self._show_current(index)
+
+    def _context_menu(self, position: QPoint) -> None:
+        index = self._table.indexAt(position)
+        record_id = self._model.record_id(index.row()) if index.isValid() else None
+        row = self._model.history_row(index.row()) if index.isValid() else None
+        if record_id is None or row is None:
+            return
+        menu = QMenu(self)
+        menu.setObjectName("historyContextMenu")
+        action = menu.addAction("Set final state…")
+        action.setObjectName("reconcileAction")
+        action.setEnabled(can_reconcile(row))
+        action.triggered.connect(lambda: self.open_reconcile(record_id))
+        resend = menu.addAction("Send again with the same request ID…")
+        resend.setObjectName("resendAction")
+        resend.setEnabled(row.state == State.UNKNOWN)
+        resend.triggered.connect(lambda: self.resendRequested.emit(record_id))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self._table.viewport().mapToGlobal(position))
+
+    def _resend_clicked(self) -> None:
+        record_id = self._model.record_id(self._table.currentIndex().row())
+        if record_id is not None:
+            self.resendRequested.emit(record_id)
+
+    def _reconciled(self, record_id: int, _event_id: int) -> None:
+        self._set_status(f"Payout #{record_id}: final state set by hand.")
+        self._check_for_changes()
+        index = self._table.currentIndex()
+        if index.isValid() and self._model.record_id(index.row()) == record_id:
+            self._show_current(index)
 
     # -- export ---------------------------------------------------------------------------
 

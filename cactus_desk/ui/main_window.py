@@ -43,6 +43,8 @@ from cactus_desk.ui.send_controller import SendController, SendJob
 if TYPE_CHECKING:
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.ui.history_view import HistoryPanel
+    from cactus_desk.ui.import_dialog import ImportCallbacksDialog
+    from cactus_desk.ui.live_updates import LiveStatuses
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class MainWindow(QMainWindow):
         data_dir: Path,
         *,
         sandbox_read_timeout: float | None = None,
+        sandbox_finalize_after: float | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -123,6 +126,8 @@ class MainWindow(QMainWindow):
         self._sandbox: SandboxGateway | None = None
         self._sandbox_profile: Profile | None = None
         self._sandbox_read_timeout = sandbox_read_timeout
+        self._sandbox_finalize_after = sandbox_finalize_after
+        self._live: LiveStatuses | None = None
         self._history_panel: HistoryPanel | None = None
         self._shut_down = False
         self._close_when_idle = False
@@ -231,6 +236,11 @@ class MainWindow(QMainWindow):
             self._history_holder.layout().addWidget(self._history_panel)
         return self._history_panel
 
+    @property
+    def live_statuses(self) -> LiveStatuses | None:
+        """The in-process callback receiver of the sandbox, once the sandbox is started."""
+        return self._live
+
     def showing_empty_state(self) -> bool:
         """True while the first-run page is on show."""
         return self._pages.currentIndex() == EMPTY_PAGE
@@ -284,8 +294,27 @@ class MainWindow(QMainWindow):
                 # A playground: every method the catalog knows is on.
                 extensions=sorted(extension_methods()),
             )
+            self._start_live_statuses(sandbox)
         self.reload_profiles(select_id=SANDBOX_PROFILE_ID)
         return self._sandbox_profile
+
+    def _start_live_statuses(self, sandbox: SandboxGateway) -> None:
+        from cactus_desk.ui.live_updates import DEFAULT_FINALIZE_AFTER, LiveStatuses
+
+        delay = self._sandbox_finalize_after
+        delay = DEFAULT_FINALIZE_AFTER if delay is None else delay
+        live = LiveStatuses(self._history, sandbox, finalize_after=delay, parent=self)
+        live.unavailable.connect(self.statusBar().showMessage)
+        started = (
+            f"Live statuses on: the sandbox finalizes a payout after {delay:g} s, as Declined (5) "
+            "when its amount in minor units ends in 13 (e.g. 500.13), else Success (4)."
+        )
+        live.started.connect(lambda _url: self.statusBar().showMessage(started, 15_000))
+        self._live = live
+        if self.isVisible():
+            live.start()
+        else:
+            live.start_after_first_paint(self)
 
     def set_sandbox_extensions(self, extensions: list[str]) -> None:
         """Enable exactly these extension methods on the sandbox profile."""
@@ -324,6 +353,10 @@ class MainWindow(QMainWindow):
         self._sandbox_action.setObjectName("sandboxAction")
         self._sandbox_action.triggered.connect(self._use_sandbox_clicked)
         file_menu.addAction(self._sandbox_action)
+        import_action = QAction("&Import callbacks…", self)
+        import_action.setObjectName("importCallbacksAction")
+        import_action.triggered.connect(self.open_import_callbacks)
+        file_menu.addAction(import_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -355,6 +388,20 @@ class MainWindow(QMainWindow):
         dialog.profileSaved.connect(lambda profile_id: self.reload_profiles(profile_id))
         dialog.open()
         return dialog
+
+    def open_import_callbacks(self) -> ImportCallbacksDialog:
+        """Open the "Import callbacks" dialog (non-blocking) and return it."""
+        from cactus_desk.ui.import_dialog import ImportCallbacksDialog
+
+        dialog = ImportCallbacksDialog(self._history, self.all_profiles(), self.salt_provider, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.imported.connect(self._callbacks_imported)
+        dialog.open()
+        return dialog
+
+    def _callbacks_imported(self) -> None:
+        if self._history_panel is not None:
+            self._history_panel.refresh()
 
     def open_about(self) -> QWidget:
         """Open the About dialog (non-blocking) and return it."""
@@ -407,6 +454,8 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        if self._live is not None:
+            self._live.stop()  # before the sandbox and the store it writes to
         if self._sandbox is not None:
             # Stopping first releases a handler a fault holds, so a pending send ends now.
             self._sandbox.stop()

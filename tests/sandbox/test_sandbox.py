@@ -249,6 +249,15 @@ def test_default_balances_hold_a_million_of_every_currency(http: httpx.Client) -
     assert len(gw.salt) == 32
 
 
+@pytest.mark.parametrize("currency", ["KZT", ["USD"], {"code": "USD"}, 7])
+def test_balance_refuses_a_currency_filter_it_does_not_know(
+    gateway: SandboxGateway, http: httpx.Client, currency: Any
+) -> None:
+    answer = balance(http, gateway, currency=currency)
+    assert answer["success"] is False
+    assert "unsupported currency" in answer["message"]
+
+
 def test_balance_refuses_a_bad_signature(gateway: SandboxGateway, http: httpx.Client) -> None:
     body = {"merchant_id": "sandbox", "site_id": 101}
     answer = post(http, gateway, "/api/balance/", signed(body, "nope"))
