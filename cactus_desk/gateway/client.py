@@ -200,8 +200,20 @@ class CactusClient:
                 detail=f"{type(exc).__name__}: {exc}",
             )
         else:
-            outcome = self._classify(request, response, salt)
-        outcome = _scrub_outcome(outcome, salt)
+            try:
+                outcome = self._classify(request, response, salt)
+            except RecursionError:  # JSON nested deeper than signing or scrubbing can walk
+                outcome = Unknown(
+                    reason="The gateway's answer is nested too deeply to read. " + _MAY_EXIST,
+                    kind=UnknownKind.MALFORMED,
+                    detail=f"HTTP {response.status_code}",
+                    http_status=response.status_code,
+                    response_text=_short(response.text),
+                )
+        try:
+            outcome = _scrub_outcome(outcome, salt)
+        except RecursionError:  # only a gateway's (Accepted/Rejected) response can be this deep
+            outcome = _scrub_outcome(dataclasses.replace(outcome, response={}), salt)
         log.info(
             "payout %s -> %s%s",
             request.request_id,
@@ -266,7 +278,7 @@ class CactusClient:
         text = response.text
         try:
             data = response.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
 
         if not 200 <= status < 300:
@@ -318,8 +330,13 @@ class CactusClient:
                 response_text=_short(text),
             )
         if not parsed.is_success:
+            said = (
+                "contradicts itself (success: true but status: false)"
+                if parsed.success is True
+                else "says neither success nor failure"
+            )
             return Unknown(
-                reason="The gateway's answer says neither success nor failure. " + _MAY_EXIST,
+                reason=f"The gateway's answer {said}. " + _MAY_EXIST,
                 kind=UnknownKind.MALFORMED,
                 detail=f"success={data.get('success')!r}, status={data.get('status')!r}",
                 http_status=status,
@@ -422,7 +439,7 @@ class CactusClient:
             ) from None
         try:
             data = response.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
         if not isinstance(data, dict):
             raise GatewayError(
@@ -449,6 +466,10 @@ class CactusClient:
 
 
 def _is_failure(data: dict[str, Any]) -> bool:
+    # A boolean ``status: false`` says no only when ``success`` does not say yes: an answer
+    # claiming both may carry a created invoice, so it must end Unknown, never Rejected.
+    if data.get("success") is True:
+        return False
     return data.get("success") is False or data.get("status") is False
 
 

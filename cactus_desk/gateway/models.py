@@ -105,13 +105,14 @@ class PayoutResponse(BaseModel):
 
     @property
     def is_failure(self) -> bool:
-        """True when the gateway said no (``success: false`` or a boolean ``status: false``)."""
-        return self.success is False or self.status is False
+        """True when the gateway said no: ``success: false``, or a boolean ``status: false``
+        without ``success: true`` (an answer claiming both is neither: trust it for nothing)."""
+        return self.success is False or (self.status is False and self.success is not True)
 
     @property
     def is_success(self) -> bool:
         """True when the gateway said ``success: true`` and no boolean ``status: false``."""
-        return self.success is True and not self.is_failure
+        return self.success is True and self.status is not False
 
 
 class BalanceRequest(BaseModel):

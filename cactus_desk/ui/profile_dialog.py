@@ -185,7 +185,12 @@ class ProfileDialog(QDialog):
             ("S&alt", "salt", self.salt_edit),
             ("&Environment", "environment", self.environment_combo),
         ):
-            form.addRow(label, self._with_error(widget, name))
+            if not widget.accessibleName():
+                widget.setAccessibleName(label.replace("&", ""))
+            row = self._with_error(widget, name)
+            form.addRow(label, row)
+            # The label's mnemonic must focus the field, not the box that holds its message.
+            form.labelForField(row).setBuddy(widget)
         form.addRow("", self.keyring_label)
         form.addRow("", self.session_check)
 

@@ -304,6 +304,33 @@ def test_neither_success_nor_failure_is_malformed() -> None:
     assert "neither success nor failure" in outcome.reason
 
 
+def test_success_true_with_status_false_is_unknown_not_rejected() -> None:
+    # A signed "Payout initialized" with an invoice must never read "rejected, nothing paid".
+    outcome = payout_with(answer(signed(success_body(status=False))))
+    assert isinstance(outcome, Unknown)
+    assert outcome.kind is UnknownKind.MALFORMED
+    assert "contradicts itself" in outcome.reason
+    assert "Do not send it again" in outcome.reason
+
+
+def test_a_deeply_nested_json_answer_is_malformed_not_raised() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    outcome = payout_with(
+        lambda r: httpx.Response(200, content=deep, headers={"Content-Type": "application/json"})
+    )
+    assert isinstance(outcome, Unknown)
+    assert outcome.kind is UnknownKind.MALFORMED
+
+
+@pytest.mark.parametrize("depth", [300, 500, 700, 900])
+def test_a_refusal_with_a_deeply_nested_field_does_not_raise(depth: int) -> None:
+    body = b'{"success": false, "message": "no", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    outcome = payout_with(
+        lambda r: httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+    )
+    assert isinstance(outcome, Rejected | Unknown)
+
+
 def test_signed_success_without_invoice_id_is_malformed() -> None:
     outcome = payout_with(answer(signed(success_body(invoice_id=None))))
     assert outcome.kind is UnknownKind.MALFORMED

@@ -127,6 +127,12 @@ def test_failure_shapes(body: dict[str, Any]) -> None:
     assert response.message == body["message"]
 
 
+def test_success_true_with_status_false_is_neither_success_nor_failure() -> None:
+    response = PayoutResponse.model_validate({"success": True, "status": False})
+    assert not response.is_success
+    assert not response.is_failure
+
+
 def test_integer_status_is_not_mistaken_for_boolean_false() -> None:
     # Status 0 must not read as "status: false".
     response = PayoutResponse.model_validate({"success": True, "status": 0})

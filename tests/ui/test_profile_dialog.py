@@ -8,7 +8,8 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail
-from PySide6.QtWidgets import QCheckBox, QLabel, QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.profiles import Profile, ProfileStore
@@ -334,3 +335,24 @@ def test_the_manager_adds_and_removes_a_profile_with_its_salt(
     assert profiles.list() == []
     assert memory_keyring.passwords == {}
     assert not manager.remove_button.isEnabled()
+
+
+def test_each_field_has_an_accessible_name_and_its_mnemonic_focuses_it(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    dialog = _dialog(qtbot, profiles, secrets)
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.name_edit)
+    fields = [
+        (Qt.Key.Key_U, dialog.base_url_edit, "Gateway URL"),
+        (Qt.Key.Key_M, dialog.merchant_edit, "Merchant ID"),
+        (Qt.Key.Key_S, dialog.site_edit, "Site ID"),
+        (Qt.Key.Key_A, dialog.salt_edit, "Site salt"),
+        (Qt.Key.Key_E, dialog.environment_combo, "Environment"),
+        (Qt.Key.Key_N, dialog.name_edit, "Name"),
+    ]
+    for key, widget, name in fields:
+        assert widget.accessibleName() == name
+        qtbot.keyClick(QApplication.focusWidget() or dialog, key, Qt.KeyboardModifier.AltModifier)
+        assert QApplication.focusWidget() is widget, name
