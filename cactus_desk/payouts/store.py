@@ -297,7 +297,7 @@ _ORDER_TERMS: dict[SortKey, tuple[str, ...]] = {
 }
 
 _WALK_BUDGET = 20_000  # row lookups a page may spend walking an index
-_WALK_STEPS = 30 * _WALK_BUDGET  # about that many rows' worth of SQLite VM steps
+_WALK_STEPS = 30 * _WALK_BUDGET  # about that many rows' worth of SQLite VM steps (~0.1-0.4 s)
 
 _TEXT_COLUMNS = ("request_id", "invoice_id", "site_login", "message")
 

@@ -1,0 +1,1 @@
+"""Performance benchmarks for Cactus Desk: ``python -m benchmarks`` (``make bench``)."""

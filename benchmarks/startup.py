@@ -1,0 +1,76 @@
+"""Start-up: process start to the main window's first paint, against a bare PySide6 window.
+
+Both programs run as subprocesses through the same probe (``benchmarks.startup_probe``): the
+parent reads the monotonic clock just before ``Popen``; the child prints the clock when the
+main window's first paint has finished, and its resident memory a second later (so work
+deferred past the first paint is counted), then quits.
+
+The app is started the normal way, ``cactus-desk --data-dir DIR`` without ``--sandbox``, on a
+data folder holding one profile (what a day at the desk opens); the sandbox start is not part
+of it. The keyring is the in-memory one, so no desktop secret service is woken.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, RUNS, Result, child_env, emit, median
+
+
+def _profile_dir(parent: Path) -> Path:
+    from cactus_desk.profiles import Profile, ProfileStore
+
+    data = parent / "desk"
+    data.mkdir(mode=0o700)
+    ProfileStore(data).add(
+        Profile(
+            name="Main shop",
+            base_url="https://gateway.example.com",
+            merchant_id="m_cactus_main",
+            site_id=101,
+        )
+    )
+    return data
+
+
+def _start(args: list[str]) -> tuple[float, float]:
+    """(ms to first paint, MB resident a second later) for one start of the probe."""
+    env = child_env()
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+    command = [sys.executable, "-m", "benchmarks.startup_probe", *args]
+    started = time.monotonic_ns()
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    pairs = (line.split(" ", 1) for line in completed.stdout.splitlines())
+    values = {pair[0]: pair[1] for pair in pairs if pair[0] in ("PAINT", "RSS")}
+    if "PAINT" not in values:
+        raise RuntimeError(f"the probe did not paint: {completed.stderr.strip()[-400:]}")
+    return (int(values["PAINT"]) - started) / 1e6, float(values["RSS"])
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _profile_dir(Path(tmp))
+        _start(["bare"])  # a first start warms the disk cache for both
+        _start(["app", "--data-dir", str(data)])
+        bare, app, rss = [], [], []
+        for _ in range(RUNS):  # interleaved, so a slow moment hits both alike
+            bare.append(_start(["bare"])[0])
+            paint_ms, rss_mb = _start(["app", "--data-dir", str(data)])
+            app.append(paint_ms)
+            rss.append(rss_mb)
+    emit(
+        [
+            Result("startup", median(app), "ms", median(bare), "ratio ≤ 1.3"),
+            Result("rss_after_start", median(rss), "MB", None, "≤ 150 MB"),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

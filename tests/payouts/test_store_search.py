@@ -1,0 +1,158 @@
+"""The history's fast paths: the trigram text index, the counts table and the page plans."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted, Rejected
+from cactus_desk.payouts import migrations
+from cactus_desk.payouts import store as store_module
+from cactus_desk.payouts.migrations import MIGRATIONS, migrate
+from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
+from tests.payouts.conftest import make_attempt
+
+CURRENCIES = ("USD", "IDR", "VND", "RUB")
+
+
+def _fill(store: HistoryStore, rows: int = 60) -> list[int]:
+    ids = []
+    for i in range(rows):
+        currency = CURRENCIES[i % 4]
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:03d}",
+                site_login=f"{('ivan.petrov', 'anna', 'budi')[i % 3]}{i}",
+                currency=currency,
+                # Amount follows the currency, as it does for real (IDR dwarfs USD).
+                amount_minor=(1000 if currency == "USD" else 10**9) + i,
+                profile_id=f"p{i % 2}",
+            )
+        )
+        if i % 5 == 0:
+            store.record_outcome(record_id, Rejected("Insufficient funds on balance"))
+        else:
+            store.record_outcome(record_id, Accepted(f"INV-{5000 + i}", 3, "Payout initialized"))
+        ids.append(record_id)
+    return ids
+
+
+def _ids(store: HistoryStore, history_filter: HistoryFilter, **sort: object) -> list[int]:
+    return [row.id for row in store.page(history_filter, limit=1000, **sort)]  # type: ignore[arg-type]
+
+
+def test_the_text_index_follows_outcomes(store: HistoryStore) -> None:
+    record_id = store.create_attempt(make_attempt(request_id="po-late"))
+    assert _ids(store, HistoryFilter(text="INV-424")) == []
+    store.record_outcome(record_id, Accepted("INV-4242", 3, "Payout initialized"))
+    assert _ids(store, HistoryFilter(text="inv-424")) == [record_id]
+    assert _ids(store, HistoryFilter(text="initialized")) == [record_id]
+    assert _ids(store, HistoryFilter(text="po-late")) == [record_id]
+
+
+def test_without_trigram_support_the_text_filter_still_works(
+    store_factory: Callable[[], HistoryStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(migrations, "trigram_supported", lambda conn: False)
+    store = store_factory()
+    ids = _fill(store, 30)
+    with sqlite3.connect(store.path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert migrations.SEARCH_TABLE not in tables
+    assert _ids(store, HistoryFilter(text="PETROV")) == [
+        i for i in reversed(ids) if ids.index(i) % 3 == 0
+    ]
+    assert store.count(HistoryFilter(text="insufficient")) == 6
+
+
+@pytest.mark.parametrize("text", ["petrov", "PO-01", "nsufficient", "INV-50", "an", "%"])
+def test_the_index_and_the_scan_agree(
+    store_factory: Callable[[], HistoryStore], monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    indexed = store_factory()
+    _fill(indexed)
+    monkeypatch.setattr(store_module, "_WALK_BUDGET", 1)  # never walk: the index decides
+    expected = sorted(
+        row.id
+        for row in indexed.page(limit=1000)
+        if any(
+            text.casefold() in (value or "").casefold()
+            for value in (row.request_id, row.invoice_id, row.site_login, row.message)
+        )
+    )
+    assert sorted(_ids(indexed, HistoryFilter(text=text))) == expected
+    assert indexed.count(HistoryFilter(text=text)) == len(expected)
+
+
+def test_a_capped_count_stops_at_the_cap(store: HistoryStore) -> None:
+    _fill(store)
+    assert store.count(HistoryFilter(text="po-")) == 60
+    assert store.count(HistoryFilter(text="po-"), cap=25) == 25
+    assert store.count(HistoryFilter(text="po-", currency="USD"), cap=10) == 10
+    assert store.count(HistoryFilter(currency="USD"), cap=100) == 15
+
+
+def test_counts_follow_states_currencies_and_profiles(store: HistoryStore) -> None:
+    _fill(store)
+    assert store.count() == 60
+    assert store.count(HistoryFilter(states=frozenset({"REJECTED"}))) == 12
+    assert store.count(HistoryFilter(states=frozenset({"ACCEPTED"}), currency="IDR")) == 12
+    assert store.count(HistoryFilter(profile_id="p1", currency="USD")) == 0
+    assert store.count(HistoryFilter(profile_id="p0", currency="USD")) == 15
+
+
+@pytest.mark.parametrize("key", [SortKey.CREATED_AT, SortKey.AMOUNT, SortKey.SITE_LOGIN])
+def test_pages_near_the_end_match_the_order_from_the_start(
+    store: HistoryStore, key: SortKey
+) -> None:
+    _fill(store)
+    history_filter = HistoryFilter(states=frozenset({"ACCEPTED"}))
+    every = _ids(store, history_filter, sort=key)
+    tail = [row.id for row in store.page(history_filter, key, True, 40, 10)]
+    assert len(every) == 48 and tail == every[40:48]
+    assert (
+        store.page(history_filter, key, True, 45, 10)
+        == store.page(history_filter, key, True, 0, 100)[45:]
+    )
+    assert store.page(history_filter, key, True, 48, 10) == []
+
+
+def test_a_walk_that_runs_long_gives_way_to_a_sort(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(store)
+    # USD sits below every IDR, VND and RUB amount: walking the amount index from the top
+    # would read nearly all rows before the first USD one.
+    history_filter = HistoryFilter(states=frozenset({"ACCEPTED"}), currency="USD")
+    expected = [
+        row.id
+        for row in store.page(sort=SortKey.AMOUNT, limit=1000)
+        if row.currency == "USD" and row.state == "ACCEPTED"
+    ]
+    monkeypatch.setattr(store_module, "_WALK_BUDGET", 10**9)  # the estimate says walk
+    monkeypatch.setattr(store_module, "_WALK_STEPS", 50)  # and the walk is cut short
+    assert _ids(store, history_filter, sort=SortKey.AMOUNT) == expected
+    assert len(expected) == 12
+
+
+def test_an_older_history_gets_its_index_and_counts_on_upgrade(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    path = data_home / "history.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:3])
+    conn.close()
+    with sqlite3.connect(path) as conn:  # a row an older version wrote
+        conn.execute(
+            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
+            " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
+            " state, message, request_json) VALUES (1, 1, 'p', 'P', 'live', 'm', 1,"
+            " 'old-request', 'login', 'card', 'EUR', 500, 'REJECTED', 'Blocked card', '{}')"
+        )
+    with HistoryStore(path) as store:
+        assert [row.request_id for row in store.page(HistoryFilter(text="blocked"))] == [
+            "old-request"
+        ]
+        assert store.count(HistoryFilter(states=frozenset({"REJECTED"}), currency="EUR")) == 1
