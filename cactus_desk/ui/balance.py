@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
@@ -41,9 +41,13 @@ class BalanceLine:
 
 
 def to_minor(major: Decimal, exponent: int) -> int:
-    """Convert a major-unit Decimal to integer minor units, rounding half away from zero."""
+    """Convert a major-unit Decimal to integer minor units, rounding down.
+
+    Rounding down never overstates what is available, so the over-balance warning is never
+    hidden by a fraction of a minor unit.
+    """
     scaled = major.scaleb(exponent)
-    return int(scaled.to_integral_value(rounding="ROUND_HALF_UP"))
+    return int(scaled.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def summarise(response: BalanceResponse) -> list[BalanceLine]:

@@ -158,3 +158,13 @@ def test_many_currencies_are_shortened_with_all_in_the_tooltip(
     assert widget.text().endswith(" +4 more (available)")
     tooltip = widget.findChild(QLabel, "balanceLabel").toolTip()
     assert "VND: 1 000 000 available of 1 000 000 in sandbox_vnd" in tooltip
+
+
+def test_available_balance_is_rounded_down_so_it_is_never_overstated() -> None:
+    from decimal import Decimal
+
+    from cactus_desk.ui.balance import to_minor
+
+    assert to_minor(Decimal("10.005"), 2) == 1000
+    assert to_minor(Decimal("10.0099"), 2) == 1000
+    assert to_minor(Decimal("10000.0"), 2) == 1000000

@@ -16,25 +16,66 @@ from cactus_desk.ui.main_window import MainWindow
 from tests.ui.conftest import PayoutDriver
 
 
-def test_amount_edit_filters_keystrokes_and_clamps_to_the_currency(qtbot: QtBot) -> None:
+def test_amount_edit_filters_keystrokes_and_reads_the_exact_amount(qtbot: QtBot) -> None:
     edit = AmountEdit()
     qtbot.addWidget(edit)
-    edit.set_exponent(2)
-    qtbot.keyClicks(edit, "1a50-0,5.7 9")
+    edit.set_currency("RUB")
+    qtbot.keyClicks(edit, "1a50-0x.5$7")
     assert edit.text() == "1500.57"
     assert edit.amount() == Decimal("1500.57")
     assert edit.minor_units() == 150057
-
-    edit.set_exponent(0)  # switching to VND drops the fraction it cannot hold
-    assert edit.text() == "1500"
-    qtbot.keyClicks(edit, ".9")
-    assert edit.text() == "15009"
-    assert edit.amount() == Decimal("15009")
+    assert edit.error() is None
 
     edit.clear()
     qtbot.keyClicks(edit, "abc")
     assert edit.text() == ""
     assert edit.amount() is None
+    assert edit.error() is None
+
+
+def test_a_fraction_the_currency_cannot_hold_is_refused_not_rewritten(qtbot: QtBot) -> None:
+    edit = AmountEdit()
+    qtbot.addWidget(edit)
+    edit.set_currency("VND")
+    qtbot.keyClicks(edit, "1500.50")
+    assert edit.text() == "1500.50"  # never silently turned into 150050
+    assert edit.minor_units() is None
+    assert "whole number" in (edit.error() or "")
+
+    edit.set_currency("RUB")
+    edit.setText("10.555")
+    assert edit.minor_units() is None
+    assert edit.error()
+
+
+def test_an_ambiguous_grouping_gets_a_message_instead_of_a_guess(qtbot: QtBot) -> None:
+    edit = AmountEdit()
+    qtbot.addWidget(edit)
+    edit.set_currency("USD")
+    qtbot.keyClicks(edit, "1,500")
+    assert edit.minor_units() is None
+    assert "1500" in (edit.error() or "")
+
+
+@pytest.mark.parametrize(
+    ("pasted", "code", "minor"),
+    [
+        ("1,500.50", "RUB", 150050),
+        ("1.500,50", "RUB", 150050),
+        ("1,500,000", "RUB", 150000000),
+        ("1 500,50", "RUB", 150050),
+        ("1\u00a0500.50 RUB", "RUB", 150050),
+        ("1.500.000", "VND", 1500000),
+    ],
+)
+def test_pasted_thousands_separators_are_not_read_as_the_decimal_point(
+    qtbot: QtBot, pasted: str, code: str, minor: int
+) -> None:
+    edit = AmountEdit()
+    qtbot.addWidget(edit)
+    edit.set_currency(code)
+    edit.setText(pasted)
+    assert edit.minor_units() == minor
 
 
 def test_amount_shows_the_exact_minor_units_that_will_be_sent(
