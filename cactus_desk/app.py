@@ -136,11 +136,13 @@ def run(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from cactus_desk.logs import setup_logging
+    from cactus_desk.ui.exception_hook import install_exception_hook
 
     explicit = bool(args.data_dir or os.environ.get(paths.ENV_HOME))
     data = paths.data_dir(args.data_dir)
+    log_path = None
     try:
-        setup_logging(paths.log_dir(data, explicit_data_dir=explicit))
+        log_path = setup_logging(paths.log_dir(data, explicit_data_dir=explicit))
     except OSError as exc:
         print(f"cactus-desk: warning: not logging to a file: {exc}", file=sys.stderr)
 
@@ -154,7 +156,10 @@ def run(argv: list[str] | None = None) -> int:
             QMessageBox.critical(None, APP_NAME, f"Cactus Desk could not start:\n\n{message}")
         return EXIT_FAILURE
     window.show()
+    # From here an unexpected error is logged and explained, and the window carries on.
+    hook = install_exception_hook(window, log_path)
     try:
         return app.exec()
     finally:
+        hook.uninstall()
         window.shutdown()  # after a quit that bypassed closeEvent, too

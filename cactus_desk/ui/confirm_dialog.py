@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -18,6 +19,15 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.ui import style
 from cactus_desk.ui.amount_edit import minor_unit_name
+
+
+@dataclass(frozen=True)
+class EarlierPayout:
+    """A recent payout the one being confirmed would repeat, as the warning lists it."""
+
+    when: str  # local time, e.g. "2025-01-31 14:05"
+    request_id: str
+    state: str  # e.g. "Accepted"
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,7 @@ class ConfirmDetails:
     site_login: str
     request_id: str
     recipient: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[EarlierPayout] = field(default_factory=list)
 
     def minor_text(self) -> str:
         """``"150050 minor units (kopecks)"``."""
@@ -115,11 +126,15 @@ class ConfirmDialog(QDialog):
             )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        self.override_check: QCheckBox | None = None
+        warning = self._duplicate_warning(details.duplicates) if details.duplicates else None
 
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(banner)
         layout.addWidget(heading)
+        if warning is not None:
+            layout.addWidget(warning)
         layout.addLayout(form)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
@@ -128,3 +143,38 @@ class ConfirmDialog(QDialog):
     def send_button(self) -> QPushButton:
         """The "Send payout" button."""
         return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def accept(self) -> None:
+        # A repeat goes only with the override ticked, whatever pressed "Send payout".
+        if self.override_check is None or self.override_check.isChecked():
+            super().accept()
+
+    def _duplicate_warning(self, earlier: list[EarlierPayout]) -> QFrame:
+        box = QFrame()
+        box.setObjectName("duplicateWarning")
+        box.setStyleSheet(
+            f"#duplicateWarning {{ background: {style.UNKNOWN_BG}; border: 1px solid "
+            f"{style.UNKNOWN_FG}; border-radius: 4px; }} #duplicateWarning QLabel, "
+            f"#duplicateWarning QCheckBox {{ color: {style.UNKNOWN_FG}; }}"
+        )
+        count = "a payout" if len(earlier) == 1 else f"{len(earlier)} payouts"
+        title = QLabel(f"Possible duplicate: this repeats {count} of the last 24 hours")
+        title.setStyleSheet("font-weight: bold;")
+        text = QLabel(
+            "Same site login, recipient, amount and currency. If the earlier one was meant, "
+            "do not send this one: cancel and check it in the history."
+        )
+        text.setWordWrap(True)
+        rows = [f"{p.when} · {p.request_id} · {p.state}" for p in earlier[:5]]
+        if len(earlier) > 5:
+            rows.append(f"… and {len(earlier) - 5} more")
+        listing = _value("\n".join(rows))
+        listing.setObjectName("duplicateList")
+        self.override_check = QCheckBox("Send anyway: this is not a duplicate")
+        self.override_check.setObjectName("duplicateOverrideCheck")
+        self.override_check.toggled.connect(self.send_button().setEnabled)
+        self.send_button().setEnabled(False)
+        inner = QVBoxLayout(box)
+        for widget in (title, text, listing, self.override_check):
+            inner.addWidget(widget)
+        return box

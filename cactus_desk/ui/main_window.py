@@ -30,21 +30,34 @@ from PySide6.QtWidgets import (
 from cactus_desk import APP_NAME
 from cactus_desk.catalog import load_catalog
 from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.instance_lock import InstanceLock
 from cactus_desk.paths import ensure_private_dir
-from cactus_desk.payouts.store import HistoryStore
-from cactus_desk.payouts.submit import SubmitResult
+from cactus_desk.payouts.backup import CorruptHistoryError
+from cactus_desk.payouts.recovery import ResendRefusedError, recover_interrupted
+from cactus_desk.payouts.store import HistoryOpenError, HistoryStore, RecordNotFoundError
+from cactus_desk.payouts.submit import NotSent, SubmitResult
 from cactus_desk.profiles import Profile, ProfileStore, ProfileStoreError, extension_methods
 from cactus_desk.secrets import SecretStore
 from cactus_desk.ui import style
 from cactus_desk.ui.balance import BalanceWidget
 from cactus_desk.ui.payout_form import PayoutForm
+from cactus_desk.ui.recovery_dialog import (
+    CorruptHistoryDialog,
+    RecoveryBanner,
+    check_history,
+    interrupted_text,
+    open_history,
+    set_damaged_aside,
+)
 from cactus_desk.ui.send_controller import SendController, SendJob
+from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.ui.history_view import HistoryPanel
     from cactus_desk.ui.import_dialog import ImportCallbacksDialog
     from cactus_desk.ui.live_updates import LiveStatuses
+    from cactus_desk.ui.resend_dialog import ResendDialog
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +67,10 @@ PAYOUT_TAB, HISTORY_TAB = 0, 1
 EMPTY_PAGE, MAIN_PAGE = 0, 1
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
+
+
+class AlreadyRunningError(RuntimeError):
+    """Another Cactus Desk window holds this data folder; the message names its process."""
 
 
 class EmptyState(QWidget):
@@ -122,7 +139,23 @@ class MainWindow(QMainWindow):
         self.data_dir = ensure_private_dir(Path(data_dir))
         self._profiles = ProfileStore(self.data_dir)
         self._secrets = SecretStore()
-        self._history = HistoryStore.open(self.data_dir)
+        self._lock = InstanceLock(self.data_dir)
+        if not self._lock.acquire():
+            raise AlreadyRunningError(self._lock.message)
+        self._history: HistoryStore | None = None
+        self._damage: CorruptHistoryError | None = None
+        self._damage_pending: str | None = None  # found by the check while a send was in flight
+        self._resend_dialog: ResendDialog | None = None
+        self._runner = Runner(self)
+        check_pending = False
+        try:
+            opened = open_history(self.data_dir)
+            self._history, check_pending = opened.store, opened.check_pending
+        except CorruptHistoryError as exc:
+            self._damage = exc  # the dialog opens once the window is built
+        except BaseException:
+            self._lock.release()
+            raise
         self._sandbox: SandboxGateway | None = None
         self._sandbox_profile: Profile | None = None
         self._sandbox_read_timeout = sandbox_read_timeout
@@ -163,7 +196,15 @@ class MainWindow(QMainWindow):
         self._pages = QStackedWidget()
         self._pages.addWidget(self._empty)
         self._pages.addWidget(self._tabs)
-        self.setCentralWidget(self._pages)
+        self._recovery_banner = RecoveryBanner()
+        self._recovery_banner.showRequested.connect(self._show_recovered)
+        self._recovered: list[int] = []
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self._recovery_banner)
+        column.addWidget(self._pages, 1)
+        self.setCentralWidget(central)
 
         self._balance = BalanceWidget()
         self._balance.balancesChanged.connect(self._form.set_balances)
@@ -173,6 +214,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.reload_profiles()
         self.resize(760, 820)
+        if self._damage is not None:
+            self._history_damaged(self._damage)
+        else:
+            self._history_opened(check_pending)
 
     # -- accessors for the app and tests ---------------------------------------------------
 
@@ -193,8 +238,15 @@ class MainWindow(QMainWindow):
 
     @property
     def history(self) -> HistoryStore:
-        """The payout history store."""
+        """The payout history store; RuntimeError while a damaged one awaits a decision."""
+        if self._history is None:
+            raise RuntimeError("The payout history is not open: it was damaged and set aside.")
         return self._history
+
+    @property
+    def recovery_banner(self) -> RecoveryBanner:
+        """The start-up notice above the tabs (interrupted payouts, a restored history)."""
+        return self._recovery_banner
 
     @property
     def profiles(self) -> ProfileStore:
@@ -232,7 +284,8 @@ class MainWindow(QMainWindow):
         if self._history_panel is None:
             from cactus_desk.ui.history_view import HistoryPanel
 
-            self._history_panel = HistoryPanel(self._history, self._profiles)
+            self._history_panel = HistoryPanel(self.history, self._profiles)
+            self._history_panel.resendRequested.connect(self.open_resend)
             self._history_holder.layout().addWidget(self._history_panel)
         return self._history_panel
 
@@ -301,6 +354,8 @@ class MainWindow(QMainWindow):
     def _start_live_statuses(self, sandbox: SandboxGateway) -> None:
         from cactus_desk.ui.live_updates import DEFAULT_FINALIZE_AFTER, LiveStatuses
 
+        if self._history is None:
+            return  # started by _use_history once a history is in place
         delay = self._sandbox_finalize_after
         delay = DEFAULT_FINALIZE_AFTER if delay is None else delay
         live = LiveStatuses(self._history, sandbox, finalize_after=delay, parent=self)
@@ -393,7 +448,7 @@ class MainWindow(QMainWindow):
         """Open the "Import callbacks" dialog (non-blocking) and return it."""
         from cactus_desk.ui.import_dialog import ImportCallbacksDialog
 
-        dialog = ImportCallbacksDialog(self._history, self.all_profiles(), self.salt_provider, self)
+        dialog = ImportCallbacksDialog(self.history, self.all_profiles(), self.salt_provider, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(self._callbacks_imported)
         dialog.open()
@@ -432,13 +487,157 @@ class MainWindow(QMainWindow):
         self._close_if_waiting()
 
     def _close_if_waiting(self) -> None:
-        if self._close_when_idle and not self._controller.is_sending():
+        if self._controller.is_sending() or self._resending():
+            return
+        if self._damage_pending is not None and not self._shut_down:
+            self._take_history_down(self._damage_pending)
+        if self._close_when_idle:
             self.close()
+
+    # -- the history: interrupted payouts, damage, resends --------------------------------
+
+    def _history_opened(self, check_pending: bool, note: str = "") -> None:
+        """Settle interrupted attempts and say so; check the file on a worker if still due."""
+        store = self.history
+        text = ""
+        try:
+            self._recovered = recover_interrupted(store)
+            if self._recovered:
+                text = interrupted_text([store.get(i).state for i in self._recovered])
+        except Exception as exc:  # a history it cannot read: say so, keep the window usable
+            log.error("interrupted payouts could not be settled: %s", exc)
+            text = (
+                f"Payouts interrupted when Cactus Desk last stopped could not be checked ({exc}). "
+                "Look for payouts still Submitting in the history before sending new ones."
+            )
+        if note or text:
+            self._recovery_banner.show_message(
+                " ".join(part for part in (note, text) if part), show_button=bool(self._recovered)
+            )
+        if check_pending:
+            self._runner.run(
+                lambda: check_history(store.path),
+                lambda problem: self._history_checked(store, problem),
+                lambda error: log.warning("the history could not be checked: %s", error),
+            )
+
+    def _history_checked(self, store: HistoryStore, problem: str | None) -> None:
+        if problem is None or self._shut_down or store is not self._history:
+            return
+        log.error("the payout history failed its integrity check: %s", problem)
+        self._damage_pending = problem
+        self._pages.setEnabled(False)  # no new sends into a damaged file
+        self._close_if_waiting()  # takes it down now, or once the send in flight is recorded
+
+    def _take_history_down(self, problem: str) -> None:
+        store, self._history, self._damage_pending = self._history, None, None
+        self._controller.set_history(None)
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self._drop_history_panel()
+        if store is None:
+            return
+        store.close()
+        try:
+            error = set_damaged_aside(store.path, problem)
+        except HistoryOpenError as exc:
+            self._pages.setEnabled(False)
+            self.statusBar().showMessage(str(exc))
+            box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, str(exc), parent=self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+            return
+        self._history_damaged(error)
+
+    def _history_damaged(self, error: CorruptHistoryError) -> None:
+        self._damage = error
+        self._pages.setEnabled(False)
+        self.statusBar().showMessage("The payout history is damaged: choose how to continue.")
+        dialog = CorruptHistoryDialog(error, self.data_dir, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.historyReady.connect(self._use_history)
+        dialog.rejected.connect(self.close)
+        dialog.open()
+
+    def _use_history(self, store: HistoryStore, message: str) -> None:
+        """Work with ``store`` from now on (a restored backup or a new, empty history)."""
+        self._history, self._damage = store, None
+        self._controller.set_history(store)
+        self._pages.setEnabled(True)
+        self.statusBar().clearMessage()
+        self._history_opened(False, note=message)
+        if self._sandbox is not None and self._live is None:
+            self._start_live_statuses(self._sandbox)
+        if self._tabs.currentIndex() == HISTORY_TAB:
+            self.history_panel.refresh()
+
+    def _drop_history_panel(self) -> None:
+        panel, self._history_panel = self._history_panel, None
+        if panel is not None:
+            self._history_holder.layout().removeWidget(panel)
+            panel.hide()
+            panel.deleteLater()
+
+    def _show_recovered(self) -> None:
+        if not self._recovered or self._history is None:
+            return
+        self._tabs.setCurrentIndex(HISTORY_TAB)
+        try:
+            request_id = self._history.get(self._recovered[-1]).request_id
+        except RecordNotFoundError:
+            return
+        self.history_panel.select_request(request_id)
+
+    def open_resend(self, record_id: int) -> ResendDialog | None:
+        """Open "Send again with the same request ID" for an UNKNOWN payout (non-blocking).
+
+        Returns None, with the reason in the status bar, when it cannot be sent again.
+        """
+        from cactus_desk.ui.resend_dialog import ResendDialog, resend_profile
+
+        store = self.history
+        try:
+            record = store.get(record_id)
+            profile = resend_profile(record, self.all_profiles())
+        except (RecordNotFoundError, ResendRefusedError) as exc:
+            self.statusBar().showMessage(str(exc), 20_000)
+            return None
+        timeout = self._read_timeout_for(profile)
+        dialog = ResendDialog(store, record, profile, self.salt_provider(profile), timeout, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.resent.connect(self._resent)
+        dialog.finished.connect(lambda _result: self._resend_closed(dialog))
+        self._resend_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _resending(self) -> bool:
+        return self._resend_dialog is not None and self._resend_dialog.is_busy()
+
+    def _resend_closed(self, dialog: ResendDialog) -> None:
+        if self._resend_dialog is dialog:
+            self._resend_dialog = None
+        self._close_if_waiting()
+
+    def _resent(self, record_id: int, result: SubmitResult) -> None:
+        if self._shut_down or self._history is None:
+            return
+        request_id = self._history.get(record_id).request_id
+        outcome = result.outcome
+        banner = self._form.banner
+        if isinstance(outcome, NotSent):
+            banner.show_error(outcome.reason.removeprefix("Not sent: "))
+        else:
+            banner.show_outcome(outcome, request_id)
+        self.statusBar().showMessage(f"Sent again: {banner.text()}", 30_000)
+        if self._history_panel is not None:
+            self._history_panel.refresh()
 
     # -- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self._controller.is_sending() and not self._shut_down:
+        if (self._controller.is_sending() or self._resending()) and not self._shut_down:
             # Closing now would leave the attempt SUBMITTING; wait for its answer instead.
             event.ignore()
             self._close_when_idle = True
@@ -462,5 +661,7 @@ class MainWindow(QMainWindow):
         self._balance.set_profile(None, None)
         self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends and balances
         self._controller.close()
-        self._history.close()
+        if self._history is not None:
+            self._history.close()
+        self._lock.release()
         log.info("main window closed")

@@ -8,6 +8,8 @@ through a confirm dialog and then the ``SendController``, which works off the GU
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -24,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cactus_desk.catalog import Catalog, MethodSpec
+from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown
 from cactus_desk.money import AmountError, currencies, format_major, parse_amount
@@ -40,7 +42,7 @@ from cactus_desk.payouts.submit import NotSent, SubmitResult
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.amount_edit import AmountEdit, minor_unit_name
-from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog
+from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog, EarlierPayout
 from cactus_desk.ui.method_panel import MethodPanel, ResizableStackedWidget
 from cactus_desk.ui.result_banner import ResultBanner
 from cactus_desk.ui.send_controller import SendController, SendJob
@@ -423,10 +425,18 @@ class PayoutForm(QWidget):
         )
         method = self._catalog.method(request.method)
         recipient = [
-            (spec.label, self._shown_value(masked[spec.wire]))
+            (spec.label, self._shown_value(spec, masked[spec.wire]))
             for spec in self._catalog.fields_for(method, request.currency)
             if spec.wire in masked
         ]
+        try:
+            earlier = self._controller.recent_duplicates(attempt)
+        except (sqlite3.Error, RuntimeError) as exc:
+            self.banner.show_error(
+                f"The history could not be checked for a repeat of this payout ({exc}). "
+                "Try again in a moment."
+            )
+            return None
         details = ConfirmDetails(
             profile_name=profile.name,
             environment=profile.environment,
@@ -438,6 +448,14 @@ class PayoutForm(QWidget):
             site_login=request.site_login,
             request_id=request.request_id,
             recipient=recipient,
+            duplicates=[
+                EarlierPayout(
+                    datetime.fromtimestamp(r.created_at / 1000).strftime("%Y-%m-%d %H:%M"),
+                    r.request_id,
+                    r.state.label,
+                )
+                for r in earlier
+            ],
         )
         dialog = ConfirmDialog(details, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -482,7 +500,8 @@ class PayoutForm(QWidget):
         outcome = result.outcome
         key = (job.profile.merchant_id, job.profile.site_id, job.request_id)
         if isinstance(outcome, NotSent):
-            self.banner.show_error(f"Not sent: {outcome.reason}")
+            # The banner's title already says "Not sent:".
+            self.banner.show_error(outcome.reason.removeprefix("Not sent: "))
             self._used_ids[key] = "not sent"
         else:
             self.banner.show_outcome(outcome, job.request_id)
@@ -499,10 +518,14 @@ class PayoutForm(QWidget):
         self._after_send()
 
     def _send_failed(self, job: SendJob, message: str, id_used: bool) -> None:
-        self.banner.show_error(message)
+        # With the id in the history the payout may have left (or even been accepted while
+        # its outcome could not be saved): "Not sent" would be a dangerous thing to say.
         if id_used:
+            self.banner.show_warning(message)
             key = (job.profile.merchant_id, job.profile.site_id, job.request_id)
             self._used_ids.setdefault(key, "used before")
+        else:
+            self.banner.show_error(message)
         self._after_send()
 
     def _after_send(self) -> None:
@@ -542,7 +565,7 @@ class PayoutForm(QWidget):
     def _currency_changed(self) -> None:
         code = self.currency()
         cur = currencies()[code]
-        self.amount_edit.set_exponent(cur.exponent)
+        self.amount_edit.set_currency(cur)
         self.amount_edit.setToolTip(
             f"The amount in {code} major units, up to {cur.exponent} decimals. "
             f"Example: {self.amount_edit.placeholderText()}"
@@ -711,5 +734,8 @@ class PayoutForm(QWidget):
             return wire
 
     @staticmethod
-    def _shown_value(value: str) -> str:
+    def _shown_value(spec: FieldSpec, value: str) -> str:
+        # Only a flag reads as Yes/No; a text field that says "true" is shown as sent.
+        if spec.kind != "bool":
+            return value
         return {"true": "Yes", "false": "No"}.get(value, value)

@@ -33,12 +33,16 @@ def outcome_text(outcome: PayoutOutcome, request_id: str) -> str:
             f" Request id {request_id}."
         )
     if isinstance(outcome, Rejected):
-        message = _clip(outcome.message) or "no reason given"
+        message = _clip(outcome.message).rstrip(".") or "no reason given"
         return (
-            f"Payout rejected by the gateway: {message}. Nothing was paid. Request id {request_id}."
+            f"Payout rejected by the gateway: {message}. Nothing was paid; correct what it names "
+            f"and send it as a new payout. Request id {request_id}."
         )
     reason = _clip(outcome.reason)
-    return f"Outcome unknown ({reason}). {UNKNOWN_ADVICE} Request id {request_id}."
+    reason = reason if reason.endswith((".", "…")) else reason + "."
+    # The client's reasons already say what to do; the advice is added only when one does not.
+    advice = "" if "Do not send it again" in reason else f" {UNKNOWN_ADVICE}"
+    return f"Outcome unknown: {reason}{advice} Request id {request_id}."
 
 
 class ResultBanner(QFrame):
@@ -49,12 +53,14 @@ class ResultBanner(QFrame):
         "rejected": (style.REJECTED_BG, style.REJECTED_FG),
         "unknown": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "error": (style.REJECTED_BG, style.REJECTED_FG),
+        "warning": (style.UNKNOWN_BG, style.UNKNOWN_FG),
     }
     _TITLES: ClassVar[dict[str, str]] = {
         "accepted": "Accepted",
         "rejected": "Rejected",
         "unknown": "Unknown outcome",
         "error": "Not sent",
+        "warning": "Check the history",
     }
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -82,8 +88,13 @@ class ResultBanner(QFrame):
         self.setVisible(False)
 
     def kind(self) -> str:
-        """``"accepted"``, ``"rejected"``, ``"unknown"``, ``"error"``, or ``""`` when hidden."""
+        """``"accepted"``, ``"rejected"``, ``"unknown"``, ``"error"``, ``"warning"``, or ``""``
+        when hidden."""
         return self._kind
+
+    def title(self) -> str:
+        """The bold word(s) in front of the message, e.g. ``"Not sent:"``."""
+        return self._title.text()
 
     def text(self) -> str:
         """The message shown."""
@@ -104,6 +115,10 @@ class ResultBanner(QFrame):
     def show_error(self, message: str) -> None:
         """Show a problem that stopped the payout before it left (nothing was sent)."""
         self._show("error", message)
+
+    def show_warning(self, message: str) -> None:
+        """Show a problem after which the payout may or may not have left: not "Not sent"."""
+        self._show("warning", message)
 
     def clear(self) -> None:
         """Hide the banner."""

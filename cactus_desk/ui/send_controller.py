@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
+from cactus_desk.payouts.store import HistoryStore, NewAttempt, PayoutRecord
 from cactus_desk.profiles import Profile
 from cactus_desk.ui.workers import Runner
 
@@ -60,7 +60,7 @@ class SendController(QObject):
 
     def __init__(
         self,
-        history: HistoryStore,
+        history: HistoryStore | None,
         salt_provider_for: Callable[[Profile], SaltProvider],
         *,
         read_timeout_for: Callable[[Profile], float] | None = None,
@@ -94,7 +94,8 @@ class SendController(QObject):
 
     def send(self, profile: Profile, request: PayoutRequest, attempt: NewAttempt) -> bool:
         """Start sending; False (and nothing sent) when this profile already has one in flight."""
-        if self._closed or profile.id in self._jobs:
+        history = self._history
+        if self._closed or history is None or profile.id in self._jobs:
             return False
         job = SendJob(profile, request, attempt, time.monotonic())
         self._jobs[profile.id] = job
@@ -104,7 +105,7 @@ class SendController(QObject):
             from cactus_desk.payouts.submit import submit_payout
 
             client = self._client(profile)
-            return submit_payout(self._history, client, salt_provider, attempt, request)
+            return submit_payout(history, client, salt_provider, attempt, request)
 
         self.started.emit(job)
         self._runner.run(
@@ -113,6 +114,18 @@ class SendController(QObject):
             lambda error: self._error(job, error),
         )
         return True
+
+    def set_history(self, history: HistoryStore | None) -> None:
+        """Record the next sends in ``history`` (None: no history open, nothing is sent)."""
+        self._history = history
+
+    def recent_duplicates(self, attempt: NewAttempt) -> list[PayoutRecord]:
+        """Payouts of the last 24 hours that ``attempt`` would repeat; one indexed query."""
+        from cactus_desk.payouts.duplicates import find_recent_duplicates
+
+        if self._history is None:
+            return []
+        return find_recent_duplicates(self._history, attempt)
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
         """Block until no send is running (for shutdown and tests)."""

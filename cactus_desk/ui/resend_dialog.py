@@ -1,0 +1,291 @@
+"""The confirmed "Send again with the same request ID" of a payout whose outcome is UNKNOWN.
+
+The dialog explains the risk, shows exactly what will be sent, asks again for a card number
+(only first 6 / last 4 were stored, and the entry must match them) and wants the request ID
+typed before its button works. ``recovery.resend_unknown`` then runs on a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.money import UnknownCurrencyError, format_major
+from cactus_desk.payouts.draft import mask_card
+from cactus_desk.payouts.recovery import ResendRefusedError, masked_fields, resend_unknown
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.store import HistoryStore, PayoutRecord
+from cactus_desk.profiles import Profile
+from cactus_desk.ui import style
+from cactus_desk.ui.workers import Runner
+
+SaltProvider = Callable[[], "str | None"]
+
+
+def resend_profile(record: PayoutRecord, profiles: list[Profile]) -> Profile:
+    """The profile to send ``record`` again through; raises ``ResendRefusedError`` saying why
+    there is none (only an UNKNOWN payout of a profile still set up can be sent again)."""
+    if record.state is not State.UNKNOWN:
+        raise ResendRefusedError(
+            f"Payout #{record.id} is {record.state.label.lower()}: only a payout whose outcome "
+            "is unknown can be sent again."
+        )
+    profile = next((p for p in profiles if p.id == record.profile_id), None)
+    if profile is None:
+        raise ResendRefusedError(
+            f"The profile {record.profile_name!r} that sent payout #{record.id} is not set up "
+            "any more; add it again to send this payout again."
+        )
+    if (profile.merchant_id, profile.site_id) != (record.merchant_id, record.site_id):
+        raise ResendRefusedError(
+            f"The profile {profile.name!r} now points at merchant {profile.merchant_id}, site "
+            f"{profile.site_id}, but payout #{record.id} was sent for merchant "
+            f"{record.merchant_id}, site {record.site_id}; it was not sent again."
+        )
+    return profile
+
+
+def _field_label(record: PayoutRecord, wire: str) -> str:
+    try:
+        return load_catalog().method(record.method).field(wire).label
+    except (UnknownMethodError, KeyError):
+        return wire.replace("_", " ").capitalize()
+
+
+def _method_label(wire: str) -> str:
+    try:
+        return f"{load_catalog().method(wire).label} ({wire})"
+    except UnknownMethodError:
+        return wire
+
+
+def _plain(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class ResendDialog(QDialog):
+    """Confirms and runs one resend. Emits ``resent(record_id, SubmitResult)`` when it ended
+    (the dialog then closes); a refusal is shown in the dialog and nothing is sent."""
+
+    resent = Signal(int, object)  # record id, SubmitResult
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        record: PayoutRecord,
+        profile: Profile,
+        salt_provider: SaltProvider,
+        read_timeout: float,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("resendDialog")
+        self.setWindowTitle("Send again with the same request ID")
+        self.setModal(True)
+        self.record = record
+        self._store = store
+        self._profile = profile
+        self._salt_provider = salt_provider
+        self._read_timeout = read_timeout
+        self._runner = Runner(self)
+        self._busy = False
+        live = record.environment == "live"
+
+        banner = style.environment_banner(record.environment)
+        if live:
+            banner.setText("LIVE: this sends real money")
+        risk = _plain(
+            "The outcome of this payout is unknown: the gateway may already have created it. "
+            f"Sending it again uses the same request ID, {record.request_id}. The gateway "
+            "identifies a payout by that ID, so if the first send did arrive it refuses this "
+            "one instead of paying twice, and Cactus Desk records that. Still, if you can, "
+            "check with Cactus first (merchant cabinet or support) that the payout does not exist."
+        )
+        risk.setObjectName("resendRisk")
+        risk.setStyleSheet(f"QLabel {{ color: {style.UNKNOWN_FG}; }}")
+
+        form = QFormLayout()
+        form.setLabelAlignment(style.FORM_LABEL_ALIGNMENT)
+        try:
+            amount = f"{format_major(record.amount_minor, record.currency)} {record.currency}"
+        except UnknownCurrencyError:
+            amount = f"{record.amount_minor} minor units of {record.currency}"
+        amount_label = _plain(amount)
+        amount_label.setStyleSheet("font-weight: bold; font-size: 12pt;")
+        form.addRow("Amount:", amount_label)
+        form.addRow("Method:", _plain(_method_label(record.method)))
+        form.addRow("Site login:", _plain(record.site_login))
+        stored = record.request.get("additional_fields") or {}
+        for wire, value in sorted(stored.items()):
+            form.addRow(f"{_field_label(record, wire)}:", _plain(str(value)))
+        env = "LIVE" if live else "SANDBOX"
+        form.addRow("Profile:", _plain(f"{profile.name} ({env}) · {profile.base_url}"))
+        form.addRow("Request ID:", _plain(record.request_id))
+        form.addRow("Last answer:", _plain(record.message or "none recorded"))
+        form.addRow("Sent so far:", _plain(f"{record.send_attempts} time(s)"))
+
+        # Only first 6 / last 4 of a card number were kept: the person types it again.
+        self._reentry: dict[str, QLineEdit] = {}
+        self._masks = {wire: str(stored[wire]) for wire in masked_fields(record)}
+        for wire, masked in self._masks.items():
+            edit = QLineEdit()
+            edit.setObjectName(f"resendField_{wire}")
+            edit.setPlaceholderText(f"the full number, {masked}")
+            edit.setAccessibleName(f"{_field_label(record, wire)} again")
+            edit.textChanged.connect(self._refresh)
+            self._reentry[wire] = edit
+            form.addRow(f"{_field_label(record, wire)} again:", edit)
+
+        self.confirm_edit = QLineEdit()
+        self.confirm_edit.setObjectName("resendConfirmEdit")
+        self.confirm_edit.setPlaceholderText(record.request_id)
+        self.confirm_edit.setAccessibleName("Type the request ID to confirm")
+        self.confirm_edit.textChanged.connect(self._refresh)
+        form.addRow("Type the request ID to confirm:", self.confirm_edit)
+
+        self.problem = _plain("")
+        self.problem.setObjectName("resendProblem")
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.send_button().setText("Send again")
+        self.send_button().setObjectName("resendSendButton")
+        self.send_button().setAutoDefault(False)
+        self.send_button().setDefault(False)
+        self.buttons.accepted.connect(self.send)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(banner)
+        layout.addWidget(risk)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(560)
+        self._refresh()
+
+    def send_button(self) -> QPushButton:
+        """The "Send again" button."""
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def field_edit(self, wire: str) -> QLineEdit:
+        """The box where the masked field ``wire`` is typed again."""
+        return self._reentry[wire]
+
+    def problems(self) -> list[str]:
+        """What still stops the resend, in plain words (empty when it may go)."""
+        found = []
+        for wire, edit in self._reentry.items():
+            label = _field_label(self.record, wire).lower()
+            if not edit.text().strip():
+                found.append(f"Enter the full {label} again: only {self._masks[wire]} was kept.")
+        found += self._mismatches()
+        if self.confirm_edit.text().strip() != self.record.request_id:
+            found.append(f"Type the request ID {self.record.request_id} to confirm.")
+        return found
+
+    def _mismatches(self) -> list[str]:
+        found = []
+        for wire, edit in self._reentry.items():
+            value = "".join(edit.text().split()).replace("-", "")
+            if value and mask_card(value) != self._masks[wire]:
+                label = _field_label(self.record, wire).lower()
+                found.append(f"The {label} does not match the one sent ({self._masks[wire]}).")
+        return found
+
+    def is_busy(self) -> bool:
+        """True while the resend is in flight."""
+        return self._busy
+
+    def send(self) -> None:
+        """Start the resend on a worker once every check passes."""
+        if self._busy or self.problems():
+            self._refresh()
+            return
+        reentered = {
+            wire: "".join(edit.text().split()).replace("-", "")
+            for wire, edit in self._reentry.items()
+        }
+        store, profile, record_id = self._store, self._profile, self.record.id
+        salt_provider, timeout = self._salt_provider, self._read_timeout
+
+        def work() -> object:  # worker thread
+            from cactus_desk.gateway.client import CactusClient
+
+            with CactusClient(
+                profile.base_url, read_timeout=timeout, ca_bundle=profile.ca_bundle
+            ) as client:
+                return resend_unknown(
+                    store,
+                    client,
+                    lambda: salt_provider() or "",
+                    record_id,
+                    reentered_fields=reentered,
+                )
+
+        self._busy = True
+        for edit in (*self._reentry.values(), self.confirm_edit):
+            edit.setEnabled(False)
+        self._show_problem(f"Sending {self.record.request_id} again…", error=False)
+        self._refresh()
+        self._runner.run(work, self._done, self._failed)
+
+    def reject(self) -> None:
+        if not self._busy:  # a resend in flight gets its outcome recorded first
+            super().reject()
+
+    def _done(self, result: object) -> None:
+        self._busy = False
+        for edit in self._reentry.values():
+            edit.clear()  # the full card number lives no longer than the send
+        self.resent.emit(self.record.id, result)
+        self.accept()
+
+    def _failed(self, error: BaseException) -> None:
+        self._busy = False
+        for edit in (*self._reentry.values(), self.confirm_edit):
+            edit.setEnabled(True)
+        if isinstance(error, ResendRefusedError):
+            text = str(error)
+        else:
+            text = (
+                f"Sending again failed ({type(error).__name__}). The payout may or may not have "
+                "reached the gateway: check its state in the history before trying again."
+            )
+        self._show_problem(text, error=True)
+        self._refresh()
+
+    def _show_problem(self, text: str, *, error: bool) -> None:
+        self.problem.setText(text)
+        colour = style.ERROR_FG if error else style.MUTED_FG
+        self.problem.setStyleSheet(f"QLabel {{ color: {colour}; }}")
+
+    def _refresh(self) -> None:
+        if self._busy:
+            self.send_button().setEnabled(False)
+            return
+        problems = self.problems()
+        self.send_button().setEnabled(not problems)
+        self.send_button().setToolTip("\n".join(problems))
+        mismatches = self._mismatches()
+        if mismatches or self.problem.property("mismatch"):
+            self._show_problem(" ".join(mismatches), error=True)
+        self.problem.setProperty("mismatch", bool(mismatches))
