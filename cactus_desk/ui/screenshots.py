@@ -21,6 +21,7 @@ from cactus_desk.profiles import Profile
 from cactus_desk.ui.main_window import HISTORY_TAB, PAYOUT_TAB, MainWindow
 
 WINDOW_SIZE = (820, 860)
+HISTORY_SIZE = (1240, 860)
 
 
 def _settle(until: Callable[[], bool] = lambda: True, timeout: float = 10.0) -> None:
@@ -60,6 +61,14 @@ def _send(window: MainWindow, method: str, currency: str, amount: str, login: st
     _settle(lambda: not window.send_controller.is_sending())
 
 
+def _finalized(window: MainWindow) -> bool:
+    """True once the sandbox has settled every accepted payout (Success or Declined)."""
+    from cactus_desk.payouts.store import HistoryFilter
+
+    rows = window.history.page(HistoryFilter(states=frozenset({"ACCEPTED"})), limit=50)
+    return bool(rows) and all(row.gateway_status in (4, 5) for row in rows)
+
+
 def _save(widget: QWidget, path: Path) -> Path:
     _settle()
     if not widget.grab().save(str(path)):
@@ -72,7 +81,9 @@ def render(outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="cactus-desk-shots-") as data:
-        window = build_main_window(["--sandbox", "--data-dir", data])
+        window = build_main_window(
+            ["--sandbox", "--data-dir", data, "--finalize-after", "0.3", "--read-timeout", "1"]
+        )
         assert isinstance(window, MainWindow)
         try:
             window.resize(*WINDOW_SIZE)
@@ -115,10 +126,26 @@ def render(outdir: Path) -> list[Path]:
                 ("card", "USD", "250.00", "alice"),
                 ("sbp", "RUB", "1200.00", "bob"),
                 ("localbanks", "EUR", "99.90", "carol"),
+                ("card", "RUB", "500.13", "dave"),  # the sandbox declines amounts ending in 13
             ):
                 _send(window, method, currency, amount, login)
             written.append(_save(window, outdir / "main-accepted.png"))
+
+            from cactus_desk.sandbox import Fault
+
+            sandbox.set_fault(Fault.REJECT, times=1, message="Recipient bank is not available")
+            _send(window, "sbp", "RUB", "730.00", "erin")
+            sandbox.set_fault(Fault.NO_ANSWER, times=1)
+            _send(window, "localbanks", "UAH", "4200.00", "frank")
+            window.resize(*HISTORY_SIZE)
             window.tabs.setCurrentIndex(HISTORY_TAB)
+            panel = window.history_panel
+            _settle(lambda: _finalized(window), timeout=20)
+            panel.refresh()
+            _settle()
+            rows = panel.model.rowCount()
+            if rows:
+                panel.view.selectRow(rows - 1)  # the first payout, with its whole timeline
             written.append(_save(window, outdir / "history.png"))
         finally:
             window.shutdown()
