@@ -1,13 +1,32 @@
-"""The payout history as a lazily loaded table model; SQLite filters and sorts, Qt shows pages."""
+"""The payout history as a windowed table model: every match counted, pages read on demand.
+
+The model reports every matching record as a row (a million rows cost nothing until shown)
+and reads the pages the view asks for. Each page's cells are formatted once, when it is read,
+so painting a row is a handful of lookups. Only a few pages are kept, which bounds memory
+and the work of checking them for changes.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from enum import IntEnum
+from operator import itemgetter
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from cactus_desk.money import UnknownCurrencyError, format_major
@@ -15,15 +34,22 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import HistoryFilter, HistoryRow, HistoryStore, SortKey, iso_utc
 from cactus_desk.ui import style
-from cactus_desk.ui.live_updates import newest_record_id, rows_by_id
+from cactus_desk.ui.live_updates import newest_record_id
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
-# refresh() reloads as many rows as were on screen, but never more than this in one query.
-MAX_RELOAD_ROWS = 1000
+#: Pages kept in memory; the change watch re-reads this many pages' worth of rows at most.
+MAX_CACHED_PAGES = 5
+#: A reload (new records in another sort, a restored backup) reads back this many of the
+#: most recently used pages, so the selected payout and the scroll position survive it.
+RELOAD_PAGES = 2
+#: A text search counts no further than this: the table then holds this many rows and the
+#: count reads "10,000+ payouts" (refining the search shows the rest).
+TEXT_COUNT_CAP = 10_000
 QUERY_CHANNEL = "history-query"
+LOADING_TEXT = "…"
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -84,7 +110,7 @@ class Role(IntEnum):
 
 def local_time(ms: int) -> str:
     """Epoch milliseconds as local wall-clock time, e.g. ``2024-05-01 12:22:33``."""
-    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms // 1000))
 
 
 def profile_text(name: str, environment: str) -> str:
@@ -100,29 +126,196 @@ def amount_text(row: HistoryRow) -> str:
         return f"{row.amount_minor} (minor units)"
 
 
-_LIVE_FG = QColor(style.LIVE_BG)
-_SANDBOX_FG = QColor(style.SANDBOX_BG)
-_UNKNOWN_BG = QColor(style.UNKNOWN_BG)
-_UNKNOWN_FG = QColor(style.UNKNOWN_FG)
-_REJECTED_FG = QColor(style.ERROR_FG)
-_MUTED_FG = QColor(style.MUTED_FG)
+def message_text(message: str) -> str:
+    """The message on one line (the full text is the cell's tooltip)."""
+    return " ".join(message.split())
 
 
-def first_rows(
-    store: HistoryStore, history_filter: HistoryFilter, sort: SortKey, descending: bool, count: int
-) -> tuple[int, list[HistoryRow]]:
-    """The number of matches and the first ``count`` of them. Any thread."""
-    total = store.count(history_filter)
-    return total, store.page(history_filter, sort, descending, 0, min(count, total))
+def row_cells(row: HistoryRow) -> tuple[str, ...]:
+    """Every cell's text for ``row``, in column order."""
+    return (
+        local_time(row.created_at),
+        profile_text(row.profile_name, row.environment),
+        row.request_id,
+        row.invoice_id or "",
+        row.site_login,
+        row.method,
+        row.currency,
+        amount_text(row),
+        row.state.label,
+        status_label(row.gateway_status),
+        message_text(row.message),
+    )
+
+
+# The columns a record's later writes can change; the others are fixed when it is created.
+_CHANGING = (
+    "updated_at",
+    "state",
+    "gateway_status",
+    "invoice_id",
+    "message",
+    "status_source",
+    "needs_review",
+)
+_FIELDS = tuple(item.name for item in fields(HistoryRow))
+_STATE_AT = _FIELDS.index("state")
+_REVIEW_AT = _FIELDS.index("needs_review")
+_stored_key = itemgetter(*(_FIELDS.index(name) for name in _CHANGING))
+_ROWS_SQL = f"SELECT {', '.join(_FIELDS)} FROM payouts WHERE id IN (SELECT value FROM json_each(?))"
+
+
+def change_key(row: HistoryRow) -> tuple[Any, ...]:
+    """What the change watch compares: ``_CHANGING`` as stored."""
+    return (
+        row.updated_at,
+        str(row.state),
+        row.gateway_status,
+        row.invoice_id,
+        row.message,
+        row.status_source,
+        int(row.needs_review),
+    )
+
+
+def _history_row(values: tuple[Any, ...]) -> HistoryRow:
+    """A stored row, columns in ``_FIELDS`` order, as a ``HistoryRow``."""
+    converted = list(values)
+    converted[_STATE_AT] = State(converted[_STATE_AT])
+    converted[_REVIEW_AT] = bool(converted[_REVIEW_AT])
+    return HistoryRow(*converted)
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """How a row is drawn, shared by every row of one state and environment."""
+
+    background: QBrush | None
+    foreground: tuple[QBrush | None, ...]
+    font: tuple[QFont | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One loaded row: the record, its cell texts and its look, all ready for ``data()``."""
+
+    row: HistoryRow
+    cells: tuple[str, ...]
+    look: _Look
+    key: tuple[Any, ...]
+
+
+def _build_looks() -> dict[tuple[str, str], _Look]:
+    """Every (state, environment) look. GUI thread: fonts are made here once."""
+    bold = QFont()
+    bold.setBold(True)
+    italic = QFont()
+    italic.setItalic(True)
+    state_fg = {
+        State.UNKNOWN: QBrush(QColor(style.UNKNOWN_FG)),
+        State.REJECTED: QBrush(QColor(style.ERROR_FG)),
+        State.NOT_SENT: QBrush(QColor(style.MUTED_FG)),
+    }
+    environment_fg = {
+        "live": QBrush(QColor(style.LIVE_BG)),
+        "sandbox": QBrush(QColor(style.SANDBOX_BG)),
+    }
+    unknown_bg = QBrush(QColor(style.UNKNOWN_BG))
+    looks: dict[tuple[str, str], _Look] = {}
+    for state in State:
+        for environment, profile_fg in environment_fg.items():
+            # The environment colour wins in the profile cell: LIVE must read as LIVE anywhere.
+            foreground = [state_fg.get(state)] * len(Column)
+            foreground[Column.PROFILE] = profile_fg
+            font = [italic if state == State.SUBMITTING else None] * len(Column)
+            if environment == "live":
+                font[Column.PROFILE] = bold
+            background = unknown_bg if state == State.UNKNOWN else None
+            looks[(str(state), environment)] = _Look(background, tuple(foreground), tuple(font))
+    return looks
+
+
+_LOOKS: dict[tuple[str, str], _Look] = {}
+
+
+def _entry(row: HistoryRow) -> _Entry:
+    """Any thread, once ``_LOOKS`` is filled (the model does that on the GUI thread)."""
+    look = _LOOKS.get((str(row.state), row.environment)) or _LOOKS[(str(row.state), "sandbox")]
+    return _Entry(row, row_cells(row), look, change_key(row))
+
+
+@dataclass(frozen=True)
+class _Query:
+    """The filter and order the shown rows belong to."""
+
+    history_filter: HistoryFilter
+    sort: SortKey
+    descending: bool
+
+    @property
+    def text(self) -> bool:
+        return bool(self.history_filter.text.strip())
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A query's result as far as it was read: the count and some pages of entries."""
+
+    total: int
+    capped: bool
+    pages: dict[int, list[_Entry]]
+
+
+def _count(store: HistoryStore, query: _Query) -> tuple[int, bool]:
+    if query.text:
+        total = store.count(query.history_filter, cap=TEXT_COUNT_CAP)
+        return total, total >= TEXT_COUNT_CAP
+    return store.count(query.history_filter), False
+
+
+def _read_page(
+    store: HistoryStore, query: _Query, page: int, total: int, shift: int = 0
+) -> list[_Entry]:
+    """The entries of ``page`` (``shift`` rows further down). Any thread."""
+    first = page * PAGE_SIZE
+    limit = min(PAGE_SIZE, total - first)
+    if limit <= 0:
+        return []
+    rows = store.page(query.history_filter, query.sort, query.descending, first + shift, limit)
+    return [_entry(row) for row in rows]
+
+
+def _read_window(store: HistoryStore, query: _Query, pages: Iterable[int]) -> _Window:
+    """The count and the given pages of ``query``. Any thread."""
+    total, capped = _count(store, query)
+    return _Window(total, capped, {page: _read_page(store, query, page, total) for page in pages})
+
+
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_USER = int(Qt.ItemDataRole.UserRole)
+_AMOUNT = int(Column.AMOUNT)
+_COLUMNS = len(Column)
+_HORIZONTAL = Qt.Orientation.Horizontal
+_HEADER_TEXTS = tuple(HEADERS[column] for column in Column)
+_SORTABLE = frozenset(int(column) for column in SORT_KEYS)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class HistoryModel(QAbstractTableModel):
-    """Rows of ``HistoryStore`` for one filter and sort, fetched page by page as the view scrolls.
+    """Rows of ``HistoryStore`` for one filter and sort, read page by page as they are shown.
 
-    Indexed queries (no search text) run on the GUI thread: a count and one page take
-    milliseconds even over a million rows. A text search cannot use an index, so with a
-    ``runner`` it runs on a worker and the rows are swapped in when it answers; ``loaded``
-    is emitted after every (re)load.
+    ``rowCount()`` is the number of matches (for a text search, at most ``TEXT_COUNT_CAP``),
+    so the scroll bar spans the whole history and a jump to the end reads only the last page.
+    Without search text a count and a page take milliseconds even over a million rows, so
+    they run on the GUI thread. A text search runs on a worker when there is a ``runner``:
+    the previous rows stay until it answers, and its later pages are read on a worker too
+    (their cells show ``LOADING_TEXT`` until then). ``loaded`` is emitted after every reload.
     """
 
     loaded = Signal()
@@ -131,27 +324,32 @@ class HistoryModel(QAbstractTableModel):
         self, store: HistoryStore, parent: Any = None, runner: Runner | None = None
     ) -> None:
         super().__init__(parent)
+        if not _LOOKS:
+            _LOOKS.update(_build_looks())
         self._store = store
         self._runner = runner
         self._loading = False
         self._filter = HistoryFilter()
         self._sort_column = Column.TIME
         self._descending = True
-        self._rows: list[HistoryRow] = []
-        self._ids: set[int] = set()
+        self._shown = _Query(self._filter, self.sort_key, True)
         self._total = 0
-        self._newest_id = 0  # the highest record id when the rows were last queried
-        self._bold = QFont()
-        self._bold.setBold(True)
-        self._italic = QFont()
-        self._italic.setItalic(True)
-        self._load(PAGE_SIZE)
+        self._capped = False
+        self._rows: dict[int, _Entry] = {}  # row number -> entry, for the cached pages
+        self._pages: OrderedDict[int, None] = OrderedDict()  # cached pages, least recent first
+        self._provisional: set[int] = set()  # pages read ahead of an insert not yet shown
+        # Pages not to ask for again until the rows are reloaded: being read on a worker, or
+        # read short or failed (a reload is on its way), so a paint never loops on queries.
+        self._waiting: set[int] = set()
+        self._generation = 0  # bumped whenever row numbers change meaning
+        self._newest_id = 0  # the highest record id when the rows were last brought up to date
+        self._load([0])
 
     # -- state ----------------------------------------------------------------------------
 
     @property
     def history_filter(self) -> HistoryFilter:
-        """The filter the rows match."""
+        """The filter the rows match (or will, once a search in progress answers)."""
         return self._filter
 
     @property
@@ -175,47 +373,53 @@ class HistoryModel(QAbstractTableModel):
         return self._descending
 
     def total(self) -> int:
-        """How many records match the filter (loaded or not)."""
+        """How many records match the filter (loaded or not); see ``is_capped``."""
         return self._total
+
+    def is_capped(self) -> bool:
+        """True when a text search matched more than ``TEXT_COUNT_CAP``: only that many show."""
+        return self._capped
+
+    def cached_rows(self) -> int:
+        """How many rows are held in memory (a few pages, however long the history)."""
+        return len(self._rows)
 
     def set_filter(self, history_filter: HistoryFilter, *, wait: bool = False) -> None:
         """Show the records matching ``history_filter``, from the first page."""
         if history_filter == self._filter and not wait:
             return
         self._filter = history_filter
-        self._load(PAGE_SIZE, wait=wait)
+        self._load([0], wait=wait)
 
     def refresh(self, *, wait: bool = False) -> None:
-        """Re-run the query (new or changed records), keeping as many rows as were loaded.
+        """Bring the rows up to date with the store.
 
-        ``wait=True`` runs even a text search here and now, for a caller that needs the rows.
+        Without search text that is ``apply_changes()``: rows change in place and new ones
+        are inserted, with no reset. A text search is run again (here and now with
+        ``wait=True``, for a caller that needs the rows), keeping the recently shown pages.
         """
-        wanted = min(max(len(self._rows), PAGE_SIZE), MAX_RELOAD_ROWS)
-        self._load(wanted, wait=wait)
+        if not self._filter.text.strip() and not self._loading and self._shown == self._query():
+            self.apply_changes()
+        else:
+            self._reload(wait=wait)
 
     def record_id(self, row: int) -> int | None:
-        """The history record id shown in ``row``."""
-        if 0 <= row < len(self._rows):
-            return self._rows[row].id
-        return None
+        """The history record id shown in ``row`` (its page is read if need be)."""
+        entry = self._entry_now(row)
+        return entry.row.id if entry is not None else None
+
+    def history_row(self, row: int) -> HistoryRow | None:
+        """The stored row shown in ``row`` (its page is read if need be)."""
+        entry = self._entry_now(row)
+        return entry.row if entry is not None else None
 
     def row_of(self, record_id: int) -> int | None:
-        """The row that shows ``record_id``, if it is loaded."""
-        for position, item in enumerate(self._rows):
-            if item.id == record_id:
-                return position
-        return None
+        """The row that shows ``record_id``, if its page is loaded."""
+        return self._find(lambda entry: entry.row.id == record_id)
 
     def row_of_request(self, request_id: str) -> int | None:
         """The first loaded row whose request id is ``request_id``."""
-        for position, item in enumerate(self._rows):
-            if item.request_id == request_id:
-                return position
-        return None
-
-    def history_row(self, row: int) -> HistoryRow | None:
-        """The stored row shown in ``row``."""
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self._find(lambda entry: entry.row.request_id == request_id)
 
     def is_loading(self) -> bool:
         """True while a search runs on a worker (the rows shown are the previous ones)."""
@@ -224,110 +428,254 @@ class HistoryModel(QAbstractTableModel):
     def apply_changes(self) -> set[int]:
         """Show what changed since the last look without resetting the model.
 
-        Loaded rows are read again by id and only those that differ emit ``dataChanged``. New
-        records go on top when the newest are shown first; with another sort or a text search
-        their place is not obvious, so the query is run again instead. Returns the ids of the
-        changed rows.
+        The loaded rows' changing columns are read in one query and only rows that differ
+        emit ``dataChanged``. New records go on top when the newest are shown first; with
+        another sort or a text search their place is not obvious, so the query is run again
+        instead. Returns the ids of the changed rows.
         """
-        if self._loading:
+        if self._loading or self._shown != self._query():
             return set()  # a reload is on its way and will show everything
-        current = rows_by_id(self._store, self._ids)
-        if len(current) != len(self._ids):
-            self.refresh()  # records disappeared (a restored backup): start again
+        changed = self._update_loaded()
+        if changed is None:
+            self._reload()  # records disappeared (a restored backup): start again
             return set()
-        changed: set[int] = set()
-        last = len(Column) - 1
-        for position, item in enumerate(self._rows):
-            fresh = current[item.id]
-            if fresh != item:
-                self._rows[position] = fresh
-                changed.add(item.id)
-                self.dataChanged.emit(self.index(position, 0), self.index(position, last))
         newest = newest_record_id(self._store)
-        if newest > self._newest_id and not self._insert_newest(newest):
-            self.refresh()
+        if self._shown.text:
+            if newest > self._newest_id:
+                self._reload()
+            return changed
+        total = self._store.count(self._shown.history_filter)
+        if (total != self._total or newest > self._newest_id) and not self._insert_newest(
+            newest, total
+        ):
+            self._reload()
         return changed
 
-    def _insert_newest(self, newest: int) -> bool:
-        if self._sort_column != Column.TIME or not self._descending or self._filter.text:
-            return False
-        total = self._store.count(self._filter)
-        added = total - self._total
-        if added > 0:
-            page = self._store.page(self._filter, self.sort_key, True, 0, added)
-            fresh = [item for item in page if item.id not in self._ids]
-            if len(fresh) != len(page) or len(page) != added:
-                return False  # a new record sorts below loaded ones (clock skew): reload
-            self.beginInsertRows(QModelIndex(), 0, added - 1)
-            self._rows[0:0] = fresh
-            self._ids.update(item.id for item in fresh)
-            self._total = total
-            self.endInsertRows()
-        elif added < 0:
-            return False
-        self._newest_id = newest
-        return True
+    # -- loading --------------------------------------------------------------------------
 
-    def _load(self, count: int, *, wait: bool = False) -> None:
+    def _query(self) -> _Query:
+        return _Query(self._filter, self.sort_key, self._descending)
+
+    def _reload(self, *, wait: bool = False) -> None:
+        """Run the query again, reading back the most recently used pages."""
+        recent = [page for page in reversed(self._pages) if page != 0][: RELOAD_PAGES - 1]
+        self._load([0, *recent], wait=wait)
+
+    def _load(self, pages: list[int], *, wait: bool = False) -> None:
         self._newest_id = newest_record_id(self._store)
-        query = (self._store, self._filter, self.sort_key, self._descending, count)
-        if self._runner is None or wait or not self._filter.text:
+        store, query = self._store, self._query()
+        if self._runner is None or wait or not query.text:
             if self._runner is not None:
                 self._runner.invalidate(QUERY_CHANNEL)
             self._loading = False
-            self._apply(*first_rows(*query))
+            self._apply(query, _read_window(store, query, pages))
             return
         self._loading = True
         self._runner.run(
-            lambda: first_rows(*query), self._loaded, self._failed, channel=QUERY_CHANNEL
+            lambda: (query, _read_window(store, query, pages)),
+            self._loaded,
+            self._failed,
+            channel=QUERY_CHANNEL,
         )
 
-    def _loaded(self, result: tuple[int, list[HistoryRow]]) -> None:  # GUI thread
+    def _loaded(self, result: tuple[_Query, _Window]) -> None:  # GUI thread
         self._loading = False
         self._apply(*result)
 
     def _failed(self, error: BaseException) -> None:  # GUI thread
         self._loading = False
         log.error("the history search failed", exc_info=error)
-        self._apply(0, [])
+        self._apply(self._query(), _Window(0, False, {}))
 
-    def _apply(self, total: int, rows: list[HistoryRow]) -> None:
+    def _apply(self, query: _Query, window: _Window) -> None:
         self.beginResetModel()
-        self._total = total
-        self._rows = rows
-        self._ids = {item.id for item in rows}
+        self._generation += 1
+        self._shown = query
+        self._total, self._capped = window.total, window.capped
+        self._rows.clear()
+        self._pages.clear()
+        self._provisional.clear()
+        self._waiting.clear()
+        for page, entries in window.pages.items():
+            self._store_page(page, entries)
         self.endResetModel()
         self.loaded.emit()
+
+    def _store_page(self, page: int, entries: list[_Entry]) -> None:
+        first = page * PAGE_SIZE
+        for offset, entry in enumerate(entries):
+            self._rows[first + offset] = entry
+        self._pages[page] = None
+        self._pages.move_to_end(page)
+        while len(self._pages) > MAX_CACHED_PAGES:
+            old, _ = self._pages.popitem(last=False)
+            self._provisional.discard(old)
+            for row in range(old * PAGE_SIZE, (old + 1) * PAGE_SIZE):
+                self._rows.pop(row, None)
+
+    def _entry_now(self, row: int) -> _Entry | None:
+        """The entry for ``row``, reading its page here if it is not loaded."""
+        entry = self._rows.get(row)
+        if entry is None and 0 <= row < self._total:
+            self._read_page_now(row // PAGE_SIZE)
+            entry = self._rows.get(row)
+        return entry
+
+    def _read_page_now(self, page: int) -> None:
+        query = self._shown
+        shift = 0
+        if self._inserts_on_top(query):
+            # Records added since the last look push every row down; until apply_changes()
+            # inserts them, read the page where its rows now are, and re-read it afterwards.
+            shift = max(0, self._store.count(query.history_filter) - self._total)
+        entries = _read_page(self._store, query, page, self._total, shift)
+        self._store_page(page, entries)
+        if shift:
+            self._provisional.add(page)
+        self._check_complete(page, entries)
+
+    def _check_complete(self, page: int, entries: list[_Entry]) -> None:
+        """A page with fewer rows than the count promised: records went; count again."""
+        if len(entries) < min(PAGE_SIZE, self._total - page * PAGE_SIZE):
+            self._waiting.add(page)
+            QTimer.singleShot(0, self._reload_if_shown)
+
+    def _reload_if_shown(self) -> None:
+        if not self._loading and self._shown == self._query():
+            self._reload()
+
+    def _request_page(self, row: int) -> None:
+        """Read ``row``'s page: here for an indexed query, on the worker for a text search."""
+        page = row // PAGE_SIZE
+        if page in self._waiting:
+            return
+        if self._runner is None or not self._shown.text:
+            try:
+                self._read_page_now(page)
+            except (RuntimeError, sqlite3.Error) as error:  # closed while the window shuts
+                log.warning("a page of the history could not be read: %s", error)
+                self._waiting.add(page)
+            return
+        self._waiting.add(page)
+        store, query, total, generation = self._store, self._shown, self._total, self._generation
+        self._runner.run(
+            lambda: _read_page(store, query, page, total),
+            lambda entries: self._page_read(generation, page, entries),
+            lambda error: self._page_failed(generation, page, error),
+        )
+
+    def _page_read(self, generation: int, page: int, entries: list[_Entry]) -> None:  # GUI
+        if generation != self._generation:
+            return  # the rows were reloaded meanwhile; the page belongs to an older query
+        self._waiting.discard(page)
+        self._store_page(page, entries)
+        self._check_complete(page, entries)
+        first = page * PAGE_SIZE
+        last = min(first + PAGE_SIZE, self._total) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(Column) - 1))
+
+    def _page_failed(self, generation: int, page: int, error: BaseException) -> None:  # GUI
+        # The page stays blank (no retry loop); the next reload or refresh tries again.
+        log.error("a page of the history could not be read", exc_info=error)
+
+    def _find(self, match: Any) -> int | None:
+        found = [row for row, entry in self._rows.items() if match(entry)]
+        return min(found) if found else None
+
+    # -- live updates ---------------------------------------------------------------------
+
+    def _inserts_on_top(self, query: _Query) -> bool:
+        return query.sort is SortKey.CREATED_AT and query.descending and not query.text
+
+    def _update_loaded(self) -> set[int] | None:
+        """Update loaded rows that changed in place; None if some record is gone."""
+        positions: dict[int, list[int]] = {}
+        for row, entry in self._rows.items():
+            positions.setdefault(entry.row.id, []).append(row)
+        if not positions:
+            return set()
+        with self._store.read_connection() as conn:
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: most are compared and dropped
+            current = cursor.execute(_ROWS_SQL, (json.dumps(list(positions)),)).fetchall()
+        if len(current) != len(positions):
+            return None
+        changed: set[int] = set()
+        rows: list[int] = []
+        for values in current:
+            shown = positions[values[0]]
+            if self._rows[shown[0]].key == _stored_key(values):
+                continue
+            entry = _entry(_history_row(values))
+            changed.add(values[0])
+            for position in shown:
+                self._rows[position] = entry
+            rows.extend(shown)
+        # One signal per run of adjacent rows: each makes the view repaint what it covers.
+        last = len(Column) - 1
+        rows.sort()
+        start = 0
+        for at in range(1, len(rows) + 1):
+            if at == len(rows) or rows[at] != rows[at - 1] + 1:
+                self.dataChanged.emit(self.index(rows[start], 0), self.index(rows[at - 1], last))
+                start = at
+        return changed
+
+    def _insert_newest(self, newest: int, total: int) -> bool:
+        """Insert records newer than the shown ones on top; False when a reload is needed."""
+        added = total - self._total
+        if not self._inserts_on_top(self._shown) or not 0 <= added <= PAGE_SIZE:
+            return False  # many at once (an import): reading the first page again is cheaper
+        query = self._shown
+        fresh = self._store.page(query.history_filter, query.sort, True, 0, max(added, 1))
+        new = [row for row in fresh if row.id > self._newest_id]
+        if len(new) != added:
+            # A record now matches that was already there (or one sorts below shown rows
+            # through clock skew): its place is not on top.
+            return False
+        if added:
+            entries = [_entry(row) for row in new]
+            self.beginInsertRows(QModelIndex(), 0, added - 1)
+            self._shift(added, entries)
+            self._total = total
+            self.endInsertRows()
+        self._newest_id = newest
+        return True
+
+    def _shift(self, added: int, entries: list[_Entry]) -> None:
+        for page in self._provisional:
+            for row in range(page * PAGE_SIZE, (page + 1) * PAGE_SIZE):
+                self._rows.pop(row, None)
+        self._provisional.clear()
+        self._generation += 1
+        self._waiting.clear()
+        rows = {row + added: entry for row, entry in self._rows.items()}
+        rows.update(enumerate(entries))
+        self._rows = rows
+        recency = {page: rank for rank, page in enumerate(self._pages)}
+
+        def rank(page: int) -> int:
+            if page * PAGE_SIZE < added:
+                return len(recency)  # holds the new records: the most recent
+            low = (page * PAGE_SIZE - added) // PAGE_SIZE
+            high = ((page + 1) * PAGE_SIZE - 1 - added) // PAGE_SIZE
+            return max(recency.get(low, -1), recency.get(high, -1))
+
+        pages = sorted({row // PAGE_SIZE for row in rows}, key=rank)
+        self._pages = OrderedDict.fromkeys(pages)
+        while len(self._pages) > MAX_CACHED_PAGES:
+            old, _ = self._pages.popitem(last=False)
+            for row in range(old * PAGE_SIZE, (old + 1) * PAGE_SIZE):
+                self._rows.pop(row, None)
 
     # -- Qt model -------------------------------------------------------------------------
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else self._total
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(Column)
-
-    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and not self._loading and len(self._rows) < self._total
-
-    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or len(self._rows) >= self._total:
-            return
-        page = self._store.page(
-            self._filter, self.sort_key, self._descending, len(self._rows), PAGE_SIZE
-        )
-        # A payout recorded since the first page shifts the offsets by one; skip what is shown.
-        fresh = [item for item in page if item.id not in self._ids]
-        if not page:
-            self._total = len(self._rows)
-            return
-        if not fresh:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        self._rows.extend(fresh)
-        self._ids.update(item.id for item in fresh)
-        self.endInsertRows()
 
     def headerData(
         self,
@@ -335,14 +683,14 @@ class HistoryModel(QAbstractTableModel):
         orientation: Qt.Orientation,
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+        # Asked for every role of every section whenever the header repaints: lookups only.
+        if orientation != _HORIZONTAL or not 0 <= section < _COLUMNS:
             return None
-        column = Column(section)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[column]
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.AMOUNT:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column not in SORT_KEYS:
+        if role == _DISPLAY:
+            return _HEADER_TEXTS[section]
+        if role == _ALIGNMENT and section == _AMOUNT:
+            return _RIGHT
+        if role == _TOOLTIP and section not in _SORTABLE:
             return "This column cannot be sorted"
         return None
 
@@ -355,41 +703,43 @@ class HistoryModel(QAbstractTableModel):
             return
         self._sort_column = Column(column)
         self._descending = descending
-        self._load(PAGE_SIZE)
+        self._load([0])
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+    def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
+        # Called for every role of every visible cell on each paint: keep it to lookups.
+        row = index.row()
+        entry = self._rows.get(row)
+        if entry is None:
+            if not 0 <= row < self._total or not index.isValid():
+                return None
+            self._request_page(row)
+            entry = self._rows.get(row)
+            if entry is None:  # being read on a worker
+                return LOADING_TEXT if role == _DISPLAY and index.column() == 0 else None
+        if role == _DISPLAY:
+            return entry.cells[index.column()]
+        if role == _FONT:
+            return entry.look.font[index.column()]
+        if role == _FOREGROUND:
+            return entry.look.foreground[index.column()]
+        if role == _BACKGROUND:
+            return entry.look.background
+        if role == _ALIGNMENT:
+            return _RIGHT if index.column() == _AMOUNT else _LEFT
+        if role < _USER:
+            if role == _TOOLTIP:
+                return self._tooltip(entry.row, Column(index.column()))
             return None
-        row = self._rows[index.row()]
-        column = Column(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column == Column.AMOUNT:
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return QBrush(_UNKNOWN_BG) if row.state == State.UNKNOWN else None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(row, column)
-        if role == Qt.ItemDataRole.FontRole:
-            if column == Column.PROFILE and row.environment == "live":
-                return self._bold
-            if row.state == State.SUBMITTING:
-                return self._italic
-            return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
         if role == Role.RECORD_ID:
-            return row.id
+            return entry.row.id
         if role == Role.SORT_VALUE:
-            return self._sort_value(row, column)
+            return self._sort_value(entry.row, Column(index.column()))
         if role == Role.STATE:
-            return row.state
+            return entry.row.state
         if role == Role.ENVIRONMENT:
-            return row.environment
+            return entry.row.environment
         if role == Role.ROW:
-            return row
+            return entry.row
         return None
 
     @staticmethod
@@ -416,7 +766,7 @@ class HistoryModel(QAbstractTableModel):
             case Column.GATEWAY_STATUS:
                 return status_label(row.gateway_status)
             case Column.MESSAGE:
-                return " ".join(row.message.split())
+                return message_text(row.message)
 
     @staticmethod
     def _sort_value(row: HistoryRow, column: Column) -> Any:
@@ -432,19 +782,6 @@ class HistoryModel(QAbstractTableModel):
             case Column.PROFILE:
                 return row.profile_name
         return HistoryModel._display(row, column)
-
-    @staticmethod
-    def _foreground(row: HistoryRow, column: Column) -> QBrush | None:
-        # The environment colour wins in the profile cell: LIVE must read as LIVE on any row.
-        if column == Column.PROFILE:
-            return QBrush(_LIVE_FG if row.environment == "live" else _SANDBOX_FG)
-        if row.state == State.UNKNOWN:
-            return QBrush(_UNKNOWN_FG)
-        if row.state == State.REJECTED:
-            return QBrush(_REJECTED_FG)
-        if row.state == State.NOT_SENT:
-            return QBrush(_MUTED_FG)
-        return None
 
     @staticmethod
     def _tooltip(row: HistoryRow, column: Column) -> str | None:

@@ -74,8 +74,10 @@ _COLUMN_WIDTHS = {
 }
 
 
-def count_text(count: int) -> str:
-    """``"1,234 payouts"`` / ``"1 payout"``."""
+def count_text(count: int, *, capped: bool = False) -> str:
+    """``"1,234 payouts"`` / ``"1 payout"``; ``"10,000+ payouts"`` for a count cut short."""
+    if capped:
+        return f"{count:,}+ payouts"
     return f"{count:,} payout" + ("" if count == 1 else "s")
 
 
@@ -215,8 +217,11 @@ class HistoryPanel(QWidget):
         self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._table.setWordWrap(False)
-        self._table.verticalHeader().setVisible(False)
-        self._table.verticalHeader().setDefaultSectionSize(self._table.fontMetrics().height() + 8)
+        rows = self._table.verticalHeader()
+        rows.setVisible(False)
+        # Fixed heights: a million rows then cost the header nothing to lay out.
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self._table.fontMetrics().height() + 8)
         header = self._table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
@@ -244,6 +249,8 @@ class HistoryPanel(QWidget):
         self._details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._details.setPlaceholderText("Select a payout to see what was sent and the answer.")
         self._details.setAccessibleName("Payout details")
+        # A scroll bar that came and went with each payout would re-lay out the whole panel.
+        self._details.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self._timeline = TimelinePanel(store, self)
         self._timeline.reconcileRequested.connect(self.open_reconcile)
         self._table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -341,10 +348,17 @@ class HistoryPanel(QWidget):
         return dialog
 
     def refresh(self) -> None:
-        """Re-run the query with the current filters and sort; keeps the selected payout."""
+        """Bring the table up to date; keeps the selected payout.
+
+        Rows change in place and new payouts are inserted (no reset), except that a text
+        search, or new payouts in an order where their place is not on top, run the query again.
+        """
         self._seen_version = self._data_version()
         self._fill_choices()
-        self._model.refresh()
+        if self._model.is_loading() or self._model.history_filter.text.strip():
+            self._model.refresh()
+        else:
+            self._apply_changes()
 
     def select_request(self, request_id: str) -> bool:
         """Select the payout with ``request_id``, searching for it if it is not on screen."""
@@ -432,6 +446,9 @@ class HistoryPanel(QWidget):
 
     @staticmethod
     def _refill(combo: QComboBox, choices: list[tuple[str, str | None]]) -> None:
+        shown = [(combo.itemText(index), combo.itemData(index)) for index in range(combo.count())]
+        if shown == choices:
+            return  # refilling resizes the combo and relays out the filter bar for nothing
         current = combo.currentData()
         combo.blockSignals(True)
         combo.clear()
@@ -497,8 +514,15 @@ class HistoryPanel(QWidget):
         self._timeline.show_record(record)
 
     def _update_count(self) -> None:
-        text = count_text(self._model.total())
+        total, capped = self._model.total(), self._model.is_capped()
+        text = count_text(total, capped=capped)
         self._count_label.setText(f"{text} (searching…)" if self._model.is_loading() else text)
+        self._count_label.setToolTip(
+            f"More than {total:,} payouts match: the first {total:,} are "
+            "listed. Add to the search or use the filters to narrow it."
+            if capped
+            else ""
+        )
 
     def _data_version(self) -> int | None:
         try:
@@ -513,9 +537,12 @@ class HistoryPanel(QWidget):
         # Another process (the receiver) or this window wrote: update rows in place.
         self._seen_version = version
         total = self._model.total()
-        changed = self._model.apply_changes()
+        self._apply_changes()
         if self._model.total() != total:
             self._fill_choices()
+
+    def _apply_changes(self) -> None:
+        changed = self._model.apply_changes()
         index = self._table.currentIndex()
         record_id = self._model.record_id(index.row()) if index.isValid() else None
         if record_id is not None and (record_id in changed or self._timeline.is_stale()):

@@ -3,22 +3,19 @@
 ``LiveStatuses`` runs the callback receiver in this process for the embedded sandbox and lets
 the sandbox's finalizer post to it, so a payout moves from Processing to Success or Declined
 while the window is open. It starts after the window's first paint, on a worker thread, so
-start-up never waits for uvicorn. The row helpers let the history pick up changed records in
-place instead of reloading the table.
+start-up never waits for uvicorn. ``newest_record_id`` lets the history notice new records
+without reloading the table.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 
-from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryRow, HistoryStore
+from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
@@ -34,31 +31,10 @@ NO_RECEIVER_MESSAGE = (
     "Live statuses need the receiver extra (pip install 'cactus-desk[receiver]'): "
     "sandbox payouts stay Processing."
 )
-_ROW_COLUMNS = tuple(item.name for item in fields(HistoryRow))
-_ID_CHUNK = 500
 
 
 class _NoReceiverExtra(Exception):
     """uvicorn is not installed."""
-
-
-def rows_by_id(store: HistoryStore, ids: Iterable[int]) -> dict[int, HistoryRow]:
-    """The current rows of the records ``ids`` (missing ones are left out). Any thread."""
-    wanted = sorted(set(ids))
-    found: dict[int, HistoryRow] = {}
-    columns = ", ".join(_ROW_COLUMNS)
-    with store.read_connection() as conn:
-        for start in range(0, len(wanted), _ID_CHUNK):
-            chunk = wanted[start : start + _ID_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in conn.execute(
-                f"SELECT {columns} FROM payouts WHERE id IN ({marks})", chunk
-            ).fetchall():
-                values: dict[str, Any] = dict(row)
-                values["state"] = State(values["state"])
-                values["needs_review"] = bool(values["needs_review"])
-                found[values["id"]] = HistoryRow(**values)
-    return found
 
 
 def newest_record_id(store: HistoryStore) -> int:

@@ -214,12 +214,13 @@ class TimelinePanel(QWidget):
         self._review.setVisible(record.needs_review)
         self._status.setText(status_summary(record, self._events))
         self._reconcile.setEnabled(can_reconcile(record))
-        for event in self._events:
-            self._tree.addTopLevelItem(self._item(event))
-        if not self._events:
+        items = [self._item(event) for event in self._events]
+        if not items:
             item = QTreeWidgetItem(["", self._empty_item_text])
             item.setForeground(1, QBrush(_MUTED_FG))
-            self._tree.addTopLevelItem(item)
+            items.append(item)
+        # All at once: the header sizes its columns to the contents once, not per line.
+        self._tree.addTopLevelItems(items)
 
     def is_stale(self) -> bool:
         """True when the shown payout has events the panel does not show yet."""

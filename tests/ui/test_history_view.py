@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QTableView
 from pytestqt.qtbot import QtBot
@@ -21,7 +21,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore, NewAttempt
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import SandboxGateway
-from cactus_desk.ui import style
+from cactus_desk.ui import history_model, style
 from cactus_desk.ui.history_model import PAGE_SIZE, Column, HistoryModel, Role
 from cactus_desk.ui.history_view import HistoryPanel
 
@@ -164,27 +164,26 @@ def test_headers_and_the_first_page(panel: HistoryPanel) -> None:
     assert panel.findChild(QTableView, "historyView") is panel.view
 
 
-def test_rows_load_lazily_page_by_page(panel: HistoryPanel) -> None:
+def test_every_match_is_a_row_but_only_the_shown_pages_are_read(panel: HistoryPanel) -> None:
     model = panel.model
     assert model.total() == ROWS
-    assert model.rowCount() == PAGE_SIZE
-    assert model.canFetchMore(QModelIndex())
-    model.fetchMore(QModelIndex())
-    assert model.rowCount() == 2 * PAGE_SIZE
-    model.fetchMore(QModelIndex())
     assert model.rowCount() == ROWS
-    assert not model.canFetchMore(QModelIndex())
+    assert model.cached_rows() == PAGE_SIZE  # the first page only, until more is shown
     ids = _column(model, Column.TIME, Role.RECORD_ID)
     assert len(set(ids)) == ROWS
+    assert model.data(model.index(ROWS - 1, Column.REQUEST_ID)) == "po-0000"  # the oldest
+    assert model.data(model.index(ROWS, Column.REQUEST_ID)) is None
     assert panel.findChild(type(panel._count_label), "historyCountLabel").text() == "450 payouts"
 
 
-def test_scrolling_to_the_bottom_fetches_the_next_page(qtbot: QtBot, panel: HistoryPanel) -> None:
+def test_scrolling_to_the_bottom_shows_the_oldest_payout(qtbot: QtBot, panel: HistoryPanel) -> None:
     panel.show()
     qtbot.waitExposed(panel)
     panel.view.scrollToBottom()
-    qtbot.waitUntil(lambda: panel.model.rowCount() > PAGE_SIZE, timeout=WAIT_MS)
-    assert panel.model.rowCount() < ROWS or not panel.model.canFetchMore(QModelIndex())
+    last = panel.model.index(ROWS - 1, Column.REQUEST_ID)
+    qtbot.waitUntil(lambda: panel.view.visualRect(last).isValid(), timeout=WAIT_MS)
+    assert panel.view.rowAt(panel.view.viewport().height() - 2) == ROWS - 1
+    assert last.data() == "po-0000"
 
 
 @pytest.mark.parametrize(
@@ -243,15 +242,15 @@ def test_sorting_by_amount_happens_in_sql_with_amounts_beyond_32_bits(
     panel: HistoryPanel,
 ) -> None:
     model = panel.model
-    # In time order the huge amount is the oldest row: not on the first page at all.
-    assert HUGE_AMOUNT not in _column(model, Column.AMOUNT, Role.SORT_VALUE)
+    # In time order the huge amount is the oldest row: the last one.
+    assert model.data(model.index(ROWS - 1, Column.AMOUNT), Role.SORT_VALUE) == HUGE_AMOUNT
 
     panel.view.sortByColumn(Column.AMOUNT, Qt.SortOrder.DescendingOrder)
     amounts = _column(model, Column.AMOUNT, Role.SORT_VALUE)
     assert amounts[0] == HUGE_AMOUNT
     assert amounts == sorted(amounts, reverse=True)
     assert model.data(model.index(0, Column.AMOUNT)) == "5 000 000 000.17"
-    assert model.rowCount() == PAGE_SIZE
+    assert model.rowCount() == ROWS
 
     panel.view.sortByColumn(Column.AMOUNT, Qt.SortOrder.AscendingOrder)
     amounts = _column(model, Column.AMOUNT, Role.SORT_VALUE)
@@ -410,8 +409,7 @@ def test_a_text_search_runs_off_the_gui_thread_and_a_superseded_one_is_dropped(
     panel._apply_filter()  # what the debounce timer does
     # The answer can only arrive through the event loop: the old rows are still shown.
     assert panel.model.is_loading()
-    assert panel.model.rowCount() == PAGE_SIZE
-    assert not panel.model.canFetchMore(QModelIndex())
+    assert panel.model.rowCount() == ROWS
     assert panel._count_label.text() == "450 payouts (searching…)"
 
     edit.setText("needle_login")
@@ -422,3 +420,159 @@ def test_a_text_search_runs_off_the_gui_thread_and_a_superseded_one_is_dropped(
     assert loads == [1]
     assert _column(panel.model, Column.SITE_LOGIN) == ["needle_login"]
     assert panel._count_label.text() == "1 payout"
+
+
+BIG = 5_000
+
+
+def _bulk_history(path: Path, count: int) -> HistoryStore:
+    """``count`` payouts in one transaction, one a minute (po-00000 oldest); the newest is
+    still submitting, the others accepted."""
+    store = HistoryStore(path)
+    start = 1_714_558_953_000
+    rows = [
+        (
+            start + i * 60_000,
+            start + i * 60_000,
+            SANDBOX.id,
+            SANDBOX.name,
+            "sandbox",
+            SANDBOX.merchant_id,
+            SANDBOX.site_id,
+            f"po-{i:05d}",
+            f"user{i % 17}",
+            "card",
+            "USD",
+            1_000 + i,
+            str(State.SUBMITTING if i == count - 1 else State.ACCEPTED),
+            "{}",
+        )
+        for i in range(count)
+    ]
+    with store.write_transaction() as conn:
+        conn.executemany(
+            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment, "
+            "merchant_id, site_id, request_id, site_login, method, currency, amount_minor, "
+            "state, request_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    return store
+
+
+class CountingStore:
+    """Counts the pages a model asks ``store`` for."""
+
+    def __init__(self, store: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pages: list[tuple[int, int]] = []
+        page = store.page
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.pages.append((args[3], args[4]))  # offset, limit
+            return page(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store, "page", counted)
+
+
+@pytest.fixture
+def big_store(tmp_path: Path) -> Iterator[HistoryStore]:
+    store = _bulk_history(tmp_path / "big.sqlite3", BIG)
+    yield store
+    store.close()
+
+
+def test_the_last_row_of_a_long_history_is_served_without_reading_the_rest(
+    qtbot: QtBot, big_store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = CountingStore(big_store, monkeypatch)
+    model = HistoryModel(big_store)
+    assert model.rowCount() == BIG
+    assert model.data(model.index(BIG - 1, Column.REQUEST_ID)) == "po-00000"
+    assert model.data(model.index(BIG - 1, Column.AMOUNT)) == "10.00"
+    assert model.data(model.index(BIG - 2, Column.REQUEST_ID)) == "po-00001"
+    assert model.data(model.index(2_345, Column.REQUEST_ID)) == f"po-{BIG - 1 - 2_345:05d}"
+    # The first page, the last one and the one in the middle: nothing else was read.
+    assert counting.pages == [(0, PAGE_SIZE), (4_800, PAGE_SIZE), (2_200, PAGE_SIZE)]
+
+    for page in range(BIG // PAGE_SIZE):  # scrolling through everything keeps a few pages only
+        model.data(model.index(page * PAGE_SIZE, 0))
+    assert model.cached_rows() <= history_model.MAX_CACHED_PAGES * PAGE_SIZE
+
+
+def test_a_long_history_shows_its_last_rows_in_the_view(
+    qtbot: QtBot, big_store: HistoryStore, profiles: ProfileStore
+) -> None:
+    panel = HistoryPanel(big_store, profiles)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.view.scrollToBottom()
+    qtbot.waitUntil(lambda: panel.view.rowAt(panel.view.viewport().height() - 2) == BIG - 1)
+    assert panel.model.index(BIG - 1, Column.REQUEST_ID).data() == "po-00000"
+    assert panel._count_label.text() == "5,000 payouts"
+
+
+def test_new_payouts_go_on_top_and_changed_rows_update_without_a_reset(
+    qtbot: QtBot, big_store: HistoryStore
+) -> None:
+    model = HistoryModel(big_store)
+    oldest = model.index(BIG - 1, Column.REQUEST_ID)
+    assert oldest.data() == "po-00000"
+    resets: list[bool] = []
+    inserted: list[tuple[int, int]] = []
+    changed_rows: list[int] = []
+    model.modelReset.connect(lambda: resets.append(True))
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    model.dataChanged.connect(lambda top, _bottom: changed_rows.append(top.row()))
+
+    record_id = big_store.create_attempt(_attempt(1, SANDBOX, request_id="po-new"))
+    big_store.record_outcome(model.record_id(0) or 0, Unknown("Timed out", UnknownKind.TIMEOUT))
+    assert model.apply_changes() == {big_store.page(limit=2)[1].id}
+
+    assert resets == []
+    assert inserted == [(0, 0)]
+    assert model.rowCount() == BIG + 1
+    assert model.record_id(0) == record_id
+    assert model.index(0, Column.STATE).data() == "Submitting"
+    assert changed_rows == [0]  # the changed row, before the insert moved it to row 1
+    assert model.index(1, Column.STATE).data() == "Unknown"
+    assert model.index(BIG, Column.REQUEST_ID).data() == "po-00000"  # moved down by one
+    assert model.apply_changes() == set()  # nothing new: no signal at all
+    assert inserted == [(0, 0)] and changed_rows == [0]
+
+
+def test_a_text_search_over_the_cap_shows_the_cap_and_reads_later_pages_on_a_worker(
+    qtbot: QtBot, big_store: HistoryStore, profiles: ProfileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_model, "TEXT_COUNT_CAP", 1_000)
+    panel = HistoryPanel(big_store, profiles)
+    qtbot.addWidget(panel)
+    edit = panel.findChild(QLineEdit, "historyFilterEdit")
+    edit.setText("user1")  # user1 and user10..user16: 8 of every 17 payouts
+    panel._apply_filter()
+    qtbot.waitUntil(lambda: not panel.model.is_loading(), timeout=WAIT_MS)
+    model = panel.model
+    assert model.is_capped()
+    assert model.rowCount() == 1_000
+    assert panel._count_label.text() == "1,000+ payouts"
+    assert "More than 1,000 payouts match" in panel._count_label.toolTip()
+
+    far = model.index(999, Column.SITE_LOGIN)
+    assert model.data(far.siblingAtColumn(Column.TIME)) == history_model.LOADING_TEXT
+    with qtbot.waitSignal(model.dataChanged, timeout=WAIT_MS):
+        pass
+    assert model.data(far).startswith("user1")
+
+
+def test_rows_that_disappeared_are_counted_again_rather_than_queried_on_every_paint(
+    qtbot: QtBot, big_store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = HistoryModel(big_store)
+    with big_store.write_transaction() as conn:  # as a restored, older backup would be
+        conn.execute("DELETE FROM payouts WHERE id <= 1000")
+    counting = CountingStore(big_store, monkeypatch)
+    for _ in range(3):  # three paints of the last row
+        assert model.data(model.index(BIG - 1, Column.REQUEST_ID)) is None
+    assert len(counting.pages) == 1
+    qtbot.waitUntil(lambda: model.rowCount() == BIG - 1_000, timeout=WAIT_MS)
+    assert model.data(model.index(BIG - 1_001, Column.REQUEST_ID)) == "po-01000"
