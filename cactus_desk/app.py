@@ -2,24 +2,38 @@
 
 PySide6 and the screens are imported inside the functions, so ``cactus-desk --help`` and the
 no-display check answer without loading Qt.
+
+``run`` shows the window's light shell first and finishes it (history, profiles, the payout
+form, the balance, the sandbox) right after its first paint, so the window appears about as
+fast as an empty one; ``build_main_window`` finishes it before returning.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from cactus_desk import APP_NAME, ORG_NAME, __version__, paths
+import cactus_desk
+from cactus_desk import APP_NAME, ORG_NAME, paths
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QMainWindow
+
+    from cactus_desk.ui.exception_hook import ExceptionHook
+    from cactus_desk.ui.main_window import MainWindow
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+# If no paint comes (a window started minimised), the start-up is finished after this long.
+FINISH_FALLBACK_MS = 1000
 
 NO_DISPLAY_MESSAGE = (
     "cactus-desk: no display: run it in a desktop session, or set QT_QPA_PLATFORM=offscreen "
@@ -79,14 +93,20 @@ def display_available(environ: Mapping[str, str] | None = None) -> bool:
     return any(env.get(name) for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"))
 
 
-def _set_application_identity() -> None:
+def _set_application_names() -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.setApplicationName(APP_NAME)
+    QGuiApplication.setOrganizationName(ORG_NAME)
+
+
+def _set_application_version_and_icon() -> None:
+    # Both cost a little (package metadata, the SVG icon engine): not before the first paint.
     from PySide6.QtGui import QGuiApplication, QIcon
 
     from cactus_desk.resources import resource_path
 
-    QGuiApplication.setApplicationName(APP_NAME)
-    QGuiApplication.setOrganizationName(ORG_NAME)
-    QGuiApplication.setApplicationVersion(__version__)
+    QGuiApplication.setApplicationVersion(cactus_desk.__version__)
     try:
         icon = resource_path("icons/cactus-desk.svg")
     except FileNotFoundError:
@@ -103,22 +123,88 @@ def build_main_window(argv: list[str]) -> QMainWindow:
     shortens the sandbox profile's read timeout; ``--finalize-after S`` sets how long the sandbox
     waits before it sends a payout's final callback. Raises UsageError for bad arguments.
     """
+    args = parse_args(list(argv))
+    window = _build_shell(args)
+    _finish(window, args)
+    return window
+
+
+def _build_shell(args: argparse.Namespace) -> MainWindow:
+    """The window's shell (title, menus, "Loading…" in the status bar); takes the instance lock."""
     from PySide6.QtWidgets import QApplication
 
     from cactus_desk.ui.main_window import MainWindow
 
-    args = parse_args(list(argv))
     if QApplication.instance() is None:
         raise RuntimeError("build_main_window needs a QApplication; create one first")
-    _set_application_identity()
-    window = MainWindow(
+    _set_application_names()
+    return MainWindow(
         paths.data_dir(args.data_dir),
         sandbox_read_timeout=args.read_timeout,
         sandbox_finalize_after=args.finalize_after,
     )
-    if args.sandbox:
+
+
+def _finish(window: MainWindow, args: argparse.Namespace) -> None:
+    """Everything the first paint does not need: the window's parts, the sandbox, the icon."""
+    _set_application_version_and_icon()
+    window.finish_startup()
+    if args.sandbox and window.is_ready():
         window.start_sandbox()
-    return window
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _report_start_failure(message: str) -> None:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    print(f"cactus-desk: error: {message}", file=sys.stderr)
+    if QApplication.platformName() != "offscreen":  # nobody could dismiss it headless
+        QMessageBox.critical(None, APP_NAME, f"Cactus Desk could not start:\n\n{message}")
+
+
+def _after_first_paint(window: QMainWindow, action: Callable[[], None]) -> QObject:
+    """Call ``action`` once, when ``window``'s first paint is over (or after a fallback delay).
+
+    Returns the watcher; keep it alive until then.
+    """
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class FirstPaint(QObject):
+        def __init__(self) -> None:
+            super().__init__(window)
+            self._done = False
+            window.installEventFilter(self)
+            QTimer.singleShot(FINISH_FALLBACK_MS, self, self._fire)
+
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if watched is window and event.type() == QEvent.Type.Paint and not self._done:
+                # A zero timer runs once this paint pass, children included, is over.
+                QTimer.singleShot(0, self, self._fire)
+            return False
+
+        def _fire(self) -> None:
+            if not self._done:
+                self._done = True
+                window.removeEventFilter(self)
+                action()
+
+    return FirstPaint()
+
+
+def _start_logging(args: argparse.Namespace) -> Path | None:
+    """Log to the data folder's log file; the path, or None (with a warning) when it cannot."""
+    from cactus_desk.logs import setup_logging
+
+    explicit = bool(args.data_dir or os.environ.get(paths.ENV_HOME))
+    data = paths.data_dir(args.data_dir)
+    try:
+        return setup_logging(paths.log_dir(data, explicit_data_dir=explicit))
+    except OSError as exc:
+        print(f"cactus-desk: warning: not logging to a file: {exc}", file=sys.stderr)
+        return None
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -133,33 +219,38 @@ def run(argv: list[str] | None = None) -> int:
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return EXIT_USAGE
 
-    from PySide6.QtWidgets import QApplication, QMessageBox
-
-    from cactus_desk.logs import setup_logging
-    from cactus_desk.ui.exception_hook import install_exception_hook
-
-    explicit = bool(args.data_dir or os.environ.get(paths.ENV_HOME))
-    data = paths.data_dir(args.data_dir)
-    log_path = None
-    try:
-        log_path = setup_logging(paths.log_dir(data, explicit_data_dir=explicit))
-    except OSError as exc:
-        print(f"cactus-desk: warning: not logging to a file: {exc}", file=sys.stderr)
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cactus-desk"])
     try:
-        window = build_main_window(arguments)
+        window = _build_shell(args)
     except Exception as exc:  # a start-up failure gets one readable line, never a traceback
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"cactus-desk: error: {message}", file=sys.stderr)
-        if QApplication.platformName() != "offscreen":  # nobody could dismiss it headless
-            QMessageBox.critical(None, APP_NAME, f"Cactus Desk could not start:\n\n{message}")
+        _report_start_failure(_one_line(exc))
         return EXIT_FAILURE
+    hooks: list[ExceptionHook] = []
+
+    def finish() -> None:
+        from cactus_desk.ui.exception_hook import install_exception_hook
+
+        log_path = _start_logging(args)
+        try:
+            _finish(window, args)
+        except Exception as exc:  # e.g. a history that cannot be opened: as if before the show
+            logging.getLogger(__name__).error("start-up failed: %s", _one_line(exc))
+            _report_start_failure(_one_line(exc))
+            app.exit(EXIT_FAILURE)
+            window.shutdown()
+            window.hide()
+            return
+        # From here an unexpected error is logged and explained, and the window carries on.
+        hooks.append(install_exception_hook(window, log_path))
+
+    watcher = _after_first_paint(window, finish)
     window.show()
-    # From here an unexpected error is logged and explained, and the window carries on.
-    hook = install_exception_hook(window, log_path)
     try:
         return app.exec()
     finally:
-        hook.uninstall()
+        watcher.deleteLater()
+        for hook in hooks:
+            hook.uninstall()
         window.shutdown()  # after a quit that bypassed closeEvent, too

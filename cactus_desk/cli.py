@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import logging
 import os
 import sys
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pydantic import ValidationError
+import cactus_desk
+from cactus_desk import paths
 
-from cactus_desk import __version__, paths
-from cactus_desk.profiles import (
-    DuplicateProfileError,
-    Profile,
-    ProfileNotFoundError,
-    ProfileStore,
-    ProfileStoreError,
-    describe_validation_error,
-)
-from cactus_desk.secrets import KeyringError, NoKeyringError, SecretStore, keyring_usable
-
+# Profiles (pydantic) and secrets (keyring) are imported by the commands that use them: opening
+# the window must not wait for them before its first paint.
 if TYPE_CHECKING:
     from cactus_desk.payouts.store import HistoryFilter, HistoryStore
 
@@ -96,6 +86,18 @@ def _port(text: str) -> int:
     return value
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version is looked up only when it is asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        print(f"{PROG} {cactus_desk.__version__}", file=sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``cactus-desk``."""
     parser = argparse.ArgumentParser(
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Desktop payout console for the Cactus payment gateway. "
         "With no command it opens the window.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -214,12 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
-    except (DuplicateProfileError, NoKeyringError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ProfileStoreError, KeyringError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -229,10 +225,26 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURE
     except Exception as exc:  # the last line of defence: one readable line, never a traceback
+        code = _store_error_code(exc)
+        if code is not None:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return code
         if logging.getLogger().handlers:  # without a handler, logging would print the traceback
             log.exception("Unexpected error")
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _store_error_code(exc: Exception) -> int | None:
+    """The exit code of a profile or keyring error (its own message is the report), else None."""
+    from cactus_desk.profiles import DuplicateProfileError, ProfileStoreError
+    from cactus_desk.secrets import KeyringError, NoKeyringError
+
+    if isinstance(exc, DuplicateProfileError | NoKeyringError):
+        return EXIT_USAGE
+    if isinstance(exc, ProfileStoreError | KeyringError):
+        return EXIT_FAILURE
+    return None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -283,6 +295,9 @@ def _cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _read_salt(ctx: Context) -> str:
+    import getpass
+    import unicodedata
+
     interactive = ctx.stdin.isatty()
     salt = getpass.getpass("Site salt (not shown): ") if interactive else ctx.stdin.read()
     salt = salt.strip()
@@ -294,6 +309,16 @@ def _read_salt(ctx: Context) -> str:
 
 
 def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
+    from pydantic import ValidationError
+
+    from cactus_desk.profiles import (
+        Profile,
+        ProfileNotFoundError,
+        ProfileStore,
+        describe_validation_error,
+    )
+    from cactus_desk.secrets import KeyringError, NoKeyringError, SecretStore, keyring_usable
+
     ca_bundle = None
     if args.ca_bundle:
         bundle = Path(args.ca_bundle).expanduser()
@@ -362,6 +387,8 @@ def _cli_field_names(message: str) -> str:
 
 
 def _salt_state(profile_id: str) -> str:
+    from cactus_desk.secrets import KeyringError, SecretStore, keyring_usable
+
     if not keyring_usable():
         return "no keyring"
     try:
@@ -371,6 +398,8 @@ def _salt_state(profile_id: str) -> str:
 
 
 def _cmd_profile_list(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.profiles import ProfileStore
+
     profiles = ProfileStore(ctx.data_dir).list()
     if not profiles:
         print("No profiles yet. Add one with: cactus-desk profile add NAME ...", file=ctx.stderr)
@@ -395,6 +424,9 @@ def _cmd_profile_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_profile_remove(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
+    from cactus_desk.secrets import KeyringError, SecretStore
+
     store = ProfileStore(ctx.data_dir)
     try:
         profile = store.get(args.name)
@@ -431,6 +463,7 @@ def _history_filter(
     args: argparse.Namespace, ctx: Context, store: HistoryStore, states: frozenset[str]
 ) -> HistoryFilter:
     from cactus_desk.payouts.store import HistoryFilter
+    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
 
     profile_id = None
     if args.profile:

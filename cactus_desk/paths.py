@@ -6,8 +6,6 @@ import contextlib
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP_DIR_NAME = "cactus-desk"
 ENV_HOME = "CACTUS_DESK_HOME"
 
@@ -19,6 +17,8 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(ENV_HOME)
     if env:
         return Path(env).expanduser().resolve()
+    import platformdirs  # loaded only when the platform's folder is the answer
+
     return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False))
 
 
@@ -26,6 +26,8 @@ def log_dir(data: Path | None = None, *, explicit_data_dir: bool = False) -> Pat
     """Return the log folder: inside an explicitly chosen data folder, else the platform's."""
     if data is not None and explicit_data_dir:
         return data / "logs"
+    import platformdirs
+
     return Path(platformdirs.user_log_dir(APP_DIR_NAME, appauthor=False))
 
 

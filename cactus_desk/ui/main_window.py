@@ -3,6 +3,17 @@
 With no profile at all it shows a first-run page instead, offering the embedded sandbox and
 a new profile. The sandbox (``start_sandbox``) runs in this process on a free loopback port;
 its profile and salt live in memory only and are never written to disk.
+
+The window is built in two steps so that it appears at once: the constructor makes a light
+shell (title, menus, a status bar saying "Loading…") and takes the instance lock;
+``finish_startup`` then opens the history, loads the profiles, the catalog and the keyring,
+and builds the pages, the payout form and the balance. ``app.run`` calls it right after the
+first paint; ``app.build_main_window`` calls it before returning. What the shell needs is
+kept cheap: pydantic, httpx, keyring and the history store load in ``finish_startup``, and so
+does PySide6's ``Qt`` namespace (tens of milliseconds to create its enums). The pages are not
+in the shell: Qt lays out a main window's central widget through a property animation, and
+the first time Python code sees Qt's private animation timer (an application-wide event
+filter does) PySide6 creates every QtWidgets enum, which costs more than the whole shell.
 """
 
 from __future__ import annotations
@@ -12,52 +23,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QPushButton,
-    QScrollArea,
-    QStackedWidget,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QWidget
 
 from cactus_desk import APP_NAME
-from cactus_desk.catalog import load_catalog
-from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.instance_lock import InstanceLock
 from cactus_desk.paths import ensure_private_dir
-from cactus_desk.payouts.backup import CorruptHistoryError
-from cactus_desk.payouts.recovery import ResendRefusedError, recover_interrupted
-from cactus_desk.payouts.store import HistoryOpenError, HistoryStore, RecordNotFoundError
-from cactus_desk.payouts.submit import NotSent, SubmitResult
-from cactus_desk.profiles import Profile, ProfileStore, ProfileStoreError, extension_methods
-from cactus_desk.secrets import SecretStore
-from cactus_desk.ui import style
-from cactus_desk.ui.balance import BalanceWidget
-from cactus_desk.ui.payout_form import PayoutForm
-from cactus_desk.ui.recovery_dialog import (
-    CorruptHistoryDialog,
-    RecoveryBanner,
-    check_history,
-    interrupted_text,
-    open_history,
-    set_damaged_aside,
-)
-from cactus_desk.ui.send_controller import SendController, SendJob
-from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QCloseEvent
+    from PySide6.QtWidgets import QTabWidget
+
+    from cactus_desk.payouts.backup import CorruptHistoryError
+    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.payouts.submit import SubmitResult
+    from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.sandbox import SandboxGateway
+    from cactus_desk.secrets import SecretStore
+    from cactus_desk.ui.balance import BalanceWidget
     from cactus_desk.ui.history_view import HistoryPanel
     from cactus_desk.ui.import_dialog import ImportCallbacksDialog
     from cactus_desk.ui.live_updates import LiveStatuses
+    from cactus_desk.ui.payout_form import PayoutForm
+    from cactus_desk.ui.recovery_dialog import RecoveryBanner
     from cactus_desk.ui.resend_dialog import ResendDialog
+    from cactus_desk.ui.send_controller import SendController, SendJob
+    from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +56,7 @@ SANDBOX_PROFILE_ID = "sandbox-session"
 SANDBOX_PROFILE_NAME = "Sandbox"
 PAYOUT_TAB, HISTORY_TAB = 0, 1
 EMPTY_PAGE, MAIN_PAGE = 0, 1
+LOADING_TEXT = "Loading…"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
 
@@ -73,10 +65,21 @@ class AlreadyRunningError(RuntimeError):
     """Another Cactus Desk window holds this data folder; the message names its process."""
 
 
+def _delete_on_close(widget: QWidget) -> None:
+    from PySide6.QtCore import Qt
+
+    widget.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+
 class EmptyState(QWidget):
     """The first-run page: no profile yet, so offer the sandbox or a new profile."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+        from cactus_desk.ui import style
+
         super().__init__(parent)
         self.setObjectName("emptyState")
         title = QLabel("Welcome to Cactus Desk")
@@ -123,7 +126,11 @@ class EmptyState(QWidget):
 
 
 class MainWindow(QMainWindow):
-    """Cactus Desk's window. Tests reach its parts through the documented properties."""
+    """Cactus Desk's window. Tests reach its parts through the documented properties.
+
+    The constructor builds the shell only; ``finish_startup`` (or the first use of any part
+    below) completes the window.
+    """
 
     def __init__(
         self,
@@ -137,35 +144,62 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self.data_dir = ensure_private_dir(Path(data_dir))
-        self._profiles = ProfileStore(self.data_dir)
-        self._secrets = SecretStore()
         self._lock = InstanceLock(self.data_dir)
         if not self._lock.acquire():
             raise AlreadyRunningError(self._lock.message)
+        self._ready = False
         self._history: HistoryStore | None = None
         self._damage: CorruptHistoryError | None = None
         self._damage_pending: str | None = None  # found by the check while a send was in flight
         self._resend_dialog: ResendDialog | None = None
-        self._runner = Runner(self)
-        check_pending = False
-        try:
-            opened = open_history(self.data_dir)
-            self._history, check_pending = opened.store, opened.check_pending
-        except CorruptHistoryError as exc:
-            self._damage = exc  # the dialog opens once the window is built
-        except BaseException:
-            self._lock.release()
-            raise
         self._sandbox: SandboxGateway | None = None
         self._sandbox_profile: Profile | None = None
         self._sandbox_read_timeout = sandbox_read_timeout
         self._sandbox_finalize_after = sandbox_finalize_after
         self._live: LiveStatuses | None = None
         self._history_panel: HistoryPanel | None = None
+        self._recovered: list[int] = []
         self._shut_down = False
         self._close_when_idle = False
+        self._build_menus()
+        self.statusBar().showMessage(LOADING_TEXT)
+        self.resize(760, 820)
 
-        self._controller = SendController(
+    def finish_startup(self) -> None:
+        """Open the history, load profiles and catalog, build the form and the balance (once).
+
+        A damaged history brings up its dialog; interrupted payouts are settled and reported.
+        Raises what opening the history raises (``HistoryOpenError``); the lock is then freed.
+        """
+        if self._ready or self._shut_down:  # done, or closed before it could be
+            return
+        from cactus_desk.catalog import load_catalog
+        from cactus_desk.payouts.backup import CorruptHistoryError
+        from cactus_desk.profiles import ProfileStore
+        from cactus_desk.secrets import SecretStore
+        from cactus_desk.ui.balance import BalanceWidget
+        from cactus_desk.ui.payout_form import PayoutForm
+        from cactus_desk.ui.recovery_dialog import RecoveryBanner, open_history
+        from cactus_desk.ui.send_controller import SendController
+        from cactus_desk.ui.workers import Runner
+
+        check_pending = False
+        try:
+            self._profiles = ProfileStore(self.data_dir)
+            self._secrets = SecretStore()
+            try:
+                opened = open_history(self.data_dir)
+                self._history, check_pending = opened.store, opened.check_pending
+            except CorruptHistoryError as exc:
+                self._damage = exc  # the dialog opens once the window is built
+            catalog = load_catalog()
+        except BaseException:
+            self._shut_down = True
+            self._lock.release()
+            raise
+        self._build_pages()
+        self._runner: Runner = Runner(self)
+        self._controller: SendController = SendController(
             self._history,
             self.salt_provider,
             read_timeout_for=self._read_timeout_for,
@@ -174,20 +208,47 @@ class MainWindow(QMainWindow):
         self._controller.finished.connect(self._send_finished)
         self._controller.failed.connect(self._send_failed)
 
-        self._form = PayoutForm(load_catalog(), self._controller)
-        scroll = QScrollArea()
-        scroll.setObjectName("payoutScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self._form)
+        self._form: PayoutForm = PayoutForm(catalog, self._controller)
+        self._scroll.setWidget(self._form)
+
+        self._recovery_banner: RecoveryBanner = RecoveryBanner()
+        self._recovery_banner.showRequested.connect(self._show_recovered)
+        self._column.insertWidget(0, self._recovery_banner)
+
+        self._balance: BalanceWidget = BalanceWidget()
+        self._balance.balancesChanged.connect(self._form.set_balances)
+        self.statusBar().addPermanentWidget(self._balance)
+        self._form.profileChanged.connect(self._profile_changed)
+        self._ready = True
+
+        self._tabs.currentChanged.connect(self._tab_changed)
+        self._sandbox_action.setEnabled(True)
+        self._import_action.setEnabled(True)
+        self._add_shortcuts()
+        self.statusBar().clearMessage()
+        self.reload_profiles()
+        if self._damage is not None:
+            self._history_damaged(self._damage)
+        else:
+            self._history_opened(check_pending)
+
+    def _build_pages(self) -> None:
+        """The first-run page and the tabs, under the place of the start-up notice."""
+        # Imported here, like the other widgets the shell does not show: each PySide6 class
+        # costs a little the first time it is named.
+        from PySide6.QtWidgets import QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout
+
+        self._scroll = QScrollArea()
+        self._scroll.setObjectName("payoutScroll")
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
 
         self._tabs = QTabWidget()
         self._tabs.setObjectName("mainTabs")
-        self._tabs.addTab(scroll, "New payout")
+        self._tabs.addTab(self._scroll, "New payout")
         self._history_holder = QWidget()
         QVBoxLayout(self._history_holder).setContentsMargins(0, 0, 0, 0)
         self._tabs.addTab(self._history_holder, "History")
-        self._tabs.currentChanged.connect(self._tab_changed)
 
         self._empty = EmptyState()
         self._empty.sandbox_button.clicked.connect(self._use_sandbox_clicked)
@@ -196,35 +257,31 @@ class MainWindow(QMainWindow):
         self._pages = QStackedWidget()
         self._pages.addWidget(self._empty)
         self._pages.addWidget(self._tabs)
-        self._recovery_banner = RecoveryBanner()
-        self._recovery_banner.showRequested.connect(self._show_recovered)
-        self._recovered: list[int] = []
+        self._pages.setCurrentIndex(MAIN_PAGE)
         central = QWidget()
-        column = QVBoxLayout(central)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self._recovery_banner)
-        column.addWidget(self._pages, 1)
+        self._column = QVBoxLayout(central)
+        self._column.setContentsMargins(0, 0, 0, 0)
+        self._column.addWidget(self._pages, 1)
         self.setCentralWidget(central)
 
-        self._balance = BalanceWidget()
-        self._balance.balancesChanged.connect(self._form.set_balances)
-        self.statusBar().addPermanentWidget(self._balance)
-        self._form.profileChanged.connect(self._profile_changed)
+    def is_ready(self) -> bool:
+        """True once ``finish_startup`` has built the whole window."""
+        return self._ready
 
-        self._build_menus()
-        self.reload_profiles()
-        self.resize(760, 820)
-        if self._damage is not None:
-            self._history_damaged(self._damage)
-        else:
-            self._history_opened(check_pending)
+    def _finished(self) -> MainWindow:
+        # The parts below exist once the start-up is finished; asking for one finishes it.
+        if not self._ready:
+            self.finish_startup()
+            if not self._ready:
+                raise RuntimeError("The window was closed before it finished starting.")
+        return self
 
     # -- accessors for the app and tests ---------------------------------------------------
 
     @property
     def form(self) -> PayoutForm:
         """The payout form."""
-        return self._form
+        return self._finished()._form
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -239,44 +296,44 @@ class MainWindow(QMainWindow):
     @property
     def history(self) -> HistoryStore:
         """The payout history store; RuntimeError while a damaged one awaits a decision."""
-        if self._history is None:
+        if self._finished()._history is None:
             raise RuntimeError("The payout history is not open: it was damaged and set aside.")
         return self._history
 
     @property
     def recovery_banner(self) -> RecoveryBanner:
         """The start-up notice above the tabs (interrupted payouts, a restored history)."""
-        return self._recovery_banner
+        return self._finished()._recovery_banner
 
     @property
     def profiles(self) -> ProfileStore:
         """The saved profiles."""
-        return self._profiles
+        return self._finished()._profiles
 
     @property
     def secrets(self) -> SecretStore:
         """Where salts are read (keyring, or memory for the sandbox)."""
-        return self._secrets
+        return self._finished()._secrets
 
     @property
     def balance_widget(self) -> BalanceWidget:
         """The balance in the status bar."""
-        return self._balance
+        return self._finished()._balance
 
     @property
     def send_controller(self) -> SendController:
         """Sends payouts off the GUI thread."""
-        return self._controller
+        return self._finished()._controller
 
     @property
     def tabs(self) -> QTabWidget:
         """The "New payout" / "History" tabs."""
-        return self._tabs
+        return self._finished()._tabs
 
     @property
     def empty_state(self) -> EmptyState:
         """The first-run page."""
-        return self._empty
+        return self._finished()._empty
 
     @property
     def history_panel(self) -> HistoryPanel:
@@ -284,7 +341,7 @@ class MainWindow(QMainWindow):
         if self._history_panel is None:
             from cactus_desk.ui.history_view import HistoryPanel
 
-            self._history_panel = HistoryPanel(self.history, self._profiles)
+            self._history_panel = HistoryPanel(self.history, self.profiles)
             self._history_panel.resendRequested.connect(self.open_resend)
             self._history_holder.layout().addWidget(self._history_panel)
         return self._history_panel
@@ -296,14 +353,16 @@ class MainWindow(QMainWindow):
 
     def showing_empty_state(self) -> bool:
         """True while the first-run page is on show."""
-        return self._pages.currentIndex() == EMPTY_PAGE
+        return self._finished()._pages.currentIndex() == EMPTY_PAGE
 
     # -- profiles ---------------------------------------------------------------------------
 
     def all_profiles(self) -> list[Profile]:
         """The saved profiles, then the sandbox's (if started)."""
+        from cactus_desk.profiles import ProfileStoreError
+
         try:
-            saved = self._profiles.list()
+            saved = self.profiles.list()
             self._empty.problem.setVisible(False)
         except ProfileStoreError as exc:
             self._empty.problem.setText(str(exc))
@@ -315,13 +374,13 @@ class MainWindow(QMainWindow):
     def reload_profiles(self, select_id: str | None = None) -> None:
         """Re-read the profiles into the form; show the first-run page when there are none."""
         profiles = self.all_profiles()
-        self._form.set_profiles(profiles, select_id)
+        self.form.set_profiles(profiles, select_id)
         self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
         self._profiles_action.setEnabled(True)
 
     def salt_provider(self, profile: Profile) -> Callable[[], str | None]:
         """A callable that reads ``profile``'s salt when called (on a worker thread)."""
-        secrets, profile_id = self._secrets, profile.id
+        secrets, profile_id = self.secrets, profile.id
         return lambda: secrets.get_salt(profile_id)
 
     def _read_timeout_for(self, profile: Profile) -> float:
@@ -331,7 +390,9 @@ class MainWindow(QMainWindow):
 
     def start_sandbox(self) -> Profile:
         """Start the embedded sandbox (once) and select its in-memory profile."""
+        self._finished()
         if self._sandbox is None or self._sandbox_profile is None:
+            from cactus_desk.profiles import Profile, extension_methods
             from cactus_desk.sandbox import SandboxGateway
 
             sandbox = SandboxGateway().start()
@@ -373,6 +434,8 @@ class MainWindow(QMainWindow):
 
     def set_sandbox_extensions(self, extensions: list[str]) -> None:
         """Enable exactly these extension methods on the sandbox profile."""
+        from cactus_desk.profiles import Profile
+
         if self._sandbox_profile is None:
             raise RuntimeError("The sandbox is not running")
         data = self._sandbox_profile.model_dump()
@@ -380,6 +443,8 @@ class MainWindow(QMainWindow):
         self.reload_profiles()
 
     def _use_sandbox_clicked(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         try:
             self.start_sandbox()
         except OSError as exc:
@@ -401,22 +466,23 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self._profiles_action = QAction("&Profiles…", self)
         self._profiles_action.setObjectName("profilesAction")
-        self._profiles_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
         self._profiles_action.triggered.connect(self.open_profiles)
         file_menu.addAction(self._profiles_action)
         self._sandbox_action = QAction("Use the &sandbox", self)
         self._sandbox_action.setObjectName("sandboxAction")
         self._sandbox_action.triggered.connect(self._use_sandbox_clicked)
         file_menu.addAction(self._sandbox_action)
-        import_action = QAction("&Import callbacks…", self)
-        import_action.setObjectName("importCallbacksAction")
-        import_action.triggered.connect(self.open_import_callbacks)
-        file_menu.addAction(import_action)
+        self._import_action = QAction("&Import callbacks…", self)
+        self._import_action.setObjectName("importCallbacksAction")
+        self._import_action.triggered.connect(self.open_import_callbacks)
+        file_menu.addAction(self._import_action)
+        # Enabled by finish_startup, once the profiles and the history are there.
+        for action in (self._profiles_action, self._sandbox_action, self._import_action):
+            action.setEnabled(False)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        self._quit_action = QAction("&Quit", self)
+        self._quit_action.triggered.connect(self.close)
+        file_menu.addAction(self._quit_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Cactus Desk", self)
@@ -424,12 +490,18 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.open_about)
         help_menu.addAction(about)
 
+    def _add_shortcuts(self) -> None:
+        # Not in the shell: the first setShortcut makes PySide6 create the enums of Qt's
+        # namespace (tens of milliseconds) and nothing can be typed before the first paint.
+        self._profiles_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self._quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+
     def open_profiles(self) -> QWidget:
         """Open the profile manager (non-blocking) and return it."""
         from cactus_desk.ui.profile_dialog import ProfileManagerDialog
 
-        dialog = ProfileManagerDialog(self._profiles, self._secrets, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog = ProfileManagerDialog(self.profiles, self.secrets, self)
+        _delete_on_close(dialog)
         dialog.profilesChanged.connect(self.reload_profiles)
         dialog.open()
         return dialog
@@ -438,8 +510,8 @@ class MainWindow(QMainWindow):
         """Open the "New profile" dialog (non-blocking) and return it."""
         from cactus_desk.ui.profile_dialog import ProfileDialog
 
-        dialog = ProfileDialog(self._profiles, self._secrets, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog = ProfileDialog(self.profiles, self.secrets, self)
+        _delete_on_close(dialog)
         dialog.profileSaved.connect(lambda profile_id: self.reload_profiles(profile_id))
         dialog.open()
         return dialog
@@ -449,7 +521,7 @@ class MainWindow(QMainWindow):
         from cactus_desk.ui.import_dialog import ImportCallbacksDialog
 
         dialog = ImportCallbacksDialog(self.history, self.all_profiles(), self.salt_provider, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        _delete_on_close(dialog)
         dialog.imported.connect(self._callbacks_imported)
         dialog.open()
         return dialog
@@ -463,7 +535,7 @@ class MainWindow(QMainWindow):
         from cactus_desk.ui.about_dialog import AboutDialog
 
         dialog = AboutDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        _delete_on_close(dialog)
         dialog.open()
         return dialog
 
@@ -474,6 +546,8 @@ class MainWindow(QMainWindow):
             self.history_panel.refresh()
 
     def _send_finished(self, job: SendJob, result: SubmitResult) -> None:
+        from cactus_desk.gateway.outcomes import Accepted
+
         if self._history_panel is not None:
             self._history_panel.refresh()
         current = self._form.current_profile()
@@ -498,6 +572,9 @@ class MainWindow(QMainWindow):
 
     def _history_opened(self, check_pending: bool, note: str = "") -> None:
         """Settle interrupted attempts and say so; check the file on a worker if still due."""
+        from cactus_desk.payouts.recovery import recover_interrupted
+        from cactus_desk.ui.recovery_dialog import check_history, interrupted_text
+
         store = self.history
         text = ""
         try:
@@ -530,6 +607,11 @@ class MainWindow(QMainWindow):
         self._close_if_waiting()  # takes it down now, or once the send in flight is recorded
 
     def _take_history_down(self, problem: str) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from cactus_desk.payouts.store import HistoryOpenError
+        from cactus_desk.ui.recovery_dialog import set_damaged_aside
+
         store, self._history, self._damage_pending = self._history, None, None
         self._controller.set_history(None)
         if self._live is not None:
@@ -545,17 +627,19 @@ class MainWindow(QMainWindow):
             self._pages.setEnabled(False)
             self.statusBar().showMessage(str(exc))
             box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, str(exc), parent=self)
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            _delete_on_close(box)
             box.open()
             return
         self._history_damaged(error)
 
     def _history_damaged(self, error: CorruptHistoryError) -> None:
+        from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
+
         self._damage = error
         self._pages.setEnabled(False)
         self.statusBar().showMessage("The payout history is damaged: choose how to continue.")
         dialog = CorruptHistoryDialog(error, self.data_dir, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        _delete_on_close(dialog)
         dialog.historyReady.connect(self._use_history)
         dialog.rejected.connect(self.close)
         dialog.open()
@@ -580,6 +664,8 @@ class MainWindow(QMainWindow):
             panel.deleteLater()
 
     def _show_recovered(self) -> None:
+        from cactus_desk.payouts.store import RecordNotFoundError
+
         if not self._recovered or self._history is None:
             return
         self._tabs.setCurrentIndex(HISTORY_TAB)
@@ -594,6 +680,8 @@ class MainWindow(QMainWindow):
 
         Returns None, with the reason in the status bar, when it cannot be sent again.
         """
+        from cactus_desk.payouts.recovery import ResendRefusedError
+        from cactus_desk.payouts.store import RecordNotFoundError
         from cactus_desk.ui.resend_dialog import ResendDialog, resend_profile
 
         store = self.history
@@ -605,7 +693,7 @@ class MainWindow(QMainWindow):
             return None
         timeout = self._read_timeout_for(profile)
         dialog = ResendDialog(store, record, profile, self.salt_provider(profile), timeout, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        _delete_on_close(dialog)
         dialog.resent.connect(self._resent)
         dialog.finished.connect(lambda _result: self._resend_closed(dialog))
         self._resend_dialog = dialog
@@ -621,6 +709,8 @@ class MainWindow(QMainWindow):
         self._close_if_waiting()
 
     def _resent(self, record_id: int, result: SubmitResult) -> None:
+        from cactus_desk.payouts.submit import NotSent
+
         if self._shut_down or self._history is None:
             return
         request_id = self._history.get(record_id).request_id
@@ -637,7 +727,8 @@ class MainWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if (self._controller.is_sending() or self._resending()) and not self._shut_down:
+        busy = self._ready and (self._controller.is_sending() or self._resending())
+        if busy and not self._shut_down:
             # Closing now would leave the attempt SUBMITTING; wait for its answer instead.
             event.ignore()
             self._close_when_idle = True
@@ -653,6 +744,10 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        if not self._ready:  # closed before the start-up finished: only the lock is held
+            self._lock.release()
+            log.info("main window closed")
+            return
         if self._live is not None:
             self._live.stop()  # before the sandbox and the store it writes to
         if self._sandbox is not None:

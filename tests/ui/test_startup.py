@@ -224,3 +224,138 @@ def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert "Sandbox [sandbox]" in result.stdout
     assert (tmp_path / "logs" / "cactus-desk.log").exists()
+
+
+# -- the first paint: a light shell, the rest right after ---------------------------------
+
+#: Modules the window must not wait for before its first paint.
+HEAVY_MODULES = (
+    "httpx",
+    "pydantic",
+    "keyring",
+    "sqlite3",
+    "cactus_desk.profiles",
+    "cactus_desk.secrets",
+    "cactus_desk.payouts.store",
+    "cactus_desk.sandbox",
+    "cactus_desk.ui.payout_form",
+)
+
+# `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records, at the
+# main window's first paint, what is loaded and built; then it waits for the rest.
+FIRST_PAINT_PROBE = """
+import json, sys
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow, QPushButton
+from cactus_desk import cli
+
+HEAVY = {heavy!r}
+qapp = QApplication([])
+report = {{}}
+
+
+class Probe(QObject):
+    window = None
+
+    def eventFilter(self, watched, event):
+        if (
+            self.window is None
+            and event.type() == QEvent.Type.Paint
+            and isinstance(watched, QMainWindow)
+        ):
+            self.window = watched
+            report["loaded_at_paint"] = [m for m in HEAVY if m in sys.modules]
+            report["ready_at_paint"] = watched.is_ready()
+            report["status_at_paint"] = watched.statusBar().currentMessage()
+            send = watched.findChild(QPushButton, "sendButton")
+            report["send_button_at_paint"] = send is not None
+            QTimer.singleShot(0, self.wait_until_ready)
+        return False
+
+    def wait_until_ready(self, tries=500):
+        if not self.window.is_ready() and tries:
+            QTimer.singleShot(10, lambda: self.wait_until_ready(tries - 1))
+            return
+        window = self.window
+        report["ready_later"] = window.is_ready()
+        report["profile"] = window.form.profile_combo.currentText()
+        report["history_open"] = window.history.count() == 0
+        report["status_later"] = window.statusBar().currentMessage()
+        qapp.closeAllWindows()
+
+
+probe = Probe()
+qapp.installEventFilter(probe)
+report["code"] = cli.main(["--data-dir", {data!r}])
+print(json.dumps(report))
+"""
+
+
+def test_the_window_paints_before_the_heavy_parts_load_then_finishes(tmp_path: Path) -> None:
+    data = tmp_path / "desk"
+    ProfileStore(data).add(
+        Profile(name="Main shop", base_url="https://pay.example.com", merchant_id="m", site_id=7)
+    )
+    code = FIRST_PAINT_PROBE.format(heavy=HEAVY_MODULES, data=str(data))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # At the first paint: the shell only, saying it is loading, with nothing to send from.
+    assert report["loaded_at_paint"] == []
+    assert report["ready_at_paint"] is False
+    assert report["status_at_paint"] == "Loading…"
+    assert report["send_button_at_paint"] is False
+    # Right after it: the profile, the form and the history are all there.
+    assert report["ready_later"] is True
+    assert report["profile"] == "Main shop · LIVE"
+    assert report["history_open"] is True
+    assert report["status_later"] == ""
+    assert report["code"] == 0
+
+
+def test_a_history_that_cannot_be_opened_after_the_first_paint_fails_the_start(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "desk"
+    (data / "history.sqlite3").mkdir(parents=True)  # a folder where the database should be
+    code = (
+        "import sys\n"
+        "from cactus_desk import app\n"
+        f"sys.exit(app.run(['--data-dir', {str(data)!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cactus-desk: error: The payout history cannot be opened" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_window_finishes_on_first_use_and_a_closed_shell_stays_closed(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    shell = MainWindow(data_home)
+    qtbot.addWidget(shell)
+    assert not shell.is_ready()
+    assert shell.form.profile_combo.count() == 0  # asking for a part finishes the window
+    assert shell.is_ready() and shell.showing_empty_state()
+    shell.shutdown()
+
+    closed = MainWindow(data_home)  # the lock was released by the shutdown above
+    qtbot.addWidget(closed)
+    closed.close()
+    closed.finish_startup()  # the paint's timer firing after a quick close does nothing
+    assert not closed.is_ready()
+    with pytest.raises(RuntimeError, match="closed before it finished"):
+        _ = closed.form
+    MainWindow(data_home).shutdown()  # and the data folder is free again
