@@ -20,6 +20,7 @@ from pathlib import Path
 RUNS = 5
 MARKER = "RESULTS "
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ def child_env() -> dict[str, str]:
     """The environment of a benchmark child: headless Qt and the source tree importable."""
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # An installed app runs from bytecode; a machine that turns bytecode caching off would time
+    # the compiling of every module instead. The cache lives beside the data, not in the tree.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(DATA / "pycache")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 

@@ -286,6 +286,28 @@ def test_no_subcommand_opens_the_window_with_the_same_arguments(
     assert seen == [["--sandbox", "--data-dir", "x"]]
 
 
+def test_a_window_start_skips_the_subcommand_parser_and_errors_still_read_well(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('DISPLAY', None); os.environ.pop('WAYLAND_DISPLAY', None)\n"
+        "os.environ.pop('QT_QPA_PLATFORM', None)\n"
+        "from cactus_desk.cli import main\n"
+        f"assert main(['--data-dir', {str(tmp_path)!r}]) == 2\n"
+        "assert 'cactus_desk.commands' not in sys.modules, 'the full parser was built'\n"
+        "assert main(['--read-timeout', '0']) == 2\n"
+        "assert main(['--data-dir', 'x', '--version']) == 0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no display" in done.stderr
+    assert "--read-timeout: '0' must be" in done.stderr
+    assert done.stdout.strip() == f"cactus-desk {cactus_desk.__version__}"
+
+
 def test_self_test_flag_runs_the_self_test(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -45,7 +45,8 @@ def test_the_checker_sees_a_pyside6_import(tmp_path: Path) -> None:
 def test_core_modules_import_without_loading_qt() -> None:
     code = (
         "import sys\n"
-        "import cactus_desk.cli, cactus_desk.gateway.client, cactus_desk.sandbox\n"
+        "import cactus_desk.cli, cactus_desk.commands\n"
+        "import cactus_desk.gateway.client, cactus_desk.sandbox\n"
         "import cactus_desk.payouts.store, cactus_desk.catalog, cactus_desk.money\n"
         "import cactus_desk.secrets, cactus_desk.profiles\n"
         "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt was loaded'\n"

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from cactus_desk import APP_NAME
@@ -493,6 +493,8 @@ class MainWindow(QMainWindow):
     def _add_shortcuts(self) -> None:
         # Not in the shell: the first setShortcut makes PySide6 create the enums of Qt's
         # namespace (tens of milliseconds) and nothing can be typed before the first paint.
+        from PySide6.QtGui import QKeySequence
+
         self._profiles_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
         self._quit_action.setShortcut(QKeySequence.StandardKey.Quit)
 

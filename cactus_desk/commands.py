@@ -1,0 +1,611 @@
+"""The ``cactus-desk`` command line in full: its parser, the subcommands, and their errors.
+
+``cli.main`` comes here for everything but a plain window start; none of it loads Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import cactus_desk
+from cactus_desk import paths
+
+# Profiles (pydantic) and secrets (keyring) are imported by the commands that use them: opening
+# the window must not wait for them before its first paint.
+if TYPE_CHECKING:
+    from cactus_desk.payouts.store import HistoryFilter, HistoryStore
+
+PROG = "cactus-desk"
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger(__name__)
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with the exit code to return."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every subcommand needs: where the data and logs live, and the streams."""
+
+    data_dir: Path
+    log_dir: Path
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+
+    def start_logging(self) -> None:
+        """Log to the private log file; a log folder that cannot be created is not fatal."""
+        from cactus_desk.logs import setup_logging
+
+        try:
+            setup_logging(self.log_dir)
+        except OSError as exc:
+            print(f"{PROG}: warning: not logging to {self.log_dir}: {exc}", file=self.stderr)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _delay_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to 3600 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 65535")
+    return value
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version is looked up only when it is asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        print(f"{PROG} {cactus_desk.__version__}", file=sys.stdout)
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``cactus-desk``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Desktop payout console for the Cactus payment gateway. "
+        "With no command it opens the window.",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder for profiles and history (default: $CACTUS_DESK_HOME or the platform's)",
+    )
+    parser.add_argument(
+        "--log-dir", action="store_true", help="print where the log folder is and exit"
+    )
+    parser.add_argument(
+        "--sandbox", action="store_true", help="open the window on the embedded sandbox gateway"
+    )
+    parser.add_argument(
+        "--read-timeout",
+        metavar="SECONDS",
+        help="with --sandbox: read timeout of the embedded sandbox profile",
+    )
+    parser.add_argument(
+        "--finalize-after",
+        metavar="SECONDS",
+        help="with --sandbox: seconds before the sandbox finalizes a payout (default: 5)",
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation end to end against an in-process sandbox, then exit",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sandbox = commands.add_parser("sandbox", help="run the sandbox gateway on this computer")
+    sandbox.add_argument("--port", type=_port, default=0, help="port (default: any free one)")
+    sandbox.add_argument("--merchant-id", default="sandbox", help="merchant ID it accepts")
+    sandbox.add_argument("--site-id", type=_positive_int, default=101, help="site ID it accepts")
+    sandbox.add_argument("--salt", help="salt it signs with (default: a random one, printed)")
+    sandbox.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="finalize accepted payouts and POST their signed callbacks here, e.g. "
+        "http://127.0.0.1:8787/callback (a `cactus-desk receiver`); amounts ending in 13 "
+        "minor units are declined, the rest succeed",
+    )
+    sandbox.add_argument(
+        "--finalize-after",
+        dest="sandbox_finalize_after",
+        type=_delay_seconds,
+        metavar="SECONDS",
+        help="with --callback-url: seconds before a payout is finalized (default: 5)",
+    )
+    sandbox.set_defaults(handler=_cmd_sandbox)
+
+    profile = commands.add_parser("profile", help="manage gateway profiles")
+    profile_commands = profile.add_subparsers(dest="profile_command", metavar="ACTION")
+    profile_commands.required = True
+
+    add = profile_commands.add_parser("add", help="add a profile; the salt goes to the keyring")
+    add.add_argument("name", help="a name for the profile, e.g. 'Acme live'")
+    add.add_argument("--base-url", required=True, help="gateway address, e.g. https://...")
+    add.add_argument("--merchant-id", required=True)
+    add.add_argument("--site-id", required=True, type=_positive_int)
+    add.add_argument("--environment", choices=("live", "sandbox"), default="live")
+    add.add_argument(
+        "--extension",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="enable an undocumented method for this profile (repeatable)",
+    )
+    add.add_argument("--ca-bundle", metavar="FILE", help="PEM file of CAs to trust for this URL")
+    add.add_argument(
+        "--salt-stdin",
+        action="store_true",
+        required=True,
+        help="read the site salt from standard input (it is stored in the OS keyring only)",
+    )
+    add.set_defaults(handler=_cmd_profile_add)
+
+    listing = profile_commands.add_parser("list", help="list the profiles")
+    listing.set_defaults(handler=_cmd_profile_list)
+
+    remove = profile_commands.add_parser("remove", help="remove a profile and its salt")
+    remove.add_argument("name")
+    remove.set_defaults(handler=_cmd_profile_remove)
+
+    history = commands.add_parser("history", help="the payout history")
+    history_commands = history.add_subparsers(dest="history_command", metavar="ACTION")
+    history_commands.required = True
+    export = history_commands.add_parser("export", help="export the history")
+    export.add_argument("--format", choices=("csv",), default="csv")
+    export.add_argument("--output", metavar="FILE", help="write here (default: standard output)")
+    export.add_argument("--profile", metavar="NAME", help="only this profile's payouts")
+    export.add_argument("--state", metavar="S", help="only payouts in this state, e.g. ACCEPTED")
+    export.add_argument("--currency", metavar="C", help="only this currency, e.g. EUR")
+    export.add_argument("--search", metavar="TEXT", help="only payouts matching this text")
+    export.set_defaults(handler=_cmd_history_export)
+    _add_status_commands(commands, history_commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``cactus-desk`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version or a usage error, already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return _dispatch(args, args_list)
+    except CliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); point stdout at nothing so exit stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+    except Exception as exc:  # the last line of defence: one readable line, never a traceback
+        code = _store_error_code(exc)
+        if code is not None:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return code
+        if logging.getLogger().handlers:  # without a handler, logging would print the traceback
+            log.exception("Unexpected error")
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _store_error_code(exc: Exception) -> int | None:
+    """The exit code of a profile or keyring error (its own message is the report), else None."""
+    from cactus_desk.profiles import DuplicateProfileError, ProfileStoreError
+    from cactus_desk.secrets import KeyringError, NoKeyringError
+
+    if isinstance(exc, DuplicateProfileError | NoKeyringError):
+        return EXIT_USAGE
+    if isinstance(exc, ProfileStoreError | KeyringError):
+        return EXIT_FAILURE
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    explicit = bool(args.data_dir or os.environ.get(paths.ENV_HOME))
+    data_dir = paths.data_dir(args.data_dir)
+    log_dir = paths.log_dir(data_dir, explicit_data_dir=explicit)
+    if args.log_dir:
+        print(log_dir)
+        return EXIT_OK
+    handler: Callable[[argparse.Namespace, Context], int] | None = getattr(args, "handler", None)
+    if handler is not None and not args.self_test:
+        return handler(args, Context(data_dir, log_dir, sys.stdin, sys.stdout, sys.stderr))
+    if args.self_test:
+        from cactus_desk import selftest
+
+        return selftest.run(argv)
+    from cactus_desk import app
+
+    return app.run(argv)
+
+
+# --- sandbox -------------------------------------------------------------------------------
+
+
+def _cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.sandbox.standalone import DEFAULT_FINALIZE_AFTER, serve
+
+    delay = args.sandbox_finalize_after
+    if delay is not None and not args.callback_url:
+        raise CliError("--finalize-after needs --callback-url (where to send the callbacks)")
+    ctx.start_logging()
+    return serve(
+        args.port,
+        args.merchant_id,
+        args.site_id,
+        args.salt,
+        callback_url=args.callback_url,
+        finalize_after=DEFAULT_FINALIZE_AFTER if delay is None else delay,
+    )
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+
+def _read_salt(ctx: Context) -> str:
+    import getpass
+    import unicodedata
+
+    interactive = ctx.stdin.isatty()
+    salt = getpass.getpass("Site salt (not shown): ") if interactive else ctx.stdin.read()
+    salt = salt.strip()
+    if not salt:
+        raise CliError('no salt on standard input; pipe it in, e.g. `printf %s "$SALT" | ...`')
+    if any(unicodedata.category(ch) == "Cc" for ch in salt):
+        raise CliError("the salt on standard input must be a single line")
+    return salt
+
+
+def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
+    from pydantic import ValidationError
+
+    from cactus_desk.profiles import (
+        Profile,
+        ProfileNotFoundError,
+        ProfileStore,
+        describe_validation_error,
+    )
+    from cactus_desk.secrets import KeyringError, NoKeyringError, SecretStore, keyring_usable
+
+    ca_bundle = None
+    if args.ca_bundle:
+        bundle = Path(args.ca_bundle).expanduser()
+        if not bundle.is_file():
+            raise CliError(f"--ca-bundle: no such file: {bundle}")
+        ca_bundle = str(bundle.resolve())
+    try:
+        profile = Profile(
+            name=args.name,
+            base_url=args.base_url,
+            merchant_id=args.merchant_id,
+            site_id=args.site_id,
+            environment=args.environment,
+            extensions=args.extension,
+            ca_bundle=ca_bundle,
+        )
+    except ValidationError as exc:
+        raise CliError(_cli_field_names(describe_validation_error(exc))) from None
+
+    store = ProfileStore(ctx.data_dir)
+    try:
+        existing = store.get(profile.name)
+    except ProfileNotFoundError:
+        pass
+    else:
+        raise CliError(f"a profile named {existing.name!r} already exists")
+    if not keyring_usable():
+        raise CliError(str(NoKeyringError()))
+
+    salt = _read_salt(ctx)
+    ctx.start_logging()
+    secrets = SecretStore()
+    try:
+        secrets.set_salt(profile.id, salt)
+    except NoKeyringError as exc:
+        raise CliError(str(exc)) from None
+    except KeyringError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+    try:
+        store.add(profile)
+    except Exception:
+        # Do not leave an orphan secret behind a profile that was never saved.
+        with contextlib.suppress(KeyringError):
+            secrets.delete_salt(profile.id)
+        raise
+    log.info("Added profile %r (%s, %s)", profile.name, profile.environment, profile.base_url)
+    marker = "LIVE" if profile.is_live else "sandbox"
+    print(
+        f"Added profile {profile.name!r} [{marker}]; the salt is in the OS keyring.",
+        file=ctx.stdout,
+    )
+    return EXIT_OK
+
+
+def _cli_field_names(message: str) -> str:
+    for field, option in (
+        ("base_url", "--base-url"),
+        ("merchant_id", "--merchant-id"),
+        ("site_id", "--site-id"),
+        ("extensions", "--extension"),
+        ("ca_bundle", "--ca-bundle"),
+        ("environment", "--environment"),
+    ):
+        message = message.replace(f"{field}:", f"{option}:").replace(f"{field}.", f"{option} #")
+    return message
+
+
+def _salt_state(profile_id: str) -> str:
+    from cactus_desk.secrets import KeyringError, SecretStore, keyring_usable
+
+    if not keyring_usable():
+        return "no keyring"
+    try:
+        return "in keyring" if SecretStore().has_salt(profile_id) else "MISSING"
+    except KeyringError:
+        return "unknown (keyring error)"
+
+
+def _cmd_profile_list(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.profiles import ProfileStore
+
+    profiles = ProfileStore(ctx.data_dir).list()
+    if not profiles:
+        print("No profiles yet. Add one with: cactus-desk profile add NAME ...", file=ctx.stderr)
+        return EXIT_OK
+    header = ("NAME", "ENV", "BASE URL", "MERCHANT", "SITE", "SALT")
+    rows = [
+        (
+            p.name,
+            "LIVE" if p.is_live else "sandbox",
+            p.base_url,
+            p.merchant_id,
+            str(p.site_id),
+            _salt_state(p.id),
+        )
+        for p in profiles
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print(line.rstrip(), file=ctx.stdout)
+    return EXIT_OK
+
+
+def _cmd_profile_remove(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
+    from cactus_desk.secrets import KeyringError, SecretStore
+
+    store = ProfileStore(ctx.data_dir)
+    try:
+        profile = store.get(args.name)
+    except ProfileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    ctx.start_logging()
+    # The salt goes first: if the keyring fails, the profile is still there to retry with.
+    try:
+        SecretStore().delete_salt(profile.id)
+    except KeyringError as exc:
+        raise CliError(f"{exc} The profile was not removed.", EXIT_FAILURE) from None
+    store.remove(profile.name)
+    log.info("Removed profile %r", profile.name)
+    print(f"Removed profile {profile.name!r} and its salt.", file=ctx.stdout)
+    return EXIT_OK
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def _states(text: str | None) -> frozenset[str]:
+    from cactus_desk.payouts.states import State
+
+    if not text:
+        return frozenset()
+    wanted = text.strip().upper().replace(" ", "_")
+    if wanted not in State.__members__:
+        choices = ", ".join(State.__members__)
+        raise CliError(f"--state: unknown state {text!r} (choose from: {choices})")
+    return frozenset({State[wanted]})
+
+
+def _history_filter(
+    args: argparse.Namespace, ctx: Context, store: HistoryStore, states: frozenset[str]
+) -> HistoryFilter:
+    from cactus_desk.payouts.store import HistoryFilter
+    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
+
+    profile_id = None
+    if args.profile:
+        try:
+            profile_id = ProfileStore(ctx.data_dir).get(args.profile).id
+        except ProfileNotFoundError:
+            # A removed profile's payouts stay in the history under its last name.
+            wanted_name = args.profile.strip().casefold()
+            known = [
+                pid for pid, name in store.distinct_profiles() if name.casefold() == wanted_name
+            ]
+            if not known:
+                raise CliError(f"--profile: there is no profile named {args.profile!r}") from None
+            profile_id = known[0]
+    currency = args.currency.strip().upper() if args.currency else None
+    return HistoryFilter(
+        text=args.search or "", states=states, currency=currency, profile_id=profile_id
+    )
+
+
+def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.payouts.store import HistoryStore, SortKey
+
+    states = _states(args.state)
+    ctx.start_logging()
+    with HistoryStore.open(ctx.data_dir) as store:
+        history_filter = _history_filter(args, ctx, store, states)
+
+        def export(stream: TextIO) -> int:
+            # Oldest first, so an export reads like a ledger.
+            return store.export_csv(history_filter, SortKey.CREATED_AT, False, stream)
+
+        if args.output:
+            target = Path(args.output).expanduser()
+            try:
+                count = _write_private(target, export)
+            except OSError as exc:
+                message = f"--output: cannot write {target}: {exc.strerror or exc}"
+                raise CliError(message, EXIT_FAILURE) from None
+            print(f"Exported {count} payout(s) to {target}.", file=ctx.stderr)
+        else:
+            export(ctx.stdout)
+            ctx.stdout.flush()
+    return EXIT_OK
+
+
+def _write_private(path: Path, write: Callable[[TextIO], int]) -> int:
+    """Write an export to ``path`` (mode 0600 when created): it names recipients."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        return write(handle)
+
+
+# --- invoice statuses: the callback receiver, callback import, manual reconciliation ---------
+
+
+def _add_status_commands(commands: Any, history_commands: Any) -> None:
+    receiver = commands.add_parser(
+        "receiver", help="receive the gateway's status callbacks into the history (needs uvicorn)"
+    )
+    receiver.add_argument(
+        "--listen", metavar="HOST:PORT", default="127.0.0.1:8787", help="default 127.0.0.1:8787"
+    )
+    receiver.add_argument("--profile", metavar="NAME", required=True, help="whose salt verifies")
+    receiver.set_defaults(handler=_cmd_receiver)
+
+    callbacks = commands.add_parser("callbacks", help="status callbacks")
+    callback_commands = callbacks.add_subparsers(dest="callbacks_command", metavar="ACTION")
+    callback_commands.required = True
+    load = callback_commands.add_parser(
+        "import", help="apply a file of callbacks (JSON lines, or CSV with a header)"
+    )
+    load.add_argument("file", help="the file to import")
+    load.add_argument("--profile", metavar="NAME", required=True, help="whose salt verifies")
+    load.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file")
+    load.set_defaults(handler=_cmd_callbacks_import)
+
+    reconcile = history_commands.add_parser(
+        "reconcile", help="set a payout's final status by hand, with a note"
+    )
+    reconcile.add_argument("record", type=_positive_int, help="the history record number")
+    reconcile.add_argument(
+        "--status", required=True, choices=("success", "declined", "4", "5"), help="final status"
+    )
+    reconcile.add_argument("--note", required=True, help="how the final status was established")
+    reconcile.add_argument("--invoice-id", metavar="ID", help="the gateway's invoice ID, if known")
+    reconcile.set_defaults(handler=_cmd_history_reconcile)
+
+
+def _cmd_receiver(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.receiver.serve import ReceiverError, run_receiver
+
+    ctx.start_logging()
+    try:
+        return run_receiver(ctx.data_dir, args.profile, args.listen, out=ctx.stdout)
+    except ReceiverError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+
+
+def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.callbacks.reconcile import ImportFileError, import_file
+    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.receiver.serve import ReceiverError, load_profile_salt
+
+    try:
+        profile, salt = load_profile_salt(ctx.data_dir, args.profile)
+    except ReceiverError as exc:
+        raise CliError(f"--profile: {exc}") from None
+    ctx.start_logging()
+    with HistoryStore.open(ctx.data_dir) as store:
+        try:
+            report = import_file(
+                store,
+                Path(args.file).expanduser(),
+                salt,
+                merchant_id=profile.merchant_id,
+                site_id=profile.site_id,
+                fmt=args.format,
+            )
+        except ImportFileError as exc:
+            raise CliError(str(exc), EXIT_FAILURE) from None
+    log.info("Imported callbacks from a file: %s", report.lines()[0])
+    print("\n".join(report.lines()), file=ctx.stdout)
+    return EXIT_OK if not report.rejected else EXIT_FAILURE
+
+
+def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.callbacks.reconcile import ReconcileError, set_final_state
+    from cactus_desk.payouts.statuses import status_label
+    from cactus_desk.payouts.store import HistoryStore
+
+    status = {"success": 4, "declined": 5}.get(args.status) or int(args.status)
+    ctx.start_logging()
+    with HistoryStore.open(ctx.data_dir) as store:
+        try:
+            set_final_state(store, args.record, status, args.note, invoice_id=args.invoice_id)
+        except ReconcileError as exc:
+            option = {"note": "--note: ", "status": "--status: ", "invoice_id": "--invoice-id: "}
+            raise CliError(option.get(exc.field, "") + str(exc)) from None
+    log.info("History record %d set to %s by hand", args.record, status)
+    print(f"Record {args.record} is now {status_label(status)}, set by hand.", file=ctx.stdout)
+    return EXIT_OK
