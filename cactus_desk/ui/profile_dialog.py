@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from pydantic import ValidationError
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
@@ -43,9 +46,12 @@ from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
 TEST_CHANNEL = "test-connection"
+KEYRING_CHANNEL = "keyring"
 TEST_READ_TIMEOUT = 30.0
 
 ENVIRONMENTS = (("live", "Live (real money)"), ("sandbox", "Sandbox (test gateway)"))
+log = logging.getLogger(__name__)
+
 _FIELDS = ("name", "base_url", "merchant_id", "site_id", "salt", "environment", "extensions")
 
 
@@ -104,7 +110,11 @@ class ProfileDialog(QDialog):
         self._secrets = secrets
         self._original = profile
         self._runner_instance: Runner | None = None
-        self._keyring_ok = keyring_usable()
+        # None until the worker has asked the keyring: a Secret Service can be slow to answer
+        # or hold the call while it asks to be unlocked, so no keyring call runs on this thread.
+        self._keyring_ok: bool | None = None
+        self._backend = ""
+        self._saving = False
         self.setObjectName("profileDialog")
         self.setWindowTitle(f"Edit profile {profile.name}" if profile else "New profile")
         self.setModal(True)
@@ -218,6 +228,7 @@ class ProfileDialog(QDialog):
 
         self._fill(profile)
         self._show_environment()
+        self._check_keyring(profile)
 
     # -- building -------------------------------------------------------------------------
 
@@ -241,17 +252,51 @@ class ProfileDialog(QDialog):
         self.environment_combo.setCurrentIndex(self.environment_combo.findData(profile.environment))
         for wire, box in self._extension_boxes.items():
             box.setChecked(wire in profile.extensions)
-        try:
-            stored = self._secrets.has_salt(profile.id)
-        except (NoKeyringError, KeyringError):
+
+    def _check_keyring(self, profile: Profile | None) -> None:
+        secrets, profile_id = self._secrets, None if profile is None else profile.id
+
+        def job() -> tuple[bool, str, bool]:  # worker thread
             stored = False
-        self.salt_edit.setPlaceholderText(
-            "Leave empty to keep the stored salt" if stored else "No salt stored yet: enter it"
-        )
+            if profile_id is not None:
+                try:
+                    stored = secrets.has_salt(profile_id)
+                except (NoKeyringError, KeyringError):
+                    stored = False
+            return keyring_usable(), backend_name(), stored
+
+        self._update_buttons()
+        self._runner.run(job, self._keyring_checked, self._keyring_failed, channel=KEYRING_CHANNEL)
+
+    def _keyring_checked(self, answer: tuple[bool, str, bool]) -> None:
+        self._keyring_ok, self._backend, stored = answer
+        if self._original is not None:
+            self.salt_edit.setPlaceholderText(
+                "Leave empty to keep the stored salt" if stored else "No salt stored yet: enter it"
+            )
+        self._show_keyring()
+        self._update_buttons()
+
+    def _keyring_failed(self, error: BaseException) -> None:
+        log.warning("the keyring check failed: %s", type(error).__name__)
+        self._keyring_checked((False, "unknown", False))
+
+    def keyring_checked(self) -> bool:
+        """True once the keyring has answered whether it can keep the salt."""
+        return self._keyring_ok is not None
+
+    def _update_buttons(self) -> None:
+        self.save_button.setEnabled(self.keyring_checked() and not self._saving)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(not self._saving)
 
     def _show_keyring(self) -> None:
+        if self._keyring_ok is None:
+            self.keyring_label.setText("Checking the keyring…")
+            self.keyring_label.setStyleSheet(f"QLabel {{ color: {style.MUTED_FG}; }}")
+            self.session_check.setVisible(False)
+            return
         if self._keyring_ok:
-            self.keyring_label.setText(f"Salts are kept in: {backend_name()}")
+            self.keyring_label.setText(f"Salts are kept in: {self._backend}")
             self.keyring_label.setStyleSheet(f"QLabel {{ color: {style.MUTED_FG}; }}")
             self.session_check.setVisible(False)
             return
@@ -352,8 +397,14 @@ class ProfileDialog(QDialog):
 
     # -- saving ---------------------------------------------------------------------------
 
-    def save(self) -> bool:
-        """Validate and store the profile (and the salt, if one was entered); True on success."""
+    def save(self) -> None:
+        """Validate and store the profile, then the salt (if one was entered) off this thread.
+
+        Field problems show at once; ``profileSaved`` is emitted, and the dialog closes, when
+        the keyring has taken the salt.
+        """
+        if not self.keyring_checked() or self._saving:
+            return
         self._clear_errors()
         profile = self._read_profile()
         salt = self.salt_edit.text()
@@ -361,7 +412,7 @@ class ProfileDialog(QDialog):
         if salt_problem:
             self._set_error("salt", salt_problem)
         if profile is None or salt_problem:
-            return False
+            return
         adding = self._original is None
         try:
             if adding:
@@ -370,26 +421,59 @@ class ProfileDialog(QDialog):
                 self._profiles.update(profile)
         except DuplicateProfileError as exc:
             self._set_error("name", str(exc))
-            return False
+            return
         except (ProfileStoreError, ProfileNotFoundError) as exc:
             self._show_form_error(str(exc))
-            return False
-        if salt:
-            try:
-                self._store_salt(profile.id, salt)
-            except (NoKeyringError, KeyringError, ValueError) as exc:
-                if adding:
-                    self._profiles.remove(profile.name)
-                    self._set_error("salt", f"The profile was not saved: {exc}")
-                else:
-                    self._original = profile
-                    self._set_error("salt", f"The profile was saved, but not the salt: {exc}")
-                return False
+            return
+        if not salt:
+            self._saved(profile)
+        elif not self._keyring_ok:
+            self._secrets.remember_for_session(profile.id, salt)  # memory only: instant
+            self._saved(profile)
+        else:
+            self._store_salt(profile, salt, adding=adding)
+
+    def _store_salt(self, profile: Profile, salt: str, *, adding: bool) -> None:
+        secrets = self._secrets
+        self._saving = True
+        self._update_buttons()
+        self.test_button.setEnabled(False)
+        self._show_test("Saving the salt in the keyring…", ok=None)
+        self._runner.run(
+            lambda: secrets.set_salt(profile.id, salt),
+            lambda _none: self._salt_stored(profile),
+            lambda error: self._salt_refused(profile, error, adding=adding),
+        )
+
+    def _salt_stored(self, profile: Profile) -> None:
+        self._saving = False
+        self._update_buttons()
+        self.test_button.setEnabled(True)
+        self._show_test("", ok=None)
+        self._saved(profile)
+
+    def _salt_refused(self, profile: Profile, error: BaseException, *, adding: bool) -> None:
+        self._saving = False
+        self._update_buttons()
+        self.test_button.setEnabled(True)
+        self._show_test("", ok=None)
+        if isinstance(error, NoKeyringError | KeyringError | ValueError):
+            reason = str(error)
+        else:
+            reason = f"unexpected error ({type(error).__name__})"
+        if adding:
+            with contextlib.suppress(ProfileNotFoundError, ProfileStoreError):
+                self._profiles.remove(profile.name)
+            self._set_error("salt", f"The profile was not saved: {reason}")
+        else:
+            self._original = profile
+            self._set_error("salt", f"The profile was saved, but not the salt: {reason}")
+
+    def _saved(self, profile: Profile) -> None:
         self.salt_edit.clear()
         self._original = profile
         self.profileSaved.emit(profile.id)
         self.accept()
-        return True
 
     def _salt_problem(self, salt: str, profile: Profile | None) -> str | None:
         if salt != salt.strip():
@@ -408,17 +492,17 @@ class ProfileDialog(QDialog):
             )
         return None
 
-    def _store_salt(self, profile_id: str, salt: str) -> None:
-        if self._keyring_ok:
-            self._secrets.set_salt(profile_id, salt)
-        else:
-            self._secrets.remember_for_session(profile_id, salt)
+    def reject(self) -> None:
+        """Cancel, except while the keyring is taking the salt: that answer must land here."""
+        if not self._saving:
+            super().reject()
 
     def done(self, result: int) -> None:
         """Close; a connection test still running is forgotten, and the salt field emptied."""
         runner, self._runner_instance = self._runner_instance, None
         if runner is not None:
             runner.invalidate(TEST_CHANNEL)
+            runner.invalidate(KEYRING_CHANNEL)
             if not runner.busy():
                 runner.deleteLater()
         self.salt_edit.clear()
@@ -497,6 +581,9 @@ class ProfileManagerDialog(QDialog):
         self._secrets = secrets
         self._editor: ProfileDialog | None = None
         self._confirm: QMessageBox | None = None
+        # Parented to the manager: if it closes first, the deletion still runs; only its
+        # report, which has nowhere to go, is dropped.
+        self._salt_runner = Runner(self)
         self.setObjectName("profileManagerDialog")
         self.setWindowTitle("Gateway profiles")
         self.setMinimumSize(560, 340)
@@ -693,14 +780,27 @@ class ProfileManagerDialog(QDialog):
         except (ProfileNotFoundError, ProfileStoreError) as exc:
             self._show_error(str(exc))
             return
-        try:
-            self._secrets.delete_salt(profile.id)
-        except (NoKeyringError, KeyringError) as exc:
-            self._show_error(f"The profile was removed, but its salt could not be deleted: {exc}")
-        else:
-            self._show_error("")
+        self._show_error("")
         self.reload()
         self.profilesChanged.emit()
+        secrets, profile_id = self._secrets, profile.id
+
+        def job() -> None:  # worker thread: the keyring may be slow or want unlocking
+            try:
+                secrets.delete_salt(profile_id)
+            except (NoKeyringError, KeyringError) as exc:
+                # Logged too: the manager may be closed before the answer comes.
+                log.warning("a removed profile's salt could not be deleted: %s", exc)
+                raise
+
+        self._salt_runner.run(job, lambda _none: None, self._salt_not_deleted)
+
+    def _salt_not_deleted(self, error: BaseException) -> None:
+        self._show_error(f"The profile was removed, but its salt could not be deleted: {error}")
+
+    def salt_work_pending(self) -> bool:
+        """True while a removed profile's salt is still being deleted from the keyring."""
+        return self._salt_runner.busy()
 
 
 def _describe(profile: Profile) -> str:

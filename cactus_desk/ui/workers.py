@@ -42,7 +42,10 @@ class _Job(QRunnable):
             ok = True
         except BaseException as exc:  # delivered to the GUI thread's error handler
             result, ok = exc, False
-        self._relay.finished.emit(self._token, ok, result)
+        try:
+            self._relay.finished.emit(self._token, ok, result)
+        except RuntimeError:  # its window was closed and deleted meanwhile: nobody to tell
+            log.debug("a background job finished after its receiver was deleted")
 
 
 class Runner(QObject):

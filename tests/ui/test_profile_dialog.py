@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
 import pytest
 from keyring.backends import fail
-from PySide6.QtCore import Qt
+from keyring.errors import KeyringLocked
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -44,6 +46,7 @@ def _dialog(
     dialog = ProfileDialog(profiles, secrets, None, **kw)  # type: ignore[arg-type]
     qtbot.addWidget(dialog)
     dialog.open()
+    qtbot.waitUntil(dialog.keyring_checked, timeout=WAIT_MS)
     return dialog
 
 
@@ -173,7 +176,8 @@ def test_editing_with_an_empty_salt_keeps_the_stored_one(
 
     again = _dialog(qtbot, profiles, secrets, profile=profiles.get_by_id(original.id))
     qtbot.keyClicks(again.salt_edit, "a-new-salt")
-    again.save_button.click()
+    with qtbot.waitSignal(again.profileSaved):
+        again.save_button.click()
     assert memory_keyring.passwords == {(SERVICE, f"{original.id}:salt"): "a-new-salt"}
 
 
@@ -315,6 +319,7 @@ def test_the_manager_adds_and_removes_a_profile_with_its_salt(
     manager.add_button.click()
     editor = manager.editor
     assert editor is not None
+    qtbot.waitUntil(editor.keyring_checked, timeout=WAIT_MS)
     _fill(qtbot, editor)
     with qtbot.waitSignal(manager.profilesChanged):
         editor.save_button.click()
@@ -333,7 +338,9 @@ def test_the_manager_adds_and_removes_a_profile_with_its_salt(
     with qtbot.waitSignal(manager.profilesChanged):
         manager.confirmation.button(QMessageBox.StandardButton.Yes).click()
     assert profiles.list() == []
+    qtbot.waitUntil(lambda: not manager.salt_work_pending(), timeout=WAIT_MS)
     assert memory_keyring.passwords == {}
+    assert not manager.error_label.isVisible()
     assert not manager.remove_button.isEnabled()
 
 
@@ -356,3 +363,63 @@ def test_each_field_has_an_accessible_name_and_its_mnemonic_focuses_it(
         assert widget.accessibleName() == name
         qtbot.keyClick(QApplication.focusWidget() or dialog, key, Qt.KeyboardModifier.AltModifier)
         assert QApplication.focusWidget() is widget, name
+
+
+class SlowKeyring(MemoryKeyring):
+    """A keyring that holds every write until released, like a Secret Service asking to be
+    unlocked; ``refuse`` makes the write fail instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.refuse = False
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.release.wait(WAIT_MS / 1000)
+        if self.refuse:
+            raise KeyringLocked("Failed to unlock the collection!")
+        super().set_password(service, username, password)
+
+
+def test_a_slow_keyring_never_freezes_the_dialog_and_cancel_waits_for_it(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    slow = SlowKeyring()
+    keyring.set_keyring(slow)
+    dialog = _dialog(qtbot, profiles, secrets)
+    _fill(qtbot, dialog)
+    dialog.save_button.click()  # returns at once: the keyring is asked on a worker thread
+
+    assert dialog.test_result.text() == "Saving the salt in the keyring…"
+    assert not dialog.save_button.isEnabled()
+    ticks: list[int] = []
+    timer = QTimer(dialog)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=WAIT_MS)  # the event loop runs on
+    dialog.reject()  # Cancel, Escape: refused while the salt is on its way
+    assert dialog.isVisible()
+
+    with qtbot.waitSignal(dialog.profileSaved):
+        slow.release.set()
+    assert slow.passwords == {(SERVICE, f"{profiles.get('Main desk').id}:salt"): SALT}
+    assert not dialog.isVisible()
+
+
+def test_a_keyring_that_refuses_the_salt_leaves_no_profile_behind(
+    qtbot: QtBot, profiles: ProfileStore, secrets: SecretStore
+) -> None:
+    slow = SlowKeyring()
+    slow.refuse = True
+    slow.release.set()
+    keyring.set_keyring(slow)
+    dialog = _dialog(qtbot, profiles, secrets)
+    _fill(qtbot, dialog)
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: "salt" in dialog.errors(), timeout=WAIT_MS)
+
+    assert dialog.errors()["salt"].startswith("The profile was not saved:")
+    assert "unlock" in dialog.errors()["salt"]
+    assert SALT not in dialog.errors()["salt"]
+    assert profiles.list() == []
+    assert dialog.isVisible() and dialog.save_button.isEnabled()
