@@ -421,9 +421,10 @@ class MainWindow(QMainWindow):
         delay = DEFAULT_FINALIZE_AFTER if delay is None else delay
         live = LiveStatuses(self._history, sandbox, finalize_after=delay, parent=self)
         live.unavailable.connect(self.statusBar().showMessage)
+        # Short enough to fit beside the balance; the rule in full is in the README.
         started = (
-            f"Live statuses on: the sandbox finalizes a payout after {delay:g} s, as Declined (5) "
-            "when its amount in minor units ends in 13 (e.g. 500.13), else Success (4)."
+            f"Live statuses on: sandbox payouts settle in {delay:g} s; "
+            "amounts ending in 13 (e.g. 500.13) are declined"
         )
         live.started.connect(lambda _url: self.statusBar().showMessage(started, 15_000))
         self._live = live

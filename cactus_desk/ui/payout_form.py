@@ -46,6 +46,7 @@ from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog, Earlier
 from cactus_desk.ui.method_panel import MethodPanel, ResizableStackedWidget
 from cactus_desk.ui.result_banner import ResultBanner
 from cactus_desk.ui.send_controller import SendController, SendJob
+from cactus_desk.ui.status_follower import StatusFollower
 
 # The form's own keys, in the order their messages are listed.
 FORM_KEYS = ("profile", "currency", "method", "site_login", "amount", "request_id")
@@ -92,6 +93,7 @@ class PayoutForm(QWidget):
 
         self.environment_banner = style.environment_banner("sandbox", self)
         self.banner = ResultBanner(self)
+        self.status_follower = StatusFollower(self.banner, lambda: controller.history, self)
 
         self.profile_combo = QComboBox()
         self.profile_combo.setObjectName("profileCombo")
@@ -491,6 +493,7 @@ class PayoutForm(QWidget):
         self._refresh_send_button()
 
     def _send_started(self, job: SendJob) -> None:
+        self.status_follower.stop()
         self.banner.clear()
         self._update_progress()
         self._ticker.start()
@@ -505,6 +508,8 @@ class PayoutForm(QWidget):
             self._used_ids[key] = "not sent"
         else:
             self.banner.show_outcome(outcome, job.request_id)
+            if not isinstance(outcome, Rejected):  # a callback may still settle it
+                self.status_follower.follow(result.record_id)
             self._used_ids[key] = {
                 Accepted: "accepted",
                 Rejected: "rejected",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown
-from cactus_desk.payouts.statuses import status_label
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
+
+if TYPE_CHECKING:
+    from cactus_desk.payouts.store import PayoutRecord
 
 UNKNOWN_ADVICE = (
     "The gateway may have created this payout. Do not send it again; "
@@ -45,19 +49,43 @@ def outcome_text(outcome: PayoutOutcome, request_id: str) -> str:
     return f"Outcome unknown: {reason}{advice} Request id {request_id}."
 
 
+def final_text(record: PayoutRecord) -> tuple[str, str] | None:
+    """(kind, sentence) for an accepted payout whose status is final, else None."""
+    if record.state is not State.ACCEPTED:
+        return None
+    invoice, request_id = record.invoice_id or "?", record.request_id
+    if record.gateway_status == GatewayStatus.SUCCESS:
+        return "paid", (
+            f"Payout paid: invoice {invoice}, status {status_label(record.gateway_status)}."
+            f" Request id {request_id}."
+        )
+    if record.gateway_status == GatewayStatus.DECLINE:
+        reason = _clip(record.description).rstrip(".")
+        return "declined", (
+            f"Payout declined after the gateway accepted it: invoice {invoice}, status "
+            f"{status_label(record.gateway_status)}{f' ({reason})' if reason else ''}. "
+            f"Nothing was paid. Request id {request_id}."
+        )
+    return None
+
+
 class ResultBanner(QFrame):
     """A coloured strip with the outcome of the last send; hidden until there is one."""
 
     _COLOURS: ClassVar[dict[str, tuple[str, str]]] = {
         "accepted": (style.ACCEPTED_BG, style.ACCEPTED_FG),
+        "paid": (style.ACCEPTED_BG, style.ACCEPTED_FG),
         "rejected": (style.REJECTED_BG, style.REJECTED_FG),
+        "declined": (style.REJECTED_BG, style.REJECTED_FG),
         "unknown": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "error": (style.REJECTED_BG, style.REJECTED_FG),
         "warning": (style.UNKNOWN_BG, style.UNKNOWN_FG),
     }
     _TITLES: ClassVar[dict[str, str]] = {
         "accepted": "Accepted",
+        "paid": "Paid",
         "rejected": "Rejected",
+        "declined": "Declined",
         "unknown": "Unknown outcome",
         "error": "Not sent",
         "warning": "Check the history",
@@ -88,8 +116,8 @@ class ResultBanner(QFrame):
         self.setVisible(False)
 
     def kind(self) -> str:
-        """``"accepted"``, ``"rejected"``, ``"unknown"``, ``"error"``, ``"warning"``, or ``""``
-        when hidden."""
+        """``"accepted"``, ``"paid"``, ``"rejected"``, ``"declined"``, ``"unknown"``,
+        ``"error"``, ``"warning"``, or ``""`` when hidden."""
         return self._kind
 
     def title(self) -> str:
@@ -111,6 +139,17 @@ class ResultBanner(QFrame):
         else:
             raise TypeError(f"not a payout outcome: {type(outcome).__name__}")
         self._show(kind, outcome_text(outcome, request_id))
+
+    def show_record(self, record: PayoutRecord) -> None:
+        """Show the latest word on a payout already sent: its status as the history has it."""
+        final = final_text(record)
+        if final is not None:
+            self._show(*final)
+        elif record.state is State.ACCEPTED and record.invoice_id:
+            status = record.gateway_status or GatewayStatus.INITIAL
+            self.show_outcome(
+                Accepted(record.invoice_id, status, record.message), record.request_id
+            )
 
     def show_error(self, message: str) -> None:
         """Show a problem that stopped the payout before it left (nothing was sent)."""

@@ -115,6 +115,11 @@ class SendController(QObject):
         )
         return True
 
+    @property
+    def history(self) -> HistoryStore | None:
+        """The history the sends are recorded in (None while none is open)."""
+        return self._history
+
     def set_history(self, history: HistoryStore | None) -> None:
         """Record the next sends in ``history`` (None: no history open, nothing is sent)."""
         self._history = history

@@ -98,6 +98,37 @@ def test_a_sandbox_payout_goes_from_processing_to_success_or_declined_in_place(
     assert "live statuses on" in live_window.statusBar().currentMessage().lower()
 
 
+def test_the_result_banner_follows_the_payout_just_sent_to_paid_or_declined(
+    live_window: MainWindow, qtbot: QtBot
+) -> None:
+    driver = PayoutDriver(live_window, qtbot)
+    banner = live_window.form.banner
+    paid = driver.send(amount="1500.50")
+    assert banner.kind() == "accepted" and "status Processing (3)" in banner.text()
+
+    qtbot.waitUntil(lambda: banner.kind() == "paid", timeout=8_000)
+    assert banner.title() == "Paid:"
+    assert "status Success (4)" in banner.text() and paid in banner.text()
+    assert live_window.form.status_follower.following() is None  # final: nothing more to say
+
+    declined = driver.send(amount="500.13")
+    qtbot.waitUntil(lambda: banner.kind() == "declined", timeout=8_000)
+    assert "status Declined (5)" in banner.text() and "Nothing was paid" in banner.text()
+    assert declined in banner.text()
+
+
+def test_a_hidden_banner_stays_hidden_when_the_payout_settles(
+    live_window: MainWindow, qtbot: QtBot
+) -> None:
+    driver = PayoutDriver(live_window, qtbot)
+    paid = driver.send(amount="1500.50")
+    live_window.form.banner.clear()
+    qtbot.waitUntil(lambda: driver.record(paid).gateway_status == 4, timeout=8_000)
+    qtbot.wait(1_200)  # a follower tick after the callback landed
+    assert live_window.form.banner.kind() == ""
+    assert not live_window.form.banner.isVisible()
+
+
 def test_a_payout_sent_before_the_receiver_is_up_is_still_finalized(
     qtbot: QtBot, data_home: Path
 ) -> None:
