@@ -20,7 +20,8 @@ CHANNEL = "balance"
 # A balance is a glance, not a payout: give up long before a payout's 180 s read timeout.
 BALANCE_READ_TIMEOUT = 30.0
 # The status bar shows this many currencies; the tooltip lists them all.
-MAX_SHOWN = 4
+# Two fit in the status bar beside a message; all of them are in the tooltip.
+MAX_SHOWN = 2
 
 SaltProvider = Callable[[], "str | None"]
 
@@ -107,6 +108,8 @@ class BalanceWidget(QWidget):
         self._profile: Profile | None = None
         self._salt_provider: SaltProvider | None = None
         self._balances: dict[str, int] = {}
+        self._lines: list[BalanceLine] = []
+        self._lead: str | None = None
         self._runner = Runner(self)
 
         self._label = QLabel(self)
@@ -138,11 +141,18 @@ class BalanceWidget(QWidget):
         self._profile = profile
         self._salt_provider = salt_provider
         self._button.setEnabled(profile is not None and salt_provider is not None)
+        self._lines = []
         self._set_balances({})
         if profile is None or salt_provider is None:
             self._show_plain("Balance: no profile selected")
             return
         self.refresh()
+
+    def set_currency(self, currency: str | None) -> None:
+        """Show ``currency`` (the one being paid in) first. GUI thread."""
+        self._lead = currency
+        if self._lines:
+            self._show_lines()
 
     def refresh(self) -> None:
         """Fetch the balance again for the current profile. GUI thread."""
@@ -174,10 +184,22 @@ class BalanceWidget(QWidget):
 
     def _on_loaded(self, lines: list[BalanceLine]) -> None:
         self._button.setEnabled(True)
+        self._lines = lines
         if not lines:
             self._show_plain("Balance: the gateway reported no balances")
             self._set_balances({})
             return
+        self._show_lines()
+        self._set_balances(
+            {
+                line.currency: line.available_minor
+                for line in lines
+                if line.available_minor is not None
+            }
+        )
+
+    def _show_lines(self) -> None:
+        lines = sorted(self._lines, key=lambda line: line.currency != self._lead)  # stable
         shown = " · ".join(
             f"{line.currency} {_show_major(line, line.available_major)}"
             for line in lines[:MAX_SHOWN]
@@ -192,15 +214,9 @@ class BalanceWidget(QWidget):
                 f"{_show_major(line, line.amount_major)}{held_in}"
             )
         self._label.setToolTip("\n".join(tips))
-        self._set_balances(
-            {
-                line.currency: line.available_minor
-                for line in lines
-                if line.available_minor is not None
-            }
-        )
 
     def _on_failed(self, error: BaseException) -> None:
+        self._lines = []
         self._button.setEnabled(True)
         if isinstance(error, GatewayError):
             reason = error.message

@@ -217,6 +217,10 @@ class MainWindow(QMainWindow):
 
         self._balance: BalanceWidget = BalanceWidget()
         self._balance.balancesChanged.connect(self._form.set_balances)
+        self._balance.set_currency(self._form.currency())
+        self._form.currency_combo.currentIndexChanged.connect(
+            lambda _index: self._balance.set_currency(self._form.currency())
+        )
         self.statusBar().addPermanentWidget(self._balance)
         self._form.profileChanged.connect(self._profile_changed)
         self._ready = True
@@ -421,11 +425,8 @@ class MainWindow(QMainWindow):
         delay = DEFAULT_FINALIZE_AFTER if delay is None else delay
         live = LiveStatuses(self._history, sandbox, finalize_after=delay, parent=self)
         live.unavailable.connect(self.statusBar().showMessage)
-        # Short enough to fit beside the balance; the rule in full is in the README.
-        started = (
-            f"Live statuses on: sandbox payouts settle in {delay:g} s; "
-            "amounts ending in 13 (e.g. 500.13) are declined"
-        )
+        # Short enough to fit beside the balance; the decline rule is in the README.
+        started = f"Live statuses on: sandbox payouts settle in {delay:g} s"
         live.started.connect(lambda _url: self.statusBar().showMessage(started, 15_000))
         self._live = live
         if self.isVisible():

@@ -115,6 +115,7 @@ def render(outdir: Path) -> list[Path]:
             window.profiles.add(live)
             window.reload_profiles(live.id)
             _fill(window, "card", "RUB", "1500.50", "alice")
+            _settle(lambda: not window.balance_widget.is_busy())
             written.append(_save(window, outdir / "main-live.png"))
             dialog = window.form.request_send()
             assert dialog is not None
@@ -127,8 +128,12 @@ def render(outdir: Path) -> list[Path]:
                 ("sbp", "RUB", "1200.00", "bob"),
                 ("localbanks", "EUR", "99.90", "carol"),
                 ("card", "RUB", "500.13", "dave"),  # the sandbox declines amounts ending in 13
+                ("card", "RUB", "1500.50", "alice"),
             ):
                 _send(window, method, currency, amount, login)
+            # The banner follows the last payout to its final status; the balance reloads.
+            _settle(lambda: window.form.banner.kind() == "paid", timeout=20)
+            _settle(lambda: not window.balance_widget.is_busy())
             written.append(_save(window, outdir / "main-accepted.png"))
 
             from cactus_desk.sandbox import Fault

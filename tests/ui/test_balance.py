@@ -53,8 +53,10 @@ def test_shows_the_sandbox_balances_and_emits_minor_units(
 
     assert signal.args == [{"USD": 1_000_000, "EUR": 1_460_050, "VND": 25_000_000}]
     assert all(type(value) is int for value in signal.args[0].values())
-    assert widget.text() == "Balance: USD 10 000.00 · EUR 14 600.50 · VND 25 000 000 (available)"
+    assert widget.text() == "Balance: USD 10 000.00 · EUR 14 600.50 +1 more (available)"
     assert gateway.salt not in widget.text()
+    widget.set_currency("VND")  # the currency being paid in comes first
+    assert widget.text() == "Balance: VND 25 000 000 · USD 10 000.00 +1 more (available)"
 
 
 def test_refresh_picks_up_a_changed_balance(
@@ -155,7 +157,7 @@ def test_many_currencies_are_shortened_with_all_in_the_tooltip(
     ):
         widget.set_profile(_profile(everything), lambda: everything.salt)
     assert len(sig.args[0]) == 8
-    assert widget.text().endswith(" +4 more (available)")
+    assert widget.text().endswith(" +6 more (available)")
     tooltip = widget.findChild(QLabel, "balanceLabel").toolTip()
     assert "VND: 1 000 000 available of 1 000 000 in sandbox_vnd" in tooltip
 

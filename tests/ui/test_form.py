@@ -256,6 +256,16 @@ def test_the_balance_from_the_status_bar_reaches_the_form(window: MainWindow, qt
     assert window.form._balances == window.balance_widget.balances()
 
 
+def test_the_status_bar_leads_with_the_balance_of_the_currency_being_paid(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    qtbot.waitUntil(lambda: bool(window.balance_widget.balances()))
+    form = window.form
+    assert window.balance_widget.text().startswith(f"Balance: {form.currency()} ")
+    form.currency_combo.setCurrentIndex(form.currency_combo.findData("EUR"))
+    assert window.balance_widget.text().startswith("Balance: EUR ")
+
+
 def test_new_id_puts_a_fresh_request_id(window: MainWindow, qtbot: QtBot) -> None:
     form = window.form
     first = form.request_id_edit.text()
