@@ -8,6 +8,7 @@ here ever turns an unexplained failure into a success or sends twice.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -61,6 +62,10 @@ class SubmitResult:
 
 class AttemptMismatchError(ValueError):
     """The history entry would not describe the request about to be sent."""
+
+
+class AttemptNotRecordedError(OSError):
+    """The history could not record the attempt (disk full, locked, damaged): nothing was sent."""
 
 
 class OutcomeNotSavedError(Exception):
@@ -158,13 +163,16 @@ def submit_payout(
     """Send one payout and record it; call on a worker thread.
 
     ``attempt`` is what the history keeps (recipient fields masked), ``request`` what is
-    sent. If the attempt cannot be recorded (``DuplicateRequestIdError``, a disk error),
-    nothing is sent and the error propagates. A salt that cannot be read ends as NOT_SENT;
-    anything unexpected while sending ends as UNKNOWN. Raises ``OutcomeNotSavedError`` when
-    the outcome itself cannot be written.
+    sent. If the attempt cannot be recorded (``DuplicateRequestIdError``, or
+    ``AttemptNotRecordedError`` for a database error), nothing is sent. A salt that cannot be
+    read ends as NOT_SENT; anything unexpected while sending ends as UNKNOWN. Raises
+    ``OutcomeNotSavedError`` when the outcome itself cannot be written.
     """
     _check_matches(attempt, request)
-    record_id = store.create_attempt(attempt)
+    try:
+        record_id = store.create_attempt(attempt)
+    except sqlite3.Error as exc:
+        raise AttemptNotRecordedError(str(exc) or type(exc).__name__) from exc
     log.info("payout %s: recorded as history record %d", request.request_id, record_id)
     return send_recorded(store, client, salt_provider, record_id, request)
 

@@ -13,6 +13,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import DuplicateRequestIdError, HistoryFilter, HistoryStore
 from cactus_desk.payouts.submit import (
     AttemptMismatchError,
+    AttemptNotRecordedError,
     NotSent,
     OutcomeNotSavedError,
     attempt_for,
@@ -132,6 +133,19 @@ def test_a_reused_request_id_sends_nothing(store: HistoryStore, observer: Histor
         _submit(store, client)
     assert client.calls == []
     assert store.count() == 1
+
+
+def test_an_attempt_the_history_cannot_record_is_not_sent(
+    store: HistoryStore, observer: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(attempt: object) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "create_attempt", disk_full)
+    client = FakeClient(observer, lambda: Accepted("1", 3, ""))
+    with pytest.raises(AttemptNotRecordedError, match="disk is full"):
+        _submit(store, client)
+    assert client.calls == [] and store.count() == 0
 
 
 def test_an_attempt_that_does_not_describe_the_request_is_refused(

@@ -259,3 +259,19 @@ def test_an_outcome_that_could_not_be_saved_is_not_called_not_sent(
     assert banner.kind() == "warning"
     assert banner.title() != "Not sent:"
     assert "accepted it as invoice" in banner.text()
+
+
+def test_a_history_that_cannot_record_the_attempt_says_not_sent(
+    driver: PayoutDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_args: object) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(driver.window.history, "create_attempt", full)
+    request_id = driver.send("card", "RUB")
+
+    banner = driver.form.banner
+    assert banner.title() == "Not sent:"
+    assert "history could not be written (database or disk is full)" in banner.text()
+    assert driver.window.sandbox.invoices == []
+    assert driver.form.request_id_edit.text() == request_id  # unused: free to send again
