@@ -45,13 +45,13 @@ from cactus_desk.secrets import (
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
+log = logging.getLogger(__name__)
+
 TEST_CHANNEL = "test-connection"
 KEYRING_CHANNEL = "keyring"
 TEST_READ_TIMEOUT = 30.0
 
 ENVIRONMENTS = (("live", "Live (real money)"), ("sandbox", "Sandbox (test gateway)"))
-log = logging.getLogger(__name__)
-
 _FIELDS = ("name", "base_url", "merchant_id", "site_id", "salt", "environment", "extensions")
 
 
