@@ -220,24 +220,14 @@ class PayoutForm(QWidget):
             _label("Site &login *:", self.site_login_edit),
             self._stack_rows(self.site_login_edit, self.site_login_error),
         )
-        amount_row = QHBoxLayout()
-        amount_row.setContentsMargins(0, 0, 0, 0)
-        amount_row.addWidget(self.amount_edit, 1)
-        amount_row.addWidget(self.amount_code)
-        amount_line = QWidget()
-        amount_line.setLayout(amount_row)
+        amount_line = self._side_by_side(self.amount_edit, self.amount_code)
         form.addRow(
             _label("&Amount *:", self.amount_edit),
             self._stack_rows(
                 amount_line, self.amount_minor_label, self.amount_warning, self.amount_error
             ),
         )
-        id_row = QHBoxLayout()
-        id_row.setContentsMargins(0, 0, 0, 0)
-        id_row.addWidget(self.request_id_edit, 1)
-        id_row.addWidget(self.new_id_button)
-        id_line = QWidget()
-        id_line.setLayout(id_row)
+        id_line = self._side_by_side(self.request_id_edit, self.new_id_button)
         form.addRow(
             _label("&Request id *:", self.request_id_edit),
             self._stack_rows(id_line, self.request_id_error),
@@ -259,6 +249,15 @@ class PayoutForm(QWidget):
         layout.addLayout(progress_row)
         layout.addLayout(send_row)
         layout.addStretch(1)
+
+    @staticmethod
+    def _side_by_side(main: QWidget, beside: QWidget) -> QWidget:
+        line = QWidget()
+        row = QHBoxLayout(line)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(main, 1)
+        row.addWidget(beside)
+        return line
 
     @staticmethod
     def _stack_rows(*widgets: QWidget) -> QWidget:

@@ -31,6 +31,18 @@ def _build(qtbot: QtBot, argv: list[str]) -> MainWindow:
     return window
 
 
+def _run_offscreen(code: str, *, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python with the offscreen Qt platform."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=60,
+    )
+
+
 def test_without_a_display_run_explains_and_returns_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,14 +201,7 @@ def test_start_up_leaves_the_sandbox_and_the_history_screen_unloaded(tmp_path: P
         "w.shutdown()\n"
         "print(json.dumps(loaded))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        timeout=60,
-    )
+    result = _run_offscreen(code, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
@@ -214,13 +219,7 @@ def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) ->
         "QTimer.singleShot(300, close)\n"
         f"sys.exit(app.run(['--sandbox', '--data-dir', {str(tmp_path)!r}]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        timeout=60,
-    )
+    result = _run_offscreen(code)
     assert result.returncode == 0, result.stderr
     assert "Sandbox [sandbox]" in result.stdout
     assert (tmp_path / "logs" / "cactus-desk.log").exists()
@@ -297,13 +296,7 @@ def test_the_window_paints_before_the_heavy_parts_load_then_finishes(tmp_path: P
         Profile(name="Main shop", base_url="https://pay.example.com", merchant_id="m", site_id=7)
     )
     code = FIRST_PAINT_PROBE.format(heavy=HEAVY_MODULES, data=str(data))
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        timeout=60,
-    )
+    result = _run_offscreen(code)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # At the first paint: the shell only, saying it is loading, with nothing to send from.
@@ -329,13 +322,7 @@ def test_a_history_that_cannot_be_opened_after_the_first_paint_fails_the_start(
         "from cactus_desk import app\n"
         f"sys.exit(app.run(['--data-dir', {str(data)!r}]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        timeout=60,
-    )
+    result = _run_offscreen(code)
     assert result.returncode == 1
     assert "cactus-desk: error: The payout history cannot be opened" in result.stderr
     assert "Traceback" not in result.stderr
