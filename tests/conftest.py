@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tests.memory_keyring import MemoryKeyring
+from tests.pg_cluster import PgCluster, PostgresUnavailableError
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +43,19 @@ def memory_keyring(request: pytest.FixtureRequest) -> Iterator[MemoryKeyring | N
         yield backend
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster for the whole run; CI fails rather than skips without one."""
+    try:
+        cluster = PgCluster()
+    except PostgresUnavailableError as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
+        pytest.skip(str(exc))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
