@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cactus_desk.gateway.signature import SIGNATURE_KEY, sign
-from cactus_desk.payouts.statuses import GatewayStatus
+from cactus_desk.sandbox.ledger import settle
+from cactus_desk.sandbox.rules import STATUS_DECLINE, STATUS_SUCCESS
+from cactus_desk.sandbox.signing import SIGNATURE_FIELD, signature_of
 
 log = logging.getLogger("cactus_desk.sandbox.finalizer")
 
@@ -49,7 +50,7 @@ def callback_body(invoice: Mapping[str, Any], status: int, salt: str) -> dict[st
     when it stores a callback.
     """
     invoice_id = str(invoice["invoice_id"])
-    success = status == GatewayStatus.SUCCESS
+    success = status == STATUS_SUCCESS
     body: dict[str, Any] = {
         "site_id": invoice["site_id"],
         "site_login": invoice["site_login"],
@@ -66,7 +67,7 @@ def callback_body(invoice: Mapping[str, Any], status: int, salt: str) -> dict[st
         "description": "" if success else DECLINE_DESCRIPTION,
         "additional_fields": dict(invoice.get("additional_fields") or {}),
     }
-    body[SIGNATURE_KEY] = sign(body, salt)
+    body[SIGNATURE_FIELD] = signature_of(body, salt)
     return body
 
 
@@ -222,10 +223,12 @@ class Finalizer:
     def _process(self, job: _Job) -> None:
         if job.body is None:
             declined = self._decline_rule(job.invoice)
-            status = GatewayStatus.DECLINE if declined else GatewayStatus.SUCCESS
+            status = STATUS_DECLINE if declined else STATUS_SUCCESS
+            # The sandbox's books follow the decision: a decline gives the amount back.
+            settle(str(job.invoice["invoice_id"]), status)
             job.body = callback_body(job.invoice, status, self._salt)
             with self._cond:
-                self._statuses[str(job.invoice["request_id"])] = int(status)
+                self._statuses[str(job.invoice["request_id"])] = status
         with self._cond:
             self.attempts += 1
         if self._post(job.body):
