@@ -1,11 +1,13 @@
 """The sandbox finalizes payouts: after a delay it decides each one and POSTs a signed callback.
 
 The rule is documented and deterministic: an amount whose minor-unit value ends in ``13`` is
-declined (status 5); every other one succeeds (status 4). A callback counts as delivered only
-on HTTP 200 with ``{"result": "ok"}``; otherwise it is retried with the sister gateway's
-schedule (45 s, 2, 5, 10 and 30 min, then hourly for 24 h, each wait counted from the failed
-attempt), compressed by ``time_scale`` in tests. One thread works through a heap of due jobs
-under a condition variable, so ``stop()`` is prompt.
+declined (status 5); every other one succeeds (status 4). The decision is booked in the sandbox
+that made the invoice (``ledger.settle``): success takes the amount off the account, a decline
+returns it to the available balance. A callback counts as delivered only on HTTP 200 with
+``{"result": "ok"}``; otherwise it is retried with the sister gateway's schedule (45 s, 2, 5,
+10 and 30 min, then hourly for 24 h, each wait counted from the failed attempt), compressed by
+``time_scale`` in tests. One thread works through a heap of due jobs under a condition
+variable, so ``stop()`` is prompt.
 """
 
 from __future__ import annotations

@@ -313,7 +313,8 @@ class SandboxGateway:
         body = handler.read_json_object()
         if setting is not None and setting.fault is Fault.REJECT:
             log.info("sandbox: fault %s", setting.fault)
-            handler.send_json(self._ledger.failure(setting.message))
+            request_id = body.get("request_id") if body is not None else None
+            handler.send_json(self._ledger.failure(setting.message, request_id=request_id))
             return
         fault_name = setting.fault.value if setting is not None else None
         if body is None:

@@ -101,6 +101,7 @@ def test_reject_fault_is_a_verified_rejection_without_invoice(
     assert isinstance(outcome, Rejected)
     assert outcome.message == "Recipient bank unavailable"
     assert outcome.signature_verified is True
+    assert outcome.response["request_id"] == "po-1"
     assert gateway.invoices == []
 
 
