@@ -363,6 +363,17 @@ def test_payout_above_the_available_balance_is_refused(
     assert len(gateway.invoices) == 1
 
 
+def test_a_currency_can_be_given_other_decimals(http: httpx.Client) -> None:
+    # The docs leave USDT's minor unit open; a run can try six decimals instead of two.
+    with SandboxGateway(salt=SALT, exponents={"USDT": 6}, balances={"USDT": 1_500_000}) as gw:
+        (usdt,) = balance(http, gw)["balances"]
+        assert (usdt["currency"], usdt["available"]) == ("USDT", 1.5)
+        refused = post(http, gw, "/api/payout/", signed(payout_body()))
+        assert refused["message"].startswith("Field currency: unsupported currency 'USD'")
+    with pytest.raises(ValueError, match="decimals of USDT"):
+        SandboxGateway(exponents={"USDT": -1})
+
+
 def test_balances_must_be_minor_unit_integers_of_known_currencies() -> None:
     with pytest.raises(ValueError, match="KZT"):
         SandboxGateway(balances={"KZT": 100})
