@@ -112,6 +112,10 @@ def submit(
     return submit_payout(store, client, lambda: salt, attempt_for(profile, request), request)
 
 
+def _with(request: PayoutRequest, **changes: Any) -> PayoutRequest:
+    return request.model_copy(update=changes)
+
+
 def available_minor(client: CactusClient, code: str, salt: str = SALT) -> int:
     """The available balance as the console reads it, in its own minor units."""
     (entry,) = client.balance(MERCHANT, SITE, salt, currency=code).balances
@@ -152,10 +156,15 @@ def test_every_method_and_currency_the_console_offers_is_accepted(
     assert Decimal(typed_amount(code)) * 10 ** currency(code).exponent == request.amount
 
 
+FIRST_CURRENCY = {spec.wire: spec.currencies[0] for spec in CATALOG.methods}
+
+
+@pytest.mark.parametrize("method", list(FIRST_CURRENCY))
 def test_the_accepted_answer_echoes_the_request_and_verifies_with_the_console_salt(
-    store: HistoryStore, client: CactusClient, gateway: SandboxGateway
+    client: CactusClient, gateway: SandboxGateway, method: str
 ) -> None:
-    request = console_request("sbp", "RUB").model_copy(update={"site_login": "Иван Петров"})
+    code = FIRST_CURRENCY[method]
+    request = _with(console_request(method, code), site_login="Иван Петров")
     outcome = client.payout(request, SALT)
     assert isinstance(outcome, Accepted), outcome
     answer = outcome.response
@@ -163,6 +172,7 @@ def test_the_accepted_answer_echoes_the_request_and_verifies_with_the_console_sa
     assert answer["success"] is True and answer["message"] == "Payout initialized"
     for name in ("request_id", "amount", "currency", "site_login", "site_id"):
         assert answer[name] == getattr(request, name)
+    assert str(answer["invoice_id"]) == outcome.invoice_id == gateway.invoices[0]["invoice_id"]
 
 
 def test_balances_read_back_to_the_minor_unit_in_every_currency() -> None:
@@ -219,10 +229,6 @@ def test_a_payout_without_a_required_field_is_a_verified_refusal(
     assert available_minor(client, code) == start_minor
 
 
-def _with(request: PayoutRequest, **changes: Any) -> PayoutRequest:
-    return request.model_copy(update=changes)
-
-
 REFUSALS = {
     "currency outside the docs' list": (
         {"currency": "KZT"},
@@ -273,10 +279,11 @@ def test_a_repeated_request_id_is_refused_and_pays_once(
 # -- signatures -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("method", list(FIRST_CURRENCY))
 def test_a_request_signed_with_another_salt_is_refused_and_the_refusal_is_not_trusted(
-    store: HistoryStore, client: CactusClient, gateway: SandboxGateway
+    store: HistoryStore, client: CactusClient, gateway: SandboxGateway, method: str
 ) -> None:
-    request = console_request("card", "EUR")
+    request = console_request(method, FIRST_CURRENCY[method])
     result = submit(store, client, gateway, request, salt="not-the-site-salt")
 
     assert not isinstance(result.outcome, Accepted)
