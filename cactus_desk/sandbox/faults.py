@@ -21,7 +21,7 @@ class Fault(StrEnum):
     INVALID_JSON = "invalid_json"  # HTTP 200 with a truncated JSON body
     BAD_SIGNATURE = "bad_signature"  # a success signed with the wrong salt
     ECHO_MISMATCH = "echo_mismatch"  # a correctly signed success for a different amount
-    REJECT = "reject"  # a signed ``success: false`` with ``message``; no invoice
+    REJECT = "reject"  # a signed ``success: false`` with ``message`` and the request_id; no invoice
 
 
 DEFAULT_REJECT_MESSAGE = "Payout declined by sandbox"

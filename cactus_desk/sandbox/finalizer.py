@@ -1,11 +1,13 @@
 """The sandbox finalizes payouts: after a delay it decides each one and POSTs a signed callback.
 
 The rule is documented and deterministic: an amount whose minor-unit value ends in ``13`` is
-declined (status 5); every other one succeeds (status 4). A callback counts as delivered only
-on HTTP 200 with ``{"result": "ok"}``; otherwise it is retried with the sister gateway's
-schedule (45 s, 2, 5, 10 and 30 min, then hourly for 24 h, each wait counted from the failed
-attempt), compressed by ``time_scale`` in tests. One thread works through a heap of due jobs
-under a condition variable, so ``stop()`` is prompt.
+declined (status 5); every other one succeeds (status 4). The decision is booked in the sandbox
+that made the invoice (``ledger.settle``): success takes the amount off the account, a decline
+returns it to the available balance. A callback counts as delivered only on HTTP 200 with
+``{"result": "ok"}``; otherwise it is retried with the sister gateway's schedule (45 s, 2, 5,
+10 and 30 min, then hourly for 24 h, each wait counted from the failed attempt), compressed by
+``time_scale`` in tests. One thread works through a heap of due jobs under a condition
+variable, so ``stop()`` is prompt.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cactus_desk.gateway.signature import SIGNATURE_KEY, sign
-from cactus_desk.payouts.statuses import GatewayStatus
+from cactus_desk.sandbox.ledger import settle
+from cactus_desk.sandbox.rules import STATUS_DECLINE, STATUS_SUCCESS
+from cactus_desk.sandbox.signing import SIGNATURE_FIELD, signature_of
 
 log = logging.getLogger("cactus_desk.sandbox.finalizer")
 
@@ -49,7 +52,7 @@ def callback_body(invoice: Mapping[str, Any], status: int, salt: str) -> dict[st
     when it stores a callback.
     """
     invoice_id = str(invoice["invoice_id"])
-    success = status == GatewayStatus.SUCCESS
+    success = status == STATUS_SUCCESS
     body: dict[str, Any] = {
         "site_id": invoice["site_id"],
         "site_login": invoice["site_login"],
@@ -66,7 +69,7 @@ def callback_body(invoice: Mapping[str, Any], status: int, salt: str) -> dict[st
         "description": "" if success else DECLINE_DESCRIPTION,
         "additional_fields": dict(invoice.get("additional_fields") or {}),
     }
-    body[SIGNATURE_KEY] = sign(body, salt)
+    body[SIGNATURE_FIELD] = signature_of(body, salt)
     return body
 
 
@@ -222,10 +225,12 @@ class Finalizer:
     def _process(self, job: _Job) -> None:
         if job.body is None:
             declined = self._decline_rule(job.invoice)
-            status = GatewayStatus.DECLINE if declined else GatewayStatus.SUCCESS
+            status = STATUS_DECLINE if declined else STATUS_SUCCESS
+            # The sandbox's books follow the decision: a decline gives the amount back.
+            settle(str(job.invoice["invoice_id"]), status)
             job.body = callback_body(job.invoice, status, self._salt)
             with self._cond:
-                self._statuses[str(job.invoice["request_id"])] = int(status)
+                self._statuses[str(job.invoice["request_id"])] = status
         with self._cond:
             self.attempts += 1
         if self._post(job.body):

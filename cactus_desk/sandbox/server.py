@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cactus_desk.gateway.signature import SIGNATURE_KEY, sign
 from cactus_desk.sandbox.faults import DEFAULT_REJECT_MESSAGE, Fault, FaultPlan, FaultSetting
 from cactus_desk.sandbox.ledger import Ledger
+from cactus_desk.sandbox.signing import SIGNATURE_FIELD, signature_of
 
 if TYPE_CHECKING:
     from cactus_desk.sandbox.finalizer import Finalizer
@@ -127,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxGateway:
     """A loopback gateway for one merchant site; balances are given in minor units.
 
+    ``exponents`` (currency code to decimal places) replaces the sandbox's own currency list,
+    e.g. to try another convention for a currency the docs leave open.
+
     Use as a context manager, or ``start()`` / ``stop()``. ``stop()`` returns promptly even
     while a handler is held by a fault.
     """
@@ -140,6 +143,7 @@ class SandboxGateway:
         host: str = "127.0.0.1",
         port: int = 0,
         on_accept: Callable[[dict[str, Any]], None] | None = None,
+        exponents: Mapping[str, int] | None = None,
     ) -> None:
         if not merchant_id:
             raise ValueError("The sandbox needs a merchant_id")
@@ -152,7 +156,7 @@ class SandboxGateway:
         self.salt = salt if salt is not None else secrets.token_hex(16)
         self.host = host
         self._port = port
-        self._ledger = Ledger(merchant_id, site_id, self.salt, balances)
+        self._ledger = Ledger(merchant_id, site_id, self.salt, balances, exponents)
         self._faults = FaultPlan()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -250,6 +254,10 @@ class SandboxGateway:
         """The available balance in ``currency``, in minor units."""
         return self._ledger.available(currency)
 
+    def total(self, currency: str) -> int:
+        """The money on the account in ``currency`` (payouts in progress included), minor units."""
+        return self._ledger.total(currency)
+
     def set_fault(
         self,
         fault: Fault,
@@ -305,7 +313,8 @@ class SandboxGateway:
         body = handler.read_json_object()
         if setting is not None and setting.fault is Fault.REJECT:
             log.info("sandbox: fault %s", setting.fault)
-            handler.send_json(self._ledger.failure(setting.message))
+            request_id = body.get("request_id") if body is not None else None
+            handler.send_json(self._ledger.failure(setting.message, request_id=request_id))
             return
         fault_name = setting.fault.value if setting is not None else None
         if body is None:
@@ -350,8 +359,9 @@ class SandboxGateway:
         elif fault is Fault.INVALID_JSON:
             handler.send_body(TRUNCATED_JSON, "application/json")
         elif fault is Fault.BAD_SIGNATURE:
-            unsigned = {key: value for key, value in answer.items() if key != SIGNATURE_KEY}
-            handler.send_json({**unsigned, SIGNATURE_KEY: sign(unsigned, "not-" + self.salt)})
+            unsigned = {key: value for key, value in answer.items() if key != SIGNATURE_FIELD}
+            forged = signature_of(unsigned, "not-" + self.salt)
+            handler.send_json({**unsigned, SIGNATURE_FIELD: forged})
         elif fault is Fault.ECHO_MISMATCH:
             if answer.get("success") is True:
                 answer = self._ledger.signed({**answer, "amount": answer["amount"] + 1})

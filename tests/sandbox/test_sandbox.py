@@ -92,7 +92,8 @@ def test_wrong_content_type_or_bad_json(
         body = response.json()
         assert body["success"] is False
         assert body["message"] == "Invalid ContentType or json format"
-        assert verify(body, SALT)
+        # The docs: such an answer carries no usable signature (no site can be matched).
+        assert body["signature"] is False
     assert gateway.invoices == []
 
 
@@ -135,20 +136,33 @@ def test_string_site_id_is_accepted(gateway: SandboxGateway, http: httpx.Client)
         ({"amount": "15050"}, "Field amount must be an integer number of minor units"),
         ({"request_id": " "}, "Field request_id must be a non-empty string"),
         ({"currency": "KZT"}, "Field currency: unsupported currency 'KZT'"),
+        ({"currency": "usd"}, "Field currency: unsupported currency 'usd'"),
         ({"method": "qiwi"}, "Field method: unsupported method 'qiwi'"),
+        ({"method": "Tbank_card"}, "Field method: unsupported method 'Tbank_card'"),
         (
             {"method": "sbp", "additional_fields": {"phone_number": "79999999999"}},
-            "Field method: sbp is not available for USD",
+            "Field additional_fields.phone_holder is required for method sbp",
         ),
         ({"additional_fields": []}, "Field additional_fields must be an object"),
         (
             {"additional_fields": {"card_number": 4242424242424242}},
             "Field additional_fields.card_number must be a string",
         ),
-        ({"additional_fields": {"card_holder": "John"}}, "Field additional_fields.card_number:"),
         (
-            {"additional_fields": {"card_number": "4242424242424241"}},
-            "Field additional_fields.card_number:",
+            {"additional_fields": {"card_holder": "John"}},
+            "Field additional_fields.card_number is required for method card",
+        ),
+        (
+            {"additional_fields": {"card_number": "  "}},
+            "Field additional_fields.card_number is required for method card",
+        ),
+        (
+            {"additional_fields": {"card_number": CARD, "expiry_date": "07/29"}},
+            "Field additional_fields.expiry_date is not a field of method card",
+        ),
+        (
+            {"method": "binance", "additional_fields": {"card_number": CARD}},
+            "Field additional_fields.card_number is not a field of method binance",
         ),
     ],
 )
@@ -159,25 +173,91 @@ def test_payout_checks_name_the_field(
     assert body["success"] is False
     assert body["message"].startswith(message)
     assert verify(body, SALT)
+    # A refusal says which request it refuses.
+    assert body["request_id"] == payout_body(**changes)["request_id"]
     assert gateway.invoices == []
 
 
-def test_every_catalog_method_is_accepted_including_extensions(
-    gateway: SandboxGateway, http: httpx.Client
-) -> None:
-    pix = {
-        "phone_number": "5511999999999",
+# Each documented method with its required fields (values from the payout page's examples).
+DOCUMENTED = {
+    "card": {"card_number": CARD},
+    "sbp": {"phone_number": "79999999999", "phone_holder": "John Wick"},
+    "WalletM10": {"phone_number": "79999999999"},
+    "localbanks": {"account_number": "40702810800070000366"},
+    "binance": {},
+    "cash": {
+        "address": "Pushkin street, Kolotushkin house 5",
+        "username": "@test",
+        "messenger": "telegram",
+        "verification_code": "123456",
+    },
+    "MTS": {"phone_number": "79999999999"},
+    "sbp_qr": {},
+    "Emanat": {"phone_number": "79999999999"},
+    "skrill": {"skrill_account": "test@mail.com", "skrill_holder": "Potter Vasya"},
+    "wise": {"wise_tag": "@examplovich23", "wise_holder": "Petrov Vasya"},
+    "papara": {
+        "papara_account": "9925125660",
+        "papara_holder": "John Wick",
+        "phone_number": "79999999999",
+    },
+    "PIX": {
+        "phone_number": "79999999999",
         "account_holder": "John Wick",
         "pix_transfer_key": "123e4567-e89b-12d3-a456-426655440000",
-    }
+    },
+}
+
+
+@pytest.mark.parametrize("method", list(DOCUMENTED))
+def test_every_documented_method_is_accepted_with_its_required_fields_only(
+    gateway: SandboxGateway, http: httpx.Client, method: str
+) -> None:
+    fields = DOCUMENTED[method]
     body = post(
         http,
         gateway,
         "/api/payout/",
-        signed(payout_body(method="PIX", additional_fields=pix, request_id="pix-1")),
+        signed(payout_body(method=method, additional_fields=fields)),
     )
     assert body["success"] is True, body["message"]
-    assert gateway.invoices[0]["method"] == "PIX"
+    assert gateway.invoices[0]["method"] == method
+    for name in fields:  # each required field is really required
+        fewer = {key: value for key, value in fields.items() if key != name}
+        answer = post(
+            http,
+            gateway,
+            "/api/payout/",
+            signed(payout_body(method=method, additional_fields=fewer, request_id=f"no-{name}")),
+        )
+        expected = f"Field additional_fields.{name} is required for method {method}"
+        assert answer["message"] == expected
+
+
+def test_optional_fields_are_taken_and_the_card_number_is_kept_masked(
+    gateway: SandboxGateway, http: httpx.Client
+) -> None:
+    fields = {
+        "card_number": CARD,
+        "card_holder": "John Wick",
+        "bank_name": "Morgan",
+        "bank_option": "778953337789",
+        "expiry date": "07/23",
+    }
+    body = post(http, gateway, "/api/payout/", signed(payout_body(additional_fields=fields)))
+    assert body["success"] is True, body["message"]
+    assert gateway.invoices[0]["additional_fields"] == {**fields, "card_number": "424242******4242"}
+
+
+def test_any_documented_currency_goes_with_any_method(
+    gateway: SandboxGateway, http: httpx.Client
+) -> None:
+    # The docs pair no method with particular currencies, so the sandbox does not either.
+    sbp = DOCUMENTED["sbp"]
+    body = post(
+        http, gateway, "/api/payout/", signed(payout_body(method="sbp", additional_fields=sbp))
+    )
+    assert (body["success"], body["currency"]) == (True, "USD")
 
 
 def test_unknown_merchant_or_site_is_refused_unsigned(
@@ -188,6 +268,7 @@ def test_unknown_merchant_or_site_is_refused_unsigned(
         assert body == {
             "success": False,
             "message": "Unknown merchant_id or site_id",
+            "request_id": "po-1",
             "signature": False,
         }
     assert gateway.invoices == []
@@ -207,7 +288,8 @@ def test_repeated_request_id_is_refused_without_a_second_invoice(
     assert post(http, gateway, "/api/payout/", signed(payout_body()))["success"] is True
     again = post(http, gateway, "/api/payout/", signed(payout_body(amount=100)))
     assert again["success"] is False
-    assert "Duplicate request_id" in again["message"] and "po-1" in again["message"]
+    assert again["message"] == "Payout with request_id 'po-1' already exists"
+    assert verify(again, SALT) and again["request_id"] == "po-1"
     assert len(gateway.invoices) == 1
     assert gateway.available("USD") == 500_000 - 15050
 
@@ -274,11 +356,22 @@ def test_payout_above_the_available_balance_is_refused(
     )
     assert second["success"] is False
     assert second["message"] == (
-        "Insufficient balance: 1 000.00 USD available, 1 000.01 USD requested"
+        "Insufficient balance: 1000.00 USD available, 1000.01 USD requested"
     )
     usd = next(e for e in balance(http, gateway)["balances"] if e["currency"] == "USD")
     assert (usd["amount"], usd["available"]) == (5000.0, 1000.0)
     assert len(gateway.invoices) == 1
+
+
+def test_a_currency_can_be_given_other_decimals(http: httpx.Client) -> None:
+    # The docs leave USDT's minor unit open; a run can try six decimals instead of two.
+    with SandboxGateway(salt=SALT, exponents={"USDT": 6}, balances={"USDT": 1_500_000}) as gw:
+        (usdt,) = balance(http, gw)["balances"]
+        assert (usdt["currency"], usdt["available"]) == ("USDT", 1.5)
+        refused = post(http, gw, "/api/payout/", signed(payout_body()))
+        assert refused["message"].startswith("Field currency: unsupported currency 'USD'")
+    with pytest.raises(ValueError, match="decimals of USDT"):
+        SandboxGateway(exponents={"USDT": -1})
 
 
 def test_balances_must_be_minor_unit_integers_of_known_currencies() -> None:
