@@ -202,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--currency", metavar="C", help="only this currency, e.g. EUR")
     export.add_argument("--search", metavar="TEXT", help="only payouts matching this text")
     export.set_defaults(handler=_cmd_history_export)
+    restore = history_commands.add_parser(
+        "restore",
+        help="put a backup in place of a missing or damaged history (stop Cactus Desk first)",
+    )
+    choice = restore.add_mutually_exclusive_group()
+    choice.add_argument("--backup", metavar="FILE", help="this backup (default: the newest)")
+    choice.add_argument(
+        "--start-empty",
+        action="store_true",
+        help="start a new, empty history instead (files kept aside and backups stay)",
+    )
+    restore.set_defaults(handler=_cmd_history_restore)
     _add_status_commands(commands, history_commands)
     return parser
 
@@ -240,12 +252,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _store_error_code(exc: Exception) -> int | None:
     """The exit code of a profile or keyring error (its own message is the report), else None."""
+    from cactus_desk.payouts.store import HistoryOpenError
     from cactus_desk.profiles import DuplicateProfileError, ProfileStoreError
     from cactus_desk.secrets import KeyringError, NoKeyringError
 
     if isinstance(exc, DuplicateProfileError | NoKeyringError):
         return EXIT_USAGE
-    if isinstance(exc, ProfileStoreError | KeyringError):
+    if isinstance(exc, ProfileStoreError | KeyringError | HistoryOpenError):
         return EXIT_FAILURE
     return None
 
@@ -518,6 +531,57 @@ def _write_private(path: Path, write: Callable[[TextIO], int]) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         return write(handle)
+
+
+def _cmd_history_restore(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.instance_lock import InstanceLock
+    from cactus_desk.payouts.backup import (
+        BackupError,
+        newest_backup,
+        restore_backup,
+        start_new_history,
+    )
+    from cactus_desk.payouts.store import HISTORY_FILE
+
+    lock = InstanceLock(ctx.data_dir)
+    if ctx.data_dir.is_dir() and not lock.acquire():
+        raise CliError(f"{lock.message} Close it before restoring.", EXIT_FAILURE)
+    ctx.start_logging()
+    try:
+        if args.start_empty:
+            try:
+                start_new_history(ctx.data_dir).close()
+            except BackupError as exc:
+                raise CliError(str(exc), EXIT_FAILURE) from None
+            log.warning("A new, empty history was started on request in %s", ctx.data_dir)
+            print(
+                "Started a new, empty history; files kept aside and backups are unchanged.",
+                file=ctx.stdout,
+            )
+            return EXIT_OK
+        history = ctx.data_dir / HISTORY_FILE
+        if history.is_file() and history.stat().st_size > 0:
+            raise CliError(
+                f"a history is in place at {history}; restore puts a backup only where the "
+                "history is missing (a damaged one is set aside when it is opened)",
+                EXIT_FAILURE,
+            )
+        backup = Path(args.backup).expanduser() if args.backup else newest_backup(ctx.data_dir)
+        if backup is None:
+            raise CliError(f"there is no backup in {ctx.data_dir / 'backups'}", EXIT_FAILURE)
+        try:
+            history = restore_backup(ctx.data_dir, backup)
+        except BackupError as exc:
+            raise CliError(str(exc), EXIT_FAILURE) from None
+    finally:
+        lock.release()
+    log.warning("History restored from the backup %s", backup.name)
+    print(
+        f"Restored {history} from the backup {backup.name}. Payouts sent after that backup are "
+        "not in it: check them with Cactus. Restart any `cactus-desk receiver` on this folder.",
+        file=ctx.stdout,
+    )
+    return EXIT_OK
 
 
 # --- invoice statuses: the callback receiver, callback import, manual reconciliation ---------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import re
@@ -644,12 +645,20 @@ class HistoryStore:
 
         First checks the file's integrity (a damaged one is set aside and
         ``CorruptHistoryError`` raised) and backs it up before a migration and once a day.
+        A history missing where one existed raises ``MissingHistoryError``: it is never
+        replaced by an empty one.
         """
-        from cactus_desk.payouts.backup import prepare_history  # backup imports this module
+        # backup imports this module
+        from cactus_desk.payouts.backup import prepare_history, remember_history
 
         path = ensure_private_dir(Path(data_dir)) / HISTORY_FILE
         prepare_history(path)
-        return cls(path)
+        store = cls(path)
+        try:
+            remember_history(path.parent)
+        except OSError as exc:  # the history itself is fine; only the marker is missing
+            logging.getLogger(__name__).warning("the history could not be recorded: %s", exc)
+        return store
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: every write opens its own BEGIN IMMEDIATE; check_same_thread is
