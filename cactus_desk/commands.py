@@ -716,7 +716,9 @@ def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
             raise CliError(str(exc), EXIT_FAILURE) from None
     log.info("Imported callbacks from a file: %s", report.lines()[0])
     print("\n".join(report.lines()), file=ctx.stdout)
-    return EXIT_OK if not report.rejected else EXIT_FAILURE
+    if report.stopped:
+        print(f"{PROG}: error: import stopped: {report.stopped}", file=ctx.stderr)
+    return EXIT_OK if not report.rejected_count and not report.stopped else EXIT_FAILURE
 
 
 def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:
