@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write here, outside the data folder (default: standard output)",
     )
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
+    export.add_argument(
+        "--bom", action="store_true", help="start with a UTF-8 byte order mark, for Excel"
+    )
     export.add_argument("--profile", metavar="NAME", help="only this profile's payouts")
     export.add_argument("--state", metavar="S", help="only payouts in this state, e.g. ACCEPTED")
     export.add_argument("--currency", metavar="C", help="only this currency, e.g. EUR")
@@ -537,7 +540,7 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
 
         def export(stream: TextIO) -> int:
             # Oldest first, so an export reads like a ledger.
-            return store.export_csv(history_filter, SortKey.CREATED_AT, False, stream)
+            return store.export_csv(history_filter, SortKey.CREATED_AT, False, stream, bom=args.bom)
 
         if target is not None:
             try:

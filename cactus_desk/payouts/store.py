@@ -947,11 +947,16 @@ class HistoryStore:
         sort: SortKey,
         descending: bool,
         stream: TextIO,
+        *,
+        bom: bool = False,
     ) -> int:
-        """Write the matching records to ``stream`` as CSV; return how many rows were written."""
+        """Write the matching records to ``stream`` as CSV; return how many rows were written.
+
+        ``bom`` starts it with a UTF-8 byte order mark, for Excel.
+        """
         from cactus_desk.payouts.export import write_csv  # export imports this module
 
-        return write_csv(self.iter_records(history_filter, sort, descending), stream)
+        return write_csv(self.iter_records(history_filter, sort, descending), stream, bom=bom)
 
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""
