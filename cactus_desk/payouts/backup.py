@@ -50,12 +50,14 @@ class CorruptHistoryError(HistoryOpenError):
         self.problem = problem
         self.kept_path = kept_path
         self.backup_path = backup_path
+        command = f"cactus-desk --data-dir {shlex.quote(str(kept_path.parent))} history restore"
         offer = (
             f"The newest backup is {backup_path.name} ({_backup_time_text(backup_path)}); "
-            "restore it to continue with the payouts recorded up to then."
+            "restore it to continue with the payouts recorded up to then: the window offers "
+            f"it when it starts, or run: {command}"
             if backup_path is not None
-            else "There is no backup to restore; Cactus Desk will start a new, empty history "
-            "only if you move the damaged file away yourself."
+            else "There is no backup to restore; to start a new, empty history on purpose, "
+            f"run: {command} --start-empty"
         )
         super().__init__(
             f"The payout history is damaged ({problem}). It was kept aside, unchanged, as "

@@ -193,7 +193,7 @@ def test_a_restarted_receiver_refuses_the_missing_history_until_it_is_restored(
         assert url == ""
         _, errors = proc.communicate(timeout=30)
     assert proc.returncode == 1
-    assert "damaged" in errors and "kept aside" in errors
+    assert "damaged" in errors and "kept aside" in errors and "history restore" in errors
 
     # Restarted (systemd does so 5 s later), it must not serve a new, empty history.
     with receiver_process() as (proc, url):
