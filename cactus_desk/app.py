@@ -60,11 +60,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _folder(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, not be empty")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The arguments the window understands (the CLI passes its own through)."""
     parser = _Parser(prog="cactus-desk", add_help=False)
     parser.add_argument("--sandbox", action="store_true")
-    parser.add_argument("--data-dir", metavar="DIR")
+    parser.add_argument("--data-dir", metavar="DIR", type=_folder)
     parser.add_argument(
         "--read-timeout",
         type=_seconds,

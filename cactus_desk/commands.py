@@ -69,6 +69,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _site_id(text: str) -> int:
+    from cactus_desk.profiles import MAX_SITE_ID
+
+    value = _positive_int(text)
+    if value > MAX_SITE_ID:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is larger than a site ID can be ({MAX_SITE_ID})"
+        )
+    return value
+
+
+def _data_dir_text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, not be empty")
+    return text
+
+
 def _delay_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -112,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
+        type=_data_dir_text,
         help="folder for profiles and history (default: $CACTUS_DESK_HOME or the platform's)",
     )
     parser.add_argument(
@@ -140,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the sandbox gateway on this computer")
     sandbox.add_argument("--port", type=_port, default=0, help="port (default: any free one)")
     sandbox.add_argument("--merchant-id", default="sandbox", help="merchant ID it accepts")
-    sandbox.add_argument("--site-id", type=_positive_int, default=101, help="site ID it accepts")
+    sandbox.add_argument("--site-id", type=_site_id, default=101, help="site ID it accepts")
     sandbox.add_argument("--salt", help="salt it signs with (default: a random one, printed)")
     sandbox.add_argument(
         "--callback-url",
@@ -166,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name", help="a name for the profile, e.g. 'Acme live'")
     add.add_argument("--base-url", required=True, help="gateway address, e.g. https://...")
     add.add_argument("--merchant-id", required=True)
-    add.add_argument("--site-id", required=True, type=_positive_int)
+    add.add_argument("--site-id", required=True, type=_site_id)
     add.add_argument("--environment", choices=("live", "sandbox"), default="live")
     add.add_argument(
         "--extension",
@@ -196,12 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
     history_commands.required = True
     export = history_commands.add_parser("export", help="export the history")
     export.add_argument("--format", choices=("csv",), default="csv")
-    export.add_argument("--output", metavar="FILE", help="write here (default: standard output)")
+    export.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write here, outside the data folder (default: standard output)",
+    )
+    export.add_argument("--force", action="store_true", help="replace --output if it exists")
+    export.add_argument(
+        "--bom", action="store_true", help="start with a UTF-8 byte order mark, for Excel"
+    )
     export.add_argument("--profile", metavar="NAME", help="only this profile's payouts")
     export.add_argument("--state", metavar="S", help="only payouts in this state, e.g. ACCEPTED")
     export.add_argument("--currency", metavar="C", help="only this currency, e.g. EUR")
     export.add_argument("--search", metavar="TEXT", help="only payouts matching this text")
     export.set_defaults(handler=_cmd_history_export)
+    restore = history_commands.add_parser(
+        "restore",
+        help="put a backup in place of a missing or damaged history (stop Cactus Desk first)",
+    )
+    choice = restore.add_mutually_exclusive_group()
+    choice.add_argument("--backup", metavar="FILE", help="this backup (default: the newest)")
+    choice.add_argument(
+        "--start-empty",
+        action="store_true",
+        help="start a new, empty history instead (files kept aside and backups stay)",
+    )
+    restore.set_defaults(handler=_cmd_history_restore)
     _add_status_commands(commands, history_commands)
     return parser
 
@@ -240,12 +278,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _store_error_code(exc: Exception) -> int | None:
     """The exit code of a profile or keyring error (its own message is the report), else None."""
+    from cactus_desk.payouts.store import HistoryOpenError
     from cactus_desk.profiles import DuplicateProfileError, ProfileStoreError
     from cactus_desk.secrets import KeyringError, NoKeyringError
 
     if isinstance(exc, DuplicateProfileError | NoKeyringError):
         return EXIT_USAGE
-    if isinstance(exc, ProfileStoreError | KeyringError):
+    if isinstance(exc, ProfileStoreError | KeyringError | HistoryOpenError):
         return EXIT_FAILURE
     return None
 
@@ -318,6 +357,7 @@ def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
         Profile,
         ProfileNotFoundError,
         ProfileStore,
+        check_ca_bundle,
         describe_validation_error,
     )
     from cactus_desk.secrets import KeyringError, NoKeyringError, SecretStore, keyring_usable
@@ -325,8 +365,10 @@ def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
     ca_bundle = None
     if args.ca_bundle:
         bundle = Path(args.ca_bundle).expanduser()
-        if not bundle.is_file():
-            raise CliError(f"--ca-bundle: no such file: {bundle}")
+        try:
+            check_ca_bundle(bundle)
+        except ValueError as exc:
+            raise CliError(f"--ca-bundle: {exc}") from None
         ca_bundle = str(bundle.resolve())
     try:
         profile = Profile(
@@ -491,18 +533,22 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.payouts.store import HistoryStore, SortKey
 
     states = _states(args.state)
+    target = _export_target(args.output, ctx.data_dir, force=args.force) if args.output else None
     ctx.start_logging()
     with HistoryStore.open(ctx.data_dir) as store:
         history_filter = _history_filter(args, ctx, store, states)
 
         def export(stream: TextIO) -> int:
             # Oldest first, so an export reads like a ledger.
-            return store.export_csv(history_filter, SortKey.CREATED_AT, False, stream)
+            return store.export_csv(history_filter, SortKey.CREATED_AT, False, stream, bom=args.bom)
 
-        if args.output:
-            target = Path(args.output).expanduser()
+        if target is not None:
             try:
-                count = _write_private(target, export)
+                count = _write_private(target, export, replace=args.force)
+            except FileExistsError:
+                raise CliError(
+                    f"--output: {target} already exists; add --force to replace it"
+                ) from None
             except OSError as exc:
                 message = f"--output: cannot write {target}: {exc.strerror or exc}"
                 raise CliError(message, EXIT_FAILURE) from None
@@ -513,11 +559,94 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _write_private(path: Path, write: Callable[[TextIO], int]) -> int:
-    """Write an export to ``path`` (mode 0600 when created): it names recipients."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        return write(handle)
+def _export_target(text: str, data_dir: Path, *, force: bool) -> Path:
+    """The ``--output`` path, refused inside the data folder and, without ``force``, if taken."""
+    target = Path(text).expanduser()
+    resolved = target.resolve()
+    folder = data_dir.resolve()
+    if resolved == folder or folder in resolved.parents:
+        raise CliError(
+            f"--output: {target} is inside the data folder {folder}; write the export elsewhere"
+        )
+    if target.is_dir():
+        raise CliError(f"--output: cannot write {target}: it is a folder", EXIT_FAILURE)
+    if (target.exists() or target.is_symlink()) and not force:
+        raise CliError(f"--output: {target} already exists; add --force to replace it")
+    return target
+
+
+def _write_private(path: Path, write: Callable[[TextIO], int], *, replace: bool = False) -> int:
+    """Write an export to ``path``, mode 0600: it names recipients.
+
+    A new file is created exclusively; with ``replace`` the export is written beside it and
+    then renamed over it, so an existing file (or a link) is replaced, never written through.
+    """
+    if not replace:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            return write(handle)
+    import tempfile
+
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or None)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            count = write(handle)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _cmd_history_restore(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.instance_lock import InstanceLock
+    from cactus_desk.payouts.backup import (
+        BackupError,
+        newest_backup,
+        restore_backup,
+        start_new_history,
+    )
+    from cactus_desk.payouts.store import HISTORY_FILE
+
+    lock = InstanceLock(ctx.data_dir)
+    if ctx.data_dir.is_dir() and not lock.acquire():
+        raise CliError(f"{lock.message} Close it before restoring.", EXIT_FAILURE)
+    ctx.start_logging()
+    try:
+        if args.start_empty:
+            try:
+                start_new_history(ctx.data_dir).close()
+            except BackupError as exc:
+                raise CliError(str(exc), EXIT_FAILURE) from None
+            log.warning("A new, empty history was started on request in %s", ctx.data_dir)
+            print(
+                "Started a new, empty history; files kept aside and backups are unchanged.",
+                file=ctx.stdout,
+            )
+            return EXIT_OK
+        history = ctx.data_dir / HISTORY_FILE
+        if history.is_file() and history.stat().st_size > 0:
+            raise CliError(
+                f"a history is in place at {history}; restore puts a backup only where the "
+                "history is missing (a damaged one is set aside when it is opened)",
+                EXIT_FAILURE,
+            )
+        backup = Path(args.backup).expanduser() if args.backup else newest_backup(ctx.data_dir)
+        if backup is None:
+            raise CliError(f"there is no backup in {ctx.data_dir / 'backups'}", EXIT_FAILURE)
+        try:
+            history = restore_backup(ctx.data_dir, backup)
+        except BackupError as exc:
+            raise CliError(str(exc), EXIT_FAILURE) from None
+    finally:
+        lock.release()
+    log.warning("History restored from the backup %s", backup.name)
+    print(
+        f"Restored {history} from the backup {backup.name}. Payouts sent after that backup are "
+        "not in it: check them with Cactus. Restart any `cactus-desk receiver` on this folder.",
+        file=ctx.stdout,
+    )
+    return EXIT_OK
 
 
 # --- invoice statuses: the callback receiver, callback import, manual reconciliation ---------
@@ -590,7 +719,9 @@ def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
             raise CliError(str(exc), EXIT_FAILURE) from None
     log.info("Imported callbacks from a file: %s", report.lines()[0])
     print("\n".join(report.lines()), file=ctx.stdout)
-    return EXIT_OK if not report.rejected else EXIT_FAILURE
+    if report.stopped:
+        print(f"{PROG}: error: import stopped: {report.stopped}", file=ctx.stderr)
+    return EXIT_OK if not report.rejected_count and not report.stopped else EXIT_FAILURE
 
 
 def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:

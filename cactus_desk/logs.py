@@ -18,8 +18,10 @@ SECRET_MASK = "[secret]"
 _HANDLER_NAME = "cactus-desk-file"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# 12-19 digits, optionally grouped by single spaces or dashes, not glued to other digits.
-_CARD_RE = re.compile(r"(?<![\d])\d(?:[ -]?\d){11,18}(?![\d])")
+# 12-19 digits, not glued to other digits, whatever separates them: spaces (no-break and thin
+# ones too), dashes of every kind, dots, underscores or slashes, up to three in a row.
+_SEPARATOR = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000._/\\-\u2010-\u2015\u2212]"
+_CARD_RE = re.compile(rf"(?<![\d])\d(?:{_SEPARATOR}{{0,3}}\d){{11,18}}(?![\d])")
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

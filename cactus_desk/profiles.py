@@ -19,12 +19,48 @@ from cactus_desk.paths import ensure_private_dir
 
 PROFILES_FILE = "profiles.json"
 FILE_VERSION = 1
+# The gateway types site_id as an integer without a range; a signed 32-bit one is the safe
+# reading, so a larger number is refused here rather than overflowing somewhere downstream.
+MAX_SITE_ID = 2**31 - 1
+MAX_CA_BUNDLE_BYTES = 8 * 1024 * 1024
+# Control, format (bidi overrides, zero-width), surrogate and line/paragraph separators: they
+# make a name look like another one, or reorder what is shown around it.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def _no_control_chars(value: str, what: str) -> str:
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise ValueError(f"{what} must not contain control characters")
     return value
+
+
+def _no_hidden_chars(value: str, what: str) -> str:
+    for ch in value:
+        if unicodedata.category(ch) in _HIDDEN_CATEGORIES:
+            raise ValueError(
+                f"{what} must not contain invisible formatting characters (such as bidi or "
+                f"zero-width marks): found U+{ord(ch):04X}"
+            )
+    return value
+
+
+def check_ca_bundle(path: Path) -> None:
+    """Raise ValueError unless ``path`` is a file of PEM certificates TLS can load."""
+    import ssl
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    if path.stat().st_size > MAX_CA_BUNDLE_BYTES:
+        raise ValueError(f"{path} is too large for a CA bundle")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, OSError, UnicodeError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
+        raise ValueError(f"{path} is not a file of PEM certificates ({reason})") from None
+    if context.cert_store_stats().get("x509", 0) == 0:
+        raise ValueError(f"{path} holds no certificate")
 
 
 class Profile(BaseModel):
@@ -36,7 +72,7 @@ class Profile(BaseModel):
     name: str
     base_url: str
     merchant_id: str
-    site_id: int = Field(gt=0)
+    site_id: int = Field(gt=0, le=MAX_SITE_ID)
     environment: Literal["live", "sandbox"] = "live"
     extensions: list[str] = Field(default_factory=list)
     ca_bundle: str | None = None
@@ -46,6 +82,7 @@ class Profile(BaseModel):
     @classmethod
     def _check_name(cls, value: str) -> str:
         value = _no_control_chars(value.strip(), "The profile name")
+        value = _no_hidden_chars(value, "The profile name")
         if not value:
             raise ValueError("The profile name is empty")
         if len(value) > 64:

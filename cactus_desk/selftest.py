@@ -2,8 +2,9 @@
 
 It builds the main window (offscreen unless a Qt platform is chosen), opens the history
 store, reports the keyring backend and sends one payout to a sandbox gateway started in this
-process. Each check prints one line, ``ok  ...`` or ``FAIL ...``; the exit code is 0 only
-when every check passed. Unless ``--data-dir`` is given, everything goes to a temporary
+process. Each check prints one line, ``ok  ...``, ``WARN ...`` (works, but something needs
+fixing, such as a missing OS keyring) or ``FAIL ...``; the exit code is 0 only when no check
+failed. Unless ``--data-dir`` is given, everything goes to a temporary
 folder that is removed afterwards, so a self-test never touches real profiles or history.
 """
 
@@ -34,6 +35,10 @@ SELF_TEST_AMOUNT = "10.00"
 
 class SelfTestError(Exception):
     """One check failed; the message says what was wrong."""
+
+
+class SelfTestWarning(Exception):
+    """One check found something to fix that does not stop Cactus Desk from working."""
 
 
 class _UsageError(ValueError):
@@ -69,7 +74,7 @@ def _data_dir(explicit: str | None) -> Iterator[Path]:
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
-    if isinstance(exc, SelfTestError):
+    if isinstance(exc, SelfTestError | SelfTestWarning):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -78,11 +83,16 @@ class _Report:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.failures = 0
+        self.warnings = 0
 
     def check(self, name: str, action: Callable[[], str | None]) -> bool:
-        """Run one check; print ``ok  name[: detail]`` or ``FAIL name: why``."""
+        """Run one check; print ``ok  name[: detail]``, ``WARN detail`` or ``FAIL name: why``."""
         try:
             detail = action()
+        except SelfTestWarning as exc:
+            self.warnings += 1
+            print(f"WARN {_one_line(exc)}", file=self.out, flush=True)
+            return True
         except Exception as exc:  # every failure is reported as one line, never a traceback
             self.failures += 1
             print(f"FAIL {name}: {_one_line(exc)}", file=self.out, flush=True)
@@ -113,13 +123,17 @@ def check_main_window(data_dir: Path) -> str:
 
 
 def check_keyring() -> str:
-    """Name the keyring backend; a machine without one still passes (the app says so)."""
+    """Name the keyring backend; without a usable one, a warning (sandbox profiles still work,
+    live salts cannot be saved)."""
     from cactus_desk.secrets import backend_name, keyring_usable
 
     name = backend_name()
     if keyring_usable():
         return f"keyring: {name}"
-    return f"keyring: {name}, so live salts cannot be saved on this machine"
+    raise SelfTestWarning(
+        f"keyring: no usable OS keyring ({name}), so live salts cannot be saved on this "
+        "machine; install and unlock one (e.g. GNOME Keyring or KWallet)"
+    )
 
 
 def check_sandbox_payout(store: HistoryStore) -> str:
@@ -210,5 +224,6 @@ def run(argv: list[str], out: TextIO | None = None) -> int:
     if report.failures:
         print(f"self-test failed ({report.failures} check(s))", file=stream, flush=True)
         return EXIT_FAILURE
-    print("self-test passed", file=stream, flush=True)
+    warned = f" ({report.warnings} warning(s))" if report.warnings else ""
+    print(f"self-test passed{warned}", file=stream, flush=True)
     return EXIT_OK

@@ -26,6 +26,7 @@ from cactus_desk.gateway.outcomes import Accepted, Rejected
 from cactus_desk.logs import stop_logging
 from cactus_desk.payouts.store import HistoryStore, NewAttempt
 from cactus_desk.profiles import PROFILES_FILE, Profile, ProfileStore
+from tests.certs import write_ca_bundle
 from tests.memory_keyring import MemoryKeyring
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,8 +89,7 @@ def test_profile_add_keeps_the_salt_in_the_keyring_only(
     memory_keyring: MemoryKeyring,
     tmp_path: Path,
 ) -> None:
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    bundle = write_ca_bundle(tmp_path / "ca.pem")
     extra = ["--extension", "skrill", "--ca-bundle", str(bundle)]
     code, out, err = run(monkeypatch, capsys, *ADD, *extra, stdin=f"  {SALT}\n")
     assert (code, err) == (0, "")

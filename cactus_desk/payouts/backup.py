@@ -10,18 +10,25 @@ names the newest backup, which ``restore_backup`` puts in its place.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shlex
 import sqlite3
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cactus_desk.paths import ensure_private_dir
 from cactus_desk.payouts.migrations import MIGRATIONS, current_version
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryOpenError
+from cactus_desk.payouts.store import HISTORY_FILE, HistoryOpenError, HistoryStore
 
 BACKUP_DIR = "backups"
+# Beside the history: says that a history was created in this folder, and which one. With it
+# (or a file set aside, or a backup) a missing history is a loss to restore, not a first start.
+HISTORY_MARKER = "history.id"
+_SET_ASIDE = re.compile(rf"^{re.escape(HISTORY_FILE)}\.(corrupt|replaced)-\d{{8}}T\d{{9}}Z$")
 KEEP = 7
 DAY_MS = 24 * 3600 * 1000
 # integrity_check also cross-checks every index: 13-17 s at a million payouts (877 MB),
@@ -43,16 +50,59 @@ class CorruptHistoryError(HistoryOpenError):
         self.problem = problem
         self.kept_path = kept_path
         self.backup_path = backup_path
+        command = f"cactus-desk --data-dir {shlex.quote(str(kept_path.parent))} history restore"
         offer = (
             f"The newest backup is {backup_path.name} ({_backup_time_text(backup_path)}); "
-            "restore it to continue with the payouts recorded up to then."
+            "restore it to continue with the payouts recorded up to then: the window offers "
+            f"it when it starts, or run: {command}"
             if backup_path is not None
-            else "There is no backup to restore; Cactus Desk will start a new, empty history "
-            "only if you move the damaged file away yourself."
+            else "There is no backup to restore; to start a new, empty history on purpose, "
+            f"run: {command} --start-empty"
         )
         super().__init__(
             f"The payout history is damaged ({problem}). It was kept aside, unchanged, as "
             f"{kept_path.name}. {offer}"
+        )
+
+
+class MissingHistoryError(CorruptHistoryError):
+    """The history file is missing (or empty) although this folder had a history before.
+
+    Nothing is created in its place. ``evidence`` lists what shows that a history existed;
+    ``kept_path`` is the newest file set aside (or None) and ``backup_path`` the newest backup.
+    """
+
+    def __init__(
+        self,
+        history: Path,
+        evidence: list[str],
+        kept_path: Path | None,
+        backup_path: Path | None,
+    ) -> None:
+        self.problem = f"{history.name} is missing"
+        self.kept_path = kept_path  # type: ignore[assignment]
+        self.backup_path = backup_path
+        self.evidence = evidence
+        folder = shlex.quote(str(history.parent))
+        if backup_path is not None:
+            how = (
+                f"To restore the newest backup ({backup_path.name}, "
+                f"{_backup_time_text(backup_path)}), stop every Cactus Desk process using this "
+                f"folder and run: cactus-desk --data-dir {folder} history restore "
+                "(the window offers the same when it starts)."
+            )
+        else:
+            how = (
+                "There is no backup to restore: put the history file back (a file kept aside "
+                "can be renamed to history.sqlite3 once it is repaired)."
+            )
+        HistoryOpenError.__init__(
+            self,
+            f"The payout history {history} is missing, but this folder had one "
+            f"({'; '.join(evidence)}). Cactus Desk will not start a new, empty history in its "
+            f"place: payouts and callbacks would be recorded against nothing. {how} To start a "
+            f"new, empty history on purpose, run: cactus-desk --data-dir {folder} history "
+            "restore --start-empty",
         )
 
 
@@ -221,6 +271,7 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
     fails (the migration must not run without one).
     """
     history = Path(history)
+    require_history_or_first_start(history)
     try:
         size = history.stat().st_size
         if size == 0:
@@ -245,6 +296,11 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
     conn.close()
     if problem is not None:
         _raise_corrupt(history, problem)
+    if version == 0:
+        # A database with no history in it where a history existed is a loss, not a start.
+        error = _missing_history_error(history)
+        if error is not None:
+            raise error
     stamp_ms = _now_ms() if now_ms is None else now_ms
     if 0 < version < len(MIGRATIONS):
         return make_backup(history, f"before-v{len(MIGRATIONS)}", now_ms=stamp_ms)
@@ -304,3 +360,138 @@ def restore_backup(data_dir: Path, backup_path: Path) -> Path:
         set_aside(history, "replaced")
     os.replace(partial, history)
     return history
+
+
+def marker_path(data_dir: Path) -> Path:
+    """The file that records the history created in ``data_dir`` (its id and time)."""
+    return Path(data_dir) / HISTORY_MARKER
+
+
+def read_marker(data_dir: Path) -> dict[str, str] | None:
+    """The recorded history (``history_id``, ``created_at``), None when none was recorded.
+
+    A marker that cannot be read still counts: something recorded a history here.
+    """
+    path = marker_path(data_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return {"history_id": f"unreadable ({exc.__class__.__name__})", "created_at": "?"}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return {"history_id": "unreadable", "created_at": "?"}
+    return {
+        "history_id": str(data.get("history_id", "?"))[:64],
+        "created_at": str(data.get("created_at", "?"))[:64],
+    }
+
+
+def _write_marker(data_dir: Path, history_id: str) -> None:
+    path = marker_path(data_dir)
+    document = {
+        "history_id": history_id,
+        "created_at": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "file": HISTORY_FILE,
+    }
+    partial = path.with_name(f".{path.name}.partial")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def remember_history(data_dir: Path) -> None:
+    """Record that ``data_dir`` has a history, unless that is recorded already.
+
+    Raises ``OSError`` when the marker cannot be written.
+    """
+    if not marker_path(data_dir).exists():
+        _write_marker(data_dir, uuid.uuid4().hex)
+
+
+def set_aside_files(data_dir: Path) -> list[Path]:
+    """Histories set aside in ``data_dir`` (damaged or replaced ones), newest first."""
+    try:
+        found = [p for p in Path(data_dir).iterdir() if _SET_ASIDE.match(p.name)]
+    except OSError:
+        return []
+    return sorted(found, key=lambda path: path.name.rsplit("-", 1)[-1], reverse=True)
+
+
+def history_evidence(data_dir: Path) -> list[str]:
+    """What shows that ``data_dir`` had a history: a recorded id, files set aside, backups."""
+    evidence = []
+    marker = read_marker(data_dir)
+    if marker is not None:
+        evidence.append(
+            f"history {marker['history_id']} was created on {marker['created_at']}, "
+            f"as recorded in {HISTORY_MARKER}"
+        )
+    kept = set_aside_files(data_dir)
+    if kept:
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        evidence.append(f"kept aside: {kept[0].name}{more}")
+    backups = list_backups(data_dir)
+    if backups:
+        evidence.append(f"{len(backups)} backup(s) in {BACKUP_DIR}/")
+    return evidence
+
+
+def _missing_history_error(history: Path) -> MissingHistoryError | None:
+    evidence = history_evidence(history.parent)
+    if not evidence:
+        return None
+    kept = set_aside_files(history.parent)
+    return MissingHistoryError(
+        history, evidence, kept[0] if kept else None, newest_backup(history.parent)
+    )
+
+
+def require_history_or_first_start(history: Path) -> None:
+    """Raise ``MissingHistoryError`` when ``history`` is absent or empty but one existed before.
+
+    A folder that never had a history (no marker, nothing set aside, no backup) passes: a
+    new history may be created there.
+    """
+    history = Path(history)
+    try:
+        if history.stat().st_size > 0:
+            return
+    except FileNotFoundError:
+        pass
+    error = _missing_history_error(history)
+    if error is not None:
+        raise error
+
+
+def start_new_history(data_dir: Path) -> HistoryStore:
+    """Start a new, empty history on the person's explicit choice; return it open.
+
+    Only where no history is in place: files set aside and backups stay as they are, and the
+    marker records the new history's id. Raises ``BackupError``.
+    """
+    data_dir = ensure_private_dir(Path(data_dir))
+    history = data_dir / HISTORY_FILE
+    try:
+        in_place = history.stat().st_size > 0
+    except FileNotFoundError:
+        in_place = False
+    if in_place:
+        raise BackupError(f"A history is already in place at {history}; it was left as it is.")
+    store = HistoryStore(history)
+    try:
+        _write_marker(data_dir, uuid.uuid4().hex)
+    except OSError as exc:
+        store.close()
+        raise BackupError(f"The new history could not be recorded in {data_dir}: {exc}") from exc
+    return store

@@ -136,14 +136,15 @@ def build_request(
 
 
 def mask_card(number: str) -> str:
-    """Mask a card number for storage and display: first 6 and last 4 digits kept.
-
-    Anything too short to keep 6 + 4 and still hide some digits is masked completely.
+    """Mask a card number for storage and display: first 6 and last 4 digits kept, separators
+    dropped. Anything too short to keep 6 + 4 and still hide some digits is masked completely.
     """
     compact = normalize("card_number", number)
-    if len(compact) < 12:
+    # Only the digits count, whatever separates them (spaces, dashes, dots…).
+    digits = "".join(ch for ch in compact if ch in "0123456789")
+    if len(digits) < 12:
         return "*" * len(compact)
-    return compact[:6] + "*" * (len(compact) - 10) + compact[-4:]
+    return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
 
 
 def redacted_fields(method: str, fields: Mapping[str, str]) -> dict[str, str]:

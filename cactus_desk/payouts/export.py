@@ -1,16 +1,23 @@
-"""Export the payout history as CSV, safe to open in a spreadsheet."""
+"""Export the payout history as CSV, safe to open in a spreadsheet.
+
+After the fixed columns, each recipient field the catalog knows has a column of its own,
+named by its wire name and holding the value as stored (card numbers masked). With ``bom``
+the file starts with a UTF-8 byte order mark, which Excel needs to read it as UTF-8.
+"""
 
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from cactus_desk.catalog import load_catalog
 from cactus_desk.money import UnknownCurrencyError, to_major
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import PayoutRecord, iso_utc
 
-HEADER = (
+_FIXED_HEADER = (
     "Record",
     "Created (UTC)",
     "Updated (UTC)",
@@ -31,6 +38,23 @@ HEADER = (
     "Detail",
     "Recipient",
 )
+
+BOM = "\ufeff"
+
+
+@functools.cache
+def recipient_columns() -> tuple[str, ...]:
+    """The wire names of every recipient field in the catalog, in catalog order, once each."""
+    names: dict[str, None] = {}
+    for method in load_catalog().methods:
+        for spec in method.fields:
+            names.setdefault(spec.wire, None)
+    return tuple(names)
+
+
+#: The export's header: the fixed columns, then one per recipient field.
+HEADER = (*_FIXED_HEADER, *recipient_columns())
+
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -56,6 +80,17 @@ def _recipient(request: Mapping[str, Any]) -> str:
     return "; ".join(f"{key}={fields[key]}" for key in sorted(fields))
 
 
+def _recipient_cells(request: Mapping[str, Any]) -> list[str]:
+    fields = request.get("additional_fields") or {}
+    if not isinstance(fields, Mapping):
+        fields = {}
+    cells = []
+    for name in recipient_columns():
+        value = fields.get(name)
+        cells.append("" if value is None else str(value))
+    return cells
+
+
 def _row(record: PayoutRecord) -> list[str]:
     cells = [
         str(record.id),
@@ -77,16 +112,20 @@ def _row(record: PayoutRecord) -> list[str]:
         record.message,
         record.detail,
         _recipient(record.request),
+        *_recipient_cells(record.request),
     ]
     return [guard_cell(cell) for cell in cells]
 
 
-def write_csv(records: Iterable[PayoutRecord], stream: TextIO) -> int:
+def write_csv(records: Iterable[PayoutRecord], stream: TextIO, *, bom: bool = False) -> int:
     """Write a header and one row per record; return the number of records written.
 
     Open ``stream`` with ``newline=""`` so the csv module controls line endings. Recipient
     fields are written as stored, which is masked: the history never holds a full card.
+    ``bom`` starts the text with a UTF-8 byte order mark (for Excel).
     """
+    if bom:
+        stream.write(BOM)
     writer = csv.writer(stream)
     writer.writerow(HEADER)
     count = 0

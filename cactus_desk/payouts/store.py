@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import re
@@ -42,7 +43,12 @@ _BUSY_TIMEOUT_S = 10.0
 _IDENTIFIER_KEYS = frozenset(
     {"request_id", "invoice_id", "merchant_id", "site_id", "amount", "received_amount"}
 )
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
+# What people and systems put between a card's digits: spaces (also no-break and thin ones),
+# dashes of every kind, dots, underscores, slashes; up to three in a row (" - ").
+CARD_SEPARATORS = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000._/\\-\u2010-\u2015\u2212]"
+_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{CARD_SEPARATORS}{{0,3}}\d)*")
+_DIGITS = re.compile(r"\d+")
+_CARD_KEYS = frozenset({"card_number", "card", "pan"})
 
 
 class DuplicateRequestIdError(Exception):
@@ -93,16 +99,46 @@ def _luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _mask_run(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    if not _luhn_valid(digits):
-        return match.group(0)
+def _masked(digits: str) -> str:
     return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
 
 
-def scrub_card_numbers(text: str) -> str:
-    """Mask every 12–19 digit Luhn-valid run (spaces or dashes allowed) as first 6 / last 4."""
-    return _DIGIT_RUN.sub(_mask_run, text)
+def _mask_run(text: str, *, luhn: bool) -> str:
+    """Mask the card numbers in one run of digit groups; a card may be only part of the run
+    (``4111 1111 1111 1111 / 12.50``), so every span of whole groups is tried, longest first."""
+    groups = [(m.start(), m.end()) for m in _DIGITS.finditer(text)]
+    if sum(end - start for start, end in groups) < 12:
+        return text
+    pieces: list[str] = []
+    done = 0
+    index = 0
+    while index < len(groups):
+        best = None
+        count = 0
+        for last in range(index, len(groups)):
+            count += groups[last][1] - groups[last][0]
+            if count > 19:
+                break
+            if count >= 12:
+                digits = "".join(text[a:b] for a, b in groups[index : last + 1])
+                if not luhn or _luhn_valid(digits):
+                    best = (last, digits)
+        if best is None:
+            index += 1
+            continue
+        last, digits = best
+        pieces.append(text[done : groups[index][0]])
+        pieces.append(_masked(digits))
+        done = groups[last][1]
+        index = last + 1
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def scrub_card_numbers(text: str, *, luhn: bool = True) -> str:
+    """Mask every 12–19 digit Luhn-valid number as first 6 / last 4, whatever separates its
+    digits (spaces, dashes, dots, slashes, underscores); without ``luhn``, every such number."""
+    return _DIGIT_RUN.sub(lambda match: _mask_run(match.group(0), luhn=luhn), text)
 
 
 def _scrub_value(value: Any) -> Any:
@@ -121,11 +157,16 @@ def _scrub_value(value: Any) -> Any:
     return value
 
 
+def _scrub_item(key: Any, value: Any) -> Any:
+    if key in _IDENTIFIER_KEYS:
+        return value
+    if key in _CARD_KEYS and isinstance(value, str):
+        return scrub_card_numbers(value, luhn=False)  # a card field: masked even if mistyped
+    return _scrub_value(value)
+
+
 def _scrub_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        str(key): value if key in _IDENTIFIER_KEYS else _scrub_value(value)
-        for key, value in data.items()
-    }
+    return {str(key): _scrub_item(key, value) for key, value in data.items()}
 
 
 def _dump(data: Mapping[str, Any]) -> str:
@@ -644,12 +685,20 @@ class HistoryStore:
 
         First checks the file's integrity (a damaged one is set aside and
         ``CorruptHistoryError`` raised) and backs it up before a migration and once a day.
+        A history missing where one existed raises ``MissingHistoryError``: it is never
+        replaced by an empty one.
         """
-        from cactus_desk.payouts.backup import prepare_history  # backup imports this module
+        # backup imports this module
+        from cactus_desk.payouts.backup import prepare_history, remember_history
 
         path = ensure_private_dir(Path(data_dir)) / HISTORY_FILE
         prepare_history(path)
-        return cls(path)
+        store = cls(path)
+        try:
+            remember_history(path.parent)
+        except OSError as exc:  # the history itself is fine; only the marker is missing
+            logging.getLogger(__name__).warning("the history could not be recorded: %s", exc)
+        return store
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: every write opens its own BEGIN IMMEDIATE; check_same_thread is
@@ -898,11 +947,16 @@ class HistoryStore:
         sort: SortKey,
         descending: bool,
         stream: TextIO,
+        *,
+        bom: bool = False,
     ) -> int:
-        """Write the matching records to ``stream`` as CSV; return how many rows were written."""
+        """Write the matching records to ``stream`` as CSV; return how many rows were written.
+
+        ``bom`` starts it with a UTF-8 byte order mark, for Excel.
+        """
         from cactus_desk.payouts.export import write_csv  # export imports this module
 
-        return write_csv(self.iter_records(history_filter, sort, descending), stream)
+        return write_csv(self.iter_records(history_filter, sort, descending), stream, bom=bom)
 
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""

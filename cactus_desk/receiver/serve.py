@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -20,7 +22,14 @@ from typing import Any, TextIO
 
 from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
-from cactus_desk.receiver.app import CALLBACK_PATH, CallbackApp
+from cactus_desk.receiver.app import (
+    CALLBACK_PATH,
+    CallbackApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from cactus_desk.secrets import KeyringError, NoKeyringError, SecretStore
 
 log = logging.getLogger("cactus_desk.receiver")
@@ -80,7 +89,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: CallbackApp, timeout_keep_alive: int) -> Any:
+def _server(app: CallbackApp | HistoryGuard, timeout_keep_alive: int) -> Any:
     uvicorn = require_uvicorn()
     config = uvicorn.Config(
         app,
@@ -93,6 +102,83 @@ def _server(app: CallbackApp, timeout_keep_alive: int) -> Any:
         limit_concurrency=LIMIT_CONCURRENCY,
     )
     return uvicorn.Server(config)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+class HistoryGuard:
+    """ASGI wrapper: once the history file is not the one opened, nothing is answered 200.
+
+    A history renamed aside, removed or replaced under a running receiver would otherwise
+    take callbacks into a file nobody reads and tell the gateway to stop retrying. The file is
+    checked before a callback is handed on and again before a success answer goes out; then
+    the answer is ``503`` so the gateway retries once the history is back and the receiver
+    restarted.
+    """
+
+    def __init__(self, app: CallbackApp, history: Path) -> None:
+        self.app = app
+        self.history = Path(history)
+        self._identity = _file_identity(self.history)
+        self._reported = False
+
+    @property
+    def path(self) -> str:
+        """The callback path, as the wrapped app's."""
+        return self.app.path
+
+    def in_place(self) -> bool:
+        """True while the history file at its path is still the one opened."""
+        return self._identity is not None and _file_identity(self.history) == self._identity
+
+    def _report(self) -> None:
+        if not self._reported:
+            self._reported = True
+            log.error(
+                "the payout history %s was moved, removed or replaced under the receiver; "
+                "answering 503 to every callback until the history is restored and the "
+                "receiver restarted",
+                self.history,
+            )
+
+    async def _unavailable(self, send: Send) -> None:
+        self._report()
+        body = json.dumps({"result": "error", "code": "unavailable"}).encode("utf-8")
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.in_place():
+            await self._unavailable(send)
+            return
+        replaced = False
+
+        async def guarded(message: Message) -> None:
+            nonlocal replaced
+            # A success goes out after the event was committed: into the history in place?
+            starting = message["type"] == "http.response.start"
+            if starting and message["status"] < 300 and not self.in_place():
+                replaced = True
+                await self._unavailable(send)
+                return
+            if replaced and message["type"] == "http.response.body":
+                return
+            await send(message)
+
+        await self.app(scope, receive, guarded)
 
 
 def _url(sock: socket.socket, path: str) -> str:
@@ -251,7 +337,7 @@ def run_receiver(
     profile, salt = load_profile_salt(data_dir, profile_name)
     with HistoryStore.open(data_dir) as store:
         app = CallbackApp(store, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
-        server = _server(app, TIMEOUT_KEEP_ALIVE_S)
+        server = _server(HistoryGuard(app, store.path), TIMEOUT_KEEP_ALIVE_S)
         try:
             sock = bind_socket(host, port)
         except OSError as exc:

@@ -12,6 +12,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer,
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -135,6 +136,7 @@ def write_export(
     sort: SortKey,
     descending: bool,
     path: Path,
+    bom: bool = False,
 ) -> int:
     """Write the matching payouts to ``path`` as CSV; return how many. Worker thread.
 
@@ -145,7 +147,7 @@ def write_export(
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
-            count = write_csv(store.iter_records(history_filter, sort, descending), stream)
+            count = write_csv(store.iter_records(history_filter, sort, descending), stream, bom=bom)
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -204,6 +206,12 @@ class HistoryPanel(QWidget):
         self._export_button.setObjectName("historyExportButton")
         self._export_button.setToolTip("Save the payouts that match the filters as a CSV file")
         self._export_button.clicked.connect(self._choose_export_path)
+        self.export_bom_check = QCheckBox("CSV for Excel (UTF-8 BOM)", self)
+        self.export_bom_check.setObjectName("historyExportBomCheck")
+        self.export_bom_check.setToolTip(
+            "Start the exported file with a byte order mark, so Excel reads accents and "
+            "non-Latin names correctly"
+        )
         self._count_label = QLabel(self)
         self._count_label.setObjectName("historyCountLabel")
         self._status_label = style.muted_label("", self)
@@ -267,6 +275,7 @@ class HistoryPanel(QWidget):
         footer.addWidget(self._count_label)
         footer.addStretch(1)
         footer.addWidget(self._status_label)
+        footer.addWidget(self.export_bom_check)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)
@@ -395,6 +404,7 @@ class HistoryPanel(QWidget):
             self._model.sort_key,
             self._model.descending,
             target,
+            self.export_bom_check.isChecked(),
         )
         self._export_button.setEnabled(False)
         self._set_status(f"Exporting to {target.name}…")

@@ -14,6 +14,7 @@ backup, or an empty history, explicitly; nothing is ever replaced silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -39,11 +40,14 @@ from cactus_desk.payouts.backup import (
     FULL_CHECK_MAX_BYTES,
     BackupError,
     CorruptHistoryError,
+    MissingHistoryError,
     integrity_problem,
     make_backup,
     newest_backup,
+    remember_history,
     restore_backup,
     set_aside,
+    start_new_history,
 )
 from cactus_desk.payouts.migrations import MIGRATIONS, current_version
 from cactus_desk.payouts.states import State
@@ -96,14 +100,18 @@ def open_history(data_dir: Path) -> OpenedHistory:
     """
     path = ensure_private_dir(Path(data_dir)) / HISTORY_FILE
     current = _schema_is_current(path)
-    if current is False:
+    if current is not True:
+        # No history yet (first start, or one gone missing: MissingHistoryError), or one that
+        # needs the full open.
         return OpenedHistory(HistoryStore.open(data_dir), check_pending=False)
     try:
         store = HistoryStore(path)
     except HistoryOpenError:
         # SQLite could not read it after all: the full open tells damage from a busy file.
         return OpenedHistory(HistoryStore.open(data_dir), check_pending=False)
-    return OpenedHistory(store, check_pending=current is True)
+    with contextlib.suppress(OSError):  # a history from before the marker existed
+        remember_history(path.parent)
+    return OpenedHistory(store, check_pending=True)
 
 
 def _daily_backup_due(data_dir: Path) -> bool:
@@ -159,6 +167,17 @@ def set_damaged_aside(path: Path, problem: str) -> CorruptHistoryError:
         ) from exc
     log.error("payout history damaged (%s); kept aside as %s", problem, kept.name)
     return CorruptHistoryError(problem, kept, newest_backup(Path(path).parent))
+
+
+def _missing_text(error: MissingHistoryError, data_dir: Path) -> str:
+    found = "\n".join(f"• {item}" for item in error.evidence)
+    return (
+        f"The payout history file is missing from:\n{data_dir}\n\n"
+        f"This folder had a history before:\n{found}\n\n"
+        "Cactus Desk did not start a new, empty history in its place, because payouts and "
+        "callbacks would then be recorded against nothing. Nothing was deleted or replaced. "
+        "Choose how to continue."
+    )
 
 
 def interrupted_text(states: list[State]) -> str:
@@ -263,10 +282,17 @@ class CorruptHistoryDialog(QDialog):
         self._runner = Runner(self)
         self._busy = False
 
-        title = QLabel("The payout history is damaged")
+        missing = isinstance(error, MissingHistoryError)
+        if missing:
+            self.setWindowTitle(f"{APP_NAME}: the payout history is missing")
+        title = QLabel(
+            "The payout history is missing" if missing else "The payout history is damaged"
+        )
         title.setStyleSheet("font-size: 13pt; font-weight: bold;")
         explanation = QLabel(
-            f"SQLite reported: {error.problem}\n\n"
+            _missing_text(error, self.data_dir)
+            if isinstance(error, MissingHistoryError)
+            else f"SQLite reported: {error.problem}\n\n"
             f"Cactus Desk kept the damaged file aside, unchanged, at:\n{error.kept_path}\n\n"
             "Nothing was deleted and nothing was replaced. Choose how to continue."
         )
@@ -293,7 +319,11 @@ class CorruptHistoryDialog(QDialog):
         offer.setWordWrap(True)
 
         self.empty_check = QCheckBox(
-            "I understand: start a new, empty history (the damaged file stays where it was kept)"
+            "I understand: start a new, empty history (the files kept aside and the backups "
+            "stay where they are)"
+            if missing
+            else "I understand: start a new, empty history (the damaged file stays where it "
+            "was kept)"
         )
         self.empty_check.setObjectName("startEmptyCheck")
         self.empty_button = QPushButton("Start with an empty history")
@@ -353,10 +383,11 @@ class CorruptHistoryDialog(QDialog):
         if not self.empty_check.isChecked() or self._busy:
             return
         data_dir, kept = self.data_dir, self.error.kept_path
+        where = f"; the damaged one is kept as {kept}" if kept is not None else ""
         self._start(
             "Creating a new history…",
-            lambda: HistoryStore.open(data_dir),
-            f"A new, empty history was started; the damaged one is kept as {kept}.",
+            lambda: start_new_history(data_dir),
+            f"A new, empty history was started{where}.",
         )
 
     def reject(self) -> None:

@@ -4,7 +4,7 @@ import csv
 import io
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected
-from cactus_desk.payouts.export import HEADER, guard_cell
+from cactus_desk.payouts.export import HEADER, guard_cell, recipient_columns
 from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
 from tests.payouts.conftest import make_attempt
 
@@ -45,6 +45,9 @@ def test_the_export_has_a_header_and_one_readable_row_per_payout(store: HistoryS
         "Message": "Payout initialized",
         "Detail": "",
         "Recipient": "card_holder=Ivan Petrov; card_number=411111******1111",
+        **dict.fromkeys(recipient_columns(), ""),
+        "card_holder": "Ivan Petrov",
+        "card_number": "411111******1111",
     }
     assert (table[1]["Amount"], table[1]["State"], table[1]["Gateway status"]) == (
         "5000",
