@@ -19,6 +19,9 @@ MAX_AMOUNT_TEXT = 64
 _GROUP_SPACES = {" ", "\u00a0", "\u2007", "\u2009", "\u202f"}
 _MINUS_SIGNS = {"-", "\u2212", "\u2013"}
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_AMOUNT_CHARS = frozenset("0123456789 .,")
+# Letters that are typed for a digit by mistake: named in the message rather than dropped.
+_LOOKALIKES = {"O": "0", "o": "0", "l": "1", "I": "1", "S": "5", "B": "8"}
 _EXPONENT = re.compile(r"[0-9.,]*[0-9]e[+-]?[0-9]+", re.ASCII)
 
 
@@ -83,6 +86,32 @@ def _example(cur: Currency) -> str:
 
 def _not_a_number(cur: Currency) -> AmountError:
     return AmountError(f"Enter a number, e.g. {_example(cur)}.")
+
+
+def _without_code(text: str, cur: Currency) -> str:
+    """``text`` without a leading or trailing code of ``cur`` ("1 500.50 RUB" as pasted)."""
+    words = text.split(" ")
+    for index in (-1, 0):
+        word = words[index]
+        if len(words) > 1 and word.isascii() and word.isalpha():
+            if word.upper() == cur.code:
+                del words[index]
+                return " ".join(words).strip()
+            if word.upper() in _load():
+                other = word.upper()
+                raise AmountError(f"That amount is in {other}; this payout is in {cur.code}.")
+    return text
+
+
+def _stray_character(ch: str, cur: Currency) -> AmountError:
+    """Name the character that is not part of an amount (a letter O is not a zero)."""
+    shown = repr(ch) if not ch.isprintable() or ch.isspace() else f"“{ch}”"
+    lookalike = _LOOKALIKES.get(ch)
+    if lookalike:
+        return AmountError(f"Enter a number: {shown} is a letter, not the digit {lookalike}.")
+    return AmountError(
+        f"Enter a number: {shown} cannot be part of an amount (e.g. {_example(cur)})."
+    )
 
 
 def _check_grouping(int_part: str, group_char: str | None, cur: Currency) -> str:
@@ -166,8 +195,10 @@ def parse_amount(text: str, currency: Currency | str) -> int:
         raise AmountError(f"That is not a number. Enter an amount, e.g. {_example(cur)}.")
     if _EXPONENT.fullmatch(lowered):
         raise AmountError("Write the amount in full, without an exponent (e.g. 1500, not 1.5e3).")
-    if any(not (ch.isascii() and (ch.isdigit() or ch in " .,")) for ch in cleaned):
-        raise _not_a_number(cur)
+    cleaned = _without_code(cleaned, cur)
+    stray = next((ch for ch in cleaned if not (ch.isascii() and ch in _AMOUNT_CHARS)), None)
+    if stray is not None:
+        raise _stray_character(stray, cur)
 
     int_digits, frac = _split(cleaned, cur)
     if len(frac) > cur.exponent:
