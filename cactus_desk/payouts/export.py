@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from cactus_desk.money import UnknownCurrencyError, to_major
+from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import PayoutRecord, iso_utc
 
@@ -72,7 +73,7 @@ def _row(record: PayoutRecord) -> list[str]:
         record.currency,
         major_amount(record.amount_minor, record.currency),
         str(record.amount_minor),
-        record.state.label,
+        state_text(record.state, record.gateway_status),
         status_label(record.gateway_status),
         record.message,
         record.detail,

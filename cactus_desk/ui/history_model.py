@@ -30,7 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from cactus_desk.money import UnknownCurrencyError, format_major
-from cactus_desk.payouts.states import State
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import HistoryFilter, HistoryRow, HistoryStore, SortKey, iso_utc
 from cactus_desk.ui import style
@@ -142,7 +142,7 @@ def row_cells(row: HistoryRow) -> tuple[str, ...]:
         row.method,
         row.currency,
         amount_text(row),
-        row.state.label,
+        state_text(row.state, row.gateway_status),
         status_label(row.gateway_status),
         message_text(row.message),
     )
@@ -762,7 +762,7 @@ class HistoryModel(QAbstractTableModel):
             case Column.AMOUNT:
                 return amount_text(row)
             case Column.STATE:
-                return row.state.label
+                return state_text(row.state, row.gateway_status)
             case Column.GATEWAY_STATUS:
                 return status_label(row.gateway_status)
             case Column.MESSAGE:
@@ -796,6 +796,8 @@ class HistoryModel(QAbstractTableModel):
                 return f"{row.amount_minor} minor units"
             case Column.STATE if row.state == State.UNKNOWN:
                 return "No trustworthy answer: the payout may exist. Never resend it."
+            case Column.STATE if row.state == State.SETTLED:
+                return "Final status set by hand; the gateway never confirmed accepting it."
             case Column.MESSAGE:
                 return row.message or None
         return None

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.money import UnknownCurrencyError, format_major
 from cactus_desk.payouts.export import write_csv
-from cactus_desk.payouts.states import State
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import (
     HistoryFilter,
@@ -104,7 +104,7 @@ def details_text(record: PayoutRecord) -> str:
         f"Request   {record.request_id}",
         f"Invoice   {record.invoice_id or '—'}",
         f"Amount    {amount} ({record.amount_minor} minor units)",
-        f"State     {record.state.label}",
+        f"State     {state_text(record.state, record.gateway_status)}",
     ]
     if record.gateway_status is not None:
         lines.append(f"Status    {status_label(record.gateway_status)}")

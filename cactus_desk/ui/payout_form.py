@@ -37,6 +37,7 @@ from cactus_desk.payouts.draft import (
     redacted_fields,
     validate_draft,
 )
+from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.store import NewAttempt
 from cactus_desk.payouts.submit import NotSent, SubmitResult
 from cactus_desk.profiles import Profile
@@ -453,7 +454,7 @@ class PayoutForm(QWidget):
                 EarlierPayout(
                     datetime.fromtimestamp(r.created_at / 1000).strftime("%Y-%m-%d %H:%M"),
                     r.request_id,
-                    r.state.label,
+                    state_text(r.state, r.gateway_status),
                 )
                 for r in earlier
             ],
