@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 
@@ -11,6 +12,9 @@ from cactus_desk.resources import load_json
 
 #: The largest amount accepted, in minor units: beyond it JSON numbers stop being exact.
 MAX_MINOR = 2**53
+
+#: The most decimals a profile may give a currency (the data file keeps to 0-4).
+MAX_DECIMALS = 8
 
 #: Longer input than this is refused before any parsing (no valid amount comes close).
 MAX_AMOUNT_TEXT = 64
@@ -32,6 +36,8 @@ class Currency:
     code: str
     exponent: int
     name: str
+    # False where Cactus does not document how many minor units the currency has on the wire.
+    documented: bool = True
 
 
 class UnknownCurrencyError(ValueError):
@@ -59,7 +65,12 @@ def _load() -> dict[str, Currency]:
             raise ValueError(f"currencies.json: {code}: exponent must be an integer 0-4")
         if code in result:
             raise ValueError(f"currencies.json: {code} is listed twice")
-        result[code] = Currency(code=str(code), exponent=exponent, name=str(name))
+        documented = entry.get("documented", True)
+        if not isinstance(documented, bool):
+            raise ValueError(f"currencies.json: {code}: documented must be true or false")
+        result[code] = Currency(
+            code=str(code), exponent=exponent, name=str(name), documented=documented
+        )
     return result
 
 
@@ -74,6 +85,17 @@ def currency(code: str) -> Currency:
         return _load()[code]
     except (KeyError, TypeError):
         raise UnknownCurrencyError(f"Unknown currency: {code!r}") from None
+
+
+def with_decimals(value: Currency | str, decimals: Mapping[str, int] | None) -> Currency:
+    """The currency with a profile's number of decimals when ``decimals`` overrides it."""
+    cur = _resolve(value)
+    places = (decimals or {}).get(cur.code)
+    if places is None or places == cur.exponent:
+        return cur
+    if isinstance(places, bool) or not 0 <= places <= MAX_DECIMALS:
+        raise ValueError(f"{cur.code}: decimals must be a whole number 0-{MAX_DECIMALS}")
+    return replace(cur, exponent=places)
 
 
 def _resolve(value: Currency | str) -> Currency:

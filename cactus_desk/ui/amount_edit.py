@@ -27,8 +27,18 @@ MINOR_UNIT_NAMES = {
 }
 
 
-def minor_unit_name(code: str) -> str:
-    """What one minor unit of ``code`` is called, or an empty string when it has no common name."""
+def minor_unit_name(code: str, decimals: int | None = None) -> str:
+    """What one minor unit of ``code`` is called, or an empty string when it has no common name.
+
+    With ``decimals`` other than the currency's usual number (a profile's override) the minor
+    unit is not the coin the name stands for, so there is no name.
+    """
+    if decimals is not None:
+        try:
+            if decimals != currency(code).exponent:
+                return ""
+        except ValueError:
+            return ""
     return MINOR_UNIT_NAMES.get(code.upper(), "")
 
 

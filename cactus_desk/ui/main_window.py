@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         )
         self.statusBar().addPermanentWidget(self._balance)
         self._form.profileChanged.connect(self._profile_changed)
+        self._form.unitsConfirmed.connect(self._remember_units)
         self._ready = True
 
         self._tabs.currentChanged.connect(self._tab_changed)
@@ -461,6 +462,25 @@ class MainWindow(QMainWindow):
         tag = "LIVE" if profile.is_live else "sandbox"
         self.setWindowTitle(f"{profile.name} [{tag}] · {APP_NAME}")
         self._balance.set_profile(profile, self.salt_provider(profile))
+
+    def _remember_units(self, profile_id: str, currency: str, decimals: int) -> None:
+        """Keep, in the profile's settings, that ``decimals`` of ``currency`` were confirmed."""
+        from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStoreError
+
+        try:
+            profile = self.profiles.get_by_id(profile_id)
+            confirmed = {**profile.units_confirmed, currency: decimals}
+            data = {**profile.model_dump(), "units_confirmed": confirmed}
+            self.profiles.update(Profile.model_validate(data))
+        except (ProfileNotFoundError, ProfileStoreError) as exc:
+            log.warning("The confirmation of %s minor units was not saved: %s", currency, exc)
+            self.statusBar().showMessage(
+                f"The confirmation of {currency} minor units could not be saved; "
+                "the next payout in it will ask again.",
+                15_000,
+            )
+            return
+        self.reload_profiles()
 
     # -- menus and dialogs ----------------------------------------------------------------
 

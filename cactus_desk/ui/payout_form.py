@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown
-from cactus_desk.money import AmountError, currencies, format_major, parse_amount
+from cactus_desk.money import AmountError, Currency, currencies, format_major, parse_amount
 from cactus_desk.payouts.draft import (
     PayoutDraft,
     build_request,
@@ -69,9 +69,14 @@ def _label(text: str, buddy: QWidget) -> QLabel:
 
 
 class PayoutForm(QWidget):
-    """The "New payout" page. ``profileChanged`` carries the selected profile's id ('' for none)."""
+    """The "New payout" page. ``profileChanged`` carries the selected profile's id ('' for none).
+
+    ``unitsConfirmed(profile_id, currency, decimals)`` asks for a confirmation of minor units,
+    ticked in the confirm dialog of a payout that was then sent, to be remembered.
+    """
 
     profileChanged = Signal(str)
+    unitsConfirmed = Signal(str, str, int)
 
     def __init__(
         self,
@@ -407,6 +412,7 @@ class PayoutForm(QWidget):
                 merchant_id=profile.merchant_id,
                 site_id=profile.site_id,
                 extensions=profile.extensions,
+                decimals=profile.decimals,
             )
         except ValueError as exc:  # validate_draft passed, so this is a bug worth a message
             self.banner.show_error(str(exc))
@@ -439,10 +445,11 @@ class PayoutForm(QWidget):
                 "Try again in a moment."
             )
             return None
+        cur = profile.currency(request.currency)
         details = ConfirmDetails(
             profile_name=profile.name,
             environment=profile.environment,
-            amount_major=format_major(request.amount, request.currency),
+            amount_major=format_major(request.amount, cur),
             amount_minor=request.amount,
             currency=request.currency,
             method_label=method.label,
@@ -458,6 +465,9 @@ class PayoutForm(QWidget):
                 )
                 for r in earlier
             ],
+            decimals=cur.exponent,
+            confirm_units=profile.needs_units_confirmation(cur.code),
+            balance_warning=self._balance_warning(request.amount, cur),
         )
         dialog = ConfirmDialog(details, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -468,6 +478,8 @@ class PayoutForm(QWidget):
             if confirmed:  # a second accept of the same dialog must never send twice
                 return
             confirmed = True
+            if details.confirm_units:
+                self.unitsConfirmed.emit(profile.id, cur.code, cur.exponent)
             self._confirmed(profile, request, attempt)
 
         dialog.accepted.connect(on_accepted)
@@ -563,18 +575,29 @@ class PayoutForm(QWidget):
         self.environment_banner.setText(style.environment_text(environment))
         self.environment_banner.setStyleSheet(style.environment_style(environment))
         self.environment_banner.setVisible(profile is not None)
+        self._apply_amount_currency()
         self._update_method_items()
         self.profileChanged.emit(profile.id if profile else "")
         self._revalidate()
 
-    def _currency_changed(self) -> None:
+    def _amount_currency(self) -> Currency:
+        """The payout currency with the profile's decimals (they may differ from the default)."""
+        profile = self.current_profile()
         code = self.currency()
-        cur = currencies()[code]
+        return profile.currency(code) if profile else currencies()[code]
+
+    def _apply_amount_currency(self) -> None:
+        cur = self._amount_currency()
         self.amount_edit.set_currency(cur)
+        source = "" if cur.documented else " (this profile's setting: Cactus does not document it)"
         self.amount_edit.setToolTip(
-            f"The amount in {code} major units, up to {cur.exponent} decimals. "
+            f"The amount in {cur.code} major units, up to {cur.exponent} decimals{source}. "
             f"Example: {self.amount_edit.placeholderText()}"
         )
+
+    def _currency_changed(self) -> None:
+        code = self.currency()
+        self._apply_amount_currency()
         self.amount_code.setText(code)
         for panel in self.panels.values():
             panel.set_currency(code)
@@ -667,7 +690,9 @@ class PayoutForm(QWidget):
         if profile is None:
             errors = {"profile": "Add a profile first (File › Profiles…)."}
         else:
-            errors = validate_draft(self._draft(profile), extensions=profile.extensions)
+            errors = validate_draft(
+                self._draft(profile), extensions=profile.extensions, decimals=profile.decimals
+            )
             used = self._used_ids.get(
                 (profile.merchant_id, profile.site_id, self.request_id_edit.text().strip())
             )
@@ -695,9 +720,9 @@ class PayoutForm(QWidget):
         return f"This request id was already used ({what}). Press New id for a new payout."
 
     def _update_amount_hints(self) -> None:
-        code = self.currency()
+        cur = self._amount_currency()
         try:
-            minor = parse_amount(self.amount_edit.text(), code)
+            minor = parse_amount(self.amount_edit.text(), cur)
         except AmountError:
             minor = None
         if minor is None:
@@ -705,19 +730,25 @@ class PayoutForm(QWidget):
             self.amount_minor_label.setVisible(False)
             self.amount_warning.setVisible(False)
             return
-        unit = minor_unit_name(code)
+        unit = minor_unit_name(cur.code, cur.exponent)
+        places = "" if cur.documented else f" ({cur.code} with {cur.exponent} decimals)"
         self.amount_minor_label.setText(
-            f"= {minor} minor units" + (f" ({unit})" if unit else "") + " will be sent"
+            f"= {minor} minor units" + (f" ({unit})" if unit else "") + f" will be sent{places}"
         )
         self.amount_minor_label.setVisible(True)
-        available = self._balances.get(code)
-        over = available is not None and minor > available
-        if over:
-            self.amount_warning.setText(
-                f"Above the available balance ({format_major(available, code)} {code}); "
-                "the gateway may refuse it."
-            )
-        self.amount_warning.setVisible(over)
+        warning = self._balance_warning(minor, cur)
+        self.amount_warning.setText(warning)
+        self.amount_warning.setVisible(bool(warning))
+
+    def _balance_warning(self, minor: int, cur: Currency) -> str:
+        """The over-balance warning for ``minor`` units of ``cur``, or '' when it fits."""
+        available = self._balances.get(cur.code)
+        if available is None or minor <= available:
+            return ""
+        return (
+            f"Above the available balance ({format_major(available, cur)} {cur.code}); "
+            "the gateway may refuse it."
+        )
 
     def _refresh_send_button(self) -> None:
         ready = self.can_send()
