@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The smallest window: the payout form fits its width, the status bar its balance.
+MINIMUM_SIZE = (640, 480)
+
 SANDBOX_PROFILE_ID = "sandbox-session"
 SANDBOX_PROFILE_NAME = "Sandbox"
 PAYOUT_TAB, HISTORY_TAB = 0, 1
@@ -164,6 +167,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.statusBar().showMessage(LOADING_TEXT)
         self.resize(760, 820)
+        # Below this the form's labels, fields and the balance are squeezed out of reach.
+        self.setMinimumSize(*MINIMUM_SIZE)
 
     def finish_startup(self) -> None:
         """Open the history, load profiles and catalog, build the form and the balance (once).

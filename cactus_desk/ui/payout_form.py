@@ -96,6 +96,7 @@ class PayoutForm(QWidget):
         self._used_ids: dict[tuple[str, int, str], str] = {}
         self._dialog: ConfirmDialog | None = None
         self._syncing = False
+        self._shown_profile: Profile | None = None  # whose form this is, to notice a switch
 
         self.environment_banner = style.environment_banner("sandbox", self)
         self.banner = ResultBanner(self)
@@ -197,6 +198,15 @@ class PayoutForm(QWidget):
         self.send_button.setToolTip("Review and send this payout (Ctrl+Return)")
         self.send_button.setDefault(True)
         self.send_button.setMinimumWidth(120)
+        style.primary_button(self.send_button)
+        # Messages appear in room kept for them: the form never jumps under the pointer.
+        for label in (self.site_login_error, self.request_id_error, self.progress_label):
+            style.reserve_lines(label)
+        style.reserve_lines(self.hint_label, 2)
+        self.hint_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
 
         self._layout_widgets()
         self._connect()
@@ -227,11 +237,15 @@ class PayoutForm(QWidget):
             self._stack_rows(self.site_login_edit, self.site_login_error),
         )
         amount_line = self._side_by_side(self.amount_edit, self.amount_code)
+        # The minor units, or the error, and the balance warning share two lines kept free.
+        amount_notes = self._stack_rows(
+            self.amount_minor_label, self.amount_warning, self.amount_error
+        )
+        amount_notes.layout().addStretch(1)
+        self.amount_minor_label.ensurePolished()
+        amount_notes.setMinimumHeight(2 * self.amount_minor_label.fontMetrics().lineSpacing() + 4)
         form.addRow(
-            _label("&Amount *:", self.amount_edit),
-            self._stack_rows(
-                amount_line, self.amount_minor_label, self.amount_warning, self.amount_error
-            ),
+            _label("&Amount *:", self.amount_edit), self._stack_rows(amount_line, amount_notes)
         )
         id_line = self._side_by_side(self.request_id_edit, self.new_id_button)
         form.addRow(
@@ -492,6 +506,8 @@ class PayoutForm(QWidget):
     # -- sending ----------------------------------------------------------------------------
 
     def _confirmed(self, profile: Profile, request: PayoutRequest, attempt: NewAttempt) -> None:
+        # A new payout starts untouched: "required" shows again only after an edit or a try.
+        self._touched.clear()
         self.send_button.setEnabled(False)
         if not self._controller.send(profile, request, attempt):
             self.banner.show_error(
@@ -571,6 +587,9 @@ class PayoutForm(QWidget):
         if self._syncing:
             return
         profile = self.current_profile()
+        previous, self._shown_profile = self._shown_profile, profile
+        if (previous.id if previous else None) != (profile.id if profile else None):
+            self._switched_profile(previous, profile)
         environment = profile.environment if profile else "sandbox"
         self.environment_banner.setText(style.environment_text(environment))
         self.environment_banner.setStyleSheet(style.environment_style(environment))
@@ -594,6 +613,24 @@ class PayoutForm(QWidget):
             f"The amount in {cur.code} major units, up to {cur.exponent} decimals{source}. "
             f"Example: {self.amount_edit.placeholderText()}"
         )
+
+    def _switched_profile(self, previous: Profile | None, profile: Profile | None) -> None:
+        # The banner spoke of a payout of the other profile: it must not be read as this one's.
+        self.status_follower.stop()
+        self.banner.clear()
+        from_sandbox = previous is not None and not previous.is_live
+        if from_sandbox and profile is not None and profile.is_live:
+            # Test recipients must not ride along into real money.
+            self.clear_recipient()
+
+    def clear_recipient(self) -> None:
+        """Empty the site login and every recipient field; their messages wait for an edit."""
+        self.site_login_edit.clear()
+        for panel in self.panels.values():
+            panel.clear()
+        fields = {spec.wire for panel in self.panels.values() for spec in panel.method.fields}
+        self._touched.difference_update({"site_login"} | fields)
+        self._revalidate()
 
     def _currency_changed(self) -> None:
         code = self.currency()
