@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -135,6 +136,8 @@ class ConfirmDialog(QDialog):
             ok.setStyleSheet(
                 f"QPushButton {{ background: {style.LIVE_BG}; color: white; font-weight: bold; "
                 "padding: 4px 12px; }"
+                f"QPushButton:disabled {{ background: {style.DISABLED_BG}; "
+                f"color: {style.DISABLED_FG}; font-weight: normal; }}"
             )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -159,6 +162,13 @@ class ConfirmDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(480)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # Wrapped warnings need more height at the dialog's width than its first guess.
+        super().showEvent(event)
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def send_button(self) -> QPushButton:
         """The "Send payout" button."""
