@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QCheckBox
+from PySide6.QtWidgets import QCheckBox, QLabel
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile, ProfileStore
+from cactus_desk.sandbox import Fault
 from cactus_desk.secrets import SecretStore
 from cactus_desk.ui.history_model import Column
 from cactus_desk.ui.main_window import MainWindow
@@ -135,3 +136,20 @@ def test_the_profile_dialog_edits_the_decimals_and_keeps_the_confirmations(
     saved = store.get_by_id(profile.id)
     assert saved.decimals == {"IDR": 0, "USDT": 6}
     assert saved.units_confirmed == {"VND": 0}
+
+
+def test_the_resend_dialog_reads_the_amount_with_the_profile_s_decimals(
+    driver: PayoutDriver,
+) -> None:
+    window = driver.window
+    assert window.sandbox is not None
+    _live_profile(window, decimals={"IDR": 0}, units_confirmed={"IDR": 0})
+    window.sandbox.set_fault(Fault.BAD_SIGNATURE, times=1)
+    request_id = driver.send("card", "IDR", amount="15000")
+    record = driver.record(request_id)
+    assert record.state is State.UNKNOWN
+    dialog = window.open_resend(record.id)
+    assert dialog is not None
+    texts = [label.text() for label in dialog.findChildren(QLabel)]
+    assert "15 000 IDR" in texts  # not "150.00 IDR"
+    dialog.reject()
