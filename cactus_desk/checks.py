@@ -28,7 +28,16 @@ _EXPIRY = re.compile(r"([0-9]{2})/([0-9]{2})", re.ASCII)
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}", re.ASCII)
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", re.ASCII)
 
-PHONE_MESSAGE = "Digits only, 10 to 15 of them, e.g. 79999999999."
+_CPF = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}", re.ASCII)
+_CNPJ = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}", re.ASCII)
+# What people put between the digits of a card or phone number; none of it goes on the wire.
+_CARD_SEPARATORS = frozenset(" -\u00a0")
+_PHONE_SEPARATORS = frozenset(" -().\u00a0")
+
+PHONE_MESSAGE = (
+    "10 to 15 digits with the country code, e.g. 79999999999 "
+    "(spaces, dashes and a leading + are fine)."
+)
 
 
 def _unsafe_character(value: str) -> str | None:
@@ -90,7 +99,7 @@ def check_card_number(value: str) -> str | None:
     if not digits:
         return "Enter the card number."
     if not _DIGITS.fullmatch(digits):
-        return "Digits only (spaces between groups are fine), e.g. 4242 4242 4242 4242."
+        return "Digits only (spaces or dashes between groups are fine), e.g. 4242 4242 4242 4242."
     if not 12 <= len(digits) <= 19:
         return f"A card number has 12 to 19 digits; this one has {len(digits)}."
     if not luhn_ok(digits):
@@ -116,14 +125,42 @@ def check_expiry(value: str, *, today: date | None = None) -> str | None:
 
 
 def check_phone(value: str) -> str | None:
-    """10 to 15 digits with the country code and no ``+``, spaces or dashes."""
+    """10 to 15 digits with the country code; a leading ``+``, spaces and dashes are dropped."""
     problem = _guard(value, 64)
     if problem:
         return problem
-    text = value.strip()
+    text = normalize("phone", value)
     if not _DIGITS.fullmatch(text) or not 10 <= len(text) <= 15:
         return PHONE_MESSAGE
     return None
+
+
+def _compact_phone(value: str) -> str:
+    text = value.strip()
+    text = text[1:] if text.startswith("+") else text
+    return "".join(ch for ch in text if ch not in _PHONE_SEPARATORS)
+
+
+def _mod11_digit(digits: str, weights: range | list[int]) -> str:
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    return "0" if total < 2 else str(11 - total)
+
+
+def cpf_ok(digits: str) -> bool:
+    """True for an 11-digit CPF whose two check digits match (all-same digits are invalid)."""
+    if len(digits) != 11 or not _DIGITS.fullmatch(digits) or len(set(digits)) == 1:
+        return False
+    first = _mod11_digit(digits[:9], range(10, 1, -1))
+    return digits[9:] == first + _mod11_digit(digits[:9] + first, range(11, 1, -1))
+
+
+def cnpj_ok(digits: str) -> bool:
+    """True for a 14-digit CNPJ whose two check digits match (all-same digits are invalid)."""
+    if len(digits) != 14 or not _DIGITS.fullmatch(digits) or len(set(digits)) == 1:
+        return False
+    weights = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+    first = _mod11_digit(digits[:12], weights)
+    return digits[12:] == first + _mod11_digit(digits[:12] + first, [6, *weights])
 
 
 def check_email(value: str) -> str | None:
@@ -163,33 +200,44 @@ def check_wise_tag(value: str) -> str | None:
 
 
 def check_pix_key(value: str) -> str | None:
-    """A PIX key: CPF (11 digits), CNPJ (14), phone (digits), email or random key (UUID)."""
+    """A PIX key: CPF (11 digits) or CNPJ (14) with valid check digits, written bare or
+    punctuated (123.456.789-09, 12.345.678/0001-95); a phone with its country code; an email;
+    or a random key (UUID)."""
     problem = _guard(value, 254)
     if problem:
         return problem
     text = value.strip()
-    if _DIGITS.fullmatch(text) and (len(text) in (11, 14) or check_phone(text) is None):
-        return None
     if _UUID.fullmatch(text) or ("@" in text and check_email(text) is None):
         return None
+    digits = normalize("pix_key", text)
+    if _CPF.fullmatch(text) or (_DIGITS.fullmatch(text) and len(text) == 11):
+        return None if cpf_ok(digits) else "This CPF has a typo: its check digits do not match."
+    if _CNPJ.fullmatch(text) or (_DIGITS.fullmatch(text) and len(text) == 14):
+        return None if cnpj_ok(digits) else "This CNPJ has a typo: its check digits do not match."
+    if text[:1] in "+0123456789" and check_phone(text) is None:
+        return None
     return (
-        "Enter a PIX key: CPF (11 digits), CNPJ (14 digits), phone (digits), email "
-        "or random key, e.g. 123e4567-e89b-12d3-a456-426655440000."
+        "Enter a PIX key: CPF (e.g. 123.456.789-09), CNPJ (e.g. 12.345.678/0001-95), phone "
+        "with country code, email or random key, e.g. 123e4567-e89b-12d3-a456-426655440000."
     )
 
 
-def check_datetime(value: str) -> str | None:
-    """A real date and time written ``YYYY-MM-DD HH:MM``."""
+def check_datetime(value: str, *, now: datetime | None = None) -> str | None:
+    """A real date and time written ``YYYY-MM-DD HH:MM``, not in the past (local time)."""
     problem = _guard(value, 32)
     if problem:
         return problem
     text = value.strip()
     if not _DATETIME.fullmatch(text):
-        return "Write the time as YYYY-MM-DD HH:MM, e.g. 2023-05-01 10:22."
+        return "Write the time as YYYY-MM-DD HH:MM, e.g. 2030-05-01 10:22."
     try:
-        datetime.strptime(text, "%Y-%m-%d %H:%M")
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M")
     except ValueError:
         return f"{text} is not a real date and time."
+    # Like an expired card: a pickup time that has passed cannot be met.
+    current = (now or datetime.now()).replace(second=0, microsecond=0)
+    if moment < current:
+        return f"This time has passed (it is now {current:%Y-%m-%d %H:%M})."
     return None
 
 
@@ -264,12 +312,23 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
 
 
 def normalize(check: str, value: str) -> str:
-    """Return the wire form of a value: card and account numbers lose their spaces, IBAN
-    letters are upper-cased, flags are lower-cased, everything else loses surrounding
-    whitespace."""
-    if check in ("card_number", "account_number"):
-        compact = "".join(value.split())
-        return compact.upper() if check == "account_number" else compact
+    """Return the wire form of a value: card numbers lose their spaces and dashes, phones
+    their ``+``, spaces, dashes and brackets (so does a phone used as a Skrill account or a
+    PIX key, and a punctuated CPF or CNPJ), account numbers their spaces with IBAN letters
+    upper-cased, flags are lower-cased; everything else loses surrounding whitespace."""
+    if check == "card_number":
+        return "".join(ch for ch in value.strip() if ch not in _CARD_SEPARATORS)
+    if check == "account_number":
+        return "".join(value.split()).upper()
+    if check == "phone" or (check == "skrill_account" and "@" not in value):
+        return _compact_phone(value)
+    if check == "pix_key":
+        text = value.strip()
+        if _CPF.fullmatch(text) or _CNPJ.fullmatch(text):
+            return "".join(ch for ch in text if ch.isdigit())
+        if "@" in text or _UUID.fullmatch(text):
+            return text
+        return _compact_phone(text) if text[:1] == "+" or text[:1].isdigit() else text
     if check == "flag":
         return value.strip().lower()
     return value.strip()

@@ -86,6 +86,41 @@ def _data_dir_text(text: str) -> str:
     return text
 
 
+def _decimals_item(text: str) -> tuple[str, int | None]:
+    """``IDR=0`` -> ("IDR", 0); ``IDR=default`` -> ("IDR", None). Ranges are the profile's."""
+    code, sep, places = text.partition("=")
+    code, places = code.strip().upper(), places.strip().lower()
+    if not sep or not code:
+        raise argparse.ArgumentTypeError(f"{text!r}: write CODE=DECIMALS, e.g. IDR=0")
+    if places == "default":
+        return code, None
+    if not places.isascii() or not places.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: the decimals are a whole number, e.g. IDR=0")
+    return code, int(places)
+
+
+def _add_decimals_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--decimals",
+        action="append",
+        default=[],
+        type=_decimals_item,
+        metavar="CODE=N",
+        help="decimals of a currency on the wire for this site, e.g. IDR=0 (repeatable; "
+        "CODE=default goes back to the usual number)",
+    )
+
+
+def _with_decimals(current: dict[str, int], items: list[tuple[str, int | None]]) -> dict[str, int]:
+    merged = dict(current)
+    for code, places in items:
+        if places is None:
+            merged.pop(code, None)
+        else:
+            merged[code] = places
+    return merged
+
+
 def _delay_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -200,7 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="read the site salt from standard input (it is stored in the OS keyring only)",
     )
+    _add_decimals_option(add)
     add.set_defaults(handler=_cmd_profile_add)
+
+    update = profile_commands.add_parser("update", help="change a profile's settings")
+    update.add_argument("name")
+    _add_decimals_option(update)
+    update.set_defaults(handler=_cmd_profile_update)
 
     listing = profile_commands.add_parser("list", help="list the profiles")
     listing.set_defaults(handler=_cmd_profile_list)
@@ -379,6 +420,7 @@ def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
             environment=args.environment,
             extensions=args.extension,
             ca_bundle=ca_bundle,
+            decimals=_with_decimals({}, args.decimals),
         )
     except ValidationError as exc:
         raise CliError(_cli_field_names(describe_validation_error(exc))) from None
@@ -426,6 +468,7 @@ def _cli_field_names(message: str) -> str:
         ("extensions", "--extension"),
         ("ca_bundle", "--ca-bundle"),
         ("environment", "--environment"),
+        ("decimals", "--decimals"),
     ):
         message = message.replace(f"{field}:", f"{option}:").replace(f"{field}.", f"{option} #")
     return message
@@ -465,6 +508,35 @@ def _cmd_profile_list(args: argparse.Namespace, ctx: Context) -> int:
     for row in [header, *rows]:
         line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         print(line.rstrip(), file=ctx.stdout)
+    return EXIT_OK
+
+
+def _cmd_profile_update(args: argparse.Namespace, ctx: Context) -> int:
+    from pydantic import ValidationError
+
+    from cactus_desk.profiles import (
+        Profile,
+        ProfileNotFoundError,
+        ProfileStore,
+        describe_validation_error,
+    )
+
+    store = ProfileStore(ctx.data_dir)
+    try:
+        profile = store.get(args.name)
+    except ProfileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    data = profile.model_dump()
+    data["decimals"] = _with_decimals(profile.decimals, args.decimals)
+    try:
+        changed = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise CliError(_cli_field_names(describe_validation_error(exc))) from None
+    ctx.start_logging()
+    store.update(changed)
+    log.info("Updated profile %r: decimals %s", changed.name, changed.decimals or "usual")
+    shown = ", ".join(f"{code}={n}" for code, n in changed.decimals.items()) or "the usual ones"
+    print(f"Profile {changed.name!r}: decimals {shown}.", file=ctx.stdout)
     return EXIT_OK
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 
@@ -12,6 +13,9 @@ from cactus_desk.resources import load_json
 #: The largest amount accepted, in minor units: beyond it JSON numbers stop being exact.
 MAX_MINOR = 2**53
 
+#: The most decimals a profile may give a currency (the data file keeps to 0-4).
+MAX_DECIMALS = 8
+
 #: Longer input than this is refused before any parsing (no valid amount comes close).
 MAX_AMOUNT_TEXT = 64
 
@@ -19,6 +23,9 @@ MAX_AMOUNT_TEXT = 64
 _GROUP_SPACES = {" ", "\u00a0", "\u2007", "\u2009", "\u202f"}
 _MINUS_SIGNS = {"-", "\u2212", "\u2013"}
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_AMOUNT_CHARS = frozenset("0123456789 .,")
+# Letters that are typed for a digit by mistake: named in the message rather than dropped.
+_LOOKALIKES = {"O": "0", "o": "0", "l": "1", "I": "1", "S": "5", "B": "8"}
 _EXPONENT = re.compile(r"[0-9.,]*[0-9]e[+-]?[0-9]+", re.ASCII)
 
 
@@ -29,6 +36,8 @@ class Currency:
     code: str
     exponent: int
     name: str
+    # False where Cactus does not document how many minor units the currency has on the wire.
+    documented: bool = True
 
 
 class UnknownCurrencyError(ValueError):
@@ -56,7 +65,12 @@ def _load() -> dict[str, Currency]:
             raise ValueError(f"currencies.json: {code}: exponent must be an integer 0-4")
         if code in result:
             raise ValueError(f"currencies.json: {code} is listed twice")
-        result[code] = Currency(code=str(code), exponent=exponent, name=str(name))
+        documented = entry.get("documented", True)
+        if not isinstance(documented, bool):
+            raise ValueError(f"currencies.json: {code}: documented must be true or false")
+        result[code] = Currency(
+            code=str(code), exponent=exponent, name=str(name), documented=documented
+        )
     return result
 
 
@@ -73,6 +87,17 @@ def currency(code: str) -> Currency:
         raise UnknownCurrencyError(f"Unknown currency: {code!r}") from None
 
 
+def with_decimals(value: Currency | str, decimals: Mapping[str, int] | None) -> Currency:
+    """The currency with a profile's number of decimals when ``decimals`` overrides it."""
+    cur = _resolve(value)
+    places = (decimals or {}).get(cur.code)
+    if places is None or places == cur.exponent:
+        return cur
+    if isinstance(places, bool) or not 0 <= places <= MAX_DECIMALS:
+        raise ValueError(f"{cur.code}: decimals must be a whole number 0-{MAX_DECIMALS}")
+    return replace(cur, exponent=places)
+
+
 def _resolve(value: Currency | str) -> Currency:
     return value if isinstance(value, Currency) else currency(value)
 
@@ -83,6 +108,32 @@ def _example(cur: Currency) -> str:
 
 def _not_a_number(cur: Currency) -> AmountError:
     return AmountError(f"Enter a number, e.g. {_example(cur)}.")
+
+
+def _without_code(text: str, cur: Currency) -> str:
+    """``text`` without a leading or trailing code of ``cur`` ("1 500.50 RUB" as pasted)."""
+    words = text.split(" ")
+    for index in (-1, 0):
+        word = words[index]
+        if len(words) > 1 and word.isascii() and word.isalpha():
+            if word.upper() == cur.code:
+                del words[index]
+                return " ".join(words).strip()
+            if word.upper() in _load():
+                other = word.upper()
+                raise AmountError(f"That amount is in {other}; this payout is in {cur.code}.")
+    return text
+
+
+def _stray_character(ch: str, cur: Currency) -> AmountError:
+    """Name the character that is not part of an amount (a letter O is not a zero)."""
+    shown = repr(ch) if not ch.isprintable() or ch.isspace() else f"“{ch}”"
+    lookalike = _LOOKALIKES.get(ch)
+    if lookalike:
+        return AmountError(f"Enter a number: {shown} is a letter, not the digit {lookalike}.")
+    return AmountError(
+        f"Enter a number: {shown} cannot be part of an amount (e.g. {_example(cur)})."
+    )
 
 
 def _check_grouping(int_part: str, group_char: str | None, cur: Currency) -> str:
@@ -166,8 +217,10 @@ def parse_amount(text: str, currency: Currency | str) -> int:
         raise AmountError(f"That is not a number. Enter an amount, e.g. {_example(cur)}.")
     if _EXPONENT.fullmatch(lowered):
         raise AmountError("Write the amount in full, without an exponent (e.g. 1500, not 1.5e3).")
-    if any(not (ch.isascii() and (ch.isdigit() or ch in " .,")) for ch in cleaned):
-        raise _not_a_number(cur)
+    cleaned = _without_code(cleaned, cur)
+    stray = next((ch for ch in cleaned if not (ch.isascii() and ch in _AMOUNT_CHARS)), None)
+    if stray is not None:
+        raise _stray_character(stray, cur)
 
     int_digits, frac = _split(cleaned, cur)
     if len(frac) > cur.exponent:

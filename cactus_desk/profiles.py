@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cactus_desk.catalog import load_catalog
 from cactus_desk.gateway.urls import check_base_url
+from cactus_desk.money import MAX_DECIMALS, Currency, currencies, with_decimals
 from cactus_desk.paths import ensure_private_dir
 
 PROFILES_FILE = "profiles.json"
@@ -77,6 +78,10 @@ class Profile(BaseModel):
     extensions: list[str] = Field(default_factory=list)
     ca_bundle: str | None = None
     read_timeout: float = Field(default=180.0, ge=5.0, le=600.0)
+    # Decimals per currency where this site differs from currencies.json (minor units).
+    decimals: dict[str, int] = Field(default_factory=dict)
+    # Currency -> decimals a person confirmed on a first LIVE payout (undocumented currencies).
+    units_confirmed: dict[str, int] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -122,6 +127,40 @@ class Profile(BaseModel):
         if value is None or not value.strip():
             return None
         return _no_control_chars(value.strip(), "The CA bundle path")
+
+    @field_validator("decimals", "units_confirmed", mode="before")
+    @classmethod
+    def _check_decimals(cls, value: Any) -> dict[str, int]:
+        if not isinstance(value, dict):
+            raise ValueError("must map currency codes to a number of decimals, e.g. IDR=0")
+        known = currencies()
+        cleaned: dict[str, int] = {}
+        for code, places in value.items():
+            key = str(code).strip().upper()
+            if key not in known:
+                raise ValueError(f"{code!r} is not a currency (choose from: {', '.join(known)})")
+            if isinstance(places, bool) or not isinstance(places, int):
+                raise ValueError(f"{key}: the decimals must be a whole number 0-{MAX_DECIMALS}")
+            if not 0 <= places <= MAX_DECIMALS:
+                raise ValueError(f"{key}: the decimals must be 0-{MAX_DECIMALS}, not {places}")
+            cleaned[key] = places
+        return cleaned
+
+    def currency(self, code: str) -> Currency:
+        """``code`` with this profile's decimals (its override, else currencies.json)."""
+        return with_decimals(code, self.decimals)
+
+    def needs_units_confirmation(self, code: str) -> bool:
+        """True before the first LIVE payout in a currency whose convention is undocumented.
+
+        Changing the profile's decimals for ``code`` asks again: the confirmation is of a number.
+        """
+        cur = self.currency(code)
+        return (
+            self.is_live
+            and not cur.documented
+            and self.units_confirmed.get(cur.code) != (cur.exponent)
+        )
 
     @property
     def is_live(self) -> bool:

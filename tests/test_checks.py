@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cactus_desk.checks import CHECKS, MAX_FIELD_LENGTH, check_expiry, luhn_ok, normalize
+from cactus_desk.checks import (
+    CHECKS,
+    MAX_FIELD_LENGTH,
+    check_datetime,
+    check_expiry,
+    cnpj_ok,
+    cpf_ok,
+    luhn_ok,
+    normalize,
+)
 
 GOOD = {
     "text": ["Morgan", "Pushkin street, Kolotushkin house 5", "Банк Россия", "@test"],
@@ -21,11 +30,20 @@ GOOD = {
         "5555555555554444",
         "378282246310005",
         "6011111111111117",
+        "4242-4242-4242-4242",
     ],
     "expiry": ["07/29", "12/99", " 01/40 "],
-    "phone": ["79999999999", "994501234567", "1234567890", "123456789012345"],
+    "phone": [
+        "79999999999",
+        "994501234567",
+        "1234567890",
+        "123456789012345",
+        "+79999999999",
+        "7 999 999 99 99",
+        "+7 (999) 999-99-99",
+    ],
     "email": ["test@mail.com", "a.b+c@sub.example.org"],
-    "skrill_account": ["test@mail.com", "79999999999"],
+    "skrill_account": ["test@mail.com", "79999999999", "+7 999 999-99-99"],
     "wise_tag": ["@examplovich23", "@john.doe_1", "@ab"],
     "pix_key": [
         "12345678909",
@@ -34,8 +52,11 @@ GOOD = {
         "pix@example.com",
         "123e4567-e89b-12d3-a456-426655440000",
         "123E4567-E89B-12D3-A456-426655440000",
+        "123.456.789-09",
+        "12.345.678/0001-95",
+        "+55 11 99999-8888",
     ],
-    "datetime": ["2023-05-01 10:22", "2024-02-29 00:00", "2030-12-31 23:59"],
+    "datetime": ["2030-05-01 10:22", "2096-02-29 00:00", "2099-12-31 23:59"],
     "code": ["123456", "0000", "123456789012"],
     "account_number": [
         "40702810800070000366",
@@ -54,7 +75,7 @@ BAD = {
     "card_number": [
         "",
         "4242424242424241",
-        "4242-4242-4242-4242",
+        "4242-4242-4242-4241",
         "424242424242424242424",
         "42424242424",
         "４２４２４２４２４２４２４２４２",
@@ -62,12 +83,31 @@ BAD = {
         "card",
     ],
     "expiry": ["7/29", "13/29", "00/29", "07/2029", "0729", "01/20", "ab/cd", "07/29\n"],
-    "phone": ["+79999999999", "7 999 999 99 99", "799-999-9999", "123456789", "1" * 16, "phone"],
+    "phone": [
+        "++79999999999",
+        "7/999/999",
+        "799-999",
+        "123456789",
+        "1" * 16,
+        "phone",
+        "7999x99999",
+    ],
     "email": ["test", "test@", "@mail.com", "a b@mail.com", "test@mail"],
     "skrill_account": ["test", "test@mail", "+7999", "Иван"],
     "wise_tag": ["examplovich23", "@", "@a", "@bad tag", "@ünïcode", "@" + "a" * 70],
-    "pix_key": ["123", "abc", "123e4567e89b12d3a456426655440000", "pix@", "123.456.789-09"],
+    "pix_key": [
+        "123",
+        "abc",
+        "123e4567e89b12d3a456426655440000",
+        "pix@",
+        "123.456.789-00",
+        "12345678900",
+        "11111111111",
+        "12.345.678/0001-96",
+        "12345678000196",
+    ],
     "datetime": [
+        "2023-05-01 10:22",
         "2023-05-01",
         "2023-05-01T10:22",
         "2023-02-30 10:00",
@@ -106,7 +146,27 @@ def test_bad_values_get_a_message(check: str, value: str) -> None:
 
 
 def test_phone_message_explains_the_format() -> None:
-    assert CHECKS["phone"]("+79999999999") == "Digits only, 10 to 15 of them, e.g. 79999999999."
+    assert CHECKS["phone"]("+7999") == (
+        "10 to 15 digits with the country code, e.g. 79999999999 "
+        "(spaces, dashes and a leading + are fine)."
+    )
+
+
+def test_a_past_pickup_time_is_refused_like_a_past_expiry() -> None:
+    now = datetime(2026, 11, 28, 14, 30, 45)
+    assert check_datetime("2026-11-28 14:29", now=now) == (
+        "This time has passed (it is now 2026-11-28 14:30)."
+    )
+    assert check_datetime("2026-11-28 14:30", now=now) is None
+    assert check_datetime("2027-01-01 09:00", now=now) is None
+
+
+def test_cpf_and_cnpj_check_digits() -> None:
+    assert cpf_ok("12345678909") and not cpf_ok("12345678919")
+    assert cnpj_ok("11222333000181") and cnpj_ok("12345678000195")
+    assert not cnpj_ok("11222333000182") and not cnpj_ok("00000000000000")
+    assert "CPF has a typo" in (CHECKS["pix_key"]("123.456.789-00") or "")
+    assert "CNPJ has a typo" in (CHECKS["pix_key"]("12.345.678/0001-96") or "")
 
 
 def test_past_expiry_says_it_expired() -> None:
@@ -136,6 +196,15 @@ def test_luhn() -> None:
         ("account_number", "gb82 west 1234 5698 7654 32", "GB82WEST12345698765432"),
         ("holder_name", "  John Wick  ", "John Wick"),
         ("phone", " 79999999999\t", "79999999999"),
+        ("phone", "+7 (999) 123-45-67", "79991234567"),
+        ("card_number", "4242-4242-4242-4242", "4242424242424242"),
+        ("skrill_account", "+7 999 123-45-67", "79991234567"),
+        ("skrill_account", " a.b@mail.com ", "a.b@mail.com"),
+        ("pix_key", "123.456.789-09", "12345678909"),
+        ("pix_key", "12.345.678/0001-95", "12345678000195"),
+        ("pix_key", "+55 11 99999-8888", "5511999998888"),
+        ("pix_key", "5pix@example.com", "5pix@example.com"),
+        ("pix_key", "123e4567-e89b-12d3-a456-426655440000", "123e4567-e89b-12d3-a456-426655440000"),
         ("text", " Main st 1 ", "Main st 1"),
         ("flag", " TRUE ", "true"),
     ],

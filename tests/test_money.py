@@ -175,3 +175,25 @@ def test_any_text_is_an_amount_or_an_amount_error(text: str, code: str) -> None:
 def test_huge_input_is_refused_quickly() -> None:
     with pytest.raises(AmountError, match="too long"):
         parse_amount("1" * 1_000_000, "USD")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1O00", "“O” is a letter, not the digit 0"),
+        ("1l00", "“l” is a letter, not the digit 1"),
+        ("1e3", "exponent"),
+        ("1.2e3", "exponent"),
+        ("12#50", "“#” cannot be part of an amount"),
+        ("100 EUR", "in EUR; this payout is in USD"),
+    ],
+)
+def test_a_stray_character_is_named_not_dropped(text: str, message: str) -> None:
+    with pytest.raises(AmountError) as caught:
+        parse_amount(text, "USD")
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize("text", ["1 500.50 USD", "usd 1500.50", "1500.50\u00a0USD"])
+def test_the_payout_currency_code_beside_the_amount_is_read(text: str) -> None:
+    assert parse_amount(text, "USD") == 150050

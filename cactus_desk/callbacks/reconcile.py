@@ -75,14 +75,14 @@ def set_final_state(
         if row is None:
             raise ReconcileError(f"There is no payout with history record {record_id}.")
         state = State(row["state"])
+        if is_final(row["gateway_status"]):
+            raise ReconcileError(
+                f"Record {record_id} is already final ({status_label(row['gateway_status'])})."
+            )
         if state not in _ALLOWED_STATES:
             raise ReconcileError(
                 f"Record {record_id} is {state.label.lower()}: only unknown or accepted payouts "
                 "can be given a final state by hand."
-            )
-        if is_final(row["gateway_status"]):
-            raise ReconcileError(
-                f"Record {record_id} is already final ({status_label(row['gateway_status'])})."
             )
         if invoice_id and row["invoice_id"] and invoice_id != row["invoice_id"]:
             raise ReconcileError(
@@ -97,10 +97,11 @@ def set_final_state(
             "review_message": "",
             "updated_at": now,
         }
-        if state is State.UNKNOWN:
+        if state is not State.ACCEPTED:
+            # The gateway never accepted it: it is settled by hand, never shown as "Accepted".
             columns.update(
-                state=str(State.ACCEPTED),
-                message=f"Set to {label} by hand ({who})",
+                state=str(State.SETTLED),
+                message=f"Settled manually: {label} ({who})",
                 detail=f"Before: {row['message']} {row['detail']}".strip(),
                 unknown_kind=None,
             )

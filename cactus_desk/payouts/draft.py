@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.money import AmountError, currencies, parse_amount
+from cactus_desk.money import AmountError, currencies, parse_amount, with_decimals
 
 DraftErrors = dict[str, str]
 """Messages keyed by ``site_login``, ``amount``, ``request_id``, ``currency``, ``method``
@@ -66,8 +66,16 @@ def _request_id_problem(value: str) -> str | None:
     return None
 
 
-def validate_draft(draft: PayoutDraft, *, extensions: Iterable[str] = ()) -> DraftErrors:
-    """Check a draft the way the gateway would need it; return messages (empty when valid)."""
+def validate_draft(
+    draft: PayoutDraft,
+    *,
+    extensions: Iterable[str] = (),
+    decimals: Mapping[str, int] | None = None,
+) -> DraftErrors:
+    """Check a draft the way the gateway would need it; return messages (empty when valid).
+
+    ``decimals`` is the profile's override of a currency's decimals (``Profile.decimals``).
+    """
     catalog = load_catalog()
     errors: DraftErrors = {}
     for key, problem in (
@@ -79,6 +87,8 @@ def validate_draft(draft: PayoutDraft, *, extensions: Iterable[str] = ()) -> Dra
 
     known = currencies()
     cur = known.get(draft.currency)
+    if cur is not None:
+        cur = with_decimals(cur, decimals)
     if cur is None:
         errors["currency"] = "Choose a currency."
     else:
@@ -111,6 +121,7 @@ def build_request(
     merchant_id: str,
     site_id: int,
     extensions: Iterable[str] | None = None,
+    decimals: Mapping[str, int] | None = None,
 ) -> PayoutRequest:
     """Turn a valid draft into the request to sign and send; ``ValueError`` if it is invalid.
 
@@ -118,7 +129,7 @@ def build_request(
     method is left to the caller (the form only offers what the profile enables).
     """
     enabled = (draft.method,) if extensions is None else tuple(extensions)
-    errors = validate_draft(draft, extensions=enabled)
+    errors = validate_draft(draft, extensions=enabled, decimals=decimals)
     if errors:
         summary = "; ".join(f"{key}: {message}" for key, message in errors.items())
         raise ValueError(f"The payout is not complete: {summary}")
@@ -128,7 +139,7 @@ def build_request(
         site_login=draft.site_login.strip(),
         site_id=site_id,
         request_id=draft.request_id.strip(),
-        amount=parse_amount(draft.amount_text, draft.currency),
+        amount=parse_amount(draft.amount_text, with_decimals(draft.currency, decimals)),
         currency=draft.currency,
         method=draft.method,
         additional_fields=catalog.wire_fields(draft.method, draft.currency, draft.fields),

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from cactus_desk.catalog import load_catalog
 from cactus_desk.money import UnknownCurrencyError, to_major
+from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import PayoutRecord, iso_utc
 
@@ -107,7 +108,7 @@ def _row(record: PayoutRecord) -> list[str]:
         record.currency,
         major_amount(record.amount_minor, record.currency),
         str(record.amount_minor),
-        record.state.label,
+        state_text(record.state, record.gateway_status),
         status_label(record.gateway_status),
         record.message,
         record.detail,

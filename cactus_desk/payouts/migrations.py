@@ -244,11 +244,24 @@ def _v4_search_and_counts(conn: sqlite3.Connection) -> None:
     rebuild_counts(conn)
 
 
+def _v5_settled_by_hand(conn: sqlite3.Connection) -> None:
+    """Payouts an operator settled before the gateway ever accepted them were stored as
+    ACCEPTED; they become SETTLED ("Settled manually"), as the manual event's record of the
+    state before says. One the gateway has since confirmed by callback keeps its state."""
+    conn.execute(
+        "UPDATE payouts SET state = 'SETTLED' WHERE state = 'ACCEPTED' "
+        "AND status_source = 'manual' AND id IN (SELECT record_id FROM events "
+        "WHERE source = 'manual' AND json_extract(payload_json, '$.previous_state') "
+        "NOT IN ('ACCEPTED'))"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
     _v3_send_marks,
     _v4_search_and_counts,
+    _v5_settled_by_hand,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

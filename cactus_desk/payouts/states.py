@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from cactus_desk.payouts.statuses import status_name
+
 
 class State(StrEnum):
     """The life of an attempt: written as SUBMITTING, then exactly one outcome."""
@@ -13,6 +15,7 @@ class State(StrEnum):
     REJECTED = "REJECTED"  # the gateway said no
     UNKNOWN = "UNKNOWN"  # no trustworthy answer; never resend automatically
     NOT_SENT = "NOT_SENT"  # stopped before sending (e.g. the salt could not be read)
+    SETTLED = "SETTLED"  # given a final status by hand; the gateway never confirmed accepting it
 
     @property
     def label(self) -> str:
@@ -31,4 +34,12 @@ _LABELS = {
     State.REJECTED: "Rejected",
     State.UNKNOWN: "Unknown",
     State.NOT_SENT: "Not sent",
+    State.SETTLED: "Settled manually",
 }
+
+
+def state_text(state: State, gateway_status: int | None) -> str:
+    """The State column's words: ``"Settled manually: Success"`` names the status set by hand."""
+    if state is State.SETTLED and gateway_status is not None:
+        return f"{state.label}: {status_name(gateway_status)}"
+    return state.label

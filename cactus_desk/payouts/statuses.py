@@ -42,3 +42,11 @@ def status_label(code: int | None) -> str:
     except ValueError:
         return f"Status {code} (unrecognised)"
     return f"{status.label} ({int(status)})"
+
+
+def status_name(code: int) -> str:
+    """A status's name alone, e.g. ``"Success"``; ``"status 12"`` for one not recognised."""
+    try:
+        return GatewayStatus(code).label
+    except ValueError:
+        return f"status {code}"

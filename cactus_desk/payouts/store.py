@@ -272,12 +272,13 @@ class HistoryRow:
     message: str
     status_source: str = "gateway"
     needs_review: bool = False
+    profile_id: str = ""  # to read the amount with that profile's decimals
 
 
 _ROW_COLUMNS = (
     "id, created_at, updated_at, profile_name, environment, request_id, invoice_id, "
     "site_login, method, currency, amount_minor, state, gateway_status, message, "
-    "status_source, needs_review"
+    "status_source, needs_review, profile_id"
 )
 
 

@@ -1,10 +1,10 @@
-"""An amount field in major units that filters keystrokes and reads the value exactly.
+"""An amount field in major units that keeps exactly what was typed and reads it exactly.
 
-Keystrokes and pastes are reduced to what an amount can contain (digits, a decimal point or
-comma, spaces between thousands); nothing else is rewritten. The value is read by
-``cactus_desk.money.parse_amount``, the one parser the whole product uses, so a fraction the
-currency cannot hold or an ambiguous ``1,500`` gets a message at the field instead of being
-silently clamped or reinterpreted: an amount is never changed behind the person's back.
+Nothing typed or pasted is dropped, filtered or cut short: dropping characters is how "1O00"
+once became 100 and "1.2e3" became 1.23. The text is read by
+``cactus_desk.money.parse_amount``, the one parser the whole product uses, so a letter, an
+exponent, a fraction the currency cannot hold or an ambiguous ``1,500`` gets a message at the
+field instead of being silently clamped or reinterpreted.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLineEdit, QWidget
 
 from cactus_desk.money import AmountError, Currency, currency, parse_amount, to_major
-
-#: Characters an amount may contain while it is typed: digits, separators, thousands spaces.
-ALLOWED = frozenset("0123456789., \u00a0\u202f\u2009")
-#: Longer than any amount the gateway accepts (2^53 minor units), short enough to stay readable.
-MAX_LENGTH = 32
 
 MINOR_UNIT_NAMES = {
     "RUB": "kopecks",
@@ -32,14 +27,19 @@ MINOR_UNIT_NAMES = {
 }
 
 
-def minor_unit_name(code: str) -> str:
-    """What one minor unit of ``code`` is called, or an empty string when it has no common name."""
+def minor_unit_name(code: str, decimals: int | None = None) -> str:
+    """What one minor unit of ``code`` is called, or an empty string when it has no common name.
+
+    With ``decimals`` other than the currency's usual number (a profile's override) the minor
+    unit is not the coin the name stands for, so there is no name.
+    """
+    if decimals is not None:
+        try:
+            if decimals != currency(code).exponent:
+                return ""
+        except ValueError:
+            return ""
     return MINOR_UNIT_NAMES.get(code.upper(), "")
-
-
-def filter_amount_text(text: str) -> str:
-    """Keep only the characters an amount can contain, at most ``MAX_LENGTH`` of them."""
-    return "".join(ch for ch in text if ch in ALLOWED)[:MAX_LENGTH]
 
 
 class AmountEdit(QLineEdit):
@@ -50,8 +50,8 @@ class AmountEdit(QLineEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._currency: Currency = currency("USD")
-        self.setMaxLength(MAX_LENGTH)
-        self.textChanged.connect(self._filter)
+        # No validator, mask or length limit: each of them would change a paste silently.
+        self.textChanged.connect(self._text_changed)
         self._update_placeholder()
 
     def currency(self) -> Currency:
@@ -94,13 +94,5 @@ class AmountEdit(QLineEdit):
         exponent = self._currency.exponent
         self.setPlaceholderText("1500" if exponent == 0 else "1500.5" + "0" * (exponent - 1))
 
-    def _filter(self, text: str) -> None:
-        clean = filter_amount_text(text)
-        if clean != text:
-            cursor = self.cursorPosition()
-            removed = len(text) - len(clean)
-            self.blockSignals(True)
-            self.setText(clean)
-            self.blockSignals(False)
-            self.setCursorPosition(max(0, min(len(clean), cursor - removed)))
+    def _text_changed(self, _text: str) -> None:
         self.amountChanged.emit(self.amount())

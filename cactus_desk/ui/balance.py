@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolBut
 
 from cactus_desk.gateway.client import CactusClient, GatewayError
 from cactus_desk.gateway.models import BalanceResponse
-from cactus_desk.money import currencies, format_major
+from cactus_desk.money import currencies, format_major, with_decimals
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
@@ -39,6 +39,7 @@ class BalanceLine:
     amount_major: Decimal
     available_minor: int | None
     names: tuple[str, ...]
+    exponent: int | None = None  # the profile's decimals for the code; None when it is unknown
 
 
 def to_minor(major: Decimal, exponent: int) -> int:
@@ -51,9 +52,14 @@ def to_minor(major: Decimal, exponent: int) -> int:
     return int(scaled.to_integral_value(rounding=ROUND_FLOOR))
 
 
-def summarise(response: BalanceResponse) -> list[BalanceLine]:
-    """Add up the balances per currency, in the order the gateway listed them."""
-    known = currencies()
+def summarise(
+    response: BalanceResponse, decimals: Mapping[str, int] | None = None
+) -> list[BalanceLine]:
+    """Add up the balances per currency, in the order the gateway listed them.
+
+    ``decimals`` is the profile's override of a currency's decimals (``Profile.decimals``).
+    """
+    known = {code: with_decimals(cur, decimals) for code, cur in currencies().items()}
     totals: dict[str, list[Decimal]] = {}
     names: dict[str, list[str]] = {}
     for entry in response.balances:
@@ -64,15 +70,18 @@ def summarise(response: BalanceResponse) -> list[BalanceLine]:
             names.setdefault(code, []).append(entry.name)
     lines = []
     for code, (available, amount) in totals.items():
-        minor = to_minor(available, known[code].exponent) if code in known else None
-        lines.append(BalanceLine(code, available, amount, minor, tuple(names.get(code, ()))))
+        exponent = known[code].exponent if code in known else None
+        minor = None if exponent is None else to_minor(available, exponent)
+        lines.append(
+            BalanceLine(code, available, amount, minor, tuple(names.get(code, ())), exponent)
+        )
     return lines
 
 
 def _show_major(line: BalanceLine, major: Decimal) -> str:
-    known = currencies()
-    if line.currency in known:
-        return format_major(to_minor(major, known[line.currency].exponent), known[line.currency])
+    if line.exponent is not None:
+        cur = with_decimals(line.currency, {line.currency: line.exponent})
+        return format_major(to_minor(major, line.exponent), cur)
     return f"{major:f}"
 
 
@@ -91,7 +100,7 @@ def fetch_balances(profile: Profile, salt_provider: SaltProvider) -> list[Balanc
         raise BalanceFetchError(str(exc)) from None
     with client:
         response = client.balance(profile.merchant_id, profile.site_id, salt)
-    return summarise(response)
+    return summarise(response, profile.decimals)
 
 
 class BalanceWidget(QWidget):

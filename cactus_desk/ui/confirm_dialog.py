@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -45,11 +46,23 @@ class ConfirmDetails:
     request_id: str
     recipient: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[EarlierPayout] = field(default_factory=list)
+    decimals: int | None = None  # the profile's decimals for the currency; None: the default
+    # A first LIVE payout in a currency whose minor units Cactus does not document.
+    confirm_units: bool = False
+    balance_warning: str = ""  # e.g. "Above the available balance (10.00 RUB); …"
 
     def minor_text(self) -> str:
         """``"150050 minor units (kopecks)"``."""
-        unit = minor_unit_name(self.currency)
+        unit = minor_unit_name(self.currency, self.decimals)
         return f"{self.amount_minor} minor units" + (f" ({unit})" if unit else "")
+
+    def units_text(self) -> str:
+        """The sentence the person ticks before the first LIVE payout in such a currency."""
+        places = "no decimals" if self.decimals == 0 else f"{self.decimals} decimals"
+        return (
+            f"I confirm {self.amount_minor} minor units go on the wire "
+            f"({self.amount_major} {self.currency}, {self.currency} with {places})"
+        )
 
 
 def _value(text: str, *, bold: bool = False) -> QLabel:
@@ -123,11 +136,17 @@ class ConfirmDialog(QDialog):
             ok.setStyleSheet(
                 f"QPushButton {{ background: {style.LIVE_BG}; color: white; font-weight: bold; "
                 "padding: 4px 12px; }"
+                f"QPushButton:disabled {{ background: {style.DISABLED_BG}; "
+                f"color: {style.DISABLED_FG}; font-weight: normal; }}"
             )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.override_check: QCheckBox | None = None
+        self.units_check: QCheckBox | None = None
+        self._required: list[QCheckBox] = []
         warning = self._duplicate_warning(details.duplicates) if details.duplicates else None
+        balance = self._balance_warning(details.balance_warning)
+        units = self._units_box(details) if details.confirm_units else None
 
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
@@ -135,19 +154,74 @@ class ConfirmDialog(QDialog):
         layout.addWidget(heading)
         if warning is not None:
             layout.addWidget(warning)
+        if details.balance_warning:
+            layout.addWidget(balance)
         layout.addLayout(form)
+        if units is not None:
+            layout.addWidget(units)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(480)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # Wrapped warnings need more height at the dialog's width than its first guess.
+        super().showEvent(event)
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def send_button(self) -> QPushButton:
         """The "Send payout" button."""
         return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
     def accept(self) -> None:
-        # A repeat goes only with the override ticked, whatever pressed "Send payout".
-        if self.override_check is None or self.override_check.isChecked():
+        # A repeat, or unconfirmed minor units, go only with their box ticked, whatever
+        # pressed "Send payout".
+        if all(check.isChecked() for check in self._required):
             super().accept()
+
+    def _require(self, check: QCheckBox) -> None:
+        self._required.append(check)
+        check.toggled.connect(self._update_send)
+        self._update_send()
+
+    def _update_send(self) -> None:
+        self.send_button().setEnabled(all(check.isChecked() for check in self._required))
+
+    @staticmethod
+    def _balance_warning(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("confirmBalanceWarning")
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setWordWrap(True)
+        label.setStyleSheet(
+            f"QLabel {{ background: {style.UNKNOWN_BG}; color: {style.UNKNOWN_FG}; "
+            f"border: 1px solid {style.UNKNOWN_FG}; border-radius: 4px; padding: 6px; }}"
+        )
+        return label
+
+    def _units_box(self, details: ConfirmDetails) -> QFrame:
+        box = QFrame()
+        box.setObjectName("unitsConfirmation")
+        box.setStyleSheet(
+            f"#unitsConfirmation {{ background: {style.UNKNOWN_BG}; border: 1px solid "
+            f"{style.UNKNOWN_FG}; border-radius: 4px; }} #unitsConfirmation QLabel, "
+            f"#unitsConfirmation QCheckBox {{ color: {style.UNKNOWN_FG}; }}"
+        )
+        text = QLabel(
+            f"Cactus does not document how many decimals {details.currency} has on the wire. "
+            f"This is the first LIVE payout in {details.currency} from this profile: check the "
+            "integer below with Cactus (the profile's decimals can be changed in File › "
+            "Profiles…). You are asked once per profile."
+        )
+        text.setWordWrap(True)
+        self.units_check = QCheckBox(details.units_text())
+        self.units_check.setObjectName("unitsConfirmCheck")
+        inner = QVBoxLayout(box)
+        inner.addWidget(text)
+        inner.addWidget(self.units_check)
+        self._require(self.units_check)
+        return box
 
     def _duplicate_warning(self, earlier: list[EarlierPayout]) -> QFrame:
         box = QFrame()
@@ -172,9 +246,8 @@ class ConfirmDialog(QDialog):
         listing.setObjectName("duplicateList")
         self.override_check = QCheckBox("Send anyway: this is not a duplicate")
         self.override_check.setObjectName("duplicateOverrideCheck")
-        self.override_check.toggled.connect(self.send_button().setEnabled)
-        self.send_button().setEnabled(False)
         inner = QVBoxLayout(box)
         for widget in (title, text, listing, self.override_check):
             inner.addWidget(widget)
+        self._require(self.override_check)
         return box

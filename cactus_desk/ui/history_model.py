@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from operator import itemgetter
@@ -29,8 +29,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from cactus_desk.money import UnknownCurrencyError, format_major
-from cactus_desk.payouts.states import State
+from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import HistoryFilter, HistoryRow, HistoryStore, SortKey, iso_utc
 from cactus_desk.ui import style
@@ -118,10 +118,13 @@ def profile_text(name: str, environment: str) -> str:
     return f"{'LIVE' if environment == 'live' else 'SANDBOX'} · {name}"
 
 
-def amount_text(row: HistoryRow) -> str:
-    """The amount in major units, or the raw minor units for a currency this build lacks."""
+def amount_text(row: HistoryRow, decimals: Mapping[str, int] | None = None) -> str:
+    """The amount in major units, or the raw minor units for a currency this build lacks.
+
+    ``decimals`` is the row's profile's override of a currency's decimals.
+    """
     try:
-        return format_major(row.amount_minor, row.currency)
+        return format_major(row.amount_minor, with_decimals(row.currency, decimals))
     except UnknownCurrencyError:
         return f"{row.amount_minor} (minor units)"
 
@@ -142,7 +145,7 @@ def row_cells(row: HistoryRow) -> tuple[str, ...]:
         row.method,
         row.currency,
         amount_text(row),
-        row.state.label,
+        state_text(row.state, row.gateway_status),
         status_label(row.gateway_status),
         message_text(row.message),
     )
@@ -343,7 +346,18 @@ class HistoryModel(QAbstractTableModel):
         self._waiting: set[int] = set()
         self._generation = 0  # bumped whenever row numbers change meaning
         self._newest_id = 0  # the highest record id when the rows were last brought up to date
+        self._decimals: dict[str, dict[str, int]] = {}  # profile id -> its decimals override
         self._load([0])
+
+    def set_decimals(self, by_profile: Mapping[str, Mapping[str, int]]) -> None:
+        """Show amounts of these profiles (id -> ``Profile.decimals``) with their decimals."""
+        wanted = {pid: dict(places) for pid, places in by_profile.items() if places}
+        if wanted == self._decimals:
+            return
+        self._decimals = wanted
+        if self._total:
+            last = self.index(self._total - 1, _AMOUNT)
+            self.dataChanged.emit(self.index(0, _AMOUNT), last, [_DISPLAY])
 
     # -- state ----------------------------------------------------------------------------
 
@@ -717,6 +731,8 @@ class HistoryModel(QAbstractTableModel):
             if entry is None:  # being read on a worker
                 return LOADING_TEXT if role == _DISPLAY and index.column() == 0 else None
         if role == _DISPLAY:
+            if index.column() == _AMOUNT and entry.row.profile_id in self._decimals:
+                return amount_text(entry.row, self._decimals[entry.row.profile_id])
             return entry.cells[index.column()]
         if role == _FONT:
             return entry.look.font[index.column()]
@@ -762,7 +778,7 @@ class HistoryModel(QAbstractTableModel):
             case Column.AMOUNT:
                 return amount_text(row)
             case Column.STATE:
-                return row.state.label
+                return state_text(row.state, row.gateway_status)
             case Column.GATEWAY_STATUS:
                 return status_label(row.gateway_status)
             case Column.MESSAGE:
@@ -796,6 +812,8 @@ class HistoryModel(QAbstractTableModel):
                 return f"{row.amount_minor} minor units"
             case Column.STATE if row.state == State.UNKNOWN:
                 return "No trustworthy answer: the payout may exist. Never resend it."
+            case Column.STATE if row.state == State.SETTLED:
+                return "Final status set by hand; the gateway never confirmed accepting it."
             case Column.MESSAGE:
                 return row.message or None
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cactus_desk.money import UnknownCurrencyError, format_major
+from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.export import write_csv
-from cactus_desk.payouts.states import State
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import (
     HistoryFilter,
@@ -86,7 +87,7 @@ def _pretty(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def details_text(record: PayoutRecord) -> str:
+def details_text(record: PayoutRecord, decimals: Mapping[str, int] | None = None) -> str:
     """What the details pane shows for one payout: a summary, the request and the response.
 
     The stored request is the body as sent without its signature; the salt was never in it,
@@ -94,7 +95,8 @@ def details_text(record: PayoutRecord) -> str:
     """
     environment = "LIVE (real money)" if record.environment == "live" else "SANDBOX (test)"
     try:
-        amount = f"{format_major(record.amount_minor, record.currency)} {record.currency}"
+        cur = with_decimals(record.currency, decimals)
+        amount = f"{format_major(record.amount_minor, cur)} {record.currency}"
     except UnknownCurrencyError:
         amount = record.currency
     lines = [
@@ -105,7 +107,7 @@ def details_text(record: PayoutRecord) -> str:
         f"Request   {record.request_id}",
         f"Invoice   {record.invoice_id or '—'}",
         f"Amount    {amount} ({record.amount_minor} minor units)",
-        f"State     {record.state.label}",
+        f"State     {state_text(record.state, record.gateway_status)}",
     ]
     if record.gateway_status is not None:
         lines.append(f"Status    {status_label(record.gateway_status)}")
@@ -218,6 +220,7 @@ class HistoryPanel(QWidget):
         self._status_label.setObjectName("historyStatusLabel")
 
         self._model = HistoryModel(store, self, self._runner)
+        self._model.set_decimals(self._decimals)
         self._table = QTableView(self)
         self._table.setObjectName("historyView")
         self._table.setModel(self._model)
@@ -441,6 +444,10 @@ class HistoryPanel(QWidget):
             known = {profile.id: profile for profile in self._profiles.list()}
         except ProfileStoreError:
             known = {}
+        # Amounts are shown with each profile's decimals (the model is built after this runs).
+        self._decimals = {pid: profile.decimals for pid, profile in known.items()}
+        if hasattr(self, "_model"):
+            self._model.set_decimals(self._decimals)
         names = dict(self._store.distinct_profiles())
         for profile in known.values():
             names.setdefault(profile.id, profile.name)
@@ -519,7 +526,7 @@ class HistoryPanel(QWidget):
             self._details.setPlainText("This payout is no longer in the history.")
             self._timeline.show_record(None)
             return
-        self._details.setPlainText(details_text(record))
+        self._details.setPlainText(details_text(record, self._decimals.get(record.profile_id)))
         self._resend_button.setVisible(record.state == State.UNKNOWN)
         self._timeline.show_record(record)
 

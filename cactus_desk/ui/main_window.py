@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The smallest window: the payout form fits its width, the status bar its balance.
+MINIMUM_SIZE = (640, 480)
+
 SANDBOX_PROFILE_ID = "sandbox-session"
 SANDBOX_PROFILE_NAME = "Sandbox"
 PAYOUT_TAB, HISTORY_TAB = 0, 1
@@ -164,6 +167,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.statusBar().showMessage(LOADING_TEXT)
         self.resize(760, 820)
+        # Below this the form's labels, fields and the balance are squeezed out of reach.
+        self.setMinimumSize(*MINIMUM_SIZE)
 
     def finish_startup(self) -> None:
         """Open the history, load profiles and catalog, build the form and the balance (once).
@@ -223,6 +228,7 @@ class MainWindow(QMainWindow):
         )
         self.statusBar().addPermanentWidget(self._balance)
         self._form.profileChanged.connect(self._profile_changed)
+        self._form.unitsConfirmed.connect(self._remember_units)
         self._ready = True
 
         self._tabs.currentChanged.connect(self._tab_changed)
@@ -461,6 +467,25 @@ class MainWindow(QMainWindow):
         tag = "LIVE" if profile.is_live else "sandbox"
         self.setWindowTitle(f"{profile.name} [{tag}] · {APP_NAME}")
         self._balance.set_profile(profile, self.salt_provider(profile))
+
+    def _remember_units(self, profile_id: str, currency: str, decimals: int) -> None:
+        """Keep, in the profile's settings, that ``decimals`` of ``currency`` were confirmed."""
+        from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStoreError
+
+        try:
+            profile = self.profiles.get_by_id(profile_id)
+            confirmed = {**profile.units_confirmed, currency: decimals}
+            data = {**profile.model_dump(), "units_confirmed": confirmed}
+            self.profiles.update(Profile.model_validate(data))
+        except (ProfileNotFoundError, ProfileStoreError) as exc:
+            log.warning("The confirmation of %s minor units was not saved: %s", currency, exc)
+            self.statusBar().showMessage(
+                f"The confirmation of {currency} minor units could not be saved; "
+                "the next payout in it will ask again.",
+                15_000,
+            )
+            return
+        self.reload_profiles()
 
     # -- menus and dialogs ----------------------------------------------------------------
 

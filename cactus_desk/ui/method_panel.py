@@ -55,6 +55,7 @@ class _FieldRow:
         self.input.setToolTip(field_tooltip(spec))
         self.error = style.error_label(parent)
         self.error.setObjectName(f"{spec.object_name}_error")
+        style.reserve_lines(self.error)
         self.holder = QWidget(parent)
         box = QVBoxLayout(self.holder)
         box.setContentsMargins(0, 0, 0, 0)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown
-from cactus_desk.money import AmountError, currencies, format_major, parse_amount
+from cactus_desk.money import AmountError, Currency, currencies, format_major, parse_amount
 from cactus_desk.payouts.draft import (
     PayoutDraft,
     build_request,
@@ -37,6 +37,7 @@ from cactus_desk.payouts.draft import (
     redacted_fields,
     validate_draft,
 )
+from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.store import NewAttempt
 from cactus_desk.payouts.submit import NotSent, SubmitResult
 from cactus_desk.profiles import Profile
@@ -68,9 +69,14 @@ def _label(text: str, buddy: QWidget) -> QLabel:
 
 
 class PayoutForm(QWidget):
-    """The "New payout" page. ``profileChanged`` carries the selected profile's id ('' for none)."""
+    """The "New payout" page. ``profileChanged`` carries the selected profile's id ('' for none).
+
+    ``unitsConfirmed(profile_id, currency, decimals)`` asks for a confirmation of minor units,
+    ticked in the confirm dialog of a payout that was then sent, to be remembered.
+    """
 
     profileChanged = Signal(str)
+    unitsConfirmed = Signal(str, str, int)
 
     def __init__(
         self,
@@ -90,6 +96,7 @@ class PayoutForm(QWidget):
         self._used_ids: dict[tuple[str, int, str], str] = {}
         self._dialog: ConfirmDialog | None = None
         self._syncing = False
+        self._shown_profile: Profile | None = None  # whose form this is, to notice a switch
 
         self.environment_banner = style.environment_banner("sandbox", self)
         self.banner = ResultBanner(self)
@@ -191,6 +198,15 @@ class PayoutForm(QWidget):
         self.send_button.setToolTip("Review and send this payout (Ctrl+Return)")
         self.send_button.setDefault(True)
         self.send_button.setMinimumWidth(120)
+        style.primary_button(self.send_button)
+        # Messages appear in room kept for them: the form never jumps under the pointer.
+        for label in (self.site_login_error, self.request_id_error, self.progress_label):
+            style.reserve_lines(label)
+        style.reserve_lines(self.hint_label, 2)
+        self.hint_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
 
         self._layout_widgets()
         self._connect()
@@ -221,11 +237,15 @@ class PayoutForm(QWidget):
             self._stack_rows(self.site_login_edit, self.site_login_error),
         )
         amount_line = self._side_by_side(self.amount_edit, self.amount_code)
+        # The minor units, or the error, and the balance warning share two lines kept free.
+        amount_notes = self._stack_rows(
+            self.amount_minor_label, self.amount_warning, self.amount_error
+        )
+        amount_notes.layout().addStretch(1)
+        self.amount_minor_label.ensurePolished()
+        amount_notes.setMinimumHeight(2 * self.amount_minor_label.fontMetrics().lineSpacing() + 4)
         form.addRow(
-            _label("&Amount *:", self.amount_edit),
-            self._stack_rows(
-                amount_line, self.amount_minor_label, self.amount_warning, self.amount_error
-            ),
+            _label("&Amount *:", self.amount_edit), self._stack_rows(amount_line, amount_notes)
         )
         id_line = self._side_by_side(self.request_id_edit, self.new_id_button)
         form.addRow(
@@ -406,6 +426,7 @@ class PayoutForm(QWidget):
                 merchant_id=profile.merchant_id,
                 site_id=profile.site_id,
                 extensions=profile.extensions,
+                decimals=profile.decimals,
             )
         except ValueError as exc:  # validate_draft passed, so this is a bug worth a message
             self.banner.show_error(str(exc))
@@ -438,10 +459,11 @@ class PayoutForm(QWidget):
                 "Try again in a moment."
             )
             return None
+        cur = profile.currency(request.currency)
         details = ConfirmDetails(
             profile_name=profile.name,
             environment=profile.environment,
-            amount_major=format_major(request.amount, request.currency),
+            amount_major=format_major(request.amount, cur),
             amount_minor=request.amount,
             currency=request.currency,
             method_label=method.label,
@@ -453,10 +475,13 @@ class PayoutForm(QWidget):
                 EarlierPayout(
                     datetime.fromtimestamp(r.created_at / 1000).strftime("%Y-%m-%d %H:%M"),
                     r.request_id,
-                    r.state.label,
+                    state_text(r.state, r.gateway_status),
                 )
                 for r in earlier
             ],
+            decimals=cur.exponent,
+            confirm_units=profile.needs_units_confirmation(cur.code),
+            balance_warning=self._balance_warning(request.amount, cur),
         )
         dialog = ConfirmDialog(details, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -467,6 +492,8 @@ class PayoutForm(QWidget):
             if confirmed:  # a second accept of the same dialog must never send twice
                 return
             confirmed = True
+            if details.confirm_units:
+                self.unitsConfirmed.emit(profile.id, cur.code, cur.exponent)
             self._confirmed(profile, request, attempt)
 
         dialog.accepted.connect(on_accepted)
@@ -479,6 +506,8 @@ class PayoutForm(QWidget):
     # -- sending ----------------------------------------------------------------------------
 
     def _confirmed(self, profile: Profile, request: PayoutRequest, attempt: NewAttempt) -> None:
+        # A new payout starts untouched: "required" shows again only after an edit or a try.
+        self._touched.clear()
         self.send_button.setEnabled(False)
         if not self._controller.send(profile, request, attempt):
             self.banner.show_error(
@@ -558,22 +587,54 @@ class PayoutForm(QWidget):
         if self._syncing:
             return
         profile = self.current_profile()
+        previous, self._shown_profile = self._shown_profile, profile
+        if (previous.id if previous else None) != (profile.id if profile else None):
+            self._switched_profile(previous, profile)
         environment = profile.environment if profile else "sandbox"
         self.environment_banner.setText(style.environment_text(environment))
         self.environment_banner.setStyleSheet(style.environment_style(environment))
         self.environment_banner.setVisible(profile is not None)
+        self._apply_amount_currency()
         self._update_method_items()
         self.profileChanged.emit(profile.id if profile else "")
         self._revalidate()
 
-    def _currency_changed(self) -> None:
+    def _amount_currency(self) -> Currency:
+        """The payout currency with the profile's decimals (they may differ from the default)."""
+        profile = self.current_profile()
         code = self.currency()
-        cur = currencies()[code]
+        return profile.currency(code) if profile else currencies()[code]
+
+    def _apply_amount_currency(self) -> None:
+        cur = self._amount_currency()
         self.amount_edit.set_currency(cur)
+        source = "" if cur.documented else " (this profile's setting: Cactus does not document it)"
         self.amount_edit.setToolTip(
-            f"The amount in {code} major units, up to {cur.exponent} decimals. "
+            f"The amount in {cur.code} major units, up to {cur.exponent} decimals{source}. "
             f"Example: {self.amount_edit.placeholderText()}"
         )
+
+    def _switched_profile(self, previous: Profile | None, profile: Profile | None) -> None:
+        # The banner spoke of a payout of the other profile: it must not be read as this one's.
+        self.status_follower.stop()
+        self.banner.clear()
+        from_sandbox = previous is not None and not previous.is_live
+        if from_sandbox and profile is not None and profile.is_live:
+            # Test recipients must not ride along into real money.
+            self.clear_recipient()
+
+    def clear_recipient(self) -> None:
+        """Empty the site login and every recipient field; their messages wait for an edit."""
+        self.site_login_edit.clear()
+        for panel in self.panels.values():
+            panel.clear()
+        fields = {spec.wire for panel in self.panels.values() for spec in panel.method.fields}
+        self._touched.difference_update({"site_login"} | fields)
+        self._revalidate()
+
+    def _currency_changed(self) -> None:
+        code = self.currency()
+        self._apply_amount_currency()
         self.amount_code.setText(code)
         for panel in self.panels.values():
             panel.set_currency(code)
@@ -666,7 +727,9 @@ class PayoutForm(QWidget):
         if profile is None:
             errors = {"profile": "Add a profile first (File › Profiles…)."}
         else:
-            errors = validate_draft(self._draft(profile), extensions=profile.extensions)
+            errors = validate_draft(
+                self._draft(profile), extensions=profile.extensions, decimals=profile.decimals
+            )
             used = self._used_ids.get(
                 (profile.merchant_id, profile.site_id, self.request_id_edit.text().strip())
             )
@@ -694,9 +757,9 @@ class PayoutForm(QWidget):
         return f"This request id was already used ({what}). Press New id for a new payout."
 
     def _update_amount_hints(self) -> None:
-        code = self.currency()
+        cur = self._amount_currency()
         try:
-            minor = parse_amount(self.amount_edit.text(), code)
+            minor = parse_amount(self.amount_edit.text(), cur)
         except AmountError:
             minor = None
         if minor is None:
@@ -704,19 +767,25 @@ class PayoutForm(QWidget):
             self.amount_minor_label.setVisible(False)
             self.amount_warning.setVisible(False)
             return
-        unit = minor_unit_name(code)
+        unit = minor_unit_name(cur.code, cur.exponent)
+        places = "" if cur.documented else f" ({cur.code} with {cur.exponent} decimals)"
         self.amount_minor_label.setText(
-            f"= {minor} minor units" + (f" ({unit})" if unit else "") + " will be sent"
+            f"= {minor} minor units" + (f" ({unit})" if unit else "") + f" will be sent{places}"
         )
         self.amount_minor_label.setVisible(True)
-        available = self._balances.get(code)
-        over = available is not None and minor > available
-        if over:
-            self.amount_warning.setText(
-                f"Above the available balance ({format_major(available, code)} {code}); "
-                "the gateway may refuse it."
-            )
-        self.amount_warning.setVisible(over)
+        warning = self._balance_warning(minor, cur)
+        self.amount_warning.setText(warning)
+        self.amount_warning.setVisible(bool(warning))
+
+    def _balance_warning(self, minor: int, cur: Currency) -> str:
+        """The over-balance warning for ``minor`` units of ``cur``, or '' when it fits."""
+        available = self._balances.get(cur.code)
+        if available is None or minor <= available:
+            return ""
+        return (
+            f"Above the available balance ({format_major(available, cur)} {cur.code}); "
+            "the gateway may refuse it."
+        )
 
     def _refresh_send_button(self) -> None:
         ready = self.can_send()

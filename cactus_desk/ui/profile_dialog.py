@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -22,12 +23,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from cactus_desk.catalog import load_catalog
 from cactus_desk.gateway.client import CactusClient, GatewayError
+from cactus_desk.money import MAX_DECIMALS, currencies
 from cactus_desk.profiles import (
     DuplicateProfileError,
     Profile,
@@ -156,6 +159,9 @@ class ProfileDialog(QDialog):
             self._extension_boxes[method.wire] = box
         extension_row.addStretch(1)
 
+        self.decimal_spins: dict[str, QSpinBox] = {}
+        decimals = self._decimals_box()
+
         self._errors = {name: style.error_label(self) for name in _FIELDS}
         for name, label in self._errors.items():
             label.setObjectName(f"profileError_{name}")
@@ -221,6 +227,7 @@ class ProfileDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(extensions)
         layout.addWidget(self._errors["extensions"])
+        layout.addWidget(decimals)
         layout.addLayout(test_row)
         layout.addWidget(self.form_error)
         layout.addStretch(1)
@@ -241,6 +248,48 @@ class ProfileDialog(QDialog):
         column.addWidget(self._errors[name])
         return box
 
+    def _decimals_box(self) -> QGroupBox:
+        box = QGroupBox("Decimals per currency (minor units on the wire)", self)
+        box.setObjectName("profileDecimalsGroup")
+        grid = QGridLayout(box)
+        columns = 4
+        for index, (code, cur) in enumerate(currencies().items()):
+            spin = QSpinBox(box)
+            spin.setObjectName(f"decimals_{code}")
+            spin.setRange(0, MAX_DECIMALS)
+            spin.setValue(cur.exponent)
+            spin.setAccessibleName(f"Decimals of {code}")
+            usual = f"{cur.exponent} unless Cactus told you otherwise"
+            if not cur.documented:
+                usual = f"Cactus does not document it; {cur.exponent} is a guess: ask Cactus"
+            spin.setToolTip(
+                f"How many decimals {code} has on the wire: 1.00 {code} is sent as "
+                f"1 followed by that many zeros. Usual: {usual}."
+            )
+            label = QLabel(f"{code}{'' if cur.documented else ' *'}", box)
+            label.setBuddy(spin)
+            row, column = divmod(index, columns)
+            grid.addWidget(label, row, column * 2, Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(spin, row, column * 2 + 1)
+            self.decimal_spins[code] = spin
+        note = style.muted_label(
+            "* Not documented by Cactus: the first LIVE payout in it asks you to confirm "
+            "the integer that is sent.",
+            box,
+        )
+        note.setWordWrap(True)
+        grid.addWidget(note, grid.rowCount(), 0, 1, columns * 2)
+        return box
+
+    def decimals(self) -> dict[str, int]:
+        """The decimals set in the dialog where they differ from currencies.json."""
+        known = currencies()
+        return {
+            code: spin.value()
+            for code, spin in self.decimal_spins.items()
+            if spin.value() != known[code].exponent
+        }
+
     def _fill(self, profile: Profile | None) -> None:
         if profile is None:
             self.salt_edit.setPlaceholderText("The site salt from Cactus")
@@ -252,6 +301,8 @@ class ProfileDialog(QDialog):
         self.environment_combo.setCurrentIndex(self.environment_combo.findData(profile.environment))
         for wire, box in self._extension_boxes.items():
             box.setChecked(wire in profile.extensions)
+        for code, spin in self.decimal_spins.items():
+            spin.setValue(profile.currency(code).exponent)
 
     def _check_keyring(self, profile: Profile | None) -> None:
         secrets, profile_id = self._secrets, None if profile is None else profile.id
@@ -368,11 +419,13 @@ class ProfileDialog(QDialog):
             "site_id": site_id if site_id is not None else 1,
             "environment": self.environment(),
             "extensions": [wire for wire, box in self._extension_boxes.items() if box.isChecked()],
+            "decimals": self.decimals(),
         }
         if self._original is not None:
             values["id"] = self._original.id
             values["ca_bundle"] = self._original.ca_bundle
             values["read_timeout"] = self._original.read_timeout
+            values["units_confirmed"] = self._original.units_confirmed
         profile: Profile | None = None
         try:
             profile = Profile.model_validate(values)

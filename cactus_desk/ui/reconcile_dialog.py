@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.callbacks.reconcile import NOTE_LIMIT, ReconcileError, set_final_state
 from cactus_desk.money import UnknownCurrencyError, format_major
+from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.payouts.store import HistoryStore, PayoutRecord
 from cactus_desk.ui import style
@@ -39,7 +40,7 @@ def record_summary(record: PayoutRecord) -> str:
     status = f", {status_label(record.gateway_status)}" if record.gateway_status else ""
     return (
         f"Payout #{record.id} · request {record.request_id} · {amount} · "
-        f"{record.state.label}{status}"
+        f"{state_text(record.state, record.gateway_status)}{status}"
     )
 
 

@@ -123,7 +123,8 @@ class ResendDialog(QDialog):
         form = QFormLayout()
         form.setLabelAlignment(style.FORM_LABEL_ALIGNMENT)
         try:
-            amount = f"{format_major(record.amount_minor, record.currency)} {record.currency}"
+            cur = profile.currency(record.currency)  # with the profile's decimals
+            amount = f"{format_major(record.amount_minor, cur)} {record.currency}"
         except UnknownCurrencyError:
             amount = f"{record.amount_minor} minor units of {record.currency}"
         amount_label = _plain(amount)

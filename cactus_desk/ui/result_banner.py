@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown
-from cactus_desk.payouts.states import State
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
 
@@ -50,10 +50,15 @@ def outcome_text(outcome: PayoutOutcome, request_id: str) -> str:
 
 
 def final_text(record: PayoutRecord) -> tuple[str, str] | None:
-    """(kind, sentence) for an accepted payout whose status is final, else None."""
+    """(kind, sentence) for a payout whose status is final, else None."""
+    invoice, request_id = record.invoice_id or "?", record.request_id
+    if record.state is State.SETTLED and record.gateway_status is not None:
+        return "settled", (
+            f"{state_text(record.state, record.gateway_status)}, set by hand; the gateway never "
+            f"confirmed accepting this payout. Request id {request_id}."
+        )
     if record.state is not State.ACCEPTED:
         return None
-    invoice, request_id = record.invoice_id or "?", record.request_id
     if record.gateway_status == GatewayStatus.SUCCESS:
         return "paid", (
             f"Payout paid: invoice {invoice}, status {status_label(record.gateway_status)}."
@@ -77,6 +82,7 @@ class ResultBanner(QFrame):
         "paid": (style.ACCEPTED_BG, style.ACCEPTED_FG),
         "rejected": (style.REJECTED_BG, style.REJECTED_FG),
         "declined": (style.REJECTED_BG, style.REJECTED_FG),
+        "settled": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "unknown": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "error": (style.REJECTED_BG, style.REJECTED_FG),
         "warning": (style.UNKNOWN_BG, style.UNKNOWN_FG),
@@ -86,6 +92,7 @@ class ResultBanner(QFrame):
         "paid": "Paid",
         "rejected": "Rejected",
         "declined": "Declined",
+        "settled": "Settled manually",
         "unknown": "Unknown outcome",
         "error": "Not sent",
         "warning": "Check the history",
@@ -116,8 +123,8 @@ class ResultBanner(QFrame):
         self.setVisible(False)
 
     def kind(self) -> str:
-        """``"accepted"``, ``"paid"``, ``"rejected"``, ``"declined"``, ``"unknown"``,
-        ``"error"``, ``"warning"``, or ``""`` when hidden."""
+        """``"accepted"``, ``"paid"``, ``"rejected"``, ``"declined"``, ``"settled"``,
+        ``"unknown"``, ``"error"``, ``"warning"``, or ``""`` when hidden."""
         return self._kind
 
     def title(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QWidget
 
 LIVE_BG = "#b71c1c"
 SANDBOX_BG = "#00695c"
@@ -15,6 +15,8 @@ ACCEPTED_BG, ACCEPTED_FG = "#e6f4ea", "#1e4620"
 REJECTED_BG, REJECTED_FG = "#fdecea", "#611a15"
 UNKNOWN_BG, UNKNOWN_FG = "#fff4e5", "#663c00"
 PROGRESS_BG, PROGRESS_FG = "#e8f0fe", "#174ea6"
+PRIMARY_BG, PRIMARY_BORDER = "#1a73e8", "#1558b0"
+DISABLED_BG, DISABLED_FG, DISABLED_BORDER = "#e4e4e4", "#9a9a9a", "#c8c8c8"
 
 _INVALID_EDIT = f"QLineEdit {{ border: 1px solid {ERROR_FG}; border-radius: 3px; padding: 2px; }}"
 
@@ -63,6 +65,29 @@ def show_field_error(edit: QWidget, label: QLabel, message: str | None) -> None:
         edit.setStyleSheet(_INVALID_EDIT if message else "")
     edit.setProperty("invalid", bool(message))
     edit.setAccessibleDescription(message or "")
+
+
+def reserve_lines(widget: QWidget, lines: int = 1) -> None:
+    """Keep room for ``lines`` of ``widget``'s text even while it is hidden or empty, so a
+    message appearing under a field does not push the rest of the form down."""
+    widget.ensurePolished()
+    spacing = widget.fontMetrics().lineSpacing()
+    widget.setMinimumHeight(spacing * lines + 2)
+    policy = widget.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    widget.setSizePolicy(policy)
+
+
+def primary_button(button: QPushButton) -> None:
+    """The main action's look: filled when it can be pressed, plainly greyed out when not
+    (some platform styles barely change a disabled default button)."""
+    button.setStyleSheet(
+        f"QPushButton {{ background: {PRIMARY_BG}; color: white; font-weight: bold; "
+        f"border: 1px solid {PRIMARY_BORDER}; border-radius: 4px; padding: 5px 14px; }}"
+        f"QPushButton:focus {{ border: 2px solid #0b3d91; }}"
+        f"QPushButton:disabled {{ background: {DISABLED_BG}; color: {DISABLED_FG}; "
+        f"border: 1px dashed {DISABLED_BORDER}; font-weight: normal; }}"
+    )
 
 
 def muted_label(text: str = "", parent: QWidget | None = None) -> QLabel:

@@ -92,7 +92,7 @@ def test_reconcile_sets_the_final_state_by_hand(
     with HistoryStore.open(data_home) as store:
         record = store.get(record_id)
         assert (record.state, record.status_source, record.invoice_id) == (
-            State.ACCEPTED,
+            State.SETTLED,
             "manual",
             "9001",
         )

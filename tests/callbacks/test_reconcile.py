@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,8 @@ from cactus_desk.callbacks.reconcile import (
 )
 from cactus_desk.gateway.outcomes import Rejected
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.states import State
+from cactus_desk.payouts.export import write_csv
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.store import HistoryStore
 from tests.callbacks.helpers import (
     ATTEMPT,
@@ -41,12 +43,12 @@ def test_an_operator_settles_an_unknown_payout_and_it_is_audited(store: HistoryS
 
     record = store.get(record_id)
     assert (record.state, record.gateway_status, record.status_source) == (
-        State.ACCEPTED,
+        State.SETTLED,
         4,
         "manual",
     )
     assert record.invoice_id == "9001"
-    assert "olga" in record.message
+    assert record.message == "Settled manually: Success (olga)"
     (event,) = events_for(store, record_id)
     assert (event.source, event.who, event.outcome) == (EventSource.MANUAL, "olga", "applied")
     assert event.message == "Confirmed in the merchant cabinet"
@@ -187,3 +189,22 @@ def test_an_unreadable_file_gives_a_clear_error(store: HistoryStore, tmp_path: P
     binary.write_bytes(b"\xff\xd8\xff\xe0 not text")
     with pytest.raises(ImportFileError, match="not UTF-8"):
         import_file(store, binary, SALT)
+
+
+def test_a_payout_settled_by_hand_never_reads_accepted(store: HistoryStore) -> None:
+    unknown = unknown_record(store, "po-lost")
+    accepted = accepted_record(store, "po-sent", invoice_id="700")
+    set_final_state(store, unknown, 4, "Cabinet shows it paid", who="olga")
+    set_final_state(store, accepted, 5, "Cabinet shows it declined", who="olga")
+
+    settled = store.get(unknown)
+    assert settled.state is State.SETTLED
+    assert state_text(settled.state, settled.gateway_status) == "Settled manually: Success"
+    stream = io.StringIO()
+    write_csv([settled], stream)
+    assert "Settled manually: Success" in stream.getvalue()
+    assert ",Accepted," not in stream.getvalue()
+    # One the gateway did accept (a signed answer with an invoice) keeps saying so.
+    still = store.get(accepted)
+    assert (still.state, still.gateway_status) == (State.ACCEPTED, 5)
+    assert state_text(still.state, still.gateway_status) == "Accepted"

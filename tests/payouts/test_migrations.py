@@ -77,3 +77,32 @@ def test_a_history_from_a_newer_version_is_refused_with_a_clear_message(data_hom
     conn.close()
     with pytest.raises(SchemaTooNewError, match=r"version 99.*Update Cactus Desk"):
         HistoryStore(path)
+
+
+def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
+    data_home: Path,
+) -> None:
+    from cactus_desk.callbacks.reconcile import set_final_state
+    from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
+    from cactus_desk.payouts import migrations
+    from cactus_desk.payouts.states import State
+
+    version = MIGRATIONS.index(migrations._v5_settled_by_hand) + 1
+    data_home.mkdir(parents=True)
+    with HistoryStore.open(data_home) as store:
+        lost = store.create_attempt(make_attempt(request_id="po-lost"))
+        store.record_outcome(lost, Unknown("No answer in time.", UnknownKind.TIMEOUT))
+        sent = store.create_attempt(make_attempt(request_id="po-sent"))
+        store.record_outcome(sent, Accepted("700", 3, "Payout initialized"))
+        set_final_state(store, lost, 4, "Cabinet shows it paid", who="olga")
+        set_final_state(store, sent, 4, "Cabinet shows it paid", who="olga")
+        path = store.path
+    # As an earlier version stored it: the unaccepted payout marked ACCEPTED.
+    conn = _connect(path)
+    conn.execute("UPDATE payouts SET state = 'ACCEPTED' WHERE id = ?", (lost,))
+    conn.execute("DELETE FROM schema_version WHERE version >= ?", (version,))
+    conn.close()
+
+    with HistoryStore.open(data_home) as store:
+        assert store.get(lost).state is State.SETTLED
+        assert store.get(sent).state is State.ACCEPTED

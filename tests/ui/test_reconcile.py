@@ -161,12 +161,12 @@ def test_an_unknown_payout_is_set_to_success_by_hand_with_a_note(
 
     record = store.get(record_id)
     assert (record.state, record.gateway_status, record.status_source) == (
-        State.ACCEPTED,
+        State.SETTLED,
         4,
         "manual",
     )
     assert cell(panel, "po-lost", Column.GATEWAY_STATUS) == "Success (4)"
-    assert cell(panel, "po-lost", Column.STATE) == "Accepted"
+    assert cell(panel, "po-lost", Column.STATE) == "Settled manually: Success"
     user = current_user()
     assert panel.timeline.status_text() == (
         f"Manual: Success (4) by {user} — Cabinet shows it paid, ticket 881"
