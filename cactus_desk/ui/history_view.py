@@ -70,18 +70,18 @@ _STATE_CHOICES: list[tuple[str, frozenset[str]]] = [
     *[(state.label, frozenset({state})) for state in State],
 ]
 
-# Starting widths in characters; the Message column takes the rest.
-_COLUMN_WIDTHS = {
-    Column.TIME: 17,
-    Column.PROFILE: 18,
-    Column.REQUEST_ID: 22,  # "cd-20240501-0123456789" whole
-    Column.INVOICE_ID: 9,
-    Column.SITE_LOGIN: 11,
-    Column.METHOD: 8,
-    Column.CURRENCY: 6,
-    Column.AMOUNT: 14,
-    Column.STATE: 9,
-    Column.GATEWAY_STATUS: 13,
+# Starting widths: a typical value fits whole (the State column fits every state's label);
+# the Message column takes the rest.
+_WIDTH_SAMPLES = {
+    Column.TIME: "2024-05-01 12:22:33",
+    Column.PROFILE: "SANDBOX · Main desk",
+    Column.REQUEST_ID: "cd-20240501-0123456789",
+    Column.INVOICE_ID: "100000001",
+    Column.SITE_LOGIN: "site_login_1",
+    Column.METHOD: "localbanks",
+    Column.CURRENCY: "USDT",
+    Column.AMOUNT: "1 000 000.00",
+    Column.GATEWAY_STATUS: "Processing (3)",
 }
 # The order a new window shows: what a clerk checks first fits the default window width
 # (Message, last, takes the rest); the other columns are a scroll, a drag or a click away.
@@ -595,10 +595,12 @@ class HistoryPanel(QWidget):
         header = self._table.horizontalHeader()
         for visual, column in enumerate(DEFAULT_ORDER):
             header.moveSection(header.visualIndex(column), visual)
-        char = self._table.fontMetrics().horizontalAdvance("0")
-        for column, chars in _COLUMN_WIDTHS.items():
-            title = header.fontMetrics().horizontalAdvance(HEADERS[column])
-            header.resizeSection(column, max(chars * char, title + 20) + 12)
+        cells, titles = self._table.fontMetrics(), header.fontMetrics()
+        longest = max((state.label for state in State), key=cells.horizontalAdvance)
+        samples = {**_WIDTH_SAMPLES, Column.STATE: longest}
+        for column, sample in samples.items():
+            title = titles.horizontalAdvance(HEADERS[column]) + 20  # room for the sort arrow
+            header.resizeSection(column, max(cells.horizontalAdvance(sample), title) + 12)
 
     # -- table ----------------------------------------------------------------------------
 

@@ -15,11 +15,13 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.app import build_main_window
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
+from cactus_desk.ui.history_model import Column
 from cactus_desk.ui.history_view import HistoryPanel
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, unknown_record
 
 PROFILE_ID = "p-main"
+DEFAULT_SIZE = (760, 820)
 WAIT_MS = 5_000
 
 
@@ -125,3 +127,159 @@ def test_the_keyboard_context_menu_acts_on_the_selected_row(
     action = menu.findChild(QAction, "resendAction")
     assert action is not None and not action.isEnabled()
     menu.close()
+
+
+FIRST_COLUMNS = (
+    Column.TIME,
+    Column.REQUEST_ID,
+    Column.AMOUNT,
+    Column.CURRENCY,
+    Column.STATE,
+    Column.GATEWAY_STATUS,
+)
+
+
+def test_at_the_default_size_the_main_columns_show_without_scrolling_sideways(
+    window: MainWindow,
+) -> None:
+    assert (window.width(), window.height()) == DEFAULT_SIZE
+    unknown_record(window.history, "cd-20261129-0997394c09")
+    panel = history(window)
+    panel.refresh()
+    QApplication.processEvents()
+    view = panel.view
+    assert view.horizontalScrollBar().value() == 0
+    shown = view.viewport().rect()
+    for column in FIRST_COLUMNS:
+        cell = view.visualRect(panel.model.index(0, column))
+        assert shown.contains(cell), (column.name, cell, shown)
+    # The request id is whole, not cut short.
+    request = panel.model.index(0, Column.REQUEST_ID)
+    text_width = view.fontMetrics().horizontalAdvance(request.data())
+    assert view.horizontalHeader().sectionSize(Column.REQUEST_ID) > text_width
+
+
+def _header_menu(qtbot: QtBot, panel: HistoryPanel) -> QMenu:
+    header = panel.view.horizontalHeader()
+    header.customContextMenuRequested.emit(QPoint(10, header.height() // 2))
+    qtbot.waitUntil(
+        lambda: any(m.isVisible() for m in panel.findChildren(QMenu, "historyColumnsMenu")),
+        timeout=WAIT_MS,
+    )
+    [menu] = [m for m in panel.findChildren(QMenu, "historyColumnsMenu") if m.isVisible()]
+    return menu
+
+
+def test_columns_can_be_hidden_from_the_header_menu_and_dragged_to_a_new_place(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    accepted_record(window.history, "po-cols")
+    panel = history(window)
+    QApplication.processEvents()
+    header = panel.view.horizontalHeader()
+
+    menu = _header_menu(qtbot, panel)
+    invoice = menu.findChild(QAction, "columnAction_INVOICE_ID")
+    assert invoice is not None and invoice.isCheckable() and invoice.isChecked()
+    invoice.trigger()
+    menu.close()
+    assert header.isSectionHidden(Column.INVOICE_ID)
+    menu = _header_menu(qtbot, panel)
+    assert not menu.findChild(QAction, "columnAction_INVOICE_ID").isChecked()
+    menu.close()
+
+    # Drag the Profile header onto the first place with the mouse.
+    start = QPoint(header.sectionViewportPosition(Column.PROFILE) + 10, header.height() // 2)
+    target = QPoint(4, header.height() // 2)
+    QTest.mousePress(header.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 11):
+        QTest.mouseMove(header.viewport(), start + (target - start) * step / 10)
+    QTest.mouseRelease(header.viewport(), Qt.MouseButton.LeftButton, pos=target)
+    assert header.visualIndex(Column.PROFILE) == 0
+
+    # "Reset columns" brings back the default arrangement.
+    menu = _header_menu(qtbot, panel)
+    menu.findChild(QAction, "resetColumnsAction").trigger()
+    menu.close()
+    assert not header.isSectionHidden(Column.INVOICE_ID)
+    assert [header.logicalIndex(v) for v in range(len(FIRST_COLUMNS))] == list(FIRST_COLUMNS)
+
+
+def test_the_last_column_shown_cannot_be_hidden(window: MainWindow, qtbot: QtBot) -> None:
+    panel = history(window)
+    header = panel.view.horizontalHeader()
+    for column in Column:
+        if column != Column.STATE:
+            header.setSectionHidden(column, True)
+    menu = _header_menu(qtbot, panel)
+    assert not menu.findChild(QAction, "columnAction_STATE").isEnabled()
+    menu.close()
+
+
+def test_columns_sort_and_window_geometry_are_remembered_across_a_restart(
+    window: MainWindow, qtbot: QtBot, data_home: Path
+) -> None:
+    store = window.history
+    for index, amount in enumerate((30_000, 10_000, 20_000)):
+        accepted_record(store, f"po-{index}", amount_minor=amount)
+    panel = history(window)
+    header = panel.view.horizontalHeader()
+    header.setSectionHidden(Column.INVOICE_ID, True)
+    header.moveSection(header.visualIndex(Column.SITE_LOGIN), 0)
+    header.resizeSection(Column.REQUEST_ID, 241)
+    panel.view.sortByColumn(Column.AMOUNT, Qt.SortOrder.AscendingOrder)
+    window.resize(700, 640)
+    window.move(40, 30)
+    QApplication.processEvents()
+    geometry = window.geometry()
+    window.close()
+    assert not window.isVisible()
+
+    settings = (data_home / "window.ini").read_text(encoding="utf-8")
+    assert SALT not in settings and "po-0" not in settings  # layout only, never secrets or data
+
+    again = _open_window(data_home)
+    qtbot.addWidget(again)
+    try:
+        again.show()
+        qtbot.waitExposed(again)
+        assert again.geometry() == geometry
+        again.tabs.setCurrentIndex(HISTORY_TAB)
+        panel = again.history_panel
+        header = panel.view.horizontalHeader()
+        assert header.isSectionHidden(Column.INVOICE_ID)
+        assert header.logicalIndex(0) == Column.SITE_LOGIN
+        assert header.sectionSize(Column.REQUEST_ID) == 241
+        assert header.sortIndicatorSection() == Column.AMOUNT
+        assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+        amounts = [panel.model.history_row(row).amount_minor for row in range(3)]
+        assert amounts == [10_000, 20_000, 30_000]
+    finally:
+        again.shutdown()
+
+
+def test_an_unreadable_remembered_layout_falls_back_to_the_default(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    data_home.mkdir(parents=True, exist_ok=True)
+    (data_home / "window.ini").write_text(
+        '[history]\ncolumns="{\\"order\\": 7, \\"widths\\": {\\"TIME\\": -5}, '
+        '\\"hidden\\": [\\"TIME\\", \\"NOPE\\"], \\"sort\\": \\"MESSAGE\\"}"\n'
+        "[window]\ngeometry=not a geometry\n",
+        encoding="utf-8",
+    )
+    built = _open_window(data_home)
+    qtbot.addWidget(built)
+    try:
+        built.show()
+        qtbot.waitExposed(built)
+        assert (built.width(), built.height()) == DEFAULT_SIZE
+        built.tabs.setCurrentIndex(HISTORY_TAB)
+        header = built.history_panel.view.horizontalHeader()
+        assert [header.logicalIndex(v) for v in range(len(FIRST_COLUMNS))] == list(FIRST_COLUMNS)
+        assert header.isSectionHidden(Column.TIME)  # the one readable part is applied
+        header.setSectionHidden(Column.TIME, False)
+        assert header.sectionSize(Column.TIME) > 24  # not the -5 of the file
+        assert header.sortIndicatorSection() == Column.TIME
+    finally:
+        built.shutdown()
