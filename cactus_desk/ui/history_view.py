@@ -422,6 +422,11 @@ class HistoryPanel(QWidget):
         self._select_row(row)
         return True
 
+    def stop(self) -> None:
+        """Stop the change watch and a pending search: the store is about to close."""
+        self._watch.stop()
+        self._filter_timer.stop()
+
     def focus_search(self) -> None:
         """Put the cursor in the search box, its text selected to type over."""
         self._filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -844,6 +844,8 @@ class MainWindow(QMainWindow):
         self._balance.set_profile(None, None)
         self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends and balances
         self._controller.close()
+        if self._history_panel is not None:
+            self._history_panel.stop()  # a search typed just before quitting reads no more
         if self._history is not None:
             self._history.close()
         self._lock.release()
