@@ -69,13 +69,13 @@ def _open_menu(qtbot: QtBot, panel: HistoryPanel) -> QMenu:
 def _press(window: MainWindow, panel: HistoryPanel, how: str) -> None:
     """Ask for the row menu from the keyboard, through the window as a keyboard would."""
     handle = window.windowHandle()
-    if how == "menu-key":
+    if how in ("menu-key", "menu-key-and-platform-event"):
         QTest.keyClick(handle, Qt.Key.Key_Menu)
     elif how == "shift-f10":
         QTest.keyClick(handle, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
-    else:
-        # What the X11 and Windows platform plugins send for the Menu key: a keyboard
-        # context-menu event, at a point that is not the selected row's.
+    if how in ("platform-menu-event", "menu-key-and-platform-event"):
+        # What the X11 and Windows platform plugins send for the Menu key (besides the key
+        # itself): a keyboard context-menu event, at a point that is not the selected row's.
         corner = QPoint(5, 5)
         event = QContextMenuEvent(
             QContextMenuEvent.Reason.Keyboard, corner, panel.view.mapToGlobal(corner)
@@ -83,7 +83,9 @@ def _press(window: MainWindow, panel: HistoryPanel, how: str) -> None:
         QApplication.sendEvent(panel.view, event)
 
 
-@pytest.mark.parametrize("how", ["menu-key", "shift-f10", "platform-menu-event"])
+@pytest.mark.parametrize(
+    "how", ["menu-key", "shift-f10", "platform-menu-event", "menu-key-and-platform-event"]
+)
 def test_the_keyboard_context_menu_acts_on_the_selected_row(
     window: MainWindow, qtbot: QtBot, how: str
 ) -> None:

@@ -18,6 +18,7 @@ from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.main_window import HISTORY_TAB, PAYOUT_TAB, MainWindow
 from tests.ui.conftest import PayoutDriver
+from tests.ui.test_safety_ui import CARD_EXAMPLE, open_resend_dialog
 
 WAIT_MS = 10_000
 
@@ -133,3 +134,36 @@ def test_the_export_dialog_opens_in_documents_then_where_the_last_export_went(
     again = _export_dialog(qtbot, window)
     assert Path(again.directory().absolutePath()) == elsewhere
     again.reject()
+
+
+def test_closing_while_a_resend_is_in_flight_asks_first(
+    patient: MainWindow, qtbot: QtBot, data_home: Path
+) -> None:
+    window = patient
+    sandbox = window.sandbox
+    assert sandbox is not None
+    driver = PayoutDriver(window, qtbot)
+    sandbox.set_fault(Fault.RESET, times=1)  # the first answer is lost: UNKNOWN
+    request_id = driver.send("card", "RUB")
+    assert driver.record(request_id).state is State.UNKNOWN
+
+    dialog = open_resend_dialog(window, qtbot, request_id)
+    sandbox.set_fault(Fault.NO_ANSWER, times=1)  # the resend's answer is held
+    dialog.field_edit("card_number").setText(CARD_EXAMPLE)
+    dialog.confirm_edit.setText(request_id)
+    qtbot.mouseClick(dialog.send_button(), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.is_busy, timeout=WAIT_MS)
+
+    window.close()  # the title bar's close button: Ctrl+Q does not reach past the dialog
+    box = window.quit_question
+    assert box is not None and window.isVisible()
+    assert "being sent again" in box.text()
+    qtbot.mouseClick(
+        box.findChild(QPushButton, "closeWhenRecordedButton"), Qt.MouseButton.LeftButton
+    )
+    assert window.isVisible()
+    sandbox.stop()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    with HistoryStore.open(data_home) as store:
+        [record] = store.iter_records()
+    assert record.state is State.UNKNOWN and record.send_attempts == 2
