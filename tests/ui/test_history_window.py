@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -285,3 +289,78 @@ def test_an_unreadable_remembered_layout_falls_back_to_the_default(
         assert header.sortIndicatorSection() == Column.TIME
     finally:
         built.shutdown()
+
+
+# The app as started from the command line: once its window is ready, ``ACT`` runs on it,
+# then every window is closed the way the desktop closes them and ``run`` returns.
+RUN_APP = """
+import json, sys
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+from cactus_desk import app
+from cactus_desk.ui.history_model import Column
+from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
+
+qapp = QApplication([])
+
+def act(window):
+    window.tabs.setCurrentIndex(HISTORY_TAB)
+    header = window.history_panel.view.horizontalHeader()
+{act}
+
+def poll():
+    windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)]
+    if windows and windows[0].is_ready():
+        timer.stop()
+        try:
+            act(windows[0])
+        finally:
+            qapp.closeAllWindows()
+
+timer = QTimer()
+timer.timeout.connect(poll)
+timer.start(20)
+sys.exit(app.run(["--sandbox", "--data-dir", {data!r}]))
+"""
+
+
+def _run_app(data_home: Path, act: str) -> str:
+    code = RUN_APP.format(act=act, data=str(data_home))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_restarted_app_shows_the_columns_and_window_as_they_were_left(data_home: Path) -> None:
+    _run_app(
+        data_home,
+        "    header.setSectionHidden(Column.METHOD, True)\n"
+        "    header.moveSection(header.visualIndex(Column.STATE), 0)\n"
+        "    header.resizeSection(Column.TIME, 222)\n"
+        "    window.history_panel.view.sortByColumn(Column.CURRENCY, Qt.SortOrder.AscendingOrder)\n"
+        "    window.setGeometry(30, 40, 690, 610)\n",
+    )
+    shown = _run_app(
+        data_home,
+        "    geometry = window.geometry()\n"
+        "    print(json.dumps({\n"
+        "        'hidden': header.isSectionHidden(Column.METHOD),\n"
+        "        'first': header.logicalIndex(0),\n"
+        "        'time': header.sectionSize(Column.TIME),\n"
+        "        'sort': [header.sortIndicatorSection(), header.sortIndicatorOrder().value],\n"
+        "        'geometry': [geometry.x(), geometry.y(), geometry.width(), geometry.height()],\n"
+        "    }))\n",
+    )
+    assert json.loads(shown.strip().splitlines()[-1]) == {
+        "hidden": True,
+        "first": Column.STATE,
+        "time": 222,
+        "sort": [Column.CURRENCY, 0],
+        "geometry": [30, 40, 690, 610],
+    }
