@@ -9,8 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QContextMenuEvent, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -43,8 +52,9 @@ from cactus_desk.payouts.store import (
 )
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
-from cactus_desk.ui.history_model import Column, HistoryModel, local_time
+from cactus_desk.ui.history_model import HEADERS, SORT_KEYS, Column, HistoryModel, local_time
 from cactus_desk.ui.timeline import TimelinePanel, can_reconcile
+from cactus_desk.ui.view_settings import documents_folder
 from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
@@ -61,18 +71,44 @@ _STATE_CHOICES: list[tuple[str, frozenset[str]]] = [
     *[(state.label, frozenset({state})) for state in State],
 ]
 
-# Starting widths in characters; the Message column takes the rest.
-_COLUMN_WIDTHS = {
-    Column.TIME: 17,
-    Column.PROFILE: 18,
-    Column.REQUEST_ID: 16,
-    Column.INVOICE_ID: 9,
-    Column.SITE_LOGIN: 11,
-    Column.METHOD: 8,
-    Column.CURRENCY: 6,
-    Column.AMOUNT: 14,
-    Column.STATE: 9,
-    Column.GATEWAY_STATUS: 13,
+# Starting widths: a typical value fits whole (the State column fits every state's label);
+# the Message column takes the rest.
+_WIDTH_SAMPLES = {
+    Column.TIME: "2024-05-01 12:22:33",
+    Column.PROFILE: "SANDBOX · Main desk",
+    Column.REQUEST_ID: "cd-20240501-0123456789",
+    Column.INVOICE_ID: "100000001",
+    Column.SITE_LOGIN: "site_login_1",
+    Column.METHOD: "localbanks",
+    Column.CURRENCY: "USDT",
+    Column.AMOUNT: "1 000 000.00",
+    Column.GATEWAY_STATUS: "Processing (3)",
+}
+# The order a new window shows: what a clerk checks first fits the default window width
+# (Message, last, takes the rest); the other columns are a scroll, a drag or a click away.
+_FIRST_COLUMNS = (
+    Column.TIME,
+    Column.REQUEST_ID,
+    Column.AMOUNT,
+    Column.CURRENCY,
+    Column.STATE,
+    Column.GATEWAY_STATUS,
+    Column.PROFILE,
+    Column.INVOICE_ID,
+    Column.SITE_LOGIN,
+    Column.METHOD,
+)
+DEFAULT_ORDER: tuple[Column, ...] = (
+    *_FIRST_COLUMNS,
+    *(column for column in Column if column not in _FIRST_COLUMNS and column != Column.MESSAGE),
+    Column.MESSAGE,
+)
+# A remembered width outside these bounds (a hand-edited file) is not used.
+_MIN_WIDTH, _MAX_WIDTH = 24, 2000
+# Menu, or Shift+F10: the keys that open a context menu where the platform does not.
+_MENU_KEYS = {
+    (Qt.Key.Key_Menu, Qt.KeyboardModifier.NoModifier),
+    (Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier),
 }
 
 
@@ -179,6 +215,7 @@ class HistoryPanel(QWidget):
         self._filter_edit.setPlaceholderText("Search request id, invoice id, site login, message")
         self._filter_edit.setClearButtonEnabled(True)
         self._filter_edit.setAccessibleName("Search the history")
+        self._filter_edit.setToolTip("Search the history (Ctrl+F)")
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(FILTER_DELAY_MS)
@@ -237,15 +274,15 @@ class HistoryPanel(QWidget):
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        char = self._table.fontMetrics().horizontalAdvance("0")
-        for column, chars in _COLUMN_WIDTHS.items():
-            title = header.fontMetrics().horizontalAdvance(
-                self._model.headerData(column, Qt.Orientation.Horizontal)
-            )
-            header.resizeSection(column, max(chars * char, title + 20) + 12)
+        header.setSectionsMovable(True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        header.setToolTip("Drag a column to move it; right-click to show or hide columns")
+        self._default_columns()
         header.setSortIndicator(Column.TIME, Qt.SortOrder.DescendingOrder)
         self._table.setSortingEnabled(True)
         header.sortIndicatorChanged.connect(self._keep_sortable_indicator)
+        self._export_folder: str | None = None  # the folder of the last export, this session
         self._selected_id: int | None = None
         self._scroll = 0
         self._table.selectionModel().currentRowChanged.connect(self._show_current)
@@ -266,6 +303,7 @@ class HistoryPanel(QWidget):
         self._timeline.reconcileRequested.connect(self.open_reconcile)
         self._table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._table.customContextMenuRequested.connect(self._context_menu)
+        self._table.installEventFilter(self)
 
         filters = QHBoxLayout()
         filters.setSpacing(8)
@@ -395,6 +433,16 @@ class HistoryPanel(QWidget):
         self._select_row(row)
         return True
 
+    def stop(self) -> None:
+        """Stop the change watch and a pending search: the store is about to close."""
+        self._watch.stop()
+        self._filter_timer.stop()
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search box, its text selected to type over."""
+        self._filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self._filter_edit.selectAll()
+
     def export_csv(self, path: str | os.PathLike[str]) -> None:
         """Write the payouts matching the filters to ``path`` on a worker thread.
 
@@ -477,6 +525,103 @@ class HistoryPanel(QWidget):
         if current is not None and index < 0:
             # The chosen value is gone (e.g. profile removed): the filter falls back to all.
             combo.currentIndexChanged.emit(0)
+
+    # -- columns --------------------------------------------------------------------------
+
+    def column_layout(self) -> dict[str, Any]:
+        """The columns as arranged now, by name: order, hidden ones, widths and the sort."""
+        header = self._table.horizontalHeader()
+        order = [Column(header.logicalIndex(visual)) for visual in range(header.count())]
+        return {
+            "order": [column.name for column in order],
+            "hidden": [column.name for column in order if header.isSectionHidden(column)],
+            "widths": {
+                column.name: header.sectionSize(column)
+                for column in order
+                if not header.isSectionHidden(column)
+            },
+            "sort": self._model.sort_column.name,
+            "descending": self._model.descending,
+        }
+
+    def restore_columns(self, layout: Mapping[str, Any] | None) -> None:
+        """Arrange the columns as ``column_layout()`` described them.
+
+        Names this version does not know are skipped and columns the layout does not name
+        keep their default place, so a layout from another version still applies; anything
+        malformed falls back to the default for that part.
+        """
+        if not isinstance(layout, Mapping):
+            return
+        header = self._table.horizontalHeader()
+        names = {column.name: column for column in Column}
+        order = layout.get("order")
+        if isinstance(order, list):
+            named = [names[name] for name in order if isinstance(name, str) and name in names]
+            named = list(dict.fromkeys(named))
+            rest = [column for column in DEFAULT_ORDER if column not in named]
+            for visual, column in enumerate(named + rest):
+                header.moveSection(header.visualIndex(column), visual)
+        hidden = layout.get("hidden")
+        if isinstance(hidden, list):
+            gone = {names[name] for name in hidden if isinstance(name, str) and name in names}
+            if len(gone) < len(Column):  # at least one column stays
+                for column in Column:
+                    header.setSectionHidden(column, column in gone)
+        widths = layout.get("widths")
+        if isinstance(widths, Mapping):
+            for name, width in widths.items():
+                good = type(width) is int and _MIN_WIDTH <= width <= _MAX_WIDTH
+                if name in names and good:
+                    header.resizeSection(names[name], width)
+        sort, descending = layout.get("sort"), layout.get("descending")
+        if sort in names and names[sort] in SORT_KEYS and isinstance(descending, bool):
+            direction = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+            self._table.sortByColumn(names[sort], direction)
+
+    def reset_columns(self) -> None:
+        """Every column shown, in the default order and widths (the sort is kept)."""
+        for column in Column:
+            self._table.horizontalHeader().setSectionHidden(column, False)
+        self._default_columns()
+
+    def columns_menu(self) -> QMenu:
+        """A menu of the columns, ticked when shown, with "Reset columns" (not yet shown)."""
+        header = self._table.horizontalHeader()
+        menu = QMenu(self)
+        menu.setObjectName("historyColumnsMenu")
+        shown = [c for c in Column if not header.isSectionHidden(c)]
+        for visual in range(header.count()):
+            column = Column(header.logicalIndex(visual))
+            action = menu.addAction(HEADERS[column])
+            action.setObjectName(f"columnAction_{column.name}")
+            action.setCheckable(True)
+            action.setChecked(column in shown)
+            action.setEnabled(shown != [column])  # the last column shown stays
+            action.toggled.connect(
+                lambda checked, c=column: header.setSectionHidden(c, not checked)
+            )
+        menu.addSeparator()
+        reset = menu.addAction("Reset columns")
+        reset.setObjectName("resetColumnsAction")
+        reset.triggered.connect(self.reset_columns)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        return menu
+
+    def _header_menu(self, position: QPoint) -> None:
+        header = self._table.horizontalHeader()
+        self.columns_menu().popup(header.mapToGlobal(position))
+
+    def _default_columns(self) -> None:
+        header = self._table.horizontalHeader()
+        for visual, column in enumerate(DEFAULT_ORDER):
+            header.moveSection(header.visualIndex(column), visual)
+        cells, titles = self._table.fontMetrics(), header.fontMetrics()
+        longest = max((state.label for state in State), key=cells.horizontalAdvance)
+        samples = {**_WIDTH_SAMPLES, Column.STATE: longest}
+        for column, sample in samples.items():
+            title = titles.horizontalAdvance(HEADERS[column]) + 20  # room for the sort arrow
+            header.resizeSection(column, max(cells.horizontalAdvance(sample), title) + 12)
 
     # -- table ----------------------------------------------------------------------------
 
@@ -565,10 +710,53 @@ class HistoryPanel(QWidget):
         if record_id is not None and (record_id in changed or self._timeline.is_stale()):
             self._show_current(index)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Open the row menu from the keyboard for the selected row, not under the mouse."""
+        if watched is self._table:
+            kind = event.type()
+            if kind == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+                pressed = (Qt.Key(event.key()), event.modifiers())
+                if pressed in _MENU_KEYS:
+                    self._keyboard_menu()
+                    return True
+            elif (
+                kind == QEvent.Type.ContextMenu
+                and isinstance(event, QContextMenuEvent)
+                and event.reason() != QContextMenuEvent.Reason.Mouse
+            ):
+                # Where the platform turns the Menu key into this event, its position is not
+                # a row's (often the widget's corner): the selected row is meant.
+                self._keyboard_menu()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _keyboard_menu(self) -> None:
+        if any(menu.isVisible() for menu in self.findChildren(QMenu, "historyContextMenu")):
+            return  # the key press and the platform's menu event for the same key press
+        index = self._table.currentIndex()
+        if not index.isValid():
+            return
+        self._table.scrollTo(index)
+        rect = self._table.visualRect(index.siblingAtColumn(self._first_visible_column()))
+        self._menu_for(index.row(), rect.bottomLeft() + QPoint(8, 0))
+
+    def _first_visible_column(self) -> int:
+        header = self._table.horizontalHeader()
+        for visual in range(header.count()):
+            logical = header.logicalIndex(visual)
+            if not header.isSectionHidden(logical):
+                return logical
+        return 0
+
     def _context_menu(self, position: QPoint) -> None:
         index = self._table.indexAt(position)
-        record_id = self._model.record_id(index.row()) if index.isValid() else None
-        row = self._model.history_row(index.row()) if index.isValid() else None
+        if index.isValid():
+            self._menu_for(index.row(), position)
+
+    def _menu_for(self, table_row: int, position: QPoint) -> None:
+        """The row menu for ``table_row``, at ``position`` in the table's viewport."""
+        record_id = self._model.record_id(table_row)
+        row = self._model.history_row(table_row)
         if record_id is None or row is None:
             return
         menu = QMenu(self)
@@ -604,10 +792,15 @@ class HistoryPanel(QWidget):
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setNameFilter("CSV files (*.csv)")
         dialog.setDefaultSuffix("csv")
+        dialog.setDirectory(self._export_folder or documents_folder())
         dialog.selectFile("cactus-payouts.csv")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self.export_csv)
+        dialog.fileSelected.connect(self._export_chosen)
         dialog.open()
+
+    def _export_chosen(self, path: str) -> None:
+        self._export_folder = str(Path(path).parent)
+        self.export_csv(path)
 
     def _export_done(self, path: str, count: int) -> None:
         self._export_button.setEnabled(True)

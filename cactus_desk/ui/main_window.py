@@ -29,10 +29,11 @@ from PySide6.QtWidgets import QMainWindow, QWidget
 from cactus_desk import APP_NAME
 from cactus_desk.instance_lock import InstanceLock
 from cactus_desk.paths import ensure_private_dir
+from cactus_desk.ui.view_settings import ViewSettings
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QCloseEvent
-    from PySide6.QtWidgets import QTabWidget
+    from PySide6.QtWidgets import QMessageBox, QTabWidget
 
     from cactus_desk.payouts.backup import CorruptHistoryError
     from cactus_desk.payouts.store import HistoryStore
@@ -62,6 +63,9 @@ EMPTY_PAGE, MAIN_PAGE = 0, 1
 LOADING_TEXT = "Loading…"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
+CLOSING_WHEN_IDLE_TEXT = (
+    "A payout is being sent: Cactus Desk will close when its answer is recorded."
+)
 
 
 class AlreadyRunningError(RuntimeError):
@@ -164,11 +168,17 @@ class MainWindow(QMainWindow):
         self._recovered: list[int] = []
         self._shut_down = False
         self._close_when_idle = False
+        self._quit_question: QMessageBox | None = None
         self._build_menus()
         self.statusBar().showMessage(LOADING_TEXT)
         self.resize(760, 820)
         # Below this the form's labels, fields and the balance are squeezed out of reach.
         self.setMinimumSize(*MINIMUM_SIZE)
+        # Where the window was last time (no secret is ever kept there).
+        self._view_settings = ViewSettings(self.data_dir)
+        geometry = self._view_settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
 
     def finish_startup(self) -> None:
         """Open the history, load profiles and catalog, build the form and the balance (once).
@@ -352,6 +362,7 @@ class MainWindow(QMainWindow):
             from cactus_desk.ui.history_view import HistoryPanel
 
             self._history_panel = HistoryPanel(self.history, self.profiles)
+            self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
             self._history_holder.layout().addWidget(self._history_panel)
         return self._history_panel
@@ -510,6 +521,11 @@ class MainWindow(QMainWindow):
         self._quit_action = QAction("&Quit", self)
         self._quit_action.triggered.connect(self.close)
         file_menu.addAction(self._quit_action)
+        # In no menu: Ctrl+F anywhere in the window, as the search box's tooltip says.
+        self._find_action = QAction("Search the history", self)
+        self._find_action.setObjectName("searchHistoryAction")
+        self._find_action.triggered.connect(self.focus_history_search)
+        self.addAction(self._find_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Cactus Desk", self)
@@ -523,7 +539,22 @@ class MainWindow(QMainWindow):
         from PySide6.QtGui import QKeySequence
 
         self._profiles_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
-        self._quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # Ctrl+Q everywhere: Windows has no standard Quit key of its own.
+        quit_keys = [
+            *QKeySequence.keyBindings(QKeySequence.StandardKey.Quit),
+            QKeySequence("Ctrl+Q"),
+        ]
+        self._quit_action.setShortcuts(list(dict.fromkeys(quit_keys)))
+        self._find_action.setShortcut(QKeySequence.StandardKey.Find)
+
+    def focus_history_search(self) -> None:
+        """Show the History tab with the cursor in its search box (Ctrl+F)."""
+        if not self._ready or self._history is None or not self._pages.isEnabled():
+            return  # no history to search yet, or a damaged one awaiting a decision
+        if self._pages.currentIndex() != MAIN_PAGE:
+            return
+        self._tabs.setCurrentIndex(HISTORY_TAB)
+        self.history_panel.focus_search()
 
     def open_profiles(self) -> QWidget:
         """Open the profile manager (non-blocking) and return it."""
@@ -688,6 +719,7 @@ class MainWindow(QMainWindow):
     def _drop_history_panel(self) -> None:
         panel, self._history_panel = self._history_panel, None
         if panel is not None:
+            self._view_settings.set_history_columns(panel.column_layout())
             self._history_holder.layout().removeWidget(panel)
             panel.hide()
             panel.deleteLater()
@@ -758,15 +790,66 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         busy = self._ready and (self._controller.is_sending() or self._resending())
         if busy and not self._shut_down:
-            # Closing now would leave the attempt SUBMITTING; wait for its answer instead.
+            # Closing now would leave the attempt SUBMITTING: ask, and at most wait for its
+            # answer before closing.
             event.ignore()
-            self._close_when_idle = True
-            self.statusBar().showMessage(
-                "A payout is being sent: Cactus Desk will close when its answer is recorded."
-            )
+            if self._close_when_idle:
+                self.statusBar().showMessage(CLOSING_WHEN_IDLE_TEXT)
+            else:
+                self._ask_before_quitting()
             return
         self.shutdown()
         super().closeEvent(event)
+
+    @property
+    def quit_question(self) -> QMessageBox | None:
+        """The "quit while a payout is being sent?" question while it is open."""
+        return self._quit_question
+
+    def _ask_before_quitting(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        if self._quit_question is not None:
+            self._quit_question.raise_()
+            return
+        what = (
+            "A payout is being sent"
+            if self._controller.is_sending()
+            else "A payout is being sent again"
+        )
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, APP_NAME, f"{what}. Quit Cactus Desk?", parent=self
+        )
+        box.setObjectName("quitWhileSendingBox")
+        box.setInformativeText(
+            "Its answer has not come back yet. Cactus Desk can close as soon as the answer is "
+            "recorded, so the history says whether the money went."
+        )
+        close = box.addButton("Close when it is recorded", QMessageBox.ButtonRole.AcceptRole)
+        close.setObjectName("closeWhenRecordedButton")
+        stay = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+        stay.setObjectName("keepWorkingButton")
+        box.setDefaultButton(stay)
+        box.setEscapeButton(stay)
+        _delete_on_close(box)
+        box.finished.connect(lambda _result: self._quit_answered(box.clickedButton() is close))
+        self._quit_question = box
+        box.open()
+
+    def _quit_answered(self, close: bool) -> None:
+        self._quit_question = None
+        if not close or self._shut_down:
+            return
+        self._close_when_idle = True
+        self.statusBar().showMessage(CLOSING_WHEN_IDLE_TEXT)
+        self._close_if_waiting()  # the answer may have come while the question was open
+
+    def _remember_layout(self) -> None:
+        self._view_settings.set_geometry(self.saveGeometry())
+        if self._history_panel is not None:
+            self._view_settings.set_history_columns(self._history_panel.column_layout())
+        if not self._view_settings.save():
+            log.warning("the window layout could not be saved")
 
     def shutdown(self) -> None:
         """Wait for background work, close the clients, stop the sandbox. Safe to call twice."""
@@ -777,6 +860,7 @@ class MainWindow(QMainWindow):
             self._lock.release()
             log.info("main window closed")
             return
+        self._remember_layout()
         if self._live is not None:
             self._live.stop()  # before the sandbox and the store it writes to
         if self._sandbox is not None:
@@ -785,6 +869,8 @@ class MainWindow(QMainWindow):
         self._balance.set_profile(None, None)
         self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends and balances
         self._controller.close()
+        if self._history_panel is not None:
+            self._history_panel.stop()  # a search typed just before quitting reads no more
         if self._history is not None:
             self._history.close()
         self._lock.release()

@@ -6,7 +6,7 @@ import contextlib
 import logging
 
 from pydantic import ValidationError
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -52,6 +52,30 @@ log = logging.getLogger(__name__)
 
 TEST_CHANNEL = "test-connection"
 KEYRING_CHANNEL = "keyring"
+SALT_CHECK_CHANNEL = "salt-check"
+# For the person at the desk; what an administrator needs is behind "Details…".
+NO_KEYRING_TEXT = (
+    "Your computer's password store isn't available, so the salt can't be saved. You can "
+    "keep it until Cactus Desk quits, or ask your administrator to set the store up."
+)
+# A LIVE profile whose salt cannot be read cannot send: the Profiles list says so.
+SALT_FLAGS = {
+    "missing": (
+        "No salt saved",
+        "This LIVE profile has no salt in the password store, so its payouts can't be "
+        "sent. Edit it and enter the salt from Cactus.",
+    ),
+    "no-store": (
+        "Salt not available",
+        "Your computer's password store isn't available, so this LIVE profile's salt "
+        "can't be read and its payouts can't be sent.",
+    ),
+    "unreadable": (
+        "Salt unreadable",
+        "The password store did not give this LIVE profile's salt (it may be locked). "
+        "Unlock it and open Profiles again.",
+    ),
+}
 TEST_READ_TIMEOUT = 30.0
 
 ENVIRONMENTS = (("live", "Live (real money)"), ("sandbox", "Sandbox (test gateway)"))
@@ -170,6 +194,15 @@ class ProfileDialog(QDialog):
         self.keyring_label.setObjectName("profileKeyringLabel")
         self.keyring_label.setWordWrap(True)
         self.keyring_label.setTextFormat(Qt.TextFormat.PlainText)
+        # As wide as the fields: a short notice wrapped into a narrow column looks cramped.
+        self.keyring_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.keyring_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._keyring_detail = ""  # the administrator's text, read by the keyring check
+        self.keyring_details_button = QPushButton("Details…", self)
+        self.keyring_details_button.setObjectName("profileKeyringDetailsButton")
+        self.keyring_details_button.setToolTip("What an administrator needs to set it up")
+        self.keyring_details_button.setVisible(False)
+        self.keyring_details_button.clicked.connect(self.show_keyring_details)
         self.session_check = QCheckBox("Keep the salt for this session only", self)
         self.session_check.setObjectName("profileSessionOnlyCheck")
         self.session_check.setToolTip(
@@ -208,7 +241,11 @@ class ProfileDialog(QDialog):
             # The label's mnemonic must focus the field, not the box that holds its message.
             form.labelForField(row).setBuddy(widget)
         form.addRow("", self.keyring_label)
-        form.addRow("", self.session_check)
+        session_row = QHBoxLayout()
+        session_row.addWidget(self.session_check)
+        session_row.addStretch(1)
+        session_row.addWidget(self.keyring_details_button)
+        form.addRow("", session_row)
 
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -307,30 +344,34 @@ class ProfileDialog(QDialog):
     def _check_keyring(self, profile: Profile | None) -> None:
         secrets, profile_id = self._secrets, None if profile is None else profile.id
 
-        def job() -> tuple[bool, str, bool]:  # worker thread
+        def job() -> tuple[bool, str, bool, str]:  # worker thread
             stored = False
             if profile_id is not None:
                 try:
                     stored = secrets.has_salt(profile_id)
                 except (NoKeyringError, KeyringError):
                     stored = False
-            return keyring_usable(), backend_name(), stored
+            usable = keyring_usable()
+            return usable, backend_name(), stored, "" if usable else str(NoKeyringError())
 
         self._update_buttons()
         self._runner.run(job, self._keyring_checked, self._keyring_failed, channel=KEYRING_CHANNEL)
 
-    def _keyring_checked(self, answer: tuple[bool, str, bool]) -> None:
-        self._keyring_ok, self._backend, stored = answer
+    def _keyring_checked(self, answer: tuple[bool, str, bool, str]) -> None:
+        self._keyring_ok, self._backend, stored, self._keyring_detail = answer
         if self._original is not None:
             self.salt_edit.setPlaceholderText(
                 "Leave empty to keep the stored salt" if stored else "No salt stored yet: enter it"
             )
         self._show_keyring()
         self._update_buttons()
+        # Once the notice has its width (the next pass of the event loop), make room for it.
+        QTimer.singleShot(0, self, self._fit_messages)
 
     def _keyring_failed(self, error: BaseException) -> None:
         log.warning("the keyring check failed: %s", type(error).__name__)
-        self._keyring_checked((False, "unknown", False))
+        detail = f"Asking the keyring whether it can keep a salt failed ({type(error).__name__})."
+        self._keyring_checked((False, "unknown", False, detail))
 
     def keyring_checked(self) -> bool:
         """True once the keyring has answered whether it can keep the salt."""
@@ -351,11 +392,27 @@ class ProfileDialog(QDialog):
             self.keyring_label.setStyleSheet(f"QLabel {{ color: {style.MUTED_FG}; }}")
             self.session_check.setVisible(False)
             return
-        self.keyring_label.setText(
-            f"{NoKeyringError()} You can keep the salt in memory for this session instead."
-        )
+        self.keyring_label.setText(NO_KEYRING_TEXT)
         self.keyring_label.setStyleSheet(f"QLabel {{ color: {style.WARNING_FG}; }}")
+        self.keyring_details_button.setVisible(True)
         self.session_check.setVisible(True)
+
+    def show_keyring_details(self) -> QMessageBox:
+        """The administrator's side of "no password store": the backend and the fix."""
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Password store",
+            "For your administrator: Cactus Desk keeps salts in the operating system's "
+            "keyring, and none it can use was found.",
+            QMessageBox.StandardButton.Close,
+            self,
+        )
+        box.setObjectName("keyringDetailsBox")
+        box.setInformativeText(self._keyring_detail)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def _show_environment(self) -> None:
         environment = self.environment()
@@ -538,10 +595,11 @@ class ProfileDialog(QDialog):
         if not self._keyring_ok and not self.session_check.isChecked():
             live = profile is not None and profile.is_live
             return (
-                "There is no keyring to keep the salt in, and Cactus Desk never writes it to "
+                "The password store isn't available, and Cactus Desk never writes it to "
                 "a file"
                 + (" (least of all a live one)" if live else "")
-                + ". Tick \u201cKeep the salt for this session only\u201d or set up a keyring."
+                + ". Tick \u201cKeep the salt for this session only\u201d or ask your "
+                "administrator."
             )
         return None
 
@@ -637,6 +695,8 @@ class ProfileManagerDialog(QDialog):
         # Parented to the manager: if it closes first, the deletion still runs; only its
         # report, which has nowhere to go, is dropped.
         self._salt_runner = Runner(self)
+        self._check_runner = Runner(self)  # asks the keyring for the LIVE profiles' salts
+        self._salt_flags: dict[str, QLabel] = {}
         self.setObjectName("profileManagerDialog")
         self.setWindowTitle("Gateway profiles")
         self.setMinimumSize(560, 340)
@@ -692,6 +752,7 @@ class ProfileManagerDialog(QDialog):
         """Show the stored profiles again, selecting ``select_id`` (or keeping the selection)."""
         keep = select_id or self.selected_id()
         self.list.clear()
+        self._salt_flags.clear()
         try:
             profiles = self._profiles.list()
         except ProfileStoreError as exc:
@@ -713,6 +774,64 @@ class ProfileManagerDialog(QDialog):
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.list.addItem(placeholder)
         self._update_buttons()
+        self._check_salts([profile.id for profile in profiles if profile.is_live])
+
+    def _check_salts(self, profile_ids: list[str]) -> None:
+        """Flag the LIVE profiles whose salt cannot be read, asking the keyring off this thread."""
+        secrets = self._secrets
+
+        def job() -> dict[str, str]:  # worker thread: the keyring may be slow or want unlocking
+            usable = keyring_usable()
+            problems: dict[str, str] = {}
+            for profile_id in profile_ids:
+                try:
+                    if not secrets.has_salt(profile_id):
+                        problems[profile_id] = "missing" if usable else "no-store"
+                except NoKeyringError:
+                    problems[profile_id] = "no-store"
+                except KeyringError:
+                    problems[profile_id] = "unreadable"
+            return problems
+
+        if not profile_ids:
+            self._check_runner.invalidate(SALT_CHECK_CHANNEL)
+            return
+        self._check_runner.run(
+            job, self._salts_checked, self._salt_check_failed, channel=SALT_CHECK_CHANNEL
+        )
+
+    def _salts_checked(self, problems: dict[str, str]) -> None:
+        for profile_id, flag in self._salt_flags.items():
+            problem = problems.get(profile_id)
+            if problem is None:
+                flag.setVisible(False)
+                continue
+            text, why = SALT_FLAGS[problem]
+            flag.setText(text)
+            flag.setToolTip(why)
+            flag.setAccessibleName(f"{text}: {why}")
+            flag.setVisible(True)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            problem = problems.get(str(item.data(Qt.ItemDataRole.UserRole)))
+            if problem is not None:
+                described = item.data(Qt.ItemDataRole.AccessibleTextRole)
+                item.setData(
+                    Qt.ItemDataRole.AccessibleTextRole, f"{described}, {SALT_FLAGS[problem][0]}"
+                )
+
+    def _salt_check_failed(self, error: BaseException) -> None:
+        log.warning("the profiles' salts could not be checked: %s", type(error).__name__)
+
+    def salt_flags(self) -> dict[str, str]:
+        """The flags shown in the list, by profile id (LIVE profiles whose salt is missing)."""
+        return {
+            pid: flag.text() for pid, flag in self._salt_flags.items() if flag.isVisibleTo(self)
+        }
+
+    def salt_check_pending(self) -> bool:
+        """True while the keyring is being asked for the LIVE profiles' salts."""
+        return self._check_runner.busy(SALT_CHECK_CHANNEL)
 
     def _row_widget(self, profile: Profile) -> QWidget:
         row = QWidget(self.list)
@@ -739,6 +858,16 @@ class ProfileManagerDialog(QDialog):
         text.addWidget(detail)
         line.addWidget(tag, 0, Qt.AlignmentFlag.AlignVCenter)
         line.addLayout(text, 1)
+        if profile.is_live:
+            flag = QLabel(row)
+            flag.setObjectName("profileSaltFlag")
+            flag.setStyleSheet(
+                f"QLabel {{ color: white; background: {style.ERROR_FG}; font-weight: bold; "
+                "padding: 2px 6px; border-radius: 3px; }"
+            )
+            flag.setVisible(False)  # until the keyring has answered
+            line.addWidget(flag, 0, Qt.AlignmentFlag.AlignVCenter)
+            self._salt_flags[profile.id] = flag
         return row
 
     def selected_id(self) -> str | None:

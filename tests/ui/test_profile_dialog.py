@@ -248,7 +248,7 @@ def test_without_a_keyring_the_salt_is_kept_for_the_session_only(
 ) -> None:
     keyring.set_keyring(fail.Keyring())
     dialog = _dialog(qtbot, profiles, secrets)
-    assert "No usable OS keyring" in dialog.keyring_label.text()
+    assert "password store isn't available" in dialog.keyring_label.text()
     session = dialog.findChild(QCheckBox, "profileSessionOnlyCheck")
     assert session.isVisibleTo(dialog)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDialog
+from PySide6.QtWidgets import QApplication, QDialog, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import APP_NAME, ORG_NAME, __version__, app
@@ -182,6 +182,9 @@ def test_closing_during_a_send_waits_for_its_outcome(
     driver.confirm(driver.open_confirm())
     window.close()
     assert window.isVisible()  # still open: the attempt must get its outcome first
+    box = window.quit_question  # asked first; the answer: close once it is recorded
+    assert box is not None
+    box.findChild(QPushButton, "closeWhenRecordedButton").click()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     with HistoryStore.open(data_home) as store:
         [record] = store.iter_records()
