@@ -31,6 +31,7 @@ from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unkn
 from cactus_desk.paths import ensure_private_dir
 from cactus_desk.payouts.migrations import COUNTS_TABLE, SEARCH_TABLE, migrate
 from cactus_desk.payouts.states import State
+from cactus_desk.payouts.statuses import GatewayStatus
 
 HISTORY_FILE = "history.sqlite3"
 ENVIRONMENTS = ("live", "sandbox")
@@ -42,6 +43,7 @@ _BUSY_TIMEOUT_S = 10.0
 _IDENTIFIER_KEYS = frozenset(
     {"request_id", "invoice_id", "merchant_id", "site_id", "amount", "received_amount"}
 )
+_KNOWN_STATUSES = frozenset(int(status) for status in GatewayStatus)
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
 
 
@@ -209,6 +211,7 @@ class PayoutRecord:
     description: str = ""
     sending_started_at: int | None = None
     send_attempts: int = 0
+    status_conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,12 +234,13 @@ class HistoryRow:
     message: str
     status_source: str = "gateway"
     needs_review: bool = False
+    status_conflict: bool = False
 
 
 _ROW_COLUMNS = (
     "id, created_at, updated_at, profile_name, environment, request_id, invoice_id, "
     "site_login, method, currency, amount_minor, state, gateway_status, message, "
-    "status_source, needs_review"
+    "status_source, needs_review, status_conflict"
 )
 
 
@@ -244,6 +248,7 @@ def _payout_record(row: sqlite3.Row) -> PayoutRecord:
     values = dict(row)
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
+    values["status_conflict"] = bool(values["status_conflict"])
     values["request"] = json.loads(values.pop("request_json"))
     response_json = values.pop("response_json")
     values["response"] = None if response_json is None else json.loads(response_json)
@@ -254,6 +259,7 @@ def _history_row(row: sqlite3.Row) -> HistoryRow:
     values = dict(row)
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
+    values["status_conflict"] = bool(values["status_conflict"])
     return HistoryRow(**values)
 
 
@@ -265,6 +271,7 @@ class HistoryFilter:
     states: frozenset[str] = frozenset()
     currency: str | None = None
     profile_id: str | None = None
+    needs_review: bool = False  # only records flagged for review (conflicts, odd statuses)
 
 
 class SortKey(StrEnum):
@@ -347,6 +354,8 @@ def _where(
     if history_filter.profile_id:
         clauses.append(f"{plus}profile_id = ?")
         params.append(history_filter.profile_id)
+    if history_filter.needs_review:
+        clauses.append(f"{plus}needs_review = 1")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -383,6 +392,7 @@ def _exact_filters(history_filter: HistoryFilter) -> list[str]:
             ("state", bool(history_filter.states)),
             ("currency", bool(history_filter.currency)),
             ("profile_id", bool(history_filter.profile_id)),
+            ("needs_review", history_filter.needs_review),
         )
         if used
     ]
@@ -420,7 +430,7 @@ def _count(
     index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early.
     """
     text = history_filter.text.strip()
-    if not text:
+    if not text and not history_filter.needs_review:  # the counts table has no review column
         where, params = _where(history_filter)
         row = conn.execute(f"SELECT coalesce(sum(n), 0) FROM {COUNTS_TABLE}{where}", params)
         total = int(row.fetchone()[0])
@@ -524,6 +534,21 @@ def _page(
     return rows
 
 
+def _unknown_status_review(status: Any) -> dict[str, Any]:
+    """Review columns for an accepted answer whose status is outside the gateway's 1-7."""
+    if type(status) is int and status in _KNOWN_STATUSES:
+        return {}
+    in_range = type(status) is int and -(2**63) <= status < 2**63
+    return {
+        "gateway_status": status if in_range else None,
+        "needs_review": 1,
+        "review_message": (
+            f"The gateway accepted the payout with status {str(status)[:40]}, which Cactus Desk "
+            "does not know; check it by hand."
+        ),
+    }
+
+
 def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
     if isinstance(outcome, Accepted):
         return {
@@ -535,6 +560,7 @@ def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
             "http_status": None,
             "response": dict(outcome.response),
             "unknown_kind": None,
+            **_unknown_status_review(outcome.status),
         }
     if isinstance(outcome, Rejected):
         response = dict(outcome.response)

@@ -34,7 +34,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 _OK = {"result": "ok"}
 # Rejections the gateway should hear about; everything else was stored and retrying is useless.
-_CLIENT_ERRORS = {Reason.BAD_SIGNATURE, Reason.BAD_BODY}
+_CLIENT_ERRORS = {
+    Reason.BAD_SIGNATURE,
+    Reason.BAD_BODY,
+    Reason.AMBIGUOUS_VALUE,
+    Reason.INCOMPLETE,
+}
 
 
 class _BodyError(Exception):

@@ -18,6 +18,7 @@ from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
 from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, callback
+from tests.receiver.helpers import read_response
 
 OK = {"result": "ok"}
 
@@ -157,7 +158,7 @@ def test_a_body_that_never_finishes_is_cut_off_at_the_deadline(
             b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n{"
         )
-        answer = conn.recv(4096)
+        answer = read_response(conn)
     assert answer.startswith(b"HTTP/1.1 408")
     assert b'"code": "timeout"' in answer
     assert rejected_events(store) == []
