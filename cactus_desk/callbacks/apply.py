@@ -112,7 +112,7 @@ class ApplyResult:
 
 
 def _int_value(value: Any) -> int | None:
-    """An int, or a string of ASCII digits (form bodies carry strings), within 64 bits; else None."""
+    """An int or a string of ASCII digits (form bodies carry strings) within 64 bits, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -235,9 +235,7 @@ def apply_callback(
         if admit_unverified is not None and not admit_unverified():
             return ApplyResult(0, EventOutcome.REJECTED, None, reason, request_id=request_id)
         with store.write_transaction() as conn:
-            return _reject(
-                conn, store.now(), source, stored_payload, reason, request_id=request_id
-            )
+            return _reject(conn, store.now(), source, stored_payload, reason, request_id=request_id)
     with store.write_transaction() as conn:
         return _apply(conn, store.now(), payload, merchant_id, site_id, source)
 

@@ -36,7 +36,9 @@ class PruneReport:
         )
 
 
-def prune_rejected(store: HistoryStore, older_than_days: int, who: str | None = None) -> PruneReport:
+def prune_rejected(
+    store: HistoryStore, older_than_days: int, who: str | None = None
+) -> PruneReport:
     """Delete unverified rejected callbacks older than ``older_than_days`` and audit it."""
     if isinstance(older_than_days, bool) or not 0 <= older_than_days <= MAX_DAYS:
         raise ValueError(f"The age must be a whole number of days from 0 to {MAX_DAYS}.")
