@@ -70,7 +70,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio turns Nagle off only for sockets that say they are TCP, and
+    # with it on every answer waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -149,6 +151,13 @@ class BackgroundReceiver:
         if self._socket is None:
             return self._port
         return int(self._socket.getsockname()[1])
+
+    @property
+    def connection_guard(self) -> Any:
+        """The running server's ``ConnectionGuard`` (its open connections, caps and counts)."""
+        if self._server is None:
+            raise RuntimeError("The receiver is not running")
+        return self._server.config.http.guard
 
     def start(self) -> BackgroundReceiver:
         """Bind, start serving and wait until uvicorn is up; raises ReceiverError on failure."""
