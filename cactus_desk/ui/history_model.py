@@ -131,6 +131,11 @@ def message_text(message: str) -> str:
     return " ".join(message.split())
 
 
+def state_text(row: HistoryRow) -> str:
+    """The State cell: the state, flagged when a verified final status contradicted another."""
+    return f"{row.state.label} · conflict: check" if row.status_conflict else row.state.label
+
+
 def row_cells(row: HistoryRow) -> tuple[str, ...]:
     """Every cell's text for ``row``, in column order."""
     return (
@@ -142,7 +147,7 @@ def row_cells(row: HistoryRow) -> tuple[str, ...]:
         row.method,
         row.currency,
         amount_text(row),
-        row.state.label,
+        state_text(row),
         status_label(row.gateway_status),
         message_text(row.message),
     )
@@ -161,6 +166,7 @@ _CHANGING = (
 _FIELDS = tuple(item.name for item in fields(HistoryRow))
 _STATE_AT = _FIELDS.index("state")
 _REVIEW_AT = _FIELDS.index("needs_review")
+_CONFLICT_AT = _FIELDS.index("status_conflict")
 _stored_key = itemgetter(*(_FIELDS.index(name) for name in _CHANGING))
 _ROWS_SQL = f"SELECT {', '.join(_FIELDS)} FROM payouts WHERE id IN (SELECT value FROM json_each(?))"
 
@@ -183,6 +189,7 @@ def _history_row(values: tuple[Any, ...]) -> HistoryRow:
     converted = list(values)
     converted[_STATE_AT] = State(converted[_STATE_AT])
     converted[_REVIEW_AT] = bool(converted[_REVIEW_AT])
+    converted[_CONFLICT_AT] = bool(converted[_CONFLICT_AT])
     return HistoryRow(*converted)
 
 
@@ -762,7 +769,7 @@ class HistoryModel(QAbstractTableModel):
             case Column.AMOUNT:
                 return amount_text(row)
             case Column.STATE:
-                return row.state.label
+                return state_text(row)
             case Column.GATEWAY_STATUS:
                 return status_label(row.gateway_status)
             case Column.MESSAGE:
@@ -794,6 +801,11 @@ class HistoryModel(QAbstractTableModel):
                 return f"{row.profile_name}: sandbox profile (test money)"
             case Column.AMOUNT:
                 return f"{row.amount_minor} minor units"
+            case Column.STATE if row.status_conflict:
+                return (
+                    "The gateway sent contradicting final statuses; the latest is shown. "
+                    "Check the payout with Cactus before acting on it."
+                )
             case Column.STATE if row.state == State.UNKNOWN:
                 return "No trustworthy answer: the payout may exist. Never resend it."
             case Column.MESSAGE:
