@@ -111,6 +111,8 @@ class RateLimitFilter(logging.Filter):
         self.budget = budget or LogBudget()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True  # start and stop lines: a handful per run, never per request
         allowed, held = self.budget.admit()
         if allowed and held:
             record.msg = f"{record.getMessage()} ({held} similar lines were not logged)"

@@ -20,7 +20,7 @@ import pytest
 from cactus_desk.callbacks.events import EventOutcome, events_for, rejected_events
 from cactus_desk.gateway.signature import sign
 from cactus_desk.payouts.store import HistoryStore
-from cactus_desk.receiver.limits import ClientBudget, LogBudget
+from cactus_desk.receiver.limits import LOG_BURST, LOG_RATE, ClientBudget, LogBudget
 from cactus_desk.receiver.serve import BackgroundReceiver
 from tests.callbacks.helpers import SALT, accepted_record, callback
 from tests.receiver.helpers import read_response, status_of
@@ -279,3 +279,17 @@ def test_a_callback_that_is_not_for_a_payout_never_changes_one(
     assert events_for(store, record_id) == []
     assert {event.reason for event in rejected_events(store)} == {"not_payout"}
     assert all(event.outcome is EventOutcome.REJECTED for event in rejected_events(store))
+
+
+def test_garbage_http_cannot_flood_the_log_through_uvicorn(
+    receiver: BackgroundReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        for _ in range(200):
+            with socket.create_connection(_address(receiver), timeout=5) as sock:
+                sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                assert status_of(read_response(sock)) in (0, 400)
+    elapsed = time.monotonic() - started
+    invalid = [r for r in caplog.records if "Invalid HTTP request" in r.getMessage()]
+    assert len(invalid) <= LOG_BURST + LOG_RATE * elapsed + 1
