@@ -110,6 +110,9 @@ def details_text(record: PayoutRecord) -> str:
     ]
     if record.gateway_status is not None:
         lines.append(f"Status    {status_label(record.gateway_status)}")
+    if record.status_conflict:
+        lines.append("Conflict: check. The gateway sent contradicting final statuses; the latest")
+        lines.append("verified one is shown. Confirm the result with Cactus before acting on it.")
     if record.http_status is not None:
         lines.append(f"HTTP      {record.http_status}")
     if record.unknown_kind:

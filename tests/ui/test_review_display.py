@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QComboBox, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.app import build_main_window
@@ -85,6 +85,9 @@ def test_a_contradicting_final_status_shows_the_latest_flagged_everywhere(
     assert panel.timeline.review_text().startswith("Conflict: check.")
     assert "conflict: check" in panel.timeline.status_text()
     assert panel.timeline.status_text().startswith(shown)
+    details = panel.findChild(QPlainTextEdit, "historyDetails")
+    assert details is not None
+    qtbot.waitUntil(lambda: "Conflict: check" in details.toPlainText())
     last = _timeline(panel)[-1]
     assert last[2] == shown and last[3].startswith("Conflict: check")
 
