@@ -744,6 +744,14 @@ def _add_status_commands(commands: Any, history_commands: Any) -> None:
     load.add_argument("--profile", metavar="NAME", required=True, help="whose salt verifies")
     load.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file")
     load.set_defaults(handler=_cmd_callbacks_import)
+    prune = callback_commands.add_parser(
+        "prune-rejected",
+        help="delete unverified rejected callbacks older than DAYS (audited; verified ones stay)",
+    )
+    prune.add_argument(
+        "--older-than", metavar="DAYS", type=_days, required=True, help="age in whole days"
+    )
+    prune.set_defaults(handler=_cmd_callbacks_prune)
 
     reconcile = history_commands.add_parser(
         "reconcile", help="set a payout's final status by hand, with a note"
@@ -794,6 +802,26 @@ def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
     if report.stopped:
         print(f"{PROG}: error: import stopped: {report.stopped}", file=ctx.stderr)
     return EXIT_OK if not report.rejected_count and not report.stopped else EXIT_FAILURE
+
+
+def _days(text: str) -> int:
+    from cactus_desk.callbacks.prune import MAX_DAYS
+
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 0 to {MAX_DAYS}")
+    return int(text)
+
+
+def _cmd_callbacks_prune(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.callbacks.prune import prune_rejected
+    from cactus_desk.payouts.store import HistoryStore
+
+    ctx.start_logging()
+    with HistoryStore.open(ctx.data_dir) as store:
+        report = prune_rejected(store, args.older_than)
+    log.info("%s", report.line())
+    print(report.line(), file=ctx.stdout)
+    return EXIT_OK
 
 
 def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:

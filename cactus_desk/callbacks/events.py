@@ -1,11 +1,14 @@
-"""The append-only events table: every callback received, applied or not, and every manual change.
+"""The events table: every callback received, applied or not, and every manual change.
 
-Rows are only ever inserted (triggers refuse UPDATE and DELETE). Payloads are stored with card
-numbers masked; the salt is never part of one.
+Rows are only ever inserted (triggers refuse UPDATE, and DELETE of anything but an unverified
+rejected callback, which ``callbacks.prune`` may remove). Payloads are stored with card numbers
+masked; the salt is never part of one. A callback that was not verified is stored bounded: its
+request_id, a short masked excerpt and the SHA-256 of the whole body.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -17,6 +20,8 @@ from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
 
 PAYLOAD_TEXT_LIMIT = 4000
+EXCERPT_LIMIT = 240
+_ID_LIMIT = 200
 
 # Identifiers and amounts are long digit runs that are not cards; the signature is hex.
 _KEEP_KEYS = frozenset(
@@ -47,6 +52,7 @@ class EventOutcome(StrEnum):
     STALE = "stale"
     CONFLICT = "conflict"
     REJECTED = "rejected"
+    PRUNED = "pruned"  # an operator removed old unverified callbacks (the audit of it)
 
     @property
     def label(self) -> str:
@@ -58,8 +64,9 @@ _OUTCOME_LABELS = {
     EventOutcome.APPLIED: "Applied",
     EventOutcome.DUPLICATE: "Duplicate (no change)",
     EventOutcome.STALE: "Arrived late (ignored)",
-    EventOutcome.CONFLICT: "Conflicts with a final status (needs review)",
+    EventOutcome.CONFLICT: "Conflict: check (contradicts an earlier final status)",
     EventOutcome.REJECTED: "Rejected",
+    EventOutcome.PRUNED: "Rejected callbacks pruned",
 }
 
 
@@ -130,6 +137,45 @@ def raw_body_payload(body: bytes | str) -> dict[str, Any]:
     """A payload for a body that could not be parsed: its start, as text, masked."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     return {"raw_body": scrub_card_numbers(text[:PAYLOAD_TEXT_LIMIT])}
+
+
+def _serialise(payload: Mapping[str, Any]) -> bytes:
+    try:
+        return json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode(
+            "utf-8", "replace"
+        )
+    except (RecursionError, ValueError, TypeError):
+        return b"(not serialisable)"
+
+
+def bounded_payload(
+    payload: Mapping[str, Any] | bytes | str, raw: bytes | None = None
+) -> dict[str, Any]:
+    """How an unverified callback is stored, whatever its size: a few hundred bytes at most.
+
+    Its request_id and invoice_id (capped), a masked excerpt of the start and the SHA-256 and
+    size of the whole (``raw``, the body as received, when known), enough to recognise a
+    repeated forgery without keeping its bulk.
+    """
+    ids: dict[str, str] = {}
+    if isinstance(payload, Mapping):
+        for key in ("request_id", "invoice_id"):
+            value = _text(payload.get(key), _ID_LIMIT)
+            if value is not None:
+                ids[key] = value
+    if raw is None:
+        if isinstance(payload, Mapping):
+            raw = _serialise(payload)
+        else:
+            raw = payload if isinstance(payload, bytes) else payload.encode("utf-8", "replace")
+    # Mask before cutting, so a card number that straddles the cut is still masked.
+    head = raw[: EXCERPT_LIMIT + 64].decode("utf-8", "replace")
+    return {
+        **ids,
+        "excerpt": scrub_card_numbers(head)[:EXCERPT_LIMIT],
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "bytes": len(raw),
+    }
 
 
 def _text(value: Any, limit: int = 200) -> str | None:

@@ -256,12 +256,41 @@ def _v5_settled_by_hand(conn: sqlite3.Connection) -> None:
     )
 
 
+# Rejected callbacks that were never verified: the only events an operator may prune.
+PRUNABLE_REASONS = ("bad_signature", "bad_body", "ambiguous_value")
+
+
+def _v6_review_and_pruning(conn: sqlite3.Connection) -> None:
+    """Conflicting final statuses, the "Needs review" filter, and pruning forged callbacks.
+
+    ``status_conflict`` marks a record whose final status was contradicted by a later verified
+    one (the later one is shown). The delete trigger now lets through unverified rejected
+    callbacks only, so a flood of forgeries can be pruned while verified events stay
+    append-only.
+    """
+    conn.execute("ALTER TABLE payouts ADD COLUMN status_conflict INTEGER NOT NULL DEFAULT 0")
+    conn.execute(
+        "UPDATE payouts SET status_conflict = 1 WHERE id IN "
+        "(SELECT record_id FROM events WHERE outcome = 'conflict' AND record_id IS NOT NULL)"
+    )
+    conn.execute("CREATE INDEX payouts_review_time ON payouts (needs_review, created_at, id)")
+    conn.execute("CREATE INDEX events_by_outcome_time ON events (outcome, received_at)")
+    reasons = ", ".join(f"'{reason}'" for reason in PRUNABLE_REASONS)
+    conn.execute("DROP TRIGGER events_no_delete")
+    conn.execute(
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+        f"WHEN NOT (old.outcome = 'rejected' AND old.reason IN ({reasons})) "
+        "BEGIN SELECT RAISE(ABORT, 'the events table is append-only'); END"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
     _v3_send_marks,
     _v4_search_and_counts,
     _v5_settled_by_hand,
+    _v6_review_and_pruning,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

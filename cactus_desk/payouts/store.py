@@ -32,6 +32,7 @@ from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unkn
 from cactus_desk.paths import ensure_private_dir
 from cactus_desk.payouts.migrations import COUNTS_TABLE, SEARCH_TABLE, migrate
 from cactus_desk.payouts.states import State
+from cactus_desk.payouts.statuses import GatewayStatus
 
 HISTORY_FILE = "history.sqlite3"
 ENVIRONMENTS = ("live", "sandbox")
@@ -49,6 +50,7 @@ CARD_SEPARATORS = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000._/\\-\u2010-\u2015\
 _DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{CARD_SEPARATORS}{{0,3}}\d)*")
 _DIGITS = re.compile(r"\d+")
 _CARD_KEYS = frozenset({"card_number", "card", "pan"})
+_KNOWN_STATUSES = frozenset(int(status) for status in GatewayStatus)
 
 
 class DuplicateRequestIdError(Exception):
@@ -250,6 +252,7 @@ class PayoutRecord:
     description: str = ""
     sending_started_at: int | None = None
     send_attempts: int = 0
+    status_conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,13 +275,14 @@ class HistoryRow:
     message: str
     status_source: str = "gateway"
     needs_review: bool = False
+    status_conflict: bool = False
     profile_id: str = ""  # to read the amount with that profile's decimals
 
 
 _ROW_COLUMNS = (
     "id, created_at, updated_at, profile_name, environment, request_id, invoice_id, "
     "site_login, method, currency, amount_minor, state, gateway_status, message, "
-    "status_source, needs_review, profile_id"
+    "status_source, needs_review, status_conflict, profile_id"
 )
 
 
@@ -286,6 +290,7 @@ def _payout_record(row: sqlite3.Row) -> PayoutRecord:
     values = dict(row)
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
+    values["status_conflict"] = bool(values["status_conflict"])
     values["request"] = json.loads(values.pop("request_json"))
     response_json = values.pop("response_json")
     values["response"] = None if response_json is None else json.loads(response_json)
@@ -296,6 +301,7 @@ def _history_row(row: sqlite3.Row) -> HistoryRow:
     values = dict(row)
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
+    values["status_conflict"] = bool(values["status_conflict"])
     return HistoryRow(**values)
 
 
@@ -307,6 +313,7 @@ class HistoryFilter:
     states: frozenset[str] = frozenset()
     currency: str | None = None
     profile_id: str | None = None
+    needs_review: bool = False  # only records flagged for review (conflicts, odd statuses)
 
 
 class SortKey(StrEnum):
@@ -389,6 +396,8 @@ def _where(
     if history_filter.profile_id:
         clauses.append(f"{plus}profile_id = ?")
         params.append(history_filter.profile_id)
+    if history_filter.needs_review:
+        clauses.append(f"{plus}needs_review = 1")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -425,6 +434,7 @@ def _exact_filters(history_filter: HistoryFilter) -> list[str]:
             ("state", bool(history_filter.states)),
             ("currency", bool(history_filter.currency)),
             ("profile_id", bool(history_filter.profile_id)),
+            ("needs_review", history_filter.needs_review),
         )
         if used
     ]
@@ -462,7 +472,7 @@ def _count(
     index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early.
     """
     text = history_filter.text.strip()
-    if not text:
+    if not text and not history_filter.needs_review:  # the counts table has no review column
         where, params = _where(history_filter)
         row = conn.execute(f"SELECT coalesce(sum(n), 0) FROM {COUNTS_TABLE}{where}", params)
         total = int(row.fetchone()[0])
@@ -566,6 +576,21 @@ def _page(
     return rows
 
 
+def _unknown_status_review(status: Any) -> dict[str, Any]:
+    """Review columns for an accepted answer whose status is outside the gateway's 1-7."""
+    if type(status) is int and status in _KNOWN_STATUSES:
+        return {}
+    in_range = type(status) is int and -(2**63) <= status < 2**63
+    return {
+        "gateway_status": status if in_range else None,
+        "needs_review": 1,
+        "review_message": (
+            f"The gateway accepted the payout with status {str(status)[:40]}, which Cactus Desk "
+            "does not know; check it by hand."
+        ),
+    }
+
+
 def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
     if isinstance(outcome, Accepted):
         return {
@@ -577,6 +602,7 @@ def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
             "http_status": None,
             "response": dict(outcome.response),
             "unknown_kind": None,
+            **_unknown_status_review(outcome.status),
         }
     if isinstance(outcome, Rejected):
         response = dict(outcome.response)

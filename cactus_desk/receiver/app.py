@@ -4,7 +4,9 @@
 worker thread and answers ``200 {"result":"ok"}`` only once the event is committed, which
 includes duplicates and late callbacks, so the gateway stops retrying them. A forged or
 unusable body gets ``400`` with a short code and nothing more. Bodies are capped in size and
-must arrive within a deadline.
+must arrive within a deadline. Forged callbacks are stored within a per-client budget, and
+lines about refused requests are logged within a budget (``limits``), so a flood can neither
+fill the disk nor rotate the log files away.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cactus_desk.callbacks.apply import ApplyResult, Reason, apply_callback
-from cactus_desk.callbacks.events import EventSource
+from cactus_desk.callbacks.events import EventOutcome, EventSource
 from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
+from cactus_desk.receiver.limits import ClientBudget, LogBudget
 
 log = logging.getLogger("cactus_desk.receiver")
 
@@ -34,7 +37,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 _OK = {"result": "ok"}
 # Rejections the gateway should hear about; everything else was stored and retrying is useless.
-_CLIENT_ERRORS = {Reason.BAD_SIGNATURE, Reason.BAD_BODY}
+_CLIENT_ERRORS = {
+    Reason.BAD_SIGNATURE,
+    Reason.BAD_BODY,
+    Reason.AMBIGUOUS_VALUE,
+    Reason.INCOMPLETE,
+}
 
 
 class _BodyError(Exception):
@@ -88,6 +96,8 @@ class CallbackApp:
         path: str = CALLBACK_PATH,
         max_body_bytes: int = MAX_BODY_BYTES,
         read_deadline: float = READ_DEADLINE_S,
+        store_budget: ClientBudget | None = None,
+        log_budget: LogBudget | None = None,
     ) -> None:
         if not salt:
             raise ValueError("The receiver needs the profile's salt")
@@ -98,6 +108,8 @@ class CallbackApp:
         self.path = path
         self.max_body_bytes = max_body_bytes
         self.read_deadline = read_deadline
+        self.store_budget = store_budget or ClientBudget()
+        self.log_budget = log_budget or LogBudget()
 
     def __repr__(self) -> str:
         return f"CallbackApp(path={self.path!r}, site_id={self._site_id!r})"
@@ -117,10 +129,17 @@ class CallbackApp:
         try:
             body = await self._read_body(scope, receive)
         except _BodyError as exc:
-            log.warning("callback refused before reading: %s", exc.code)
+            self._log_refusal(logging.WARNING, "callback refused before reading: %s", exc.code)
             await self._answer(send, exc.status, _error(exc.code))
             return
         await self._handle(scope, body, send)
+
+    def _log_refusal(self, level: int, message: str, *args: object) -> None:
+        """Log a line about untrusted traffic, within the log budget."""
+        allowed, held = self.log_budget.admit()
+        if allowed:
+            suffix = f" ({held} similar lines were not logged)" if held else ""
+            log.log(level, message + suffix, *args)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -165,28 +184,38 @@ class CallbackApp:
             payload: Any = parse_body(body, _header(scope, b"content-type"))
         except (ValueError, UnicodeDecodeError, RecursionError):
             payload = body  # stored as a rejected event with its (masked) start
+        client = scope.get("client")
+        host = str(client[0]) if client else "-"
         try:
-            result = await asyncio.to_thread(self._apply, payload)
-        except Exception:
+            result = await asyncio.to_thread(self._apply, payload, body, host)
+        except Exception as exc:
             # Not stored, so the gateway must retry: a 5xx says so without saying why.
-            log.exception("callback could not be stored")
+            self._log_refusal(
+                logging.ERROR,
+                "callback could not be stored: %s",
+                scrub_card_numbers(f"{type(exc).__name__}: {exc}"[:300]),
+            )
             await self._answer(send, 503, _error("unavailable"))
             return
         request_id = _log_id(payload.get("request_id")) if isinstance(payload, dict) else "-"
-        log.info(
-            "callback request_id=%s status=%s outcome=%s%s event=%s",
+        line = "callback request_id=%s status=%s outcome=%s%s event=%s"
+        args = (
             request_id,
             result.status if result.status is not None else "-",
             result.outcome,
             f" reason={result.reason}" if result.reason else "",
-            result.event_id,
+            result.event_id if result.stored else "not-stored",
         )
+        if result.outcome in (EventOutcome.APPLIED, EventOutcome.CONFLICT):
+            log.info(line, *args)  # a verified change: always in the audit trail
+        else:
+            self._log_refusal(logging.INFO, line, *args)
         if result.reason in _CLIENT_ERRORS:
             await self._answer(send, 400, _error(str(result.reason)))
         else:
             await self._answer(send, 200, _OK)
 
-    def _apply(self, payload: Any) -> ApplyResult:
+    def _apply(self, payload: Any, body: bytes, host: str) -> ApplyResult:
         return apply_callback(
             self._store,
             payload,
@@ -194,6 +223,8 @@ class CallbackApp:
             merchant_id=self._merchant_id,
             site_id=self._site_id,
             source=EventSource.GATEWAY,
+            admit_unverified=lambda: self.store_budget.allow(host),
+            raw=body,
         )
 
     @staticmethod

@@ -36,7 +36,9 @@ log = logging.getLogger("cactus_desk.receiver")
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
 TIMEOUT_KEEP_ALIVE_S = 5
-LIMIT_CONCURRENCY = 64
+# A backstop only: the connection guard's caps (guard.py) are what bound connections.
+LIMIT_CONCURRENCY = 2048
+H11_MAX_HEAD_BYTES = 16 * 1024
 BACKLOG = 128
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -77,7 +79,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio turns Nagle off only for sockets that say they are TCP, and
+    # with it on every answer waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -89,8 +93,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: CallbackApp | HistoryGuard, timeout_keep_alive: int) -> Any:
+def _server(
+    app: CallbackApp | HistoryGuard, timeout_keep_alive: int, guard_options: dict[str, Any]
+) -> Any:
     uvicorn = require_uvicorn()
+    from cactus_desk.receiver.guard import ConnectionGuard, guarded_protocol  # needs uvicorn
+    from cactus_desk.receiver.limits import quiet_uvicorn_warnings
+
+    quiet_uvicorn_warnings()
     config = uvicorn.Config(
         app,
         lifespan="on",
@@ -98,6 +108,8 @@ def _server(app: CallbackApp | HistoryGuard, timeout_keep_alive: int) -> Any:
         log_config=None,
         access_log=False,
         server_header=False,
+        http=guarded_protocol(ConnectionGuard(**guard_options)),
+        h11_max_incomplete_event_size=H11_MAX_HEAD_BYTES,
         timeout_keep_alive=timeout_keep_alive,
         limit_concurrency=LIMIT_CONCURRENCY,
     )
@@ -201,11 +213,14 @@ class BackgroundReceiver:
         port: int = 0,
         *,
         timeout_keep_alive: int = TIMEOUT_KEEP_ALIVE_S,
+        **guard_options: Any,
     ) -> None:
+        """``guard_options`` (head_timeout, per_client, total) tune the connection guard."""
         self.app = app
         self.host = host
         self._port = port
         self._timeout_keep_alive = timeout_keep_alive
+        self._guard_options = guard_options
         self._server: Any = None
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -225,11 +240,18 @@ class BackgroundReceiver:
             return self._port
         return int(self._socket.getsockname()[1])
 
+    @property
+    def connection_guard(self) -> Any:
+        """The running server's ``ConnectionGuard`` (its open connections, caps and counts)."""
+        if self._server is None:
+            raise RuntimeError("The receiver is not running")
+        return self._server.config.http.guard
+
     def start(self) -> BackgroundReceiver:
         """Bind, start serving and wait until uvicorn is up; raises ReceiverError on failure."""
         if self._thread is not None:
             return self
-        server = _server(self.app, self._timeout_keep_alive)
+        server = _server(self.app, self._timeout_keep_alive, self._guard_options)
         try:
             sock = bind_socket(self.host, self._port)
         except OSError as exc:
@@ -337,7 +359,7 @@ def run_receiver(
     profile, salt = load_profile_salt(data_dir, profile_name)
     with HistoryStore.open(data_dir) as store:
         app = CallbackApp(store, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
-        server = _server(HistoryGuard(app, store.path), TIMEOUT_KEEP_ALIVE_S)
+        server = _server(HistoryGuard(app, store.path), TIMEOUT_KEEP_ALIVE_S, {})
         try:
             sock = bind_socket(host, port)
         except OSError as exc:

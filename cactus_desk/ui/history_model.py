@@ -134,6 +134,12 @@ def message_text(message: str) -> str:
     return " ".join(message.split())
 
 
+def state_cell(row: HistoryRow) -> str:
+    """The State cell: the state, flagged when a verified final status contradicted another."""
+    text = state_text(row.state, row.gateway_status)
+    return f"{text} · conflict: check" if row.status_conflict else text
+
+
 def row_cells(row: HistoryRow) -> tuple[str, ...]:
     """Every cell's text for ``row``, in column order."""
     return (
@@ -145,7 +151,7 @@ def row_cells(row: HistoryRow) -> tuple[str, ...]:
         row.method,
         row.currency,
         amount_text(row),
-        state_text(row.state, row.gateway_status),
+        state_cell(row),
         status_label(row.gateway_status),
         message_text(row.message),
     )
@@ -164,6 +170,7 @@ _CHANGING = (
 _FIELDS = tuple(item.name for item in fields(HistoryRow))
 _STATE_AT = _FIELDS.index("state")
 _REVIEW_AT = _FIELDS.index("needs_review")
+_CONFLICT_AT = _FIELDS.index("status_conflict")
 _stored_key = itemgetter(*(_FIELDS.index(name) for name in _CHANGING))
 _ROWS_SQL = f"SELECT {', '.join(_FIELDS)} FROM payouts WHERE id IN (SELECT value FROM json_each(?))"
 
@@ -186,6 +193,7 @@ def _history_row(values: tuple[Any, ...]) -> HistoryRow:
     converted = list(values)
     converted[_STATE_AT] = State(converted[_STATE_AT])
     converted[_REVIEW_AT] = bool(converted[_REVIEW_AT])
+    converted[_CONFLICT_AT] = bool(converted[_CONFLICT_AT])
     return HistoryRow(*converted)
 
 
@@ -778,7 +786,7 @@ class HistoryModel(QAbstractTableModel):
             case Column.AMOUNT:
                 return amount_text(row)
             case Column.STATE:
-                return state_text(row.state, row.gateway_status)
+                return state_cell(row)
             case Column.GATEWAY_STATUS:
                 return status_label(row.gateway_status)
             case Column.MESSAGE:
@@ -810,6 +818,11 @@ class HistoryModel(QAbstractTableModel):
                 return f"{row.profile_name}: sandbox profile (test money)"
             case Column.AMOUNT:
                 return f"{row.amount_minor} minor units"
+            case Column.STATE if row.status_conflict:
+                return (
+                    "The gateway sent contradicting final statuses; the latest is shown. "
+                    "Check the payout with Cactus before acting on it."
+                )
             case Column.STATE if row.state == State.UNKNOWN:
                 return "No trustworthy answer: the payout may exist. Never resend it."
             case Column.STATE if row.state == State.SETTLED:

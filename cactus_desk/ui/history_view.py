@@ -65,9 +65,11 @@ FILTER_DELAY_MS = 200
 WATCH_INTERVAL_MS = 2000
 EXPORT_CHANNEL = "export"
 
-_STATE_CHOICES: list[tuple[str, frozenset[str]]] = [
+NEEDS_REVIEW = "needs_review"  # the state filter's choice for records flagged for review
+_STATE_CHOICES: list[tuple[str, frozenset[str] | str]] = [
     ("All states", frozenset()),
     ("Needs attention", frozenset({State.UNKNOWN, State.SUBMITTING})),
+    ("Needs review", NEEDS_REVIEW),
     *[(state.label, frozenset({state})) for state in State],
 ]
 
@@ -147,6 +149,9 @@ def details_text(record: PayoutRecord, decimals: Mapping[str, int] | None = None
     ]
     if record.gateway_status is not None:
         lines.append(f"Status    {status_label(record.gateway_status)}")
+    if record.status_conflict:
+        lines.append("Conflict: check. The gateway sent contradicting final statuses; the latest")
+        lines.append("verified one is shown. Confirm the result with Cactus before acting on it.")
     if record.http_status is not None:
         lines.append(f"HTTP      {record.http_status}")
     if record.unknown_kind:
@@ -229,6 +234,12 @@ class HistoryPanel(QWidget):
             self._state_combo.addItem(label, states)
         self._state_combo.setItemData(
             1, "Unknown or still submitting: check these", Qt.ItemDataRole.ToolTipRole
+        )
+        self._state_combo.setItemData(
+            2,
+            "Flagged by a callback or answer: contradicting final statuses, an error or "
+            "unknown status, or an amount, currency or invoice that differs",
+            Qt.ItemDataRole.ToolTipRole,
         )
         self._currency_combo = QComboBox(self)
         self._currency_combo.setObjectName("historyCurrencyCombo")
@@ -470,9 +481,12 @@ class HistoryPanel(QWidget):
 
     def current_filter(self) -> HistoryFilter:
         """The filter the controls describe."""
+        choice = self._state_combo.currentData()
+        review = choice == NEEDS_REVIEW
         return HistoryFilter(
             text=self._filter_edit.text().strip(),
-            states=frozenset(self._state_combo.currentData() or ()),
+            states=frozenset() if review else frozenset(choice or ()),
+            needs_review=review,
             currency=self._currency_combo.currentData() or None,
             profile_id=self._profile_combo.currentData() or None,
         )

@@ -83,6 +83,8 @@ def status_summary(record: PayoutRecord, events: list[Event]) -> str:
     if record.gateway_status is None:
         return f"{record.state.label}: no gateway status yet"
     label = status_label(record.gateway_status)
+    if record.status_conflict:
+        label += " · conflict: check (the latest verified status is shown)"
     if record.status_source == "manual":
         manual = [event for event in events if event.source is EventSource.MANUAL]
         if manual:
@@ -210,7 +212,10 @@ class TimelinePanel(QWidget):
             return
         if record.needs_review:
             message = record.review_message or "a callback did not match what was sent"
-            self._review.setText(f"Needs review: {message}")
+            if record.status_conflict:
+                self._review.setText(f"Conflict: check. {message}")
+            else:
+                self._review.setText(f"Needs review: {message}")
         self._review.setVisible(record.needs_review)
         self._status.setText(status_summary(record, self._events))
         self._reconcile.setEnabled(can_reconcile(record))

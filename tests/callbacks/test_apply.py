@@ -97,7 +97,7 @@ def test_card_numbers_in_stored_payloads_are_masked(store: HistoryStore) -> None
     assert CARD not in store.get(record_id).description
 
 
-def test_a_final_status_never_moves_back_and_a_duplicate_changes_nothing(
+def test_a_final_status_never_moves_back_and_a_later_contradiction_wins_flagged(
     store: HistoryStore,
 ) -> None:
     record_id = accepted_record(store)
@@ -112,8 +112,10 @@ def test_a_final_status_never_moves_back_and_a_duplicate_changes_nothing(
     conflict = apply(store, callback(5))
     assert conflict.outcome is EventOutcome.CONFLICT
     record = store.get(record_id)
-    assert record.gateway_status == 4
+    assert record.gateway_status == 5  # the latest verified status is shown, never the earlier
+    assert record.status_conflict
     assert record.needs_review and "Declined (5)" in record.review_message
+    assert "Success (4)" in record.review_message
     outcomes = [event.outcome for event in events_for(store, record_id)]
     assert outcomes == [
         EventOutcome.APPLIED,
@@ -164,11 +166,16 @@ def test_something_that_is_not_a_callback_is_rejected(store: HistoryStore, paylo
     assert len(rejected_events(store)) == 1
 
 
-def test_a_signed_callback_without_a_status_is_a_bad_body(store: HistoryStore) -> None:
+def test_a_signed_callback_without_a_status_is_incomplete_and_kept_whole(
+    store: HistoryStore,
+) -> None:
     accepted_record(store)
     body = {"site_id": SITE, "request_id": "po-0001"}
     body["signature"] = sign(body, SALT)
-    assert apply(store, body).reason is Reason.BAD_BODY
+    result = apply(store, body)
+    assert result.reason is Reason.INCOMPLETE and result.reason.verified
+    (event,) = rejected_events(store)
+    assert event.payload["site_id"] == SITE  # verified: stored as sent, and never pruned
 
 
 def test_an_unrecognised_status_is_rejected_but_flags_the_record(store: HistoryStore) -> None:

@@ -104,7 +104,8 @@ def test_a_gateway_callback_confirms_or_contests_a_manual_state(store: HistorySt
     result = apply_callback(store, callback(5, request_id="po-0002", invoice_id=500002), SALT)
     assert result.outcome is EventOutcome.CONFLICT
     record = store.get(contested)
-    assert (record.gateway_status, record.status_source) == (4, "manual")
+    assert (record.gateway_status, record.status_source) == (5, "gateway")
+    assert record.status_conflict
     assert record.needs_review and "an operator" in record.review_message
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -15,44 +14,11 @@ import pytest
 from cactus_desk.callbacks.events import EventOutcome, events_for, rejected_events
 from cactus_desk.gateway.signature import sign
 from cactus_desk.payouts.store import HistoryStore
-from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
-from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, callback
+from tests.callbacks.helpers import SALT, accepted_record, callback
+from tests.receiver.helpers import read_response
 
 OK = {"result": "ok"}
-
-
-@pytest.fixture
-def store(data_home: Path) -> Iterator[HistoryStore]:
-    data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore(data_home / "history.sqlite3") as history:
-        yield history
-
-
-@pytest.fixture
-def start_receiver(store: HistoryStore) -> Iterator[Callable[..., BackgroundReceiver]]:
-    started: list[BackgroundReceiver] = []
-
-    def start(**options: object) -> BackgroundReceiver:
-        app = CallbackApp(store, SALT, merchant_id=MERCHANT, site_id=SITE, **options)  # type: ignore[arg-type]
-        receiver = BackgroundReceiver(app).start()
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
-
-
-@pytest.fixture
-def receiver(start_receiver: Callable[..., BackgroundReceiver]) -> BackgroundReceiver:
-    return start_receiver()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def test_a_signed_callback_is_stored_before_the_ok(
@@ -157,7 +123,7 @@ def test_a_body_that_never_finishes_is_cut_off_at_the_deadline(
             b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n{"
         )
-        answer = conn.recv(4096)
+        answer = read_response(conn)
     assert answer.startswith(b"HTTP/1.1 408")
     assert b'"code": "timeout"' in answer
     assert rejected_events(store) == []
