@@ -87,7 +87,6 @@ def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
     from cactus_desk.payouts import migrations
     from cactus_desk.payouts.states import State
 
-    version = MIGRATIONS.index(migrations._v5_settled_by_hand) + 1
     data_home.mkdir(parents=True)
     with HistoryStore.open(data_home) as store:
         lost = store.create_attempt(make_attempt(request_id="po-lost"))
@@ -100,7 +99,8 @@ def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
     # As an earlier version stored it: the unaccepted payout marked ACCEPTED.
     conn = _connect(path)
     conn.execute("UPDATE payouts SET state = 'ACCEPTED' WHERE id = ?", (lost,))
-    conn.execute("DELETE FROM schema_version WHERE version >= ?", (version,))
+    with conn:
+        migrations._v5_settled_by_hand(conn)
     conn.close()
 
     with HistoryStore.open(data_home) as store:
