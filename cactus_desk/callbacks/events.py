@@ -47,6 +47,9 @@ class EventOutcome(StrEnum):
     STALE = "stale"
     CONFLICT = "conflict"
     REJECTED = "rejected"
+    # A confirmed resend of a payout in doubt (source manual: a person asked for it).
+    RESEND_REFUSED = "resend_refused"
+    RESEND_NOT_SENT = "resend_not_sent"
 
     @property
     def label(self) -> str:
@@ -60,6 +63,8 @@ _OUTCOME_LABELS = {
     EventOutcome.STALE: "Arrived late (ignored)",
     EventOutcome.CONFLICT: "Conflicts with a final status (needs review)",
     EventOutcome.REJECTED: "Rejected",
+    EventOutcome.RESEND_REFUSED: "Resend refused (payout still in doubt)",
+    EventOutcome.RESEND_NOT_SENT: "Resend not sent (nothing left)",
 }
 
 

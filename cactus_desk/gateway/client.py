@@ -7,10 +7,16 @@ is used to sign and verify only; it is scrubbed from every text an outcome carri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import math
+import socket
 import ssl
+import threading
+import time
+import zlib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -25,8 +31,16 @@ from cactus_desk.gateway.models import (
     PayoutRequest,
     PayoutResponse,
 )
-from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown, UnknownKind
-from cactus_desk.gateway.signature import SIGNATURE_KEY, verify
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    PayoutOutcome,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+    UnknownKind,
+)
+from cactus_desk.gateway.signature import SIGNATURE_KEY, SeparatorError, verify
 from cactus_desk.gateway.urls import check_base_url
 
 log = logging.getLogger("cactus_desk.gateway")
@@ -37,13 +51,20 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 180.0
 RESPONSE_TEXT_LIMIT = 2000
 SCRUB_MIN_SALT = 4
+# A payout answer is a few hundred bytes; anything near this is not one.
+MAX_ANSWER_BYTES = 1024 * 1024
+# Deeper than any answer the gateway documents, shallow enough for every walk over it.
+MAX_ANSWER_DEPTH = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _MAY_EXIST = (
     "The payout may have been created. Do not send it again; check it with Cactus "
     "(merchant cabinet, callbacks or support) first."
 )
-_PROBABLY_NOT_SENT = (
-    "The payout was most likely not sent, but confirm with Cactus before sending it again."
+NOT_SENT_CONNECT = (
+    "Not sent: Cactus Desk could not connect to the gateway at {url} ({what}), so the payout "
+    "never left this computer and nothing was paid. Check the network and the profile's "
+    "address, then send it again."
 )
 
 
@@ -121,8 +142,150 @@ def _echo_problems(request: PayoutRequest, data: dict[str, Any]) -> list[str]:
     return problems
 
 
+class _Watchdog:
+    """Ends one request at its total deadline, however slowly the bytes trickle in.
+
+    httpx's timeouts bound each read, not the whole exchange: a gateway (or anything in
+    between) sending a byte a second would hold a payout open for ever. The connection's
+    socket is learnt from httpx's ``trace`` extension; at the deadline it is shut down, which
+    ends any blocked read at once. The socket is never closed here (its owner does that), so
+    a descriptor number reused elsewhere is never touched.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._fired = False
+        self._done = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remember the socket of the connection the request uses."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._socket = sock
+
+    def start(self) -> None:
+        """Start counting down."""
+        self._timer.start()
+
+    def expired(self) -> bool:
+        """True once the deadline has passed (whether or not the timer has fired yet)."""
+        return self._fired or time.monotonic() >= self.deadline
+
+    def stop(self) -> None:
+        """The exchange is over: never touch its socket again."""
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            self._socket = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._fired = True
+            sock = self._socket
+            if sock is None:
+                return
+            # The plain socket method: SSLSocket.shutdown would also drop its TLS object
+            # under the reading thread.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class _Encoded(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _Answer:
+    """A gateway answer read whole (never more than the cap), ready to be classified."""
+
+    status_code: int
+    reason_phrase: str
+    headers: httpx.Headers
+    body: bytes
+    is_redirect: bool
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _read_capped(response: httpx.Response, cap: int, watchdog: _Watchdog) -> bytes:
+    """The body, decompressed, raising ``_TooLarge`` past ``cap`` and ``_TooSlow`` past the
+    deadline; memory stays within about ``cap`` whatever the server sends."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        decoder: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding in ("", "identity"):
+        decoder = None
+    else:
+        raise _Encoded(encoding)
+    length = response.headers.get("content-length", "").strip()
+    if decoder is None and length.isdigit() and len(length) < 20 and int(length) > cap:
+        raise _TooLarge
+    body = bytearray()
+    for chunk in response.iter_raw():
+        if watchdog.expired():
+            raise _TooSlow
+        if decoder is not None:
+            # max_length keeps a small compressed chunk from expanding without bound.
+            chunk = decoder.decompress(chunk, cap + 1 - len(body))
+            if decoder.unconsumed_tail:
+                raise _TooLarge
+        body += chunk
+        if len(body) > cap:
+            raise _TooLarge
+    if watchdog.expired():
+        raise _TooSlow
+    return bytes(body)
+
+
+def _shape_problem(data: Any) -> str | None:
+    """Why a parsed answer cannot be handled safely (too deep, an integer past 64 bits)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_ANSWER_DEPTH:
+                return f"nested deeper than {MAX_ANSWER_DEPTH} levels"
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not INT64_MIN <= value <= INT64_MAX:
+                return "an integer beyond 64 bits"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "a number that is not finite"
+    return None
+
+
 class CactusClient:
-    """Talks to one gateway base URL over one reused ``httpx.Client``; TLS is always verified."""
+    """Talks to one gateway base URL over one ``httpx.Client``; TLS is always verified.
+
+    Every payout gets a fresh connection and a total ``deadline`` (connect to last byte,
+    default connect + read timeout), and its answer is read up to ``max_answer_bytes``.
+    """
 
     def __init__(
         self,
@@ -130,12 +293,20 @@ class CactusClient:
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        deadline: float | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         ca_bundle: str | Path | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("Timeouts must be positive numbers of seconds")
+        if deadline is not None and deadline <= 0:
+            raise ValueError("The deadline must be a positive number of seconds")
+        if max_answer_bytes <= 0:
+            raise ValueError("The answer size cap must be a positive number of bytes")
+        self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
+        self.max_answer_bytes = max_answer_bytes
         verify_tls: ssl.SSLContext | bool = True
         if ca_bundle:
             bundle = Path(ca_bundle).expanduser()
@@ -153,7 +324,13 @@ class CactusClient:
             verify=verify_tls,
             transport=transport,
             follow_redirects=False,
-            headers={"User-Agent": f"cactus-desk/{__version__}", "Accept": "application/json"},
+            # A fresh connection per request: the deadline's watchdog must see it being made.
+            limits=httpx.Limits(max_keepalive_connections=0),
+            headers={
+                "User-Agent": f"cactus-desk/{__version__}",
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, identity",
+            },
         )
 
     def __enter__(self) -> CactusClient:
@@ -181,38 +358,21 @@ class CactusClient:
     def payout(self, request: PayoutRequest, salt: str) -> PayoutOutcome:
         """Send one payout and classify the answer; never raises for network or gateway faults.
 
-        Raises ``ValueError`` only for an empty salt (nothing is sent then).
+        Raises ``ValueError`` only for an empty salt (nothing is sent then). A request whose
+        values could re-split the signature is never signed: ``NotSent``.
         """
         if not salt:
             raise ValueError("The site salt is empty; the payout was not sent")
-        payload = request.signed_payload(salt)
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
-            response = self._http.post(
-                self.payout_url, content=body, headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            outcome = self._transport_failure(exc)
-        except OSError as exc:  # a transport may surface a raw socket error
+            outcome = self._payout(request, salt)
+        except RecursionError:  # nothing the gateway sends should get here; fail closed
             outcome = Unknown(
-                reason="The connection to the gateway failed. " + _MAY_EXIST,
-                kind=UnknownKind.NETWORK,
-                detail=f"{type(exc).__name__}: {exc}",
+                reason="The gateway's answer is nested too deeply to read. " + _MAY_EXIST,
+                kind=UnknownKind.MALFORMED,
             )
-        else:
-            try:
-                outcome = self._classify(request, response, salt)
-            except RecursionError:  # JSON nested deeper than signing or scrubbing can walk
-                outcome = Unknown(
-                    reason="The gateway's answer is nested too deeply to read. " + _MAY_EXIST,
-                    kind=UnknownKind.MALFORMED,
-                    detail=f"HTTP {response.status_code}",
-                    http_status=response.status_code,
-                    response_text=_short(response.text),
-                )
         try:
             outcome = _scrub_outcome(outcome, salt)
-        except RecursionError:  # only a gateway's (Accepted/Rejected) response can be this deep
+        except RecursionError:  # only a gateway's response dict can be this deep
             outcome = _scrub_outcome(dataclasses.replace(outcome, response={}), salt)
         log.info(
             "payout %s -> %s%s",
@@ -222,28 +382,86 @@ class CactusClient:
         )
         return outcome
 
-    def _transport_failure(self, exc: httpx.HTTPError) -> Unknown:
-        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+    def _payout(self, request: PayoutRequest, salt: str) -> PayoutOutcome:
+        try:
+            payload = request.signed_payload(salt)
+        except SeparatorError as exc:
+            return NotSent(reason=f"Not sent: {exc}")
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        watchdog = _Watchdog(self.deadline)
+        http_request = self._http.build_request(
+            "POST", self.payout_url, content=body, headers={"Content-Type": "application/json"}
+        )
+        http_request.extensions["trace"] = watchdog.trace
+        watchdog.start()
+        try:
+            response = self._http.send(http_request, stream=True)
+            try:
+                answer = _Answer(
+                    status_code=response.status_code,
+                    reason_phrase=response.reason_phrase,
+                    headers=response.headers,
+                    body=_read_capped(response, self.max_answer_bytes, watchdog),
+                    is_redirect=response.is_redirect,
+                )
+            finally:
+                watchdog.stop()
+                response.close()
+        except _TooLarge:
             return Unknown(
                 reason=(
-                    f"Could not connect to the gateway at {self.base_url} within "
-                    f"{self.timeout.connect:g} s. " + _PROBABLY_NOT_SENT
+                    f"The gateway's answer was larger than {self.max_answer_bytes:,} bytes, "
+                    "far more than a payout answer, so it was not read. " + _MAY_EXIST
                 ),
-                kind=UnknownKind.CONNECT,
-                detail=detail,
+                kind=UnknownKind.TOO_LARGE,
+                detail=f"HTTP {response.status_code}, answer cut off at the size cap",
+                http_status=response.status_code,
             )
-        if isinstance(exc, httpx.ConnectError):
-            what = (
-                "the gateway's TLS certificate could not be verified"
-                if "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper()
-                else "the connection was refused or the host could not be reached"
-            )
+        except _Encoded as exc:
             return Unknown(
-                reason=f"Could not connect to {self.base_url}: {what}. " + _PROBABLY_NOT_SENT,
-                kind=UnknownKind.CONNECT,
-                detail=detail,
+                reason=f"The gateway's answer is encoded as {exc} and cannot be read. "
+                + _MAY_EXIST,
+                kind=UnknownKind.MALFORMED,
+                detail=f"HTTP {response.status_code}, Content-Encoding {exc}",
+                http_status=response.status_code,
             )
+        except (_TooSlow, httpx.HTTPError, OSError) as exc:
+            watchdog.stop()
+            if watchdog.expired() and not isinstance(exc, _NO_CONNECTION):
+                return Unknown(
+                    reason=(
+                        f"The gateway's answer did not arrive whole within {self.deadline:g} s. "
+                        + _MAY_EXIST
+                    ),
+                    kind=UnknownKind.TOO_SLOW,
+                    detail=f"{type(exc).__name__}: {exc}".rstrip(": "),
+                )
+            if isinstance(exc, httpx.HTTPError):
+                return self._transport_failure(exc)
+            return Unknown(
+                reason="The connection to the gateway failed. " + _MAY_EXIST,
+                kind=UnknownKind.NETWORK,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+        finally:
+            watchdog.stop()
+        return self._classify(request, answer, salt)
+
+    def _transport_failure(self, exc: httpx.HTTPError) -> PayoutOutcome:
+        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        # No connection means no byte of the request left this computer.
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            what = f"no connection within {self.timeout.connect:g} s"
+            return NotSent(NOT_SENT_CONNECT.format(url=self.base_url, what=what), detail)
+        if isinstance(exc, httpx.ConnectError):
+            text = str(exc).upper()
+            if "CERTIFICATE" in text or "SSL" in text or "TLS" in text:
+                what = "the gateway's TLS certificate could not be verified"
+            elif "NAME" in text or "ADDRESS" in text or "RESOLUTION" in text:
+                what = "its host name could not be resolved"
+            else:
+                what = "the connection was refused or the host could not be reached"
+            return NotSent(NOT_SENT_CONNECT.format(url=self.base_url, what=what), detail)
         if isinstance(exc, httpx.WriteTimeout):
             return Unknown(
                 reason=(
@@ -271,21 +489,29 @@ class CactusClient:
             detail=detail,
         )
 
-    def _classify(
-        self, request: PayoutRequest, response: httpx.Response, salt: str
-    ) -> PayoutOutcome:
+    def _classify(self, request: PayoutRequest, response: _Answer, salt: str) -> PayoutOutcome:
         status = response.status_code
         text = response.text
         try:
             data = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
+        problem = _shape_problem(data)
+        if problem is not None:
+            return Unknown(
+                reason=f"The gateway's answer holds {problem}, so it cannot be trusted. "
+                + _MAY_EXIST,
+                kind=UnknownKind.MALFORMED,
+                detail=f"HTTP {status}, Content-Type {response.headers.get('content-type', '-')}",
+                http_status=status,
+                response_text=_short(text),
+            )
 
         if not 200 <= status < 300:
-            # A 4xx with a failure body is the gateway saying no; after a 5xx or a redirect
-            # nobody can say whether the payout was made.
+            # A 4xx with a failure body is the gateway's wording, but unverified (see
+            # _refusal); after a 5xx or a redirect nobody can say whether the payout was made.
             if 400 <= status < 500 and isinstance(data, dict) and _is_failure(data):
-                return self._rejected(data, salt, status)
+                return self._refusal(request, data, salt, status)
             return Unknown(
                 reason=(
                     f"The gateway answered HTTP {status} {response.reason_phrase} instead of a "
@@ -318,7 +544,7 @@ class CactusClient:
             )
 
         if _is_failure(data):
-            return self._rejected(data, salt, status)
+            return self._refusal(request, data, salt, status)
         try:
             parsed = PayoutResponse.model_validate(data)
         except ValidationError as exc:
@@ -395,7 +621,7 @@ class CactusClient:
         )
 
     @staticmethod
-    def _http_detail(response: httpx.Response, data: Any) -> str:
+    def _http_detail(response: _Answer, data: Any) -> str:
         detail = f"HTTP {response.status_code}, Content-Type "
         detail += response.headers.get("content-type", "-")
         if response.is_redirect:
@@ -405,14 +631,51 @@ class CactusClient:
         return detail
 
     @staticmethod
-    def _rejected(data: dict[str, Any], salt: str, status: int) -> Rejected:
+    def _refusal(
+        request: PayoutRequest, data: dict[str, Any], salt: str, status: int
+    ) -> Rejected | RefusedUnverified:
+        """A verified ``Rejected``, or ``RefusedUnverified`` saying what could not be verified.
+
+        Only a refusal that proves it is the gateway's word about this very request shows that
+        no money moved: HTTP 2xx, signed with the site's salt, echoing the request_id (and
+        any other echoed field matching), with no invoice_id and no numeric status.
+        """
         message = data.get("message")
         text = str(message).strip() if message not in (None, "") else ""
+        text = text or "The gateway refused the payout without giving a reason."
+        signed = verify(data, salt)
+        why: list[str] = []
+        if not 200 <= status < 300:
+            why.append(f"it came with HTTP {status}")
+        if not signed:
+            has_signature = isinstance(data.get(SIGNATURE_KEY), str) and data[SIGNATURE_KEY]
+            why.append(
+                "its signature does not match this site's salt"
+                if has_signature
+                else "it is not signed"
+            )
+        if data.get("request_id") != request.request_id:
+            why.append(
+                "it does not name this payout's request ID"
+                if "request_id" not in data
+                else f"it names request ID {data.get('request_id')!r}"
+            )
+        if data.get("invoice_id") not in (None, ""):
+            why.append(f"it carries invoice {data.get('invoice_id')!r}")
+        if data.get("status") not in (None, False):
+            why.append(f"it carries a status {data.get('status')!r}")
+        mismatched = [
+            problem
+            for problem in _echo_problems(request, data)
+            if not problem.endswith("answer has none") and not problem.startswith("request_id")
+        ]
+        why += mismatched
+        if why:
+            return RefusedUnverified(
+                message=text, why="; ".join(why), response=dict(data), http_status=status
+            )
         return Rejected(
-            message=text or "The gateway refused the payout without giving a reason.",
-            response=dict(data),
-            signature_verified=verify(data, salt),
-            http_status=status,
+            message=text, response=dict(data), signature_verified=True, http_status=status
         )
 
     # -- balance --------------------------------------------------------------------------
