@@ -25,7 +25,7 @@ from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
 
 NOTE_LIMIT = 1000
 IMPORT = EventSource.IMPORT
-_ALLOWED_STATES = (State.UNKNOWN, State.ACCEPTED)
+_ALLOWED_STATES = (State.UNKNOWN, State.REFUSED_UNVERIFIED, State.ACCEPTED)
 
 
 class ReconcileError(ValueError):
@@ -55,7 +55,8 @@ def set_final_state(
 ) -> int:
     """Set record ``record_id`` to success (4) or declined (5) by hand; return the event id.
 
-    Allowed for an UNKNOWN record, or an ACCEPTED one whose status is not final yet. The note
+    Allowed for a record in doubt (UNKNOWN, REFUSED_UNVERIFIED), or an ACCEPTED one whose
+    status is not final yet. The note
     is required: it is what a later reader of the audit trail has to go on.
     """
     if isinstance(status, bool) or status not in FINAL:
@@ -74,8 +75,8 @@ def set_final_state(
         state = State(row["state"])
         if state not in _ALLOWED_STATES:
             raise ReconcileError(
-                f"Record {record_id} is {state.label.lower()}: only unknown or accepted payouts "
-                "can be given a final state by hand."
+                f"Record {record_id} is {state.label.lower()}: only unknown, unverified refused "
+                "or accepted payouts can be given a final state by hand."
             )
         if is_final(row["gateway_status"]):
             raise ReconcileError(
@@ -94,7 +95,7 @@ def set_final_state(
             "review_message": "",
             "updated_at": now,
         }
-        if state is State.UNKNOWN:
+        if state.in_doubt:
             columns.update(
                 state=str(State.ACCEPTED),
                 message=f"Set to {label} by hand ({who})",

@@ -235,6 +235,10 @@ class _Answer:
 def _read_capped(response: httpx.Response, cap: int, watchdog: _Watchdog) -> bytes:
     """The body, decompressed, raising ``_TooLarge`` past ``cap`` and ``_TooSlow`` past the
     deadline; memory stays within about ``cap`` whatever the server sends."""
+    if response.is_stream_consumed:  # a transport that answered from memory, already read
+        if len(response.content) > cap:
+            raise _TooLarge
+        return response.content
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
         decoder: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)

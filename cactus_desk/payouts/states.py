@@ -12,9 +12,9 @@ class State(StrEnum):
     ACCEPTED = "ACCEPTED"  # the gateway created the invoice (signed, echoed answer)
     REJECTED = "REJECTED"  # the gateway said no, signed and echoing the request_id
     UNKNOWN = "UNKNOWN"  # no trustworthy answer; never resend automatically
+    NOT_SENT = "NOT_SENT"  # stopped before sending (e.g. the salt could not be read)
     # The gateway's words said no, but they could not be verified: possibly paid.
     REFUSED_UNVERIFIED = "REFUSED_UNVERIFIED"
-    NOT_SENT = "NOT_SENT"  # stopped before sending (e.g. the salt could not be read)
 
     @property
     def label(self) -> str:

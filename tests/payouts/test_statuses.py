@@ -37,6 +37,7 @@ def test_states_have_labels_and_only_submitting_is_not_an_outcome() -> None:
         "Rejected",
         "Unknown",
         "Not sent",
+        "Refused, unverified",
     ]
     assert [state for state in State if not state.is_outcome] == [State.SUBMITTING]
     assert State("ACCEPTED") is State.ACCEPTED
