@@ -16,6 +16,9 @@ from typing import Any
 
 SIGNATURE_KEY = "signature"
 SEPARATOR = ";"
+SEPARATOR_MESSAGE = (
+    "Remove the ';': the gateway's signature uses it to separate fields, so it cannot be sent."
+)
 
 
 class SeparatorError(ValueError):
