@@ -680,10 +680,15 @@ class PayoutForm(QWidget):
 
     @staticmethod
     def _used_message(what: str) -> str:
-        if what in (State.UNKNOWN.label.lower(), State.REFUSED_UNVERIFIED.label.lower()):
+        if what == State.UNKNOWN.label.lower():
             return (
-                f"This request id was just sent and its outcome is in doubt ({what}). Do not "
-                "send it again; press New id only for a different payout."
+                "This request id was just sent and its outcome is unknown. Do not send it again; "
+                "press New id only for a different payout."
+            )
+        if what == State.REFUSED_UNVERIFIED.label.lower():
+            return (
+                "This request id was just sent and the gateway's refusal could not be verified. "
+                "Do not send it again; press New id only for a different payout."
             )
         return f"This request id was already used ({what}). Press New id for a new payout."
 
