@@ -62,12 +62,15 @@ def black_hole() -> Iterator[str]:
     The request does reach a server, so the payout's fate is unknown to the client.
     """
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)  # a closed listener does not wake accept()
     stop = threading.Event()
 
     def serve() -> None:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             with conn:
@@ -86,5 +89,5 @@ def black_hole() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
-        listener.close()
         thread.join(5)
+        listener.close()
