@@ -280,7 +280,7 @@ class HistoryPanel(QWidget):
         self._resend_button = QPushButton("Send again with the same request ID…", self)
         self._resend_button.setObjectName("resendButton")
         self._resend_button.setToolTip(
-            "Only for a payout whose outcome is unknown: asks you to confirm first"
+            "Only for a payout in doubt (unknown, or refused unverified): asks you to confirm first"
         )
         self._resend_button.setVisible(False)
         self._resend_button.clicked.connect(self._resend_clicked)
