@@ -61,10 +61,10 @@ _MAY_EXIST = (
     "The payout may have been created. Do not send it again; check it with Cactus "
     "(merchant cabinet, callbacks or support) first."
 )
+NOT_CONNECTED = "could not connect to the gateway at {url} ({what})"
 NOT_SENT_CONNECT = (
-    "Not sent: Cactus Desk could not connect to the gateway at {url} ({what}), so the payout "
-    "never left this computer and nothing was paid. Check the network and the profile's "
-    "address, then send it again."
+    "Not sent: Cactus Desk " + NOT_CONNECTED + ", so the payout never left this computer and "
+    "nothing was paid. Check the network and the profile's address, then send it again."
 )
 
 
@@ -451,12 +451,19 @@ class CactusClient:
             watchdog.stop()
         return self._classify(request, answer, salt)
 
+    def _not_connected(self, what: str, detail: str) -> NotSent:
+        return NotSent(
+            NOT_SENT_CONNECT.format(url=self.base_url, what=what),
+            detail,
+            cause=NOT_CONNECTED.format(url=self.base_url, what=what),
+        )
+
     def _transport_failure(self, exc: httpx.HTTPError) -> PayoutOutcome:
         detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
         # No connection means no byte of the request left this computer.
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             what = f"no connection within {self.timeout.connect:g} s"
-            return NotSent(NOT_SENT_CONNECT.format(url=self.base_url, what=what), detail)
+            return self._not_connected(what, detail)
         if isinstance(exc, httpx.ConnectError):
             text = str(exc).upper()
             if "CERTIFICATE" in text or "SSL" in text or "TLS" in text:
@@ -465,7 +472,7 @@ class CactusClient:
                 what = "its host name could not be resolved"
             else:
                 what = "the connection was refused or the host could not be reached"
-            return NotSent(NOT_SENT_CONNECT.format(url=self.base_url, what=what), detail)
+            return self._not_connected(what, detail)
         if isinstance(exc, httpx.WriteTimeout):
             return Unknown(
                 reason=(

@@ -67,10 +67,15 @@ class RefusedUnverified:
 
 @dataclass(frozen=True)
 class NotSent:
-    """The payout never left this computer (no connection, no salt): nothing was paid."""
+    """The payout never left this computer (no connection, no salt): nothing was paid.
+
+    ``cause`` is what stopped it in a few words (e.g. "could not connect to …"), for callers
+    that word the outcome themselves (a resend, whose first send may still have paid).
+    """
 
     reason: str
     detail: str = ""
+    cause: str = ""
 
 
 @dataclass(frozen=True)

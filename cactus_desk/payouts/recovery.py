@@ -60,7 +60,9 @@ RESEND_REFUSED_GUIDANCE = (
     "not send it again; wait for its callback or check with Cactus, then settle it by hand."
 )
 RESEND_NOT_SENT = (
-    "Not sent again: {reason} The payout's first send is still in doubt; it keeps its state."
+    "Not sent again: {cause}, so this resend never left this computer. The payout's first "
+    "send is still in doubt and keeps its state: do not send it as a new payout; check it "
+    "with Cactus."
 )
 # A card number kept as first 6 / last 4 (see draft.mask_card and store.scrub_card_numbers).
 _MASKED = re.compile(r"\d{6}\*+\d{4}|\*{4,}")
@@ -303,7 +305,8 @@ def resend_unknown(
     )
     outcome = send_recorded_outcome(store, client, salt, record_id, request)
     if isinstance(outcome, NotSent):
-        why = RESEND_NOT_SENT.format(reason=outcome.reason.removeprefix("Not sent: "))
+        cause = outcome.cause or outcome.reason.removeprefix("Not sent: ").rstrip(". ")
+        why = RESEND_NOT_SENT.format(cause=cause)
         _restore(store, record_id, record.request_id, before, why)
         log.warning("payout %s: the resend did not leave; state kept", record.request_id)
         return SubmitResult(record_id, NotSent(why, outcome.detail))

@@ -4,6 +4,7 @@ reached (18), and a ';' typed into a value that would be signed (5)."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QMenu, QPushButton
 from pytestqt.qtbot import QtBot
@@ -14,6 +15,7 @@ from cactus_desk.sandbox import Fault
 from cactus_desk.ui.history_model import Column
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.ui.conftest import PayoutDriver
+from tests.ui.test_safety_ui import open_resend_dialog
 
 
 def _choose(combo: QComboBox, label: str) -> None:
@@ -103,3 +105,25 @@ def test_a_semicolon_is_refused_at_the_field(
     qtbot.keyClicks(edit, text)
     assert form.error_text(key) == SEPARATOR_MESSAGE
     assert not form.send_button.isEnabled()
+
+
+def test_a_resend_that_cannot_connect_warns_and_leaves_the_payout_unknown(
+    window: MainWindow, driver: PayoutDriver, qtbot: QtBot
+) -> None:
+    assert window.sandbox is not None
+    window.sandbox.set_fault(Fault.NO_ANSWER)
+    request_id = driver.send("sbp", "RUB")
+    assert driver.record(request_id).state is State.UNKNOWN
+    window.sandbox.stop()
+
+    dialog = open_resend_dialog(window, qtbot, request_id)
+    qtbot.keyClicks(dialog.confirm_edit, request_id)
+    with qtbot.waitSignal(dialog.finished, timeout=10_000):
+        qtbot.mouseClick(dialog.send_button(), Qt.MouseButton.LeftButton)
+
+    record = driver.record(request_id)
+    assert record.state is State.UNKNOWN  # never "Not sent": the first send may have paid
+    banner = driver.form.banner
+    assert banner.kind() == "warning"
+    assert banner.text().startswith("Not sent again: could not connect")
+    assert "still in doubt" in banner.text() and "nothing was paid" not in banner.text()
