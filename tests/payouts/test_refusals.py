@@ -121,3 +121,28 @@ def test_an_unverified_refusal_is_settled_by_hand_filtered_and_exported(
     record = store.get(result.record_id)
     assert record.gateway_status == 5 and record.status_source == "manual"
     assert "Insufficient funds" in record.detail  # what it was before stays on record
+
+
+def test_a_verified_callback_proving_the_invoice_settles_an_unverified_refusal(
+    store: HistoryStore,
+) -> None:
+    from cactus_desk.callbacks.apply import apply_callback
+
+    result = _send(store, {"success": False, "message": "Insufficient funds", **ECHO})
+    record = store.get(result.record_id)
+    assert record.state is State.REFUSED_UNVERIFIED
+    body = {
+        "site_id": record.site_id,
+        "status": 4,
+        "invoice_id": "900001",
+        "request_id": record.request_id,
+        "amount": record.amount_minor,
+        "currency": record.currency,
+        "is_payout": True,
+    }
+    body["signature"] = sign(body, SALT)
+    apply_callback(store, body, SALT, merchant_id=record.merchant_id, site_id=record.site_id)
+    settled = store.get(result.record_id)
+    # The "refusal" was wrong: the gateway paid it. The history now says so.
+    assert settled.state is State.ACCEPTED
+    assert (settled.invoice_id, settled.gateway_status) == ("900001", 4)
