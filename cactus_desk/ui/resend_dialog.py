@@ -1,4 +1,5 @@
-"""The confirmed "Send again with the same request ID" of a payout whose outcome is UNKNOWN.
+"""The confirmed "Send again with the same request ID" of a payout in doubt (UNKNOWN, or
+refused but unverified).
 
 The dialog explains the risk, shows exactly what will be sent, asks again for a card number
 (only first 6 / last 4 were stored, and the entry must match them) and wants the request ID
