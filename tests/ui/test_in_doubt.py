@@ -14,6 +14,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.history_model import Column
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
+from cactus_desk.ui.reconcile_dialog import ReconcileDialog
 from tests.ui.conftest import PayoutDriver
 from tests.ui.test_safety_ui import open_resend_dialog
 
@@ -73,6 +74,19 @@ def test_an_unverified_refusal_is_shown_guarded_filtered_and_can_be_settled(
     assert reconcile is not None and reconcile.isEnabled()
     assert resend is not None and resend.isEnabled()
     menu.close()
+
+    # An operator settles it with a note, as for an unknown payout.
+    assert panel.timeline.reconcile_button.isEnabled()
+    qtbot.mouseClick(panel.timeline.reconcile_button, Qt.MouseButton.LeftButton)
+    dialog = panel.findChild(ReconcileDialog, "reconcileDialog")
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    dialog.set_values(5, "Cactus support: the bank never received it")
+    save = dialog.findChild(QPushButton, "reconcileSaveButton")
+    with qtbot.waitSignal(dialog.reconciled, timeout=5_000):
+        qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    record = driver.record(request_id)
+    assert (record.gateway_status, record.status_source) == (5, "manual")
 
 
 def test_a_gateway_that_cannot_be_reached_is_not_sent_in_the_banner_and_the_history(
