@@ -203,7 +203,9 @@ _NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class _TooSlow(Exception):
@@ -211,7 +213,10 @@ class _TooSlow(Exception):
 
 
 class _Encoded(Exception):
-    pass
+    def __init__(self, status: int, encoding: str) -> None:
+        super().__init__(status, encoding)
+        self.status = status
+        self.encoding = encoding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,9 +240,10 @@ class _Answer:
 def _read_capped(response: httpx.Response, cap: int, watchdog: _Watchdog) -> bytes:
     """The body, decompressed, raising ``_TooLarge`` past ``cap`` and ``_TooSlow`` past the
     deadline; memory stays within about ``cap`` whatever the server sends."""
+    status = response.status_code
     if response.is_stream_consumed:  # a transport that answered from memory, already read
         if len(response.content) > cap:
-            raise _TooLarge
+            raise _TooLarge(status)
         return response.content
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
@@ -245,10 +251,10 @@ def _read_capped(response: httpx.Response, cap: int, watchdog: _Watchdog) -> byt
     elif encoding in ("", "identity"):
         decoder = None
     else:
-        raise _Encoded(encoding)
+        raise _Encoded(status, encoding)
     length = response.headers.get("content-length", "").strip()
     if decoder is None and length.isdigit() and len(length) < 20 and int(length) > cap:
-        raise _TooLarge
+        raise _TooLarge(status)
     body = bytearray()
     for chunk in response.iter_raw():
         if watchdog.expired():
@@ -257,10 +263,10 @@ def _read_capped(response: httpx.Response, cap: int, watchdog: _Watchdog) -> byt
             # max_length keeps a small compressed chunk from expanding without bound.
             chunk = decoder.decompress(chunk, cap + 1 - len(body))
             if decoder.unconsumed_tail:
-                raise _TooLarge
+                raise _TooLarge(status)
         body += chunk
         if len(body) > cap:
-            raise _TooLarge
+            raise _TooLarge(status)
     if watchdog.expired():
         raise _TooSlow
     return bytes(body)
@@ -393,41 +399,25 @@ class CactusClient:
             return NotSent(reason=f"Not sent: {exc}")
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         watchdog = _Watchdog(self.deadline)
-        http_request = self._http.build_request(
-            "POST", self.payout_url, content=body, headers={"Content-Type": "application/json"}
-        )
-        http_request.extensions["trace"] = watchdog.trace
-        watchdog.start()
         try:
-            response = self._http.send(http_request, stream=True)
-            try:
-                answer = _Answer(
-                    status_code=response.status_code,
-                    reason_phrase=response.reason_phrase,
-                    headers=response.headers,
-                    body=_read_capped(response, self.max_answer_bytes, watchdog),
-                    is_redirect=response.is_redirect,
-                )
-            finally:
-                watchdog.stop()
-                response.close()
-        except _TooLarge:
+            answer = self._exchange(self.payout_url, body, watchdog)
+        except _TooLarge as exc:
             return Unknown(
                 reason=(
                     f"The gateway's answer was larger than {self.max_answer_bytes:,} bytes, "
                     "far more than a payout answer, so it was not read. " + _MAY_EXIST
                 ),
                 kind=UnknownKind.TOO_LARGE,
-                detail=f"HTTP {response.status_code}, answer cut off at the size cap",
-                http_status=response.status_code,
+                detail=f"HTTP {exc.status}, answer cut off at the size cap",
+                http_status=exc.status,
             )
         except _Encoded as exc:
             return Unknown(
-                reason=f"The gateway's answer is encoded as {exc} and cannot be read. "
+                reason=f"The gateway's answer is encoded as {exc.encoding} and cannot be read. "
                 + _MAY_EXIST,
                 kind=UnknownKind.MALFORMED,
-                detail=f"HTTP {response.status_code}, Content-Encoding {exc}",
-                http_status=response.status_code,
+                detail=f"HTTP {exc.status}, Content-Encoding {exc.encoding}",
+                http_status=exc.status,
             )
         except (_TooSlow, httpx.HTTPError, OSError) as exc:
             watchdog.stop()
@@ -450,6 +440,32 @@ class CactusClient:
         finally:
             watchdog.stop()
         return self._classify(request, answer, salt)
+
+    def _exchange(self, url: str, body: bytes, watchdog: _Watchdog) -> _Answer:
+        """POST ``body`` and read the whole answer within the deadline and the size cap.
+
+        Raises ``_TooLarge``, ``_Encoded``, ``_TooSlow`` or whatever httpx raises.
+        """
+        http_request = self._http.build_request(
+            "POST", url, content=body, headers={"Content-Type": "application/json"}
+        )
+        http_request.extensions["trace"] = watchdog.trace
+        watchdog.start()
+        try:
+            response = self._http.send(http_request, stream=True)
+            try:
+                return _Answer(
+                    status_code=response.status_code,
+                    reason_phrase=response.reason_phrase,
+                    headers=response.headers,
+                    body=_read_capped(response, self.max_answer_bytes, watchdog),
+                    is_redirect=response.is_redirect,
+                )
+            finally:
+                watchdog.stop()
+                response.close()
+        finally:
+            watchdog.stop()
 
     def _not_connected(self, what: str, detail: str) -> NotSent:
         return NotSent(
@@ -702,12 +718,26 @@ class CactusClient:
         except ValidationError as exc:
             raise GatewayError(f"Invalid balance request: {_validation_summary(exc)}") from None
         try:
-            response = self._http.post(self.balance_url, json=request.signed_payload(salt))
-        except httpx.TimeoutException:
+            body = json.dumps(request.signed_payload(salt)).encode("utf-8")
+        except SeparatorError as exc:
+            raise GatewayError(f"The balance was not requested: {exc}") from None
+        watchdog = _Watchdog(self.deadline)
+        try:
+            response = self._exchange(self.balance_url, body, watchdog)
+        except (_TooLarge, _Encoded):
+            raise GatewayError(
+                "The gateway's balance answer was too large or encoded in a way that cannot be "
+                "read."
+            ) from None
+        except (_TooSlow, httpx.TimeoutException):
             raise GatewayError(
                 f"The gateway at {self.base_url} did not answer the balance request in time."
             ) from None
         except (httpx.HTTPError, OSError) as exc:
+            if watchdog.expired():
+                raise GatewayError(
+                    f"The gateway at {self.base_url} did not answer the balance request in time."
+                ) from None
             raise GatewayError(
                 _scrub(f"Could not reach the gateway at {self.base_url}: {exc}", salt)
             ) from None
@@ -715,6 +745,8 @@ class CactusClient:
             data = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
+        if _shape_problem(data) is not None:
+            data = None  # too deep or holding huge integers: not an answer to trust
         if not isinstance(data, dict):
             raise GatewayError(
                 f"The gateway answered the balance request with HTTP {response.status_code} "
@@ -723,7 +755,7 @@ class CactusClient:
         if _is_failure(data):
             message = _scrub(str(data.get("message") or "no reason given"), salt)
             raise GatewayError(f"The gateway refused the balance request: {message}")
-        if not response.is_success:
+        if not 200 <= response.status_code < 300:
             raise GatewayError(
                 f"The gateway answered the balance request with HTTP {response.status_code}."
             )

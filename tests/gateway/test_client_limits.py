@@ -14,7 +14,7 @@ import zlib
 
 import pytest
 
-from cactus_desk.gateway.client import CactusClient
+from cactus_desk.gateway.client import CactusClient, GatewayError
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Unknown, UnknownKind
 from tests.gateway.loopback import http_head, serving
@@ -37,7 +37,7 @@ CAP = 64 * 1024
 
 
 def _trickle_body(conn: socket.socket, _request: bytes) -> None:
-    conn.sendall(http_head(Content_Type="application/json", Content_Length="100000"))
+    conn.sendall(http_head(Content_Type="application/json", Content_Length="1000"))
     conn.sendall(b'{"success": true, "message": "')
     while True:  # ends when the client hangs up
         conn.sendall(b"x")
@@ -139,3 +139,21 @@ def test_an_answer_within_the_cap_and_deadline_is_still_read() -> None:
         outcome = client.payout(REQUEST, SALT)
     assert not isinstance(outcome, Unknown)
     assert outcome.message.startswith("nnn")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("script", "words"),
+    [(_trickle_body, "did not answer the balance request in time"), (_endless_chunks, "too large")],
+    ids=["trickle", "endless"],
+)
+def test_a_balance_request_has_the_same_deadline_and_cap(script: object, words: str) -> None:
+    with (
+        serving(script) as server,  # type: ignore[arg-type]
+        CactusClient(
+            server.url, read_timeout=READ_TIMEOUT, deadline=DEADLINE, max_answer_bytes=CAP
+        ) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(GatewayError, match=words):
+            client.balance("m_demo", 21, SALT)
+        assert time.monotonic() - started < DEADLINE + 3
