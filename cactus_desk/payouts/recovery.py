@@ -15,7 +15,8 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cactus_desk.callbacks.events import EventOutcome, EventSource
+from cactus_desk.callbacks.events import EventOutcome, EventSource, insert_event
+from cactus_desk.callbacks.reconcile import current_user
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import (
     Accepted,
@@ -173,9 +174,6 @@ def _refusal_event(
     answer: Mapping[str, Any],
     http_status: int | None,
 ) -> int:
-    from cactus_desk.callbacks.events import insert_event
-    from cactus_desk.callbacks.reconcile import current_user
-
     return insert_event(
         conn,
         received_at=received_at,
