@@ -7,16 +7,10 @@ is used to sign and verify only; it is scrubbed from every text an outcome carri
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
-import math
-import socket
 import ssl
-import threading
-import time
-import zlib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -25,6 +19,16 @@ import httpx
 from pydantic import ValidationError
 
 from cactus_desk import __version__
+from cactus_desk.gateway.answers import (
+    MAX_ANSWER_BYTES,
+    Answer,
+    EncodingError,
+    TooLargeError,
+    TooSlowError,
+    Watchdog,
+    read_capped,
+    shape_problem,
+)
 from cactus_desk.gateway.models import (
     BalanceRequest,
     BalanceResponse,
@@ -51,11 +55,6 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 180.0
 RESPONSE_TEXT_LIMIT = 2000
 SCRUB_MIN_SALT = 4
-# A payout answer is a few hundred bytes; anything near this is not one.
-MAX_ANSWER_BYTES = 1024 * 1024
-# Deeper than any answer the gateway documents, shallow enough for every walk over it.
-MAX_ANSWER_DEPTH = 32
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _MAY_EXIST = (
     "The payout may have been created. Do not send it again; check it with Cactus "
@@ -142,152 +141,7 @@ def _echo_problems(request: PayoutRequest, data: dict[str, Any]) -> list[str]:
     return problems
 
 
-class _Watchdog:
-    """Ends one request at its total deadline, however slowly the bytes trickle in.
-
-    httpx's timeouts bound each read, not the whole exchange: a gateway (or anything in
-    between) sending a byte a second would hold a payout open for ever. The connection's
-    socket is learnt from httpx's ``trace`` extension; at the deadline it is shut down, which
-    ends any blocked read at once. The socket is never closed here (its owner does that), so
-    a descriptor number reused elsewhere is never touched.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._socket: socket.socket | None = None
-        self._fired = False
-        self._done = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore's trace hook: remember the socket of the connection the request uses."""
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if isinstance(sock, socket.socket):
-                with self._lock:
-                    self._socket = sock
-
-    def start(self) -> None:
-        """Start counting down."""
-        self._timer.start()
-
-    def expired(self) -> bool:
-        """True once the deadline has passed (whether or not the timer has fired yet)."""
-        return self._fired or time.monotonic() >= self.deadline
-
-    def stop(self) -> None:
-        """The exchange is over: never touch its socket again."""
-        self._timer.cancel()
-        with self._lock:
-            self._done = True
-            self._socket = None
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self._fired = True
-            sock = self._socket
-            if sock is None:
-                return
-            # The plain socket method: SSLSocket.shutdown would also drop its TLS object
-            # under the reading thread.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
 _NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-class _TooLarge(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _TooSlow(Exception):
-    pass
-
-
-class _Encoded(Exception):
-    def __init__(self, status: int, encoding: str) -> None:
-        super().__init__(status, encoding)
-        self.status = status
-        self.encoding = encoding
-
-
-@dataclasses.dataclass(frozen=True)
-class _Answer:
-    """A gateway answer read whole (never more than the cap), ready to be classified."""
-
-    status_code: int
-    reason_phrase: str
-    headers: httpx.Headers
-    body: bytes
-    is_redirect: bool
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def _read_capped(response: httpx.Response, cap: int, watchdog: _Watchdog) -> bytes:
-    """The body, decompressed, raising ``_TooLarge`` past ``cap`` and ``_TooSlow`` past the
-    deadline; memory stays within about ``cap`` whatever the server sends."""
-    status = response.status_code
-    if response.is_stream_consumed:  # a transport that answered from memory, already read
-        if len(response.content) > cap:
-            raise _TooLarge(status)
-        return response.content
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        decoder: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding in ("", "identity"):
-        decoder = None
-    else:
-        raise _Encoded(status, encoding)
-    length = response.headers.get("content-length", "").strip()
-    if decoder is None and length.isdigit() and len(length) < 20 and int(length) > cap:
-        raise _TooLarge(status)
-    body = bytearray()
-    for chunk in response.iter_raw():
-        if watchdog.expired():
-            raise _TooSlow
-        if decoder is not None:
-            # max_length keeps a small compressed chunk from expanding without bound.
-            chunk = decoder.decompress(chunk, cap + 1 - len(body))
-            if decoder.unconsumed_tail:
-                raise _TooLarge(status)
-        body += chunk
-        if len(body) > cap:
-            raise _TooLarge(status)
-    if watchdog.expired():
-        raise _TooSlow
-    return bytes(body)
-
-
-def _shape_problem(data: Any) -> str | None:
-    """Why a parsed answer cannot be handled safely (too deep, an integer past 64 bits)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > MAX_ANSWER_DEPTH:
-                return f"nested deeper than {MAX_ANSWER_DEPTH} levels"
-            items = value.values() if isinstance(value, dict) else value
-            stack.extend((item, depth + 1) for item in items)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            if not INT64_MIN <= value <= INT64_MAX:
-                return "an integer beyond 64 bits"
-        elif isinstance(value, float) and not math.isfinite(value):
-            return "a number that is not finite"
-    return None
 
 
 class CactusClient:
@@ -398,10 +252,10 @@ class CactusClient:
         except SeparatorError as exc:
             return NotSent(reason=f"Not sent: {exc}")
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        watchdog = _Watchdog(self.deadline)
+        watchdog = Watchdog(self.deadline)
         try:
             answer = self._exchange(self.payout_url, body, watchdog)
-        except _TooLarge as exc:
+        except TooLargeError as exc:
             return Unknown(
                 reason=(
                     f"The gateway's answer was larger than {self.max_answer_bytes:,} bytes, "
@@ -411,7 +265,7 @@ class CactusClient:
                 detail=f"HTTP {exc.status}, answer cut off at the size cap",
                 http_status=exc.status,
             )
-        except _Encoded as exc:
+        except EncodingError as exc:
             return Unknown(
                 reason=f"The gateway's answer is encoded as {exc.encoding} and cannot be read. "
                 + _MAY_EXIST,
@@ -419,7 +273,7 @@ class CactusClient:
                 detail=f"HTTP {exc.status}, Content-Encoding {exc.encoding}",
                 http_status=exc.status,
             )
-        except (_TooSlow, httpx.HTTPError, OSError) as exc:
+        except (TooSlowError, httpx.HTTPError, OSError) as exc:
             watchdog.stop()
             if watchdog.expired() and not isinstance(exc, _NO_CONNECTION):
                 return Unknown(
@@ -441,10 +295,10 @@ class CactusClient:
             watchdog.stop()
         return self._classify(request, answer, salt)
 
-    def _exchange(self, url: str, body: bytes, watchdog: _Watchdog) -> _Answer:
+    def _exchange(self, url: str, body: bytes, watchdog: Watchdog) -> Answer:
         """POST ``body`` and read the whole answer within the deadline and the size cap.
 
-        Raises ``_TooLarge``, ``_Encoded``, ``_TooSlow`` or whatever httpx raises.
+        Raises ``TooLargeError``, ``EncodingError``, ``TooSlowError`` or whatever httpx raises.
         """
         http_request = self._http.build_request(
             "POST", url, content=body, headers={"Content-Type": "application/json"}
@@ -454,11 +308,11 @@ class CactusClient:
         try:
             response = self._http.send(http_request, stream=True)
             try:
-                return _Answer(
+                return Answer(
                     status_code=response.status_code,
                     reason_phrase=response.reason_phrase,
                     headers=response.headers,
-                    body=_read_capped(response, self.max_answer_bytes, watchdog),
+                    body=read_capped(response, self.max_answer_bytes, watchdog),
                     is_redirect=response.is_redirect,
                 )
             finally:
@@ -516,14 +370,14 @@ class CactusClient:
             detail=detail,
         )
 
-    def _classify(self, request: PayoutRequest, response: _Answer, salt: str) -> PayoutOutcome:
+    def _classify(self, request: PayoutRequest, response: Answer, salt: str) -> PayoutOutcome:
         status = response.status_code
         text = response.text
         try:
             data = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
-        problem = _shape_problem(data)
+        problem = shape_problem(data)
         if problem is not None:
             return Unknown(
                 reason=f"The gateway's answer holds {problem}, so it cannot be trusted. "
@@ -648,7 +502,7 @@ class CactusClient:
         )
 
     @staticmethod
-    def _http_detail(response: _Answer, data: Any) -> str:
+    def _http_detail(response: Answer, data: Any) -> str:
         detail = f"HTTP {response.status_code}, Content-Type "
         detail += response.headers.get("content-type", "-")
         if response.is_redirect:
@@ -721,15 +575,15 @@ class CactusClient:
             body = json.dumps(request.signed_payload(salt)).encode("utf-8")
         except SeparatorError as exc:
             raise GatewayError(f"The balance was not requested: {exc}") from None
-        watchdog = _Watchdog(self.deadline)
+        watchdog = Watchdog(self.deadline)
         try:
             response = self._exchange(self.balance_url, body, watchdog)
-        except (_TooLarge, _Encoded):
+        except (TooLargeError, EncodingError):
             raise GatewayError(
                 "The gateway's balance answer was too large or encoded in a way that cannot be "
                 "read."
             ) from None
-        except (_TooSlow, httpx.TimeoutException):
+        except (TooSlowError, httpx.TimeoutException):
             raise GatewayError(
                 f"The gateway at {self.base_url} did not answer the balance request in time."
             ) from None
@@ -745,7 +599,7 @@ class CactusClient:
             data = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
-        if _shape_problem(data) is not None:
+        if shape_problem(data) is not None:
             data = None  # too deep or holding huge integers: not an answer to trust
         if not isinstance(data, dict):
             raise GatewayError(
