@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cactus_desk.checks import CHECKS, normalize
+from cactus_desk.gateway.signature import SEPARATOR, SEPARATOR_MESSAGE
 from cactus_desk.money import Currency, currencies
 from cactus_desk.resources import load_json
 
@@ -248,7 +249,9 @@ class Catalog:
         present: dict[str, str] = {}
         for field in self.fields_for(spec, currency):
             text, problem = _as_text(field, values.get(field.wire))
-            if problem is None and text.strip():
+            if problem is None and SEPARATOR in text:
+                problem = SEPARATOR_MESSAGE  # it would forge other fields in the signature
+            elif problem is None and text.strip():
                 problem = CHECKS[field.check](text)
             elif problem is None and field.required:
                 problem = f"{field.label} is required."

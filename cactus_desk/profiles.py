@@ -105,6 +105,8 @@ class Profile(BaseModel):
         value = _no_control_chars(value.strip(), "The merchant ID")
         if not value:
             raise ValueError("The merchant ID is empty")
+        if ";" in value:  # the gateway's signature separator: it could forge other fields
+            raise ValueError("The merchant ID must not contain ';'")
         return value
 
     @field_validator("extensions")

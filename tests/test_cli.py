@@ -363,7 +363,7 @@ def history(data_home: Path) -> str:
         first = store.create_attempt(_attempt(acme.id, acme.name, "req-eur-1", "EUR"))
         store.record_outcome(first, Accepted("inv-1", 3, "Payout initialized"))
         second = store.create_attempt(_attempt(acme.id, acme.name, "req-usd-2", "USD"))
-        store.record_outcome(second, Rejected("Insufficient funds"))
+        store.record_outcome(second, Rejected("Insufficient funds", signature_verified=True))
         store.create_attempt(_attempt("old-profile-id", "Old shop", "req-old-3", "EUR"))
     return acme.id
 

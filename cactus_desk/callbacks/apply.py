@@ -459,7 +459,7 @@ def _write_status(
         columns["invoice_id"] = invoice_id
     state = State(record["state"])
     review: list[str] = []
-    if state is State.UNKNOWN and parsed.status in PROVES_INVOICE and invoice_id:
+    if state.in_doubt and parsed.status in PROVES_INVOICE and invoice_id:
         columns["state"] = str(State.ACCEPTED)
         columns["message"] = "Invoice confirmed by a gateway callback"
         columns["detail"] = f"Before the callback: {record['message']} {record['detail']}".strip()

@@ -53,6 +53,9 @@ class EventOutcome(StrEnum):
     CONFLICT = "conflict"
     REJECTED = "rejected"
     PRUNED = "pruned"  # an operator removed old unverified callbacks (the audit of it)
+    # A confirmed resend of a payout in doubt (source manual: a person asked for it).
+    RESEND_REFUSED = "resend_refused"
+    RESEND_NOT_SENT = "resend_not_sent"
 
     @property
     def label(self) -> str:
@@ -67,6 +70,8 @@ _OUTCOME_LABELS = {
     EventOutcome.CONFLICT: "Conflict: check (contradicts an earlier final status)",
     EventOutcome.REJECTED: "Rejected",
     EventOutcome.PRUNED: "Rejected callbacks pruned",
+    EventOutcome.RESEND_REFUSED: "Resend refused (payout still in doubt)",
+    EventOutcome.RESEND_NOT_SENT: "Resend not sent (nothing left)",
 }
 
 

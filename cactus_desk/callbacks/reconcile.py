@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 NOTE_LIMIT = 1000
 IMPORT = EventSource.IMPORT
-_ALLOWED_STATES = (State.UNKNOWN, State.ACCEPTED)
+_ALLOWED_STATES = (State.UNKNOWN, State.REFUSED_UNVERIFIED, State.ACCEPTED)
 
 
 class ReconcileError(ValueError):
@@ -58,7 +58,8 @@ def set_final_state(
 ) -> int:
     """Set record ``record_id`` to success (4) or declined (5) by hand; return the event id.
 
-    Allowed for an UNKNOWN record, or an ACCEPTED one whose status is not final yet. The note
+    Allowed for a record in doubt (UNKNOWN, REFUSED_UNVERIFIED), or an ACCEPTED one whose
+    status is not final yet. The note
     is required: it is what a later reader of the audit trail has to go on.
     """
     if isinstance(status, bool) or status not in FINAL:
@@ -81,8 +82,8 @@ def set_final_state(
             )
         if state not in _ALLOWED_STATES:
             raise ReconcileError(
-                f"Record {record_id} is {state.label.lower()}: only unknown or accepted payouts "
-                "can be given a final state by hand."
+                f"Record {record_id} is {state.label.lower()}: only unknown, unverified refused "
+                "or accepted payouts can be given a final state by hand."
             )
         if invoice_id and row["invoice_id"] and invoice_id != row["invoice_id"]:
             raise ReconcileError(

@@ -19,14 +19,32 @@ import httpx
 from pydantic import ValidationError
 
 from cactus_desk import __version__
+from cactus_desk.gateway.answers import (
+    MAX_ANSWER_BYTES,
+    Answer,
+    EncodingError,
+    TooLargeError,
+    TooSlowError,
+    Watchdog,
+    read_capped,
+    shape_problem,
+)
 from cactus_desk.gateway.models import (
     BalanceRequest,
     BalanceResponse,
     PayoutRequest,
     PayoutResponse,
 )
-from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown, UnknownKind
-from cactus_desk.gateway.signature import SIGNATURE_KEY, verify
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    PayoutOutcome,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+    UnknownKind,
+)
+from cactus_desk.gateway.signature import SIGNATURE_KEY, SeparatorError, verify
 from cactus_desk.gateway.urls import check_base_url
 
 log = logging.getLogger("cactus_desk.gateway")
@@ -42,8 +60,10 @@ _MAY_EXIST = (
     "The payout may have been created. Do not send it again; check it with Cactus "
     "(merchant cabinet, callbacks or support) first."
 )
-_PROBABLY_NOT_SENT = (
-    "The payout was most likely not sent, but confirm with Cactus before sending it again."
+NOT_CONNECTED = "could not connect to the gateway at {url} ({what})"
+NOT_SENT_CONNECT = (
+    "Not sent: Cactus Desk " + NOT_CONNECTED + ", so the payout never left this computer and "
+    "nothing was paid. Check the network and the profile's address, then send it again."
 )
 
 
@@ -121,8 +141,15 @@ def _echo_problems(request: PayoutRequest, data: dict[str, Any]) -> list[str]:
     return problems
 
 
+_NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 class CactusClient:
-    """Talks to one gateway base URL over one reused ``httpx.Client``; TLS is always verified."""
+    """Talks to one gateway base URL over one ``httpx.Client``; TLS is always verified.
+
+    Every payout gets a fresh connection and a total ``deadline`` (connect to last byte,
+    default connect + read timeout), and its answer is read up to ``max_answer_bytes``.
+    """
 
     def __init__(
         self,
@@ -130,12 +157,20 @@ class CactusClient:
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        deadline: float | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         ca_bundle: str | Path | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("Timeouts must be positive numbers of seconds")
+        if deadline is not None and deadline <= 0:
+            raise ValueError("The deadline must be a positive number of seconds")
+        if max_answer_bytes <= 0:
+            raise ValueError("The answer size cap must be a positive number of bytes")
+        self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
+        self.max_answer_bytes = max_answer_bytes
         verify_tls: ssl.SSLContext | bool = True
         if ca_bundle:
             bundle = Path(ca_bundle).expanduser()
@@ -153,7 +188,13 @@ class CactusClient:
             verify=verify_tls,
             transport=transport,
             follow_redirects=False,
-            headers={"User-Agent": f"cactus-desk/{__version__}", "Accept": "application/json"},
+            # A fresh connection per request: the deadline's watchdog must see it being made.
+            limits=httpx.Limits(max_keepalive_connections=0),
+            headers={
+                "User-Agent": f"cactus-desk/{__version__}",
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, identity",
+            },
         )
 
     def __enter__(self) -> CactusClient:
@@ -181,38 +222,21 @@ class CactusClient:
     def payout(self, request: PayoutRequest, salt: str) -> PayoutOutcome:
         """Send one payout and classify the answer; never raises for network or gateway faults.
 
-        Raises ``ValueError`` only for an empty salt (nothing is sent then).
+        Raises ``ValueError`` only for an empty salt (nothing is sent then). A request whose
+        values could re-split the signature is never signed: ``NotSent``.
         """
         if not salt:
             raise ValueError("The site salt is empty; the payout was not sent")
-        payload = request.signed_payload(salt)
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
-            response = self._http.post(
-                self.payout_url, content=body, headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            outcome = self._transport_failure(exc)
-        except OSError as exc:  # a transport may surface a raw socket error
+            outcome = self._payout(request, salt)
+        except RecursionError:  # nothing the gateway sends should get here; fail closed
             outcome = Unknown(
-                reason="The connection to the gateway failed. " + _MAY_EXIST,
-                kind=UnknownKind.NETWORK,
-                detail=f"{type(exc).__name__}: {exc}",
+                reason="The gateway's answer is nested too deeply to read. " + _MAY_EXIST,
+                kind=UnknownKind.MALFORMED,
             )
-        else:
-            try:
-                outcome = self._classify(request, response, salt)
-            except RecursionError:  # JSON nested deeper than signing or scrubbing can walk
-                outcome = Unknown(
-                    reason="The gateway's answer is nested too deeply to read. " + _MAY_EXIST,
-                    kind=UnknownKind.MALFORMED,
-                    detail=f"HTTP {response.status_code}",
-                    http_status=response.status_code,
-                    response_text=_short(response.text),
-                )
         try:
             outcome = _scrub_outcome(outcome, salt)
-        except RecursionError:  # only a gateway's (Accepted/Rejected) response can be this deep
+        except RecursionError:  # only a gateway's response dict can be this deep
             outcome = _scrub_outcome(dataclasses.replace(outcome, response={}), salt)
         log.info(
             "payout %s -> %s%s",
@@ -222,28 +246,103 @@ class CactusClient:
         )
         return outcome
 
-    def _transport_failure(self, exc: httpx.HTTPError) -> Unknown:
-        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+    def _payout(self, request: PayoutRequest, salt: str) -> PayoutOutcome:
+        try:
+            payload = request.signed_payload(salt)
+        except SeparatorError as exc:
+            return NotSent(reason=f"Not sent: {exc}")
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        watchdog = Watchdog(self.deadline)
+        try:
+            answer = self._exchange(self.payout_url, body, watchdog)
+        except TooLargeError as exc:
             return Unknown(
                 reason=(
-                    f"Could not connect to the gateway at {self.base_url} within "
-                    f"{self.timeout.connect:g} s. " + _PROBABLY_NOT_SENT
+                    f"The gateway's answer was larger than {self.max_answer_bytes:,} bytes, "
+                    "far more than a payout answer, so it was not read. " + _MAY_EXIST
                 ),
-                kind=UnknownKind.CONNECT,
-                detail=detail,
+                kind=UnknownKind.TOO_LARGE,
+                detail=f"HTTP {exc.status}, answer cut off at the size cap",
+                http_status=exc.status,
             )
-        if isinstance(exc, httpx.ConnectError):
-            what = (
-                "the gateway's TLS certificate could not be verified"
-                if "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper()
-                else "the connection was refused or the host could not be reached"
-            )
+        except EncodingError as exc:
             return Unknown(
-                reason=f"Could not connect to {self.base_url}: {what}. " + _PROBABLY_NOT_SENT,
-                kind=UnknownKind.CONNECT,
-                detail=detail,
+                reason=f"The gateway's answer is encoded as {exc.encoding} and cannot be read. "
+                + _MAY_EXIST,
+                kind=UnknownKind.MALFORMED,
+                detail=f"HTTP {exc.status}, Content-Encoding {exc.encoding}",
+                http_status=exc.status,
             )
+        except (TooSlowError, httpx.HTTPError, OSError) as exc:
+            watchdog.stop()
+            if watchdog.expired() and not isinstance(exc, _NO_CONNECTION):
+                return Unknown(
+                    reason=(
+                        f"The gateway's answer did not arrive whole within {self.deadline:g} s. "
+                        + _MAY_EXIST
+                    ),
+                    kind=UnknownKind.TOO_SLOW,
+                    detail=f"{type(exc).__name__}: {exc}".rstrip(": "),
+                )
+            if isinstance(exc, httpx.HTTPError):
+                return self._transport_failure(exc)
+            return Unknown(
+                reason="The connection to the gateway failed. " + _MAY_EXIST,
+                kind=UnknownKind.NETWORK,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+        finally:
+            watchdog.stop()
+        return self._classify(request, answer, salt)
+
+    def _exchange(self, url: str, body: bytes, watchdog: Watchdog) -> Answer:
+        """POST ``body`` and read the whole answer within the deadline and the size cap.
+
+        Raises ``TooLargeError``, ``EncodingError``, ``TooSlowError`` or whatever httpx raises.
+        """
+        http_request = self._http.build_request(
+            "POST", url, content=body, headers={"Content-Type": "application/json"}
+        )
+        http_request.extensions["trace"] = watchdog.trace
+        watchdog.start()
+        try:
+            response = self._http.send(http_request, stream=True)
+            try:
+                return Answer(
+                    status_code=response.status_code,
+                    reason_phrase=response.reason_phrase,
+                    headers=response.headers,
+                    body=read_capped(response, self.max_answer_bytes, watchdog),
+                    is_redirect=response.is_redirect,
+                )
+            finally:
+                watchdog.stop()
+                response.close()
+        finally:
+            watchdog.stop()
+
+    def _not_connected(self, what: str, detail: str) -> NotSent:
+        return NotSent(
+            NOT_SENT_CONNECT.format(url=self.base_url, what=what),
+            detail,
+            cause=NOT_CONNECTED.format(url=self.base_url, what=what),
+        )
+
+    def _transport_failure(self, exc: httpx.HTTPError) -> PayoutOutcome:
+        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        # No connection means no byte of the request left this computer.
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            what = f"no connection within {self.timeout.connect:g} s"
+            return self._not_connected(what, detail)
+        if isinstance(exc, httpx.ConnectError):
+            text = str(exc).upper()
+            if "CERTIFICATE" in text or "SSL" in text or "TLS" in text:
+                what = "the gateway's TLS certificate could not be verified"
+            elif "NAME" in text or "ADDRESS" in text or "RESOLUTION" in text:
+                what = "its host name could not be resolved"
+            else:
+                what = "the connection was refused or the host could not be reached"
+            return self._not_connected(what, detail)
         if isinstance(exc, httpx.WriteTimeout):
             return Unknown(
                 reason=(
@@ -271,21 +370,29 @@ class CactusClient:
             detail=detail,
         )
 
-    def _classify(
-        self, request: PayoutRequest, response: httpx.Response, salt: str
-    ) -> PayoutOutcome:
+    def _classify(self, request: PayoutRequest, response: Answer, salt: str) -> PayoutOutcome:
         status = response.status_code
         text = response.text
         try:
             data = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
+        problem = shape_problem(data)
+        if problem is not None:
+            return Unknown(
+                reason=f"The gateway's answer holds {problem}, so it cannot be trusted. "
+                + _MAY_EXIST,
+                kind=UnknownKind.MALFORMED,
+                detail=f"HTTP {status}, Content-Type {response.headers.get('content-type', '-')}",
+                http_status=status,
+                response_text=_short(text),
+            )
 
         if not 200 <= status < 300:
-            # A 4xx with a failure body is the gateway saying no; after a 5xx or a redirect
-            # nobody can say whether the payout was made.
+            # A 4xx with a failure body is the gateway's wording, but unverified (see
+            # _refusal); after a 5xx or a redirect nobody can say whether the payout was made.
             if 400 <= status < 500 and isinstance(data, dict) and _is_failure(data):
-                return self._rejected(data, salt, status)
+                return self._refusal(request, data, salt, status)
             return Unknown(
                 reason=(
                     f"The gateway answered HTTP {status} {response.reason_phrase} instead of a "
@@ -318,7 +425,7 @@ class CactusClient:
             )
 
         if _is_failure(data):
-            return self._rejected(data, salt, status)
+            return self._refusal(request, data, salt, status)
         try:
             parsed = PayoutResponse.model_validate(data)
         except ValidationError as exc:
@@ -395,7 +502,7 @@ class CactusClient:
         )
 
     @staticmethod
-    def _http_detail(response: httpx.Response, data: Any) -> str:
+    def _http_detail(response: Answer, data: Any) -> str:
         detail = f"HTTP {response.status_code}, Content-Type "
         detail += response.headers.get("content-type", "-")
         if response.is_redirect:
@@ -405,14 +512,51 @@ class CactusClient:
         return detail
 
     @staticmethod
-    def _rejected(data: dict[str, Any], salt: str, status: int) -> Rejected:
+    def _refusal(
+        request: PayoutRequest, data: dict[str, Any], salt: str, status: int
+    ) -> Rejected | RefusedUnverified:
+        """A verified ``Rejected``, or ``RefusedUnverified`` saying what could not be verified.
+
+        Only a refusal that proves it is the gateway's word about this very request shows that
+        no money moved: HTTP 2xx, signed with the site's salt, echoing the request_id (and
+        any other echoed field matching), with no invoice_id and no numeric status.
+        """
         message = data.get("message")
         text = str(message).strip() if message not in (None, "") else ""
+        text = text or "The gateway refused the payout without giving a reason."
+        signed = verify(data, salt)
+        why: list[str] = []
+        if not 200 <= status < 300:
+            why.append(f"it came with HTTP {status}")
+        if not signed:
+            has_signature = isinstance(data.get(SIGNATURE_KEY), str) and data[SIGNATURE_KEY]
+            why.append(
+                "its signature does not match this site's salt"
+                if has_signature
+                else "it is not signed"
+            )
+        if data.get("request_id") != request.request_id:
+            why.append(
+                "it does not name this payout's request ID"
+                if "request_id" not in data
+                else f"it names request ID {data.get('request_id')!r}"
+            )
+        if data.get("invoice_id") not in (None, ""):
+            why.append(f"it carries invoice {data.get('invoice_id')!r}")
+        if data.get("status") not in (None, False):
+            why.append(f"it carries a status {data.get('status')!r}")
+        mismatched = [
+            problem
+            for problem in _echo_problems(request, data)
+            if not problem.endswith("answer has none") and not problem.startswith("request_id")
+        ]
+        why += mismatched
+        if why:
+            return RefusedUnverified(
+                message=text, why="; ".join(why), response=dict(data), http_status=status
+            )
         return Rejected(
-            message=text or "The gateway refused the payout without giving a reason.",
-            response=dict(data),
-            signature_verified=verify(data, salt),
-            http_status=status,
+            message=text, response=dict(data), signature_verified=True, http_status=status
         )
 
     # -- balance --------------------------------------------------------------------------
@@ -428,12 +572,26 @@ class CactusClient:
         except ValidationError as exc:
             raise GatewayError(f"Invalid balance request: {_validation_summary(exc)}") from None
         try:
-            response = self._http.post(self.balance_url, json=request.signed_payload(salt))
-        except httpx.TimeoutException:
+            body = json.dumps(request.signed_payload(salt)).encode("utf-8")
+        except SeparatorError as exc:
+            raise GatewayError(f"The balance was not requested: {exc}") from None
+        watchdog = Watchdog(self.deadline)
+        try:
+            response = self._exchange(self.balance_url, body, watchdog)
+        except (TooLargeError, EncodingError):
+            raise GatewayError(
+                "The gateway's balance answer was too large or encoded in a way that cannot be "
+                "read."
+            ) from None
+        except (TooSlowError, httpx.TimeoutException):
             raise GatewayError(
                 f"The gateway at {self.base_url} did not answer the balance request in time."
             ) from None
         except (httpx.HTTPError, OSError) as exc:
+            if watchdog.expired():
+                raise GatewayError(
+                    f"The gateway at {self.base_url} did not answer the balance request in time."
+                ) from None
             raise GatewayError(
                 _scrub(f"Could not reach the gateway at {self.base_url}: {exc}", salt)
             ) from None
@@ -441,6 +599,8 @@ class CactusClient:
             data = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
+        if shape_problem(data) is not None:
+            data = None  # too deep or holding huge integers: not an answer to trust
         if not isinstance(data, dict):
             raise GatewayError(
                 f"The gateway answered the balance request with HTTP {response.status_code} "
@@ -449,7 +609,7 @@ class CactusClient:
         if _is_failure(data):
             message = _scrub(str(data.get("message") or "no reason given"), salt)
             raise GatewayError(f"The gateway refused the balance request: {message}")
-        if not response.is_success:
+        if not 200 <= response.status_code < 300:
             raise GatewayError(
                 f"The gateway answered the balance request with HTTP {response.status_code}."
             )

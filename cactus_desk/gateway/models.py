@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from cactus_desk.gateway.signature import SIGNATURE_KEY, sign, verify
+from cactus_desk.gateway.signature import SIGNATURE_KEY, check_separators, sign, verify
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
@@ -66,6 +66,11 @@ class PayoutRequest(BaseModel):
     method: NonEmptyStr
     additional_fields: dict[str, StrictStr] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _no_separators(self) -> PayoutRequest:
+        check_separators(self.unsigned_payload())
+        return self
+
     def unsigned_payload(self) -> dict[str, Any]:
         """The body as sent, without ``signature``."""
         return {
@@ -80,8 +85,12 @@ class PayoutRequest(BaseModel):
         }
 
     def signed_payload(self, salt: str) -> dict[str, Any]:
-        """The body to send: the very dict that was signed, plus its ``signature``."""
+        """The body to send: the very dict that was signed, plus its ``signature``.
+
+        Raises ``SeparatorError`` rather than sign a value containing ``;``.
+        """
         payload = self.unsigned_payload()
+        check_separators(payload)
         payload[SIGNATURE_KEY] = sign(payload, salt)
         return payload
 
@@ -132,8 +141,12 @@ class BalanceRequest(BaseModel):
         return payload
 
     def signed_payload(self, salt: str) -> dict[str, Any]:
-        """The body to send: the very dict that was signed, plus its ``signature``."""
+        """The body to send: the very dict that was signed, plus its ``signature``.
+
+        Raises ``SeparatorError`` rather than sign a value containing ``;``.
+        """
         payload = self.unsigned_payload()
+        check_separators(payload)
         payload[SIGNATURE_KEY] = sign(payload, salt)
         return payload
 

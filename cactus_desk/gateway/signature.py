@@ -15,6 +15,40 @@ from collections.abc import Mapping
 from typing import Any
 
 SIGNATURE_KEY = "signature"
+SEPARATOR = ";"
+SEPARATOR_MESSAGE = (
+    "Remove the ';': the gateway's signature uses it to separate fields, so it cannot be sent."
+)
+
+
+class SeparatorError(ValueError):
+    """A value to be signed contains ``;``, which would let it pass for other fields."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(
+            f"{field} contains ';', which the gateway's signature cannot tell apart from its "
+            "field separator; remove it."
+        )
+
+
+def check_separators(payload: Mapping[str, Any]) -> None:
+    """Raise ``SeparatorError`` naming the first field whose key or value contains ``;``.
+
+    The signing string joins ``key:value;`` pairs, so ``a;amount:1`` in one value would
+    read as another field. Call before signing anything the console sends.
+    """
+    stack: list[tuple[str, Any]] = [(str(key), value) for key, value in payload.items()]
+    while stack:
+        name, value = stack.pop()
+        if SEPARATOR in name:
+            raise SeparatorError(name)
+        if isinstance(value, Mapping):
+            stack.extend((f"{name}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((name, item) for item in value)
+        elif name != SIGNATURE_KEY and SEPARATOR in str(value):
+            raise SeparatorError(name)
 
 
 def _render(value: Any) -> str:
@@ -46,6 +80,7 @@ def sign(payload: Mapping[str, Any], salt: str) -> str:
 def verify(payload: Mapping[str, Any], salt: str) -> bool:
     """True when ``payload["signature"]`` is the signature of the rest of it (constant time)."""
     received = payload.get(SIGNATURE_KEY)
-    if not isinstance(received, str) or not received:
+    # compare_digest refuses non-ASCII text; no such string is a hex signature anyway.
+    if not isinstance(received, str) or not received or not received.isascii():
         return False
     return hmac.compare_digest(sign(payload, salt), received.strip().lower())

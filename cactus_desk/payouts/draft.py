@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
 from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.gateway.signature import SEPARATOR, SEPARATOR_MESSAGE
 from cactus_desk.money import AmountError, currencies, parse_amount, with_decimals
 
 DraftErrors = dict[str, str]
@@ -52,6 +53,8 @@ def _site_login_problem(value: str) -> str | None:
         return f"Too long: at most {MAX_SITE_LOGIN} characters."
     if _CONTROL.search(text):
         return "Remove the control or invisible characters (line breaks, tabs and the like)."
+    if SEPARATOR in text:
+        return SEPARATOR_MESSAGE
     return None
 
 

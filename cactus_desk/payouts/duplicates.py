@@ -1,10 +1,12 @@
 """Spotting a payout that repeats a recent one, so sending it needs an explicit override.
 
 A repeat is the same site login, method, recipient, amount and currency, in the same
-environment, within ``WINDOW_MS``, unless the earlier one certainly moved no money (REJECTED
-or NOT_SENT). The recipient is compared on the fields that identify them. A card number is
-compared as stored, first 6 / last 4 together with the holder: a plain hash of a full card
-number could be reversed by trying every number, so none is kept.
+environment, within ``WINDOW_MS``, unless the earlier one certainly moved no money (REJECTED,
+which is a verified refusal, or NOT_SENT); a refusal that could not be verified
+(REFUSED_UNVERIFIED) counts as possibly paid. The recipient is compared on the fields that
+identify them. A card number is compared as stored, first 6 / last 4 together with the
+holder: a plain hash of a full card number could be reversed by trying every number, so none
+is kept.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ migration that fails leaves the database exactly as it was. Append new migration
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -282,6 +283,46 @@ def _v6_review_and_pruning(conn: sqlite3.Connection) -> None:
         f"WHEN NOT (old.outcome = 'rejected' AND old.reason IN ({reasons})) "
         "BEGIN SELECT RAISE(ABORT, 'the events table is append-only'); END"
     )
+def _unverifiable_refusal(
+    request_id: str, detail: str, http_status: int | None, response_json: str | None
+) -> str | None:
+    """Why a refusal recorded by an earlier version proves nothing, or None when it does."""
+    if detail == "The rejection was not signed.":
+        return "it is not signed"
+    if http_status is not None and not 200 <= http_status < 300:
+        return f"it came with HTTP {http_status}"
+    try:
+        response = json.loads(response_json or "null")
+    except ValueError:
+        response = None
+    if not isinstance(response, dict):
+        return "the answer was not kept"
+    if response.get("request_id") != request_id:
+        return "it does not name this payout's request ID"
+    if response.get("invoice_id") not in (None, ""):
+        return f"it carries invoice {response.get('invoice_id')!r}"
+    if response.get("status") not in (None, False):
+        return f"it carries a status {response.get('status')!r}"
+    return None
+
+
+def _v7_unverified_refusals(conn: sqlite3.Connection) -> None:
+    """Refusals that earlier versions trusted without proof become "Refused, unverified".
+
+    Only a refusal signed with the site's salt and echoing the request_id shows that no money
+    moved; any other one may hide a created payout, so the duplicate guard must count it.
+    """
+    rows = conn.execute(
+        "SELECT id, request_id, detail, http_status, response_json FROM payouts "
+        "WHERE state = 'REJECTED'"
+    ).fetchall()
+    for record_id, *columns in rows:
+        why = _unverifiable_refusal(*columns)
+        if why is not None:
+            conn.execute(
+                "UPDATE payouts SET state = 'REFUSED_UNVERIFIED', detail = ? WHERE id = ?",
+                (f"The refusal could not be verified: {why}.", record_id),
+            )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -291,6 +332,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_search_and_counts,
     _v5_settled_by_hand,
     _v6_review_and_pruning,
+    _v7_unverified_refusals,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

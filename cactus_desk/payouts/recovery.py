@@ -1,19 +1,31 @@
 """After a crash: settle attempts left in SUBMITTING, and the confirmed "send again".
 
 ``submit.send_recorded`` marks a record as sending just before its request leaves. A record
-still SUBMITTING when Cactus Desk starts again was interrupted: without the mark nothing left
-(NOT_SENT); with it the gateway may have the payout (UNKNOWN). Nothing is ever resent here;
-``resend_unknown`` is a separate action a person confirms, and it reuses the request_id.
+still SUBMITTING when Cactus Desk starts again was interrupted: without the mark, and never
+sent before, nothing left (NOT_SENT); otherwise the gateway may have the payout (UNKNOWN).
+Nothing is ever resent here; ``resend_unknown`` is a separate action a person confirms, it
+reuses the request_id, and only a verified acceptance settles the payout.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
+from typing import Any
 
+from cactus_desk.callbacks.events import EventOutcome, EventSource, insert_event
+from cactus_desk.callbacks.reconcile import current_user
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.gateway.outcomes import PayoutOutcome, Rejected, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+    UnknownKind,
+)
 from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import (
@@ -22,7 +34,12 @@ from cactus_desk.payouts.store import (
     PayoutRecord,
     RecordNotFoundError,
 )
-from cactus_desk.payouts.submit import PayoutClient, SubmitResult, send_recorded
+from cactus_desk.payouts.submit import (
+    PayoutClient,
+    SubmitResult,
+    record_result,
+    send_recorded_outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +48,22 @@ UNKNOWN_GUIDANCE = (
     "Cactus Desk stopped while sending this payout. The gateway may have created this payout; "
     "wait for its callback or check with Cactus; do not send it again."
 )
-DUPLICATE_GUIDANCE = (
-    "The gateway already has a payout with this request ID, so an earlier send did reach it. "
-    "Do not send it again; wait for its callback or check its status with Cactus."
+RESENT_UNKNOWN_GUIDANCE = (
+    "Cactus Desk stopped while sending this payout again. An earlier send may already have "
+    "created it; wait for its callback or check with Cactus; do not send it again."
+)
+REPEATED_ID_UNDOCUMENTED = (
+    "Cactus does not document how its gateway treats a request ID it has seen before"
+)
+RESEND_REFUSED_GUIDANCE = (
+    "The gateway refused this resend: {message}. " + REPEATED_ID_UNDOCUMENTED + ", so the "
+    "refusal does not tell whether the first send created the payout. It stays Unknown: do "
+    "not send it again; wait for its callback or check with Cactus, then settle it by hand."
+)
+RESEND_NOT_SENT = (
+    "Not sent again: {cause}, so this resend never left this computer. The payout's first "
+    "send is still in doubt and keeps its state: do not send it as a new payout; check it "
+    "with Cactus."
 )
 # A card number kept as first 6 / last 4 (see draft.mask_card and store.scrub_card_numbers).
 _MASKED = re.compile(r"\d{6}\*+\d{4}|\*{4,}")
@@ -51,20 +81,24 @@ def recover_interrupted(store: HistoryStore) -> list[int]:
     """
     with store.read_connection() as conn:
         rows = conn.execute(
-            "SELECT id, request_id, sending_started_at FROM payouts WHERE state = ? ORDER BY id",
+            "SELECT id, request_id, sending_started_at, send_attempts FROM payouts "
+            "WHERE state = ? ORDER BY id",
             (str(State.SUBMITTING),),
         ).fetchall()
     settled: list[int] = []
     for row in rows:
         record_id = int(row["id"])
+        # A resend interrupted before its own mark still had an earlier send that left.
+        never_left = row["sending_started_at"] is None and not row["send_attempts"]
+        resent = row["sending_started_at"] is None and bool(row["send_attempts"])
         try:
-            if row["sending_started_at"] is None:
+            if never_left:
                 store.record_not_sent(record_id, NOT_SENT_REASON)
             else:
                 store.record_outcome(
                     record_id,
                     Unknown(
-                        reason=UNKNOWN_GUIDANCE,
+                        reason=RESENT_UNKNOWN_GUIDANCE if resent else UNKNOWN_GUIDANCE,
                         kind=UnknownKind.INTERRUPTED,
                         detail="Found still sending when Cactus Desk started again.",
                     ),
@@ -75,7 +109,7 @@ def recover_interrupted(store: HistoryStore) -> list[int]:
             "payout %s: interrupted attempt (history record %d) settled as %s",
             row["request_id"],
             record_id,
-            "not sent" if row["sending_started_at"] is None else "unknown",
+            "not sent" if never_left else "unknown",
         )
         settled.append(record_id)
     return settled
@@ -130,27 +164,74 @@ def _rebuild_request(record: PayoutRecord, reentered: Mapping[str, str] | None) 
         ) from None
 
 
-def _looks_like_duplicate(outcome: Rejected) -> bool:
-    text = outcome.message.casefold()
-    return "duplicate" in text or ("already" in text and "request" in text)
+def _refusal_event(
+    conn: sqlite3.Connection,
+    received_at: int,
+    record_id: int,
+    request_id: str,
+    outcome: EventOutcome,
+    message: str,
+    answer: Mapping[str, Any],
+    http_status: int | None,
+) -> int:
+    return insert_event(
+        conn,
+        received_at=received_at,
+        source=EventSource.MANUAL,
+        outcome=outcome,
+        payload={"request_id": request_id, "http_status": http_status, "answer": dict(answer)},
+        record_id=record_id,
+        message=message,
+        who=current_user(),
+    )
 
 
-class _ResendClient:
-    """Turns "this request_id was already used" into UNKNOWN: the payout exists somewhere."""
+def _restore(
+    store: HistoryStore, record_id: int, request_id: str, before: Mapping[str, Any], why: str
+) -> None:
+    """A resend that never left: the record gets back what it had, and the attempt an event."""
+    with store.write_transaction() as conn:
+        conn.execute(
+            "UPDATE payouts SET state = ?, message = ?, detail = ?, unknown_kind = ?, "
+            "updated_at = ? WHERE id = ? AND state = ?",
+            (
+                before["state"],
+                before["message"],
+                before["detail"],
+                before["unknown_kind"],
+                store.now(),
+                record_id,
+                str(State.SUBMITTING),
+            ),
+        )
+        _refusal_event(
+            conn, store.now(), record_id, request_id, EventOutcome.RESEND_NOT_SENT, why, {}, None
+        )
 
-    def __init__(self, client: PayoutClient) -> None:
-        self._client = client
 
-    def payout(self, request: PayoutRequest, salt: str) -> PayoutOutcome:
-        outcome = self._client.payout(request, salt)
-        if isinstance(outcome, Rejected) and _looks_like_duplicate(outcome):
-            return Unknown(
-                reason=DUPLICATE_GUIDANCE,
-                kind=UnknownKind.DUPLICATE_REQUEST,
-                detail=f"The gateway answered: {outcome.message}",
-                http_status=outcome.http_status,
-            )
-        return outcome
+def _record_refusal(
+    store: HistoryStore, record_id: int, request_id: str, outcome: Rejected | RefusedUnverified
+) -> Unknown:
+    """Any refusal of a resend, in any wording: an event, and the record stays Unknown."""
+    unknown = Unknown(
+        reason=RESEND_REFUSED_GUIDANCE.format(message=outcome.message.rstrip(". ")),
+        kind=UnknownKind.RESEND_REFUSED,
+        detail=f"The gateway answered the resend: {outcome.message}",
+        http_status=outcome.http_status,
+    )
+    store.record_outcome(record_id, unknown)
+    with store.write_transaction() as conn:
+        _refusal_event(
+            conn,
+            store.now(),
+            record_id,
+            request_id,
+            EventOutcome.RESEND_REFUSED,
+            f"The gateway refused the resend: {outcome.message}",
+            outcome.response,
+            outcome.http_status,
+        )
+    return unknown
 
 
 def resend_unknown(
@@ -161,33 +242,43 @@ def resend_unknown(
     *,
     reentered_fields: Mapping[str, str] | None = None,
 ) -> SubmitResult:
-    """Send an UNKNOWN record's request again with the SAME request_id; call on a worker.
+    """Send a payout in doubt (UNKNOWN, or refused unverified) again with the SAME request_id.
 
-    Only after a person has explicitly confirmed it. The gateway treats the request_id as the
-    payout's identity, so if the first send did arrive this one is refused as a duplicate
-    (recorded as UNKNOWN with that explanation) instead of paying twice. A card number is
-    stored masked: pass it in ``reentered_fields`` (it must match the mask). Each resend
-    appends a row to the ``resends`` audit table and counts in ``send_attempts``.
-    Raises ``ResendRefusedError`` (nothing sent) when the record is not UNKNOWN or its
-    request cannot be rebuilt.
+    Only after a person has explicitly confirmed it; call on a worker. Only a verified
+    acceptance settles the record. Cactus does not document what it does with a request_id
+    it has seen, so any refusal of the resend, whatever its wording, is stored as an event and
+    leaves the record UNKNOWN; a resend that never left this computer leaves the record as it
+    was. A card number is stored masked: pass it in ``reentered_fields`` (it must match the
+    mask). Each resend appends a row to the ``resends`` audit table and counts in
+    ``send_attempts``. Raises ``ResendRefusedError`` (nothing sent, nothing changed) when the
+    record is not in doubt, its request cannot be rebuilt or the salt cannot be read.
     """
     record = store.get(record_id)
-    if record.state is not State.UNKNOWN:
+    if not record.state.in_doubt:
         raise ResendRefusedError(
-            f"Only a payout whose outcome is Unknown can be sent again; history record "
-            f"{record_id} is {record.state.label}."
+            f"Only a payout whose outcome is in doubt (Unknown, or Refused, unverified) can be "
+            f"sent again; history record {record_id} is {record.state.label}."
         )
     request = _rebuild_request(record, reentered_fields)
+    try:
+        salt = salt_provider()
+    except Exception as exc:
+        raise ResendRefusedError(
+            f"Not sent again: the site salt could not be read ({exc or type(exc).__name__})."
+        ) from None
+    if not isinstance(salt, str) or not salt.strip():
+        raise ResendRefusedError("Not sent again: no site salt is stored for this profile.")
     stamp = store.now()
     with store.write_transaction() as conn:
         row = conn.execute(
-            "SELECT state, message, detail, send_attempts FROM payouts WHERE id = ?",
+            "SELECT state, message, detail, unknown_kind, send_attempts FROM payouts WHERE id = ?",
             (record_id,),
         ).fetchone()
-        if row is None or row["state"] != State.UNKNOWN:
+        if row is None or row["state"] != record.state:
             raise ResendRefusedError(
                 f"History record {record_id} changed meanwhile; it was not sent again."
             )
+        before = dict(row)
         conn.execute(
             "INSERT INTO resends (record_id, confirmed_at, attempt, previous_state, "
             "previous_message, previous_detail) VALUES (?, ?, ?, ?, ?, ?)",
@@ -210,7 +301,25 @@ def resend_unknown(
         record.request_id,
         record_id,
     )
-    return send_recorded(store, _ResendClient(client), salt_provider, record_id, request)
+    outcome = send_recorded_outcome(store, client, salt, record_id, request)
+    if isinstance(outcome, NotSent):
+        cause = outcome.cause or outcome.reason.removeprefix("Not sent: ").rstrip(". ")
+        why = RESEND_NOT_SENT.format(cause=cause)
+        _restore(store, record_id, record.request_id, before, why)
+        log.warning("payout %s: the resend did not leave; state kept", record.request_id)
+        return SubmitResult(record_id, NotSent(why, outcome.detail))
+    if isinstance(outcome, Rejected | RefusedUnverified):
+        log.warning("payout %s: the gateway refused the resend; still unknown", request.request_id)
+        return SubmitResult(
+            record_id, _record_refusal(store, record_id, request.request_id, outcome)
+        )
+    if not isinstance(outcome, Accepted | Unknown):
+        outcome = Unknown(
+            reason=UNKNOWN_GUIDANCE,
+            kind=UnknownKind.MALFORMED,
+            detail=f"The client returned {type(outcome).__name__}, not an outcome.",
+        )
+    return record_result(store, record_id, outcome, request.request_id)
 
 
 def resend_history(store: HistoryStore, record_id: int) -> list[dict[str, object]]:

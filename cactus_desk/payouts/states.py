@@ -12,15 +12,22 @@ class State(StrEnum):
 
     SUBMITTING = "SUBMITTING"  # written before any byte leaves; still here = in doubt
     ACCEPTED = "ACCEPTED"  # the gateway created the invoice (signed, echoed answer)
-    REJECTED = "REJECTED"  # the gateway said no
+    REJECTED = "REJECTED"  # the gateway said no, signed and echoing the request_id
     UNKNOWN = "UNKNOWN"  # no trustworthy answer; never resend automatically
     NOT_SENT = "NOT_SENT"  # stopped before sending (e.g. the salt could not be read)
     SETTLED = "SETTLED"  # given a final status by hand; the gateway never confirmed accepting it
+    # The gateway's words said no, but they could not be verified: possibly paid.
+    REFUSED_UNVERIFIED = "REFUSED_UNVERIFIED"
 
     @property
     def label(self) -> str:
         """The word shown to a person."""
         return _LABELS[self]
+
+    @property
+    def in_doubt(self) -> bool:
+        """True when the payout may or may not exist at the gateway (a person settles it)."""
+        return self in IN_DOUBT
 
     @property
     def is_outcome(self) -> bool:
@@ -35,7 +42,11 @@ _LABELS = {
     State.UNKNOWN: "Unknown",
     State.NOT_SENT: "Not sent",
     State.SETTLED: "Settled manually",
+    State.REFUSED_UNVERIFIED: "Refused, unverified",
 }
+
+IN_DOUBT = frozenset({State.UNKNOWN, State.REFUSED_UNVERIFIED})
+"""States whose money is in doubt: never "nothing paid", settled by hand or sent again."""
 
 
 def state_text(state: State, gateway_status: int | None) -> str:

@@ -28,7 +28,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    PayoutOutcome,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+)
 from cactus_desk.paths import ensure_private_dir
 from cactus_desk.payouts.migrations import COUNTS_TABLE, SEARCH_TABLE, migrate
 from cactus_desk.payouts.states import State
@@ -604,18 +610,28 @@ def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
             "unknown_kind": None,
             **_unknown_status_review(outcome.status),
         }
-    if isinstance(outcome, Rejected):
-        response = dict(outcome.response)
-        status = response.get("status")
+    if isinstance(outcome, Rejected) and outcome.signature_verified:
         return {
             "state": State.REJECTED,
             "invoice_id": None,
-            # A rejection may carry a numeric status; ``status: false`` is not one.
-            "gateway_status": status if type(status) is int else None,
+            "gateway_status": None,
             "message": outcome.message,
-            "detail": "" if outcome.signature_verified else "The rejection was not signed.",
+            "detail": "",
             "http_status": outcome.http_status,
-            "response": response,
+            "response": dict(outcome.response),
+            "unknown_kind": None,
+        }
+    if isinstance(outcome, Rejected | RefusedUnverified):
+        # Possibly paid: kept apart from REJECTED so the duplicate guard still counts it.
+        why = outcome.why if isinstance(outcome, RefusedUnverified) else "it is not signed"
+        return {
+            "state": State.REFUSED_UNVERIFIED,
+            "invoice_id": None,
+            "gateway_status": None,
+            "message": outcome.message,
+            "detail": f"The refusal could not be verified: {why}.",
+            "http_status": outcome.http_status,
+            "response": dict(outcome.response),
             "unknown_kind": None,
         }
     if isinstance(outcome, Unknown):
@@ -645,7 +661,8 @@ def _keep_early_callback(columns: dict[str, Any], row: sqlite3.Row) -> None:
     early = int(row["gateway_status"])
     columns["gateway_status"] = later_status(early, columns.get("gateway_status"))
     columns["invoice_id"] = columns.get("invoice_id") or row["invoice_id"]
-    if columns.get("state") == State.UNKNOWN and early in PROVES_INVOICE and row["invoice_id"]:
+    doubt = (State.UNKNOWN, State.REFUSED_UNVERIFIED)
+    if columns.get("state") in doubt and early in PROVES_INVOICE and row["invoice_id"]:
         columns["state"] = str(State.ACCEPTED)
         columns["detail"] = f"Before the callback: {columns['message']} {columns['detail']}".strip()
         columns["message"] = "Invoice confirmed by a gateway callback"
@@ -881,11 +898,12 @@ class HistoryStore:
                     f"History record {record_id} is not waiting to be sent; nothing was sent."
                 )
 
-    def record_not_sent(self, record_id: int, reason: str) -> None:
+    def record_not_sent(self, record_id: int, reason: str, *, detail: str = "") -> None:
         """Mark a SUBMITTING attempt as NOT_SENT: it was stopped before any byte left."""
-        self._finish(
-            record_id, {"state": str(State.NOT_SENT), "message": scrub_card_numbers(reason)}
-        )
+        columns = {"state": str(State.NOT_SENT), "message": scrub_card_numbers(reason)}
+        if detail:
+            columns["detail"] = scrub_card_numbers(detail)
+        self._finish(record_id, columns)
 
     def _finish(self, record_id: int, columns: dict[str, Any]) -> None:
         columns["updated_at"] = self._clock()

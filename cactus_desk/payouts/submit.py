@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    PayoutOutcome,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+    UnknownKind,
+)
 from cactus_desk.payouts.draft import redacted_fields
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore, NewAttempt
@@ -31,14 +39,7 @@ class PayoutClient(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class NotSent:
-    """The payout was stopped before it was sent; ``reason`` says why, plainly."""
-
-    reason: str
-
-
-SubmitOutcome = PayoutOutcome | NotSent
+SubmitOutcome = PayoutOutcome  # NotSent included: stopped before any byte left
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ class SubmitResult:
         """The state the attempt was recorded with."""
         if isinstance(self.outcome, Accepted):
             return State.ACCEPTED
-        if isinstance(self.outcome, Rejected):
+        if isinstance(self.outcome, Rejected) and self.outcome.signature_verified:
             return State.REJECTED
+        if isinstance(self.outcome, Rejected | RefusedUnverified):
+            return State.REFUSED_UNVERIFIED
         if isinstance(self.outcome, Unknown):
             return State.UNKNOWN
         return State.NOT_SENT
@@ -96,6 +99,8 @@ def _describe(outcome: SubmitOutcome) -> str:
         return f"the gateway accepted it as invoice {outcome.invoice_id}."
     if isinstance(outcome, Rejected):
         return f"the gateway rejected it: {outcome.message}"
+    if isinstance(outcome, RefusedUnverified):
+        return f"the gateway refused it, unverified ({outcome.why}): {outcome.message}"
     if isinstance(outcome, Unknown):
         return f"the outcome is unknown: {outcome.reason}"
     return f"it was not sent: {outcome.reason}"
@@ -139,13 +144,14 @@ def _scrub(text: str, salt: str) -> str:
     return text.replace(salt, "[salt]") if salt else text
 
 
-def _finish(
+def record_result(
     store: HistoryStore, record_id: int, outcome: SubmitOutcome, request_id: str
 ) -> SubmitResult:
+    """Write ``outcome`` as the SUBMITTING record's outcome; raises ``OutcomeNotSavedError``."""
     log.info("payout %s: %s", request_id, _describe(outcome))
     try:
         if isinstance(outcome, NotSent):
-            store.record_not_sent(record_id, outcome.reason)
+            store.record_not_sent(record_id, outcome.reason, detail=outcome.detail)
         else:
             store.record_outcome(record_id, outcome)
     except Exception as exc:
@@ -195,23 +201,38 @@ def send_recorded(
     except Exception as exc:
         reason = f"The site salt could not be read: {exc}" if str(exc) else ""
         reason = reason or f"The site salt could not be read ({type(exc).__name__})."
-        return _finish(store, record_id, NotSent(reason), request.request_id)
+        return record_result(store, record_id, NotSent(reason), request.request_id)
     if not isinstance(salt, str) or not salt.strip():
-        return _finish(
+        return record_result(
             store,
             record_id,
             NotSent("No site salt is stored for this profile."),
             request.request_id,
         )
 
+    return record_result(
+        store,
+        record_id,
+        send_recorded_outcome(store, client, salt, record_id, request),
+        request.request_id,
+    )
+
+
+def send_recorded_outcome(
+    store: HistoryStore,
+    client: PayoutClient,
+    salt: str,
+    record_id: int,
+    request: PayoutRequest,
+) -> PayoutOutcome:
+    """Mark the SUBMITTING record as sending, send, and return the outcome (not recorded)."""
     try:
         store.mark_sending(record_id)
     except Exception as exc:
-        reason = (
+        return NotSent(
             f"Not sent: the history could not note that the payout was leaving ({exc}). "
             "Check the disk, then send it again."
         )
-        return _finish(store, record_id, NotSent(reason), request.request_id)
     log.info("payout %s: sending (history record %d)", request.request_id, record_id)
     try:
         outcome: PayoutOutcome = client.payout(request, salt)
@@ -221,10 +242,10 @@ def send_recorded(
             kind=UnknownKind.NETWORK,
             detail=_scrub(f"{type(exc).__name__}: {exc}", salt),
         )
-    if not isinstance(outcome, Accepted | Rejected | Unknown):
+    if not isinstance(outcome, Accepted | Rejected | RefusedUnverified | Unknown | NotSent):
         outcome = Unknown(
             reason=_SENT_MAYBE,
             kind=UnknownKind.MALFORMED,
             detail=f"The client returned {type(outcome).__name__}, not an outcome.",
         )
-    return _finish(store, record_id, outcome, request.request_id)
+    return outcome

@@ -224,6 +224,7 @@ def _build_looks() -> dict[tuple[str, str], _Look]:
     italic.setItalic(True)
     state_fg = {
         State.UNKNOWN: QBrush(QColor(style.UNKNOWN_FG)),
+        State.REFUSED_UNVERIFIED: QBrush(QColor(style.UNKNOWN_FG)),
         State.REJECTED: QBrush(QColor(style.ERROR_FG)),
         State.NOT_SENT: QBrush(QColor(style.MUTED_FG)),
     }
@@ -241,7 +242,7 @@ def _build_looks() -> dict[tuple[str, str], _Look]:
             font = [italic if state == State.SUBMITTING else None] * len(Column)
             if environment == "live":
                 font[Column.PROFILE] = bold
-            background = unknown_bg if state == State.UNKNOWN else None
+            background = unknown_bg if state.in_doubt else None
             looks[(str(state), environment)] = _Look(background, tuple(foreground), tuple(font))
     return looks
 
@@ -827,6 +828,8 @@ class HistoryModel(QAbstractTableModel):
                 return "No trustworthy answer: the payout may exist. Never resend it."
             case Column.STATE if row.state == State.SETTLED:
                 return "Final status set by hand; the gateway never confirmed accepting it."
+            case Column.STATE if row.state == State.REFUSED_UNVERIFIED:
+                return "The gateway's refusal could not be verified: the payout may exist."
             case Column.MESSAGE:
                 return row.message or None
         return None

@@ -68,7 +68,7 @@ EXPORT_CHANNEL = "export"
 NEEDS_REVIEW = "needs_review"  # the state filter's choice for records flagged for review
 _STATE_CHOICES: list[tuple[str, frozenset[str] | str]] = [
     ("All states", frozenset()),
-    ("Needs attention", frozenset({State.UNKNOWN, State.SUBMITTING})),
+    ("Needs attention", frozenset({State.UNKNOWN, State.REFUSED_UNVERIFIED, State.SUBMITTING})),
     ("Needs review", NEEDS_REVIEW),
     *[(state.label, frozenset({state})) for state in State],
 ]
@@ -162,6 +162,11 @@ def details_text(record: PayoutRecord, decimals: Mapping[str, int] | None = None
         lines.append(f"Detail    {record.detail}")
     if record.state == State.UNKNOWN:
         lines.append("The payout may exist at the gateway. Do not send it again; check it first.")
+    elif record.state == State.REFUSED_UNVERIFIED:
+        lines.append(
+            "The gateway's refusal could not be verified, so the payout may exist. Do not send "
+            "it again; check it with Cactus, then set its final state."
+        )
     lines += [
         "",
         "Request as sent (without its signature; card numbers masked):",
@@ -336,7 +341,7 @@ class HistoryPanel(QWidget):
         self._resend_button = QPushButton("Send again with the same request ID…", self)
         self._resend_button.setObjectName("resendButton")
         self._resend_button.setToolTip(
-            "Only for a payout whose outcome is unknown: asks you to confirm first"
+            "Only for a payout in doubt (unknown, or refused unverified): asks you to confirm first"
         )
         self._resend_button.setVisible(False)
         self._resend_button.clicked.connect(self._resend_clicked)
@@ -686,7 +691,7 @@ class HistoryPanel(QWidget):
             self._timeline.show_record(None)
             return
         self._details.setPlainText(details_text(record, self._decimals.get(record.profile_id)))
-        self._resend_button.setVisible(record.state == State.UNKNOWN)
+        self._resend_button.setVisible(record.state.in_doubt)
         self._timeline.show_record(record)
 
     def _update_count(self) -> None:
@@ -781,7 +786,7 @@ class HistoryPanel(QWidget):
         action.triggered.connect(lambda: self.open_reconcile(record_id))
         resend = menu.addAction("Send again with the same request ID…")
         resend.setObjectName("resendAction")
-        resend.setEnabled(row.state == State.UNKNOWN)
+        resend.setEnabled(row.state.in_doubt)
         resend.triggered.connect(lambda: self.resendRequested.emit(record_id))
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(self._table.viewport().mapToGlobal(position))

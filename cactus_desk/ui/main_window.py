@@ -778,7 +778,8 @@ class MainWindow(QMainWindow):
         outcome = result.outcome
         banner = self._form.banner
         if isinstance(outcome, NotSent):
-            banner.show_error(outcome.reason.removeprefix("Not sent: "))
+            # The resend never left, but the payout's first send is still in doubt.
+            banner.show_warning(outcome.reason)
         else:
             banner.show_outcome(outcome, request_id)
         self.statusBar().showMessage(f"Sent again: {banner.text()}", 30_000)

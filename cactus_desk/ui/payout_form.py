@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown
 from cactus_desk.money import AmountError, Currency, currencies, format_major, parse_amount
 from cactus_desk.payouts.draft import (
     PayoutDraft,
@@ -37,7 +36,7 @@ from cactus_desk.payouts.draft import (
     redacted_fields,
     validate_draft,
 )
-from cactus_desk.payouts.states import state_text
+from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.store import NewAttempt
 from cactus_desk.payouts.submit import NotSent, SubmitResult
 from cactus_desk.profiles import Profile
@@ -536,17 +535,11 @@ class PayoutForm(QWidget):
             self._used_ids[key] = "not sent"
         else:
             self.banner.show_outcome(outcome, job.request_id)
-            if not isinstance(outcome, Rejected):  # a callback may still settle it
+            if result.state is not State.REJECTED:  # a callback may still settle it
                 self.status_follower.follow(result.record_id)
-            self._used_ids[key] = {
-                Accepted: "accepted",
-                Rejected: "rejected",
-                Unknown: "unknown",
-            }[type(outcome)]
-        # An Unknown payout keeps its id on show: the person must read the warning first.
-        if not isinstance(outcome, Unknown) and self.request_id_edit.text().strip() == (
-            job.request_id
-        ):
+            self._used_ids[key] = result.state.label.lower()
+        # A payout in doubt keeps its id on show: the person must read the warning first.
+        if not result.state.in_doubt and self.request_id_edit.text().strip() == (job.request_id):
             self.new_request_id()
         self._after_send()
 
@@ -749,10 +742,15 @@ class PayoutForm(QWidget):
 
     @staticmethod
     def _used_message(what: str) -> str:
-        if what == "unknown":
+        if what == State.UNKNOWN.label.lower():
             return (
                 "This request id was just sent and its outcome is unknown. Do not send it again; "
                 "press New id only for a different payout."
+            )
+        if what == State.REFUSED_UNVERIFIED.label.lower():
+            return (
+                "This request id was just sent and the gateway's refusal could not be verified. "
+                "Do not send it again; press New id only for a different payout."
             )
         return f"This request id was already used ({what}). Press New id for a new payout."
 

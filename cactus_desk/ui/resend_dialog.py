@@ -1,4 +1,5 @@
-"""The confirmed "Send again with the same request ID" of a payout whose outcome is UNKNOWN.
+"""The confirmed "Send again with the same request ID" of a payout in doubt (UNKNOWN, or
+refused but unverified).
 
 The dialog explains the risk, shows exactly what will be sent, asks again for a card number
 (only first 6 / last 4 were stored, and the entry must match them) and wants the request ID
@@ -36,11 +37,11 @@ SaltProvider = Callable[[], "str | None"]
 
 def resend_profile(record: PayoutRecord, profiles: list[Profile]) -> Profile:
     """The profile to send ``record`` again through; raises ``ResendRefusedError`` saying why
-    there is none (only an UNKNOWN payout of a profile still set up can be sent again)."""
-    if record.state is not State.UNKNOWN:
+    there is none (only a payout in doubt, of a profile still set up, can be sent again)."""
+    if not record.state.in_doubt:
         raise ResendRefusedError(
             f"Payout #{record.id} is {record.state.label.lower()}: only a payout whose outcome "
-            "is unknown can be sent again."
+            "is unknown or whose refusal could not be verified can be sent again."
         )
     profile = next((p for p in profiles if p.id == record.profile_id), None)
     if profile is None:
@@ -110,12 +111,18 @@ class ResendDialog(QDialog):
         banner = style.environment_banner(record.environment)
         if live:
             banner.setText("LIVE: this sends real money")
+        doubt = (
+            "its refusal could not be verified"
+            if record.state is State.REFUSED_UNVERIFIED
+            else "its outcome is unknown"
+        )
         risk = _plain(
-            "The outcome of this payout is unknown: the gateway may already have created it. "
-            f"Sending it again uses the same request ID, {record.request_id}. The gateway "
-            "identifies a payout by that ID, so if the first send did arrive it refuses this "
-            "one instead of paying twice, and Cactus Desk records that. Still, if you can, "
-            "check with Cactus first (merchant cabinet or support) that the payout does not exist."
+            f"This payout is in doubt ({doubt}): the gateway may already have created it. "
+            f"Sending it again uses the same request ID, {record.request_id}. Cactus does not "
+            "document how its gateway treats a request ID it has already seen: it may refuse "
+            "the resend, or it may pay a second time. Only an accepted, verified answer settles "
+            "the payout; any refusal leaves it Unknown. Check with Cactus first (merchant "
+            "cabinet or support) that the payout does not exist."
         )
         risk.setObjectName("resendRisk")
         risk.setStyleSheet(f"QLabel {{ color: {style.UNKNOWN_FG}; }}")

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, ClassVar
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    PayoutOutcome,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+)
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
@@ -18,6 +25,10 @@ if TYPE_CHECKING:
 UNKNOWN_ADVICE = (
     "The gateway may have created this payout. Do not send it again; "
     "wait for its status or check with Cactus."
+)
+UNVERIFIED_ADVICE = (
+    "The payout may still have been created. Do not send it again; check it with Cactus, "
+    "then settle it in the history (Set final state)."
 )
 
 # Gateway text is shown as plain text and cut short: an HTML error page must not flood the form.
@@ -36,12 +47,21 @@ def outcome_text(outcome: PayoutOutcome, request_id: str) -> str:
             f"Payout accepted: invoice {outcome.invoice_id}, status {status_label(outcome.status)}."
             f" Request id {request_id}."
         )
-    if isinstance(outcome, Rejected):
+    if isinstance(outcome, Rejected) and outcome.signature_verified:
         message = _clip(outcome.message).rstrip(".") or "no reason given"
         return (
             f"Payout rejected by the gateway: {message}. Nothing was paid; correct what it names "
             f"and send it as a new payout. Request id {request_id}."
         )
+    if isinstance(outcome, Rejected | RefusedUnverified):
+        message = _clip(outcome.message).rstrip(".") or "no reason given"
+        why = outcome.why if isinstance(outcome, RefusedUnverified) else "it is not signed"
+        return (
+            f"The gateway answered: {message}. This refusal could not be verified "
+            f"({_clip(why)}). {UNVERIFIED_ADVICE} Request id {request_id}."
+        )
+    if isinstance(outcome, NotSent):
+        return outcome.reason.removeprefix("Not sent: ")
     reason = _clip(outcome.reason)
     reason = reason if reason.endswith((".", "…")) else reason + "."
     # The client's reasons already say what to do; the advice is added only when one does not.
@@ -84,6 +104,7 @@ class ResultBanner(QFrame):
         "declined": (style.REJECTED_BG, style.REJECTED_FG),
         "settled": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "unknown": (style.UNKNOWN_BG, style.UNKNOWN_FG),
+        "refused_unverified": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "error": (style.REJECTED_BG, style.REJECTED_FG),
         "warning": (style.UNKNOWN_BG, style.UNKNOWN_FG),
     }
@@ -94,6 +115,7 @@ class ResultBanner(QFrame):
         "declined": "Declined",
         "settled": "Settled manually",
         "unknown": "Unknown outcome",
+        "refused_unverified": State.REFUSED_UNVERIFIED.label,
         "error": "Not sent",
         "warning": "Check the history",
     }
@@ -124,7 +146,8 @@ class ResultBanner(QFrame):
 
     def kind(self) -> str:
         """``"accepted"``, ``"paid"``, ``"rejected"``, ``"declined"``, ``"settled"``,
-        ``"unknown"``, ``"error"``, ``"warning"``, or ``""`` when hidden."""
+        ``"unknown"``, ``"refused_unverified"``, ``"error"``, ``"warning"``, or ``""`` when
+        hidden."""
         return self._kind
 
     def title(self) -> str:
@@ -139,10 +162,14 @@ class ResultBanner(QFrame):
         """Show how the payout ``request_id`` ended."""
         if isinstance(outcome, Accepted):
             kind = "accepted"
-        elif isinstance(outcome, Rejected):
+        elif isinstance(outcome, Rejected) and outcome.signature_verified:
             kind = "rejected"
+        elif isinstance(outcome, Rejected | RefusedUnverified):
+            kind = "refused_unverified"
         elif isinstance(outcome, Unknown):
             kind = "unknown"
+        elif isinstance(outcome, NotSent):
+            kind = "error"
         else:
             raise TypeError(f"not a payout outcome: {type(outcome).__name__}")
         self._show(kind, outcome_text(outcome, request_id))

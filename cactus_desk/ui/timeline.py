@@ -37,8 +37,9 @@ _MUTED_FG = QColor(style.MUTED_FG)
 
 
 def can_reconcile(record: PayoutRecord | HistoryRow) -> bool:
-    """True when an operator may set a final state: Unknown, or Accepted and not final yet."""
-    if record.state == State.UNKNOWN:
+    """True when an operator may set a final state: in doubt (Unknown, Refused, unverified),
+    or Accepted and not final yet."""
+    if State(record.state).in_doubt:
         return True
     return record.state == State.ACCEPTED and not is_final(record.gateway_status)
 

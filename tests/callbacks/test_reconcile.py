@@ -86,7 +86,7 @@ def test_a_final_rejected_or_missing_record_cannot_be_set(store: HistoryStore) -
         set_final_state(store, settled, 5, "no", who="olga")
 
     rejected = store.create_attempt(replace(ATTEMPT, request_id="po-0002"))
-    store.record_outcome(rejected, Rejected("Insufficient balance"))
+    store.record_outcome(rejected, Rejected("Insufficient balance", signature_verified=True))
     with pytest.raises(ReconcileError, match="rejected"):
         set_final_state(store, rejected, 4, "no", who="olga")
     with pytest.raises(ReconcileError, match="no payout"):

@@ -11,9 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from cactus_desk.gateway.client import CactusClient, GatewayError
+from cactus_desk.gateway.client import NOT_SENT_CONNECT, CactusClient, GatewayError
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+    UnknownKind,
+)
 from cactus_desk.gateway.signature import sign, verify
 from cactus_desk.gateway.urls import InsecureURLError
 
@@ -169,8 +176,8 @@ def test_success_without_site_login_or_site_id_still_checks_the_rest() -> None:
 # -- rejected --------------------------------------------------------------------------------
 
 
-def test_signed_refusal_is_rejected_and_verified() -> None:
-    body = signed({"success": False, "message": "Insufficient funds"})
+def test_a_signed_refusal_echoing_the_request_id_is_rejected_and_verified() -> None:
+    body = signed({"success": False, "message": "Insufficient funds", "request_id": "po-0001"})
     outcome = payout_with(answer(body))
     assert outcome == Rejected(
         message="Insufficient funds", response=body, signature_verified=True, http_status=200
@@ -178,30 +185,67 @@ def test_signed_refusal_is_rejected_and_verified() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "status", "why"),
     [
-        {"success": False, "message": "Invalid ContentType or json format", "signature": "lfd"},
-        {"status": False, "message": "Invalid signature"},
-        {"status": False, "message": "Invalid signature", "signature": False},
+        # The documented error shape: no request_id, so nothing ties it to this payout.
+        (signed({"success": False, "message": "Insufficient funds"}), 200, "request ID"),
+        (
+            {"success": False, "message": "Invalid ContentType", "signature": "lfd"},
+            200,
+            "signature does not match",
+        ),
+        ({"status": False, "message": "Invalid signature", "request_id": "po-0001"}, 200, "not"),
+        (
+            {"status": False, "message": "Invalid signature", "signature": False},
+            200,
+            "not signed",
+        ),
+        (
+            signed({"success": False, "message": "Bad method", "request_id": "po-0001"}),
+            400,
+            "HTTP 400",
+        ),
+        (
+            signed({"success": False, "message": "No", "request_id": "po-0001", "invoice_id": 7}),
+            200,
+            "invoice 7",
+        ),
+        (
+            signed({"success": False, "message": "No", "request_id": "po-0001", "status": 5}),
+            200,
+            "status 5",
+        ),
+        (
+            signed({"success": False, "message": "No", "request_id": "po-9999"}),
+            200,
+            "'po-9999'",
+        ),
+        (
+            signed({"success": False, "message": "No", "request_id": "po-0001"}, "other-salt"),
+            200,
+            "signature does not match",
+        ),
+        (
+            signed({"success": False, "message": "No", "request_id": "po-0001", "amount": 1}),
+            200,
+            "amount",
+        ),
     ],
 )
-def test_unsigned_or_wrongly_signed_refusal_is_still_a_rejection(body: dict[str, Any]) -> None:
-    outcome = payout_with(answer(body))
-    assert isinstance(outcome, Rejected)
-    assert outcome.message == body["message"]
-    assert outcome.signature_verified is False
+def test_a_refusal_that_cannot_be_verified_is_refused_unverified(
+    body: dict[str, Any], status: int, why: str
+) -> None:
+    outcome = payout_with(answer(body, status))
+    assert isinstance(outcome, RefusedUnverified)
+    assert outcome.message == body["message"]  # the gateway's words are still shown
+    assert why in outcome.why
+    assert outcome.http_status == status
 
 
 def test_refusal_without_a_message_says_so() -> None:
     outcome = payout_with(answer({"success": False}))
-    assert isinstance(outcome, Rejected)
+    assert isinstance(outcome, RefusedUnverified)
     assert "without giving a reason" in outcome.message
-
-
-def test_a_4xx_with_a_refusal_body_is_rejected() -> None:
-    outcome = payout_with(answer(signed({"success": False, "message": "Bad method"}), 400))
-    assert isinstance(outcome, Rejected)
-    assert outcome.http_status == 400 and outcome.signature_verified
 
 
 # -- unknown ---------------------------------------------------------------------------------
@@ -210,8 +254,6 @@ def test_a_4xx_with_a_refusal_body_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("exc", "kind", "words"),
     [
-        (httpx.ConnectError, UnknownKind.CONNECT, "Could not connect"),
-        (httpx.ConnectTimeout, UnknownKind.CONNECT, "within 10 s"),
         (httpx.ReadTimeout, UnknownKind.TIMEOUT, "did not answer within 180 s"),
         (httpx.WriteTimeout, UnknownKind.TIMEOUT, "Sending the payout stalled"),
         (httpx.ReadError, UnknownKind.NETWORK, "connection broke"),
@@ -234,13 +276,35 @@ def test_timeout_reason_warns_the_payout_may_exist() -> None:
     assert "Do not send it again" in outcome.reason
 
 
-def test_certificate_failure_is_named() -> None:
+@pytest.mark.parametrize(
+    ("exc", "message", "what"),
+    [
+        (httpx.ConnectError, "[Errno 111] Connection refused", "connection was refused"),
+        (httpx.ConnectError, "[Errno -2] Name or service not known", "could not be resolved"),
+        (httpx.ConnectTimeout, "timed out", "no connection within 10 s"),
+        (httpx.PoolTimeout, "timed out", "no connection within 10 s"),
+        (
+            httpx.ConnectError,
+            "[SSL: CERTIFICATE_VERIFY_FAILED] self-signed",
+            "TLS certificate could not be verified",
+        ),
+    ],
+)
+def test_no_connection_is_not_sent_with_one_message(
+    exc: type[httpx.HTTPError], message: str, what: str
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] self-signed", request=request)
+        raise exc(message, request=request)
 
     outcome = payout_with(handler)
-    assert outcome.kind is UnknownKind.CONNECT
-    assert "TLS certificate could not be verified" in outcome.reason
+    assert isinstance(outcome, NotSent)
+    assert outcome.reason == NOT_SENT_CONNECT.format(
+        url=BASE, what=outcome.reason.split("(")[1].split(")")[0]
+    )
+    assert what in outcome.reason
+    assert "never left this computer" in outcome.reason
+    assert "may have been created" not in outcome.reason
+    assert exc.__name__ in outcome.detail
 
 
 def test_http_500_html_is_an_http_error() -> None:

@@ -9,7 +9,14 @@ import pytest
 
 from cactus_desk.gateway.client import CactusClient, GatewayError
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import (
+    Accepted,
+    NotSent,
+    RefusedUnverified,
+    Rejected,
+    Unknown,
+    UnknownKind,
+)
 from cactus_desk.sandbox import Fault, SandboxGateway
 
 SHORT_READ_TIMEOUT = 0.5
@@ -96,6 +103,7 @@ def test_latency_within_the_read_timeout_is_accepted(
 def test_reject_fault_is_a_verified_rejection_without_invoice(
     gateway: SandboxGateway, client: CactusClient
 ) -> None:
+    # The sandbox signs its refusals and echoes the request_id, so this one proves nothing paid.
     gateway.set_fault(Fault.REJECT, message="Recipient bank unavailable")
     outcome = client.payout(request(), gateway.salt)
     assert isinstance(outcome, Rejected)
@@ -105,23 +113,24 @@ def test_reject_fault_is_a_verified_rejection_without_invoice(
     assert gateway.invoices == []
 
 
-def test_connection_refused_is_unknown_connect() -> None:
+def test_connection_refused_is_not_sent() -> None:
     with SandboxGateway() as gw:
         base_url = gw.base_url
     with CactusClient(base_url, connect_timeout=2) as c:
         outcome = c.payout(request(), "salt-that-does-not-matter")
-    assert isinstance(outcome, Unknown)
-    assert outcome.kind is UnknownKind.CONNECT
+    assert isinstance(outcome, NotSent)
+    assert "never left this computer" in outcome.reason
+    assert "may have been created" not in outcome.reason
 
 
 def test_wrongly_signed_request_is_refused_and_books_nothing(
     gateway: SandboxGateway, client: CactusClient
 ) -> None:
     outcome = client.payout(request(), "not-the-site-salt")
-    assert isinstance(outcome, Rejected)
+    assert isinstance(outcome, RefusedUnverified)
     assert outcome.message == "Invalid signature"
     # Signed with the site salt, which the client does not have.
-    assert outcome.signature_verified is False
+    assert "signature does not match" in outcome.why
     assert gateway.invoices == []
     assert gateway.requests_received == 1
 
@@ -146,7 +155,7 @@ def test_balance_and_a_payout_above_it(gateway: SandboxGateway, client: CactusCl
     assert rub.available == Decimal("4000.0")
 
     refused = client.payout(request("po-2", amount=400_001), gateway.salt)
-    assert isinstance(refused, Rejected)
+    assert isinstance(refused, RefusedUnverified)
     assert refused.message.startswith("Insufficient balance")
     assert len(gateway.invoices) == 1
 

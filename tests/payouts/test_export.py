@@ -60,7 +60,7 @@ def test_the_export_has_a_header_and_one_readable_row_per_payout(store: HistoryS
 def test_the_export_follows_the_filter(store: HistoryStore) -> None:
     store.create_attempt(make_attempt())
     rejected = store.create_attempt(make_attempt(request_id="po-2"))
-    store.record_outcome(rejected, Rejected("Insufficient funds"))
+    store.record_outcome(rejected, Rejected("Insufficient funds", signature_verified=True))
     rows = _export(store, HistoryFilter(states=frozenset({"REJECTED"})))
     assert [row[0] for row in rows[1:]] == [str(rejected)]
     assert _export(store, HistoryFilter(text="nothing matches")) == [list(HEADER)]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from cactus_desk.payouts.migrations import (
     current_version,
     migrate,
 )
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.store import HistoryFilter, HistoryStore
 from tests.payouts.conftest import make_attempt
 
 
@@ -106,3 +108,38 @@ def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
     with HistoryStore.open(data_home) as store:
         assert store.get(lost).state is State.SETTLED
         assert store.get(sent).state is State.ACCEPTED
+
+
+def test_refusals_an_older_version_trusted_without_proof_become_unverified(
+    data_home: Path,
+) -> None:
+    # A history written before v5: refusals were REJECTED whether or not they proved anything.
+    data_home.mkdir(parents=True)
+    path = data_home / "history.sqlite3"
+    conn = _connect(path)
+    migrate(conn, MIGRATIONS[:4])
+    verified = {"success": False, "message": "No", "request_id": "po-ok", "signature": "ab"}
+    rows = {
+        "po-ok": ("", 200, verified),
+        "po-unsigned": ("The rejection was not signed.", 200, {"success": False}),
+        "po-4xx": ("", 400, {**verified, "request_id": "po-4xx"}),
+        "po-no-echo": ("", 200, {"success": False, "signature": "ab"}),
+        "po-invoice": ("", 200, {**verified, "request_id": "po-invoice", "invoice_id": "9"}),
+        "po-status": ("", 200, {**verified, "request_id": "po-status", "status": 5}),
+    }
+    for request_id, (detail, http_status, response) in rows.items():
+        conn.execute(
+            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
+            " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
+            " state, message, detail, http_status, request_json, response_json) VALUES"
+            " (1, 1, 'p', 'P', 'live', 'm', 1, ?, 'alice', 'card', 'RUB', 100, 'REJECTED',"
+            " 'No', ?, ?, '{}', ?)",
+            (request_id, detail, http_status, json.dumps(response)),
+        )
+    conn.close()
+
+    with HistoryStore.open(data_home) as store:
+        states = {record.request_id: record.state for record in store.iter_records()}
+        assert store.count(HistoryFilter(states=frozenset({"REJECTED"}))) == 1
+    assert states.pop("po-ok") is State.REJECTED
+    assert set(states.values()) == {State.REFUSED_UNVERIFIED}

@@ -38,6 +38,7 @@ def test_states_have_labels_and_only_submitting_is_not_an_outcome() -> None:
         "Unknown",
         "Not sent",
         "Settled manually",
+        "Refused, unverified",
     ]
     assert [state for state in State if not state.is_outcome] == [State.SUBMITTING]
     assert State("ACCEPTED") is State.ACCEPTED

@@ -111,11 +111,11 @@ def test_an_accepted_outcome_is_recorded(store: HistoryStore) -> None:
 def test_a_rejection_is_recorded_with_its_message(store: HistoryStore) -> None:
     record_id = store.create_attempt(make_attempt())
     response = {"success": False, "message": "Invalid signature", "status": False}
-    store.record_outcome(record_id, Rejected("Invalid signature", response, False, 200))
+    store.record_outcome(record_id, Rejected("Invalid signature", response, True, 200))
     record = store.get(record_id)
     assert record.state is State.REJECTED
     assert record.message == "Invalid signature"
-    assert record.detail == "The rejection was not signed."
+    assert record.detail == ""
     assert record.gateway_status is None and record.http_status == 200
     assert record.response == response
 

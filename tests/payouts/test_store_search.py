@@ -33,7 +33,9 @@ def _fill(store: HistoryStore, rows: int = 60) -> list[int]:
             )
         )
         if i % 5 == 0:
-            store.record_outcome(record_id, Rejected("Insufficient funds on balance"))
+            store.record_outcome(
+                record_id, Rejected("Insufficient funds on balance", signature_verified=True)
+            )
         else:
             store.record_outcome(record_id, Accepted(f"INV-{5000 + i}", 3, "Payout initialized"))
         ids.append(record_id)
@@ -155,4 +157,6 @@ def test_an_older_history_gets_its_index_and_counts_on_upgrade(data_home: Path) 
         assert [row.request_id for row in store.page(HistoryFilter(text="blocked"))] == [
             "old-request"
         ]
-        assert store.count(HistoryFilter(states=frozenset({"REJECTED"}), currency="EUR")) == 1
+        # An old refusal with no answer kept proves nothing: the upgrade says so (v5).
+        unverified = frozenset({"REFUSED_UNVERIFIED"})
+        assert store.count(HistoryFilter(states=unverified, currency="EUR")) == 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from cactus_desk.gateway.models import PayoutRequest
@@ -49,3 +53,41 @@ def card_request(request_id: str = "po-1", **changes: Any) -> PayoutRequest:
 def attempt(base_url: str, request: PayoutRequest) -> NewAttempt:
     """What the history keeps of ``request`` (card masked)."""
     return attempt_for(profile(base_url), request)
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[str]:
+    """A loopback server that reads each request and hangs up without answering.
+
+    The request does reach a server, so the payout's fate is unknown to the client.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)  # a closed listener does not wake accept()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                seen = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in seen:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        seen += chunk
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from cactus_desk.callbacks.apply import apply_callback
 from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.gateway.client import CactusClient
-from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown
-from cactus_desk.gateway.signature import sign
+from cactus_desk.gateway.outcomes import Accepted, RefusedUnverified, Rejected, Unknown
+from cactus_desk.gateway.signature import sign, verify
 from cactus_desk.money import AmountError, currencies, parse_amount
 from cactus_desk.payouts.draft import PayoutDraft, validate_draft
 from cactus_desk.payouts.states import State
@@ -60,10 +60,13 @@ def _dump(value: Any) -> bytes:
 
 
 def _check(outcome: object) -> None:
-    assert isinstance(outcome, Accepted | Rejected | Unknown)
-    if isinstance(outcome, Accepted):
-        assert outcome.invoice_id  # only a signed, echoing answer gets here
+    assert isinstance(outcome, Accepted | Rejected | RefusedUnverified | Unknown)
+    if isinstance(outcome, Accepted | Rejected):
+        # Only a signed answer echoing the request_id proves anything, either way.
         assert outcome.response["request_id"] == REQUEST.request_id
+        assert verify(outcome.response, SALT)
+    if isinstance(outcome, Accepted):
+        assert outcome.invoice_id
     elif isinstance(outcome, Unknown):
         assert "Cactus" in outcome.reason  # always says whom to check with
 

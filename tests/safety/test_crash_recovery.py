@@ -25,7 +25,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
-from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, card_request
+from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, black_hole, card_request
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -168,9 +168,10 @@ def test_resend_reuses_the_request_id_so_the_gateway_does_not_pay_twice(
     assert gateway.requests_received == 2
     assert len(gateway.invoices) == 1  # the same request_id: one payout, not two
     assert isinstance(result.outcome, Unknown)
-    assert result.outcome.kind is UnknownKind.DUPLICATE_REQUEST
+    assert result.outcome.kind is UnknownKind.RESEND_REFUSED
     assert record.state is State.UNKNOWN
-    assert "already has a payout with this request ID" in record.message
+    assert "refused this resend" in record.message and "Duplicate" in record.message
+    assert "does not document" in record.message
     assert record.request_id == before.request_id == "po-lost"
     assert record.send_attempts == 2
     assert [(row["attempt"], row["previous_state"]) for row in audit] == [(2, "UNKNOWN")]
@@ -182,8 +183,8 @@ def test_resend_of_a_payout_that_never_arrived_is_accepted(
 ) -> None:
     request = card_request("po-refused")
     with HistoryStore.open(data_home) as store:
-        # Nothing listens on this port: the first send fails to connect and is UNKNOWN.
-        with CactusClient("http://127.0.0.1:9", connect_timeout=1) as dead:
+        # A server that hangs up on every request: the first send's fate is UNKNOWN.
+        with black_hole() as url, CactusClient(url, connect_timeout=1) as dead:
             first = submit_payout(
                 store, dead, lambda: SALT, attempt(gateway.base_url, request), request
             )

@@ -84,7 +84,7 @@ def test_an_attempt_still_being_sent_counts(store: HistoryStore, clock: Clock) -
 
 
 def test_a_payout_that_moved_no_money_does_not_count(store: HistoryStore, clock: Clock) -> None:
-    _record(store, clock, NOW - HOUR, Rejected("Insufficient funds"))
+    _record(store, clock, NOW - HOUR, Rejected("Insufficient funds", signature_verified=True))
     not_sent = _record(store, clock, NOW - HOUR)
     store.record_not_sent(not_sent, "No salt")
     assert find_recent_duplicates(store, CARD_ATTEMPT, NOW) == []

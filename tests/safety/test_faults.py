@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from cactus_desk.gateway.client import CactusClient
-from cactus_desk.gateway.outcomes import Rejected, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import NotSent, RefusedUnverified, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
@@ -31,7 +31,8 @@ SANDBOX_FAULTS = {
     Fault.INVALID_JSON: ({}, State.UNKNOWN, UnknownKind.MALFORMED),
     Fault.BAD_SIGNATURE: ({}, State.UNKNOWN, UnknownKind.BAD_SIGNATURE),
     Fault.ECHO_MISMATCH: ({}, State.UNKNOWN, UnknownKind.ECHO_MISMATCH),
-    Fault.REJECT: ({"message": "Insufficient funds"}, State.REJECTED, None),
+    # The sandbox refuses in the documented error shape, which names no request_id.
+    Fault.REJECT: ({"message": "Insufficient funds"}, State.REFUSED_UNVERIFIED, None),
 }
 
 
@@ -69,10 +70,11 @@ def test_a_gateway_fault_is_stored_with_plain_advice(
     assert record.state is state
     assert record.invoice_id is None  # no success state, whatever the gateway did
     banner = outcome_text(result.outcome, record.request_id)  # what the person reads
-    if state is State.REJECTED:
-        assert isinstance(result.outcome, Rejected)
+    if state is State.REFUSED_UNVERIFIED:
+        assert isinstance(result.outcome, RefusedUnverified)
         assert record.message == "Insufficient funds"
-        assert "Nothing was paid" in banner
+        assert "Nothing was paid" not in banner
+        assert "Insufficient funds" in banner and "Do not send it again" in banner
     else:
         assert isinstance(result.outcome, Unknown)
         assert record.unknown_kind == kind
@@ -127,14 +129,16 @@ def test_a_correctly_signed_success_is_accepted_so_the_mock_is_honest(data_home:
     assert result.state is State.ACCEPTED
 
 
-def test_an_unreachable_gateway_says_it_was_probably_not_sent(data_home: Path) -> None:
+def test_an_unreachable_gateway_is_not_sent_with_one_message(data_home: Path) -> None:
     with (
         HistoryStore.open(data_home) as store,
         CactusClient("http://127.0.0.1:9", connect_timeout=1) as client,
     ):
         result = _send(store, client, "http://127.0.0.1:9", "po-down")
         record = store.get(result.record_id)
-    assert record.state is State.UNKNOWN
-    assert record.unknown_kind == UnknownKind.CONNECT
-    assert "most likely not sent" in record.message
-    assert "confirm with Cactus before sending it again" in record.message
+    assert record.state is State.NOT_SENT
+    assert isinstance(result.outcome, NotSent)
+    assert record.message == result.outcome.reason  # the history and the banner agree
+    assert "never left this computer" in record.message
+    assert "may have been created" not in record.message
+    assert "Connection refused" in record.detail

@@ -24,7 +24,11 @@ from cactus_desk.callbacks.apply import apply_callback
 from cactus_desk.crash import format_for_log
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.gateway.outcomes import PayoutOutcome, Rejected, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import (
+    NotSent,
+    PayoutOutcome,
+    RefusedUnverified,
+)
 from cactus_desk.gateway.signature import sign
 from cactus_desk.gateway.urls import InsecureURLError
 from cactus_desk.logs import stop_logging
@@ -292,11 +296,11 @@ def test_a_profile_ca_bundle_makes_a_private_gateway_trusted(
 
     with CactusClient(private.base_url, ca_bundle=private.ca_bundle) as trusting:
         outcome = trusting.payout(card_request(), SALT)
-    assert isinstance(outcome, Rejected) and outcome.message == "declined over TLS"
+    assert isinstance(outcome, RefusedUnverified) and outcome.message == "declined over TLS"
 
     with CactusClient(private.base_url) as default:
         outcome = default.payout(card_request(), SALT)
-    assert isinstance(outcome, Unknown) and outcome.kind is UnknownKind.CONNECT
+    assert isinstance(outcome, NotSent)
     assert "TLS certificate could not be verified" in outcome.reason
 
 

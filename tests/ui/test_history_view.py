@@ -67,7 +67,9 @@ def _attempt(i: int, profile: Profile, **changes: object) -> NewAttempt:
 
 def _outcome(i: int) -> Accepted | Rejected | Unknown:
     if i % 10 == 3:
-        return Rejected(message="Insufficient balance", response={"success": False})
+        return Rejected(
+            message="Insufficient balance", response={"success": False}, signature_verified=True
+        )
     if i % 10 == 7:
         return Unknown(reason="No answer within 180 s", kind=UnknownKind.TIMEOUT)
     return Accepted(invoice_id=str(50_000 + i), status=3, message="Payout initialized")
@@ -101,7 +103,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if i == 8:
                 outcome = Accepted(invoice_id="INV-needle-8", status=4, message="Paid")
             if i == 9:
-                outcome = Rejected(message="Recipient needle message: account closed")
+                outcome = Rejected(
+                    message="Recipient needle message: account closed", signature_verified=True
+                )
             history.record_outcome(record_id, outcome)
     return path
 

@@ -31,7 +31,7 @@ from cactus_desk.ui.exception_hook import install_exception_hook
 from cactus_desk.ui.main_window import HISTORY_TAB, AlreadyRunningError, MainWindow
 from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
 from cactus_desk.ui.resend_dialog import ResendDialog
-from tests.safety.helpers import attempt, card_request
+from tests.safety.helpers import attempt, black_hole, card_request
 from tests.ui.conftest import READ_TIMEOUT, PayoutDriver
 
 CARD_EXAMPLE = load_catalog().method("card").field("card_number").example
@@ -252,7 +252,9 @@ def test_resending_an_unknown_card_payout_reuses_its_request_id_and_never_pays_t
     sandbox.clear_fault()
 
     dialog = open_resend_dialog(sandbox_window, qtbot, request_id)
-    assert request_id in dialog.findChild(QLabel, "resendRisk").text()
+    risk = dialog.findChild(QLabel, "resendRisk").text()
+    assert request_id in risk
+    assert "does not document how its gateway treats a request ID" in risk
     send = dialog.send_button()
     assert not send.isEnabled()
     card = dialog.field_edit("card_number")
@@ -266,14 +268,16 @@ def test_resending_an_unknown_card_payout_reuses_its_request_id_and_never_pays_t
         qtbot.mouseClick(send, Qt.MouseButton.LeftButton)
 
     record = driver.record(request_id)
-    # The gateway had it all along: the same request ID is refused, not paid a second time.
+    # The gateway had it all along: the same request ID is refused, not paid a second time,
+    # and the refusal settles nothing.
     assert record.state is State.UNKNOWN
-    assert record.unknown_kind == UnknownKind.DUPLICATE_REQUEST
+    assert record.unknown_kind == UnknownKind.RESEND_REFUSED
     assert record.send_attempts == 2
     assert len(sandbox.invoices) == 1
     audit = resend_history(sandbox_window.history, record.id)
     assert [row["previous_state"] for row in audit] == ["UNKNOWN"]
-    assert "already has a payout with this request ID" in driver.form.banner.text()
+    assert "refused this resend" in driver.form.banner.text()
+    assert "does not document" in driver.form.banner.text()
     assert card.text() == ""  # the full number does not outlive the send
 
 
@@ -292,8 +296,8 @@ def test_resending_a_payout_that_never_arrived_is_accepted_with_the_same_request
         method="card",
         additional_fields={"card_number": CARD_EXAMPLE, "card_holder": "John Wick"},
     )
-    # The gateway was unreachable: the outcome is unknown, and nothing arrived.
-    with CactusClient("http://127.0.0.1:9", connect_timeout=1) as dead:
+    # A server hung up on it: the outcome is unknown, and nothing reached the gateway.
+    with black_hole() as url, CactusClient(url, connect_timeout=1) as dead:
         first = submit_payout(
             sandbox_window.history, dead, lambda: "x", attempt_for(profile, request), request
         )
