@@ -155,7 +155,7 @@ def test_balance_and_a_payout_above_it(gateway: SandboxGateway, client: CactusCl
     assert rub.available == Decimal("4000.0")
 
     refused = client.payout(request("po-2", amount=400_001), gateway.salt)
-    assert isinstance(refused, RefusedUnverified)
+    assert isinstance(refused, Rejected)
     assert refused.message.startswith("Insufficient balance")
     assert len(gateway.invoices) == 1
 
