@@ -219,8 +219,7 @@ def test_self_test_reports_a_rejected_payout_and_exits_1(
     assert code == 1
     assert lines[:3][0].startswith("ok  main window")
     assert any(
-        line.startswith("FAIL sandbox payout: the sandbox payout ended REFUSED_UNVERIFIED")
-        for line in lines
+        line.startswith("FAIL sandbox payout: the sandbox payout ended REJECTED") for line in lines
     )
     assert lines[-1] == "self-test failed (1 check(s))"
 

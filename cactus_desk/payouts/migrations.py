@@ -283,6 +283,8 @@ def _v6_review_and_pruning(conn: sqlite3.Connection) -> None:
         f"WHEN NOT (old.outcome = 'rejected' AND old.reason IN ({reasons})) "
         "BEGIN SELECT RAISE(ABORT, 'the events table is append-only'); END"
     )
+
+
 def _unverifiable_refusal(
     request_id: str, detail: str, http_status: int | None, response_json: str | None
 ) -> str | None:

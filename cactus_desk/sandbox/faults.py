@@ -10,8 +10,8 @@ from enum import StrEnum
 class Fault(StrEnum):
     """How the next payout answers misbehave.
 
-    Every fault except ``REJECT`` creates the invoice first: the real risk is a payout the
-    gateway made whose answer was lost or garbled.
+    Every fault except ``REJECT`` and ``REFUSE_WITHOUT_ID`` creates the invoice first: the real
+    risk is a payout the gateway made whose answer was lost or garbled.
     """
 
     LATENCY = "latency"  # answer correctly, after ``delay`` seconds
@@ -22,6 +22,9 @@ class Fault(StrEnum):
     BAD_SIGNATURE = "bad_signature"  # a success signed with the wrong salt
     ECHO_MISMATCH = "echo_mismatch"  # a correctly signed success for a different amount
     REJECT = "reject"  # a signed ``success: false`` with ``message`` and the request_id; no invoice
+    # The docs' own failure example: signed ``success: false`` naming no request_id. Nothing
+    # ties it to the payout, so the console must treat it as possibly paid; no invoice.
+    REFUSE_WITHOUT_ID = "refuse_without_id"
 
 
 DEFAULT_REJECT_MESSAGE = "Payout declined by sandbox"

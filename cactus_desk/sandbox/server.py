@@ -311,9 +311,10 @@ class SandboxGateway:
             self._requests_received += 1
         setting = self._faults.take()
         body = handler.read_json_object()
-        if setting is not None and setting.fault is Fault.REJECT:
+        if setting is not None and setting.fault in (Fault.REJECT, Fault.REFUSE_WITHOUT_ID):
             log.info("sandbox: fault %s", setting.fault)
-            request_id = body.get("request_id") if body is not None else None
+            echo = body is not None and setting.fault is Fault.REJECT
+            request_id = body.get("request_id") if echo and body is not None else None
             handler.send_json(self._ledger.failure(setting.message, request_id=request_id))
             return
         fault_name = setting.fault.value if setting is not None else None

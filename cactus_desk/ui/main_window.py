@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: The smallest window: the payout form fits its width, the status bar its balance.
 MINIMUM_SIZE = (640, 480)
+# Wide enough for the History columns a clerk checks first (Time to Gateway status).
+DEFAULT_SIZE = (800, 820)
 
 SANDBOX_PROFILE_ID = "sandbox-session"
 SANDBOX_PROFILE_NAME = "Sandbox"
@@ -171,7 +173,7 @@ class MainWindow(QMainWindow):
         self._quit_question: QMessageBox | None = None
         self._build_menus()
         self.statusBar().showMessage(LOADING_TEXT)
-        self.resize(760, 820)
+        self.resize(*DEFAULT_SIZE)
         # Below this the form's labels, fields and the balance are squeezed out of reach.
         self.setMinimumSize(*MINIMUM_SIZE)
         # Where the window was last time (no secret is ever kept there).

@@ -117,7 +117,7 @@ def test_a_refused_unverified_payout_can_be_resent_and_a_refusal_leaves_it_unkno
 ) -> None:
     request = card_request("po-doubt")
     with SandboxGateway(merchant_id=MERCHANT, site_id=SITE, salt=SALT) as gateway:
-        gateway.set_fault(Fault.REJECT, message="Bank offline", times=2)
+        gateway.set_fault(Fault.REFUSE_WITHOUT_ID, message="Bank offline", times=2)
         with CactusClient(gateway.base_url) as client:
             first = submit_payout(
                 store, client, lambda: SALT, attempt(gateway.base_url, request), request

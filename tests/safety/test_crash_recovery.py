@@ -170,7 +170,7 @@ def test_resend_reuses_the_request_id_so_the_gateway_does_not_pay_twice(
     assert isinstance(result.outcome, Unknown)
     assert result.outcome.kind is UnknownKind.RESEND_REFUSED
     assert record.state is State.UNKNOWN
-    assert "refused this resend" in record.message and "Duplicate" in record.message
+    assert "refused this resend" in record.message and "already exists" in record.message
     assert "does not document" in record.message
     assert record.request_id == before.request_id == "po-lost"
     assert record.send_attempts == 2

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from cactus_desk.gateway.client import CactusClient
-from cactus_desk.gateway.outcomes import NotSent, RefusedUnverified, Unknown, UnknownKind
+from cactus_desk.gateway.outcomes import NotSent, RefusedUnverified, Rejected, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
@@ -31,8 +31,9 @@ SANDBOX_FAULTS = {
     Fault.INVALID_JSON: ({}, State.UNKNOWN, UnknownKind.MALFORMED),
     Fault.BAD_SIGNATURE: ({}, State.UNKNOWN, UnknownKind.BAD_SIGNATURE),
     Fault.ECHO_MISMATCH: ({}, State.UNKNOWN, UnknownKind.ECHO_MISMATCH),
-    # The sandbox refuses in the documented error shape, which names no request_id.
-    Fault.REJECT: ({"message": "Insufficient funds"}, State.REFUSED_UNVERIFIED, None),
+    Fault.REJECT: ({"message": "Insufficient funds"}, State.REJECTED, None),
+    # The documented error shape names no request_id, so it proves nothing.
+    Fault.REFUSE_WITHOUT_ID: ({"message": "Insufficient funds"}, State.REFUSED_UNVERIFIED, None),
 }
 
 
@@ -75,6 +76,10 @@ def test_a_gateway_fault_is_stored_with_plain_advice(
         assert record.message == "Insufficient funds"
         assert "Nothing was paid" not in banner
         assert "Insufficient funds" in banner and "Do not send it again" in banner
+    elif state is State.REJECTED:
+        assert isinstance(result.outcome, Rejected) and result.outcome.signature_verified
+        assert record.message == "Insufficient funds"
+        assert "Nothing was paid" in banner and "Insufficient funds" in banner
     else:
         assert isinstance(result.outcome, Unknown)
         assert record.unknown_kind == kind

@@ -21,11 +21,11 @@ from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
 from cactus_desk.ui.history_model import Column
 from cactus_desk.ui.history_view import HistoryPanel
-from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
+from cactus_desk.ui.main_window import DEFAULT_SIZE, HISTORY_TAB, MainWindow
 from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, unknown_record
 
 PROFILE_ID = "p-main"
-DEFAULT_SIZE = (760, 820)
+
 WAIT_MS = 5_000
 
 

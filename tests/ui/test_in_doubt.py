@@ -30,7 +30,7 @@ def test_an_unverified_refusal_is_shown_guarded_filtered_and_can_be_settled(
 ) -> None:
     assert window.sandbox is not None
     # The sandbox refuses in the documented error shape, which names no request_id.
-    window.sandbox.set_fault(Fault.REJECT, message="Recipient bank offline")
+    window.sandbox.set_fault(Fault.REFUSE_WITHOUT_ID, message="Recipient bank offline")
     request_id = driver.send("card", "RUB", amount="700.00")
     assert driver.record(request_id).state is State.REFUSED_UNVERIFIED
     banner = driver.form.banner

@@ -80,8 +80,9 @@ FAULT_OUTCOMES = [
     (Fault.INVALID_JSON, State.UNKNOWN, "unknown"),
     (Fault.BAD_SIGNATURE, State.UNKNOWN, "unknown"),
     (Fault.ECHO_MISMATCH, State.UNKNOWN, "unknown"),
-    # The sandbox refuses in the documented error shape, which names no request_id.
-    (Fault.REJECT, State.REFUSED_UNVERIFIED, "refused_unverified"),
+    (Fault.REJECT, State.REJECTED, "rejected"),
+    # The documented error shape names no request_id, so it proves nothing.
+    (Fault.REFUSE_WITHOUT_ID, State.REFUSED_UNVERIFIED, "refused_unverified"),
 ]
 
 
@@ -104,6 +105,11 @@ def test_each_sandbox_fault_ends_in_the_right_state(
         assert form.request_id_edit.text() == request_id
         assert "outcome is unknown" in form.error_text("request_id")
         assert not form.send_button.isEnabled()
+    elif state is State.REJECTED:
+        # Signed and echoing the request_id: the refusal proves nothing was paid.
+        assert "Insufficient funds on the site" in banner.text()
+        assert "Nothing was paid" in banner.text()
+        assert form.send_button.isEnabled()
     else:
         # Possibly paid: the gateway's words are shown, never "Nothing was paid".
         assert "Insufficient funds on the site" in banner.text()

@@ -51,6 +51,7 @@ def test_ctrl_q_with_a_payout_in_flight_asks_first(
     driver.fill("card", "RUB")
     driver.confirm(driver.open_confirm())
     qtbot.waitUntil(window.send_controller.is_sending, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: sandbox.requests_received == 1, timeout=WAIT_MS)  # it reached it
     driver.activate(driver.form.site_login_edit)
 
     _ctrl(window, Qt.Key.Key_Q)
