@@ -607,12 +607,17 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     states = _states(args.state)
     target = _export_target(args.output, ctx.data_dir, force=args.force) if args.output else None
     ctx.start_logging()
+    from cactus_desk.profiles import ProfileStore
+
+    decimals = {profile.id: profile.decimals for profile in ProfileStore(ctx.data_dir).list()}
     with HistoryStore.open(ctx.data_dir) as store:
         history_filter = _history_filter(args, ctx, store, states)
 
         def export(stream: TextIO) -> int:
             # Oldest first, so an export reads like a ledger.
-            return store.export_csv(history_filter, SortKey.CREATED_AT, False, stream, bom=args.bom)
+            return store.export_csv(
+                history_filter, SortKey.CREATED_AT, False, stream, bom=args.bom, decimals=decimals
+            )
 
         if target is not None:
             try:

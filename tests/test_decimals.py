@@ -132,3 +132,35 @@ def test_the_command_line_sets_and_resets_a_profile_s_decimals(
     code, _, err = _cli(monkeypatch, capsys, "profile", "update", "Acme live", "--decimals", "IDR")
     assert code == 2 and "CODE=DECIMALS" in err
     assert ProfileStore(data_home).get("Acme live").decimals == {"USDT": 6}
+
+
+def test_the_csv_export_reads_amounts_with_the_profile_s_decimals(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    from dataclasses import replace
+
+    from cactus_desk.payouts.store import HistoryStore
+    from tests.payouts.conftest import BASE_ATTEMPT
+
+    add = ["profile", "add", "Acme live", "--base-url", "https://gw.example.com"]
+    add += ["--merchant-id", "acme", "--site-id", "21", "--salt-stdin", "--decimals", "IDR=0"]
+    assert _cli(monkeypatch, capsys, *add)[0] == 0
+    profile = ProfileStore(data_home).get("Acme live")
+    with HistoryStore.open(data_home) as store:
+        for request_id, profile_id in (("po-zero", profile.id), ("po-usual", "p-other")):
+            store.create_attempt(
+                replace(
+                    BASE_ATTEMPT,
+                    request_id=request_id,
+                    profile_id=profile_id,
+                    currency="IDR",
+                    amount_minor=150_000,
+                )
+            )
+
+    code, out, _ = _cli(monkeypatch, capsys, "history", "export")
+    assert code == 0
+    rows = {line.split(",")[7]: line for line in out.splitlines()[1:]}
+    # 150000 on the wire is 150000 rupiah for this profile, 1500.00 for one without the override.
+    assert ",150000,150000," in rows["po-zero"]
+    assert ",1500.00,150000," in rows["po-usual"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from cactus_desk.catalog import load_catalog
-from cactus_desk.money import UnknownCurrencyError, to_major
+from cactus_desk.money import UnknownCurrencyError, to_major, with_decimals
 from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.payouts.store import PayoutRecord, iso_utc
@@ -66,10 +66,13 @@ def guard_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def major_amount(minor: int, currency: str) -> str:
-    """The amount in major units without grouping (``"1500.50"``); ``""`` for an unknown code."""
+def major_amount(minor: int, currency: str, decimals: Mapping[str, int] | None = None) -> str:
+    """The amount in major units without grouping (``"1500.50"``); ``""`` for an unknown code.
+
+    ``decimals`` is the profile's override of the currency's decimals, if any.
+    """
     try:
-        return format(to_major(minor, currency), "f")
+        return format(to_major(minor, with_decimals(currency, decimals)), "f")
     except UnknownCurrencyError:
         return ""
 
@@ -92,7 +95,7 @@ def _recipient_cells(request: Mapping[str, Any]) -> list[str]:
     return cells
 
 
-def _row(record: PayoutRecord) -> list[str]:
+def _row(record: PayoutRecord, decimals: Mapping[str, int] | None) -> list[str]:
     cells = [
         str(record.id),
         iso_utc(record.created_at),
@@ -106,7 +109,7 @@ def _row(record: PayoutRecord) -> list[str]:
         record.site_login,
         record.method,
         record.currency,
-        major_amount(record.amount_minor, record.currency),
+        major_amount(record.amount_minor, record.currency, decimals),
         str(record.amount_minor),
         state_text(record.state, record.gateway_status),
         status_label(record.gateway_status),
@@ -118,12 +121,23 @@ def _row(record: PayoutRecord) -> list[str]:
     return [guard_cell(cell) for cell in cells]
 
 
-def write_csv(records: Iterable[PayoutRecord], stream: TextIO, *, bom: bool = False) -> int:
+ProfileDecimals = Mapping[str, Mapping[str, int]]
+"""A profile id -> that profile's decimals overrides (currency code -> decimals)."""
+
+
+def write_csv(
+    records: Iterable[PayoutRecord],
+    stream: TextIO,
+    *,
+    bom: bool = False,
+    decimals: ProfileDecimals | None = None,
+) -> int:
     """Write a header and one row per record; return the number of records written.
 
     Open ``stream`` with ``newline=""`` so the csv module controls line endings. Recipient
     fields are written as stored, which is masked: the history never holds a full card.
-    ``bom`` starts the text with a UTF-8 byte order mark (for Excel).
+    ``bom`` starts the text with a UTF-8 byte order mark (for Excel). ``decimals`` maps a
+    profile id to its decimals overrides, so amounts read as that profile sends them.
     """
     if bom:
         stream.write(BOM)
@@ -131,6 +145,6 @@ def write_csv(records: Iterable[PayoutRecord], stream: TextIO, *, bom: bool = Fa
     writer.writerow(HEADER)
     count = 0
     for record in records:
-        writer.writerow(_row(record))
+        writer.writerow(_row(record, (decimals or {}).get(record.profile_id)))
         count += 1
     return count

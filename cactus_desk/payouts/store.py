@@ -994,14 +994,17 @@ class HistoryStore:
         stream: TextIO,
         *,
         bom: bool = False,
+        decimals: Mapping[str, Mapping[str, int]] | None = None,
     ) -> int:
         """Write the matching records to ``stream`` as CSV; return how many rows were written.
 
-        ``bom`` starts it with a UTF-8 byte order mark, for Excel.
+        ``bom`` starts it with a UTF-8 byte order mark, for Excel; ``decimals`` maps profile
+        ids to their decimals overrides.
         """
         from cactus_desk.payouts.export import write_csv  # export imports this module
 
-        return write_csv(self.iter_records(history_filter, sort, descending), stream, bom=bom)
+        records = self.iter_records(history_filter, sort, descending)
+        return write_csv(records, stream, bom=bom, decimals=decimals)
 
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""

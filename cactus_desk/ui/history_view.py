@@ -185,6 +185,7 @@ def write_export(
     descending: bool,
     path: Path,
     bom: bool = False,
+    decimals: Mapping[str, Mapping[str, int]] | None = None,
 ) -> int:
     """Write the matching payouts to ``path`` as CSV; return how many. Worker thread.
 
@@ -195,7 +196,8 @@ def write_export(
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
-            count = write_csv(store.iter_records(history_filter, sort, descending), stream, bom=bom)
+            records = store.iter_records(history_filter, sort, descending)
+            count = write_csv(records, stream, bom=bom, decimals=decimals)
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -472,6 +474,7 @@ class HistoryPanel(QWidget):
             self._model.descending,
             target,
             self.export_bom_check.isChecked(),
+            dict(self._decimals),
         )
         self._export_button.setEnabled(False)
         self._set_status(f"Exporting to {target.name}…")
