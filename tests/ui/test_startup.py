@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import APP_NAME, ORG_NAME, __version__, app
+from cactus_desk.payouts.send import SendCode
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import Profile, ProfileStore
@@ -163,11 +164,11 @@ def test_closing_stops_the_sandbox_and_closes_the_store(window: MainWindow) -> N
     assert not window.isVisible()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
-    assert not window.send_controller.send(  # no send is taken once closed
-        window.sandbox_profile,
-        None,
+    refused = window.send_controller.send(  # no send is taken once closed
         None,  # type: ignore[arg-type]
+        window.sandbox_profile,
     )
+    assert refused is not None and refused.code is SendCode.NOT_SENT
 
 
 def test_closing_during_a_send_waits_for_its_outcome(
