@@ -79,7 +79,17 @@ class Payout:
         if not str(self.target.profile_id).strip():
             raise ValueError("The profile id must not be empty")
         # The gateway's own model checks the rest (non-empty values, strict types, no ";").
-        self.wire_request()
+        from pydantic import ValidationError
+
+        try:
+            self.wire_request()
+        except ValidationError as exc:
+            # Only the messages: pydantic's text would quote the input, card number and all.
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'payout'}: {error['msg']}"
+                for error in exc.errors(include_input=False, include_url=False)
+            )
+            raise ValueError(f"Not a payout the gateway can take: {problems}") from None
 
     @property
     def is_live(self) -> bool:

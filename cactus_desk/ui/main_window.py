@@ -765,7 +765,7 @@ class MainWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        busy = self._ready and (self._controller.is_sending())
+        busy = self._ready and self._controller.is_sending()
         if busy and not self._shut_down:
             # Closing now would leave the attempt SUBMITTING: ask, and at most wait for its
             # answer before closing.
@@ -789,11 +789,8 @@ class MainWindow(QMainWindow):
         if self._quit_question is not None:
             self._quit_question.raise_()
             return
-        what = (
-            "A payout is being sent"
-            if self._controller.is_sending()
-            else "A payout is being sent again"
-        )
+        new_payouts = [job for job in self._controller.jobs() if job.resend_of is None]
+        what = "A payout is being sent" if new_payouts else "A payout is being sent again"
         box = QMessageBox(
             QMessageBox.Icon.Warning, APP_NAME, f"{what}. Quit Cactus Desk?", parent=self
         )
