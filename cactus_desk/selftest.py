@@ -178,7 +178,8 @@ def check_sandbox_payout(store: HistoryStore) -> str:
         finally:
             service.close()
         if result.code is not SendCode.ACCEPTED or result.record_id is None:
-            raise SelfTestError(f"the sandbox payout ended {result.code}: {result.message}")
+            ended = result.state if result.state is not None else result.code
+            raise SelfTestError(f"the sandbox payout ended {ended}: {result.message}")
         record = store.get(result.record_id)
         if record.state != State.ACCEPTED or record.invoice_id != result.invoice_id:
             raise SelfTestError("the history did not record the accepted payout")
