@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.set_defaults(handler=_cmd_history_restore)
     _add_status_commands(commands, history_commands)
+    from cactus_desk import payout_command
+
+    payout_command.add_parser(commands, _cmd_payout_send)
     return parser
 
 
@@ -724,6 +727,12 @@ def _cmd_history_restore(args: argparse.Namespace, ctx: Context) -> int:
         file=ctx.stdout,
     )
     return EXIT_OK
+
+
+def _cmd_payout_send(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk import payout_command
+
+    return payout_command.run(args, ctx)
 
 
 # --- invoice statuses: the callback receiver, callback import, manual reconciliation ---------

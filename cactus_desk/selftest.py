@@ -137,13 +137,11 @@ def check_keyring() -> str:
 
 
 def check_sandbox_payout(store: HistoryStore) -> str:
-    """Send one payout through the real submit path to an in-process sandbox gateway."""
+    """Send one payout through the real send path (``SendService``) to an in-process sandbox."""
     from cactus_desk.catalog import load_catalog
-    from cactus_desk.gateway.client import CactusClient
-    from cactus_desk.gateway.outcomes import Accepted
-    from cactus_desk.payouts.draft import PayoutDraft, build_request, new_request_id
+    from cactus_desk.payouts.draft import PayoutDraft, new_request_id
+    from cactus_desk.payouts.send import SendCode, SendResult, SendService
     from cactus_desk.payouts.states import State
-    from cactus_desk.payouts.submit import attempt_for, submit_payout
     from cactus_desk.profiles import Profile
     from cactus_desk.sandbox import SandboxGateway
 
@@ -152,7 +150,7 @@ def check_sandbox_payout(store: HistoryStore) -> str:
         for spec in load_catalog().fields_for(SELF_TEST_METHOD, SELF_TEST_CURRENCY)
         if spec.required
     }
-    with SandboxGateway() as sandbox, CactusClient(sandbox.base_url, read_timeout=30) as client:
+    with SandboxGateway() as sandbox:
         profile = Profile(
             id="self-test",
             name="Self-test sandbox",
@@ -160,6 +158,7 @@ def check_sandbox_payout(store: HistoryStore) -> str:
             merchant_id=sandbox.merchant_id,
             site_id=sandbox.site_id,
             environment="sandbox",
+            read_timeout=30,
         )
         draft = PayoutDraft(
             profile_id=profile.id,
@@ -170,20 +169,23 @@ def check_sandbox_payout(store: HistoryStore) -> str:
             fields=fields,
             request_id=new_request_id(),
         )
-        request = build_request(draft, merchant_id=profile.merchant_id, site_id=profile.site_id)
-        result = submit_payout(
-            store, client, lambda: sandbox.salt, attempt_for(profile, request), request
-        )
-        outcome = result.outcome
-        if not isinstance(outcome, Accepted):
-            why = getattr(outcome, "message", None) or getattr(outcome, "reason", "")
-            raise SelfTestError(f"the sandbox payout ended {result.state}: {why}")
+        service = SendService(store, lambda _profile: sandbox.salt)
+        try:
+            prepared = service.prepare(draft, profile)
+            if isinstance(prepared, SendResult):
+                raise SelfTestError(f"the sandbox payout was refused: {prepared.message}")
+            result = service.send(prepared.payout, profile)
+        finally:
+            service.close()
+        if result.code is not SendCode.ACCEPTED or result.record_id is None:
+            ended = result.state if result.state is not None else result.code
+            raise SelfTestError(f"the sandbox payout ended {ended}: {result.message}")
         record = store.get(result.record_id)
-        if record.state != State.ACCEPTED or record.invoice_id != outcome.invoice_id:
+        if record.state != State.ACCEPTED or record.invoice_id != result.invoice_id:
             raise SelfTestError("the history did not record the accepted payout")
         if sandbox.requests_received != 1:
             raise SelfTestError(f"the sandbox received {sandbox.requests_received} requests")
-    return f"sandbox payout accepted (invoice {outcome.invoice_id})"
+    return f"sandbox payout accepted (invoice {result.invoice_id})"
 
 
 def run(argv: list[str], out: TextIO | None = None) -> int:

@@ -12,14 +12,29 @@ import pytest
 from pydantic import ValidationError
 
 from cactus_desk import cli
-from cactus_desk.gateway.models import BalanceResponse
+from cactus_desk.gateway.models import BalanceResponse, PayoutRequest
 from cactus_desk.logs import stop_logging
 from cactus_desk.money import currencies, currency, format_major
-from cactus_desk.payouts.draft import PayoutDraft, build_request, validate_draft
+from cactus_desk.payouts.draft import PayoutDraft, validate_draft
+from cactus_desk.payouts.payout import PayoutTarget, build_payout
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.ui.balance import summarise
 
 BASE = {"name": "Acme", "base_url": "https://gw.example.com", "merchant_id": "m", "site_id": 3}
+
+
+def build_request(
+    draft: PayoutDraft,
+    *,
+    merchant_id: str,
+    site_id: int,
+    extensions: list[str] | None = None,
+    decimals: dict[str, int] | None = None,
+) -> PayoutRequest:
+    """What the console sends for ``draft``: the wire model of the payout built from it."""
+    target = PayoutTarget("p-test", "Test", "sandbox", merchant_id, site_id)
+    payout = build_payout(draft, target, extensions=extensions, decimals=decimals)
+    return payout.wire_request()
 
 
 def test_the_undocumented_currencies_are_marked_in_the_data() -> None:

@@ -10,14 +10,28 @@ import pytest
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.payouts.draft import (
     PayoutDraft,
-    build_request,
     mask_card,
     new_request_id,
     redacted_fields,
     validate_draft,
 )
+from cactus_desk.payouts.payout import PayoutTarget, build_payout
 
 CARD = "4111 1111 1111 1111"
+
+
+def build_request(
+    draft: PayoutDraft,
+    *,
+    merchant_id: str,
+    site_id: int,
+    extensions: list[str] | None = None,
+    decimals: dict[str, int] | None = None,
+) -> PayoutRequest:
+    """What the console sends for ``draft``: the wire model of the payout built from it."""
+    target = PayoutTarget("p-test", "Test", "sandbox", merchant_id, site_id)
+    payout = build_payout(draft, target, extensions=extensions, decimals=decimals)
+    return payout.wire_request()
 
 
 def card_draft(**changes: object) -> PayoutDraft:

@@ -1,4 +1,4 @@
-"""A payout as the form holds it, before it becomes a request: validation, ids and masking."""
+"""A payout as the form holds it, before it becomes a ``Payout``: validation, ids, masking."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
-from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.signature import SEPARATOR, SEPARATOR_MESSAGE
 from cactus_desk.money import AmountError, currencies, parse_amount, with_decimals
 
@@ -116,37 +115,6 @@ def validate_draft(
         return errors
     errors.update(catalog.validate_fields(method, cur.code, draft.fields))
     return errors
-
-
-def build_request(
-    draft: PayoutDraft,
-    *,
-    merchant_id: str,
-    site_id: int,
-    extensions: Iterable[str] | None = None,
-    decimals: Mapping[str, int] | None = None,
-) -> PayoutRequest:
-    """Turn a valid draft into the request to sign and send; ``ValueError`` if it is invalid.
-
-    With ``extensions`` the method must be documented or among them; without, enabling a
-    method is left to the caller (the form only offers what the profile enables).
-    """
-    enabled = (draft.method,) if extensions is None else tuple(extensions)
-    errors = validate_draft(draft, extensions=enabled, decimals=decimals)
-    if errors:
-        summary = "; ".join(f"{key}: {message}" for key, message in errors.items())
-        raise ValueError(f"The payout is not complete: {summary}")
-    catalog = load_catalog()
-    return PayoutRequest(
-        merchant_id=merchant_id,
-        site_login=draft.site_login.strip(),
-        site_id=site_id,
-        request_id=draft.request_id.strip(),
-        amount=parse_amount(draft.amount_text, with_decimals(draft.currency, decimals)),
-        currency=draft.currency,
-        method=draft.method,
-        additional_fields=catalog.wire_fields(draft.method, draft.currency, draft.fields),
-    )
 
 
 def mask_card(number: str) -> str:

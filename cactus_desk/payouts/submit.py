@@ -23,10 +23,9 @@ from cactus_desk.gateway.outcomes import (
     Unknown,
     UnknownKind,
 )
-from cactus_desk.payouts.draft import redacted_fields
+from cactus_desk.payouts.payout import Payout
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore, NewAttempt
-from cactus_desk.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +60,6 @@ class SubmitResult:
         if isinstance(self.outcome, Unknown):
             return State.UNKNOWN
         return State.NOT_SENT
-
-
-class AttemptMismatchError(ValueError):
-    """The history entry would not describe the request about to be sent."""
 
 
 class AttemptNotRecordedError(OSError):
@@ -106,38 +101,22 @@ def _describe(outcome: SubmitOutcome) -> str:
     return f"it was not sent: {outcome.reason}"
 
 
-def attempt_for(profile: Profile, request: PayoutRequest) -> NewAttempt:
-    """What the history keeps of ``request`` sent with ``profile``: the card number masked."""
+def recorded_attempt(payout: Payout) -> NewAttempt:
+    """What the history keeps of ``payout``: derived from it, card numbers masked."""
+    target = payout.target
     return NewAttempt(
-        profile_id=profile.id,
-        profile_name=profile.name,
-        environment=profile.environment,
-        merchant_id=request.merchant_id,
-        site_id=request.site_id,
-        request_id=request.request_id,
-        site_login=request.site_login,
-        method=request.method,
-        currency=request.currency,
-        amount_minor=request.amount,
-        request_fields=redacted_fields(request.method, request.additional_fields),
+        profile_id=target.profile_id,
+        profile_name=target.profile_name,
+        environment=target.environment,
+        merchant_id=target.merchant_id,
+        site_id=target.site_id,
+        request_id=payout.request_id,
+        site_login=payout.site_login,
+        method=payout.method,
+        currency=payout.currency,
+        amount_minor=payout.amount_minor,
+        request_fields=payout.masked_fields(),
     )
-
-
-def _check_matches(attempt: NewAttempt, request: PayoutRequest) -> None:
-    pairs = {
-        "merchant_id": (attempt.merchant_id, request.merchant_id),
-        "site_id": (attempt.site_id, request.site_id),
-        "site_login": (attempt.site_login, request.site_login),
-        "request_id": (attempt.request_id, request.request_id),
-        "amount": (attempt.amount_minor, request.amount),
-        "currency": (attempt.currency, request.currency),
-        "method": (attempt.method, request.method),
-    }
-    differing = sorted(name for name, (recorded, sent) in pairs.items() if recorded != sent)
-    if differing:
-        raise AttemptMismatchError(
-            "The history entry and the request differ in " + ", ".join(differing) + "; not sent."
-        )
 
 
 def _scrub(text: str, salt: str) -> str:
@@ -163,24 +142,32 @@ def submit_payout(
     store: HistoryStore,
     client: PayoutClient,
     salt_provider: Callable[[], str],
-    attempt: NewAttempt,
-    request: PayoutRequest,
+    payout: Payout,
 ) -> SubmitResult:
     """Send one payout and record it; call on a worker thread.
 
-    ``attempt`` is what the history keeps (recipient fields masked), ``request`` what is
-    sent. If the attempt cannot be recorded (``DuplicateRequestIdError``, or
+    What the history keeps (recipient fields masked) and what is sent are both derived from
+    ``payout``. If the attempt cannot be recorded (``DuplicateRequestIdError``, or
     ``AttemptNotRecordedError`` for a database error), nothing is sent. A salt that cannot be
     read ends as NOT_SENT; anything unexpected while sending ends as UNKNOWN. Raises
     ``OutcomeNotSavedError`` when the outcome itself cannot be written.
     """
-    _check_matches(attempt, request)
+    record_id = record_attempt(store, payout)
+    return send_recorded(store, client, salt_provider, record_id, payout.wire_request())
+
+
+def record_attempt(store: HistoryStore, payout: Payout) -> int:
+    """Write ``payout`` to the history as SUBMITTING; return its record id.
+
+    Raises ``DuplicateRequestIdError`` when its request id is taken, and
+    ``AttemptNotRecordedError`` for a database error: nothing is sent either way.
+    """
     try:
-        record_id = store.create_attempt(attempt)
+        record_id = store.create_attempt(recorded_attempt(payout))
     except sqlite3.Error as exc:
         raise AttemptNotRecordedError(str(exc) or type(exc).__name__) from exc
-    log.info("payout %s: recorded as history record %d", request.request_id, record_id)
-    return send_recorded(store, client, salt_provider, record_id, request)
+    log.info("payout %s: recorded as history record %d", payout.request_id, record_id)
+    return record_id
 
 
 def send_recorded(

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox, QTabWidget
 
     from cactus_desk.payouts.backup import CorruptHistoryError
+    from cactus_desk.payouts.send import SendResult
     from cactus_desk.payouts.store import HistoryStore
-    from cactus_desk.payouts.submit import SubmitResult
     from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
@@ -223,7 +223,6 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self._controller.finished.connect(self._send_finished)
-        self._controller.failed.connect(self._send_failed)
 
         self._form: PayoutForm = PayoutForm(catalog, self._controller)
         self._scroll.setWidget(self._form)
@@ -607,23 +606,16 @@ class MainWindow(QMainWindow):
         if index == HISTORY_TAB:
             self.history_panel.refresh()
 
-    def _send_finished(self, job: SendJob, result: SubmitResult) -> None:
-        from cactus_desk.gateway.outcomes import Accepted
-
+    def _send_finished(self, job: SendJob, result: SendResult) -> None:
         if self._history_panel is not None:
             self._history_panel.refresh()
         current = self._form.current_profile()
-        if isinstance(result.outcome, Accepted) and current and current.id == job.profile.id:
+        if result.accepted and current and current.id == job.profile.id:
             self._balance.refresh()
         self._close_if_waiting()
 
-    def _send_failed(self, job: SendJob, message: str, id_used: bool) -> None:
-        if self._history_panel is not None:
-            self._history_panel.refresh()
-        self._close_if_waiting()
-
     def _close_if_waiting(self) -> None:
-        if self._controller.is_sending() or self._resending():
+        if self._controller.is_sending():
             return
         if self._damage_pending is not None and not self._shut_down:
             self._take_history_down(self._damage_pending)
@@ -743,19 +735,14 @@ class MainWindow(QMainWindow):
 
         Returns None, with the reason in the status bar, when it cannot be sent again.
         """
-        from cactus_desk.payouts.recovery import ResendRefusedError
-        from cactus_desk.payouts.store import RecordNotFoundError
-        from cactus_desk.ui.resend_dialog import ResendDialog, resend_profile
+        from cactus_desk.payouts.send import SendResult
+        from cactus_desk.ui.resend_dialog import ResendDialog
 
-        store = self.history
-        try:
-            record = store.get(record_id)
-            profile = resend_profile(record, self.all_profiles())
-        except (RecordNotFoundError, ResendRefusedError) as exc:
-            self.statusBar().showMessage(str(exc), 20_000)
+        found = self._controller.service.resend_target(record_id, self.all_profiles())
+        if isinstance(found, SendResult):  # RESEND_REFUSED or no history: the message says why
+            self.statusBar().showMessage(found.message, 20_000)
             return None
-        timeout = self._read_timeout_for(profile)
-        dialog = ResendDialog(store, record, profile, self.salt_provider(profile), timeout, self)
+        dialog = ResendDialog(self._controller, found.record, found.profile, self)
         _delete_on_close(dialog)
         dialog.resent.connect(self._resent)
         dialog.finished.connect(lambda _result: self._resend_closed(dialog))
@@ -763,35 +750,22 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def _resending(self) -> bool:
-        return self._resend_dialog is not None and self._resend_dialog.is_busy()
-
     def _resend_closed(self, dialog: ResendDialog) -> None:
         if self._resend_dialog is dialog:
             self._resend_dialog = None
         self._close_if_waiting()
 
-    def _resent(self, record_id: int, result: SubmitResult) -> None:
-        from cactus_desk.payouts.submit import NotSent
-
+    def _resent(self, record_id: int, result: SendResult) -> None:
         if self._shut_down or self._history is None:
             return
-        request_id = self._history.get(record_id).request_id
-        outcome = result.outcome
         banner = self._form.banner
-        if isinstance(outcome, NotSent):
-            # The resend never left, but the payout's first send is still in doubt.
-            banner.show_warning(outcome.reason)
-        else:
-            banner.show_outcome(outcome, request_id)
+        banner.show_result(result)  # a resend that never left is a warning: still in doubt
         self.statusBar().showMessage(f"Sent again: {banner.text()}", 30_000)
-        if self._history_panel is not None:
-            self._history_panel.refresh()
 
     # -- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        busy = self._ready and (self._controller.is_sending() or self._resending())
+        busy = self._ready and self._controller.is_sending()
         if busy and not self._shut_down:
             # Closing now would leave the attempt SUBMITTING: ask, and at most wait for its
             # answer before closing.
@@ -815,11 +789,8 @@ class MainWindow(QMainWindow):
         if self._quit_question is not None:
             self._quit_question.raise_()
             return
-        what = (
-            "A payout is being sent"
-            if self._controller.is_sending()
-            else "A payout is being sent again"
-        )
+        new_payouts = [job for job in self._controller.jobs() if job.resend_of is None]
+        what = "A payout is being sent" if new_payouts else "A payout is being sent again"
         box = QMessageBox(
             QMessageBox.Icon.Warning, APP_NAME, f"{what}. Quit Cactus Desk?", parent=self
         )

@@ -8,7 +8,6 @@ through a confirm dialog and then the ``SendController``, which works off the GU
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -27,18 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
-from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.money import AmountError, Currency, currencies, format_major, parse_amount
-from cactus_desk.payouts.draft import (
-    PayoutDraft,
-    build_request,
-    new_request_id,
-    redacted_fields,
-    validate_draft,
-)
-from cactus_desk.payouts.states import State, state_text
-from cactus_desk.payouts.store import NewAttempt
-from cactus_desk.payouts.submit import NotSent, SubmitResult
+from cactus_desk.payouts.draft import PayoutDraft, new_request_id, validate_draft
+from cactus_desk.payouts.payout import Payout
+from cactus_desk.payouts.send import SendCode, SendResult
+from cactus_desk.payouts.states import state_text
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.amount_edit import AmountEdit, minor_unit_name
@@ -59,6 +51,12 @@ _KEY_LABELS = {
     "request_id": "Request id",
 }
 DEFAULT_CURRENCY = "RUB"
+# How a request id already used ended, in the words of the message that refuses it again.
+_USED_WORDS = {
+    SendCode.ACCEPTED: "accepted",
+    SendCode.REJECTED: "rejected",
+    SendCode.NOT_SENT: "not sent",
+}
 
 
 def _label(text: str, buddy: QWidget) -> QLabel:
@@ -92,7 +90,7 @@ class PayoutForm(QWidget):
         self._touched: set[str] = set()
         self._errors: dict[str, str] = {}
         # (merchant_id, site_id, request_id) -> what happened to it, for ids used this session.
-        self._used_ids: dict[tuple[str, int, str], str] = {}
+        self._used_ids: dict[tuple[str, int, str], SendCode] = {}
         self._dialog: ConfirmDialog | None = None
         self._syncing = False
         self._shown_profile: Profile | None = None  # whose form this is, to notice a switch
@@ -302,7 +300,6 @@ class PayoutForm(QWidget):
         self.send_button.clicked.connect(self.request_send)
         self._controller.started.connect(self._send_started)
         self._controller.finished.connect(self._send_finished)
-        self._controller.failed.connect(self._send_failed)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -418,57 +415,29 @@ class PayoutForm(QWidget):
         profile = self.current_profile()
         if profile is None or not self.can_send():
             return None
-        draft = self._draft(profile)
-        try:
-            request = build_request(
-                draft,
-                merchant_id=profile.merchant_id,
-                site_id=profile.site_id,
-                extensions=profile.extensions,
-                decimals=profile.decimals,
-            )
-        except ValueError as exc:  # validate_draft passed, so this is a bug worth a message
-            self.banner.show_error(str(exc))
+        prepared = self._controller.service.prepare(self._draft(profile), profile)
+        if isinstance(prepared, SendResult):  # INVALID (a bug: validated above) or no history
+            self.banner.show_result(prepared)
             return None
-        masked = redacted_fields(request.method, request.additional_fields)
-        attempt = NewAttempt(
-            profile_id=profile.id,
-            profile_name=profile.name,
-            environment=profile.environment,
-            merchant_id=profile.merchant_id,
-            site_id=profile.site_id,
-            request_id=request.request_id,
-            site_login=request.site_login,
-            method=request.method,
-            currency=request.currency,
-            amount_minor=request.amount,
-            request_fields=masked,
-        )
-        method = self._catalog.method(request.method)
+        payout = prepared.payout
+        masked = payout.masked_fields()
+        method = self._catalog.method(payout.method)
         recipient = [
             (spec.label, self._shown_value(spec, masked[spec.wire]))
-            for spec in self._catalog.fields_for(method, request.currency)
+            for spec in self._catalog.fields_for(method, payout.currency)
             if spec.wire in masked
         ]
-        try:
-            earlier = self._controller.recent_duplicates(attempt)
-        except (sqlite3.Error, RuntimeError) as exc:
-            self.banner.show_error(
-                f"The history could not be checked for a repeat of this payout ({exc}). "
-                "Try again in a moment."
-            )
-            return None
-        cur = profile.currency(request.currency)
+        cur = profile.currency(payout.currency)
         details = ConfirmDetails(
             profile_name=profile.name,
             environment=profile.environment,
-            amount_major=format_major(request.amount, cur),
-            amount_minor=request.amount,
-            currency=request.currency,
+            amount_major=prepared.amount_major,
+            amount_minor=payout.amount_minor,
+            currency=payout.currency,
             method_label=method.label,
             method_wire=method.wire,
-            site_login=request.site_login,
-            request_id=request.request_id,
+            site_login=payout.site_login,
+            request_id=payout.request_id,
             recipient=recipient,
             duplicates=[
                 EarlierPayout(
@@ -476,11 +445,11 @@ class PayoutForm(QWidget):
                     r.request_id,
                     state_text(r.state, r.gateway_status),
                 )
-                for r in earlier
+                for r in prepared.repeats
             ],
-            decimals=cur.exponent,
-            confirm_units=profile.needs_units_confirmation(cur.code),
-            balance_warning=self._balance_warning(request.amount, cur),
+            decimals=prepared.decimals,
+            confirm_units=prepared.confirm_units,
+            balance_warning=self._balance_warning(payout.amount_minor, cur),
         )
         dialog = ConfirmDialog(details, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -493,7 +462,7 @@ class PayoutForm(QWidget):
             confirmed = True
             if details.confirm_units:
                 self.unitsConfirmed.emit(profile.id, cur.code, cur.exponent)
-            self._confirmed(profile, request, attempt)
+            self._confirmed(profile, payout)
 
         dialog.accepted.connect(on_accepted)
         dialog.finished.connect(lambda _result: self._dialog_closed(dialog))
@@ -504,14 +473,13 @@ class PayoutForm(QWidget):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def _confirmed(self, profile: Profile, request: PayoutRequest, attempt: NewAttempt) -> None:
+    def _confirmed(self, profile: Profile, payout: Payout) -> None:
         # A new payout starts untouched: "required" shows again only after an edit or a try.
         self._touched.clear()
         self.send_button.setEnabled(False)
-        if not self._controller.send(profile, request, attempt):
-            self.banner.show_error(
-                f"A payout for {profile.name} is still being sent; wait for its answer."
-            )
+        refused = self._controller.send(payout, profile)
+        if refused is not None:
+            self.banner.show_result(refused)
         self._refresh_send_button()
 
     def _dialog_closed(self, dialog: ConfirmDialog) -> None:
@@ -526,32 +494,22 @@ class PayoutForm(QWidget):
         self._ticker.start()
         self._refresh_send_button()
 
-    def _send_finished(self, job: SendJob, result: SubmitResult) -> None:
-        outcome = result.outcome
+    def _send_finished(self, job: SendJob, result: SendResult) -> None:
+        if job.resend_of is not None:  # the window shows how a resend ended
+            self._after_send()
+            return
         key = (job.profile.merchant_id, job.profile.site_id, job.request_id)
-        if isinstance(outcome, NotSent):
-            # The banner's title already says "Not sent:".
-            self.banner.show_error(outcome.reason.removeprefix("Not sent: "))
-            self._used_ids[key] = "not sent"
-        else:
-            self.banner.show_outcome(outcome, job.request_id)
-            if result.state is not State.REJECTED:  # a callback may still settle it
-                self.status_follower.follow(result.record_id)
-            self._used_ids[key] = result.state.label.lower()
+        self.banner.show_result(result)
+        if result.follow and result.record_id is not None:  # a callback may still settle it
+            self.status_follower.follow(result.record_id)
+        if result.id_used:
+            if result.state is not None:
+                self._used_ids[key] = result.code
+            else:
+                self._used_ids.setdefault(key, result.code)
         # A payout in doubt keeps its id on show: the person must read the warning first.
-        if not result.state.in_doubt and self.request_id_edit.text().strip() == (job.request_id):
+        if result.new_id_due and self.request_id_edit.text().strip() == job.request_id:
             self.new_request_id()
-        self._after_send()
-
-    def _send_failed(self, job: SendJob, message: str, id_used: bool) -> None:
-        # With the id in the history the payout may have left (or even been accepted while
-        # its outcome could not be saved): "Not sent" would be a dangerous thing to say.
-        if id_used:
-            self.banner.show_warning(message)
-            key = (job.profile.merchant_id, job.profile.site_id, job.request_id)
-            self._used_ids.setdefault(key, "used before")
-        else:
-            self.banner.show_error(message)
         self._after_send()
 
     def _after_send(self) -> None:
@@ -741,17 +699,18 @@ class PayoutForm(QWidget):
         return errors
 
     @staticmethod
-    def _used_message(what: str) -> str:
-        if what == State.UNKNOWN.label.lower():
+    def _used_message(code: SendCode) -> str:
+        if code is SendCode.UNKNOWN:
             return (
                 "This request id was just sent and its outcome is unknown. Do not send it again; "
                 "press New id only for a different payout."
             )
-        if what == State.REFUSED_UNVERIFIED.label.lower():
+        if code is SendCode.REFUSED_UNVERIFIED:
             return (
                 "This request id was just sent and the gateway's refusal could not be verified. "
                 "Do not send it again; press New id only for a different payout."
             )
+        what = _USED_WORDS.get(code, "used before")
         return f"This request id was already used ({what}). Press New id for a new payout."
 
     def _update_amount_hints(self) -> None:

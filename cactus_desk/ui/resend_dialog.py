@@ -3,12 +3,11 @@ refused but unverified).
 
 The dialog explains the risk, shows exactly what will be sent, asks again for a card number
 (only first 6 / last 4 were stored, and the entry must match them) and wants the request ID
-typed before its button works. ``recovery.resend_unknown`` then runs on a worker.
+typed before its button works. The resend then goes through the window's ``SendController``
+(the one send path), on a worker.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -25,37 +24,18 @@ from PySide6.QtWidgets import (
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.money import UnknownCurrencyError, format_major
 from cactus_desk.payouts.draft import mask_card
-from cactus_desk.payouts.recovery import ResendRefusedError, masked_fields, resend_unknown
+from cactus_desk.payouts.recovery import masked_fields
+from cactus_desk.payouts.send import SendCode, SendResult
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore, PayoutRecord
+from cactus_desk.payouts.store import PayoutRecord
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
-from cactus_desk.ui.workers import Runner
+from cactus_desk.ui.send_controller import SendController, SendJob
 
-SaltProvider = Callable[[], "str | None"]
-
-
-def resend_profile(record: PayoutRecord, profiles: list[Profile]) -> Profile:
-    """The profile to send ``record`` again through; raises ``ResendRefusedError`` saying why
-    there is none (only a payout in doubt, of a profile still set up, can be sent again)."""
-    if not record.state.in_doubt:
-        raise ResendRefusedError(
-            f"Payout #{record.id} is {record.state.label.lower()}: only a payout whose outcome "
-            "is unknown or whose refusal could not be verified can be sent again."
-        )
-    profile = next((p for p in profiles if p.id == record.profile_id), None)
-    if profile is None:
-        raise ResendRefusedError(
-            f"The profile {record.profile_name!r} that sent payout #{record.id} is not set up "
-            "any more; add it again to send this payout again."
-        )
-    if (profile.merchant_id, profile.site_id) != (record.merchant_id, record.site_id):
-        raise ResendRefusedError(
-            f"The profile {profile.name!r} now points at merchant {profile.merchant_id}, site "
-            f"{profile.site_id}, but payout #{record.id} was sent for merchant "
-            f"{record.merchant_id}, site {record.site_id}; it was not sent again."
-        )
-    return profile
+# Results after which nothing happened to the record: the dialog stays open to say why.
+_STAYS_OPEN = frozenset(
+    {SendCode.RESEND_REFUSED, SendCode.HISTORY_UNAVAILABLE, SendCode.BUSY, SendCode.FAILED}
+)
 
 
 def _field_label(record: PayoutRecord, wire: str) -> str:
@@ -81,18 +61,17 @@ def _plain(text: str) -> QLabel:
 
 
 class ResendDialog(QDialog):
-    """Confirms and runs one resend. Emits ``resent(record_id, SubmitResult)`` when it ended
-    (the dialog then closes); a refusal is shown in the dialog and nothing is sent."""
+    """Confirms one resend and starts it through ``controller``. Emits ``resent(record_id,
+    SendResult)`` when it ended (the dialog then closes); a refusal is shown in the dialog
+    and nothing is sent."""
 
-    resent = Signal(int, object)  # record id, SubmitResult
+    resent = Signal(int, object)  # record id, SendResult
 
     def __init__(
         self,
-        store: HistoryStore,
+        controller: SendController,
         record: PayoutRecord,
         profile: Profile,
-        salt_provider: SaltProvider,
-        read_timeout: float,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -100,12 +79,10 @@ class ResendDialog(QDialog):
         self.setWindowTitle("Send again with the same request ID")
         self.setModal(True)
         self.record = record
-        self._store = store
+        self._controller = controller
         self._profile = profile
-        self._salt_provider = salt_provider
-        self._read_timeout = read_timeout
-        self._runner = Runner(self)
         self._busy = False
+        controller.finished.connect(self._finished)
         live = record.environment == "live"
 
         banner = style.environment_banner(record.environment)
@@ -232,54 +209,35 @@ class ResendDialog(QDialog):
             wire: "".join(edit.text().split()).replace("-", "")
             for wire, edit in self._reentry.items()
         }
-        store, profile, record_id = self._store, self._profile, self.record.id
-        salt_provider, timeout = self._salt_provider, self._read_timeout
-
-        def work() -> object:  # worker thread
-            from cactus_desk.gateway.client import CactusClient
-
-            with CactusClient(
-                profile.base_url, read_timeout=timeout, ca_bundle=profile.ca_bundle
-            ) as client:
-                return resend_unknown(
-                    store,
-                    client,
-                    lambda: salt_provider() or "",
-                    record_id,
-                    reentered_fields=reentered,
-                )
-
         self._busy = True
         for edit in (*self._reentry.values(), self.confirm_edit):
             edit.setEnabled(False)
         self._show_problem(f"Sending {self.record.request_id} again…", error=False)
         self._refresh()
-        self._runner.run(work, self._done, self._failed)
+        refused = self._controller.resend(self.record, self._profile, reentered)
+        if refused is not None:
+            self._ended(refused)
 
     def reject(self) -> None:
         if not self._busy:  # a resend in flight gets its outcome recorded first
             super().reject()
 
-    def _done(self, result: object) -> None:
+    def _finished(self, job: SendJob, result: SendResult) -> None:
+        if self._busy and job.resend_of == self.record.id:
+            self._ended(result)
+
+    def _ended(self, result: SendResult) -> None:
         self._busy = False
+        if result.code in _STAYS_OPEN:
+            for edit in (*self._reentry.values(), self.confirm_edit):
+                edit.setEnabled(True)
+            self._show_problem(result.message, error=True)
+            self._refresh()
+            return
         for edit in self._reentry.values():
             edit.clear()  # the full card number lives no longer than the send
         self.resent.emit(self.record.id, result)
         self.accept()
-
-    def _failed(self, error: BaseException) -> None:
-        self._busy = False
-        for edit in (*self._reentry.values(), self.confirm_edit):
-            edit.setEnabled(True)
-        if isinstance(error, ResendRefusedError):
-            text = str(error)
-        else:
-            text = (
-                f"Sending again failed ({type(error).__name__}). The payout may or may not have "
-                "reached the gateway: check its state in the history before trying again."
-            )
-        self._show_problem(text, error=True)
-        self._refresh()
 
     def _show_problem(self, text: str, *, error: bool) -> None:
         self.problem.setText(text)

@@ -7,14 +7,9 @@ from typing import TYPE_CHECKING, ClassVar
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from cactus_desk.gateway.outcomes import (
-    Accepted,
-    NotSent,
-    PayoutOutcome,
-    RefusedUnverified,
-    Rejected,
-    Unknown,
-)
+from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome
+from cactus_desk.payouts.describe import clip, outcome_text
+from cactus_desk.payouts.send import SendCode, SendResult, outcome_code
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
@@ -22,51 +17,20 @@ from cactus_desk.ui import style
 if TYPE_CHECKING:
     from cactus_desk.payouts.store import PayoutRecord
 
-UNKNOWN_ADVICE = (
-    "The gateway may have created this payout. Do not send it again; "
-    "wait for its status or check with Cactus."
-)
-UNVERIFIED_ADVICE = (
-    "The payout may still have been created. Do not send it again; check it with Cactus, "
-    "then settle it in the history (Set final state)."
-)
-
-# Gateway text is shown as plain text and cut short: an HTML error page must not flood the form.
-MAX_GATEWAY_TEXT = 300
-
-
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_GATEWAY_TEXT else text[: MAX_GATEWAY_TEXT - 1] + "…"
-
-
-def outcome_text(outcome: PayoutOutcome, request_id: str) -> str:
-    """The banner's sentence for ``outcome`` of the payout ``request_id``."""
-    if isinstance(outcome, Accepted):
-        return (
-            f"Payout accepted: invoice {outcome.invoice_id}, status {status_label(outcome.status)}."
-            f" Request id {request_id}."
-        )
-    if isinstance(outcome, Rejected) and outcome.signature_verified:
-        message = _clip(outcome.message).rstrip(".") or "no reason given"
-        return (
-            f"Payout rejected by the gateway: {message}. Nothing was paid; correct what it names "
-            f"and send it as a new payout. Request id {request_id}."
-        )
-    if isinstance(outcome, Rejected | RefusedUnverified):
-        message = _clip(outcome.message).rstrip(".") or "no reason given"
-        why = outcome.why if isinstance(outcome, RefusedUnverified) else "it is not signed"
-        return (
-            f"The gateway answered: {message}. This refusal could not be verified "
-            f"({_clip(why)}). {UNVERIFIED_ADVICE} Request id {request_id}."
-        )
-    if isinstance(outcome, NotSent):
-        return outcome.reason.removeprefix("Not sent: ")
-    reason = _clip(outcome.reason)
-    reason = reason if reason.endswith((".", "…")) else reason + "."
-    # The client's reasons already say what to do; the advice is added only when one does not.
-    advice = "" if "Do not send it again" in reason else f" {UNKNOWN_ADVICE}"
-    return f"Outcome unknown: {reason}{advice} Request id {request_id}."
+# The banner's look for each way a send can end; the rest (a request id already in the history,
+# an outcome not saved, a failure after recording) may have left: "Check the history".
+_RESULT_KINDS = {
+    SendCode.ACCEPTED: "accepted",
+    SendCode.REJECTED: "rejected",
+    SendCode.REFUSED_UNVERIFIED: "refused_unverified",
+    SendCode.UNKNOWN: "unknown",
+    SendCode.NOT_SENT: "error",
+    SendCode.INVALID: "error",
+    SendCode.HISTORY_UNAVAILABLE: "error",
+    SendCode.NEEDS_CONFIRMATION: "error",
+    SendCode.RESEND_REFUSED: "error",
+    SendCode.BUSY: "error",
+}
 
 
 def final_text(record: PayoutRecord) -> tuple[str, str] | None:
@@ -85,7 +49,7 @@ def final_text(record: PayoutRecord) -> tuple[str, str] | None:
             f" Request id {request_id}."
         )
     if record.gateway_status == GatewayStatus.DECLINE:
-        reason = _clip(record.description).rstrip(".")
+        reason = clip(record.description).rstrip(".")
         return "declined", (
             f"Payout declined after the gateway accepted it: invoice {invoice}, status "
             f"{status_label(record.gateway_status)}{f' ({reason})' if reason else ''}. "
@@ -160,19 +124,15 @@ class ResultBanner(QFrame):
 
     def show_outcome(self, outcome: PayoutOutcome, request_id: str) -> None:
         """Show how the payout ``request_id`` ended."""
-        if isinstance(outcome, Accepted):
-            kind = "accepted"
-        elif isinstance(outcome, Rejected) and outcome.signature_verified:
-            kind = "rejected"
-        elif isinstance(outcome, Rejected | RefusedUnverified):
-            kind = "refused_unverified"
-        elif isinstance(outcome, Unknown):
-            kind = "unknown"
-        elif isinstance(outcome, NotSent):
-            kind = "error"
-        else:
-            raise TypeError(f"not a payout outcome: {type(outcome).__name__}")
+        kind = _RESULT_KINDS[outcome_code(outcome)]
         self._show(kind, outcome_text(outcome, request_id))
+
+    def show_result(self, result: SendResult) -> None:
+        """Show how a send ended, from its code: "Not sent" only when nothing can have left."""
+        kind = _RESULT_KINDS.get(result.code, "warning")
+        if kind == "error" and result.may_have_left:
+            kind = "warning"  # e.g. a resend that never left: the first send is still in doubt
+        self._show(kind, result.message)
 
     def show_record(self, record: PayoutRecord) -> None:
         """Show the latest word on a payout already sent: its status as the history has it."""

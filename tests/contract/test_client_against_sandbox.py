@@ -21,14 +21,16 @@ from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
 from cactus_desk.gateway.signature import verify
 from cactus_desk.money import currencies, currency
-from cactus_desk.payouts.draft import PayoutDraft, build_request, new_request_id
+from cactus_desk.payouts.draft import PayoutDraft, new_request_id
+from cactus_desk.payouts.payout import PayoutTarget, build_payout
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
-from cactus_desk.payouts.submit import SubmitResult, attempt_for, submit_payout
+from cactus_desk.payouts.submit import SubmitResult, submit_payout
 from cactus_desk.profiles import Profile
 from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
 from cactus_desk.sandbox import Fault, SandboxGateway
+from tests.safety.helpers import as_payout
 
 MERCHANT = "acme"
 SITE = 21
@@ -98,7 +100,8 @@ def console_request(method: str, code: str, request_id: str | None = None) -> Pa
         fields=example_fields(method, code),
         request_id=request_id or new_request_id(),
     )
-    return build_request(draft, merchant_id=MERCHANT, site_id=SITE)
+    target = PayoutTarget("p-contract", "Contract", "sandbox", MERCHANT, SITE)
+    return build_payout(draft, target).wire_request()
 
 
 def submit(
@@ -109,7 +112,7 @@ def submit(
     salt: str = SALT,
 ) -> SubmitResult:
     profile = profile_for(gateway, request.merchant_id)
-    return submit_payout(store, client, lambda: salt, attempt_for(profile, request), request)
+    return submit_payout(store, client, lambda: salt, as_payout(profile, request))
 
 
 def _with(request: PayoutRequest, **changes: Any) -> PayoutRequest:

@@ -25,7 +25,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
 from cactus_desk.payouts.submit import submit_payout
 from tests.gateway.loopback import http_head, serving
-from tests.safety.helpers import SALT, attempt, card_request
+from tests.safety.helpers import SALT, attempt, card_request, payout
 
 
 def _answering(body: dict[str, Any], status: str = "200 OK") -> Any:
@@ -52,7 +52,7 @@ def store(data_home: Path) -> Iterator[HistoryStore]:
 def _send(store: HistoryStore, body: dict[str, Any], status: str = "200 OK") -> Any:
     request = card_request("po-refused")
     with serving(_answering(body, status)) as server, CactusClient(server.url) as client:
-        return submit_payout(store, client, lambda: SALT, attempt(server.url, request), request)
+        return submit_payout(store, client, lambda: SALT, payout(server.url, request))
 
 
 ECHO = {"request_id": "po-refused"}

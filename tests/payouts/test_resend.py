@@ -25,7 +25,7 @@ from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from tests.gateway.loopback import http_head, serving
-from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, black_hole, card_request
+from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, black_hole, card_request, payout
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def store(data_home: Path) -> Iterator[HistoryStore]:
 def _unknown(store: HistoryStore, request_id: str = "po-lost") -> int:
     request = card_request(request_id)
     with black_hole() as url, CactusClient(url) as client:
-        result = submit_payout(store, client, lambda: SALT, attempt(url, request), request)
+        result = submit_payout(store, client, lambda: SALT, payout(url, request))
     assert result.state is State.UNKNOWN
     return result.record_id
 
@@ -119,9 +119,7 @@ def test_a_refused_unverified_payout_can_be_resent_and_a_refusal_leaves_it_unkno
     with SandboxGateway(merchant_id=MERCHANT, site_id=SITE, salt=SALT) as gateway:
         gateway.set_fault(Fault.REFUSE_WITHOUT_ID, message="Bank offline", times=2)
         with CactusClient(gateway.base_url) as client:
-            first = submit_payout(
-                store, client, lambda: SALT, attempt(gateway.base_url, request), request
-            )
+            first = submit_payout(store, client, lambda: SALT, payout(gateway.base_url, request))
             assert isinstance(first.outcome, RefusedUnverified)
             result = resend_unknown(
                 store, client, lambda: SALT, first.record_id, reentered_fields={"card_number": CARD}

@@ -9,14 +9,14 @@ import pytest
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown, UnknownKind
+from cactus_desk.payouts.payout import Payout, PayoutTarget
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import DuplicateRequestIdError, HistoryFilter, HistoryStore
 from cactus_desk.payouts.submit import (
-    AttemptMismatchError,
     AttemptNotRecordedError,
     NotSent,
     OutcomeNotSavedError,
-    attempt_for,
+    recorded_attempt,
     submit_payout,
 )
 from cactus_desk.profiles import Profile
@@ -42,6 +42,20 @@ def _request(**changes: Any) -> PayoutRequest:
     return PayoutRequest(**values)
 
 
+def _payout(target: PayoutTarget | None = None, **changes: Any) -> Payout:
+    values: dict[str, Any] = {
+        "target": target or PayoutTarget("p-main", "Main shop", "sandbox", "m_demo", 7),
+        "request_id": "po-0001",
+        "site_login": "alice",
+        "method": "card",
+        "currency": "RUB",
+        "amount_minor": 150000,
+        "fields": {"card_number": CARD, "card_holder": "Ivan Petrov"},
+    }
+    values.update(changes)
+    return Payout(**values)
+
+
 class FakeClient:
     """Checks, from a second connection, that the attempt is committed before it is sent."""
 
@@ -63,7 +77,7 @@ def observer(store_factory: Callable[[], HistoryStore]) -> HistoryStore:
 
 
 def _submit(store: HistoryStore, client: Any, salt: Callable[[], str] = lambda: SALT) -> Any:
-    return submit_payout(store, client, salt, make_attempt(), _request())
+    return submit_payout(store, client, salt, _payout())
 
 
 @pytest.mark.parametrize(
@@ -148,15 +162,34 @@ def test_an_attempt_the_history_cannot_record_is_not_sent(
     assert client.calls == [] and store.count() == 0
 
 
-def test_an_attempt_that_does_not_describe_the_request_is_refused(
+def test_what_is_sent_and_what_is_recorded_come_from_one_payout(
     store: HistoryStore, observer: HistoryStore
 ) -> None:
+    payout = _payout()
+    assert payout.wire_request() == _request()  # the wire: the full card number
+    assert recorded_attempt(payout) == make_attempt()  # the history: masked, nothing else
+    assert payout.recorded_body() == {
+        **payout.wire_body(),
+        "additional_fields": {"card_number": "411111******1111", "card_holder": "Ivan Petrov"},
+    }
     client = FakeClient(observer, lambda: Accepted("1", 3, ""))
-    with pytest.raises(AttemptMismatchError, match="amount, currency"):
-        submit_payout(
-            store, client, lambda: SALT, make_attempt(), _request(amount=1, currency="USD")
-        )
-    assert client.calls == [] and store.count() == 0
+    result = submit_payout(store, client, lambda: SALT, payout)
+    ((sent, _salt),) = client.calls
+    assert sent.unsigned_payload() == payout.wire_body()
+    assert store.get(result.record_id).request == payout.recorded_body()
+    assert CARD not in repr(payout)  # a payout in a log line never shows the card
+
+
+def test_a_payout_refuses_what_the_gateway_could_not_take() -> None:
+    with pytest.raises(ValueError, match="amount"):
+        _payout(amount_minor=0)
+    with pytest.raises(ValueError, match="site_login contains ';'"):
+        _payout(site_login="alice;bob")
+    with pytest.raises(ValueError, match="card_number") as caught:
+        _payout(fields={"card_number": CARD + ";"})
+    assert "4111" not in str(caught.value)  # the card never reaches an error message
+    with pytest.raises(ValueError, match="Environment"):
+        _payout(PayoutTarget("p", "P", "staging", "m", 1))
 
 
 def test_an_outcome_that_cannot_be_saved_is_still_reported(
@@ -173,7 +206,7 @@ def test_an_outcome_that_cannot_be_saved_is_still_reported(
     assert observer.get(caught.value.record_id).state is State.SUBMITTING
 
 
-def test_attempt_for_masks_the_card_and_takes_the_profile() -> None:
+def test_the_recorded_attempt_masks_the_card_and_takes_the_profile() -> None:
     profile = Profile(
         id="p-main",
         name="Main shop",
@@ -182,7 +215,7 @@ def test_attempt_for_masks_the_card_and_takes_the_profile() -> None:
         site_id=7,
         environment="live",
     )
-    attempt = attempt_for(profile, _request())
+    attempt = recorded_attempt(_payout(PayoutTarget.of(profile)))
     assert attempt == make_attempt(
         environment="live",
         request_fields={"card_number": "411111******1111", "card_holder": "Ivan Petrov"},
@@ -191,9 +224,10 @@ def test_attempt_for_masks_the_card_and_takes_the_profile() -> None:
 
 def test_a_payout_through_the_sandbox_is_recorded_as_accepted(store: HistoryStore) -> None:
     with SandboxGateway() as gateway, CactusClient(gateway.base_url) as client:
-        request = _request(merchant_id=gateway.merchant_id, site_id=gateway.site_id)
-        attempt = make_attempt(merchant_id=gateway.merchant_id, site_id=gateway.site_id)
-        result = submit_payout(store, client, lambda: gateway.salt, attempt, request)
+        target = PayoutTarget(
+            "p-main", "Main shop", "sandbox", gateway.merchant_id, gateway.site_id
+        )
+        result = submit_payout(store, client, lambda: gateway.salt, _payout(target))
         assert len(gateway.invoices) == 1
     assert isinstance(result.outcome, Accepted)
     record = store.get(result.record_id)

@@ -23,7 +23,7 @@ from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.secrets import SecretStore
 from tests.memory_keyring import MemoryKeyring
-from tests.safety.helpers import CARD, attempt, card_request, profile
+from tests.safety.helpers import CARD, card_request, payout, profile
 
 
 class _AnnouncingKeyring(MemoryKeyring):
@@ -61,7 +61,7 @@ def _core(data_dir: Path, base_url: str, request_id: str) -> int:
         return secrets.get_salt(profile_id) or ""
 
     with HistoryStore.open(data_dir) as store, CactusClient(base_url) as client:
-        result = submit_payout(store, client, salt_provider, attempt(base_url, request), request)
+        result = submit_payout(store, client, salt_provider, payout(base_url, request))
     print(f"finished {result.state}", flush=True)
     return 0
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.payouts.payout import Payout, PayoutTarget
 from cactus_desk.payouts.store import NewAttempt
-from cactus_desk.payouts.submit import attempt_for
+from cactus_desk.payouts.submit import recorded_attempt
 from cactus_desk.profiles import Profile
 
 MERCHANT = "acme"
@@ -50,9 +51,27 @@ def card_request(request_id: str = "po-1", **changes: Any) -> PayoutRequest:
     return PayoutRequest(**values)
 
 
+def as_payout(sender: Profile, request: PayoutRequest) -> Payout:
+    """The payout ``request`` describes, sent with ``sender``."""
+    return Payout(
+        target=PayoutTarget.of(sender),
+        request_id=request.request_id,
+        site_login=request.site_login,
+        method=request.method,
+        currency=request.currency,
+        amount_minor=request.amount,
+        fields=request.additional_fields,
+    )
+
+
+def payout(base_url: str, request: PayoutRequest) -> Payout:
+    """The payout ``request`` describes, sent with the test profile at ``base_url``."""
+    return as_payout(profile(base_url), request)
+
+
 def attempt(base_url: str, request: PayoutRequest) -> NewAttempt:
     """What the history keeps of ``request`` (card masked)."""
-    return attempt_for(profile(base_url), request)
+    return recorded_attempt(payout(base_url, request))
 
 
 @contextlib.contextmanager

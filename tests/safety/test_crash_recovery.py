@@ -25,7 +25,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
-from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, black_hole, card_request
+from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, black_hole, card_request, payout
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -134,9 +134,7 @@ def _unknown_record(store: HistoryStore, gateway: SandboxGateway, request_id: st
     request = card_request(request_id)
     gateway.set_fault(Fault.RESET, times=1)
     with CactusClient(gateway.base_url) as client:
-        result = submit_payout(
-            store, client, lambda: SALT, attempt(gateway.base_url, request), request
-        )
+        result = submit_payout(store, client, lambda: SALT, payout(gateway.base_url, request))
     assert result.state is State.UNKNOWN
     return result.record_id
 
@@ -185,9 +183,7 @@ def test_resend_of_a_payout_that_never_arrived_is_accepted(
     with HistoryStore.open(data_home) as store:
         # A server that hangs up on every request: the first send's fate is UNKNOWN.
         with black_hole() as url, CactusClient(url, connect_timeout=1) as dead:
-            first = submit_payout(
-                store, dead, lambda: SALT, attempt(gateway.base_url, request), request
-            )
+            first = submit_payout(store, dead, lambda: SALT, payout(gateway.base_url, request))
         assert first.state is State.UNKNOWN
         with CactusClient(gateway.base_url) as client:
             result = resend_unknown(
@@ -207,9 +203,7 @@ def test_resend_of_a_payout_that_never_arrived_is_accepted(
 def test_only_an_unknown_record_can_be_resent(gateway: SandboxGateway, data_home: Path) -> None:
     request = card_request("po-ok")
     with HistoryStore.open(data_home) as store, CactusClient(gateway.base_url) as client:
-        done = submit_payout(
-            store, client, lambda: SALT, attempt(gateway.base_url, request), request
-        )
+        done = submit_payout(store, client, lambda: SALT, payout(gateway.base_url, request))
         with pytest.raises(ResendRefusedError, match="is Accepted"):
             resend_unknown(
                 store, client, lambda: SALT, done.record_id, reentered_fields={"card_number": CARD}

@@ -17,7 +17,7 @@ from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import PayoutClient, SubmitResult, submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from cactus_desk.ui.result_banner import outcome_text
-from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, card_request
+from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, card_request, payout
 
 READ_TIMEOUT = 0.4
 ADVICE = "Do not send it again; check it with Cactus"
@@ -51,7 +51,7 @@ def _send(
     store: HistoryStore, client: PayoutClient, base_url: str, request_id: str
 ) -> SubmitResult:
     request = card_request(request_id)
-    return submit_payout(store, client, lambda: SALT, attempt(base_url, request), request)
+    return submit_payout(store, client, lambda: SALT, payout(base_url, request))
 
 
 @pytest.mark.parametrize("fault", list(SANDBOX_FAULTS), ids=str)

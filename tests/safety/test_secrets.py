@@ -35,11 +35,11 @@ from cactus_desk.logs import stop_logging
 from cactus_desk.payouts.recovery import resend_unknown
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryFilter, HistoryStore
-from cactus_desk.payouts.submit import SubmitResult, attempt_for, submit_payout
+from cactus_desk.payouts.submit import SubmitResult, submit_payout
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import Fault, SandboxGateway
 from cactus_desk.secrets import SecretStore
-from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, card_request, profile
+from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, as_payout, card_request, profile
 
 CARD_FORMS = (CARD, "4111 1111 1111 1111", "4111-1111-1111-1111")
 log = logging.getLogger("cactus_desk.tests.session")
@@ -117,10 +117,9 @@ def test_a_full_session_leaves_no_salt_or_card_number_on_disk(
             request = card_request(request_id)
             return submit_payout(
                 store,
-                client,
+                client,  # type: ignore[arg-type]
                 salt_provider,
-                attempt_for(acme, request),
-                request,  # type: ignore[arg-type]
+                as_payout(acme, request),
             )
 
         with (

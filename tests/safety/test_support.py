@@ -17,7 +17,7 @@ from cactus_desk.payouts.recovery import recover_interrupted
 from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
-from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, card_request
+from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, card_request, payout
 
 LINE = re.compile(r"^\S+ \S+ (?P<level>[A-Z]+) (?P<logger>[\w.]+): (?P<message>.*)$")
 
@@ -48,7 +48,7 @@ def test_every_line_of_a_send_names_its_request_id(log_file: Path, data_home: Pa
             if fault is not None:
                 gateway.set_fault(fault, times=1)
             request = card_request(request_id)
-            submit_payout(store, client, lambda: SALT, attempt(gateway.base_url, request), request)
+            submit_payout(store, client, lambda: SALT, payout(gateway.base_url, request))
         stuck = card_request("po-log-stuck")
         store.create_attempt(attempt(gateway.base_url, stuck))
         recover_interrupted(store)

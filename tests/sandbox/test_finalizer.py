@@ -16,8 +16,9 @@ import pytest
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.signature import verify
+from cactus_desk.payouts.payout import Payout, PayoutTarget
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
+from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
@@ -156,21 +157,17 @@ def _pay(store: HistoryStore, gateway: SandboxGateway, request_id: str, amount: 
         method="sbp",
         additional_fields={"phone_number": "79990000000", "phone_holder": "Ivan Petrov"},
     )
-    attempt = NewAttempt(
-        profile_id="p-sandbox",
-        profile_name="Sandbox",
-        environment="sandbox",
-        merchant_id="acme",
-        site_id=21,
-        request_id=request_id,
-        site_login="alice",
-        method="sbp",
-        currency="RUB",
-        amount_minor=amount,
-        request_fields=dict(request.additional_fields),
+    payout = Payout(
+        target=PayoutTarget("p-sandbox", "Sandbox", "sandbox", "acme", 21),
+        request_id=request.request_id,
+        site_login=request.site_login,
+        method=request.method,
+        currency=request.currency,
+        amount_minor=request.amount,
+        fields=request.additional_fields,
     )
     with CactusClient(gateway.base_url) as client:
-        result = submit_payout(store, client, lambda: gateway.salt, attempt, request)
+        result = submit_payout(store, client, lambda: gateway.salt, payout)
     return result.record_id
 
 

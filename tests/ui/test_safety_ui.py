@@ -25,13 +25,13 @@ from cactus_desk.payouts.backup import list_backups, make_backup
 from cactus_desk.payouts.recovery import NOT_SENT_REASON, resend_history
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HISTORY_FILE, HistoryStore
-from cactus_desk.payouts.submit import attempt_for, submit_payout
+from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.exception_hook import install_exception_hook
 from cactus_desk.ui.main_window import HISTORY_TAB, AlreadyRunningError, MainWindow
 from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
 from cactus_desk.ui.resend_dialog import ResendDialog
-from tests.safety.helpers import attempt, black_hole, card_request
+from tests.safety.helpers import as_payout, attempt, black_hole, card_request
 from tests.ui.conftest import READ_TIMEOUT, PayoutDriver
 
 CARD_EXAMPLE = load_catalog().method("card").field("card_number").example
@@ -299,7 +299,7 @@ def test_resending_a_payout_that_never_arrived_is_accepted_with_the_same_request
     # A server hung up on it: the outcome is unknown, and nothing reached the gateway.
     with black_hole() as url, CactusClient(url, connect_timeout=1) as dead:
         first = submit_payout(
-            sandbox_window.history, dead, lambda: "x", attempt_for(profile, request), request
+            sandbox_window.history, dead, lambda: "x", as_payout(profile, request)
         )
     assert first.state is State.UNKNOWN
 

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QApplication, QDialog, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import APP_NAME, ORG_NAME, __version__, app
+from cactus_desk.payouts.payout import Payout, PayoutTarget
+from cactus_desk.payouts.send import SendCode
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import Profile, ProfileStore
@@ -163,11 +165,18 @@ def test_closing_stops_the_sandbox_and_closes_the_store(window: MainWindow) -> N
     assert not window.isVisible()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
-    assert not window.send_controller.send(  # no send is taken once closed
-        window.sandbox_profile,
-        None,
-        None,  # type: ignore[arg-type]
+    profile = window.sandbox_profile
+    payout = Payout(
+        target=PayoutTarget.of(profile),
+        request_id="po-after-close",
+        site_login="alice",
+        method="sbp",
+        currency="RUB",
+        amount_minor=1000,
+        fields={"phone_number": "79990000000", "phone_holder": "Ivan Petrov"},
     )
+    refused = window.send_controller.send(payout, profile)  # no send is taken once closed
+    assert refused is not None and refused.code is SendCode.NOT_SENT
 
 
 def test_closing_during_a_send_waits_for_its_outcome(
