@@ -8,7 +8,6 @@ here ever turns an unexplained failure into a success or sends twice.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,9 +22,10 @@ from cactus_desk.gateway.outcomes import (
     Unknown,
     UnknownKind,
 )
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryUnavailableError, NewAttempt
 from cactus_desk.payouts.draft import redacted_fields
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
 from cactus_desk.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def submit_payout(
     _check_matches(attempt, request)
     try:
         record_id = store.create_attempt(attempt)
-    except sqlite3.Error as exc:
+    except HistoryUnavailableError as exc:
         raise AttemptNotRecordedError(str(exc) or type(exc).__name__) from exc
     log.info("payout %s: recorded as history record %d", request.request_id, record_id)
     return send_recorded(store, client, salt_provider, record_id, request)

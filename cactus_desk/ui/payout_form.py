@@ -8,7 +8,6 @@ through a confirm dialog and then the ``SendController``, which works off the GU
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
 from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.history.types import HistoryError, NewAttempt
 from cactus_desk.money import AmountError, Currency, currencies, format_major, parse_amount
 from cactus_desk.payouts.draft import (
     PayoutDraft,
@@ -37,7 +37,6 @@ from cactus_desk.payouts.draft import (
     validate_draft,
 )
 from cactus_desk.payouts.states import State, state_text
-from cactus_desk.payouts.store import NewAttempt
 from cactus_desk.payouts.submit import NotSent, SubmitResult
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
@@ -452,7 +451,7 @@ class PayoutForm(QWidget):
         ]
         try:
             earlier = self._controller.recent_duplicates(attempt)
-        except (sqlite3.Error, RuntimeError) as exc:
+        except (HistoryError, RuntimeError) as exc:
             self.banner.show_error(
                 f"The history could not be checked for a repeat of this payout ({exc}). "
                 "Try again in a moment."

@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import PayoutRecord
 from cactus_desk.money import UnknownCurrencyError, format_major
 from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.recovery import ResendRefusedError, masked_fields, resend_unknown
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore, PayoutRecord
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner

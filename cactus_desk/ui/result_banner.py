@@ -20,7 +20,7 @@ from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
 
 if TYPE_CHECKING:
-    from cactus_desk.payouts.store import PayoutRecord
+    from cactus_desk.history.types import PayoutRecord
 
 UNKNOWN_ADVICE = (
     "The gateway may have created this payout. Do not send it again; "

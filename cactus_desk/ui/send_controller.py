@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.payouts.store import HistoryStore, NewAttempt, PayoutRecord
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import NewAttempt, PayoutRecord
 from cactus_desk.profiles import Profile
 from cactus_desk.ui.workers import Runner
 
@@ -150,7 +151,7 @@ class SendController(QObject):
 
     def _error(self, job: SendJob, error: BaseException) -> None:
         self._jobs.pop(job.profile.id, None)
-        from cactus_desk.payouts.store import DuplicateRequestIdError
+        from cactus_desk.history.types import DuplicateRequestIdError
         from cactus_desk.payouts.submit import OutcomeNotSavedError
 
         id_used = True

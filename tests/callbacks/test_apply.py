@@ -15,8 +15,9 @@ from cactus_desk.callbacks.apply import ApplyResult, Reason, apply_callback
 from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for, rejected_events
 from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from tests.callbacks.helpers import (
     ATTEMPT,
     CARD,
@@ -283,7 +284,7 @@ def _final_states(store: HistoryStore, request_ids: list[str]) -> dict[str, tupl
 def test_a_shuffled_run_of_duplicated_callbacks_ends_like_the_ordered_run(
     store_factory: Callable[[], HistoryStore], tmp_path: Any
 ) -> None:
-    ordered_store = HistoryStore(tmp_path / "ordered.sqlite3")
+    ordered_store = SqliteHistoryStore(tmp_path / "ordered.sqlite3")
     shuffled_store = store_factory()
     try:
         request_ids = [f"po-{index:04d}" for index in range(60)]

@@ -20,9 +20,9 @@ from cactus_desk.callbacks.reconcile import (
 )
 from cactus_desk.gateway.outcomes import Rejected
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.export import write_csv
+from cactus_desk.history.export import write_csv
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.states import State, state_text
-from cactus_desk.payouts.store import HistoryStore
 from tests.callbacks.helpers import (
     ATTEMPT,
     CARD,

@@ -16,10 +16,13 @@ from cactus_desk.callbacks.apply import UNVERIFIED_REASONS, Reason, apply_callba
 from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for, rejected_events
 from cactus_desk.callbacks.prune import DAY_MS, prune_rejected
 from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history import open_history
+from cactus_desk.history.export import write_csv
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.migrations import MIGRATIONS, PRUNABLE_REASONS, migrate
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter
 from cactus_desk.logs import stop_logging
-from cactus_desk.payouts.export import write_csv
-from cactus_desk.payouts.migrations import MIGRATIONS, PRUNABLE_REASONS, migrate
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore
 from tests.callbacks.helpers import ATTEMPT, MERCHANT, SALT, SITE, accepted_record, callback
 
 
@@ -141,7 +144,7 @@ class _Clock:
 def clocked(data_home: Path) -> Iterator[tuple[HistoryStore, _Clock]]:
     data_home.mkdir(parents=True, exist_ok=True)
     clock = _Clock()
-    with HistoryStore(data_home / "history.sqlite3", clock=clock) as store:
+    with SqliteHistoryStore(data_home / "history.sqlite3", clock=clock) as store:
         yield store, clock
 
 
@@ -185,7 +188,7 @@ def test_the_prune_command_reports_and_audits(
     data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         apply(store, callback(4, salt="forger"))
     try:
         code = cli.main(["callbacks", "prune-rejected", "--older-than", "0"])
@@ -195,7 +198,7 @@ def test_the_prune_command_reports_and_audits(
     out, err = capsys.readouterr()
     assert code == 0 and "Removed 1 unverified rejected callback " in out
     assert bad == 2 and "--older-than" in err
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert rejected_events(store) == []
         with store.read_connection() as conn:
             (who,) = conn.execute("SELECT who FROM events WHERE outcome = 'pruned'").fetchone()
@@ -220,5 +223,5 @@ def test_an_older_history_marks_its_past_conflicts_in_the_migration(data_home: P
         "VALUES (1, 1, 'gateway', 'conflict', 5, '{}')"
     )
     conn.close()
-    with HistoryStore(path) as store:
+    with SqliteHistoryStore(path) as store:
         assert store.get(1).status_conflict and not store.get(2).status_conflict

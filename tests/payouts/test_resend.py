@@ -19,9 +19,10 @@ from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.outcomes import NotSent, RefusedUnverified, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.recovery import recover_interrupted, resend_history, resend_unknown
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from tests.gateway.loopback import http_head, serving
@@ -30,7 +31,7 @@ from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, black_hole
 
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
-    with HistoryStore.open(data_home) as opened:
+    with open_history(data_home) as opened:
         yield opened
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from cactus_desk.callbacks.events import EventOutcome, events_for, rejected_events
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.receiver.limits import LOG_BURST, LOG_RATE, ClientBudget, LogBudget
 from cactus_desk.receiver.serve import BackgroundReceiver
 from tests.callbacks.helpers import SALT, accepted_record, callback

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.payouts.store import NewAttempt
+from cactus_desk.history.types import NewAttempt
 from cactus_desk.payouts.submit import attempt_for
 from cactus_desk.profiles import Profile
 
