@@ -13,13 +13,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cactus_desk.masking import scrub_card_numbers
 from cactus_desk.payouts.statuses import status_label
-
-if TYPE_CHECKING:
-    from cactus_desk.history.port import HistoryReader
 
 PAYLOAD_TEXT_LIMIT = 4000
 EXCERPT_LIMIT = 240
@@ -191,18 +188,3 @@ def capped_text(value: Any, limit: int = 200) -> str | None:
         return None
     text = str(value).strip()
     return scrub_card_numbers(text[:limit]) if text else None
-
-
-def events_for(store: HistoryReader, record_id: int) -> list[Event]:
-    """The record's timeline: every event attached to it, oldest first."""
-    return store.events_for(record_id)
-
-
-def events_since(store: HistoryReader, after_id: int = 0, limit: int = 1000) -> list[Event]:
-    """Events newer than ``after_id``, oldest first: how a window picks up the receiver's writes."""
-    return store.events_since(after_id, limit)
-
-
-def rejected_events(store: HistoryReader, limit: int = 100) -> list[Event]:
-    """The latest rejected events (forged, unknown request_id, bad body), newest first."""
-    return store.rejected_events(limit)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cactus_desk import cli
-from cactus_desk.callbacks.events import EventSource, events_for
+from cactus_desk.callbacks.events import EventSource
 from cactus_desk.history import open_history
 from cactus_desk.logs import stop_logging
 from cactus_desk.payouts.states import State
@@ -96,7 +96,7 @@ def test_reconcile_sets_the_final_state_by_hand(
             "manual",
             "9001",
         )
-        (event,) = events_for(store, record_id)
+        (event,) = store.events_for(record_id)
         assert event.source is EventSource.MANUAL and event.who
 
     code, _, err = run(

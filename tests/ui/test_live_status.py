@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.app import build_main_window
 from cactus_desk.callbacks.apply import apply_callback
-from cactus_desk.callbacks.events import EventOutcome, events_since
+from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.callbacks.reconcile import set_final_state
 from cactus_desk.gateway.signature import sign
 from cactus_desk.history import open_history
@@ -284,10 +284,10 @@ def test_the_standalone_sandbox_posts_signed_callbacks_to_a_receiver(data_home: 
             ).json()
             assert answer["success"] is True, answer
             deadline = time.monotonic() + 10
-            events = events_since(store)
+            events = store.events_since()
             while not events and time.monotonic() < deadline:
                 time.sleep(0.05)  # the callback arrives over HTTP from the other process
-                events = events_since(store)
+                events = store.events_since()
             [event] = events
             # Signed with the sandbox's salt; no payout here has that request id.
             assert event.request_id == "po-standalone" and event.payload["status"] == 5

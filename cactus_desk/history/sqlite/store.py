@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
+from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
     Accepted,
@@ -423,8 +424,6 @@ def _keep_early_callback(columns: dict[str, Any], row: sqlite3.Row) -> None:
     callback's later status back, and a callback that proves the invoice exists turns an
     UNKNOWN outcome into ACCEPTED.
     """
-    from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
-
     early = int(row["gateway_status"])
     columns["gateway_status"] = later_status(early, columns.get("gateway_status"))
     columns["invoice_id"] = columns.get("invoice_id") or row["invoice_id"]
