@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.callbacks.apply import Reason
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
-from cactus_desk.callbacks.lifecycle import is_final
+from cactus_desk.callbacks.rules import can_settle_by_hand
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import HistoryRow, PayoutRecord
 from cactus_desk.payouts.states import State
@@ -39,10 +39,8 @@ _MUTED_FG = QColor(style.MUTED_FG)
 
 def can_reconcile(record: PayoutRecord | HistoryRow) -> bool:
     """True when an operator may set a final state: in doubt (Unknown, Refused, unverified),
-    or Accepted and not final yet."""
-    if State(record.state).in_doubt:
-        return True
-    return record.state == State.ACCEPTED and not is_final(record.gateway_status)
+    or Accepted and not final yet (the rule the store applies too)."""
+    return can_settle_by_hand(State(record.state), record.gateway_status)
 
 
 def source_text(event: Event) -> str:
