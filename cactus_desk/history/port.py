@@ -212,6 +212,13 @@ class HistoryMaintenance(Protocol):
         """Check the history (and take the daily backup when due); the problem, or None."""
         ...
 
+    def back_up(self, reason: str) -> Path:
+        """Take a backup now (older ones beyond the kept number go); where it is.
+
+        ``reason`` is a short tag (``manual``, ``daily``). Raises ``BackupError``.
+        """
+        ...
+
     def prune_rejected(self, older_than_ms: int, who: str) -> PruneReport:
         """Delete unverified rejected callbacks older than ``older_than_ms``, audited."""
         ...

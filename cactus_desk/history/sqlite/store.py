@@ -980,6 +980,12 @@ class SqliteHistoryStore:
             )
         return PruneReport(deleted, cutoff, event_id)
 
+    def back_up(self, reason: str) -> Path:
+        """Copy the history to ``backups/`` now (older copies beyond the kept number go)."""
+        if not reason.replace("-", "").isalnum() or not reason.islower():
+            raise ValueError(f"A backup reason is a short lower-case tag, not {reason!r}")
+        return backup.make_backup(self.path, reason, now_ms=self._clock())
+
     def check_integrity(self) -> str | None:
         """Check the file and take the daily backup if due; SQLite's complaint, or None.
 

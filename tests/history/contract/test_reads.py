@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from cactus_desk.callbacks.apply import apply_callback
 from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
@@ -155,3 +157,13 @@ def test_an_accepted_answer_is_kept_with_its_response(store: HistoryStore) -> No
     store.mark_sending(record_id)
     store.record_outcome(record_id, Accepted("9", 3, "ok", {"invoice_id": "9", "status": 3}))
     assert store.get(record_id).response == {"invoice_id": "9", "status": 3}
+
+
+def test_a_backup_is_taken_on_request_and_the_history_works_on(store: HistoryStore) -> None:
+    accepted(store)
+    copy = store.back_up("manual")
+    assert copy.exists() and copy != store.location
+    accepted(store, "po-after")
+    assert store.count() == 2
+    with pytest.raises(ValueError):
+        store.back_up("../elsewhere")
