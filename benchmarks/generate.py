@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cactus_desk.payouts.migrations import MIGRATIONS, rebuild_counts, rebuild_search_index
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.sqlite.migrations import MIGRATIONS, rebuild_counts, rebuild_search_index
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 
 GENERATOR_VERSION = 1
 DEFAULT_ROWS = 1_000_000
@@ -327,7 +327,7 @@ def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6) -> Path:
     second = path.with_name(path.name + ".second")
     for leftover in (partial, second, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
-    HistoryStore(partial).close()  # the real schema, every migration applied
+    SqliteHistoryStore(partial).close()  # the real schema, every migration applied
     older, newer = _parts(rows, seed)
     conn = sqlite3.connect(partial, isolation_level=None)
     try:

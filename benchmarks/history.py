@@ -21,7 +21,8 @@ from pathlib import Path
 
 from benchmarks.common import Result, emit, median, peak_rss_mb, time_ms
 from benchmarks.generate import history_file
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 
 GOAL_MS = "≤ 150 ms, ratio ≤ 2"
 # The details pane takes a few milliseconds, where one scheduler hiccup moves a median of
@@ -159,7 +160,7 @@ def _panel_results(path: Path) -> list[Result]:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     size = (1280, 800)
-    store = HistoryStore(path)
+    store = SqliteHistoryStore(path)
     trace = SqlTrace(store)
     bare = BareTable(path, size)
     results: list[Result] = []
@@ -302,7 +303,7 @@ def _load_all_results(path: Path) -> list[Result]:
     from cactus_desk.ui.history_model import Column, HistoryModel
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    store = HistoryStore(path)
+    store = SqliteHistoryStore(path)
 
     class AllRows(QAbstractTableModel):
         def __init__(self) -> None:

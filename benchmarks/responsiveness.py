@@ -39,8 +39,8 @@ def main() -> None:
     from cactus_desk.gateway.models import PayoutRequest
     from cactus_desk.gateway.outcomes import Accepted
     from cactus_desk.gateway.signature import sign
+    from cactus_desk.history.types import NewAttempt
     from cactus_desk.payouts.draft import new_request_id
-    from cactus_desk.payouts.store import NewAttempt
     from cactus_desk.sandbox import Fault
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

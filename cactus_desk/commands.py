@@ -21,7 +21,8 @@ from cactus_desk import paths
 # Profiles (pydantic) and secrets (keyring) are imported by the commands that use them: opening
 # the window must not wait for them before its first paint.
 if TYPE_CHECKING:
-    from cactus_desk.payouts.store import HistoryFilter, HistoryStore
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import HistoryFilter
 
 PROG = "cactus-desk"
 EXIT_OK = 0
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _store_error_code(exc: Exception) -> int | None:
     """The exit code of a profile or keyring error (its own message is the report), else None."""
-    from cactus_desk.payouts.store import HistoryOpenError
+    from cactus_desk.history.types import HistoryOpenError
     from cactus_desk.profiles import DuplicateProfileError, ProfileStoreError
     from cactus_desk.secrets import KeyringError, NoKeyringError
 
@@ -582,7 +583,7 @@ def _states(text: str | None) -> frozenset[str]:
 def _history_filter(
     args: argparse.Namespace, ctx: Context, store: HistoryStore, states: frozenset[str]
 ) -> HistoryFilter:
-    from cactus_desk.payouts.store import HistoryFilter
+    from cactus_desk.history.types import HistoryFilter
     from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
 
     profile_id = None
@@ -605,7 +606,9 @@ def _history_filter(
 
 
 def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
-    from cactus_desk.payouts.store import HistoryStore, SortKey
+    from cactus_desk.history import open_history
+    from cactus_desk.history.export import export_csv
+    from cactus_desk.history.types import SortKey
 
     states = _states(args.state)
     target = _export_target(args.output, ctx.data_dir, force=args.force) if args.output else None
@@ -613,13 +616,19 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.profiles import ProfileStore
 
     decimals = {profile.id: profile.decimals for profile in ProfileStore(ctx.data_dir).list()}
-    with HistoryStore.open(ctx.data_dir) as store:
+    with open_history(ctx.data_dir) as store:
         history_filter = _history_filter(args, ctx, store, states)
 
         def export(stream: TextIO) -> int:
             # Oldest first, so an export reads like a ledger.
-            return store.export_csv(
-                history_filter, SortKey.CREATED_AT, False, stream, bom=args.bom, decimals=decimals
+            return export_csv(
+                store,
+                history_filter,
+                SortKey.CREATED_AT,
+                False,
+                stream,
+                bom=args.bom,
+                decimals=decimals,
             )
 
         if target is not None:
@@ -679,14 +688,14 @@ def _write_private(path: Path, write: Callable[[TextIO], int], *, replace: bool 
 
 
 def _cmd_history_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from cactus_desk.instance_lock import InstanceLock
-    from cactus_desk.payouts.backup import (
-        BackupError,
+    from cactus_desk.history import (
+        history_location,
         newest_backup,
         restore_backup,
         start_new_history,
     )
-    from cactus_desk.payouts.store import HISTORY_FILE
+    from cactus_desk.history.types import BackupError
+    from cactus_desk.instance_lock import InstanceLock
 
     lock = InstanceLock(ctx.data_dir)
     if ctx.data_dir.is_dir() and not lock.acquire():
@@ -704,7 +713,7 @@ def _cmd_history_restore(args: argparse.Namespace, ctx: Context) -> int:
                 file=ctx.stdout,
             )
             return EXIT_OK
-        history = ctx.data_dir / HISTORY_FILE
+        history = history_location(ctx.data_dir)
         if history.is_file() and history.stat().st_size > 0:
             raise CliError(
                 f"a history is in place at {history}; restore puts a backup only where the "
@@ -791,7 +800,7 @@ def _cmd_receiver(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.callbacks.reconcile import ImportFileError, import_file
-    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.history import open_history
     from cactus_desk.receiver.serve import ReceiverError, load_profile_salt
 
     try:
@@ -799,7 +808,7 @@ def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
     except ReceiverError as exc:
         raise CliError(f"--profile: {exc}") from None
     ctx.start_logging()
-    with HistoryStore.open(ctx.data_dir) as store:
+    with open_history(ctx.data_dir) as store:
         try:
             report = import_file(
                 store,
@@ -828,10 +837,10 @@ def _days(text: str) -> int:
 
 def _cmd_callbacks_prune(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.callbacks.prune import prune_rejected
-    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.history import open_history
 
     ctx.start_logging()
-    with HistoryStore.open(ctx.data_dir) as store:
+    with open_history(ctx.data_dir) as store:
         report = prune_rejected(store, args.older_than)
     log.info("%s", report.line())
     print(report.line(), file=ctx.stdout)
@@ -840,12 +849,12 @@ def _cmd_callbacks_prune(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.callbacks.reconcile import ReconcileError, set_final_state
+    from cactus_desk.history import open_history
     from cactus_desk.payouts.statuses import status_label
-    from cactus_desk.payouts.store import HistoryStore
 
     status = {"success": 4, "declined": 5}.get(args.status) or int(args.status)
     ctx.start_logging()
-    with HistoryStore.open(ctx.data_dir) as store:
+    with open_history(ctx.data_dir) as store:
         try:
             set_final_state(store, args.record, status, args.note, invoice_id=args.invoice_id)
         except ReconcileError as exc:

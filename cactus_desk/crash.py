@@ -12,7 +12,7 @@ from types import TracebackType
 
 from cactus_desk import __version__
 from cactus_desk.logs import redact
-from cactus_desk.payouts.store import scrub_card_numbers
+from cactus_desk.masking import scrub_card_numbers
 
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 

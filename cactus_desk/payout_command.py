@@ -189,13 +189,14 @@ _OPTION = {
 
 
 def _send(args: argparse.Namespace, ctx: Context, profile: Profile, draft: Any) -> int:
+    from cactus_desk.history import open_history
+    from cactus_desk.history.types import HistoryOpenError
     from cactus_desk.payouts.send import SendResult, SendService
-    from cactus_desk.payouts.store import HistoryOpenError, HistoryStore
     from cactus_desk.secrets import SecretStore
 
     ctx.start_logging()
     try:
-        store = HistoryStore.open(ctx.data_dir)
+        store = open_history(ctx.data_dir)
     except HistoryOpenError as exc:
         return _fail(ctx, str(exc), EXIT_ERROR)
     secrets = SecretStore()

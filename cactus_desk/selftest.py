@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from cactus_desk import paths
 
 if TYPE_CHECKING:
-    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.history.port import HistoryStore
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -198,7 +198,7 @@ def run(argv: list[str], out: TextIO | None = None) -> int:
         return EXIT_USAGE
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.history import open_history
 
     report = _Report(stream)
     with _data_dir(args.data_dir) as data:
@@ -207,7 +207,7 @@ def run(argv: list[str], out: TextIO | None = None) -> int:
 
         def open_store() -> str:
             nonlocal store
-            store = HistoryStore.open(data)
+            store = open_history(data)
             store.count()
             return "history store"
 

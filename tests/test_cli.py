@@ -23,8 +23,9 @@ from keyring.errors import KeyringLocked
 import cactus_desk
 from cactus_desk import app, cli
 from cactus_desk.gateway.outcomes import Accepted, Rejected
+from cactus_desk.history import open_history
+from cactus_desk.history.types import NewAttempt
 from cactus_desk.logs import stop_logging
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
 from cactus_desk.profiles import PROFILES_FILE, Profile, ProfileStore
 from tests.certs import write_ca_bundle
 from tests.memory_keyring import MemoryKeyring
@@ -359,7 +360,7 @@ def history(data_home: Path) -> str:
             name="Acme live", base_url="https://gateway.example.com", merchant_id="acme", site_id=21
         )
     )
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         first = store.create_attempt(_attempt(acme.id, acme.name, "req-eur-1", "EUR"))
         store.record_outcome(first, Accepted("inv-1", 3, "Payout initialized"))
         second = store.create_attempt(_attempt(acme.id, acme.name, "req-usd-2", "USD"))

@@ -154,14 +154,14 @@ def test_the_csv_export_reads_amounts_with_the_profile_s_decimals(
 ) -> None:
     from dataclasses import replace
 
-    from cactus_desk.payouts.store import HistoryStore
+    from cactus_desk.history import open_history
     from tests.payouts.conftest import BASE_ATTEMPT
 
     add = ["profile", "add", "Acme live", "--base-url", "https://gw.example.com"]
     add += ["--merchant-id", "acme", "--site-id", "21", "--salt-stdin", "--decimals", "IDR=0"]
     assert _cli(monkeypatch, capsys, *add)[0] == 0
     profile = ProfileStore(data_home).get("Acme live")
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         for request_id, profile_id in (("po-zero", profile.id), ("po-usual", "p-other")):
             store.create_attempt(
                 replace(

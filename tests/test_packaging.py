@@ -26,8 +26,8 @@ from PySide6.QtGui import QImage, QImageReader
 
 import cactus_desk
 from cactus_desk import selftest
+from cactus_desk.history import open_history
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.sandbox import Fault, SandboxGateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,7 +195,7 @@ def test_self_test_records_the_payout_in_the_chosen_data_dir_without_secrets(
     invoice = re.search(r"invoice (\d+)", lines[3])
     assert invoice
 
-    with HistoryStore.open(data) as store:
+    with open_history(data) as store:
         (record,) = list(store.iter_records())
     assert record.state == State.ACCEPTED
     assert record.invoice_id == invoice.group(1)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cactus_desk import cli
+from cactus_desk.history import open_history
 from cactus_desk.instance_lock import InstanceLock
 from cactus_desk.logs import stop_logging
 from cactus_desk.payout_command import (
@@ -24,7 +25,6 @@ from cactus_desk.payout_command import (
 )
 from cactus_desk.payouts.send import SendCode
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.sandbox import SandboxGateway
 from tests.memory_keyring import MemoryKeyring
@@ -96,7 +96,7 @@ def send_args(*extra: str, profile: str = "Shop", amount: str = "1500.00") -> li
 
 
 def records(data_home: Path) -> list[tuple[str, State]]:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         ordered = sorted(store.iter_records(), key=lambda record: record.id)
     return [(record.request_id, record.state) for record in ordered]
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from cactus_desk.masking import scrub_card_numbers
 from cactus_desk.payouts.statuses import status_label
-from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
 
 PAYLOAD_TEXT_LIMIT = 4000
 EXCERPT_LIMIT = 240
@@ -165,7 +164,7 @@ def bounded_payload(
     ids: dict[str, str] = {}
     if isinstance(payload, Mapping):
         for key in ("request_id", "invoice_id"):
-            value = _text(payload.get(key), _ID_LIMIT)
+            value = capped_text(payload.get(key), _ID_LIMIT)
             if value is not None:
                 ids[key] = value
     if raw is None:
@@ -183,88 +182,9 @@ def bounded_payload(
     }
 
 
-def _text(value: Any, limit: int = 200) -> str | None:
+def capped_text(value: Any, limit: int = 200) -> str | None:
+    """``value`` as stripped, masked text of at most ``limit`` characters; None when empty."""
     if value is None or isinstance(value, Mapping | list | tuple):
         return None
     text = str(value).strip()
     return scrub_card_numbers(text[:limit]) if text else None
-
-
-def insert_event(
-    conn: sqlite3.Connection,
-    *,
-    received_at: int,
-    source: EventSource,
-    outcome: EventOutcome,
-    payload: Mapping[str, Any],
-    record_id: int | None = None,
-    status: int | None = None,
-    reason: str = "",
-    message: str = "",
-    who: str = "",
-) -> int:
-    """Append one event inside the caller's transaction and return its id."""
-    cursor = conn.execute(
-        "INSERT INTO events (received_at, record_id, source, who, outcome, reason, message, "
-        "request_id, invoice_id, status, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            received_at,
-            record_id,
-            str(source),
-            who,
-            str(outcome),
-            reason,
-            scrub_card_numbers(message),
-            _text(payload.get("request_id")),
-            _text(payload.get("invoice_id")),
-            status,
-            json.dumps(masked_payload(payload), ensure_ascii=False, sort_keys=True, default=str),
-        ),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-def _event(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"],
-        received_at=row["received_at"],
-        record_id=row["record_id"],
-        source=EventSource(row["source"]),
-        who=row["who"],
-        outcome=EventOutcome(row["outcome"]),
-        reason=row["reason"],
-        message=row["message"],
-        request_id=row["request_id"],
-        invoice_id=row["invoice_id"],
-        status=row["status"],
-        payload=json.loads(row["payload_json"]),
-    )
-
-
-def events_for(store: HistoryStore, record_id: int) -> list[Event]:
-    """The record's timeline: every event attached to it, oldest first."""
-    with store.read_connection() as conn:
-        rows = conn.execute(
-            "SELECT * FROM events WHERE record_id = ? ORDER BY id", (record_id,)
-        ).fetchall()
-    return [_event(row) for row in rows]
-
-
-def events_since(store: HistoryStore, after_id: int = 0, limit: int = 1000) -> list[Event]:
-    """Events newer than ``after_id``, oldest first: how a window picks up the receiver's writes."""
-    with store.read_connection() as conn:
-        rows = conn.execute(
-            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, max(0, limit))
-        ).fetchall()
-    return [_event(row) for row in rows]
-
-
-def rejected_events(store: HistoryStore, limit: int = 100) -> list[Event]:
-    """The latest rejected events (forged, unknown request_id, bad body), newest first."""
-    with store.read_connection() as conn:
-        rows = conn.execute(
-            "SELECT * FROM events WHERE outcome = ? ORDER BY id DESC LIMIT ?",
-            (str(EventOutcome.REJECTED), max(0, limit)),
-        ).fetchall()
-    return [_event(row) for row in rows]

@@ -18,25 +18,15 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from cactus_desk.callbacks.apply import ApplyResult, apply_callback
-from cactus_desk.callbacks.events import EventOutcome, EventSource, insert_event
-from cactus_desk.callbacks.lifecycle import FINAL, is_final
-from cactus_desk.payouts.states import State
-from cactus_desk.payouts.statuses import GatewayStatus, status_label
-from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
+from cactus_desk.callbacks.events import EventOutcome, EventSource
+from cactus_desk.callbacks.lifecycle import FINAL
+from cactus_desk.callbacks.rules import ReconcileError
+from cactus_desk.history.port import HistoryStore
 
 log = logging.getLogger(__name__)
 
 NOTE_LIMIT = 1000
 IMPORT = EventSource.IMPORT
-_ALLOWED_STATES = (State.UNKNOWN, State.REFUSED_UNVERIFIED, State.ACCEPTED)
-
-
-class ReconcileError(ValueError):
-    """A manual change that cannot be made; ``field`` names the input at fault."""
-
-    def __init__(self, message: str, field: str = "record") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def current_user() -> str:
@@ -70,66 +60,9 @@ def set_final_state(
     if len(note) > NOTE_LIMIT:
         raise ReconcileError(f"The note is longer than {NOTE_LIMIT} characters.", "note")
     invoice_id = (invoice_id or "").strip() or None
-    who = who or current_user()
-    with store.write_transaction() as conn:
-        row = conn.execute("SELECT * FROM payouts WHERE id = ?", (record_id,)).fetchone()
-        if row is None:
-            raise ReconcileError(f"There is no payout with history record {record_id}.")
-        state = State(row["state"])
-        if is_final(row["gateway_status"]):
-            raise ReconcileError(
-                f"Record {record_id} is already final ({status_label(row['gateway_status'])})."
-            )
-        if state not in _ALLOWED_STATES:
-            raise ReconcileError(
-                f"Record {record_id} is {state.label.lower()}: only unknown, unverified refused "
-                "or accepted payouts can be given a final state by hand."
-            )
-        if invoice_id and row["invoice_id"] and invoice_id != row["invoice_id"]:
-            raise ReconcileError(
-                f"Record {record_id} already has invoice {row['invoice_id']}.", "invoice_id"
-            )
-        now = store.now()
-        label = GatewayStatus(status).label
-        columns: dict[str, Any] = {
-            "gateway_status": int(status),
-            "status_source": "manual",
-            "needs_review": 0,
-            "review_message": "",
-            "updated_at": now,
-        }
-        if state is not State.ACCEPTED:
-            # The gateway never accepted it: it is settled by hand, never shown as "Accepted".
-            columns.update(
-                state=str(State.SETTLED),
-                message=f"Settled manually: {label} ({who})",
-                detail=f"Before: {row['message']} {row['detail']}".strip(),
-                unknown_kind=None,
-            )
-        if invoice_id and not row["invoice_id"]:
-            columns["invoice_id"] = invoice_id
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        conn.execute(
-            f"UPDATE payouts SET {assignments} WHERE id = ?", [*columns.values(), record_id]
-        )
-        return insert_event(
-            conn,
-            received_at=now,
-            source=EventSource.MANUAL,
-            outcome=EventOutcome.APPLIED,
-            payload={
-                "request_id": row["request_id"],
-                "invoice_id": invoice_id or row["invoice_id"],
-                "status": int(status),
-                "previous_state": str(state),
-                "previous_status": row["gateway_status"],
-                "note": note,
-            },
-            record_id=record_id,
-            status=int(status),
-            message=scrub_card_numbers(note),
-            who=who,
-        )
+    return store.set_final_state(
+        record_id, status, note, invoice_id=invoice_id, who=who or current_user()
+    )
 
 
 # -- import -----------------------------------------------------------------------------------

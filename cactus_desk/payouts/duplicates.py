@@ -15,15 +15,10 @@ import unicodedata
 from collections.abc import Mapping
 
 from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.history.port import HistoryReader
+from cactus_desk.history.types import DuplicateProbe, NewAttempt, PayoutRecord, now_ms
 from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import (
-    HistoryStore,
-    NewAttempt,
-    PayoutRecord,
-    now_ms,
-    scrub_card_numbers,
-)
 
 WINDOW_MS = 24 * 3600 * 1000
 # Field checks (catalog "check" names) whose values say who receives the money.
@@ -40,7 +35,7 @@ IDENTIFYING_CHECKS = frozenset(
     }
 )
 _COMPACT_CHECKS = frozenset({"card_number", "phone", "account_number"})
-_NO_MONEY_MOVED = (str(State.REJECTED), str(State.NOT_SENT))
+_NO_MONEY_MOVED = frozenset({State.REJECTED, State.NOT_SENT})
 
 
 def identifying_fields(method: str) -> dict[str, str]:
@@ -71,7 +66,7 @@ def recipient_key(method: str, fields: Mapping[str, object]) -> tuple[tuple[str,
 
 
 def find_recent_duplicates(
-    store: HistoryStore, attempt: NewAttempt, now: int | None = None
+    store: HistoryReader, attempt: NewAttempt, now: int | None = None
 ) -> list[PayoutRecord]:
     """Records that ``attempt`` would repeat, newest first; empty when it is not a repeat.
 
@@ -79,26 +74,20 @@ def find_recent_duplicates(
     person must confirm sending anyway.
     """
     moment = now_ms() if now is None else now
-    with store.read_connection() as conn:
-        rows = conn.execute(
-            "SELECT id FROM payouts WHERE amount_minor = ? AND currency = ? AND site_login = ? "
-            "AND method = ? AND environment = ? AND created_at >= ? "
-            f"AND state NOT IN ({', '.join('?' * len(_NO_MONEY_MOVED))}) "
-            "ORDER BY created_at DESC, id DESC",
-            (
-                attempt.amount_minor,
-                attempt.currency,
-                scrub_card_numbers(attempt.site_login),
-                attempt.method,
-                attempt.environment,
-                moment - WINDOW_MS,
-                *_NO_MONEY_MOVED,
-            ),
-        ).fetchall()
+    candidates = store.recent_similar(
+        DuplicateProbe(
+            environment=attempt.environment,
+            site_login=attempt.site_login,
+            method=attempt.method,
+            currency=attempt.currency,
+            amount_minor=attempt.amount_minor,
+            since=moment - WINDOW_MS,
+            exclude_states=_NO_MONEY_MOVED,
+        )
+    )
     wanted = recipient_key(attempt.method, attempt.request_fields)
     matches = []
-    for row in rows:
-        record = store.get(int(row["id"]))
+    for record in candidates:
         fields = record.request.get("additional_fields") or {}
         if recipient_key(record.method, fields) == wanted:
             matches.append(record)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cactus_desk.callbacks.events import EventOutcome, EventSource, insert_event
+from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.callbacks.reconcile import current_user
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import (
@@ -26,14 +25,15 @@ from cactus_desk.gateway.outcomes import (
     Unknown,
     UnknownKind,
 )
-from cactus_desk.payouts.draft import mask_card
-from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import (
-    HistoryStore,
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import (
+    ManualEvent,
     OutcomeAlreadyRecordedError,
     PayoutRecord,
     RecordNotFoundError,
+    ResendStart,
 )
+from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.submit import (
     PayoutClient,
     SubmitResult,
@@ -79,18 +79,13 @@ def recover_interrupted(store: HistoryStore) -> list[int]:
     Call once at start, while holding the ``InstanceLock`` and before any send: an attempt
     another live process is sending would otherwise be settled under it.
     """
-    with store.read_connection() as conn:
-        rows = conn.execute(
-            "SELECT id, request_id, sending_started_at, send_attempts FROM payouts "
-            "WHERE state = ? ORDER BY id",
-            (str(State.SUBMITTING),),
-        ).fetchall()
+    rows = store.interrupted_attempts()
     settled: list[int] = []
     for row in rows:
-        record_id = int(row["id"])
+        record_id = row.record_id
         # A resend interrupted before its own mark still had an earlier send that left.
-        never_left = row["sending_started_at"] is None and not row["send_attempts"]
-        resent = row["sending_started_at"] is None and bool(row["send_attempts"])
+        never_left = row.sending_started_at is None and not row.send_attempts
+        resent = row.sending_started_at is None and bool(row.send_attempts)
         try:
             if never_left:
                 store.record_not_sent(record_id, NOT_SENT_REASON)
@@ -107,7 +102,7 @@ def recover_interrupted(store: HistoryStore) -> list[int]:
             continue  # settled meanwhile (a callback); that answer stands
         log.warning(
             "payout %s: interrupted attempt (history record %d) settled as %s",
-            row["request_id"],
+            row.request_id,
             record_id,
             "not sent" if never_left else "unknown",
         )
@@ -165,48 +160,28 @@ def _rebuild_request(record: PayoutRecord, reentered: Mapping[str, str] | None) 
 
 
 def _refusal_event(
-    conn: sqlite3.Connection,
-    received_at: int,
     record_id: int,
     request_id: str,
     outcome: EventOutcome,
     message: str,
     answer: Mapping[str, Any],
     http_status: int | None,
-) -> int:
-    return insert_event(
-        conn,
-        received_at=received_at,
-        source=EventSource.MANUAL,
+) -> ManualEvent:
+    return ManualEvent(
+        record_id=record_id,
         outcome=outcome,
         payload={"request_id": request_id, "http_status": http_status, "answer": dict(answer)},
-        record_id=record_id,
         message=message,
         who=current_user(),
     )
 
 
-def _restore(
-    store: HistoryStore, record_id: int, request_id: str, before: Mapping[str, Any], why: str
-) -> None:
+def _restore(store: HistoryStore, before: ResendStart, request_id: str, why: str) -> None:
     """A resend that never left: the record gets back what it had, and the attempt an event."""
-    with store.write_transaction() as conn:
-        conn.execute(
-            "UPDATE payouts SET state = ?, message = ?, detail = ?, unknown_kind = ?, "
-            "updated_at = ? WHERE id = ? AND state = ?",
-            (
-                before["state"],
-                before["message"],
-                before["detail"],
-                before["unknown_kind"],
-                store.now(),
-                record_id,
-                str(State.SUBMITTING),
-            ),
-        )
-        _refusal_event(
-            conn, store.now(), record_id, request_id, EventOutcome.RESEND_NOT_SENT, why, {}, None
-        )
+    store.undo_resend(
+        before,
+        _refusal_event(before.record_id, request_id, EventOutcome.RESEND_NOT_SENT, why, {}, None),
+    )
 
 
 def _record_refusal(
@@ -220,10 +195,8 @@ def _record_refusal(
         http_status=outcome.http_status,
     )
     store.record_outcome(record_id, unknown)
-    with store.write_transaction() as conn:
+    store.add_manual_event(
         _refusal_event(
-            conn,
-            store.now(),
             record_id,
             request_id,
             EventOutcome.RESEND_REFUSED,
@@ -231,6 +204,7 @@ def _record_refusal(
             outcome.response,
             outcome.http_status,
         )
+    )
     return unknown
 
 
@@ -268,33 +242,10 @@ def resend_unknown(
         ) from None
     if not isinstance(salt, str) or not salt.strip():
         raise ResendRefusedError("Not sent again: no site salt is stored for this profile.")
-    stamp = store.now()
-    with store.write_transaction() as conn:
-        row = conn.execute(
-            "SELECT state, message, detail, unknown_kind, send_attempts FROM payouts WHERE id = ?",
-            (record_id,),
-        ).fetchone()
-        if row is None or row["state"] != record.state:
-            raise ResendRefusedError(
-                f"History record {record_id} changed meanwhile; it was not sent again."
-            )
-        before = dict(row)
-        conn.execute(
-            "INSERT INTO resends (record_id, confirmed_at, attempt, previous_state, "
-            "previous_message, previous_detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                record_id,
-                stamp,
-                row["send_attempts"] + 1,
-                row["state"],
-                row["message"],
-                row["detail"],
-            ),
-        )
-        conn.execute(
-            "UPDATE payouts SET state = ?, sending_started_at = NULL, unknown_kind = NULL, "
-            "updated_at = ? WHERE id = ?",
-            (str(State.SUBMITTING), stamp, record_id),
+    before = store.begin_resend(record_id, record.state)
+    if before is None:
+        raise ResendRefusedError(
+            f"History record {record_id} changed meanwhile; it was not sent again."
         )
     log.warning(
         "payout %s: sending again with the same request ID (history record %d), confirmed",
@@ -305,7 +256,7 @@ def resend_unknown(
     if isinstance(outcome, NotSent):
         cause = outcome.cause or outcome.reason.removeprefix("Not sent: ").rstrip(". ")
         why = RESEND_NOT_SENT.format(cause=cause)
-        _restore(store, record_id, record.request_id, before, why)
+        _restore(store, before, record.request_id, why)
         log.warning("payout %s: the resend did not leave; state kept", record.request_id)
         return SubmitResult(record_id, NotSent(why, outcome.detail))
     if isinstance(outcome, Rejected | RefusedUnverified):
@@ -324,10 +275,4 @@ def resend_unknown(
 
 def resend_history(store: HistoryStore, record_id: int) -> list[dict[str, object]]:
     """The audit rows of every confirmed resend of ``record_id``, oldest first."""
-    with store.read_connection() as conn:
-        rows = conn.execute(
-            "SELECT confirmed_at, attempt, previous_state, previous_message, previous_detail "
-            "FROM resends WHERE record_id = ? ORDER BY id",
-            (record_id,),
-        ).fetchall()
-    return [dict(row) for row in rows]
+    return [dict(vars(audit)) for audit in store.resend_history(record_id)]

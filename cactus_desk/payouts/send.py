@@ -41,7 +41,8 @@ from cactus_desk.profiles import Profile
 
 if TYPE_CHECKING:
     from cactus_desk.gateway.client import CactusClient
-    from cactus_desk.payouts.store import HistoryStore, PayoutRecord
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import PayoutRecord
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +363,7 @@ class SendService:
     ) -> ResendTarget | SendResult:
         """The record and profile to send ``record_id`` again with, or RESEND_REFUSED saying
         why it cannot be (only a payout in doubt, of a profile still set up)."""
-        from cactus_desk.payouts.store import RecordNotFoundError
+        from cactus_desk.history.types import RecordNotFoundError
 
         history = self._history
         if history is None:
@@ -424,7 +425,7 @@ def _not_sent_before_recording(exc: BaseException) -> str:
 
 
 def _not_recorded(request_id: str, exc: BaseException) -> SendResult:
-    from cactus_desk.payouts.store import DuplicateRequestIdError
+    from cactus_desk.history.types import DuplicateRequestIdError
 
     if isinstance(exc, DuplicateRequestIdError):
         return SendResult(

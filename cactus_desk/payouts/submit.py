@@ -8,7 +8,6 @@ here ever turns an unexplained failure into a success or sends twice.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,9 +22,10 @@ from cactus_desk.gateway.outcomes import (
     Unknown,
     UnknownKind,
 )
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryUnavailableError, NewAttempt
 from cactus_desk.payouts.payout import Payout
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def record_attempt(store: HistoryStore, payout: Payout) -> int:
     """
     try:
         record_id = store.create_attempt(recorded_attempt(payout))
-    except sqlite3.Error as exc:
+    except HistoryUnavailableError as exc:
         raise AttemptNotRecordedError(str(exc) or type(exc).__name__) from exc
     log.info("payout %s: recorded as history record %d", payout.request_id, record_id)
     return record_id

@@ -21,7 +21,8 @@ from urllib.parse import parse_qsl
 
 from cactus_desk.callbacks.apply import ApplyResult, Reason, apply_callback
 from cactus_desk.callbacks.events import EventOutcome, EventSource
-from cactus_desk.payouts.store import HistoryStore, scrub_card_numbers
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.masking import scrub_card_numbers
 from cactus_desk.receiver.limits import ClientBudget, LogBudget
 
 log = logging.getLogger("cactus_desk.receiver")

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history import open_history
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
 from cactus_desk.receiver.app import (
     CALLBACK_PATH,
@@ -357,9 +357,9 @@ def run_receiver(
         raise ReceiverError(f"--listen: {exc}") from None
     require_uvicorn()
     profile, salt = load_profile_salt(data_dir, profile_name)
-    with HistoryStore.open(data_dir) as store:
+    with open_history(data_dir) as store:
         app = CallbackApp(store, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
-        server = _server(HistoryGuard(app, store.path), TIMEOUT_KEEP_ALIVE_S, {})
+        server = _server(HistoryGuard(app, store.location), TIMEOUT_KEEP_ALIVE_S, {})
         try:
             sock = bind_socket(host, port)
         except OSError as exc:
@@ -367,7 +367,7 @@ def run_receiver(
         with contextlib.closing(sock):
             print(
                 f"Receiving callbacks for profile {profile.name!r} (site {profile.site_id}) at "
-                f"{_url(sock, CALLBACK_PATH)}\nHistory: {store.path}\nPress Ctrl+C to stop.",
+                f"{_url(sock, CALLBACK_PATH)}\nHistory: {store.location}\nPress Ctrl+C to stop.",
                 file=out,
                 flush=True,
             )

@@ -8,15 +8,12 @@ and the work of checking them for changes.
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import IntEnum
-from operator import itemgetter
 from typing import Any
 
 from PySide6.QtCore import (
@@ -29,12 +26,12 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryError, HistoryFilter, HistoryRow, SortKey, iso_utc
 from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
-from cactus_desk.payouts.store import HistoryFilter, HistoryRow, HistoryStore, SortKey, iso_utc
 from cactus_desk.ui import style
-from cactus_desk.ui.live_updates import newest_record_id
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -167,12 +164,6 @@ _CHANGING = (
     "status_source",
     "needs_review",
 )
-_FIELDS = tuple(item.name for item in fields(HistoryRow))
-_STATE_AT = _FIELDS.index("state")
-_REVIEW_AT = _FIELDS.index("needs_review")
-_CONFLICT_AT = _FIELDS.index("status_conflict")
-_stored_key = itemgetter(*(_FIELDS.index(name) for name in _CHANGING))
-_ROWS_SQL = f"SELECT {', '.join(_FIELDS)} FROM payouts WHERE id IN (SELECT value FROM json_each(?))"
 
 
 def change_key(row: HistoryRow) -> tuple[Any, ...]:
@@ -186,15 +177,6 @@ def change_key(row: HistoryRow) -> tuple[Any, ...]:
         row.status_source,
         int(row.needs_review),
     )
-
-
-def _history_row(values: tuple[Any, ...]) -> HistoryRow:
-    """A stored row, columns in ``_FIELDS`` order, as a ``HistoryRow``."""
-    converted = list(values)
-    converted[_STATE_AT] = State(converted[_STATE_AT])
-    converted[_REVIEW_AT] = bool(converted[_REVIEW_AT])
-    converted[_CONFLICT_AT] = bool(converted[_CONFLICT_AT])
-    return HistoryRow(*converted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +444,7 @@ class HistoryModel(QAbstractTableModel):
         if changed is None:
             self._reload()  # records disappeared (a restored backup): start again
             return set()
-        newest = newest_record_id(self._store)
+        newest = self._store.newest_record_id()
         if self._shown.text:
             if newest > self._newest_id:
                 self._reload()
@@ -485,7 +467,7 @@ class HistoryModel(QAbstractTableModel):
         self._load([0, *recent], wait=wait)
 
     def _load(self, pages: list[int], *, wait: bool = False) -> None:
-        self._newest_id = newest_record_id(self._store)
+        self._newest_id = self._store.newest_record_id()
         store, query = self._store, self._query()
         if self._runner is None or wait or not query.text:
             if self._runner is not None:
@@ -575,7 +557,7 @@ class HistoryModel(QAbstractTableModel):
         if self._runner is None or not self._shown.text:
             try:
                 self._read_page_now(page)
-            except (RuntimeError, sqlite3.Error) as error:  # closed while the window shuts
+            except (RuntimeError, HistoryError) as error:  # closed while the window shuts
                 log.warning("a page of the history could not be read: %s", error)
                 self._waiting.add(page)
             return
@@ -618,20 +600,17 @@ class HistoryModel(QAbstractTableModel):
             positions.setdefault(entry.row.id, []).append(row)
         if not positions:
             return set()
-        with self._store.read_connection() as conn:
-            cursor = conn.cursor()
-            cursor.row_factory = None  # plain tuples: most are compared and dropped
-            current = cursor.execute(_ROWS_SQL, (json.dumps(list(positions)),)).fetchall()
+        current = self._store.rows_by_id(list(positions))
         if len(current) != len(positions):
             return None
         changed: set[int] = set()
         rows: list[int] = []
-        for values in current:
-            shown = positions[values[0]]
-            if self._rows[shown[0]].key == _stored_key(values):
+        for row in current:
+            shown = positions[row.id]
+            if self._rows[shown[0]].key == change_key(row):
                 continue
-            entry = _entry(_history_row(values))
-            changed.add(values[0])
+            entry = _entry(row)
+            changed.add(row.id)
             for position in shown:
                 self._rows[position] = entry
             rows.extend(shown)

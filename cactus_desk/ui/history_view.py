@@ -38,18 +38,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
-from cactus_desk.payouts.export import write_csv
-from cactus_desk.payouts.states import State, state_text
-from cactus_desk.payouts.statuses import status_label
-from cactus_desk.payouts.store import (
+from cactus_desk.history.export import write_csv
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import (
     HistoryFilter,
-    HistoryStore,
     PayoutRecord,
     RecordNotFoundError,
     SortKey,
     iso_utc,
 )
+from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
+from cactus_desk.payouts.states import State, state_text
+from cactus_desk.payouts.statuses import status_label
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
 from cactus_desk.ui.history_model import HEADERS, SORT_KEYS, Column, HistoryModel, local_time

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.callbacks.reconcile import ImportFileError, ImportReport, import_file
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.profiles import Profile
 from cactus_desk.secrets import KeyringError, NoKeyringError
 from cactus_desk.ui import style

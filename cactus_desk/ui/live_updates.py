@@ -3,8 +3,8 @@
 ``LiveStatuses`` runs the callback receiver in this process for the embedded sandbox and lets
 the sandbox's finalizer post to it, so a payout moves from Processing to Success or Declined
 while the window is open. It starts after the window's first paint, on a worker thread, so
-start-up never waits for uvicorn. ``newest_record_id`` lets the history notice new records
-without reloading the table.
+start-up never waits for uvicorn. The history notices new records (the port's
+``newest_record_id``) without reloading the table.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
@@ -35,12 +35,6 @@ NO_RECEIVER_MESSAGE = (
 
 class _NoReceiverExtra(Exception):
     """uvicorn is not installed."""
-
-
-def newest_record_id(store: HistoryStore) -> int:
-    """The highest record id in the history (0 when empty): new records have higher ones."""
-    with store.read_connection() as conn:
-        return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM payouts").fetchone()[0])
 
 
 class LiveStatuses(QObject):

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QCloseEvent
     from PySide6.QtWidgets import QMessageBox, QTabWidget
 
-    from cactus_desk.payouts.backup import CorruptHistoryError
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import CorruptHistoryError
     from cactus_desk.payouts.send import SendResult
-    from cactus_desk.payouts.store import HistoryStore
     from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
@@ -191,12 +191,13 @@ class MainWindow(QMainWindow):
         if self._ready or self._shut_down:  # done, or closed before it could be
             return
         from cactus_desk.catalog import load_catalog
-        from cactus_desk.payouts.backup import CorruptHistoryError
+        from cactus_desk.history import open_history_fast
+        from cactus_desk.history.types import CorruptHistoryError
         from cactus_desk.profiles import ProfileStore
         from cactus_desk.secrets import SecretStore
         from cactus_desk.ui.balance import BalanceWidget
         from cactus_desk.ui.payout_form import PayoutForm
-        from cactus_desk.ui.recovery_dialog import RecoveryBanner, open_history
+        from cactus_desk.ui.recovery_dialog import RecoveryBanner
         from cactus_desk.ui.send_controller import SendController
         from cactus_desk.ui.workers import Runner
 
@@ -205,7 +206,7 @@ class MainWindow(QMainWindow):
             self._profiles = ProfileStore(self.data_dir)
             self._secrets = SecretStore()
             try:
-                opened = open_history(self.data_dir)
+                opened = open_history_fast(self.data_dir)
                 self._history, check_pending = opened.store, opened.check_pending
             except CorruptHistoryError as exc:
                 self._damage = exc  # the dialog opens once the window is built
@@ -627,7 +628,7 @@ class MainWindow(QMainWindow):
     def _history_opened(self, check_pending: bool, note: str = "") -> None:
         """Settle interrupted attempts and say so; check the file on a worker if still due."""
         from cactus_desk.payouts.recovery import recover_interrupted
-        from cactus_desk.ui.recovery_dialog import check_history, interrupted_text
+        from cactus_desk.ui.recovery_dialog import interrupted_text
 
         store = self.history
         text = ""
@@ -647,7 +648,7 @@ class MainWindow(QMainWindow):
             )
         if check_pending:
             self._runner.run(
-                lambda: check_history(store.path),
+                store.check_integrity,
                 lambda problem: self._history_checked(store, problem),
                 lambda error: log.warning("the history could not be checked: %s", error),
             )
@@ -663,8 +664,8 @@ class MainWindow(QMainWindow):
     def _take_history_down(self, problem: str) -> None:
         from PySide6.QtWidgets import QMessageBox
 
-        from cactus_desk.payouts.store import HistoryOpenError
-        from cactus_desk.ui.recovery_dialog import set_damaged_aside
+        from cactus_desk.history import set_damaged_aside
+        from cactus_desk.history.types import HistoryOpenError
 
         store, self._history, self._damage_pending = self._history, None, None
         self._controller.set_history(None)
@@ -676,7 +677,7 @@ class MainWindow(QMainWindow):
             return
         store.close()
         try:
-            error = set_damaged_aside(store.path, problem)
+            error = set_damaged_aside(store, problem)
         except HistoryOpenError as exc:
             self._pages.setEnabled(False)
             self.statusBar().showMessage(str(exc))
@@ -719,7 +720,7 @@ class MainWindow(QMainWindow):
             panel.deleteLater()
 
     def _show_recovered(self) -> None:
-        from cactus_desk.payouts.store import RecordNotFoundError
+        from cactus_desk.history.types import RecordNotFoundError
 
         if not self._recovered or self._history is None:
             return

@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.callbacks.reconcile import NOTE_LIMIT, ReconcileError, set_final_state
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import PayoutRecord
 from cactus_desk.money import UnknownCurrencyError, format_major
 from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.statuses import GatewayStatus, status_label
-from cactus_desk.payouts.store import HistoryStore, PayoutRecord
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 

@@ -3,9 +3,9 @@
 Start-up opens the history cheaply on the GUI thread when its schema is current: connecting
 and reading the schema version touch a few pages, whatever the size. The slow part, the
 integrity check (seconds on a big file) and the daily backup, runs afterwards on a worker
-(``check_history``); a damage found there takes the history down and brings up the same
+(the port's ``check_integrity``); a damage found there takes the history down and brings up the same
 dialog as damage found on opening. A history that needs a migration, or that SQLite cannot
-read at all, goes through ``HistoryStore.open`` (check, backup, migrate) directly, because a
+read at all, goes through the full ``history.open_history`` (check, backup, migrate), because a
 migration must not run before its backup; that happens once per upgrade.
 
 ``CorruptHistoryDialog`` explains where the damaged file was kept and offers the newest
@@ -14,11 +14,7 @@ backup, or an empty history, explicitly; nothing is ever replaced silently.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -35,138 +31,19 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk import APP_NAME
-from cactus_desk.paths import ensure_private_dir
-from cactus_desk.payouts.backup import (
-    FULL_CHECK_MAX_BYTES,
+from cactus_desk.history import restore_and_open, start_new_history
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import (
     BackupError,
     CorruptHistoryError,
+    HistoryOpenError,
     MissingHistoryError,
-    integrity_problem,
-    make_backup,
-    newest_backup,
-    remember_history,
-    restore_backup,
-    set_aside,
-    start_new_history,
 )
-from cactus_desk.payouts.migrations import MIGRATIONS, current_version
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryOpenError, HistoryStore
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
-
-DAY_S = 24 * 3600
-# SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
-_DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-
-
-@dataclass(frozen=True)
-class OpenedHistory:
-    """An open history, and whether its integrity check and daily backup are still due."""
-
-    store: HistoryStore
-    check_pending: bool
-
-
-def _schema_is_current(path: Path) -> bool | None:
-    """True when ``path`` holds a history at the current schema, None when there is none yet,
-    False when it needs the full open (a migration, or SQLite cannot read it)."""
-    try:
-        if path.stat().st_size == 0:
-            return None
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return False
-    try:
-        conn = sqlite3.connect(path, timeout=10.0)
-    except sqlite3.Error:
-        return False
-    try:
-        return current_version(conn) == len(MIGRATIONS)
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-
-
-def open_history(data_dir: Path) -> OpenedHistory:
-    """Open the history of ``data_dir`` for the window; see the module docstring.
-
-    Raises ``CorruptHistoryError`` (the damaged file already set aside) or
-    ``HistoryOpenError``, as ``HistoryStore.open`` does.
-    """
-    path = ensure_private_dir(Path(data_dir)) / HISTORY_FILE
-    current = _schema_is_current(path)
-    if current is not True:
-        # No history yet (first start, or one gone missing: MissingHistoryError), or one that
-        # needs the full open.
-        return OpenedHistory(HistoryStore.open(data_dir), check_pending=False)
-    try:
-        store = HistoryStore(path)
-    except HistoryOpenError:
-        # SQLite could not read it after all: the full open tells damage from a busy file.
-        return OpenedHistory(HistoryStore.open(data_dir), check_pending=False)
-    with contextlib.suppress(OSError):  # a history from before the marker existed
-        remember_history(path.parent)
-    return OpenedHistory(store, check_pending=True)
-
-
-def _daily_backup_due(data_dir: Path) -> bool:
-    newest = newest_backup(data_dir)
-    if newest is None:
-        return True
-    try:
-        age = time.time() - newest.stat().st_mtime
-    except OSError:
-        return True
-    return age >= DAY_S or age < 0
-
-
-def check_history(path: Path) -> str | None:
-    """Check the open history at ``path`` and take the daily backup if due. Worker thread.
-
-    Returns SQLite's complaint when the file is damaged, else None. Raises
-    ``sqlite3.Error`` when it cannot be checked for another reason (busy, unreadable).
-    """
-    path = Path(path)
-    full = path.stat().st_size <= FULL_CHECK_MAX_BYTES
-    conn = sqlite3.connect(path, timeout=10.0)
-    try:
-        problem = integrity_problem(conn, full=full)
-        has_payouts = problem is None and conn.execute("SELECT 1 FROM payouts LIMIT 1").fetchone()
-    except sqlite3.DatabaseError as exc:
-        if not getattr(exc, "sqlite_errorname", "").startswith(_DAMAGED):
-            raise
-        return str(exc)
-    finally:
-        conn.close()
-    if problem is not None:
-        return problem
-    if has_payouts and _daily_backup_due(path.parent):
-        try:
-            make_backup(path, "daily")
-        except BackupError as exc:  # a missed daily backup must not keep anyone from work
-            log.warning("%s", exc)
-    return None
-
-
-def set_damaged_aside(path: Path, problem: str) -> CorruptHistoryError:
-    """Rename the damaged (and already closed) history aside; return the error to show.
-
-    Raises ``HistoryOpenError`` when the file cannot be moved (it is then left as it is).
-    """
-    try:
-        kept = set_aside(Path(path))
-    except OSError as exc:
-        raise HistoryOpenError(
-            f"The payout history is damaged ({problem}) and could not be moved aside ({exc}). "
-            "Cactus Desk did not change it; close other programs using it and start again."
-        ) from exc
-    log.error("payout history damaged (%s); kept aside as %s", problem, kept.name)
-    return CorruptHistoryError(problem, kept, newest_backup(Path(path).parent))
 
 
 def _missing_text(error: MissingHistoryError, data_dir: Path) -> str:
@@ -368,8 +245,7 @@ class CorruptHistoryDialog(QDialog):
         data_dir = self.data_dir
 
         def work() -> HistoryStore:
-            history = restore_backup(data_dir, backup)
-            return HistoryStore(history)
+            return restore_and_open(data_dir, backup)
 
         self._start(
             f"Checking and restoring {backup.name}…",

@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.history.types import PayoutRecord
 from cactus_desk.money import UnknownCurrencyError, format_major
 from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.recovery import masked_fields
 from cactus_desk.payouts.send import SendCode, SendResult
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import PayoutRecord
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.send_controller import SendController, SendJob

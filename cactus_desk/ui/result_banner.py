@@ -15,7 +15,7 @@ from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
 
 if TYPE_CHECKING:
-    from cactus_desk.payouts.store import PayoutRecord
+    from cactus_desk.history.types import PayoutRecord
 
 # The banner's look for each way a send can end; the rest (a request id already in the history,
 # an outcome not saved, a failure after recording) may have left: "Check the history".

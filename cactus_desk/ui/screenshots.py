@@ -63,7 +63,7 @@ def _send(window: MainWindow, method: str, currency: str, amount: str, login: st
 
 def _finalized(window: MainWindow) -> bool:
     """True once the sandbox has settled every accepted payout (Success or Declined)."""
-    from cactus_desk.payouts.store import HistoryFilter
+    from cactus_desk.history.types import HistoryFilter
 
     rows = window.history.page(HistoryFilter(states=frozenset({"ACCEPTED"})), limit=50)
     return bool(rows) and all(row.gateway_status in (4, 5) for row in rows)

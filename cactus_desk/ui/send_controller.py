@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import PayoutRecord
 from cactus_desk.payouts.payout import Payout
 from cactus_desk.payouts.send import (
     ClientPool,
@@ -20,7 +22,6 @@ from cactus_desk.payouts.send import (
     SendService,
     unexpected_failure,
 )
-from cactus_desk.payouts.store import HistoryStore, PayoutRecord
 from cactus_desk.profiles import Profile
 from cactus_desk.ui.workers import Runner
 

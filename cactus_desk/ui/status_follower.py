@@ -9,13 +9,13 @@ It stops at a final status, when the banner is hidden or shows another payout.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
 from cactus_desk.callbacks.lifecycle import is_final
-from cactus_desk.payouts.store import HistoryStore, RecordNotFoundError
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryError
 from cactus_desk.ui.result_banner import ResultBanner
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class StatusFollower(QObject):
                 return
             self._version = version
             record = store.get(self._record_id)
-        except (RuntimeError, RecordNotFoundError, sqlite3.Error) as exc:  # closed or replaced
+        except (RuntimeError, HistoryError) as exc:  # closed or replaced
             log.debug("stopped following a payout: %s", exc)
             self.stop()
             return

@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.callbacks.apply import Reason
-from cactus_desk.callbacks.events import Event, EventOutcome, EventSource, events_for
-from cactus_desk.callbacks.lifecycle import is_final
+from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
+from cactus_desk.callbacks.rules import can_settle_by_hand
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryRow, PayoutRecord
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import status_label
-from cactus_desk.payouts.store import HistoryRow, HistoryStore, PayoutRecord
 from cactus_desk.ui import style
 from cactus_desk.ui.history_model import local_time
 
@@ -38,10 +39,8 @@ _MUTED_FG = QColor(style.MUTED_FG)
 
 def can_reconcile(record: PayoutRecord | HistoryRow) -> bool:
     """True when an operator may set a final state: in doubt (Unknown, Refused, unverified),
-    or Accepted and not final yet."""
-    if State(record.state).in_doubt:
-        return True
-    return record.state == State.ACCEPTED and not is_final(record.gateway_status)
+    or Accepted and not final yet (the rule the store applies too)."""
+    return can_settle_by_hand(State(record.state), record.gateway_status)
 
 
 def source_text(event: Event) -> str:
@@ -204,7 +203,7 @@ class TimelinePanel(QWidget):
     def show_record(self, record: PayoutRecord | None) -> None:
         """Show ``record``'s timeline (None clears the panel)."""
         self._record = record
-        self._events = events_for(self._store, record.id) if record is not None else []
+        self._events = self._store.events_for(record.id) if record is not None else []
         self._tree.clear()
         if record is None:
             self._review.setVisible(False)
@@ -233,11 +232,7 @@ class TimelinePanel(QWidget):
         if self._record is None:
             return False
         latest = self._events[-1].id if self._events else 0
-        with self._store.read_connection() as conn:
-            newest = conn.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM events WHERE record_id = ?", (self._record.id,)
-            ).fetchone()[0]
-        return int(newest) != latest
+        return self._store.newest_event_id(self._record.id) != latest
 
     # -- internals ------------------------------------------------------------------------
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.generate import END_MS, METHOD_CURRENCIES, PROFILES, SPAN_MS, STATES, build
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, SortKey
 
 ROWS = 3000
 
 
 def test_a_generated_history_covers_everything_and_works_with_the_store(tmp_path: Path) -> None:
     path = build(tmp_path / "history.sqlite3", ROWS)
-    with HistoryStore(path) as store:
+    with SqliteHistoryStore(path) as store:
         assert store.count() == ROWS
         rows = store.page(sort=SortKey.CREATED_AT, descending=False, limit=ROWS)
         assert [row.id for row in rows] == list(range(1, ROWS + 1))  # ids follow time

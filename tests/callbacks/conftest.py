@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def store_factory(data_home: Path) -> Iterator[Callable[[], HistoryStore]]:
     data_home.mkdir(parents=True, exist_ok=True)
 
     def factory() -> HistoryStore:
-        store = HistoryStore(data_home / "history.sqlite3")
+        store = SqliteHistoryStore(data_home / "history.sqlite3")
         opened.append(store)
         return store
 

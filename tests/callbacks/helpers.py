@@ -7,7 +7,8 @@ from typing import Any
 
 from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import NewAttempt
 
 SALT = "callback-salt-9f2c"
 MERCHANT = "m_demo"

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from cactus_desk.callbacks.apply import ApplyResult, Reason, apply_callback
-from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for, rejected_events
+from cactus_desk.callbacks.events import EventOutcome, EventSource
 from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from tests.callbacks.helpers import (
     ATTEMPT,
     CARD,
@@ -42,8 +43,8 @@ def test_a_forged_callback_changes_nothing_and_is_kept_as_rejected(store: Histor
     assert result.rejected and result.reason is Reason.BAD_SIGNATURE
     assert result.record_id is None
     assert store.get(record_id) == before
-    assert events_for(store, record_id) == []
-    (event,) = rejected_events(store)
+    assert store.events_for(record_id) == []
+    (event,) = store.rejected_events()
     assert event.reason == "bad_signature" and event.request_id == "po-0001"
     assert not event.verified
 
@@ -74,7 +75,7 @@ def test_success_is_applied_with_the_received_fields_and_shows_in_the_timeline(
         "Paid",
     )
     assert not record.needs_review
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert event.source is EventSource.GATEWAY and event.verified
     assert event.status == 4 and "Success (4)" in event.summary
 
@@ -89,7 +90,7 @@ def test_fields_the_gateway_adds_are_signed_and_accepted(store: HistoryStore) ->
 def test_card_numbers_in_stored_payloads_are_masked(store: HistoryStore) -> None:
     record_id = accepted_record(store)
     apply(store, callback(4, description=f"paid to {CARD}"))
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert event.payload["additional_fields"]["card_number"] == "411111******1111"
     with store.read_connection() as conn:
         raw = [row[0] for row in conn.execute("SELECT payload_json FROM events")]
@@ -116,7 +117,7 @@ def test_a_final_status_never_moves_back_and_a_later_contradiction_wins_flagged(
     assert record.status_conflict
     assert record.needs_review and "Declined (5)" in record.review_message
     assert "Success (4)" in record.review_message
-    outcomes = [event.outcome for event in events_for(store, record_id)]
+    outcomes = [event.outcome for event in store.events_for(record_id)]
     assert outcomes == [
         EventOutcome.APPLIED,
         EventOutcome.DUPLICATE,
@@ -146,7 +147,7 @@ def test_an_unknown_request_id_is_stored_as_rejected_and_applied_to_nothing(
     result = apply(store, callback(4, request_id="po-never-sent"))
     assert result.reason is Reason.UNKNOWN_REQUEST and result.record_id is None
     assert store.get(record_id).gateway_status == 3
-    assert [event.request_id for event in rejected_events(store)] == ["po-never-sent"]
+    assert [event.request_id for event in store.rejected_events()] == ["po-never-sent"]
 
 
 def test_a_callback_for_another_site_is_rejected(store: HistoryStore) -> None:
@@ -163,7 +164,7 @@ def test_something_that_is_not_a_callback_is_rejected(store: HistoryStore, paylo
     result = apply(store, payload)
     assert result.rejected
     assert result.reason in (Reason.BAD_BODY, Reason.BAD_SIGNATURE)
-    assert len(rejected_events(store)) == 1
+    assert len(store.rejected_events()) == 1
 
 
 def test_a_signed_callback_without_a_status_is_incomplete_and_kept_whole(
@@ -174,7 +175,7 @@ def test_a_signed_callback_without_a_status_is_incomplete_and_kept_whole(
     body["signature"] = sign(body, SALT)
     result = apply(store, body)
     assert result.reason is Reason.INCOMPLETE and result.reason.verified
-    (event,) = rejected_events(store)
+    (event,) = store.rejected_events()
     assert event.payload["site_id"] == SITE  # verified: stored as sent, and never pruned
 
 
@@ -283,7 +284,7 @@ def _final_states(store: HistoryStore, request_ids: list[str]) -> dict[str, tupl
 def test_a_shuffled_run_of_duplicated_callbacks_ends_like_the_ordered_run(
     store_factory: Callable[[], HistoryStore], tmp_path: Any
 ) -> None:
-    ordered_store = HistoryStore(tmp_path / "ordered.sqlite3")
+    ordered_store = SqliteHistoryStore(tmp_path / "ordered.sqlite3")
     shuffled_store = store_factory()
     try:
         request_ids = [f"po-{index:04d}" for index in range(60)]

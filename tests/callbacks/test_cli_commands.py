@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from cactus_desk import cli
-from cactus_desk.callbacks.events import EventSource, events_for
+from cactus_desk.callbacks.events import EventSource
+from cactus_desk.history import open_history
 from cactus_desk.logs import stop_logging
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
 from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, callback, unknown_record
@@ -42,7 +42,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_import_prints_the_report_and_fails_when_a_line_is_rejected(
     data_home: Path, profile: Profile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = accepted_record(store)
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(callback(4)) + "\n", encoding="utf-8")
@@ -54,7 +54,7 @@ def test_import_prints_the_report_and_fails_when_a_line_is_rejected(
     code, out, _ = run(capsys, "callbacks", "import", str(mixed), "--profile", "Shop")
     assert code == 1
     assert "line 1 (request_id po-0001): the signature does not match" in out
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert store.get(record_id).gateway_status == 4
     assert SALT not in out
 
@@ -74,7 +74,7 @@ def test_reconcile_sets_the_final_state_by_hand(
     data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_home.mkdir(parents=True)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = unknown_record(store)
     code, out, _ = run(
         capsys,
@@ -89,14 +89,14 @@ def test_reconcile_sets_the_final_state_by_hand(
         "9001",
     )
     assert code == 0 and "Success (4)" in out
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record = store.get(record_id)
         assert (record.state, record.status_source, record.invoice_id) == (
             State.SETTLED,
             "manual",
             "9001",
         )
-        (event,) = events_for(store, record_id)
+        (event,) = store.events_for(record_id)
         assert event.source is EventSource.MANUAL and event.who
 
     code, _, err = run(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.callbacks.apply import apply_callback
-from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for
+from cactus_desk.callbacks.events import EventOutcome, EventSource
 from cactus_desk.callbacks.reconcile import (
     ImportFileError,
     ReconcileError,
@@ -20,9 +20,9 @@ from cactus_desk.callbacks.reconcile import (
 )
 from cactus_desk.gateway.outcomes import Rejected
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.export import write_csv
+from cactus_desk.history.export import write_csv
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.states import State, state_text
-from cactus_desk.payouts.store import HistoryStore
 from tests.callbacks.helpers import (
     ATTEMPT,
     CARD,
@@ -49,7 +49,7 @@ def test_an_operator_settles_an_unknown_payout_and_it_is_audited(store: HistoryS
     )
     assert record.invoice_id == "9001"
     assert record.message == "Settled manually: Success (olga)"
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert (event.source, event.who, event.outcome) == (EventSource.MANUAL, "olga", "applied")
     assert event.message == "Confirmed in the merchant cabinet"
     assert not event.verified  # shown apart from what the gateway signed
@@ -59,7 +59,7 @@ def test_an_operator_settles_an_unknown_payout_and_it_is_audited(store: HistoryS
 def test_the_os_user_is_recorded_by_default(store: HistoryStore) -> None:
     record_id = accepted_record(store)
     set_final_state(store, record_id, 5, "Support ticket 1234 says declined")
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert event.who  # getpass.getuser()
     assert store.get(record_id).gateway_status == 5
 
@@ -76,7 +76,7 @@ def test_bad_input_is_refused_at_its_field(
         set_final_state(store, record_id, status, note, who="olga")
     assert caught.value.field == field
     assert store.get(record_id).state is State.UNKNOWN
-    assert events_for(store, record_id) == []
+    assert store.events_for(record_id) == []
 
 
 def test_a_final_rejected_or_missing_record_cannot_be_set(store: HistoryStore) -> None:
@@ -147,7 +147,7 @@ def test_importing_json_lines_applies_them_and_reports_every_rejected_line(
     assert "line 7: not a callback" in text
     assert store.get(first).gateway_status == 4
     assert (store.get(second).state, store.get(second).invoice_id) == (State.ACCEPTED, "700")
-    assert {event.source for event in events_for(store, first)} == {EventSource.IMPORT}
+    assert {event.source for event in store.events_for(first)} == {EventSource.IMPORT}
 
 
 def test_importing_csv_with_a_header_verifies_string_values(
@@ -172,7 +172,7 @@ def test_importing_csv_with_a_header_verifies_string_values(
     assert report.applied == 1
     assert [item.line for item in report.rejected] == [3]
     assert store.get(record_id).gateway_status == 4
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert event.payload["additional_fields"]["card_number"] == "411111******1111"
 
 

@@ -13,13 +13,16 @@ import pytest
 
 from cactus_desk import cli
 from cactus_desk.callbacks.apply import UNVERIFIED_REASONS, Reason, apply_callback
-from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for, rejected_events
+from cactus_desk.callbacks.events import EventOutcome, EventSource
 from cactus_desk.callbacks.prune import DAY_MS, prune_rejected
 from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history import open_history
+from cactus_desk.history.export import write_csv
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.migrations import MIGRATIONS, PRUNABLE_REASONS, migrate
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter
 from cactus_desk.logs import stop_logging
-from cactus_desk.payouts.export import write_csv
-from cactus_desk.payouts.migrations import MIGRATIONS, PRUNABLE_REASONS, migrate
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore
 from tests.callbacks.helpers import ATTEMPT, MERCHANT, SALT, SITE, accepted_record, callback
 
 
@@ -43,7 +46,7 @@ def test_a_later_verified_final_status_wins_the_display_flagged_for_review(
     assert record.message.startswith("Conflict: check")
     (row,) = store.page(HistoryFilter(needs_review=True))
     assert row.id == record_id and row.status_conflict and row.gateway_status == then
-    outcomes = [event.outcome for event in events_for(store, record_id)]
+    outcomes = [event.outcome for event in store.events_for(record_id)]
     assert outcomes == [EventOutcome.APPLIED, EventOutcome.CONFLICT]
     # Back and forth: each verified word is shown as it arrives, and the flag stays.
     apply(store, callback(first))
@@ -95,7 +98,7 @@ def test_a_declines_reason_reaches_the_message_the_timeline_and_the_csv(
     assert record.message == "Declined by the gateway: Session expired. No success payment"
     (row,) = store.page()
     assert "Session expired" in row.message
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert "Session expired. No success payment" in event.message
     out = io.StringIO()
     write_csv([record], out)
@@ -115,14 +118,14 @@ def test_a_forged_60kb_callback_is_stored_as_an_excerpt_and_a_hash(store: Histor
         sizes = [len(row[0]) for row in conn.execute("SELECT payload_json FROM events")]
     assert max(sizes) < 600
     assert store.path.stat().st_size - before < 1024 * 1024
-    event = rejected_events(store, limit=1)[0]
+    event = store.rejected_events(limit=1)[0]
     assert event.request_id == "po-0001" and len(event.payload["sha256"]) == 64
 
 
 def test_an_unverified_callback_over_the_budget_is_not_stored(store: HistoryStore) -> None:
     result = apply_callback(store, callback(4, salt="forger"), SALT, admit_unverified=lambda: False)
     assert result.rejected and not result.stored
-    assert rejected_events(store) == []
+    assert store.rejected_events() == []
 
 
 def test_the_prunable_reasons_are_exactly_the_unverified_ones() -> None:
@@ -141,7 +144,7 @@ class _Clock:
 def clocked(data_home: Path) -> Iterator[tuple[HistoryStore, _Clock]]:
     data_home.mkdir(parents=True, exist_ok=True)
     clock = _Clock()
-    with HistoryStore(data_home / "history.sqlite3", clock=clock) as store:
+    with SqliteHistoryStore(data_home / "history.sqlite3", clock=clock) as store:
         yield store, clock
 
 
@@ -160,9 +163,9 @@ def test_pruning_removes_old_unverified_callbacks_only_and_is_audited(
     report = prune_rejected(store, 30, who="olga")
 
     assert report.deleted == 2
-    remaining = rejected_events(store)
+    remaining = store.rejected_events()
     assert sorted(event.reason for event in remaining) == ["bad_signature", "unknown_request"]
-    assert [event.outcome for event in events_for(store, record_id)] == [EventOutcome.APPLIED]
+    assert [event.outcome for event in store.events_for(record_id)] == [EventOutcome.APPLIED]
     with store.read_connection() as conn:
         row = conn.execute("SELECT * FROM events WHERE outcome = 'pruned'").fetchone()
     assert row["who"] == "olga" and row["source"] == str(EventSource.MANUAL)
@@ -185,7 +188,7 @@ def test_the_prune_command_reports_and_audits(
     data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         apply(store, callback(4, salt="forger"))
     try:
         code = cli.main(["callbacks", "prune-rejected", "--older-than", "0"])
@@ -195,8 +198,8 @@ def test_the_prune_command_reports_and_audits(
     out, err = capsys.readouterr()
     assert code == 0 and "Removed 1 unverified rejected callback " in out
     assert bad == 2 and "--older-than" in err
-    with HistoryStore.open(data_home) as store:
-        assert rejected_events(store) == []
+    with open_history(data_home) as store:
+        assert store.rejected_events() == []
         with store.read_connection() as conn:
             (who,) = conn.execute("SELECT who FROM events WHERE outcome = 'pruned'").fetchone()
     assert who
@@ -220,5 +223,5 @@ def test_an_older_history_marks_its_past_conflicts_in_the_migration(data_home: P
         "VALUES (1, 1, 'gateway', 'conflict', 5, '{}')"
     )
     conn.close()
-    with HistoryStore(path) as store:
+    with SqliteHistoryStore(path) as store:
         assert store.get(1).status_conflict and not store.get(2).status_conflict

@@ -20,11 +20,12 @@ from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
 from cactus_desk.gateway.signature import verify
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.money import currencies, currency
 from cactus_desk.payouts.draft import PayoutDraft, new_request_id
 from cactus_desk.payouts.payout import PayoutTarget, build_payout
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import SubmitResult, submit_payout
 from cactus_desk.profiles import Profile
 from cactus_desk.receiver.app import CallbackApp
@@ -57,7 +58,7 @@ def client(gateway: SandboxGateway) -> Iterator[CactusClient]:
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore(data_home / "history.sqlite3") as history:
+    with SqliteHistoryStore(data_home / "history.sqlite3") as history:
         yield history
 
 

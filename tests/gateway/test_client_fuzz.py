@@ -21,7 +21,9 @@ from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, RefusedUnverified, Rejected, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import NewAttempt
 from tests.gateway.loopback import LoopbackServer, http_head
 
 SALT = "site-salt-7f3a9c"
@@ -76,7 +78,7 @@ def gateway() -> Iterator[tuple[_Answers, str]]:
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HistoryStore]:
     path: Path = tmp_path_factory.mktemp("fuzz") / "history.sqlite3"
-    with HistoryStore(path) as store:
+    with SqliteHistoryStore(path) as store:
         yield store
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import NewAttempt
 
 BASE_ATTEMPT = NewAttempt(
     profile_id="p-main",
@@ -48,7 +50,7 @@ def store_factory(data_home: Path) -> Iterator[Callable[[], HistoryStore]]:
     opened: list[HistoryStore] = []
 
     def factory() -> HistoryStore:
-        store = HistoryStore(data_home / "history.sqlite3", clock=StepClock())
+        store = SqliteHistoryStore(data_home / "history.sqlite3", clock=StepClock())
         opened.append(store)
         return store
 

@@ -20,9 +20,12 @@ from cactus_desk.callbacks.reconcile import set_final_state
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.outcomes import RefusedUnverified, Rejected
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history import open_history
+from cactus_desk.history.export import export_csv
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryFilter, SortKey
 from cactus_desk.payouts.duplicates import find_recent_duplicates
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
 from cactus_desk.payouts.submit import submit_payout
 from tests.gateway.loopback import http_head, serving
 from tests.safety.helpers import SALT, attempt, card_request, payout
@@ -45,7 +48,7 @@ def _signed(body: dict[str, Any], salt: str = SALT) -> dict[str, Any]:
 
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
-    with HistoryStore.open(data_home) as opened:
+    with open_history(data_home) as opened:
         yield opened
 
 
@@ -114,7 +117,7 @@ def test_an_unverified_refusal_is_settled_by_hand_filtered_and_exported(
     only = HistoryFilter(states=frozenset({State.REFUSED_UNVERIFIED}))
     assert [row.id for row in store.page(only)] == [result.record_id]
     out = io.StringIO()
-    store.export_csv(only, SortKey.CREATED_AT, True, out)
+    export_csv(store, only, SortKey.CREATED_AT, True, out)
     assert "Refused, unverified" in out.getvalue()
 
     set_final_state(store, result.record_id, 5, "Cactus support: never created", who="olga")

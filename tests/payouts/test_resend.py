@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from cactus_desk.callbacks.events import EventOutcome, EventSource, events_for
+from cactus_desk.callbacks.events import EventOutcome, EventSource
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.outcomes import NotSent, RefusedUnverified, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.recovery import recover_interrupted, resend_history, resend_unknown
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from tests.gateway.loopback import http_head, serving
@@ -30,7 +31,7 @@ from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, black_hole, card_re
 
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
-    with HistoryStore.open(data_home) as opened:
+    with open_history(data_home) as opened:
         yield opened
 
 
@@ -83,7 +84,7 @@ def test_any_refusal_of_a_resend_is_an_event_and_the_payout_stays_unknown(
     assert record.state is State.UNKNOWN and record.unknown_kind == "resend_refused"
     assert "does not document" in record.message
     assert record.send_attempts == 2
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert event.outcome is EventOutcome.RESEND_REFUSED
     assert event.source is EventSource.MANUAL and event.who  # a person asked for it
     assert event.request_id == "po-lost"
@@ -107,7 +108,7 @@ def test_a_resend_that_cannot_connect_keeps_the_payout_unknown(store: HistorySto
     # Never NOT_SENT: the first send may have created it.
     assert record.state is State.UNKNOWN
     assert (record.message, record.unknown_kind) == (before.message, before.unknown_kind)
-    (event,) = events_for(store, record_id)
+    (event,) = store.events_for(record_id)
     assert event.outcome is EventOutcome.RESEND_NOT_SENT
     assert [row["previous_state"] for row in resend_history(store, record_id)] == ["UNKNOWN"]
 

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from cactus_desk.gateway.outcomes import PayoutOutcome
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts import send as send_module
 from cactus_desk.payouts.draft import PayoutDraft
 from cactus_desk.payouts.payout import Payout
@@ -25,7 +27,6 @@ from cactus_desk.payouts.send import (
     SendService,
 )
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import Profile
 from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.secrets import KeyringError
@@ -43,7 +44,7 @@ def gateway() -> Iterator[SandboxGateway]:
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore.open(data_home) as history:
+    with open_history(data_home) as history:
         yield history
 
 

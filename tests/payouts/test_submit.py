@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -9,9 +8,14 @@ import pytest
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome, Rejected, Unknown, UnknownKind
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import (
+    DuplicateRequestIdError,
+    HistoryFilter,
+    HistoryUnavailableError,
+)
 from cactus_desk.payouts.payout import Payout, PayoutTarget
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import DuplicateRequestIdError, HistoryFilter, HistoryStore
 from cactus_desk.payouts.submit import (
     AttemptNotRecordedError,
     NotSent,
@@ -153,7 +157,7 @@ def test_an_attempt_the_history_cannot_record_is_not_sent(
     store: HistoryStore, observer: HistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def disk_full(attempt: object) -> int:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise HistoryUnavailableError("database or disk is full")
 
     monkeypatch.setattr(store, "create_attempt", disk_full)
     client = FakeClient(observer, lambda: Accepted("1", 3, ""))
@@ -196,7 +200,7 @@ def test_an_outcome_that_cannot_be_saved_is_still_reported(
     store: HistoryStore, observer: HistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def disk_full(record_id: int, outcome: PayoutOutcome) -> None:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise HistoryUnavailableError("database or disk is full")
 
     monkeypatch.setattr(store, "record_outcome", disk_full)
     accepted = Accepted("1314", 3, "Payout initialized")

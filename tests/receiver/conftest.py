@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
 from tests.callbacks.helpers import MERCHANT, SALT, SITE
@@ -18,7 +19,7 @@ from tests.callbacks.helpers import MERCHANT, SALT, SITE
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore(data_home / "history.sqlite3") as history:
+    with SqliteHistoryStore(data_home / "history.sqlite3") as history:
         yield history
 
 

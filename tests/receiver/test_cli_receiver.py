@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from cactus_desk import cli
+from cactus_desk.history import open_history
 from cactus_desk.logs import stop_logging
-from cactus_desk.payouts.store import HistoryStore
 from tests.callbacks.helpers import SALT, accepted_record, callback
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ CHILD = textwrap.dedent(
 
 def test_the_receiver_command_stores_callbacks_and_stops_cleanly(data_home: Path) -> None:
     data_home.mkdir(parents=True)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = accepted_record(store)
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD],
@@ -69,7 +69,7 @@ def test_the_receiver_command_stores_callbacks_and_stops_cleanly(data_home: Path
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert store.get(record_id).gateway_status == 4
 
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from cactus_desk.callbacks.events import EventOutcome, events_for, rejected_events
+from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.receiver.limits import LOG_BURST, LOG_RATE, ClientBudget, LogBudget
 from cactus_desk.receiver.serve import BackgroundReceiver
 from tests.callbacks.helpers import SALT, accepted_record, callback
@@ -151,7 +151,7 @@ def test_10000_forged_60kb_posts_grow_the_store_by_at_most_a_few_mb(
     assert codes == {400}
     growth = _store_bytes(store.path) - before
     assert growth < 3 * 1024 * 1024, growth
-    stored = rejected_events(store, limit=20_000)
+    stored = store.rejected_events(limit=20_000)
     assert 0 < len(stored) < 10_000  # the per-client budget held most of them back
     assert all(len(json.dumps(event.payload)) < 1024 for event in stored)
     assert stored[0].payload["sha256"] and stored[0].payload["bytes"] == len(forged)
@@ -178,7 +178,7 @@ def test_a_flood_of_refused_requests_logs_a_bounded_number_of_lines(
     forged = [line for line in lines if "reason=bad_signature" in line]
     assert len(forged) <= 10
     assert any("outcome=applied" in line for line in lines)  # verified: always logged
-    assert len(rejected_events(store)) == 5
+    assert len(store.rejected_events()) == 5
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_hostile_bodies_get_400_and_one_log_line_never_503(
     assert not any(r.exc_info or r.levelno >= logging.ERROR for r in caplog.records)
     assert "Traceback" not in caplog.text
     assert store.get(record_id).gateway_status == 3
-    assert len(rejected_events(store)) == 1
+    assert len(store.rejected_events()) == 1
 
 
 # -- item 5: values that could re-split the signing string, and deposits ------------------------
@@ -261,7 +261,7 @@ def test_a_signed_callback_with_a_semicolon_is_refused_as_ambiguous(
         {"result": "error", "code": "ambiguous_value"},
     )
     assert store.get(record_id).gateway_status == 3
-    (event,) = rejected_events(store)
+    (event,) = store.rejected_events()
     assert event.reason == "ambiguous_value" and event.request_id == "po-0001"
 
 
@@ -276,9 +276,9 @@ def test_a_callback_that_is_not_for_a_payout_never_changes_one(
         response = httpx.post(receiver.url, json=body, timeout=5)
         assert (response.status_code, response.json()) == (200, OK)  # signed: no retry needed
     assert store.get(record_id).gateway_status == 3
-    assert events_for(store, record_id) == []
-    assert {event.reason for event in rejected_events(store)} == {"not_payout"}
-    assert all(event.outcome is EventOutcome.REJECTED for event in rejected_events(store))
+    assert store.events_for(record_id) == []
+    assert {event.reason for event in store.rejected_events()} == {"not_payout"}
+    assert all(event.outcome is EventOutcome.REJECTED for event in store.rejected_events())
 
 
 def test_garbage_http_cannot_flood_the_log_through_uvicorn(

@@ -11,9 +11,9 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 
-from cactus_desk.callbacks.events import EventOutcome, events_for, rejected_events
+from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.gateway.signature import sign
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.receiver.serve import BackgroundReceiver
 from tests.callbacks.helpers import SALT, accepted_record, callback
 from tests.receiver.helpers import read_response
@@ -28,7 +28,7 @@ def test_a_signed_callback_is_stored_before_the_ok(
     response = http.post(receiver.url, json=callback(4))
     assert (response.status_code, response.json()) == (200, OK)
     assert store.get(record_id).gateway_status == 4
-    assert [event.outcome for event in events_for(store, record_id)] == [EventOutcome.APPLIED]
+    assert [event.outcome for event in store.events_for(record_id)] == [EventOutcome.APPLIED]
 
 
 def test_a_forged_callback_gets_400_with_only_a_code_and_changes_nothing(
@@ -39,7 +39,7 @@ def test_a_forged_callback_gets_400_with_only_a_code_and_changes_nothing(
     assert response.status_code == 400
     assert response.json() == {"result": "error", "code": "bad_signature"}
     assert store.get(record_id).gateway_status == 3
-    assert [event.reason for event in rejected_events(store)] == ["bad_signature"]
+    assert [event.reason for event in store.rejected_events()] == ["bad_signature"]
 
 
 def test_duplicates_late_ones_and_unknown_request_ids_are_acknowledged(
@@ -50,9 +50,9 @@ def test_duplicates_late_ones_and_unknown_request_ids_are_acknowledged(
         response = http.post(receiver.url, json=body)
         assert (response.status_code, response.json()) == (200, OK)
     assert store.get(record_id).gateway_status == 4
-    outcomes = [event.outcome for event in events_for(store, record_id)]
+    outcomes = [event.outcome for event in store.events_for(record_id)]
     assert outcomes == [EventOutcome.APPLIED, EventOutcome.DUPLICATE, EventOutcome.STALE]
-    assert [event.request_id for event in rejected_events(store)] == ["po-other"]
+    assert [event.request_id for event in store.rejected_events()] == ["po-other"]
 
 
 def test_a_form_encoded_callback_is_verified_over_its_string_values(
@@ -92,7 +92,7 @@ def test_a_body_that_is_not_a_callback_gets_400_bad_body(
     response = http.post(receiver.url, content=content, headers={"Content-Type": content_type})
     assert response.status_code == 400
     assert response.json() == {"result": "error", "code": "bad_body"}
-    assert len(rejected_events(store)) == 1
+    assert len(store.rejected_events()) == 1
 
 
 def test_an_oversized_body_gets_413_and_is_not_stored(
@@ -102,7 +102,7 @@ def test_an_oversized_body_gets_413_and_is_not_stored(
     response = http.post(receiver.url, content=json.dumps(body))
     assert response.status_code == 413
     assert response.json()["code"] == "too_large"
-    assert rejected_events(store) == []
+    assert store.rejected_events() == []
 
 
 def test_other_paths_and_methods_are_refused(
@@ -126,7 +126,7 @@ def test_a_body_that_never_finishes_is_cut_off_at_the_deadline(
         answer = read_response(conn)
     assert answer.startswith(b"HTTP/1.1 408")
     assert b'"code": "timeout"' in answer
-    assert rejected_events(store) == []
+    assert store.rejected_events() == []
 
 
 def test_each_callback_is_logged_with_its_request_id_and_never_the_salt(

@@ -18,7 +18,7 @@ from pathlib import Path
 import keyring
 
 from cactus_desk.gateway.client import CactusClient
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history import open_history
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.secrets import SecretStore
@@ -60,7 +60,7 @@ def _core(data_dir: Path, base_url: str, request_id: str) -> int:
     def salt_provider() -> str:
         return secrets.get_salt(profile_id) or ""
 
-    with HistoryStore.open(data_dir) as store, CactusClient(base_url) as client:
+    with open_history(data_dir) as store, CactusClient(base_url) as client:
         result = submit_payout(store, client, salt_provider, payout(base_url, request))
     print(f"finished {result.state}", flush=True)
     return 0

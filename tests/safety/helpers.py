@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from cactus_desk.gateway.models import PayoutRequest
+from cactus_desk.history.types import NewAttempt
 from cactus_desk.payouts.payout import Payout, PayoutTarget
-from cactus_desk.payouts.store import NewAttempt
 from cactus_desk.payouts.submit import recorded_attempt
 from cactus_desk.profiles import Profile
 

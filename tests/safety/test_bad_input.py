@@ -15,10 +15,10 @@ from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.outcomes import Accepted, RefusedUnverified, Rejected, Unknown
 from cactus_desk.gateway.signature import sign, verify
+from cactus_desk.history import open_history
 from cactus_desk.money import AmountError, currencies, parse_amount
 from cactus_desk.payouts.draft import PayoutDraft, validate_draft
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from tests.safety.helpers import MERCHANT, SALT, SITE, attempt, card_request
 
 REQUEST = card_request("po-fuzz")
@@ -111,7 +111,7 @@ CALLBACKISH = st.dictionaries(CALLBACK_KEYS, JSON, max_size=6).map(
 )
 @given(st.one_of(JSON, CALLBACKISH), st.booleans())
 def test_any_callback_is_applied_or_rejected(data_home: Path, payload: Any, signed: bool) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         if store.count() == 0:
             store.create_attempt(attempt("https://gw.test", REQUEST))
         if signed and isinstance(payload, dict):

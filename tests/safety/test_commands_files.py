@@ -23,9 +23,11 @@ from pydantic import ValidationError
 from cactus_desk import cli
 from cactus_desk.callbacks.reconcile import MAX_LINE_BYTES, import_file
 from cactus_desk.gateway.outcomes import Rejected
+from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.schema import HISTORY_FILE
 from cactus_desk.logs import LOG_FILE_NAME, redact, setup_logging, stop_logging
+from cactus_desk.masking import scrub_card_numbers
 from cactus_desk.payouts.draft import mask_card, redacted_fields
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryStore, scrub_card_numbers
 from cactus_desk.profiles import MAX_SITE_ID, PROFILES_FILE, Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
 from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, callback
@@ -59,7 +61,7 @@ def run(
 
 @pytest.fixture
 def history(data_home: Path) -> Path:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         accepted_record(store)
     return data_home / HISTORY_FILE
 
@@ -340,7 +342,7 @@ def test_card_numbers_are_masked_in_the_history_and_the_log(
         "po-sep",
         additional_fields={"card_number": CARD, "card_holder": f"Ivan {number}"},
     )
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = store.create_attempt(attempt("https://gw.example.com", request))
         store.record_outcome(
             record_id,
@@ -365,7 +367,7 @@ def test_card_numbers_are_masked_in_the_history_and_the_log(
 
 def test_a_card_field_is_masked_even_when_its_number_is_mistyped(data_home: Path) -> None:
     mistyped = "4111.1111.1111.1112"  # fails the Luhn check
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = store.create_attempt(attempt("https://gw.example.com", card_request("po-x")))
         store.record_outcome(record_id, Rejected("No", {"card_number": mistyped, "x": 1}))
     raw = (data_home / HISTORY_FILE).read_bytes() + b"".join(
@@ -386,7 +388,7 @@ def test_a_card_inside_a_longer_run_of_numbers_is_still_found() -> None:
 
 
 def test_import_reports_every_line_even_the_hostile_ones(data_home: Path, tmp_path: Path) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         first = accepted_record(store)
         second = accepted_record(store, request_id="po-0002", invoice_id="500002")
         path = tmp_path / "callbacks.jsonl"
@@ -413,7 +415,7 @@ def test_import_reports_every_line_even_the_hostile_ones(data_home: Path, tmp_pa
 
 def test_import_streams_a_large_file_with_flat_memory(data_home: Path, tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = accepted_record(store)
         with path.open("wb") as handle:
             handle.write(b'{"filler": "' + b"y" * (12 * 1024 * 1024) + b'"}\n')
@@ -467,7 +469,7 @@ def test_import_keeps_a_bounded_list_of_rejections(data_home: Path, tmp_path: Pa
 
     path = tmp_path / "junk.jsonl"
     path.write_bytes(b"{}\n" + b"\xff\n" * 1500)  # line after line that is not UTF-8
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         report = import_file(store, path, SALT, merchant_id=MERCHANT, site_id=SITE)
     assert report.total == 1501 and report.rejected_count == 1501
     assert len(report.rejected) == reconcile.MAX_REJECTIONS_KEPT
@@ -484,7 +486,7 @@ def test_the_import_command_reports_every_line_and_fails(
         Profile(name="Shop", base_url="https://gw.example", merchant_id=MERCHANT, site_id=SITE)
     )
     SecretStore().set_salt(added.id, SALT)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = accepted_record(store)
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(
@@ -498,5 +500,5 @@ def test_the_import_command_reports_every_line_and_fails(
     assert code == 1
     assert "3 callback(s): 1 applied" in out and "2 rejected" in out
     assert "line 2: longer than 64 KiB" in out and "line 3: not UTF-8 text" in out
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert store.get(record_id).gateway_status == 4

@@ -14,6 +14,8 @@ import pytest
 
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.recovery import (
     NOT_SENT_REASON,
     ResendRefusedError,
@@ -22,7 +24,6 @@ from cactus_desk.payouts.recovery import (
     resend_unknown,
 )
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, black_hole, card_request, payout
@@ -82,7 +83,7 @@ def test_killed_after_the_gateway_got_it_is_unknown_and_not_resent(
     _kill(driver)
     assert gateway.requests_received == 1
 
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         (row,) = store.page()
         assert row.state is State.SUBMITTING  # the answer was never stored
         assert recover_interrupted(store) == [row.id]
@@ -107,7 +108,7 @@ def test_killed_before_the_request_left_is_not_sent(
     assert driver.stdout.readline().strip() == "salt-requested"
     _kill(driver)
 
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         (row,) = store.page()
         assert row.state is State.SUBMITTING
         recover_interrupted(store)
@@ -124,7 +125,7 @@ def test_a_completed_send_is_left_alone_by_recovery(
     driver = _spawn(path, data_home, gateway, "send")
     out, err = driver.communicate(timeout=WAIT_S)
     assert "finished ACCEPTED" in out, err
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert recover_interrupted(store) == []
         assert store.page()[0].state is State.ACCEPTED
 
@@ -142,7 +143,7 @@ def _unknown_record(store: HistoryStore, gateway: SandboxGateway, request_id: st
 def test_resend_reuses_the_request_id_so_the_gateway_does_not_pay_twice(
     gateway: SandboxGateway, data_home: Path
 ) -> None:
-    with HistoryStore.open(data_home) as store, CactusClient(gateway.base_url) as client:
+    with open_history(data_home) as store, CactusClient(gateway.base_url) as client:
         record_id = _unknown_record(store, gateway, "po-lost")
         before = store.get(record_id)
         with pytest.raises(ResendRefusedError, match="card number is not stored"):
@@ -180,7 +181,7 @@ def test_resend_of_a_payout_that_never_arrived_is_accepted(
     gateway: SandboxGateway, data_home: Path
 ) -> None:
     request = card_request("po-refused")
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         # A server that hangs up on every request: the first send's fate is UNKNOWN.
         with black_hole() as url, CactusClient(url, connect_timeout=1) as dead:
             first = submit_payout(store, dead, lambda: SALT, payout(gateway.base_url, request))
@@ -202,7 +203,7 @@ def test_resend_of_a_payout_that_never_arrived_is_accepted(
 
 def test_only_an_unknown_record_can_be_resent(gateway: SandboxGateway, data_home: Path) -> None:
     request = card_request("po-ok")
-    with HistoryStore.open(data_home) as store, CactusClient(gateway.base_url) as client:
+    with open_history(data_home) as store, CactusClient(gateway.base_url) as client:
         done = submit_payout(store, client, lambda: SALT, payout(gateway.base_url, request))
         with pytest.raises(ResendRefusedError, match="is Accepted"):
             resend_unknown(

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import NewAttempt
 from cactus_desk.payouts.duplicates import WINDOW_MS, find_recent_duplicates
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
 
 NOW = 1_750_000_000_000
 HOUR = 3600 * 1000
@@ -49,7 +51,7 @@ def clock() -> Clock:
 @pytest.fixture
 def store(data_home: Path, clock: Clock) -> Iterator[HistoryStore]:
     data_home.mkdir(parents=True)
-    with HistoryStore(data_home / "history.sqlite3", clock=clock) as opened:
+    with SqliteHistoryStore(data_home / "history.sqlite3", clock=clock) as opened:
         yield opened
 
 

@@ -12,8 +12,9 @@ import pytest
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.outcomes import NotSent, RefusedUnverified, Rejected, Unknown, UnknownKind
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import PayoutClient, SubmitResult, submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from cactus_desk.ui.result_banner import outcome_text
@@ -61,7 +62,7 @@ def test_a_gateway_fault_is_stored_with_plain_advice(
     options, state, kind = SANDBOX_FAULTS[fault]
     gateway.set_fault(fault, **options)
     with (
-        HistoryStore.open(data_home) as store,
+        open_history(data_home) as store,
         CactusClient(gateway.base_url, read_timeout=READ_TIMEOUT) as client,
     ):
         result = _send(store, client, gateway.base_url, f"po-{fault}")
@@ -118,7 +119,7 @@ def test_a_success_without_a_valid_signature_is_unknown(
     answer = _success("po-sig")
     if signature is not None:
         answer["signature"] = sign(answer, signature) if signature else ""
-    with HistoryStore.open(data_home) as store, _mock_client(answer) as client:
+    with open_history(data_home) as store, _mock_client(answer) as client:
         result = _send(store, client, "https://gateway.test", "po-sig")
         record = store.get(result.record_id)
     assert record.state is State.UNKNOWN
@@ -129,14 +130,14 @@ def test_a_success_without_a_valid_signature_is_unknown(
 def test_a_correctly_signed_success_is_accepted_so_the_mock_is_honest(data_home: Path) -> None:
     answer = _success("po-good")
     answer["signature"] = sign(answer, SALT)
-    with HistoryStore.open(data_home) as store, _mock_client(answer) as client:
+    with open_history(data_home) as store, _mock_client(answer) as client:
         result = _send(store, client, "https://gateway.test", "po-good")
     assert result.state is State.ACCEPTED
 
 
 def test_an_unreachable_gateway_is_not_sent_with_one_message(data_home: Path) -> None:
     with (
-        HistoryStore.open(data_home) as store,
+        open_history(data_home) as store,
         CactusClient("http://127.0.0.1:9", connect_timeout=1) as client,
     ):
         result = _send(store, client, "http://127.0.0.1:9", "po-down")

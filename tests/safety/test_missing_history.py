@@ -20,15 +20,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cactus_desk.payouts.backup import (
+from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.backup import (
     HISTORY_MARKER,
-    MissingHistoryError,
     make_backup,
     read_marker,
     set_aside,
-    start_new_history,
 )
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryStore
+from cactus_desk.history.sqlite.opening import start_new_history
+from cactus_desk.history.sqlite.schema import HISTORY_FILE
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import MissingHistoryError
 from tests.callbacks.helpers import SALT, accepted_record, callback
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,7 +101,7 @@ def receiver_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 def seeded(data_home: Path) -> Path:
     """A history with one accepted payout and a backup of it; returns the history's path."""
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         accepted_record(store)
     path = data_home / HISTORY_FILE
     make_backup(path, "daily")
@@ -115,7 +117,7 @@ def damage(path: Path) -> None:
 
 
 def test_a_first_start_creates_the_history_and_records_it(data_home: Path) -> None:
-    with HistoryStore.open(data_home):
+    with open_history(data_home):
         pass
     marker = read_marker(data_home)
     assert marker is not None and re.fullmatch(r"[0-9a-f]{32}", marker["history_id"])
@@ -126,7 +128,7 @@ def test_a_first_start_creates_the_history_and_records_it(data_home: Path) -> No
 def test_a_history_gone_after_it_existed_is_never_replaced_by_an_empty_one(
     data_home: Path, how: str
 ) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         accepted_record(store)
     path = data_home / HISTORY_FILE
     if how == "removed":
@@ -146,7 +148,7 @@ def test_a_history_gone_after_it_existed_is_never_replaced_by_an_empty_one(
         conn.close()
 
     with pytest.raises(MissingHistoryError) as raised:
-        HistoryStore.open(data_home)
+        open_history(data_home)
     message = str(raised.value)
     assert "will not start a new, empty history" in message
     assert "history restore --start-empty" in message
@@ -160,7 +162,7 @@ def test_a_removed_history_with_only_a_backup_left_names_the_restore(data_home: 
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     (data_home / HISTORY_MARKER).unlink()
     with pytest.raises(MissingHistoryError) as raised:
-        HistoryStore.open(data_home)
+        open_history(data_home)
     assert raised.value.backup_path is not None
     assert "history restore (the window" in str(raised.value)
     assert raised.value.backup_path.name in str(raised.value)
@@ -175,7 +177,7 @@ def test_starting_empty_on_purpose_records_a_new_history(data_home: Path) -> Non
     after = read_marker(data_home)
     assert before is not None and after is not None
     assert after["history_id"] != before["history_id"]
-    with HistoryStore.open(data_home) as store:  # from now on it opens as usual
+    with open_history(data_home) as store:  # from now on it opens as usual
         assert store.count() == 0
 
 
@@ -223,7 +225,7 @@ def test_a_restarted_receiver_refuses_the_missing_history_until_it_is_restored(
         assert url, proc.stderr.read() if proc.stderr else ""
         reply = httpx.post(url, json=callback(4), timeout=10)
         assert reply.status_code == 200
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         (record,) = store.iter_records()
         assert record.gateway_status == 4
 
@@ -233,7 +235,7 @@ def test_the_restore_command_refuses_to_replace_a_history_in_place(data_home: Pa
     result = cactus("history", "restore")
     assert result.returncode == 1
     assert "a history is in place" in result.stderr
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert store.count() == 1
 
 
@@ -263,7 +265,7 @@ def test_a_receiver_whose_history_is_moved_under_it_stops_answering_200(
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         else:  # another history put in its place: this receiver's file is not it
             replacement = path.with_name("other.sqlite3")
-            HistoryStore(replacement).close()
+            SqliteHistoryStore(replacement).close()
             os.replace(replacement, path)
         reply = httpx.post(url, json=callback(4), timeout=10)
         assert reply.status_code == 503, reply.text

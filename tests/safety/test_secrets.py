@@ -31,10 +31,11 @@ from cactus_desk.gateway.outcomes import (
 )
 from cactus_desk.gateway.signature import sign
 from cactus_desk.gateway.urls import InsecureURLError
+from cactus_desk.history import open_history
+from cactus_desk.history.types import HistoryFilter
 from cactus_desk.logs import stop_logging
 from cactus_desk.payouts.recovery import resend_unknown
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore
 from cactus_desk.payouts.submit import SubmitResult, submit_payout
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import Fault, SandboxGateway
@@ -123,7 +124,7 @@ def test_a_full_session_leaves_no_salt_or_card_number_on_disk(
             )
 
         with (
-            HistoryStore.open(data_home) as store,
+            open_history(data_home) as store,
             CactusClient(acme.base_url, read_timeout=0.5, ca_bundle=acme.ca_bundle) as client,
         ):
             accepted = send(client, "po-ok")

@@ -11,25 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from cactus_desk.instance_lock import InstanceLock
-from cactus_desk.payouts import backup
-from cactus_desk.payouts.backup import (
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite import backup
+from cactus_desk.history.sqlite.backup import (
     KEEP,
-    BackupError,
-    CorruptHistoryError,
     list_backups,
     make_backup,
     prepare_history,
     restore_backup,
 )
-from cactus_desk.payouts.migrations import MIGRATIONS, migrate
-from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import (
-    HISTORY_FILE,
+from cactus_desk.history.sqlite.migrations import MIGRATIONS, migrate
+from cactus_desk.history.sqlite.schema import HISTORY_FILE
+from cactus_desk.history.types import (
+    BackupError,
+    CorruptHistoryError,
     DuplicateRequestIdError,
     HistoryOpenError,
-    HistoryStore,
 )
+from cactus_desk.instance_lock import InstanceLock
+from cactus_desk.payouts.states import State
 from tests.safety.helpers import attempt, card_request
 
 DAY_MS = 24 * 3600 * 1000
@@ -41,7 +42,7 @@ def _add(store: HistoryStore, request_id: str) -> int:
 
 
 def _history(data_home: Path, *request_ids: str) -> Path:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         for request_id in request_ids:
             _add(store, request_id)
     return data_home / HISTORY_FILE
@@ -64,7 +65,7 @@ def _damage(path: Path) -> None:
 
 
 def test_request_ids_are_unique_per_site_in_the_schema(data_home: Path) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         with store.read_connection() as conn:
             index = conn.execute(
                 "SELECT sql FROM sqlite_master WHERE name = 'payouts_request_unique'"
@@ -87,7 +88,7 @@ def test_request_ids_are_unique_per_site_in_the_schema(data_home: Path) -> None:
 
 
 def test_payout_writes_are_durable(data_home: Path) -> None:
-    with HistoryStore.open(data_home) as store, store.read_connection() as conn:
+    with open_history(data_home) as store, store.read_connection() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
@@ -108,8 +109,8 @@ def test_a_daily_backup_is_private_timestamped_and_seven_are_kept(data_home: Pat
 
 
 def test_a_new_empty_history_is_not_backed_up(data_home: Path) -> None:
-    HistoryStore.open(data_home).close()
-    HistoryStore.open(data_home).close()
+    open_history(data_home).close()
+    open_history(data_home).close()
     assert list_backups(data_home) == []
 
 
@@ -126,7 +127,7 @@ def test_a_backup_is_taken_before_a_migration(data_home: Path) -> None:
     )
     conn.close()
 
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record = store.get(1)
     (taken,) = list_backups(data_home)
     assert taken.name.endswith(f"-before-v{len(MIGRATIONS)}.sqlite3")
@@ -147,7 +148,7 @@ def test_a_failed_backup_before_a_migration_stops_the_migration(
     conn.close()
     (data_home / "backups").write_text("a file where the backup folder should be")
     with pytest.raises(BackupError, match="could not be backed up"):
-        HistoryStore.open(data_home)
+        open_history(data_home)
     conn = sqlite3.connect(data_home / HISTORY_FILE)
     assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
     conn.close()
@@ -156,13 +157,13 @@ def test_a_failed_backup_before_a_migration_stops_the_migration(
 def test_a_damaged_history_is_kept_aside_and_the_backup_restores(data_home: Path) -> None:
     path = _history(data_home, *(f"po-{n}" for n in range(300)))
     good = make_backup(path, "daily")
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         _add(store, "po-after-backup")
     _damage(path)
     damaged_bytes = path.read_bytes()
 
     with pytest.raises(CorruptHistoryError) as caught:
-        HistoryStore.open(data_home)
+        open_history(data_home)
     error = caught.value
     assert isinstance(error, HistoryOpenError)  # the window's existing handling applies
     assert not path.exists()  # never silently replaced by an empty history
@@ -172,7 +173,7 @@ def test_a_damaged_history_is_kept_aside_and_the_backup_restores(data_home: Path
     assert good.name in str(error) and "restore it" in str(error)
 
     assert restore_backup(data_home, error.backup_path) == path
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert store.count() == 300
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert error.kept_path.read_bytes() == damaged_bytes
@@ -185,7 +186,7 @@ def test_a_file_that_is_not_a_database_is_kept_aside_with_no_backup_offered(
     path = data_home / HISTORY_FILE
     path.write_bytes(b"not a database at all " * 200)
     with pytest.raises(CorruptHistoryError, match="no backup to restore") as caught:
-        HistoryStore.open(data_home)
+        open_history(data_home)
     assert caught.value.backup_path is None
     assert caught.value.kept_path.read_bytes() == b"not a database at all " * 200
     assert not path.exists()
@@ -194,7 +195,7 @@ def test_a_file_that_is_not_a_database_is_kept_aside_with_no_backup_offered(
 def test_restoring_keeps_the_history_in_place_aside(data_home: Path) -> None:
     path = _history(data_home, "po-1")
     saved = make_backup(path, "daily")
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         _add(store, "po-2")
     restore_backup(data_home, saved)
     assert _request_ids(path) == ["po-1"]

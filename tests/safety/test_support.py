@@ -12,9 +12,9 @@ import pytest
 from cactus_desk import cli
 from cactus_desk.crash import format_for_log
 from cactus_desk.gateway.client import CactusClient
+from cactus_desk.history import open_history
 from cactus_desk.logs import register_secret, setup_logging, stop_logging
 from cactus_desk.payouts.recovery import recover_interrupted
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
 from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, attempt, card_request, payout
@@ -41,7 +41,7 @@ def _lines(path: Path, prefix: str) -> list[str]:
 def test_every_line_of_a_send_names_its_request_id(log_file: Path, data_home: Path) -> None:
     with (
         SandboxGateway(merchant_id=MERCHANT, site_id=SITE, salt=SALT) as gateway,
-        HistoryStore.open(data_home) as store,
+        open_history(data_home) as store,
         CactusClient(gateway.base_url) as client,
     ):
         for request_id, fault in (("po-log-ok", None), ("po-log-500", Fault.HTTP_500_HTML)):

@@ -17,7 +17,8 @@ import pytest
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted
-from cactus_desk.payouts.store import HistoryStore
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
 from cactus_desk.sandbox import SandboxGateway
@@ -51,7 +52,7 @@ def rub_balance(client: CactusClient, gateway: SandboxGateway) -> tuple[Decimal,
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore(data_home / "history.sqlite3") as history:
+    with SqliteHistoryStore(data_home / "history.sqlite3") as history:
         yield history
 
 

@@ -16,9 +16,10 @@ import pytest
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.signature import verify
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.payouts.payout import Payout, PayoutTarget
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.receiver.app import CallbackApp
 from cactus_desk.receiver.serve import BackgroundReceiver
@@ -142,7 +143,7 @@ def test_bad_settings_and_invoices_are_refused() -> None:
 @pytest.fixture
 def store(data_home: Path) -> Iterator[HistoryStore]:
     data_home.mkdir(parents=True, exist_ok=True)
-    with HistoryStore(data_home / "history.sqlite3") as history:
+    with SqliteHistoryStore(data_home / "history.sqlite3") as history:
         yield history
 
 

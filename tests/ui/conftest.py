@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.app import build_main_window
 from cactus_desk.catalog import load_catalog
-from cactus_desk.payouts.store import PayoutRecord
+from cactus_desk.history.types import PayoutRecord
 from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.ui.confirm_dialog import ConfirmDialog
 from cactus_desk.ui.main_window import MainWindow

@@ -17,8 +17,10 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import NewAttempt
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore, NewAttempt
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.ui import history_model, style
@@ -93,7 +95,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         6: {"site_login": "needle_login"},
         0: {"amount_minor": HUGE_AMOUNT, "currency": "USD"},  # the oldest: last in time order
     }
-    with HistoryStore(path, clock=lambda: next(clock)) as history:
+    with SqliteHistoryStore(path, clock=lambda: next(clock)) as history:
         for i in range(ROWS):
             profile = LIVE if i % 2 else SANDBOX
             record_id = history.create_attempt(_attempt(i, profile, **specials.get(i, {})))
@@ -114,7 +116,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def store(template: Path, tmp_path: Path) -> Iterator[HistoryStore]:
     path = tmp_path / "history.sqlite3"
     shutil.copyfile(template, path)
-    history = HistoryStore(path)
+    history = SqliteHistoryStore(path)
     yield history
     history.close()
 
@@ -432,7 +434,7 @@ BIG = 5_000
 def _bulk_history(path: Path, count: int) -> HistoryStore:
     """``count`` payouts in one transaction, one a minute (po-00000 oldest); the newest is
     still submitting, the others accepted."""
-    store = HistoryStore(path)
+    store = SqliteHistoryStore(path)
     start = 1_714_558_953_000
     rows = [
         (

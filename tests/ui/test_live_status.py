@@ -17,11 +17,12 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.app import build_main_window
 from cactus_desk.callbacks.apply import apply_callback
-from cactus_desk.callbacks.events import EventOutcome, events_since
+from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.callbacks.reconcile import set_final_state
 from cactus_desk.gateway.signature import sign
+from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.receiver import BackgroundReceiver, CallbackApp
 from cactus_desk.ui import history_view
 from cactus_desk.ui.history_model import Column
@@ -155,7 +156,7 @@ def test_a_payout_sent_before_the_receiver_is_up_is_still_finalized(
 def test_another_process_writing_the_history_shows_up_without_a_reload(
     live_window: MainWindow, qtbot: QtBot, data_home: Path
 ) -> None:
-    other = HistoryStore(data_home / "history.sqlite3")  # as the receiver process opens it
+    other = SqliteHistoryStore(data_home / "history.sqlite3")  # as the receiver process opens it
     try:
         first = accepted_record(other, "po-other-1", profile_id="p-other")
         live_window.tabs.setCurrentIndex(HISTORY_TAB)
@@ -190,7 +191,7 @@ def test_another_process_writing_the_history_shows_up_without_a_reload(
 def test_a_verified_callback_from_another_receiver_moves_a_row_in_place(
     live_window: MainWindow, qtbot: QtBot, data_home: Path
 ) -> None:
-    other = HistoryStore(data_home / "history.sqlite3")
+    other = SqliteHistoryStore(data_home / "history.sqlite3")
     try:
         accepted_record(other, "po-cb", merchant_id="m_demo")
         live_window.tabs.setCurrentIndex(HISTORY_TAB)
@@ -232,7 +233,7 @@ def test_the_standalone_sandbox_posts_signed_callbacks_to_a_receiver(data_home: 
     """``cactus-desk sandbox --callback-url URL`` finalizes payouts into a running receiver."""
     salt = "standalone-salt"
     with (
-        HistoryStore.open(data_home) as store,
+        open_history(data_home) as store,
         BackgroundReceiver(CallbackApp(store, salt)) as receiver,
     ):
         process = subprocess.Popen(
@@ -283,10 +284,10 @@ def test_the_standalone_sandbox_posts_signed_callbacks_to_a_receiver(data_home: 
             ).json()
             assert answer["success"] is True, answer
             deadline = time.monotonic() + 10
-            events = events_since(store)
+            events = store.events_since()
             while not events and time.monotonic() < deadline:
                 time.sleep(0.05)  # the callback arrives over HTTP from the other process
-                events = events_since(store)
+                events = store.events_since()
             [event] = events
             # Signed with the sandbox's salt; no payout here has that request id.
             assert event.request_id == "po-standalone" and event.payload["status"] == 5

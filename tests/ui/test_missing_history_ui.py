@@ -9,8 +9,10 @@ from PySide6.QtWidgets import QDialog, QLabel
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import app
-from cactus_desk.payouts.backup import MissingHistoryError, list_backups, make_backup, set_aside
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryStore
+from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.backup import list_backups, make_backup, set_aside
+from cactus_desk.history.sqlite.schema import HISTORY_FILE
+from cactus_desk.history.types import MissingHistoryError
 from cactus_desk.ui.main_window import MainWindow
 from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
 from tests.safety.helpers import attempt, card_request
@@ -18,7 +20,7 @@ from tests.safety.helpers import attempt, card_request
 
 def seed_history(data_home: Path) -> Path:
     """A history with one payout and a backup of it; returns its path."""
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = store.create_attempt(attempt("https://gw.example.com", card_request("po-old")))
         store.record_not_sent(record_id, "No site salt is stored for this profile.")
     path = data_home / HISTORY_FILE

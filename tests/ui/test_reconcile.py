@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.app import build_main_window
 from cactus_desk.callbacks.apply import apply_callback
-from cactus_desk.callbacks.events import EventSource, events_for
+from cactus_desk.callbacks.events import EventSource
 from cactus_desk.callbacks.reconcile import current_user
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile, ProfileStore
@@ -152,7 +152,7 @@ def test_an_unknown_payout_is_set_to_success_by_hand_with_a_note(
     qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
     assert set(dialog.errors()) == {"status", "note"}
     assert dialog.isVisible()
-    assert events_for(store, record_id) == []
+    assert store.events_for(record_id) == []
 
     dialog.set_values(4, "  Cabinet shows it paid,\n ticket 881 ")
     with qtbot.waitSignal(dialog.reconciled, timeout=5_000):
@@ -178,7 +178,7 @@ def test_an_unknown_payout_is_set_to_success_by_hand_with_a_note(
         "Applied",
         "Cabinet shows it paid, ticket 881",
     ]
-    [event] = events_for(store, record_id)
+    [event] = store.events_for(record_id)
     assert event.source is EventSource.MANUAL
     assert not panel.timeline.reconcile_button.isEnabled()
 

@@ -20,11 +20,12 @@ from cactus_desk.catalog import load_catalog
 from cactus_desk.gateway.client import CactusClient
 from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import UnknownKind
+from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.backup import list_backups, make_backup
+from cactus_desk.history.sqlite.schema import HISTORY_FILE
 from cactus_desk.logs import stop_logging
-from cactus_desk.payouts.backup import list_backups, make_backup
 from cactus_desk.payouts.recovery import NOT_SENT_REASON, resend_history
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryStore
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.exception_hook import install_exception_hook
@@ -55,7 +56,7 @@ def sandbox_window(qtbot: QtBot, data_home: Path) -> Iterator[MainWindow]:
 
 def seed_history(data_home: Path) -> Path:
     """A history with one payout that ended (not sent) and a backup of it; returns its path."""
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = store.create_attempt(attempt("https://gw.example.com", card_request("po-old")))
         store.record_not_sent(record_id, "No site salt is stored for this profile.")
     path = data_home / HISTORY_FILE
@@ -106,7 +107,7 @@ def test_a_second_window_on_the_same_data_folder_is_refused(
 def test_interrupted_payouts_are_settled_and_announced_at_start(
     qtbot: QtBot, data_home: Path
 ) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         sent = store.create_attempt(attempt("https://gw.example.com", card_request("po-sent")))
         store.mark_sending(sent)  # it left, then the process died
         store.create_attempt(attempt("https://gw.example.com", card_request("po-held")))

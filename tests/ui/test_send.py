@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.catalog import load_catalog
+from cactus_desk.history.types import HistoryUnavailableError
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile
 from cactus_desk.sandbox import Fault
@@ -261,7 +260,7 @@ def test_an_outcome_that_could_not_be_saved_is_not_called_not_sent(
     driver: PayoutDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_args: object) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+        raise HistoryUnavailableError("disk I/O error")
 
     monkeypatch.setattr(driver.window.history, "record_outcome", broken)
     driver.send("card", "RUB")
@@ -276,7 +275,7 @@ def test_a_history_that_cannot_record_the_attempt_says_not_sent(
     driver: PayoutDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def full(*_args: object) -> int:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise HistoryUnavailableError("database or disk is full")
 
     monkeypatch.setattr(driver.window.history, "create_attempt", full)
     request_id = driver.send("card", "RUB")

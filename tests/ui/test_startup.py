@@ -15,10 +15,10 @@ from PySide6.QtWidgets import QApplication, QDialog, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import APP_NAME, ORG_NAME, __version__, app
+from cactus_desk.history import open_history
 from cactus_desk.payouts.payout import Payout, PayoutTarget
 from cactus_desk.payouts.send import SendCode
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.main_window import MainWindow
@@ -195,7 +195,7 @@ def test_closing_during_a_send_waits_for_its_outcome(
     assert box is not None
     box.findChild(QPushButton, "closeWhenRecordedButton").click()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         [record] = store.iter_records()
     assert record.request_id == request_id
     assert record.state is State.ACCEPTED
@@ -247,7 +247,7 @@ HEAVY_MODULES = (
     "sqlite3",
     "cactus_desk.profiles",
     "cactus_desk.secrets",
-    "cactus_desk.payouts.store",
+    "cactus_desk.history.sqlite.store",
     "cactus_desk.sandbox",
     "cactus_desk.ui.payout_form",
 )

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.app import build_main_window
+from cactus_desk.history import open_history
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryStore
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.main_window import HISTORY_TAB, PAYOUT_TAB, MainWindow
 from tests.ui.conftest import PayoutDriver
@@ -74,7 +74,7 @@ def test_ctrl_q_with_a_payout_in_flight_asks_first(
     assert window.isVisible()  # it waits for the answer
     sandbox.stop()  # the held connection is dropped: the send ends, its outcome is recorded
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         [record] = store.iter_records()
     assert record.state is State.UNKNOWN  # recorded, not left SUBMITTING
 
@@ -165,6 +165,6 @@ def test_closing_while_a_resend_is_in_flight_asks_first(
     assert window.isVisible()
     sandbox.stop()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         [record] = store.iter_records()
     assert record.state is State.UNKNOWN and record.send_attempts == 2

@@ -14,9 +14,10 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import cli
+from cactus_desk.history import open_history
+from cactus_desk.history.export import BOM, HEADER, export_csv, recipient_columns
+from cactus_desk.history.types import HistoryFilter, SortKey
 from cactus_desk.logs import stop_logging
-from cactus_desk.payouts.export import BOM, HEADER, recipient_columns
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.ui.history_view import HistoryPanel
 from tests.payouts.conftest import make_attempt
@@ -33,7 +34,7 @@ def _close_the_log_file() -> Iterator[None]:
 @pytest.fixture
 def filled(data_home: Path) -> Path:
     """A card payout and a phone payout, with non-Latin names; returns the data folder."""
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         store.create_attempt(
             make_attempt(
                 request_fields={"card_number": "411111******1111", "card_holder": "Иван Пётр"}
@@ -62,8 +63,8 @@ def test_each_recipient_field_has_its_own_column(filled: Path) -> None:
     assert HEADER[-len(recipient_columns()) :] == recipient_columns()
     assert len(set(HEADER)) == len(HEADER)
     stream = io.StringIO(newline="")
-    with HistoryStore.open(filled) as store:
-        store.export_csv(HistoryFilter(), SortKey.CREATED_AT, False, stream)
+    with open_history(filled) as store:
+        export_csv(store, HistoryFilter(), SortKey.CREATED_AT, False, stream)
     card, phone = _rows(stream.getvalue())
     assert (card["card_number"], card["card_holder"]) == ("411111******1111", "Иван Пётр")
     assert card["phone_number"] == "" and card["bank_name"] == ""
@@ -74,10 +75,10 @@ def test_each_recipient_field_has_its_own_column(filled: Path) -> None:
 
 
 def test_the_bom_is_written_only_on_request(filled: Path) -> None:
-    with HistoryStore.open(filled) as store:
+    with open_history(filled) as store:
         plain, excel = io.StringIO(newline=""), io.StringIO(newline="")
-        store.export_csv(HistoryFilter(), SortKey.CREATED_AT, False, plain)
-        store.export_csv(HistoryFilter(), SortKey.CREATED_AT, False, excel, bom=True)
+        export_csv(store, HistoryFilter(), SortKey.CREATED_AT, False, plain)
+        export_csv(store, HistoryFilter(), SortKey.CREATED_AT, False, excel, bom=True)
     assert excel.getvalue() == BOM + plain.getvalue()
 
 
@@ -104,7 +105,7 @@ def test_history_export_bom_on_the_command_line(
 def test_the_windows_export_offers_the_bom_for_excel(
     qtbot: QtBot, filled: Path, tmp_path: Path
 ) -> None:
-    store = HistoryStore.open(filled)
+    store = open_history(filled)
     try:
         panel = HistoryPanel(store, ProfileStore(filled))
         qtbot.addWidget(panel)

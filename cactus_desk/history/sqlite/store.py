@@ -16,18 +16,17 @@ import json
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from decimal import Decimal
-from enum import StrEnum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
+from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
+from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
     Accepted,
     PayoutOutcome,
@@ -35,254 +34,49 @@ from cactus_desk.gateway.outcomes import (
     Rejected,
     Unknown,
 )
-from cactus_desk.paths import ensure_private_dir
-from cactus_desk.payouts.migrations import COUNTS_TABLE, SEARCH_TABLE, migrate
+from cactus_desk.history.sqlite import backup
+from cactus_desk.history.sqlite import callbacks as callback_rows
+from cactus_desk.history.sqlite import events as event_rows
+from cactus_desk.history.sqlite.migrations import (
+    COUNTS_TABLE,
+    PRUNABLE_REASONS,
+    SEARCH_TABLE,
+    migrate,
+)
+from cactus_desk.history.types import (
+    BackupError,
+    DuplicateProbe,
+    DuplicateRequestIdError,
+    HistoryClosedError,
+    HistoryFilter,
+    HistoryOpenError,
+    HistoryRow,
+    HistoryUnavailableError,
+    InterruptedAttempt,
+    ManualEvent,
+    NewAttempt,
+    OutcomeAlreadyRecordedError,
+    PayoutDetails,
+    PayoutRecord,
+    PruneReport,
+    RecordNotFoundError,
+    ResendAudit,
+    ResendStart,
+    SortKey,
+    now_ms,
+)
+from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import GatewayStatus
 
-HISTORY_FILE = "history.sqlite3"
-ENVIRONMENTS = ("live", "sandbox")
 RESPONSE_TEXT_LIMIT = 4000
 _BUSY_TIMEOUT_S = 10.0
+_DAY_S = 24 * 3600
+# SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
+_DAMAGED_NAMES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
-# Keys whose values are identifiers or amounts the gateway needs for reconciliation; a long
-# digit run in them is an id, not a card, and masking it would lose the payout's trail.
-_IDENTIFIER_KEYS = frozenset(
-    {"request_id", "invoice_id", "merchant_id", "site_id", "amount", "received_amount"}
-)
-# What people and systems put between a card's digits: spaces (also no-break and thin ones),
-# dashes of every kind, dots, underscores, slashes; up to three in a row (" - ").
-CARD_SEPARATORS = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000._/\\-\u2010-\u2015\u2212]"
-_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{CARD_SEPARATORS}{{0,3}}\d)*")
-_DIGITS = re.compile(r"\d+")
-_CARD_KEYS = frozenset({"card_number", "card", "pan"})
+_EVERYTHING = HistoryFilter()  # the default filter: every record
 _KNOWN_STATUSES = frozenset(int(status) for status in GatewayStatus)
-
-
-class DuplicateRequestIdError(Exception):
-    """A payout with this request_id is already recorded for the merchant and site."""
-
-    def __init__(self, request_id: str, merchant_id: str, site_id: int, existing_id: int | None):
-        self.request_id = request_id
-        self.merchant_id = merchant_id
-        self.site_id = site_id
-        self.existing_id = existing_id
-        where = f" (history record {existing_id})" if existing_id is not None else ""
-        super().__init__(
-            f"Request ID {request_id!r} was already used for merchant {merchant_id!r}, "
-            f"site {site_id}{where}. Nothing was sent; use a new request ID."
-        )
-
-
-class HistoryOpenError(Exception):
-    """The history file cannot be opened or created; the message says why."""
-
-
-class RecordNotFoundError(LookupError):
-    """No history record has this id."""
-
-
-class OutcomeAlreadyRecordedError(Exception):
-    """The attempt already has an outcome; an outcome is written once only."""
-
-
-def now_ms() -> int:
-    """The current time as integer epoch milliseconds."""
-    return time.time_ns() // 1_000_000
-
-
-def iso_utc(ms: int) -> str:
-    """Render epoch milliseconds as ISO-8601 UTC, e.g. ``2024-05-01T10:22:33.123Z``."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def _masked(digits: str) -> str:
-    return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-
-
-def _mask_run(text: str, *, luhn: bool) -> str:
-    """Mask the card numbers in one run of digit groups; a card may be only part of the run
-    (``4111 1111 1111 1111 / 12.50``), so every span of whole groups is tried, longest first."""
-    groups = [(m.start(), m.end()) for m in _DIGITS.finditer(text)]
-    if sum(end - start for start, end in groups) < 12:
-        return text
-    pieces: list[str] = []
-    done = 0
-    index = 0
-    while index < len(groups):
-        best = None
-        count = 0
-        for last in range(index, len(groups)):
-            count += groups[last][1] - groups[last][0]
-            if count > 19:
-                break
-            if count >= 12:
-                digits = "".join(text[a:b] for a, b in groups[index : last + 1])
-                if not luhn or _luhn_valid(digits):
-                    best = (last, digits)
-        if best is None:
-            index += 1
-            continue
-        last, digits = best
-        pieces.append(text[done : groups[index][0]])
-        pieces.append(_masked(digits))
-        done = groups[last][1]
-        index = last + 1
-    pieces.append(text[done:])
-    return "".join(pieces)
-
-
-def scrub_card_numbers(text: str, *, luhn: bool = True) -> str:
-    """Mask every 12–19 digit Luhn-valid number as first 6 / last 4, whatever separates its
-    digits (spaces, dashes, dots, slashes, underscores); without ``luhn``, every such number."""
-    return _DIGIT_RUN.sub(lambda match: _mask_run(match.group(0), luhn=luhn), text)
-
-
-def _scrub_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return scrub_card_numbers(value)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | Decimal):
-        text = str(value)
-        masked = scrub_card_numbers(text)
-        return value if masked == text else masked
-    if isinstance(value, Mapping):
-        return _scrub_mapping(value)
-    if isinstance(value, list | tuple):
-        return [_scrub_value(item) for item in value]
-    return value
-
-
-def _scrub_item(key: Any, value: Any) -> Any:
-    if key in _IDENTIFIER_KEYS:
-        return value
-    if key in _CARD_KEYS and isinstance(value, str):
-        return scrub_card_numbers(value, luhn=False)  # a card field: masked even if mistyped
-    return _scrub_value(value)
-
-
-def _scrub_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(key): _scrub_item(key, value) for key, value in data.items()}
-
-
-def _dump(data: Mapping[str, Any]) -> str:
-    return json.dumps(_scrub_mapping(data), ensure_ascii=False, sort_keys=True, default=str)
-
-
-@dataclass(frozen=True)
-class NewAttempt:
-    """What is about to be sent, with the recipient fields already masked."""
-
-    profile_id: str
-    profile_name: str
-    environment: str
-    merchant_id: str
-    site_id: int
-    request_id: str
-    site_login: str
-    method: str
-    currency: str
-    amount_minor: int
-    request_fields: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.environment not in ENVIRONMENTS:
-            raise ValueError(f"Environment must be 'live' or 'sandbox', not {self.environment!r}")
-        if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
-            raise ValueError("The amount must be a whole number of minor units")
-        if self.amount_minor <= 0:
-            raise ValueError("The amount must be greater than zero")
-        if isinstance(self.site_id, bool) or not isinstance(self.site_id, int):
-            raise ValueError("The site ID must be a whole number")
-        for name in ("profile_id", "merchant_id", "request_id", "site_login", "method", "currency"):
-            if not str(getattr(self, name)).strip():
-                raise ValueError(f"The {name.replace('_', ' ')} must not be empty")
-
-    def request_payload(self) -> dict[str, Any]:
-        """The request body as sent, without the signature and with recipient fields masked."""
-        return {
-            "merchant_id": self.merchant_id,
-            "site_login": self.site_login,
-            "site_id": self.site_id,
-            "request_id": self.request_id,
-            "amount": self.amount_minor,
-            "currency": self.currency,
-            "method": self.method,
-            "additional_fields": dict(self.request_fields),
-        }
-
-
-@dataclass(frozen=True)
-class PayoutRecord:
-    """Everything stored about one attempt."""
-
-    id: int
-    created_at: int
-    updated_at: int
-    profile_id: str
-    profile_name: str
-    environment: str
-    merchant_id: str
-    site_id: int
-    request_id: str
-    invoice_id: str | None
-    site_login: str
-    method: str
-    currency: str
-    amount_minor: int
-    state: State
-    gateway_status: int | None
-    message: str
-    detail: str
-    http_status: int | None
-    unknown_kind: str | None
-    request: dict[str, Any]
-    response: dict[str, Any] | None
-    status_source: str = "gateway"
-    needs_review: bool = False
-    review_message: str = ""
-    received_amount: int | None = None
-    received_currency: str | None = None
-    description: str = ""
-    sending_started_at: int | None = None
-    send_attempts: int = 0
-    status_conflict: bool = False
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """The columns a history table shows; no JSON, so a page of rows stays light."""
-
-    id: int
-    created_at: int
-    updated_at: int
-    profile_name: str
-    environment: str
-    request_id: str
-    invoice_id: str | None
-    site_login: str
-    method: str
-    currency: str
-    amount_minor: int
-    state: State
-    gateway_status: int | None
-    message: str
-    status_source: str = "gateway"
-    needs_review: bool = False
-    status_conflict: bool = False
-    profile_id: str = ""  # to read the amount with that profile's decimals
 
 
 _ROW_COLUMNS = (
@@ -309,32 +103,6 @@ def _history_row(row: sqlite3.Row) -> HistoryRow:
     values["needs_review"] = bool(values["needs_review"])
     values["status_conflict"] = bool(values["status_conflict"])
     return HistoryRow(**values)
-
-
-@dataclass(frozen=True)
-class HistoryFilter:
-    """What the history shows: a text search, and exact matches that are empty when unused."""
-
-    text: str = ""
-    states: frozenset[str] = frozenset()
-    currency: str | None = None
-    profile_id: str | None = None
-    needs_review: bool = False  # only records flagged for review (conflicts, odd statuses)
-
-
-class SortKey(StrEnum):
-    """The columns the history can be sorted by."""
-
-    CREATED_AT = "created_at"
-    PROFILE = "profile"
-    REQUEST_ID = "request_id"
-    INVOICE_ID = "invoice_id"
-    SITE_LOGIN = "site_login"
-    METHOD = "method"
-    CURRENCY = "currency"
-    AMOUNT = "amount"
-    STATE = "state"
-    GATEWAY_STATUS = "gateway_status"
 
 
 # Each matches an index in migrations.py, so ORDER BY ... LIMIT walks the index.
@@ -656,8 +424,6 @@ def _keep_early_callback(columns: dict[str, Any], row: sqlite3.Row) -> None:
     callback's later status back, and a callback that proves the invoice exists turns an
     UNKNOWN outcome into ACCEPTED.
     """
-    from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
-
     early = int(row["gateway_status"])
     columns["gateway_status"] = later_status(early, columns.get("gateway_status"))
     columns["invoice_id"] = columns.get("invoice_id") or row["invoice_id"]
@@ -681,7 +447,7 @@ def _prepare_file(path: Path) -> None:
         path.chmod(0o600)
 
 
-class HistoryStore:
+class SqliteHistoryStore:
     """The payout history database (see the module docstring for the threading model)."""
 
     def __init__(self, path: Path, *, clock: Callable[[], int] = now_ms) -> None:
@@ -723,27 +489,6 @@ class HistoryStore:
         self._watch = self._connect()
         self._all.append(self._watch)
 
-    @classmethod
-    def open(cls, data_dir: Path) -> HistoryStore:
-        """Open (creating if needed) ``history.sqlite3`` in the data folder.
-
-        First checks the file's integrity (a damaged one is set aside and
-        ``CorruptHistoryError`` raised) and backs it up before a migration and once a day.
-        A history missing where one existed raises ``MissingHistoryError``: it is never
-        replaced by an empty one.
-        """
-        # backup imports this module
-        from cactus_desk.payouts.backup import prepare_history, remember_history
-
-        path = ensure_private_dir(Path(data_dir)) / HISTORY_FILE
-        prepare_history(path)
-        store = cls(path)
-        try:
-            remember_history(path.parent)
-        except OSError as exc:  # the history itself is fine; only the marker is missing
-            logging.getLogger(__name__).warning("the history could not be recorded: %s", exc)
-        return store
-
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: every write opens its own BEGIN IMMEDIATE; check_same_thread is
         # off because a pooled connection serves one thread at a time, not always the same.
@@ -756,9 +501,9 @@ class HistoryStore:
         return conn
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self, *, translate: bool = True) -> Iterator[sqlite3.Connection]:
         if self._closed:
-            raise RuntimeError("The payout history is closed")
+            raise HistoryClosedError("The payout history is closed")
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
@@ -766,10 +511,16 @@ class HistoryStore:
             with self._lock:
                 if self._closed:
                     conn.close()
-                    raise RuntimeError("The payout history is closed") from None
+                    raise HistoryClosedError("The payout history is closed") from None
                 self._all.append(conn)
         try:
             yield conn
+        except sqlite3.Error as exc:
+            if not translate:
+                raise
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed") from exc
+            raise HistoryUnavailableError(str(exc) or type(exc).__name__) from exc
         finally:
             # A connection closed under us by close() just goes back to an unused queue.
             with contextlib.suppress(sqlite3.ProgrammingError):
@@ -778,8 +529,8 @@ class HistoryStore:
             self._idle.put(conn)
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as conn:
+    def _write(self, *, translate: bool = True) -> Iterator[sqlite3.Connection]:
+        with self._connection(translate=translate) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -798,7 +549,7 @@ class HistoryStore:
         for conn in connections:
             conn.close()
 
-    def __enter__(self) -> HistoryStore:
+    def __enter__(self) -> SqliteHistoryStore:
         return self
 
     def now(self) -> int:
@@ -812,13 +563,13 @@ class HistoryStore:
         For read-check-write steps (applying a callback) that must see no concurrent writer,
         whether in this process or another one on the same file.
         """
-        with self._write() as conn:
+        with self._write(translate=False) as conn:
             yield conn
 
     @contextlib.contextmanager
     def read_connection(self) -> Iterator[sqlite3.Connection]:
         """A pooled connection for reads outside a transaction (rows are ``sqlite3.Row``)."""
-        with self._connection() as conn:
+        with self._connection(translate=False) as conn:
             yield conn
 
     def __exit__(self, *exc: object) -> None:
@@ -829,8 +580,9 @@ class HistoryStore:
     def create_attempt(self, attempt: NewAttempt) -> int:
         """Record ``attempt`` as SUBMITTING and return its id; raises DuplicateRequestIdError."""
         stamp = self._clock()
-        try:
-            with self._write() as conn:
+        duplicate = False
+        with self._write() as conn:
+            try:
                 cursor = conn.execute(
                     "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, "
                     "environment, merchant_id, site_id, request_id, site_login, method, "
@@ -850,13 +602,15 @@ class HistoryStore:
                         attempt.currency,
                         attempt.amount_minor,
                         str(State.SUBMITTING),
-                        _dump(attempt.request_payload()),
+                        masked_json(attempt.request_payload()),
                     ),
                 )
                 record_id = cursor.lastrowid
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" not in str(exc):
-                raise
+            except sqlite3.IntegrityError as exc:
+                if getattr(exc, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_UNIQUE":
+                    raise
+                duplicate = True
+        if duplicate:
             raise DuplicateRequestIdError(
                 attempt.request_id,
                 attempt.merchant_id,
@@ -878,7 +632,7 @@ class HistoryStore:
         """Give a SUBMITTING attempt its outcome: ACCEPTED, REJECTED or UNKNOWN."""
         columns = _outcome_columns(outcome)
         response = columns.pop("response")
-        columns["response_json"] = None if response is None else _dump(response)
+        columns["response_json"] = None if response is None else masked_json(response)
         columns["state"] = str(columns["state"])
         for name in ("message", "detail"):
             columns[name] = scrub_card_numbers(columns[name] or "")
@@ -936,9 +690,7 @@ class HistoryStore:
             raise RecordNotFoundError(f"No payout with history record {record_id}")
         return _payout_record(row)
 
-    def count(
-        self, history_filter: HistoryFilter = HistoryFilter(), *, cap: int | None = None
-    ) -> int:
+    def count(self, history_filter: HistoryFilter = _EVERYTHING, *, cap: int | None = None) -> int:
         """How many records match ``history_filter``.
 
         With ``cap``, counting stops there: a result equal to ``cap`` means "at least cap".
@@ -950,7 +702,7 @@ class HistoryStore:
 
     def page(
         self,
-        history_filter: HistoryFilter = HistoryFilter(),
+        history_filter: HistoryFilter = _EVERYTHING,
         sort: SortKey = SortKey.CREATED_AT,
         descending: bool = True,
         offset: int = 0,
@@ -975,7 +727,7 @@ class HistoryStore:
 
     def iter_records(
         self,
-        history_filter: HistoryFilter = HistoryFilter(),
+        history_filter: HistoryFilter = _EVERYTHING,
         sort: SortKey = SortKey.CREATED_AT,
         descending: bool = True,
     ) -> Iterator[PayoutRecord]:
@@ -985,26 +737,6 @@ class HistoryStore:
         with self._connection() as conn:
             for row in conn.execute(sql, params):
                 yield _payout_record(row)
-
-    def export_csv(
-        self,
-        history_filter: HistoryFilter,
-        sort: SortKey,
-        descending: bool,
-        stream: TextIO,
-        *,
-        bom: bool = False,
-        decimals: Mapping[str, Mapping[str, int]] | None = None,
-    ) -> int:
-        """Write the matching records to ``stream`` as CSV; return how many rows were written.
-
-        ``bom`` starts it with a UTF-8 byte order mark, for Excel; ``decimals`` maps profile
-        ids to their decimals overrides.
-        """
-        from cactus_desk.payouts.export import write_csv  # export imports this module
-
-        records = self.iter_records(history_filter, sort, descending)
-        return write_csv(records, stream, bom=bom, decimals=decimals)
 
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""
@@ -1024,5 +756,316 @@ class HistoryStore:
         """A cheap marker that changes whenever anyone (this or another process) commits."""
         with self._lock:
             if self._closed:
-                raise RuntimeError("The payout history is closed")
-            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+                raise HistoryClosedError("The payout history is closed")
+            try:
+                return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise HistoryUnavailableError(str(exc) or type(exc).__name__) from exc
+
+    @property
+    def location(self) -> Path:
+        """The history file (what a damaged history's set-aside and the receiver watch)."""
+        return self.path
+
+    # -- port operations beyond the basic ledger --------------------------------------------
+
+    def rows_by_id(self, ids: Sequence[int]) -> list[HistoryRow]:
+        """The list columns of the records ``ids`` (in no order); gone ones are left out."""
+        if not ids:
+            return []
+        with self._connection() as conn:
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: most are compared and dropped
+            rows = cursor.execute(_ROWS_BY_ID, (json.dumps([int(i) for i in ids]),)).fetchall()
+        return [_history_row_from_values(values) for values in rows]
+
+    def newest_record_id(self) -> int:
+        """The highest record id (0 when empty): new records have higher ones."""
+        with self._connection() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM payouts").fetchone()[0])
+
+    def newest_event_id(self, record_id: int) -> int:
+        """The id of the newest event of ``record_id`` (0 when it has none)."""
+        with self._connection() as conn:
+            return event_rows.newest_event_id(conn, record_id)
+
+    def events_for(self, record_id: int) -> list[Event]:
+        """The record's timeline: every event attached to it, oldest first."""
+        with self._connection() as conn:
+            return event_rows.events_for(conn, record_id)
+
+    def events_since(self, after_id: int = 0, limit: int = 1000) -> list[Event]:
+        """Events newer than ``after_id``, oldest first (live views pick up others' writes)."""
+        with self._connection() as conn:
+            return event_rows.events_since(conn, after_id, limit)
+
+    def rejected_events(self, limit: int = 100) -> list[Event]:
+        """The latest rejected callbacks (forged, unknown request_id, bad body), newest first."""
+        with self._connection() as conn:
+            return event_rows.rejected_events(conn, limit)
+
+    def details(self, record_id: int) -> PayoutDetails:
+        """One payout with its timeline and resend audit, read from one snapshot."""
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT * FROM payouts WHERE id = ?", (record_id,)).fetchone()
+                if row is None:
+                    raise RecordNotFoundError(f"No payout with history record {record_id}")
+                events = event_rows.events_for(conn, record_id)
+                resends = _resends(conn, record_id)
+            finally:
+                conn.execute("COMMIT")
+        return PayoutDetails(_payout_record(row), tuple(events), tuple(resends))
+
+    def resend_history(self, record_id: int) -> list[ResendAudit]:
+        """Every confirmed resend of ``record_id``, oldest first."""
+        with self._connection() as conn:
+            return _resends(conn, record_id)
+
+    def recent_similar(self, probe: DuplicateProbe) -> list[PayoutRecord]:
+        """Records like ``probe`` (amount, currency, login, method, environment) created at or
+        after ``probe.since`` whose state is not one of ``probe.exclude_states``, newest first."""
+        excluded = sorted(str(state) for state in probe.exclude_states)
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM payouts WHERE amount_minor = ? AND currency = ? "
+                "AND site_login = ? AND method = ? AND environment = ? AND created_at >= ? "
+                f"AND state NOT IN ({', '.join('?' * len(excluded))}) "
+                "ORDER BY created_at DESC, id DESC",
+                (
+                    probe.amount_minor,
+                    probe.currency,
+                    scrub_card_numbers(probe.site_login),
+                    probe.method,
+                    probe.environment,
+                    probe.since,
+                    *excluded,
+                ),
+            ).fetchall()
+        return [_payout_record(row) for row in rows]
+
+    def interrupted_attempts(self) -> list[InterruptedAttempt]:
+        """Attempts still SUBMITTING (left by a crash when no other process is sending)."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, request_id, sending_started_at, send_attempts FROM payouts "
+                "WHERE state = ? ORDER BY id",
+                (str(State.SUBMITTING),),
+            ).fetchall()
+        return [
+            InterruptedAttempt(
+                int(row["id"]), row["request_id"], row["sending_started_at"], row["send_attempts"]
+            )
+            for row in rows
+        ]
+
+    def begin_resend(self, record_id: int, expected_state: State) -> ResendStart | None:
+        """Audit a confirmed resend and put the record back to SUBMITTING, in one transaction.
+
+        Returns what the record held before (to restore if the resend never leaves), or None
+        when the record is gone or no longer in ``expected_state`` (nothing is changed).
+        """
+        stamp = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, message, detail, unknown_kind, send_attempts FROM payouts "
+                "WHERE id = ?",
+                (record_id,),
+            ).fetchone()
+            if row is None or row["state"] != expected_state:
+                return None
+            conn.execute(
+                "INSERT INTO resends (record_id, confirmed_at, attempt, previous_state, "
+                "previous_message, previous_detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record_id,
+                    stamp,
+                    row["send_attempts"] + 1,
+                    row["state"],
+                    row["message"],
+                    row["detail"],
+                ),
+            )
+            conn.execute(
+                "UPDATE payouts SET state = ?, sending_started_at = NULL, unknown_kind = NULL, "
+                "updated_at = ? WHERE id = ?",
+                (str(State.SUBMITTING), stamp, record_id),
+            )
+        return ResendStart(
+            record_id,
+            State(row["state"]),
+            row["message"],
+            row["detail"],
+            row["unknown_kind"],
+            row["send_attempts"] + 1,
+        )
+
+    def undo_resend(self, before: ResendStart, event: ManualEvent) -> int:
+        """A resend that never left: the record gets back what it had, plus ``event``."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE payouts SET state = ?, message = ?, detail = ?, unknown_kind = ?, "
+                "updated_at = ? WHERE id = ? AND state = ?",
+                (
+                    str(before.state),
+                    before.message,
+                    before.detail,
+                    before.unknown_kind,
+                    now,
+                    before.record_id,
+                    str(State.SUBMITTING),
+                ),
+            )
+            return _insert_manual(conn, now, event)
+
+    def add_manual_event(self, event: ManualEvent) -> int:
+        """Append an operator's event (source manual) to the audit trail; return its id."""
+        with self._write() as conn:
+            return _insert_manual(conn, self._clock(), event)
+
+    def record_rejected_callback(
+        self,
+        payload: Mapping[str, Any],
+        reason: Reason,
+        *,
+        source: EventSource = EventSource.GATEWAY,
+        request_id: str | None = None,
+    ) -> ApplyResult:
+        """Store a callback that was not verified (``payload`` already bounded), with why."""
+        with self._write() as conn:
+            return callback_rows.reject(
+                conn, self._clock(), source, payload, reason, request_id=request_id
+            )
+
+    def apply_verified_callback(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        merchant_id: str | None = None,
+        site_id: int | None = None,
+        source: EventSource = EventSource.GATEWAY,
+    ) -> ApplyResult:
+        """Match a verified callback to its payout and apply it; always exactly one event."""
+        with self._write() as conn:
+            return callback_rows.apply_verified(
+                conn, self._clock(), payload, merchant_id, site_id, source
+            )
+
+    def set_final_state(
+        self, record_id: int, status: int, note: str, *, invoice_id: str | None, who: str
+    ) -> int:
+        """Settle a payout by hand (``callbacks.rules.final_state_change``); the event id."""
+        with self._write() as conn:
+            return callback_rows.set_final_state(
+                conn, self._clock(), record_id, status, note, invoice_id, who
+            )
+
+    def prune_rejected(self, older_than_ms: int, who: str) -> PruneReport:
+        """Delete unverified rejected callbacks older than ``older_than_ms`` and audit it."""
+        with self._write() as conn:
+            now = self._clock()
+            cutoff = now - older_than_ms
+            deleted = event_rows.prune_rejected(conn, cutoff, PRUNABLE_REASONS)
+            payload, message = prune_audit(older_than_ms, cutoff, deleted, PRUNABLE_REASONS)
+            event_id = event_rows.insert_event(
+                conn,
+                received_at=now,
+                source=EventSource.MANUAL,
+                outcome=EventOutcome.PRUNED,
+                payload=payload,
+                message=message,
+                who=who,
+            )
+        return PruneReport(deleted, cutoff, event_id)
+
+    def back_up(self, reason: str) -> Path:
+        """Copy the history to ``backups/`` now (older copies beyond the kept number go)."""
+        if not reason.replace("-", "").isalnum() or not reason.islower():
+            raise ValueError(f"A backup reason is a short lower-case tag, not {reason!r}")
+        return backup.make_backup(self.path, reason, now_ms=self._clock())
+
+    def check_integrity(self) -> str | None:
+        """Check the file and take the daily backup if due; SQLite's complaint, or None.
+
+        Slow on a big history: call on a worker. Raises ``HistoryUnavailableError`` when the
+        file cannot be checked for another reason (busy, unreadable).
+        """
+        full = self.path.stat().st_size <= backup.FULL_CHECK_MAX_BYTES
+        try:
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)
+        except sqlite3.Error as exc:
+            raise HistoryUnavailableError(f"The payout history cannot be checked: {exc}") from exc
+        try:
+            problem = backup.integrity_problem(conn, full=full)
+            has_payouts = (
+                problem is None
+                and conn.execute("SELECT 1 FROM payouts LIMIT 1").fetchone() is not None
+            )
+        except sqlite3.DatabaseError as exc:
+            if not getattr(exc, "sqlite_errorname", "").startswith(_DAMAGED_NAMES):
+                raise HistoryUnavailableError(
+                    f"The payout history cannot be checked: {exc}"
+                ) from exc
+            return str(exc)
+        finally:
+            conn.close()
+        if problem is not None:
+            return problem
+        if has_payouts and _daily_backup_due(self.path.parent):
+            try:
+                backup.make_backup(self.path, "daily")
+            except BackupError as exc:  # a missed daily backup must not keep anyone from work
+                logging.getLogger(__name__).warning("%s", exc)
+        return None
+
+
+_ROWS_BY_ID = (
+    f"SELECT {', '.join(f.name for f in fields(HistoryRow))} FROM payouts "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+_ROW_STATE_AT = [f.name for f in fields(HistoryRow)].index("state")
+_ROW_REVIEW_AT = [f.name for f in fields(HistoryRow)].index("needs_review")
+_ROW_CONFLICT_AT = [f.name for f in fields(HistoryRow)].index("status_conflict")
+
+
+def _history_row_from_values(values: tuple[Any, ...]) -> HistoryRow:
+    converted = list(values)
+    converted[_ROW_STATE_AT] = State(converted[_ROW_STATE_AT])
+    converted[_ROW_REVIEW_AT] = bool(converted[_ROW_REVIEW_AT])
+    converted[_ROW_CONFLICT_AT] = bool(converted[_ROW_CONFLICT_AT])
+    return HistoryRow(*converted)
+
+
+def _resends(conn: sqlite3.Connection, record_id: int) -> list[ResendAudit]:
+    rows = conn.execute(
+        "SELECT confirmed_at, attempt, previous_state, previous_message, previous_detail "
+        "FROM resends WHERE record_id = ? ORDER BY id",
+        (record_id,),
+    ).fetchall()
+    return [ResendAudit(**dict(row)) for row in rows]
+
+
+def _insert_manual(conn: sqlite3.Connection, now: int, event: ManualEvent) -> int:
+    return event_rows.insert_event(
+        conn,
+        received_at=now,
+        source=EventSource.MANUAL,
+        outcome=event.outcome,
+        payload=event.payload,
+        record_id=event.record_id,
+        message=event.message,
+        who=event.who,
+    )
+
+
+def _daily_backup_due(data_dir: Path) -> bool:
+    newest = backup.newest_backup(data_dir)
+    if newest is None:
+        return True
+    try:
+        age = time.time() - newest.stat().st_mtime
+    except OSError:
+        return True
+    return age >= _DAY_S or age < 0

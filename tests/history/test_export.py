@@ -4,14 +4,17 @@ import csv
 import io
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected
-from cactus_desk.payouts.export import HEADER, guard_cell, recipient_columns
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
+from cactus_desk.history.export import HEADER, export_csv, guard_cell, recipient_columns
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryFilter, SortKey
 from tests.payouts.conftest import make_attempt
 
 
 def _export(store: HistoryStore, history_filter: HistoryFilter | None = None) -> list[list[str]]:
     stream = io.StringIO(newline="")
-    written = store.export_csv(history_filter or HistoryFilter(), SortKey.CREATED_AT, False, stream)
+    written = export_csv(
+        store, history_filter or HistoryFilter(), SortKey.CREATED_AT, False, stream
+    )
     rows = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
     assert written == len(rows) - 1
     return rows

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected
-from cactus_desk.payouts import migrations
-from cactus_desk.payouts import store as store_module
-from cactus_desk.payouts.migrations import MIGRATIONS, migrate
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore, SortKey
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite import migrations
+from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.migrations import MIGRATIONS, migrate
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, SortKey
 from tests.payouts.conftest import make_attempt
 
 CURRENCIES = ("USD", "IDR", "VND", "RUB")
@@ -153,7 +155,7 @@ def test_an_older_history_gets_its_index_and_counts_on_upgrade(data_home: Path) 
             " state, message, request_json) VALUES (1, 1, 'p', 'P', 'live', 'm', 1,"
             " 'old-request', 'login', 'card', 'EUR', 500, 'REJECTED', 'Blocked card', '{}')"
         )
-    with HistoryStore(path) as store:
+    with SqliteHistoryStore(path) as store:
         assert [row.request_id for row in store.page(HistoryFilter(text="blocked"))] == [
             "old-request"
         ]

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from cactus_desk.payouts.migrations import (
+from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.migrations import (
     MIGRATIONS,
     SchemaTooNewError,
     current_version,
     migrate,
 )
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import HistoryFilter, HistoryStore
 from tests.payouts.conftest import make_attempt
 
 
@@ -57,7 +59,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
 
 def test_a_later_migration_applies_on_top_of_existing_data(data_home: Path) -> None:
     data_home.mkdir(parents=True)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         record_id = store.create_attempt(make_attempt())
 
     def add_note(conn: sqlite3.Connection) -> None:
@@ -78,7 +80,7 @@ def test_a_history_from_a_newer_version_is_refused_with_a_clear_message(data_hom
     conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)")
     conn.close()
     with pytest.raises(SchemaTooNewError, match=r"version 99.*Update Cactus Desk"):
-        HistoryStore(path)
+        SqliteHistoryStore(path)
 
 
 def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
@@ -86,11 +88,11 @@ def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
 ) -> None:
     from cactus_desk.callbacks.reconcile import set_final_state
     from cactus_desk.gateway.outcomes import Accepted, Unknown, UnknownKind
-    from cactus_desk.payouts import migrations
+    from cactus_desk.history.sqlite import migrations
     from cactus_desk.payouts.states import State
 
     data_home.mkdir(parents=True)
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         lost = store.create_attempt(make_attempt(request_id="po-lost"))
         store.record_outcome(lost, Unknown("No answer in time.", UnknownKind.TIMEOUT))
         sent = store.create_attempt(make_attempt(request_id="po-sent"))
@@ -105,7 +107,7 @@ def test_payouts_settled_by_hand_before_acceptance_stop_reading_accepted(
         migrations._v5_settled_by_hand(conn)
     conn.close()
 
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         assert store.get(lost).state is State.SETTLED
         assert store.get(sent).state is State.ACCEPTED
 
@@ -138,7 +140,7 @@ def test_refusals_an_older_version_trusted_without_proof_become_unverified(
         )
     conn.close()
 
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         states = {record.request_id: record.state for record in store.iter_records()}
         assert store.count(HistoryFilter(states=frozenset({"REJECTED"}))) == 1
     assert states.pop("po-ok") is State.REJECTED

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from cactus_desk.catalog import load_catalog
+from cactus_desk.history.port import HistoryReader
+from cactus_desk.history.types import HistoryFilter, PayoutRecord, SortKey, iso_utc
 from cactus_desk.money import UnknownCurrencyError, to_major, with_decimals
 from cactus_desk.payouts.states import state_text
 from cactus_desk.payouts.statuses import status_label
-from cactus_desk.payouts.store import PayoutRecord, iso_utc
 
 _FIXED_HEADER = (
     "Record",
@@ -148,3 +149,22 @@ def write_csv(
         writer.writerow(_row(record, (decimals or {}).get(record.profile_id)))
         count += 1
     return count
+
+
+def export_csv(
+    store: HistoryReader,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    stream: TextIO,
+    *,
+    bom: bool = False,
+    decimals: ProfileDecimals | None = None,
+) -> int:
+    """Write the records of ``store`` that match to ``stream`` as CSV; return the row count.
+
+    The records are streamed from one snapshot (``iter_records``). ``bom`` starts the file
+    with a UTF-8 byte order mark, for Excel; ``decimals`` maps profile ids to their decimals.
+    """
+    records = store.iter_records(history_filter, sort, descending)
+    return write_csv(records, stream, bom=bom, decimals=decimals)

@@ -9,18 +9,20 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
-from cactus_desk.payouts.states import State
-from cactus_desk.payouts.store import (
+from cactus_desk.history import open_history
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import (
     DuplicateRequestIdError,
     HistoryFilter,
     HistoryOpenError,
-    HistoryStore,
     OutcomeAlreadyRecordedError,
     RecordNotFoundError,
     SortKey,
     iso_utc,
-    scrub_card_numbers,
 )
+from cactus_desk.masking import scrub_card_numbers
+from cactus_desk.payouts.states import State
 from tests.payouts.conftest import make_attempt
 
 FULL_CARD = "4111111111111111"
@@ -33,7 +35,7 @@ def _mode(path: Path) -> int:
 
 @posix_only
 def test_the_history_and_its_wal_files_are_private(data_home: Path) -> None:
-    with HistoryStore.open(data_home) as store:
+    with open_history(data_home) as store:
         store.create_attempt(make_attempt())
         base = data_home / "history.sqlite3"
         files = [base, Path(f"{base}-wal"), Path(f"{base}-shm")]
@@ -48,7 +50,7 @@ def test_an_existing_history_readable_by_others_is_made_private(data_home: Path)
     path = data_home / "history.sqlite3"
     path.touch(mode=0o644)
     path.chmod(0o644)
-    with HistoryStore(path):
+    with SqliteHistoryStore(path):
         assert _mode(path) == 0o600
 
 
@@ -423,10 +425,10 @@ def test_a_file_that_is_not_a_history_is_refused_and_left_alone(data_home: Path)
     path.write_bytes(b"these are not the payouts you are looking for" * 100)
     before = path.read_bytes()
     with pytest.raises(HistoryOpenError, match=r"not a database.*move it aside"):
-        HistoryStore(path)
+        SqliteHistoryStore(path)
     assert path.read_bytes() == before
 
 
 def test_a_history_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HistoryOpenError, match="cannot be opened"):
-        HistoryStore(tmp_path / "no-such-folder" / "history.sqlite3")
+        SqliteHistoryStore(tmp_path / "no-such-folder" / "history.sqlite3")

@@ -13,16 +13,23 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cactus_desk.history.sqlite.migrations import MIGRATIONS, current_version
+from cactus_desk.history.sqlite.schema import HISTORY_FILE
+from cactus_desk.history.types import (
+    BACKUP_NAME,
+    BackupError,
+    CorruptHistoryError,
+    HistoryOpenError,
+    MissingHistoryError,
+    backup_time_ms,
+)
 from cactus_desk.paths import ensure_private_dir
-from cactus_desk.payouts.migrations import MIGRATIONS, current_version
-from cactus_desk.payouts.store import HISTORY_FILE, HistoryOpenError, HistoryStore
 
 BACKUP_DIR = "backups"
 # Beside the history: says that a history was created in this folder, and which one. With it
@@ -35,79 +42,9 @@ DAY_MS = 24 * 3600 * 1000
 # against 2 s for quick_check, which still reads every page and record. Above this size the
 # start-up check is the quick one, so opening a large history does not stall.
 FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024
-_NAME = re.compile(r"^history-(\d{8}T\d{9})Z-([a-z0-9-]+)\.sqlite3$")
+_NAME = BACKUP_NAME
 # SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
 _DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
-
-
-class CorruptHistoryError(HistoryOpenError):
-    """The history file is damaged; it was renamed to ``kept_path`` and left untouched.
-
-    ``backup_path`` is the newest backup (None when there is none), for ``restore_backup``.
-    """
-
-    def __init__(self, problem: str, kept_path: Path, backup_path: Path | None) -> None:
-        self.problem = problem
-        self.kept_path = kept_path
-        self.backup_path = backup_path
-        command = f"cactus-desk --data-dir {shlex.quote(str(kept_path.parent))} history restore"
-        offer = (
-            f"The newest backup is {backup_path.name} ({_backup_time_text(backup_path)}); "
-            "restore it to continue with the payouts recorded up to then: the window offers "
-            f"it when it starts, or run: {command}"
-            if backup_path is not None
-            else "There is no backup to restore; to start a new, empty history on purpose, "
-            f"run: {command} --start-empty"
-        )
-        super().__init__(
-            f"The payout history is damaged ({problem}). It was kept aside, unchanged, as "
-            f"{kept_path.name}. {offer}"
-        )
-
-
-class MissingHistoryError(CorruptHistoryError):
-    """The history file is missing (or empty) although this folder had a history before.
-
-    Nothing is created in its place. ``evidence`` lists what shows that a history existed;
-    ``kept_path`` is the newest file set aside (or None) and ``backup_path`` the newest backup.
-    """
-
-    def __init__(
-        self,
-        history: Path,
-        evidence: list[str],
-        kept_path: Path | None,
-        backup_path: Path | None,
-    ) -> None:
-        self.problem = f"{history.name} is missing"
-        self.kept_path = kept_path  # type: ignore[assignment]
-        self.backup_path = backup_path
-        self.evidence = evidence
-        folder = shlex.quote(str(history.parent))
-        if backup_path is not None:
-            how = (
-                f"To restore the newest backup ({backup_path.name}, "
-                f"{_backup_time_text(backup_path)}), stop every Cactus Desk process using this "
-                f"folder and run: cactus-desk --data-dir {folder} history restore "
-                "(the window offers the same when it starts)."
-            )
-        else:
-            how = (
-                "There is no backup to restore: put the history file back (a file kept aside "
-                "can be renamed to history.sqlite3 once it is repaired)."
-            )
-        HistoryOpenError.__init__(
-            self,
-            f"The payout history {history} is missing, but this folder had one "
-            f"({'; '.join(evidence)}). Cactus Desk will not start a new, empty history in its "
-            f"place: payouts and callbacks would be recorded against nothing. {how} To start a "
-            f"new, empty history on purpose, run: cactus-desk --data-dir {folder} history "
-            "restore --start-empty",
-        )
-
-
-class BackupError(Exception):
-    """A backup could not be made or restored; the message says why."""
 
 
 def _stamp(now_ms: int) -> str:
@@ -117,21 +54,6 @@ def _stamp(now_ms: int) -> str:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _backup_time_ms(path: Path) -> int | None:
-    match = _NAME.match(path.name)
-    if not match:
-        return None
-    moment = datetime.strptime(match.group(1)[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    return int(moment.timestamp()) * 1000 + int(match.group(1)[15:])
-
-
-def _backup_time_text(path: Path) -> str:
-    stamp = _backup_time_ms(path)
-    if stamp is None:
-        return "time unknown"
-    return datetime.fromtimestamp(stamp / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def backup_dir(data_dir: Path) -> Path:
@@ -314,7 +236,7 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
 
 def _daily_due(data_dir: Path, now_ms: int) -> bool:
     newest = newest_backup(data_dir)
-    taken = None if newest is None else _backup_time_ms(newest)
+    taken = None if newest is None else backup_time_ms(newest)
     return taken is None or now_ms - taken >= DAY_MS or taken > now_ms
 
 
@@ -472,26 +394,3 @@ def require_history_or_first_start(history: Path) -> None:
     error = _missing_history_error(history)
     if error is not None:
         raise error
-
-
-def start_new_history(data_dir: Path) -> HistoryStore:
-    """Start a new, empty history on the person's explicit choice; return it open.
-
-    Only where no history is in place: files set aside and backups stay as they are, and the
-    marker records the new history's id. Raises ``BackupError``.
-    """
-    data_dir = ensure_private_dir(Path(data_dir))
-    history = data_dir / HISTORY_FILE
-    try:
-        in_place = history.stat().st_size > 0
-    except FileNotFoundError:
-        in_place = False
-    if in_place:
-        raise BackupError(f"A history is already in place at {history}; it was left as it is.")
-    store = HistoryStore(history)
-    try:
-        _write_marker(data_dir, uuid.uuid4().hex)
-    except OSError as exc:
-        store.close()
-        raise BackupError(f"The new history could not be recorded in {data_dir}: {exc}") from exc
-    return store

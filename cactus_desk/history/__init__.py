@@ -1,0 +1,76 @@
+"""The payout history: its port (``port``), value types (``types``) and the adapter behind it.
+
+This module is the one place that picks an adapter (today only ``sqlite``); it imports it
+lazily, so the history is loaded only when a caller opens one (a start-up seam). File-level
+recovery (a damaged or missing file, restoring a backup, starting empty) is what opening a
+local history means, so it lives here rather than on the port.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import CorruptHistoryError, OpenedHistory
+
+
+def open_history(data_dir: Path) -> HistoryStore:
+    """Open (creating if needed) the history of ``data_dir``: checked, backed up, migrated.
+
+    Raises ``CorruptHistoryError`` (the damaged file already set aside),
+    ``MissingHistoryError`` (one existed and is gone) or ``HistoryOpenError``.
+    """
+    from cactus_desk.history.sqlite.opening import open_store
+
+    return open_store(data_dir)
+
+
+def open_history_fast(data_dir: Path) -> OpenedHistory:
+    """Open the history for the window, leaving the slow checks to ``check_pending``."""
+    from cactus_desk.history.sqlite.opening import open_store_fast
+
+    return open_store_fast(data_dir)
+
+
+def history_location(data_dir: Path) -> Path:
+    """The file that holds the history of ``data_dir``."""
+    from cactus_desk.history.sqlite.opening import history_path
+
+    return history_path(data_dir)
+
+
+def set_damaged_aside(store: HistoryStore, problem: str) -> CorruptHistoryError:
+    """Move the (closed) damaged history of ``store`` aside; return the error to show."""
+    from cactus_desk.history.sqlite.opening import set_damaged_aside as set_aside
+
+    return set_aside(store.location, problem)
+
+
+def newest_backup(data_dir: Path) -> Path | None:
+    """The newest backup of the history of ``data_dir``, or None."""
+    from cactus_desk.history.sqlite.backup import newest_backup as newest
+
+    return newest(data_dir)
+
+
+def restore_backup(data_dir: Path, backup: Path) -> Path:
+    """Put ``backup`` where the history of ``data_dir`` is missing; return the history file."""
+    from cactus_desk.history.sqlite.backup import restore_backup as restore
+
+    return restore(data_dir, backup)
+
+
+def restore_and_open(data_dir: Path, backup: Path) -> HistoryStore:
+    """Restore ``backup`` where the history is missing and open it."""
+    from cactus_desk.history.sqlite.opening import restore_and_open as restore
+
+    return restore(data_dir, backup)
+
+
+def start_new_history(data_dir: Path) -> HistoryStore:
+    """Start a new, empty history on the person's explicit choice; return it open."""
+    from cactus_desk.history.sqlite.opening import start_new_history as start
+
+    return start(data_dir)

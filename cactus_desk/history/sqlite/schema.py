@@ -1,0 +1,3 @@
+"""Names of the SQLite history's file (the tables' names live with their migrations)."""
+
+HISTORY_FILE = "history.sqlite3"

@@ -1,0 +1,388 @@
+"""Backend-neutral value types and errors of the payout history.
+
+Whatever stores the history (the SQLite file today) hands these out and raises only these
+errors, so callers never see a database library's types.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cactus_desk.payouts.states import State
+
+if TYPE_CHECKING:
+    from cactus_desk.callbacks.events import Event, EventOutcome
+
+ENVIRONMENTS = ("live", "sandbox")
+
+
+class HistoryError(Exception):
+    """Base of every error the history raises."""
+
+
+class HistoryUnavailableError(HistoryError):
+    """The history cannot be read or written right now (busy, full disk, closed, damaged)."""
+
+
+class HistoryClosedError(HistoryUnavailableError, RuntimeError):
+    """The history was closed (the window is shutting down, or it was replaced)."""
+
+
+class DuplicateRequestIdError(HistoryError):
+    """A payout with this request_id is already recorded for the merchant and site."""
+
+    def __init__(self, request_id: str, merchant_id: str, site_id: int, existing_id: int | None):
+        self.request_id = request_id
+        self.merchant_id = merchant_id
+        self.site_id = site_id
+        self.existing_id = existing_id
+        where = f" (history record {existing_id})" if existing_id is not None else ""
+        super().__init__(
+            f"Request ID {request_id!r} was already used for merchant {merchant_id!r}, "
+            f"site {site_id}{where}. Nothing was sent; use a new request ID."
+        )
+
+
+class HistoryOpenError(HistoryError):
+    """The history file cannot be opened or created; the message says why."""
+
+
+class RecordNotFoundError(HistoryError, LookupError):
+    """No history record has this id."""
+
+
+class OutcomeAlreadyRecordedError(HistoryError):
+    """The attempt already has an outcome; an outcome is written once only."""
+
+
+#: A backup's file name: ``history-<UTC time>-<reason>.sqlite3``.
+BACKUP_NAME = re.compile(r"^history-(\d{8}T\d{9})Z-([a-z0-9-]+)\.sqlite3$")
+
+
+def backup_time_ms(path: Path) -> int | None:
+    match = BACKUP_NAME.match(path.name)
+    if not match:
+        return None
+    moment = datetime.strptime(match.group(1)[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1000 + int(match.group(1)[15:])
+
+
+def backup_time_text(path: Path) -> str:
+    stamp = backup_time_ms(path)
+    if stamp is None:
+        return "time unknown"
+    return datetime.fromtimestamp(stamp / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class CorruptHistoryError(HistoryOpenError):
+    """The history file is damaged; it was renamed to ``kept_path`` and left untouched.
+
+    ``backup_path`` is the newest backup (None when there is none), for ``restore_backup``.
+    """
+
+    def __init__(self, problem: str, kept_path: Path, backup_path: Path | None) -> None:
+        self.problem = problem
+        self.kept_path = kept_path
+        self.backup_path = backup_path
+        command = f"cactus-desk --data-dir {shlex.quote(str(kept_path.parent))} history restore"
+        offer = (
+            f"The newest backup is {backup_path.name} ({backup_time_text(backup_path)}); "
+            "restore it to continue with the payouts recorded up to then: the window offers "
+            f"it when it starts, or run: {command}"
+            if backup_path is not None
+            else "There is no backup to restore; to start a new, empty history on purpose, "
+            f"run: {command} --start-empty"
+        )
+        super().__init__(
+            f"The payout history is damaged ({problem}). It was kept aside, unchanged, as "
+            f"{kept_path.name}. {offer}"
+        )
+
+
+class MissingHistoryError(CorruptHistoryError):
+    """The history file is missing (or empty) although this folder had a history before.
+
+    Nothing is created in its place. ``evidence`` lists what shows that a history existed;
+    ``kept_path`` is the newest file set aside (or None) and ``backup_path`` the newest backup.
+    """
+
+    def __init__(
+        self,
+        history: Path,
+        evidence: list[str],
+        kept_path: Path | None,
+        backup_path: Path | None,
+    ) -> None:
+        self.problem = f"{history.name} is missing"
+        self.kept_path = kept_path  # type: ignore[assignment]
+        self.backup_path = backup_path
+        self.evidence = evidence
+        folder = shlex.quote(str(history.parent))
+        if backup_path is not None:
+            how = (
+                f"To restore the newest backup ({backup_path.name}, "
+                f"{backup_time_text(backup_path)}), stop every Cactus Desk process using this "
+                f"folder and run: cactus-desk --data-dir {folder} history restore "
+                "(the window offers the same when it starts)."
+            )
+        else:
+            how = (
+                "There is no backup to restore: put the history file back (a file kept aside "
+                "can be renamed to history.sqlite3 once it is repaired)."
+            )
+        HistoryOpenError.__init__(
+            self,
+            f"The payout history {history} is missing, but this folder had one "
+            f"({'; '.join(evidence)}). Cactus Desk will not start a new, empty history in its "
+            f"place: payouts and callbacks would be recorded against nothing. {how} To start a "
+            f"new, empty history on purpose, run: cactus-desk --data-dir {folder} history "
+            "restore --start-empty",
+        )
+
+
+class BackupError(HistoryError):
+    """A backup could not be made or restored; the message says why."""
+
+
+def now_ms() -> int:
+    """The current time as integer epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def iso_utc(ms: int) -> str:
+    """Render epoch milliseconds as ISO-8601 UTC, e.g. ``2024-05-01T10:22:33.123Z``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class NewAttempt:
+    """What is about to be sent, with the recipient fields already masked."""
+
+    profile_id: str
+    profile_name: str
+    environment: str
+    merchant_id: str
+    site_id: int
+    request_id: str
+    site_login: str
+    method: str
+    currency: str
+    amount_minor: int
+    request_fields: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.environment not in ENVIRONMENTS:
+            raise ValueError(f"Environment must be 'live' or 'sandbox', not {self.environment!r}")
+        if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
+            raise ValueError("The amount must be a whole number of minor units")
+        if self.amount_minor <= 0:
+            raise ValueError("The amount must be greater than zero")
+        if isinstance(self.site_id, bool) or not isinstance(self.site_id, int):
+            raise ValueError("The site ID must be a whole number")
+        for name in ("profile_id", "merchant_id", "request_id", "site_login", "method", "currency"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"The {name.replace('_', ' ')} must not be empty")
+
+    def request_payload(self) -> dict[str, Any]:
+        """The request body as sent, without the signature and with recipient fields masked."""
+        return {
+            "merchant_id": self.merchant_id,
+            "site_login": self.site_login,
+            "site_id": self.site_id,
+            "request_id": self.request_id,
+            "amount": self.amount_minor,
+            "currency": self.currency,
+            "method": self.method,
+            "additional_fields": dict(self.request_fields),
+        }
+
+
+@dataclass(frozen=True)
+class PayoutRecord:
+    """Everything stored about one attempt."""
+
+    id: int
+    created_at: int
+    updated_at: int
+    profile_id: str
+    profile_name: str
+    environment: str
+    merchant_id: str
+    site_id: int
+    request_id: str
+    invoice_id: str | None
+    site_login: str
+    method: str
+    currency: str
+    amount_minor: int
+    state: State
+    gateway_status: int | None
+    message: str
+    detail: str
+    http_status: int | None
+    unknown_kind: str | None
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    status_source: str = "gateway"
+    needs_review: bool = False
+    review_message: str = ""
+    received_amount: int | None = None
+    received_currency: str | None = None
+    description: str = ""
+    sending_started_at: int | None = None
+    send_attempts: int = 0
+    status_conflict: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """The columns a history table shows; no JSON, so a page of rows stays light."""
+
+    id: int
+    created_at: int
+    updated_at: int
+    profile_name: str
+    environment: str
+    request_id: str
+    invoice_id: str | None
+    site_login: str
+    method: str
+    currency: str
+    amount_minor: int
+    state: State
+    gateway_status: int | None
+    message: str
+    status_source: str = "gateway"
+    needs_review: bool = False
+    status_conflict: bool = False
+    profile_id: str = ""  # to read the amount with that profile's decimals
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What the history shows: a text search, and exact matches that are empty when unused."""
+
+    text: str = ""
+    states: frozenset[str] = frozenset()
+    currency: str | None = None
+    profile_id: str | None = None
+    needs_review: bool = False  # only records flagged for review (conflicts, odd statuses)
+
+
+class SortKey(StrEnum):
+    """The columns the history can be sorted by."""
+
+    CREATED_AT = "created_at"
+    PROFILE = "profile"
+    REQUEST_ID = "request_id"
+    INVOICE_ID = "invoice_id"
+    SITE_LOGIN = "site_login"
+    METHOD = "method"
+    CURRENCY = "currency"
+    AMOUNT = "amount"
+    STATE = "state"
+    GATEWAY_STATUS = "gateway_status"
+
+
+@dataclass(frozen=True)
+class OpenedHistory:
+    """An open history, and whether its integrity check and daily backup are still due."""
+
+    store: Any  # a HistoryStore (port.py imports this module)
+    check_pending: bool
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune removed and the event that records it."""
+
+    deleted: int
+    cutoff: int
+    event_id: int
+
+    def line(self) -> str:
+        """One sentence for the command line and the log."""
+        noun = "callback" if self.deleted == 1 else "callbacks"
+        return (
+            f"Removed {self.deleted} unverified rejected {noun} received before "
+            f"{iso_utc(self.cutoff)} (audit event {self.event_id})."
+        )
+
+
+@dataclass(frozen=True)
+class ResendAudit:
+    """One confirmed resend of a payout: when, which attempt, and what the record held."""
+
+    confirmed_at: int
+    attempt: int
+    previous_state: str
+    previous_message: str
+    previous_detail: str
+
+
+@dataclass(frozen=True)
+class PayoutDetails:
+    """One payout as its details pane shows it: the record, its timeline and its resends."""
+
+    record: PayoutRecord
+    events: tuple[Event, ...]
+    resends: tuple[ResendAudit, ...]
+
+    @property
+    def newest_event_id(self) -> int:
+        """The id of the newest event shown (0 when there is none)."""
+        return self.events[-1].id if self.events else 0
+
+
+@dataclass(frozen=True)
+class DuplicateProbe:
+    """What makes an earlier payout look like the same one: the duplicate guard's question."""
+
+    environment: str
+    site_login: str
+    method: str
+    currency: str
+    amount_minor: int
+    since: int  # epoch milliseconds
+    exclude_states: frozenset[State] = frozenset({State.REJECTED, State.NOT_SENT})
+
+
+@dataclass(frozen=True)
+class InterruptedAttempt:
+    """An attempt still SUBMITTING: what recovery needs to settle it truthfully."""
+
+    record_id: int
+    request_id: str
+    sending_started_at: int | None
+    send_attempts: int
+
+
+@dataclass(frozen=True)
+class ResendStart:
+    """What a record held before a confirmed resend put it back to SUBMITTING."""
+
+    record_id: int
+    state: State
+    message: str
+    detail: str
+    unknown_kind: str | None
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ManualEvent:
+    """An event an operator's action adds to a payout's audit trail (source manual)."""
+
+    record_id: int | None
+    outcome: EventOutcome
+    payload: dict[str, Any]
+    message: str
+    who: str
