@@ -6,7 +6,6 @@ Every way a send can end comes back as a ``SendResult`` with its code; nothing r
 from __future__ import annotations
 
 import socket
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from cactus_desk.gateway.outcomes import PayoutOutcome
 from cactus_desk.history import open_history
 from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryUnavailableError
 from cactus_desk.payouts import send as send_module
 from cactus_desk.payouts.draft import PayoutDraft
 from cactus_desk.payouts.payout import Payout
@@ -198,7 +198,7 @@ def test_a_history_that_cannot_record_stops_the_send(
     store: HistoryStore, gateway: SandboxGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def disk_full(attempt: object) -> int:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise HistoryUnavailableError("database or disk is full")
 
     profile = profile_for(gateway.base_url, gateway)
     svc = service(store, gateway.salt)
@@ -215,7 +215,7 @@ def test_an_outcome_that_cannot_be_saved_is_reported_in_doubt(
     store: HistoryStore, gateway: SandboxGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def disk_full(record_id: int, outcome: PayoutOutcome) -> None:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise HistoryUnavailableError("database or disk is full")
 
     profile = profile_for(gateway.base_url, gateway)
     svc = service(store, gateway.salt)
