@@ -15,11 +15,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from cactus_desk.catalog import load_catalog
+from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.money import parse_amount, with_decimals
 from cactus_desk.payouts.draft import DraftErrors, PayoutDraft, redacted_fields, validate_draft
 
 if TYPE_CHECKING:
-    from cactus_desk.gateway.models import PayoutRequest
     from cactus_desk.profiles import Profile
 
 ENVIRONMENTS = ("live", "sandbox")
@@ -119,7 +119,6 @@ class Payout:
 
     def wire_request(self) -> PayoutRequest:
         """The gateway's boundary model of this payout (validated, ready to sign)."""
-        from cactus_desk.gateway.models import PayoutRequest
 
         return PayoutRequest.model_validate(self.wire_body())
 

@@ -24,10 +24,14 @@ from cactus_desk.gateway.outcomes import (
     RefusedUnverified,
     Rejected,
 )
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import DuplicateRequestIdError, PayoutRecord, RecordNotFoundError
 from cactus_desk.money import format_major
 from cactus_desk.payouts.describe import outcome_text
 from cactus_desk.payouts.draft import PayoutDraft
+from cactus_desk.payouts.duplicates import find_recent_duplicates
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, PayoutTarget, payout_for
+from cactus_desk.payouts.recovery import ResendRefusedError, resend_unknown
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.submit import (
     AttemptNotRecordedError,
@@ -35,14 +39,13 @@ from cactus_desk.payouts.submit import (
     PayoutClient,
     SubmitResult,
     record_attempt,
+    recorded_attempt,
     send_recorded,
 )
 from cactus_desk.profiles import Profile
 
 if TYPE_CHECKING:
     from cactus_desk.gateway.client import CactusClient
-    from cactus_desk.history.port import HistoryStore
-    from cactus_desk.history.types import PayoutRecord
 
 log = logging.getLogger(__name__)
 
@@ -310,8 +313,6 @@ class SendService:
 
     def repeats(self, payout: Payout) -> list[PayoutRecord]:
         """Payouts of the last 24 hours that ``payout`` would repeat (none without a history)."""
-        from cactus_desk.payouts.duplicates import find_recent_duplicates
-        from cactus_desk.payouts.submit import recorded_attempt
 
         if self._history is None:
             return []
@@ -363,7 +364,6 @@ class SendService:
     ) -> ResendTarget | SendResult:
         """The record and profile to send ``record_id`` again with, or RESEND_REFUSED saying
         why it cannot be (only a payout in doubt, of a profile still set up)."""
-        from cactus_desk.history.types import RecordNotFoundError
 
         history = self._history
         if history is None:
@@ -387,7 +387,6 @@ class SendService:
     ) -> SendResult:
         """Send the payout in doubt ``record_id`` again with its own request id (a person has
         confirmed it). ``reentered`` holds the full values of fields stored masked."""
-        from cactus_desk.payouts.recovery import ResendRefusedError, resend_unknown
 
         found = self.resend_target(record_id, [profile])
         if isinstance(found, SendResult):
@@ -425,7 +424,6 @@ def _not_sent_before_recording(exc: BaseException) -> str:
 
 
 def _not_recorded(request_id: str, exc: BaseException) -> SendResult:
-    from cactus_desk.history.types import DuplicateRequestIdError
 
     if isinstance(exc, DuplicateRequestIdError):
         return SendResult(
