@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import MARKER, RUNS, median, time_ms
+from benchmarks.common import MARKER, QUICK, RUNS, median, time_ms
 from benchmarks.generate import DEFAULT_ROWS, LARGE_ROWS, history_file, timeline_ids
 
 COLUMNS = (
@@ -29,7 +29,7 @@ COLUMNS = (
     "amount_minor, state, gateway_status, message"
 )
 PAGE = 200
-DETAILS_RUNS = 25
+DETAILS_RUNS = 3 if QUICK else 25
 SIZES = {"1m": DEFAULT_ROWS, "5m": LARGE_ROWS}
 Query = Callable[[sqlite3.Connection], list[tuple]]
 
@@ -119,8 +119,7 @@ def queries(rows: int) -> dict[str, Query]:
 
     def sort_amount(conn: sqlite3.Connection) -> list[tuple]:
         return conn.execute(
-            f"{page} INDEXED BY payouts_by_amount ORDER BY amount_minor DESC, id DESC "
-            f"LIMIT {PAGE}"
+            f"{page} INDEXED BY payouts_by_amount ORDER BY amount_minor DESC, id DESC LIMIT {PAGE}"
         ).fetchall()
 
     def sort_amount_filtered(conn: sqlite3.Connection) -> list[tuple]:

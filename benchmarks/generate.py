@@ -375,8 +375,19 @@ def _timeline(conn: sqlite3.Connection, record_id: int) -> None:
         who = "clerk" if source == "manual" else ""
         message = "Checked with the gateway's support" if source == "manual" else ""
         rows.append(
-            (updated + 60_000 * (index + 1), record_id, source, who, outcome, reason, message,
-             request_id, invoice_id, status, payload)
+            (
+                updated + 60_000 * (index + 1),
+                record_id,
+                source,
+                who,
+                outcome,
+                reason,
+                message,
+                request_id,
+                invoice_id,
+                status,
+                payload,
+            )
         )
     conn.executemany(
         "INSERT INTO events (received_at, record_id, source, who, outcome, reason, message, "

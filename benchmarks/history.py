@@ -33,6 +33,7 @@ from pathlib import Path
 from benchmarks.app_api import HistoryStore, apply_filter_now
 from benchmarks.common import (
     MARKER,
+    QUICK,
     ROOT,
     RUNS,
     Result,
@@ -48,7 +49,7 @@ GOAL_MS = "≤ 150 ms, ratio ≤ 2"
 GOAL_5M = "≤ 150 ms"
 # The details pane takes a few milliseconds, where one scheduler hiccup moves a median of
 # five by half: more runs of it (and of its baseline) for a steady figure.
-DETAILS_RUNS = 25
+DETAILS_RUNS = 3 if QUICK else 25
 TEXT_QUERY = "petrov"  # a surname: part of many site logins (about 1 % of the payouts)
 # Two letters of a first name (yulia) in about 2 % of the site logins: a realistic short search.
 SHORT_QUERY = "yu"
@@ -141,12 +142,10 @@ def visible_rows_ready(panel: object) -> bool:
     bottom = view.rowAt(view.viewport().height() - 1)
     bottom = model.rowCount() - 1 if bottom < 0 else bottom
     # The paint asked for every visible row: each is shown now or still being read ("…").
-    return all(
-        model.data(model.index(row, 0)) != LOADING_TEXT for row in range(top, bottom + 1)
-    )
+    return all(model.data(model.index(row, 0)) != LOADING_TEXT for row in range(top, bottom + 1))
 
 
-def _panel_results(path: Path, rows: int, label: str) -> list[Result]:  # noqa: PLR0915
+def _panel_results(path: Path, rows: int, label: str) -> list[Result]:
     from PySide6.QtCore import QEvent, Qt
     from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit
 
@@ -342,7 +341,9 @@ def _panel_results(path: Path, rows: int, label: str) -> list[Result]:  # noqa: 
         results.append(Result(f"history_{name}_{label}", values[name], "ms", baseline, goal_text))
     if label == "5m":
         worst = max(BLOCKS.longest.values())
-        results.append(Result(f"history_gui_block_max_{label}", round(worst, 1), "ms", None, "≤ 16 ms"))
+        results.append(
+            Result(f"history_gui_block_max_{label}", round(worst, 1), "ms", None, "≤ 16 ms")
+        )
     results.append(Result(f"history_peak_rss_{label}", peak, "MB", None, "≤ 250 MB"))
     return results
 

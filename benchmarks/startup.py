@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, RUNS, Result, child_env, emit, median
+from benchmarks.common import QUICK, ROOT, RUNS, Result, child_env, emit, median
 
 # A start takes a fraction of a second and varies with the machine's mood: more runs, a
 # steadier median.
-START_RUNS = max(RUNS, 11)
+START_RUNS = RUNS if QUICK else max(RUNS, 11)
 
 
 def _profile_dir(parent: Path) -> Path:

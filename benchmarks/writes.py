@@ -82,7 +82,7 @@ class Mix:
     def finish(self, record_id: int, attempt: NewAttempt, number: int) -> None:
         """Mark the attempt sending and record an outcome; sometimes apply a callback."""
         from cactus_desk.callbacks.apply import apply_callback
-        from cactus_desk.gateway.outcomes import Accepted, NotSent, Rejected, Unknown, UnknownKind
+        from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
         from cactus_desk.gateway.signature import sign
 
         store = self.store
@@ -130,19 +130,21 @@ class Mix:
         return took
 
 
-def write_results(source: Path, label: str) -> list[Result]:
+def write_results(
+    source: Path, label: str, warm_writes: int = WARM_WRITES, timed: int = TIMED
+) -> list[Result]:
     """``history_write_p99``/``max`` on a copy of ``source``."""
     with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
         path = copy_history(source, Path(tmp))
         with HistoryStore(path) as store:
             mix = Mix(store)
             started = time.perf_counter()
-            warm = [mix.round() for _ in range(WARM_WRITES)]
+            warm = [mix.round() for _ in range(warm_writes)]
             took = time.perf_counter() - started
-            samples = [mix.round() for _ in range(TIMED)]
+            samples = [mix.round() for _ in range(timed)]
         print(
-            f"writes {label}: {WARM_WRITES:,} warm-up rounds in {took:.1f} s "
-            f"(create_attempt max {max(warm):.1f} ms there); timed {TIMED:,}",
+            f"writes {label}: {warm_writes:,} warm-up rounds in {took:.1f} s "
+            f"(create_attempt max {max(warm, default=0):.1f} ms there); timed {timed:,}",
             flush=True,
         )
     p99 = statistics.quantiles(samples, n=100, method="inclusive")[98]
