@@ -89,6 +89,49 @@ class BlockClock:
 BLOCKS = BlockClock()
 
 
+class SqlTrace:
+    """Diagnostics only (``--explain``): the SQL the store ran for each action.
+
+    It looks inside the store's private connection pool; when the store changes shape the
+    diagnostics are skipped and the figures are unaffected.
+    """
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.current: str | None = None
+        self.statements: dict[str, list[str]] = {}
+        self.enabled = hasattr(store, "_all")
+        for conn in getattr(store, "_all", ()):
+            conn.set_trace_callback(self._add)
+
+    def _add(self, sql: str) -> None:
+        if self.current is not None and not sql.startswith(("PRAGMA data_version", "BEGIN")):
+            self.statements.setdefault(self.current, []).append(sql)
+
+    def explain(self, path: Path) -> None:
+        """Print each captured statement's plan and time on a bare connection."""
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for action, statements in self.statements.items():
+                print(f"--- {action}")
+                for sql in dict.fromkeys(statements):  # once each, in order
+                    if sql.startswith(("COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+                        continue
+                    try:
+                        explained = conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+                        plan = "; ".join(row[3] for row in explained)
+                        started = time.perf_counter()
+                        conn.execute(sql).fetchall()
+                        took = (time.perf_counter() - started) * 1000
+                    except sqlite3.Error as error:  # not a statement of its own (a trigger's)
+                        print(f"   (skipped: {error}) {sql[:120]!r}")
+                        continue
+                    print(f"{took:9.1f} ms  {sql[:300]}\n             plan: {plan}")
+        finally:
+            conn.close()
+
+
 class PaintCounter:
     """Counts the paint events a widget receives, to wait for one showing a ready state."""
 
@@ -145,7 +188,7 @@ def visible_rows_ready(panel: object) -> bool:
     return all(model.data(model.index(row, 0)) != LOADING_TEXT for row in range(top, bottom + 1))
 
 
-def _panel_results(path: Path, rows: int, label: str) -> list[Result]:
+def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) -> list[Result]:
     from PySide6.QtCore import QEvent, Qt
     from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit
 
@@ -156,6 +199,7 @@ def _panel_results(path: Path, rows: int, label: str) -> list[Result]:
     actions = ACTIONS_5M if label == "5m" else ACTIONS_1M
     app = QApplication.instance() or QApplication(sys.argv[:1])
     store = HistoryStore(path)
+    trace = SqlTrace(store) if explain else None
     values: dict[str, float] = {}
     notes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as profiles_dir:
@@ -219,6 +263,11 @@ def _panel_results(path: Path, rows: int, label: str) -> list[Result]:
             samples = time_ms(lambda: settled(action), before=lambda: _unlabelled(reset))
             BLOCKS.label = None
             missed = check()  # on the state the last run left
+            if trace is not None:  # one more run, untimed, for its SQL
+                _unlabelled(reset)
+                trace.current = name
+                settled(action)
+                trace.current = None
             if missed is not None:
                 notes[name] = f"NOT MET: {missed}"
             settled(reset, force=True)
@@ -330,6 +379,8 @@ def _panel_results(path: Path, rows: int, label: str) -> list[Result]:
         close_panels()
     store.close()
     peak = peak_rss_mb()
+    if trace is not None:
+        trace.explain(path)
     for name, block in sorted(BLOCKS.longest.items()):
         print(f"history {label}: longest GUI-thread block during {name}: {block:.1f} ms")
     baselines = _baselines(label, rows)
@@ -426,7 +477,7 @@ def main(argv: list[str]) -> None:
         emit(_load_all_results(history_file(rows or DEFAULT_ROWS)))
         return
     size = rows or SIZES[label]
-    emit(_panel_results(history_file(size), size, label))
+    emit(_panel_results(history_file(size), size, label, explain="--explain" in argv))
 
 
 if __name__ == "__main__":
