@@ -396,7 +396,7 @@ def _timeline(conn: sqlite3.Connection, record_id: int) -> None:
     )
 
 
-def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6) -> Path:
+def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6, *, log: bool = False) -> Path:
     """Create a history file at ``path`` holding ``rows`` generated records.
 
     The history is cut into one slice per core: this process generates the oldest while the
@@ -405,6 +405,12 @@ def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6) -> Path:
     rebuilds every index, the text index and the counts in the same transaction.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def phase(name: str) -> None:
+        if log:
+            print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
+
     partial = path.with_name(path.name + ".partial")
     parts = _parts(rows, seed, max(2, min(os.cpu_count() or 2, 8)))
     others = [path.with_name(f"{path.name}.part{index}") for index in range(1, len(parts))]
@@ -434,6 +440,7 @@ def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6) -> Path:
             _insert(conn, parts[0])
             for future in pending:
                 future.result()
+        phase("rows generated")
         for other in others:
             conn.execute("ATTACH DATABASE ? AS part", (str(other),))
             conn.execute("INSERT INTO main.payouts SELECT * FROM part.payouts ORDER BY id")
@@ -441,14 +448,19 @@ def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6) -> Path:
             conn.execute("DETACH DATABASE part")
             other.unlink()
             conn.execute("BEGIN")
+        phase("slices copied in")
         conn.execute(_events_sql())
         for record_id in timeline_ids(rows):
             _timeline(conn, record_id)
+        phase("events written")
         for _, _, sql in derived:
             conn.execute(sql)
+        phase("indexes and triggers built")
         rebuild_search_index(conn)
+        phase("text index built")
         rebuild_counts(conn)
         conn.execute("COMMIT")
+        phase("counts built, committed")
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
@@ -481,7 +493,7 @@ def history_file(rows: int = DEFAULT_ROWS, *, log: bool = True) -> Path:
             f"(needs ~{needed:.1f} GB, {free_disk_gb():.0f} GB free) ...",
             flush=True,
         )
-    build(path, rows)
+    build(path, rows, log=log)
     if log:
         size = path.stat().st_size / 1e9
         took = time.perf_counter() - started
