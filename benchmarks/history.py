@@ -54,6 +54,7 @@ TEXT_QUERY = "petrov"  # a surname: part of many site logins (about 1 % of the p
 # Two letters of a first name (yulia) in about 2 % of the site logins: a realistic short search.
 SHORT_QUERY = "yu"
 SIZE = (1280, 800)
+HEARTBEAT_MS = 2
 SIZES = {"1m": DEFAULT_ROWS, "5m": LARGE_ROWS}
 # The figures kept at 1M (the table before issue 12); 5M has every action.
 ACTIONS_1M = ("open", "filter_text", "filter_state_currency", "sort_amount", "jump_last", "details")
@@ -71,19 +72,71 @@ ACTIONS_5M = (
 
 
 class BlockClock:
-    """The longest stretch of GUI-thread work seen, per label (see the module's docstring)."""
+    """The longest GUI-thread block seen, per label (see the module's docstring).
+
+    A heartbeat: a precise ``HEARTBEAT_MS`` timer on the GUI thread. Its ticks come late by
+    exactly as long as the thread was busy (a handler, a paint, a page read), so the longest
+    gap between two ticks, less the interval, is the longest block. Actions called directly
+    by the benchmark are timed on their own as well (``run``), and the next tick's gap is
+    counted from their start. The work of an unlabelled reset is never counted.
+    """
 
     def __init__(self) -> None:
         self.longest: dict[str, float] = {}
-        self.label: str | None = None
+        self._label: str | None = None
+        self._last: float | None = None
+        self._timer: object = None
+
+    @property
+    def label(self) -> str | None:
+        """The action blocks are counted for now (None: not counted)."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
+        self._last = None
+
+    def start(self) -> None:
+        """Start the heartbeat (once the application exists)."""
+        from PySide6.QtCore import Qt, QTimer
+
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.timeout.connect(self._tick)
+        timer.start(HEARTBEAT_MS)
+        self._timer = timer
+
+    def _record(self, took: float) -> None:
+        if self._label is not None:
+            self.longest[self._label] = max(self.longest.get(self._label, 0.0), took)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self._record(max(0.0, (now - self._last) * 1000 - HEARTBEAT_MS))
+        self._last = now
 
     def run(self, work: Callable[[], object]) -> None:
-        """Run ``work`` on the GUI thread, counting it as one block when a label is set."""
+        """Run ``work`` (a handler called directly) and count it as one block.
+
+        The next heartbeat's gap is counted from here, so the work the handler leaves to the
+        event loop (the paint it asked for) adds to it.
+        """
         started = time.perf_counter()
+        if self._label is not None:
+            self._last = started
         work()
-        if self.label is not None:
-            took = (time.perf_counter() - started) * 1000
-            self.longest[self.label] = max(self.longest.get(self.label, 0.0), took)
+        self._record((time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def process() -> None:
+        """One pass of the event loop that sleeps while nothing is pending: no busy wait,
+        so worker threads get the interpreter as they would in the app."""
+        from PySide6.QtCore import QEventLoop
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
 
 
 BLOCKS = BlockClock()
@@ -157,11 +210,9 @@ class PaintCounter:
         The check runs once the paint is over, so a paint that showed placeholders (and
         asked for their rows) does not count; the next one that shows the rows does.
         """
-        from PySide6.QtWidgets import QApplication
-
         deadline = time.monotonic() + 120
         while True:
-            BLOCKS.run(QApplication.processEvents)
+            BLOCKS.process()
             if self.pending:
                 self.pending = False
                 if ready():
@@ -198,6 +249,7 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
 
     actions = ACTIONS_5M if label == "5m" else ACTIONS_1M
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    BLOCKS.start()
     store = HistoryStore(path)
     trace = SqlTrace(store) if explain else None
     values: dict[str, float] = {}
@@ -393,7 +445,13 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
     if label == "5m":
         worst = max(BLOCKS.longest.values())
         results.append(
-            Result(f"history_gui_block_max_{label}", round(worst, 1), "ms", None, "≤ 16 ms")
+            Result(
+                f"history_gui_block_max_{label}",
+                round(worst, 1),
+                "ms",
+                baselines.get("gui_block_max"),
+                "≤ 16 ms",
+            )
         )
     results.append(Result(f"history_peak_rss_{label}", peak, "MB", None, "≤ 250 MB"))
     return results
