@@ -1,21 +1,37 @@
 """``python -m benchmarks`` (``make bench``): every benchmark, a table, ``results.json``.
 
-Each group runs in a child process of its own; the 1,000,000-record history is generated on
-the first run and cached under ``benchmarks/data/`` (see ``generate.py``).
+Each group runs in a child process of its own; the 1,000,000- and 5,000,000-record histories
+are generated on the first run and cached under ``benchmarks/data/`` (see ``generate.py``).
+
+``--quick`` runs every group end to end on histories of a few thousand records with two runs
+each (a check that the benchmarks work, in a minute or two); it writes its meaningless
+figures to ``benchmarks/data/results-quick.json``, never to ``results.json``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import run_group
-from benchmarks.generate import history_file
+from benchmarks.common import DATA, run_group
+from benchmarks.generate import DEFAULT_ROWS, LARGE_ROWS, history_file
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-GROUPS = (("startup",), ("history",), ("history", "load-all"), ("responsiveness",))
+QUICK_RESULTS = DATA / "results-quick.json"
+GROUPS = (
+    ("startup",),
+    ("history", "1m"),
+    ("history", "load-all"),
+    ("responsiveness",),
+    ("history", "5m"),
+    ("writes",),
+)
+# --quick: the sizes stand in for 1M and 5M.
+QUICK_ROWS = {DEFAULT_ROWS: 2000, LARGE_ROWS: 3000}
 
 
 def _cell(value: object) -> str:
@@ -50,19 +66,29 @@ def machine() -> str:
     return f"{models[0] if models else platform.processor()}, {len(models)} cores"
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
     started = time.monotonic()
-    history_file()  # generated once, before any timing starts
+    if quick:
+        os.environ["BENCH_QUICK"] = "1"  # the children read it (benchmarks.common.QUICK)
+    for rows in (DEFAULT_ROWS, LARGE_ROWS):  # generated once, before any timing starts
+        history_file(QUICK_ROWS[rows] if quick else rows)
     results: list[dict[str, object]] = []
     for group in GROUPS:
         print(f"Running {' '.join(group)} ...", flush=True)
-        results.extend(run_group(*group))
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        args = list(group)
+        if quick and group != ("startup",):
+            rows = LARGE_ROWS if group == ("history", "5m") else DEFAULT_ROWS
+            args += ["--rows", str(QUICK_ROWS[rows])]
+        results.extend(run_group(*args, timeout=7200))
+    target = QUICK_RESULTS if quick else RESULTS
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print()
     print(table(results))
     print()
-    print(f"Measured on {machine()} in {time.monotonic() - started:.0f} s; wrote {RESULTS.name}")
+    print(f"Measured on {machine()} in {time.monotonic() - started:.0f} s; wrote {target.name}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -17,7 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-RUNS = 5
+# BENCH_QUICK=1 (``python -m benchmarks --quick``): small histories and few runs, to check
+# that every benchmark works end to end in a minute; its figures mean nothing.
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RUNS = 2 if QUICK else 5
 MARKER = "RESULTS "
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"

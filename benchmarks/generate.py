@@ -1,4 +1,4 @@
-"""A payout history of a million realistic records, generated once and cached on disk.
+"""A payout history of realistic records (1M and 5M), generated once and cached on disk.
 
 The file is built through ``HistoryStore`` (so it has the real schema and every migration),
 then filled in one transaction with ``executemany``. Secondary indexes, the text index and
@@ -8,11 +8,17 @@ row, and the schema ends up exactly as the migrations made it.
 
 The cache is keyed by the schema version and ``GENERATOR_VERSION``, so a new migration or a
 change here makes the next run build a fresh file.
+
+Besides the payouts it writes the events table the way a real history holds it: one applied
+gateway callback for every fourth accepted payout (written by SQL from the payouts, in C
+speed), and a 20-event timeline (callbacks, duplicates, late and rejected ones, a manual
+change) for each record of ``timeline_ids`` (the details benchmarks open those).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import sqlite3
 import time
@@ -22,11 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cactus_desk.history.sqlite.migrations import MIGRATIONS, rebuild_counts, rebuild_search_index
-from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from benchmarks.app_api import SCHEMA_VERSION, HistoryStore, rebuild_counts, rebuild_search_index
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_ROWS = 1_000_000
+LARGE_ROWS = 5_000_000
+TIMELINE_EVENTS = 20
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Two years of history ending on a fixed day, so every build holds the same records.
@@ -130,7 +137,12 @@ _COLUMNS = (
 
 def cache_path(rows: int = DEFAULT_ROWS) -> Path:
     """Where the generated history for ``rows`` records and this schema is cached."""
-    return DATA_DIR / f"history-{rows}-schema{len(MIGRATIONS)}-gen{GENERATOR_VERSION}.sqlite3"
+    return DATA_DIR / f"history-{rows}-schema{SCHEMA_VERSION}-gen{GENERATOR_VERSION}.sqlite3"
+
+
+def timeline_ids(rows: int) -> tuple[int, int]:
+    """The records with a 20-event timeline: one in the middle, and row 120 of the newest."""
+    return (rows // 2, max(1, rows - 120))
 
 
 def _logins(rng: random.Random, count: int) -> list[str]:
@@ -305,61 +317,164 @@ def _fill_part(path: str, table_sql: str, part: _Part) -> None:
         conn.close()
 
 
-def _parts(rows: int, seed: int) -> tuple[_Part, _Part]:
-    half = rows // 2
+def _parts(rows: int, seed: int, count: int) -> list[_Part]:
+    """``count`` slices of the history, oldest first, each over its own span of time."""
     start = END_MS - SPAN_MS
-    middle = start + SPAN_MS // 2
     pool = max(10, rows // 20)
+    parts = []
+    first = 1
+    for index in range(count):
+        size = rows // count + (1 if index < rows % count else 0)
+        begin = start + SPAN_MS * (first - 1) // rows
+        end = start + SPAN_MS * (first - 1 + size) // rows
+        # Invoices grow by at most 3 per accepted payout: each slice gets its own range.
+        parts.append(_Part(first, size, seed + index, begin, end, 7_000_000 + 3 * first, pool))
+        first += size
+    return parts
+
+
+def _events_sql() -> str:
+    """One applied gateway callback for every fourth accepted payout, built by SQLite."""
     return (
-        _Part(1, half, seed, start, middle, 7_000_000, pool),
-        _Part(half + 1, rows - half, seed + 1, middle, END_MS, 7_000_000 + 3 * half, pool),
+        "INSERT INTO events (received_at, record_id, source, outcome, request_id, invoice_id, "
+        "status, payload_json) SELECT updated_at + 5000, id, 'gateway', 'applied', request_id, "
+        "invoice_id, gateway_status, json_object('amount', amount_minor, 'currency', currency, "
+        "'invoice_id', invoice_id, 'request_id', request_id, 'site_id', site_id, "
+        "'status', gateway_status) FROM payouts WHERE state = 'ACCEPTED' AND id % 4 = 0 "
+        "ORDER BY id"
     )
 
 
-def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6) -> Path:
+def _timeline(conn: sqlite3.Connection, record_id: int) -> None:
+    """Twenty events on one record: callbacks applied, repeated, late, rejected, manual."""
+    request_id, invoice, site_id, amount, currency, updated = conn.execute(
+        "SELECT request_id, invoice_id, site_id, amount_minor, currency, updated_at "
+        "FROM payouts WHERE id = ?",
+        (record_id,),
+    ).fetchone()
+    invoice_id = invoice or ""
+    kinds = (
+        ("gateway", "applied", "", 1),
+        ("gateway", "applied", "", 2),
+        ("gateway", "duplicate", "", 2),
+        ("gateway", "applied", "", 3),
+        ("gateway", "stale", "", 2),
+        ("gateway", "rejected", "bad_signature", 4),
+        ("gateway", "duplicate", "", 3),
+        ("import", "duplicate", "", 3),
+        ("gateway", "applied", "", 4),
+        ("manual", "applied", "", 4),
+    )
+    rows = []
+    for index in range(TIMELINE_EVENTS):
+        source, outcome, reason, status = kinds[index % len(kinds)]
+        payload = (
+            f'{{"amount": {amount}, "currency": "{currency}", "invoice_id": "{invoice_id}", '
+            f'"request_id": "{request_id}", "site_id": {site_id}, "status": {status}}}'
+        )
+        who = "clerk" if source == "manual" else ""
+        message = "Checked with the gateway's support" if source == "manual" else ""
+        rows.append(
+            (
+                updated + 60_000 * (index + 1),
+                record_id,
+                source,
+                who,
+                outcome,
+                reason,
+                message,
+                request_id,
+                invoice_id,
+                status,
+                payload,
+            )
+        )
+    conn.executemany(
+        "INSERT INTO events (received_at, record_id, source, who, outcome, reason, message, "
+        "request_id, invoice_id, status, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6, *, log: bool = False) -> Path:
     """Create a history file at ``path`` holding ``rows`` generated records.
 
-    The older half is generated here and the newer half in a second process at the same
-    time (Python builds the rows slower than SQLite stores them); then SQLite copies it in.
+    The history is cut into one slice per core: this process generates the oldest while the
+    others each write theirs into a file of their own at the same time (Python builds the
+    rows slower than SQLite stores them); then SQLite copies them in, writes the events and
+    rebuilds every index, the text index and the counts in the same transaction.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def phase(name: str) -> None:
+        if log:
+            print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
+
     partial = path.with_name(path.name + ".partial")
-    second = path.with_name(path.name + ".second")
-    for leftover in (partial, second, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+    parts = _parts(rows, seed, max(2, min(os.cpu_count() or 2, 8)))
+    others = [path.with_name(f"{path.name}.part{index}") for index in range(1, len(parts))]
+    for leftover in (partial, *others, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
-    SqliteHistoryStore(partial).close()  # the real schema, every migration applied
-    older, newer = _parts(rows, seed)
+    HistoryStore(partial).close()  # the real schema, every migration applied
     conn = sqlite3.connect(partial, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
-        conn.execute("PRAGMA threads=2")  # CREATE INDEX sorts on both cores
+        conn.execute("PRAGMA temp_store=FILE")
+        conn.execute(f"PRAGMA threads={min(os.cpu_count() or 2, 4)}")  # CREATE INDEX sorts
         table_sql = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'payouts'"
         ).fetchone()[0]
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = pool.submit(_fill_part, str(second), table_sql, newer)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(others), mp_context=context) as pool:
+            pending = [
+                pool.submit(_fill_part, str(other), table_sql, part)
+                for other, part in zip(others, parts[1:], strict=True)
+            ]
             conn.execute("BEGIN")
             derived = _derived_objects(conn)
             for kind, name, _ in derived:
                 conn.execute(f'DROP {kind.upper()} "{name}"')
-            _insert(conn, older)
-            pending.result()
-        conn.execute("ATTACH DATABASE ? AS second", (str(second),))
-        conn.execute("INSERT INTO main.payouts SELECT * FROM second.payouts")
+            _insert(conn, parts[0])
+            for future in pending:
+                future.result()
+        phase("rows generated")
+        for other in others:
+            conn.execute("ATTACH DATABASE ? AS part", (str(other),))
+            conn.execute("INSERT INTO main.payouts SELECT * FROM part.payouts ORDER BY id")
+            conn.execute("COMMIT")
+            conn.execute("DETACH DATABASE part")
+            other.unlink()
+            conn.execute("BEGIN")
+        phase("slices copied in")
+        conn.execute(_events_sql())
+        for record_id in timeline_ids(rows):
+            _timeline(conn, record_id)
+        phase("events written")
         for _, _, sql in derived:
             conn.execute(sql)
+        phase("indexes and triggers built")
         rebuild_search_index(conn)
+        phase("text index built")
         rebuild_counts(conn)
         conn.execute("COMMIT")
-        conn.execute("DETACH DATABASE second")
+        phase("counts built, committed")
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
-        second.unlink(missing_ok=True)
+        for other in others:
+            other.unlink(missing_ok=True)
     partial.replace(path)
     return path
+
+
+def free_disk_gb(folder: Path = DATA_DIR) -> float:
+    """Free space where the histories are cached, in GB."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize / 1e9
 
 
 def history_file(rows: int = DEFAULT_ROWS, *, log: bool = True) -> Path:
@@ -371,8 +486,16 @@ def history_file(rows: int = DEFAULT_ROWS, *, log: bool = True) -> Path:
         old.unlink()
     started = time.perf_counter()
     if log:
-        print(f"Generating {rows:,} payout records into {path.name} ...", flush=True)
-    build(path, rows)
+        # About 0.9 KB per payout with its indexes, plus room for the build's sort files.
+        needed = rows * 1.6e-6
+        print(
+            f"Generating {rows:,} payout records into {path.name} "
+            f"(needs ~{needed:.1f} GB, {free_disk_gb():.0f} GB free) ...",
+            flush=True,
+        )
+    build(path, rows, log=log)
     if log:
-        print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+        size = path.stat().st_size / 1e9
+        took = time.perf_counter() - started
+        print(f"  done in {took:.1f} s ({size:.2f} GB)", flush=True)
     return path
