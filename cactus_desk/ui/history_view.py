@@ -511,7 +511,7 @@ class HistoryPanel(QWidget):
             [("All currencies", None)] + [(code, code) for code in currencies],
         )
         try:
-            known = {profile.id: profile for profile in self._profiles.list()}
+            known = {profile.id: profile for profile in self._profiles.all()}
         except ProfileStoreError:
             known = {}
         # Amounts are shown with each profile's decimals (the model is built after this runs).

@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
         from cactus_desk.profiles import ProfileStoreError
 
         try:
-            saved = self.profiles.list()
+            saved = self.profiles.all()
             self._empty.problem.setVisible(False)
         except ProfileStoreError as exc:
             self._empty.problem.setText(str(exc))

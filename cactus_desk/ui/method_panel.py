@@ -142,7 +142,7 @@ class MethodPanel(QWidget):
         """The shown fields' values by wire name (strings, or booleans for flags)."""
         return {spec.wire: self._rows[spec.wire].value() for spec in self.visible_fields()}
 
-    def input(self, wire: str) -> QLineEdit | QCheckBox:
+    def field_input(self, wire: str) -> QLineEdit | QCheckBox:
         """The input widget of the field ``wire``."""
         return self._rows[wire].input
 

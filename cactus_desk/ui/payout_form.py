@@ -359,7 +359,7 @@ class PayoutForm(QWidget):
 
     def field(self, wire: str) -> QWidget:
         """The input of the current method's field ``wire``."""
-        return self.panel().input(wire)
+        return self.panel().field_input(wire)
 
     def errors(self) -> dict[str, str]:
         """Every current problem, shown or not, keyed like ``validate_draft``."""

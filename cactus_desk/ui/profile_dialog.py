@@ -754,7 +754,7 @@ class ProfileManagerDialog(QDialog):
         self.list.clear()
         self._salt_flags.clear()
         try:
-            profiles = self._profiles.list()
+            profiles = self._profiles.all()
         except ProfileStoreError as exc:
             self._show_error(str(exc))
             profiles = []
