@@ -183,7 +183,9 @@ class ResizableStackedWidget(QStackedWidget):
     def _fit(self, index: int) -> None:
         for i in range(self.count()):
             policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
-            self.widget(i).setSizePolicy(policy, policy)
+            page = self.widget(i)
+            assert page is not None  # i < count()
+            page.setSizePolicy(policy, policy)
         self.updateGeometry()
 
     def sizeHint(self) -> QSize:

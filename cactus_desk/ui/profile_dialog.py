@@ -187,8 +187,8 @@ class ProfileDialog(QDialog):
         decimals = self._decimals_box()
 
         self._errors = {name: style.error_label(self) for name in _FIELDS}
-        for name, label in self._errors.items():
-            label.setObjectName(f"profileError_{name}")
+        for name, error_label in self._errors.items():
+            error_label.setObjectName(f"profileError_{name}")
 
         self.keyring_label = QLabel(self)
         self.keyring_label.setObjectName("profileKeyringLabel")
@@ -239,7 +239,9 @@ class ProfileDialog(QDialog):
             row = self._with_error(widget, name)
             form.addRow(label, row)
             # The label's mnemonic must focus the field, not the box that holds its message.
-            form.labelForField(row).setBuddy(widget)
+            field_label = form.labelForField(row)
+            assert isinstance(field_label, QLabel)  # addRow made it from the text
+            field_label.setBuddy(widget)
         form.addRow("", self.keyring_label)
         session_row = QHBoxLayout()
         session_row.addWidget(self.session_check)
@@ -500,8 +502,10 @@ class ProfileDialog(QDialog):
 
     def _fit_messages(self) -> None:
         # Grow with the field messages instead of squeezing the rows into each other.
-        self.layout().activate()
-        needed = self.layout().totalHeightForWidth(self.width())
+        layout = self.layout()
+        assert layout is not None  # set in __init__
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
 
