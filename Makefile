@@ -41,4 +41,4 @@ deb: dist
 	PYTHON=$(BIN)/python packaging/linux/build-deb.sh
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .mypy_cache
