@@ -305,8 +305,10 @@ def test_the_manager_lists_profiles_with_live_and_sandbox_badges(
     )
     manager = _manager(qtbot, profiles, secrets)
     badges = [
-        manager.list.itemWidget(manager.list.item(row)).findChild(QLabel, "environmentBadge").text()
-        for row in range(manager.list.count())
+        manager.profile_list.itemWidget(manager.profile_list.item(row))
+        .findChild(QLabel, "environmentBadge")
+        .text()
+        for row in range(manager.profile_list.count())
     ]
     assert badges == ["LIVE", "SANDBOX"]
 
