@@ -492,7 +492,7 @@ def _salt_state(profile_id: str) -> str:
 def _cmd_profile_list(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.profiles import ProfileStore
 
-    profiles = ProfileStore(ctx.data_dir).list()
+    profiles = ProfileStore(ctx.data_dir).all()
     if not profiles:
         print("No profiles yet. Add one with: cactus-desk profile add NAME ...", file=ctx.stderr)
         return EXIT_OK
@@ -615,7 +615,7 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     ctx.start_logging()
     from cactus_desk.profiles import ProfileStore
 
-    decimals = {profile.id: profile.decimals for profile in ProfileStore(ctx.data_dir).list()}
+    decimals = {profile.id: profile.decimals for profile in ProfileStore(ctx.data_dir).all()}
     with open_history(ctx.data_dir) as store:
         history_filter = _history_filter(args, ctx, store, states)
 

@@ -22,6 +22,9 @@ def format_for_log(exc_info: ExcInfo | BaseException) -> str:
 
     Registered secrets (the salt) and card numbers are masked; chained causes are included.
     """
+    exc_type: type[BaseException] | None
+    value: BaseException | None
+    tb: TracebackType | None
     if isinstance(exc_info, BaseException):
         exc_type, value, tb = type(exc_info), exc_info, exc_info.__traceback__
     else:

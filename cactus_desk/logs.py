@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import threading
+from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -72,7 +73,7 @@ class RedactingFilter(logging.Filter):
 class _PrivateRotatingFileHandler(RotatingFileHandler):
     """A rotating handler whose files are created readable by the owner only."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         path = Path(self.baseFilename)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.close(fd)

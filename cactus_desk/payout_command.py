@@ -68,10 +68,15 @@ Exit status:
 class Context(Protocol):
     """What the command needs from ``commands.Context``."""
 
-    data_dir: Path
-    stdin: TextIO
-    stdout: TextIO
-    stderr: TextIO
+    # Read-only properties, so a frozen dataclass satisfies the protocol.
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def stdin(self) -> TextIO: ...
+    @property
+    def stdout(self) -> TextIO: ...
+    @property
+    def stderr(self) -> TextIO: ...
 
     def start_logging(self) -> None:
         """Log to the private log file."""

@@ -208,7 +208,7 @@ class ProfileStore:
         self.path = self.data_dir / PROFILES_FILE
         self._lock = threading.RLock()
 
-    def list(self) -> list[Profile]:
+    def all(self) -> list[Profile]:
         """All profiles, sorted by name."""
         with self._lock:
             return sorted(self._load(), key=lambda p: p.name.casefold())

@@ -95,7 +95,7 @@ def test_profile_add_keeps_the_salt_in_the_keyring_only(
     code, out, err = run(monkeypatch, capsys, *ADD, *extra, stdin=f"  {SALT}\n")
     assert (code, err) == (0, "")
     assert "Added profile 'Acme live' [LIVE]" in out and SALT not in out
-    (profile,) = ProfileStore(data_home).list()
+    (profile,) = ProfileStore(data_home).all()
     assert (profile.merchant_id, profile.site_id, profile.extensions) == ("acme", 21, ["skrill"])
     assert profile.ca_bundle == str(bundle)
     assert memory_keyring.passwords == {("cactus-desk", f"{profile.id}:salt"): SALT}
@@ -239,7 +239,7 @@ def test_profile_remove_deletes_the_profile_and_its_salt(
     run(monkeypatch, capsys, *ADD, stdin=SALT)
     code, out, _ = run(monkeypatch, capsys, "profile", "remove", "acme live")
     assert code == 0 and "Removed profile 'Acme live'" in out
-    assert ProfileStore(data_home).list() == []
+    assert ProfileStore(data_home).all() == []
     assert memory_keyring.passwords == {}
 
 
@@ -251,7 +251,7 @@ def test_data_dir_option_wins_over_the_environment(
 ) -> None:
     chosen = tmp_path / "chosen"
     assert run(monkeypatch, capsys, "--data-dir", str(chosen), *ADD, stdin=SALT)[0] == 0
-    assert [p.name for p in ProfileStore(chosen).list()] == ["Acme live"]
+    assert [p.name for p in ProfileStore(chosen).all()] == ["Acme live"]
     assert not (data_home / PROFILES_FILE).exists()
 
 

@@ -86,13 +86,13 @@ def test_extensions_must_be_the_catalogs_extension_methods() -> None:
 
 def test_profiles_round_trip_through_the_file(data_home: Path) -> None:
     store = ProfileStore(data_home)
-    assert store.list() == []
+    assert store.all() == []
     assert not data_home.exists()  # nothing is written until there is something to keep
     beta = store.add(make_profile(name="beta", extensions=["skrill"], read_timeout=30))
     alpha = store.add(make_profile(name="Alpha", environment="sandbox"))
 
     reopened = ProfileStore(data_home)
-    assert [p.name for p in reopened.list()] == ["Alpha", "beta"]
+    assert [p.name for p in reopened.all()] == ["Alpha", "beta"]
     assert reopened.get("beta") == beta
     assert reopened.get("ALPHA") == alpha
     assert reopened.get_by_id(beta.id) == beta
@@ -143,7 +143,7 @@ def test_remove_returns_the_profile_and_unknown_names_are_reported(data_home: Pa
     kept = store.add(make_profile(name="Kept"))
     gone = store.add(make_profile(name="Gone"))
     assert store.remove("gone") == gone
-    assert store.list() == [kept]
+    assert store.all() == [kept]
     with pytest.raises(ProfileNotFoundError) as caught:
         store.remove("Gone")
     assert str(caught.value) == "There is no profile named 'Gone'"
@@ -165,7 +165,7 @@ def test_a_damaged_file_is_reported_and_left_untouched(
     path.write_text(content, encoding="utf-8")
     store = ProfileStore(data_home)
     with pytest.raises(ProfileStoreError) as caught:
-        store.list()
+        store.all()
     assert detail in str(caught.value) and "left untouched" in str(caught.value)
     with pytest.raises(ProfileStoreError):
         store.add(make_profile())

@@ -306,9 +306,9 @@ def read_callbacks(
     if fmt not in (None, "jsonl", "csv"):
         raise ImportFileError(f"Unknown format {fmt!r}: use jsonl or csv.")
     if hasattr(stream, "read"):
-        lines: Iterator[tuple[int, Any]] = enumerate(stream, start=1)  # type: ignore[arg-type]
+        lines: Iterator[tuple[int, Any]] = enumerate(stream, start=1)
     else:
-        lines = iter(stream)  # type: ignore[arg-type]
+        lines = iter(stream)
     if fmt is None:
         fmt, lines = _sniff(lines)
     return _read_jsonl(lines) if fmt == "jsonl" else _read_csv(lines)

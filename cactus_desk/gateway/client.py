@@ -237,6 +237,7 @@ class CactusClient:
         try:
             outcome = _scrub_outcome(outcome, salt)
         except RecursionError:  # only a gateway's response dict can be this deep
+            assert isinstance(outcome, Accepted | Rejected | RefusedUnverified)
             outcome = _scrub_outcome(dataclasses.replace(outcome, response={}), salt)
         log.info(
             "payout %s -> %s%s",

@@ -192,6 +192,7 @@ class Ledger:
         try:
             self._require(body, PAYOUT_FIELDS)
             amount, currency, fields = self._check_payout(body)
+            assert isinstance(request_id, str)  # _check_payout refuses any other request_id
             with self._lock:
                 if request_id in self._request_ids:
                     raise Refusal(f"Payout with request_id {request_id!r} already exists")

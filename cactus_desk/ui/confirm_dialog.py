@@ -166,7 +166,9 @@ class ConfirmDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         # Wrapped warnings need more height at the dialog's width than its first guess.
         super().showEvent(event)
-        needed = self.layout().totalHeightForWidth(self.width())
+        layout = self.layout()
+        assert layout is not None  # set in __init__
+        needed = layout.totalHeightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
 

@@ -596,8 +596,8 @@ class HistoryModel(QAbstractTableModel):
     def _update_loaded(self) -> set[int] | None:
         """Update loaded rows that changed in place; None if some record is gone."""
         positions: dict[int, list[int]] = {}
-        for row, entry in self._rows.items():
-            positions.setdefault(entry.row.id, []).append(row)
+        for index, entry in self._rows.items():
+            positions.setdefault(entry.row.id, []).append(index)
         if not positions:
             return set()
         current = self._store.rows_by_id(list(positions))

@@ -511,7 +511,7 @@ class HistoryPanel(QWidget):
             [("All currencies", None)] + [(code, code) for code in currencies],
         )
         try:
-            known = {profile.id: profile for profile in self._profiles.list()}
+            known = {profile.id: profile for profile in self._profiles.all()}
         except ProfileStoreError:
             known = {}
         # Amounts are shown with each profile's decimals (the model is built after this runs).
@@ -523,11 +523,11 @@ class HistoryPanel(QWidget):
             names.setdefault(profile.id, profile.name)
         choices: list[tuple[str, str | None]] = [("All profiles", None)]
         for profile_id, name in sorted(names.items(), key=lambda item: item[1].casefold()):
-            profile = known.get(profile_id)
-            if profile is None:
+            saved = known.get(profile_id)
+            if saved is None:
                 label = f"{name} (deleted profile)"
             else:
-                label = f"{'LIVE' if profile.is_live else 'SANDBOX'} · {profile.name}"
+                label = f"{'LIVE' if saved.is_live else 'SANDBOX'} · {saved.name}"
             choices.append((label, profile_id))
         self._refill(self._profile_combo, choices)
 

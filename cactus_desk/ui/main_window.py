@@ -269,7 +269,8 @@ class MainWindow(QMainWindow):
         self._tabs.setObjectName("mainTabs")
         self._tabs.addTab(self._scroll, "New payout")
         self._history_holder = QWidget()
-        QVBoxLayout(self._history_holder).setContentsMargins(0, 0, 0, 0)
+        self._history_layout = QVBoxLayout(self._history_holder)
+        self._history_layout.setContentsMargins(0, 0, 0, 0)
         self._tabs.addTab(self._history_holder, "History")
 
         self._empty = EmptyState()
@@ -318,9 +319,10 @@ class MainWindow(QMainWindow):
     @property
     def history(self) -> HistoryStore:
         """The payout history store; RuntimeError while a damaged one awaits a decision."""
-        if self._finished()._history is None:
+        history = self._finished()._history
+        if history is None:
             raise RuntimeError("The payout history is not open: it was damaged and set aside.")
-        return self._history
+        return history
 
     @property
     def recovery_banner(self) -> RecoveryBanner:
@@ -366,7 +368,7 @@ class MainWindow(QMainWindow):
             self._history_panel = HistoryPanel(self.history, self.profiles)
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
-            self._history_holder.layout().addWidget(self._history_panel)
+            self._history_layout.addWidget(self._history_panel)
         return self._history_panel
 
     @property
@@ -385,7 +387,7 @@ class MainWindow(QMainWindow):
         from cactus_desk.profiles import ProfileStoreError
 
         try:
-            saved = self.profiles.list()
+            saved = self.profiles.all()
             self._empty.problem.setVisible(False)
         except ProfileStoreError as exc:
             self._empty.problem.setText(str(exc))
@@ -715,7 +717,7 @@ class MainWindow(QMainWindow):
         panel, self._history_panel = self._history_panel, None
         if panel is not None:
             self._view_settings.set_history_columns(panel.column_layout())
-            self._history_holder.layout().removeWidget(panel)
+            self._history_layout.removeWidget(panel)
             panel.hide()
             panel.deleteLater()
 

@@ -42,17 +42,17 @@ class _FieldRow:
     def __init__(self, spec: FieldSpec, parent: QWidget) -> None:
         self.spec = spec
         self.label = QLabel(parent)
-        self.input: QLineEdit | QCheckBox
+        self.editor: QLineEdit | QCheckBox
         if spec.kind == "bool":
-            self.input = QCheckBox(spec.label, parent)
+            self.editor = QCheckBox(spec.label, parent)
         else:
             edit = QLineEdit(parent)
             edit.setPlaceholderText(spec.example)
             edit.setClearButtonEnabled(True)
-            self.input = edit
-        self.input.setObjectName(spec.object_name)
-        self.input.setAccessibleName(spec.label)
-        self.input.setToolTip(field_tooltip(spec))
+            self.editor = edit
+        self.editor.setObjectName(spec.object_name)
+        self.editor.setAccessibleName(spec.label)
+        self.editor.setToolTip(field_tooltip(spec))
         self.error = style.error_label(parent)
         self.error.setObjectName(f"{spec.object_name}_error")
         style.reserve_lines(self.error)
@@ -60,9 +60,9 @@ class _FieldRow:
         box = QVBoxLayout(self.holder)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(2)
-        box.addWidget(self.input)
+        box.addWidget(self.editor)
         box.addWidget(self.error)
-        self.label.setBuddy(self.input)
+        self.label.setBuddy(self.editor)
         self.set_spec(spec)
 
     def set_spec(self, spec: FieldSpec) -> None:
@@ -71,19 +71,19 @@ class _FieldRow:
             self.label.setText("")
         else:
             self.label.setText(f"{spec.label}{' *' if spec.required else ''}:")
-        self.input.setToolTip(field_tooltip(spec))
-        self.input.setAccessibleDescription("")
+        self.editor.setToolTip(field_tooltip(spec))
+        self.editor.setAccessibleDescription("")
 
     def value(self) -> str | bool:
-        if isinstance(self.input, QCheckBox):
-            return self.input.isChecked()
-        return self.input.text()
+        if isinstance(self.editor, QCheckBox):
+            return self.editor.isChecked()
+        return self.editor.text()
 
     def clear(self) -> None:
-        if isinstance(self.input, QCheckBox):
-            self.input.setChecked(False)
+        if isinstance(self.editor, QCheckBox):
+            self.editor.setChecked(False)
         else:
-            self.input.clear()
+            self.editor.clear()
 
 
 class MethodPanel(QWidget):
@@ -112,12 +112,12 @@ class MethodPanel(QWidget):
             row = _FieldRow(spec, self)
             self._rows[spec.wire] = row
             self._form.addRow(row.label, row.holder)
-            if isinstance(row.input, QCheckBox):
-                row.input.toggled.connect(self.changed)
-                row.input.clicked.connect(lambda _=False, w=spec.wire: self.edited.emit(w))
+            if isinstance(row.editor, QCheckBox):
+                row.editor.toggled.connect(self.changed)
+                row.editor.clicked.connect(lambda _=False, w=spec.wire: self.edited.emit(w))
             else:
-                row.input.textChanged.connect(self.changed)
-                row.input.textEdited.connect(lambda _, w=spec.wire: self.edited.emit(w))
+                row.editor.textChanged.connect(self.changed)
+                row.editor.textEdited.connect(lambda _, w=spec.wire: self.edited.emit(w))
         self._form.setRowVisible(self._empty, not method.fields)
 
     def set_currency(self, currency: str) -> None:
@@ -142,13 +142,13 @@ class MethodPanel(QWidget):
         """The shown fields' values by wire name (strings, or booleans for flags)."""
         return {spec.wire: self._rows[spec.wire].value() for spec in self.visible_fields()}
 
-    def input(self, wire: str) -> QLineEdit | QCheckBox:
+    def field_input(self, wire: str) -> QLineEdit | QCheckBox:
         """The input widget of the field ``wire``."""
-        return self._rows[wire].input
+        return self._rows[wire].editor
 
     def inputs(self) -> list[QWidget]:
         """The shown inputs in tab order."""
-        return [self._rows[spec.wire].input for spec in self.visible_fields()]
+        return [self._rows[spec.wire].editor for spec in self.visible_fields()]
 
     def error_text(self, wire: str) -> str:
         """The message shown under the field ``wire`` (empty when none)."""
@@ -160,7 +160,7 @@ class MethodPanel(QWidget):
             message = errors.get(wire)
             if touched is not None and wire not in touched:
                 message = None
-            style.show_field_error(row.input, row.error, message)
+            style.show_field_error(row.editor, row.error, message)
 
     def clear(self) -> None:
         """Empty every field."""
@@ -183,7 +183,9 @@ class ResizableStackedWidget(QStackedWidget):
     def _fit(self, index: int) -> None:
         for i in range(self.count()):
             policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
-            self.widget(i).setSizePolicy(policy, policy)
+            page = self.widget(i)
+            assert page is not None  # i < count()
+            page.setSizePolicy(policy, policy)
         self.updateGeometry()
 
     def sizeHint(self) -> QSize:

@@ -13,6 +13,7 @@ from datetime import datetime
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -238,7 +239,9 @@ class PayoutForm(QWidget):
         amount_notes = self._stack_rows(
             self.amount_minor_label, self.amount_warning, self.amount_error
         )
-        amount_notes.layout().addStretch(1)
+        notes_box = amount_notes.layout()
+        assert isinstance(notes_box, QVBoxLayout)  # _stack_rows stacks vertically
+        notes_box.addStretch(1)
         self.amount_minor_label.ensurePolished()
         amount_notes.setMinimumHeight(2 * self.amount_minor_label.fontMetrics().lineSpacing() + 4)
         form.addRow(
@@ -305,7 +308,8 @@ class PayoutForm(QWidget):
 
     def set_profiles(self, profiles: list[Profile], select_id: str | None = None) -> None:
         """Offer ``profiles``; keep the current one selected unless ``select_id`` is given."""
-        keep = select_id or (self.current_profile().id if self.current_profile() else None)
+        current = self.current_profile()
+        keep = select_id or (current.id if current else None)
         self._profiles = list(profiles)
         self._syncing = True
         self.profile_combo.clear()
@@ -357,9 +361,9 @@ class PayoutForm(QWidget):
         """The method panel on show."""
         return self.panels[self.method()]
 
-    def field(self, wire: str) -> QWidget:
+    def field(self, wire: str) -> QLineEdit | QCheckBox:
         """The input of the current method's field ``wire``."""
-        return self.panel().input(wire)
+        return self.panel().field_input(wire)
 
     def errors(self) -> dict[str, str]:
         """Every current problem, shown or not, keyed like ``validate_draft``."""

@@ -187,8 +187,8 @@ class ProfileDialog(QDialog):
         decimals = self._decimals_box()
 
         self._errors = {name: style.error_label(self) for name in _FIELDS}
-        for name, label in self._errors.items():
-            label.setObjectName(f"profileError_{name}")
+        for name, error_label in self._errors.items():
+            error_label.setObjectName(f"profileError_{name}")
 
         self.keyring_label = QLabel(self)
         self.keyring_label.setObjectName("profileKeyringLabel")
@@ -239,7 +239,9 @@ class ProfileDialog(QDialog):
             row = self._with_error(widget, name)
             form.addRow(label, row)
             # The label's mnemonic must focus the field, not the box that holds its message.
-            form.labelForField(row).setBuddy(widget)
+            field_label = form.labelForField(row)
+            assert isinstance(field_label, QLabel)  # addRow made it from the text
+            field_label.setBuddy(widget)
         form.addRow("", self.keyring_label)
         session_row = QHBoxLayout()
         session_row.addWidget(self.session_check)
@@ -500,8 +502,10 @@ class ProfileDialog(QDialog):
 
     def _fit_messages(self) -> None:
         # Grow with the field messages instead of squeezing the rows into each other.
-        self.layout().activate()
-        needed = self.layout().totalHeightForWidth(self.width())
+        layout = self.layout()
+        assert layout is not None  # set in __init__
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
 
@@ -701,13 +705,13 @@ class ProfileManagerDialog(QDialog):
         self.setWindowTitle("Gateway profiles")
         self.setMinimumSize(560, 340)
 
-        self.list = QListWidget(self)
-        self.list.setObjectName("profileList")
-        self.list.setAccessibleName("Profiles")
-        self.list.setSpacing(2)
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.currentRowChanged.connect(self._update_buttons)
-        self.list.itemDoubleClicked.connect(lambda _item: self.edit_selected())
+        self.profile_list = QListWidget(self)
+        self.profile_list.setObjectName("profileList")
+        self.profile_list.setAccessibleName("Profiles")
+        self.profile_list.setSpacing(2)
+        self.profile_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.profile_list.currentRowChanged.connect(self._update_buttons)
+        self.profile_list.itemDoubleClicked.connect(lambda _item: self.edit_selected())
 
         self.add_button = QPushButton("&Add…", self)
         self.add_button.setObjectName("profileAddButton")
@@ -727,7 +731,7 @@ class ProfileManagerDialog(QDialog):
         side.addWidget(self.remove_button)
         side.addStretch(1)
         body = QHBoxLayout()
-        body.addWidget(self.list, 1)
+        body.addWidget(self.profile_list, 1)
         body.addLayout(side)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         close.rejected.connect(self.reject)
@@ -751,28 +755,28 @@ class ProfileManagerDialog(QDialog):
     def reload(self, select_id: str | None = None) -> None:
         """Show the stored profiles again, selecting ``select_id`` (or keeping the selection)."""
         keep = select_id or self.selected_id()
-        self.list.clear()
+        self.profile_list.clear()
         self._salt_flags.clear()
         try:
-            profiles = self._profiles.list()
+            profiles = self._profiles.all()
         except ProfileStoreError as exc:
             self._show_error(str(exc))
             profiles = []
         for profile in profiles:
-            item = QListWidgetItem(self.list)
+            item = QListWidgetItem(self.profile_list)
             item.setData(Qt.ItemDataRole.UserRole, profile.id)
             item.setData(Qt.ItemDataRole.AccessibleTextRole, _describe(profile))
             row = self._row_widget(profile)
             item.setSizeHint(row.sizeHint())
-            self.list.setItemWidget(item, row)
+            self.profile_list.setItemWidget(item, row)
             if profile.id == keep:
-                self.list.setCurrentItem(item)
-        if self.list.currentRow() < 0 and self.list.count():
-            self.list.setCurrentRow(0)
+                self.profile_list.setCurrentItem(item)
+        if self.profile_list.currentRow() < 0 and self.profile_list.count():
+            self.profile_list.setCurrentRow(0)
         if not profiles and not self.error_label.text():
             placeholder = QListWidgetItem("No profiles yet. Add one to start sending payouts.")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.list.addItem(placeholder)
+            self.profile_list.addItem(placeholder)
         self._update_buttons()
         self._check_salts([profile.id for profile in profiles if profile.is_live])
 
@@ -811,8 +815,8 @@ class ProfileManagerDialog(QDialog):
             flag.setToolTip(why)
             flag.setAccessibleName(f"{text}: {why}")
             flag.setVisible(True)
-        for row in range(self.list.count()):
-            item = self.list.item(row)
+        for row in range(self.profile_list.count()):
+            item = self.profile_list.item(row)
             problem = problems.get(str(item.data(Qt.ItemDataRole.UserRole)))
             if problem is not None:
                 described = item.data(Qt.ItemDataRole.AccessibleTextRole)
@@ -834,7 +838,7 @@ class ProfileManagerDialog(QDialog):
         return self._check_runner.busy(SALT_CHECK_CHANNEL)
 
     def _row_widget(self, profile: Profile) -> QWidget:
-        row = QWidget(self.list)
+        row = QWidget(self.profile_list)
         line = QHBoxLayout(row)
         line.setContentsMargins(6, 4, 6, 4)
         line.setSpacing(10)
@@ -872,15 +876,15 @@ class ProfileManagerDialog(QDialog):
 
     def selected_id(self) -> str | None:
         """The id of the selected profile."""
-        item = self.list.currentItem()
+        item = self.profile_list.currentItem()
         value = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
         return str(value) if value else None
 
     def select(self, profile_id: str) -> None:
         """Select the profile with ``profile_id``."""
-        for row in range(self.list.count()):
-            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == profile_id:
-                self.list.setCurrentRow(row)
+        for row in range(self.profile_list.count()):
+            if self.profile_list.item(row).data(Qt.ItemDataRole.UserRole) == profile_id:
+                self.profile_list.setCurrentRow(row)
                 return
 
     def _selected(self) -> Profile | None:

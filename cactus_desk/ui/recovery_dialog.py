@@ -123,7 +123,9 @@ class RecoveryBanner(QFrame):
 
     def text(self) -> str:
         """The notice shown ('' when hidden)."""
-        return self._text.text() if self.isVisibleTo(self.parentWidget()) else ""
+        parent = self.parentWidget()
+        shown = self.isVisibleTo(parent) if parent is not None else self.isVisible()
+        return self._text.text() if shown else ""
 
     def show_message(self, text: str, *, show_button: bool = True) -> None:
         """Show ``text``; the "Show in history" button only when there is something to show."""

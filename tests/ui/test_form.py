@@ -292,13 +292,13 @@ def test_every_input_has_an_accessible_name_and_a_tooltip_with_an_example(
         form.new_id_button,
     ]
     for panel in form.panels.values():
-        inputs += [panel.input(spec.wire) for spec in panel.method.fields]
+        inputs += [panel.field_input(spec.wire) for spec in panel.method.fields]
     for widget in inputs:
         assert widget.accessibleName(), widget.objectName()
         assert widget.toolTip(), widget.objectName()
     for panel in form.panels.values():
         for spec in panel.method.fields:
-            widget = panel.input(spec.wire)
+            widget = panel.field_input(spec.wire)
             assert widget.objectName() == spec.object_name
             if isinstance(widget, QLineEdit):
                 assert widget.placeholderText() == spec.example

@@ -150,7 +150,7 @@ def test_a_duplicate_name_is_refused_at_the_name_field(
     _fill(qtbot, dialog, name="main DESK")
     dialog.save_button.click()
     assert "already exists" in dialog.errors()["name"]
-    assert len(profiles.list()) == 1
+    assert len(profiles.all()) == 1
     assert memory_keyring.passwords == {}
 
 
@@ -197,7 +197,7 @@ def test_test_connection_against_the_sandbox(
     dialog.test_button.click()
     qtbot.waitUntil(lambda: dialog.test_result.text().startswith("Connected"), timeout=WAIT_MS)
     assert dialog.test_result.text() == "Connected: 8 balances"
-    assert profiles.list() == []  # testing saves nothing
+    assert profiles.all() == []  # testing saves nothing
 
     dialog.salt_edit.clear()
     qtbot.keyClicks(dialog.salt_edit, "wrong-salt")
@@ -255,7 +255,7 @@ def test_without_a_keyring_the_salt_is_kept_for_the_session_only(
     _fill(qtbot, dialog)  # a LIVE profile
     dialog.save_button.click()
     assert "never writes it to a file (least of all a live one)" in dialog.errors()["salt"]
-    assert profiles.list() == []
+    assert profiles.all() == []
 
     session.setChecked(True)
     with qtbot.waitSignal(dialog.profileSaved) as signal:
@@ -305,8 +305,10 @@ def test_the_manager_lists_profiles_with_live_and_sandbox_badges(
     )
     manager = _manager(qtbot, profiles, secrets)
     badges = [
-        manager.list.itemWidget(manager.list.item(row)).findChild(QLabel, "environmentBadge").text()
-        for row in range(manager.list.count())
+        manager.profile_list.itemWidget(manager.profile_list.item(row))
+        .findChild(QLabel, "environmentBadge")
+        .text()
+        for row in range(manager.profile_list.count())
     ]
     assert badges == ["LIVE", "SANDBOX"]
 
@@ -332,12 +334,12 @@ def test_the_manager_adds_and_removes_a_profile_with_its_salt(
     assert box is not None
     assert "LIVE" in box.text()
     box.button(QMessageBox.StandardButton.No).click()
-    assert profiles.list() == [profile]
+    assert profiles.all() == [profile]
 
     manager.remove_button.click()
     with qtbot.waitSignal(manager.profilesChanged):
         manager.confirmation.button(QMessageBox.StandardButton.Yes).click()
-    assert profiles.list() == []
+    assert profiles.all() == []
     qtbot.waitUntil(lambda: not manager.salt_work_pending(), timeout=WAIT_MS)
     assert memory_keyring.passwords == {}
     assert not manager.error_label.isVisible()
@@ -421,5 +423,5 @@ def test_a_keyring_that_refuses_the_salt_leaves_no_profile_behind(
     assert dialog.errors()["salt"].startswith("The profile was not saved:")
     assert "unlock" in dialog.errors()["salt"]
     assert SALT not in dialog.errors()["salt"]
-    assert profiles.list() == []
+    assert profiles.all() == []
     assert dialog.isVisible() and dialog.save_button.isEnabled()

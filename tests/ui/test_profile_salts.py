@@ -76,9 +76,9 @@ def test_the_list_flags_a_live_profile_whose_salt_is_missing(
     flags = [f for f in manager.findChildren(QLabel, "profileSaltFlag") if f.isVisibleTo(manager)]
     assert len(flags) == 1 and "enter the salt" in flags[0].toolTip()
     [item] = [
-        manager.list.item(row)
-        for row in range(manager.list.count())
-        if manager.list.item(row).data(Qt.ItemDataRole.UserRole) == bare.id
+        manager.profile_list.item(row)
+        for row in range(manager.profile_list.count())
+        if manager.profile_list.item(row).data(Qt.ItemDataRole.UserRole) == bare.id
     ]
     assert "No salt saved" in item.data(Qt.ItemDataRole.AccessibleTextRole)
 

@@ -80,7 +80,7 @@ def test_sandbox_selects_an_in_memory_profile_that_is_never_saved(
     assert window.sandbox is not None and profile.base_url == window.sandbox.base_url
     assert not window.showing_empty_state()
     # Not in profiles.json, and its salt is not in the keyring: memory only.
-    assert window.profiles.list() == []
+    assert window.profiles.all() == []
     assert not (data_home / "profiles.json").exists()
     assert memory_keyring.passwords == {}
     assert window.secrets.get_salt(profile.id) == window.sandbox.salt
