@@ -462,7 +462,7 @@ def _outcome_not_saved(
 
 
 def _failed(
-    request_id: str, record_id: int, exc: BaseException, *, resend: bool = False
+    request_id: str, record_id: int | None, exc: BaseException, *, resend: bool = False
 ) -> SendResult:
     log.error("sending payout %s failed", request_id, exc_info=exc)
     return SendResult(
@@ -478,11 +478,4 @@ def _failed(
 
 def unexpected_failure(request_id: str, exc: BaseException) -> SendResult:
     """The result for a failure outside the service (a bug in the caller's plumbing)."""
-    log.error("sending payout %s failed", request_id, exc_info=exc)
-    return SendResult(
-        SendCode.FAILED,
-        request_id,
-        _SENT_MAYBE_FAILED.format(error=type(exc).__name__),
-        id_used=True,
-        may_have_left=True,
-    )
+    return _failed(request_id, None, exc)
