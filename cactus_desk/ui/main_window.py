@@ -562,7 +562,7 @@ class MainWindow(QMainWindow):
 
     def open_profiles(self) -> QWidget:
         """Open the profile manager (non-blocking) and return it."""
-        from cactus_desk.ui.profile_dialog import ProfileManagerDialog
+        from cactus_desk.ui.profiles.manager import ProfileManagerDialog
 
         dialog = ProfileManagerDialog(self.profiles, self.secrets, self)
         _delete_on_close(dialog)
@@ -572,7 +572,7 @@ class MainWindow(QMainWindow):
 
     def open_new_profile(self) -> QWidget:
         """Open the "New profile" dialog (non-blocking) and return it."""
-        from cactus_desk.ui.profile_dialog import ProfileDialog
+        from cactus_desk.ui.profiles.editor import ProfileDialog
 
         dialog = ProfileDialog(self.profiles, self.secrets, self)
         _delete_on_close(dialog)

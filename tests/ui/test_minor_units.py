@@ -15,7 +15,7 @@ from cactus_desk.sandbox import Fault
 from cactus_desk.secrets import SecretStore
 from cactus_desk.ui.history_model import Column
 from cactus_desk.ui.main_window import MainWindow
-from cactus_desk.ui.profile_dialog import ProfileDialog
+from cactus_desk.ui.profiles.editor import ProfileDialog
 from tests.ui.conftest import PayoutDriver
 
 

@@ -15,7 +15,8 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
-from cactus_desk.ui.profile_dialog import ProfileDialog, ProfileManagerDialog
+from cactus_desk.ui.profiles.editor import ProfileDialog
+from cactus_desk.ui.profiles.manager import ProfileManagerDialog
 from tests.memory_keyring import MemoryKeyring
 
 WAIT_MS = 10_000

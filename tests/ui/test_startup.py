@@ -209,7 +209,8 @@ def test_start_up_leaves_the_sandbox_and_the_history_screen_unloaded(tmp_path: P
         "qapp = QApplication([])\n"
         f"w = build_main_window(['--data-dir', {str(tmp_path)!r}])\n"
         "loaded = [m for m in ('cactus_desk.sandbox', 'cactus_desk.ui.history_view',"
-        " 'cactus_desk.ui.profile_dialog', 'cactus_desk.ui.about_dialog') if m in sys.modules]\n"
+        " 'cactus_desk.ui.profiles.editor', 'cactus_desk.ui.profiles.manager',"
+        " 'cactus_desk.ui.about_dialog') if m in sys.modules]\n"
         "w.shutdown()\n"
         "print(json.dumps(loaded))\n"
     )

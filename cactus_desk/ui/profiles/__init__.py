@@ -1,0 +1,1 @@
+"""Managing merchant profiles and their salts."""
