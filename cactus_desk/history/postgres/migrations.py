@@ -71,6 +71,10 @@ CREATE TABLE payouts (
     sending_started_at BIGINT,
     send_attempts BIGINT NOT NULL DEFAULT 0,
     status_conflict SMALLINT NOT NULL DEFAULT 0 CHECK (status_conflict IN (0, 1)),
+    -- Who recorded the attempt (set by the database, never by the client) and from which
+    -- desk: recovery at a desk's start settles only that desk's interrupted attempts.
+    created_by TEXT NOT NULL DEFAULT session_user,
+    desk TEXT COLLATE "C" NOT NULL DEFAULT '',
     CONSTRAINT payouts_request_unique UNIQUE (merchant_id, site_id, request_id)
 )
 """
@@ -176,6 +180,7 @@ def _v1_history(conn: psycopg.Connection) -> None:
         "CREATE INDEX payouts_similar ON payouts "
         "(site_login, amount_minor, currency, method, created_at)"
     )
+    conn.execute("CREATE INDEX payouts_in_flight ON payouts (desk, id) WHERE state = 'SUBMITTING'")
     conn.execute("CREATE INDEX events_by_record ON events (record_id, id)")
     conn.execute("CREATE INDEX events_by_outcome_time ON events (outcome, received_at)")
     conn.execute("CREATE INDEX resends_by_record ON resends (record_id, id)")

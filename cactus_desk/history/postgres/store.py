@@ -73,8 +73,13 @@ KEEP_SNAPSHOTS = 7
 _SNAPSHOT_TABLES = ("payouts", "events", "resends")
 
 
+_NOT_IN_RECORD = ("created_by", "desk")  # team-only columns, not part of PayoutRecord
+
+
 def _payout_record(row: Mapping[str, Any]) -> PayoutRecord:
     values = dict(row)
+    for name in _NOT_IN_RECORD:
+        values.pop(name, None)
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
     values["status_conflict"] = bool(values["status_conflict"])
@@ -98,7 +103,9 @@ class PostgresHistoryStore:
     ``url`` is a libpq URL without a password (``sslmode``/``sslrootcert`` pass through);
     ``password`` comes from the keyring, or is None to let libpq find one (``PGPASSWORD``,
     ``.pgpass``, a client certificate). ``local_dir`` is this desk's folder for snapshots of
-    the team history (``back_up``); it is what ``location`` names.
+    the team history (``back_up``); it is what ``location`` names. ``desk`` is this desk's
+    stable id: attempts are recorded with it, and ``interrupted_attempts`` returns only this
+    desk's, so a desk starting up never settles an attempt another desk is sending.
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class PostgresHistoryStore:
         *,
         local_dir: Path,
         password: str | None = None,
+        desk: str = "",
         clock: Callable[[], int] = now_ms,
         max_connections: int = 8,
         connect_timeout: int = CONNECT_TIMEOUT_S,
@@ -119,6 +127,7 @@ class PostgresHistoryStore:
         self.local_dir = Path(local_dir)
         self._url = target.url
         self._password = password
+        self.desk = desk
         self._clock = clock
         self._timeout = float(connect_timeout)
         self._closed = False
@@ -220,8 +229,8 @@ class PostgresHistoryStore:
             row = conn.execute(
                 "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, "
                 "environment, merchant_id, site_id, request_id, site_login, method, "
-                "currency, amount_minor, state, request_json) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "currency, amount_minor, state, request_json, desk) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT ON CONSTRAINT payouts_request_unique DO NOTHING RETURNING id",
                 (
                     stamp,
@@ -238,6 +247,7 @@ class PostgresHistoryStore:
                     attempt.amount_minor,
                     str(State.SUBMITTING),
                     masked_json(attempt.request_payload()),
+                    self.desk,
                 ),
             ).fetchone()
             if row is not None:
@@ -308,12 +318,13 @@ class PostgresHistoryStore:
             rows.update_record(conn, record_id, columns)
 
     def interrupted_attempts(self) -> list[InterruptedAttempt]:
-        """Attempts still SUBMITTING (recovery settles them under the instance lock)."""
+        """This desk's attempts still SUBMITTING (recovery settles them under the instance
+        lock); other desks' attempts in flight are theirs to settle."""
         with self._connection() as conn:
             found = conn.execute(
                 "SELECT id, request_id, sending_started_at, send_attempts FROM payouts "
-                "WHERE state = %s ORDER BY id",
-                (str(State.SUBMITTING),),
+                "WHERE state = %s AND desk = %s ORDER BY id",
+                (str(State.SUBMITTING), self.desk),
             ).fetchall()
         return [
             InterruptedAttempt(

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from cactus_desk.callbacks.apply import apply_callback
+from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.history.postgres.store import PostgresHistoryStore
 from cactus_desk.history.types import DuplicateRequestIdError
 from tests.history.contract.helpers import SALT, accepted, attempt, callback
@@ -150,3 +151,24 @@ def test_data_version_changes_when_another_desk_commits_and_not_before(
     assert after > before
     accepted(open_pg())
     assert watcher.data_version() > after
+
+
+def test_a_desk_starting_up_settles_only_its_own_interrupted_attempts(
+    open_pg: Callable[..., PostgresHistoryStore], owner_sql: psycopg.Connection
+) -> None:
+    from cactus_desk.payouts.recovery import recover_interrupted
+    from cactus_desk.payouts.states import State
+
+    mine, theirs = open_pg(desk="desk-a"), open_pg(desk="desk-b")
+    crashed = mine.create_attempt(attempt(request_id="po-mine"))
+    mine.mark_sending(crashed)
+    sending = theirs.create_attempt(attempt(request_id="po-theirs"))
+    theirs.mark_sending(sending)  # desk b is waiting for the gateway's answer right now
+
+    assert recover_interrupted(mine) == [crashed]
+    assert mine.get(crashed).state is State.UNKNOWN
+    assert mine.get(sending).state is State.SUBMITTING
+    theirs.record_outcome(sending, Accepted("42", 3, "Payout initialized"))
+    assert theirs.get(sending).state is State.ACCEPTED
+    created_by = owner_sql.execute("SELECT DISTINCT created_by FROM payouts").fetchall()
+    assert created_by == [("cactus_owner",)]  # set by the database from the session's login
