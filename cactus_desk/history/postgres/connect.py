@@ -32,6 +32,11 @@ class StoreUrl:
     user: str
 
     @property
+    def account(self) -> str:
+        """``user@host:port/db``: the keyring entry of this store's password."""
+        return f"{self.user}@{self.label}" if self.user else self.label
+
+    @property
     def label(self) -> str:
         """``host:port/db``, safe to show (no password, no parameters)."""
         where = f"{self.host}:{self.port}" if self.port else self.host
@@ -88,4 +93,10 @@ def unreachable_message(label: str, exc: BaseException, password: str | None) ->
     """The sentence for a team history that cannot be reached (never holding the password)."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
     detail = scrub(detail, {"password": password})
-    return f"The team history at {label} cannot be reached: {detail}"
+    hint = ""
+    if "no password supplied" in detail or "password authentication failed" in detail:
+        hint = (
+            " Save this computer's password for it with: "
+            "cactus-desk team connect URL --password-stdin"
+        )
+    return f"The team history at {label} cannot be reached: {detail}.{hint}"

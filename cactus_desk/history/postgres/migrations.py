@@ -279,11 +279,12 @@ def migrate(conn: psycopg.Connection, migrations: Sequence[Migration] = MIGRATIO
     target = len(migrations)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            "version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
-        )
         version = current_version(conn)
+        if version == 0:  # only then: a desk's login need not have the right to create tables
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+            )
         if version > target:
             raise SchemaTooNewError(
                 f"The team history uses schema version {version}, but this Cactus Desk only "
