@@ -120,26 +120,39 @@ END
 $$
 """
 
+_COUNT_DOWN = f"""
+        UPDATE {COUNTS_TABLE} SET n = n - 1 WHERE state = OLD.state
+            AND currency = OLD.currency AND profile_id = OLD.profile_id;"""
+_COUNT_UP = f"""
+        INSERT INTO {COUNTS_TABLE} (state, currency, profile_id, n)
+            VALUES (NEW.state, NEW.currency, NEW.profile_id, 1)
+            ON CONFLICT (state, currency, profile_id) DO UPDATE SET n = {COUNTS_TABLE}.n + 1;"""
+
+# An update moves one count down and another up; taking the two count rows in key order makes
+# two desks moving payouts in opposite directions (SUBMITTING -> UNKNOWN and back) wait for
+# each other instead of deadlocking.
 _COUNTS_FUNCTION = f"""
 CREATE FUNCTION cactus_count_payouts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE {COUNTS_TABLE} SET n = n - 1 WHERE state = OLD.state
-            AND currency = OLD.currency AND profile_id = OLD.profile_id;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO {COUNTS_TABLE} (state, currency, profile_id, n)
-            VALUES (NEW.state, NEW.currency, NEW.profile_id, 1)
-            ON CONFLICT (state, currency, profile_id) DO UPDATE SET n = {COUNTS_TABLE}.n + 1;
+    IF TG_OP = 'INSERT' THEN{_COUNT_UP}
+    ELSIF TG_OP = 'DELETE' THEN{_COUNT_DOWN}
+    ELSIF (NEW.state, NEW.currency, NEW.profile_id)
+            < (OLD.state, OLD.currency, OLD.profile_id) THEN{_COUNT_UP}{_COUNT_DOWN}
+    ELSE{_COUNT_DOWN}{_COUNT_UP}
     END IF;
     RETURN NULL;
 END
 $$
 """
 
+# Once per transaction, however many rows it writes: the flag lives until the commit.
 _VERSION_FUNCTION = """
 CREATE FUNCTION cactus_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('cactus.version_bumped', true) = 'yes' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('cactus.version_bumped', 'yes', true);
     UPDATE history_version SET n = n + 1 WHERE one;
     RETURN NULL;
 END

@@ -12,7 +12,7 @@ import pytest
 from cactus_desk.callbacks.apply import apply_callback
 from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.history.postgres.store import PostgresHistoryStore
-from cactus_desk.history.types import DuplicateRequestIdError
+from cactus_desk.history.types import DuplicateRequestIdError, HistoryFilter
 from tests.history.contract.helpers import SALT, accepted, attempt, callback
 
 
@@ -172,3 +172,19 @@ def test_a_desk_starting_up_settles_only_its_own_interrupted_attempts(
     assert theirs.get(sending).state is State.ACCEPTED
     created_by = owner_sql.execute("SELECT DISTINCT created_by FROM payouts").fetchall()
     assert created_by == [("cactus_owner",)]  # set by the database from the session's login
+
+
+def test_a_transaction_of_many_rows_moves_the_version_once_and_the_counts_stay_true(
+    open_pg: Callable[..., PostgresHistoryStore], owner_sql: psycopg.Connection
+) -> None:
+    store = open_pg()
+    accepted(store, "po-1")
+    before = store.data_version()
+    with owner_sql.transaction():
+        owner_sql.execute("UPDATE payouts SET state = 'UNKNOWN'")
+        owner_sql.execute("UPDATE payouts SET state = 'ACCEPTED'")
+        owner_sql.execute("UPDATE payouts SET currency = 'USD'")
+    assert store.data_version() == before + 1
+    assert store.count() == 1
+    assert store.count(HistoryFilter(currency="USD")) == 1
+    assert store.count(HistoryFilter(currency="RUB")) == 0
