@@ -182,8 +182,8 @@ STORE_SERVICE = "cactus-desk-store"
 def get_store_password(account: str) -> str | None:
     """The database password saved for ``account`` (``user@host:port/db``), or None.
 
-    None as well when there is no usable keyring: libpq may then find one itself
-    (``PGPASSWORD``, ``.pgpass``). Raises ``KeyringError`` when the keyring fails.
+    None as well when there is no usable keyring: libpq may then take ``PGPASSWORD``.
+    Raises ``KeyringError`` when the keyring fails.
     """
     if not keyring_usable():
         return None

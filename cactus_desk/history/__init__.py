@@ -45,7 +45,7 @@ def open_team_history(url: str, data_dir: Path, *, password: str | None = None) 
     """Open the team history at ``url`` as this desk (``data_dir`` keeps the desk's id).
 
     The password is ``password``, else the one saved in the OS keyring for this URL
-    (``team connect``), else whatever libpq finds itself (``PGPASSWORD``, ``.pgpass``).
+    (``team connect``), else libpq's ``PGPASSWORD`` (never a password file).
     Raises ``HistoryOpenError``.
     """
     from cactus_desk.history.postgres.connect import parse_store_url

@@ -1,13 +1,15 @@
 """Reaching the team history: the store URL, the password kept apart, errors made plain.
 
 A store URL is a libpq ``postgresql://`` URL without a password (``sslmode``, ``sslrootcert``
-and other libpq parameters pass through). The password comes separately (the OS keyring, or
-libpq's own ``PGPASSWORD``/``.pgpass``), so it never sits in a config file, a process list or
-an error message; a URL with one embedded is refused.
+and other libpq parameters pass through). The password comes separately, from the OS keyring
+or libpq's ``PGPASSWORD`` variable, never from a file: a URL with a password (or a password
+file) in it is refused, and libpq's own password file is switched off (``NO_PASSWORD_FILE``).
+So the password never sits in a config file, a process list or an error message.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,6 +17,8 @@ import psycopg
 from psycopg import conninfo as libpq
 
 SCHEMES = ("postgresql", "postgres")
+#: Given to libpq as ``passfile``, so it never reads ``~/.pgpass`` (or ``$PGPASSFILE``).
+NO_PASSWORD_FILE = os.devnull
 
 
 class StoreUrlError(ValueError):
@@ -65,6 +69,11 @@ def parse_store_url(text: str) -> StoreUrl:
             "The store URL cannot be read; write it as "
             "postgresql://USER@HOST:PORT/DATABASE?sslmode=verify-full"
         ) from None
+    if params.get("passfile"):
+        raise StoreUrlError(
+            "The store URL must not name a password file; save the password in this "
+            "computer's keyring: cactus-desk team connect URL --password-stdin"
+        )
     if params.get("password"):
         raise StoreUrlError(
             "The store URL must not contain the database password (it would end up in files "
@@ -91,7 +100,7 @@ def scrub(text: str, secrets: Mapping[str, str | None] | None = None) -> str:
 
 def unreachable_message(label: str, exc: BaseException, password: str | None) -> str:
     """The sentence for a team history that cannot be reached (never holding the password)."""
-    detail = " ".join(str(exc).split()) or type(exc).__name__
+    detail = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
     detail = scrub(detail, {"password": password})
     hint = ""
     if "no password supplied" in detail or "password authentication failed" in detail:

@@ -33,7 +33,11 @@ from cactus_desk.gateway.outcomes import PayoutOutcome
 from cactus_desk.history.postgres import callbacks as rows
 from cactus_desk.history.postgres import queries
 from cactus_desk.history.postgres.callbacks import Conn
-from cactus_desk.history.postgres.connect import parse_store_url, unreachable_message
+from cactus_desk.history.postgres.connect import (
+    NO_PASSWORD_FILE,
+    parse_store_url,
+    unreachable_message,
+)
 from cactus_desk.history.postgres.migrations import (
     PRUNABLE_REASONS,
     SEARCH_INDEX,
@@ -101,11 +105,12 @@ class PostgresHistoryStore:
     """The payout history in a PostgreSQL database (the team store).
 
     ``url`` is a libpq URL without a password (``sslmode``/``sslrootcert`` pass through);
-    ``password`` comes from the keyring, or is None to let libpq find one (``PGPASSWORD``,
-    ``.pgpass``, a client certificate). ``local_dir`` is this desk's folder for snapshots of
-    the team history (``back_up``); it is what ``location`` names. ``desk`` is this desk's
-    stable id: attempts are recorded with it, and ``interrupted_attempts`` returns only this
-    desk's, so a desk starting up never settles an attempt another desk is sending.
+    ``password`` comes from the keyring, or is None to let libpq take ``PGPASSWORD`` (or a
+    client certificate); libpq's password file is never read. ``local_dir`` is this desk's
+    folder for snapshots of the team history (``back_up``); it is what ``location`` names.
+    ``desk`` is this desk's stable id: attempts are recorded with it, and
+    ``interrupted_attempts`` returns only this desk's, so a desk starting up never settles an
+    attempt another desk is sending.
     """
 
     def __init__(
@@ -137,6 +142,7 @@ class PostgresHistoryStore:
             "row_factory": dict_row,
             "connect_timeout": connect_timeout,
             "application_name": "cactus-desk",
+            "passfile": NO_PASSWORD_FILE,
         }
         if password:
             self._kwargs["password"] = password

@@ -76,3 +76,26 @@ def test_an_unreachable_server_is_an_open_error(tmp_path: Path) -> None:
     url = "postgresql://alice@127.0.0.1:1/cactus"
     with pytest.raises(HistoryOpenError, match="cannot be reached"):
         PostgresHistoryStore(url, password="s3cret-pw-x", local_dir=tmp_path, connect_timeout=2)
+
+
+def test_the_password_never_comes_from_a_file(
+    pg_databases: PgDatabases,
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = pg_databases.cluster
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:*:*:{cluster.password}\n", encoding="utf-8")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    # libpq would find the password in that file; Cactus Desk does not let it.
+    with pytest.raises(HistoryOpenError, match="no password supplied"):
+        PostgresHistoryStore(pg_databases.url(database), local_dir=tmp_path)
+    with pytest.raises(HistoryOpenError, match="password file"):
+        PostgresHistoryStore(
+            pg_databases.url(database) + f"?passfile={passfile}", local_dir=tmp_path
+        )
+    monkeypatch.setenv("PGPASSWORD", cluster.password)  # libpq's variable is fine
+    PostgresHistoryStore(pg_databases.url(database), local_dir=tmp_path).close()
