@@ -49,6 +49,7 @@ class Context:
     stdin: TextIO
     stdout: TextIO
     stderr: TextIO
+    store: str | None = None  # a team store URL (--store, $CACTUS_DESK_STORE, team connect)
 
     def start_logging(self) -> None:
         """Log to the private log file; a log folder that cannot be created is not fatal."""
@@ -154,6 +155,19 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _store_text(text: str) -> str:
+    from cactus_desk.history import check_store_url
+    from cactus_desk.store_choice import LOCAL
+
+    if text.strip() == LOCAL:
+        return LOCAL
+    try:
+        check_store_url(text.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``cactus-desk``."""
     parser = argparse.ArgumentParser(
@@ -167,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         type=_data_dir_text,
         help="folder for profiles and history (default: $CACTUS_DESK_HOME or the platform's)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        type=_store_text,
+        help="the team history: postgresql://USER@HOST/DB?sslmode=verify-full, or 'local' "
+        "(default: $CACTUS_DESK_STORE, else this machine's from `team connect`, else local)",
     )
     parser.add_argument(
         "--log-dir", action="store_true", help="print where the log folder is and exit"
@@ -286,7 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     from cactus_desk import payout_command
 
     payout_command.add_parser(commands, _cmd_payout_send)
+    from cactus_desk import team_command
+
+    team_command.add_parser(commands, _cmd_team_connect)
     return parser
+
+
+def _cmd_team_connect(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.team_command import TeamCommandError, connect
+
+    try:
+        return connect(args, ctx)
+    except TeamCommandError as exc:
+        raise CliError(str(exc), exc.code) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,6 +354,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def _chosen_store(data_dir: Path, explicit: str | None) -> str | None:
+    from cactus_desk.store_choice import SettingsError, chosen_store
+
+    try:
+        return chosen_store(data_dir, explicit)
+    except SettingsError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+
+
 def _store_error_code(exc: Exception) -> int | None:
     """The exit code of a profile or keyring error (its own message is the report), else None."""
     from cactus_desk.history.types import HistoryOpenError
@@ -348,7 +390,15 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return EXIT_OK
     handler: Callable[[argparse.Namespace, Context], int] | None = getattr(args, "handler", None)
     if handler is not None and not args.self_test:
-        return handler(args, Context(data_dir, log_dir, sys.stdin, sys.stdout, sys.stderr))
+        store = _chosen_store(data_dir, args.store)
+        context = Context(data_dir, log_dir, sys.stdin, sys.stdout, sys.stderr, store)
+        return handler(args, context)
+    if not args.self_test and _chosen_store(data_dir, args.store):
+        raise CliError(
+            "the window cannot use a team history yet; the commands can (e.g. `cactus-desk "
+            "history export`). Start the window on this computer's history with --store local.",
+            EXIT_FAILURE,
+        )
     if args.self_test:
         from cactus_desk import selftest
 
@@ -616,7 +666,7 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.profiles import ProfileStore
 
     decimals = {profile.id: profile.decimals for profile in ProfileStore(ctx.data_dir).all()}
-    with open_history(ctx.data_dir) as store:
+    with open_history(ctx.data_dir, ctx.store) as store:
         history_filter = _history_filter(args, ctx, store, states)
 
         def export(stream: TextIO) -> int:
@@ -697,6 +747,13 @@ def _cmd_history_restore(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.history.types import BackupError
     from cactus_desk.instance_lock import InstanceLock
 
+    if ctx.store:
+        raise CliError(
+            "history restore works on this computer's history; a team history is backed up "
+            "and restored on its database server (pg_dump/pg_restore or continuous archiving). "
+            "Add --store local to restore the local history.",
+            EXIT_FAILURE,
+        )
     lock = InstanceLock(ctx.data_dir)
     if ctx.data_dir.is_dir() and not lock.acquire():
         raise CliError(f"{lock.message} Close it before restoring.", EXIT_FAILURE)
@@ -793,7 +850,9 @@ def _cmd_receiver(args: argparse.Namespace, ctx: Context) -> int:
 
     ctx.start_logging()
     try:
-        return run_receiver(ctx.data_dir, args.profile, args.listen, out=ctx.stdout)
+        return run_receiver(
+            ctx.data_dir, args.profile, args.listen, out=ctx.stdout, store=ctx.store
+        )
     except ReceiverError as exc:
         raise CliError(str(exc), EXIT_FAILURE) from None
 
@@ -808,7 +867,7 @@ def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
     except ReceiverError as exc:
         raise CliError(f"--profile: {exc}") from None
     ctx.start_logging()
-    with open_history(ctx.data_dir) as store:
+    with open_history(ctx.data_dir, ctx.store) as store:
         try:
             report = import_file(
                 store,
@@ -840,7 +899,7 @@ def _cmd_callbacks_prune(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.history import open_history
 
     ctx.start_logging()
-    with open_history(ctx.data_dir) as store:
+    with open_history(ctx.data_dir, ctx.store) as store:
         report = prune_rejected(store, args.older_than)
     log.info("%s", report.line())
     print(report.line(), file=ctx.stdout)
@@ -854,7 +913,7 @@ def _cmd_history_reconcile(args: argparse.Namespace, ctx: Context) -> int:
 
     status = {"success": 4, "declined": 5}.get(args.status) or int(args.status)
     ctx.start_logging()
-    with open_history(ctx.data_dir) as store:
+    with open_history(ctx.data_dir, ctx.store) as store:
         try:
             set_final_state(store, args.record, status, args.note, invoice_id=args.invoice_id)
         except ReconcileError as exc:

@@ -77,6 +77,8 @@ class Context(Protocol):
     def stdout(self) -> TextIO: ...
     @property
     def stderr(self) -> TextIO: ...
+    @property
+    def store(self) -> str | None: ...
 
     def start_logging(self) -> None:
         """Log to the private log file."""
@@ -201,7 +203,7 @@ def _send(args: argparse.Namespace, ctx: Context, profile: Profile, draft: Any) 
 
     ctx.start_logging()
     try:
-        store = open_history(ctx.data_dir)
+        store = open_history(ctx.data_dir, ctx.store)
     except HistoryOpenError as exc:
         return _fail(ctx, str(exc), EXIT_ERROR)
     secrets = SecretStore()

@@ -171,3 +171,41 @@ class SecretStore:
     def has_salt(self, profile_id: str) -> bool:
         """True when a salt is available for ``profile_id`` (session or keyring)."""
         return self.get_salt(profile_id) is not None
+
+
+# -- the team store's database password ------------------------------------------------------
+
+#: The keyring service of team-store passwords, apart from the salts' ``SERVICE``.
+STORE_SERVICE = "cactus-desk-store"
+
+
+def get_store_password(account: str) -> str | None:
+    """The database password saved for ``account`` (``user@host:port/db``), or None.
+
+    None as well when there is no usable keyring: libpq may then take ``PGPASSWORD``.
+    Raises ``KeyringError`` when the keyring fails.
+    """
+    if not keyring_usable():
+        return None
+    password = _call(
+        "read the database password",
+        lambda backend: backend.get_password(STORE_SERVICE, account),
+    )
+    if password:
+        register_secret(password)
+    return password
+
+
+def set_store_password(account: str, password: str) -> None:
+    """Save the database password of ``account`` in the keyring (never in a file).
+
+    Raises ``NoKeyringError`` when there is no usable keyring.
+    """
+    if not password:
+        raise ValueError("The database password is empty.")
+    register_secret(password)
+    _call(
+        "save the database password",
+        lambda backend: backend.set_password(STORE_SERVICE, account, password),
+        secret=password,
+    )

@@ -48,6 +48,7 @@ def test_core_modules_import_without_loading_qt() -> None:
         "import cactus_desk.cli, cactus_desk.commands\n"
         "import cactus_desk.gateway.client, cactus_desk.sandbox\n"
         "import cactus_desk.history.sqlite.store, cactus_desk.catalog, cactus_desk.money\n"
+        "import cactus_desk.history.postgres.store\n"
         "import cactus_desk.secrets, cactus_desk.profiles\n"
         "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt was loaded'\n"
     )

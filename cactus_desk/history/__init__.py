@@ -1,9 +1,10 @@
-"""The payout history: its port (``port``), value types (``types``) and the adapter behind it.
+"""The payout history: its port (``port``), value types (``types``) and the adapters behind it.
 
-This module is the one place that picks an adapter (today only ``sqlite``); it imports it
-lazily, so the history is loaded only when a caller opens one (a start-up seam). File-level
-recovery (a damaged or missing file, restoring a backup, starting empty) is what opening a
-local history means, so it lives here rather than on the port.
+This module is the one place that picks an adapter: ``sqlite`` (the local history in the data
+folder) or ``postgres`` (a team history shared by many desks, chosen by a ``postgresql://``
+store URL). It imports them lazily, so the history is loaded only when a caller opens one (a
+start-up seam). File-level recovery (a damaged or missing file, restoring a backup, starting
+empty) is what opening a local history means, so it lives here rather than on the port.
 """
 
 from __future__ import annotations
@@ -13,18 +14,55 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.postgres.connect import StoreUrl
     from cactus_desk.history.types import CorruptHistoryError, OpenedHistory
 
 
-def open_history(data_dir: Path) -> HistoryStore:
-    """Open (creating if needed) the history of ``data_dir``: checked, backed up, migrated.
+def open_history(data_dir: Path, store: str | None = None) -> HistoryStore:
+    """Open the history: the team history at ``store`` (a ``postgresql://`` URL) when given,
+    else (creating if needed) the local one of ``data_dir``: checked, backed up, migrated.
 
     Raises ``CorruptHistoryError`` (the damaged file already set aside),
-    ``MissingHistoryError`` (one existed and is gone) or ``HistoryOpenError``.
+    ``MissingHistoryError`` (one existed and is gone) or ``HistoryOpenError`` (also for a
+    team history that cannot be reached, or a store URL that cannot be used).
     """
+    if store:
+        return open_team_history(store, data_dir)
     from cactus_desk.history.sqlite.opening import open_store
 
     return open_store(data_dir)
+
+
+def check_store_url(text: str) -> StoreUrl:
+    """Check a team store URL (``postgresql://``, no password in it); raises ``ValueError``
+    with a message for people."""
+    from cactus_desk.history.postgres.connect import parse_store_url
+
+    return parse_store_url(text)
+
+
+def open_team_history(url: str, data_dir: Path, *, password: str | None = None) -> HistoryStore:
+    """Open the team history at ``url`` as this desk (``data_dir`` keeps the desk's id).
+
+    The password is ``password``, else the one saved in the OS keyring for this URL
+    (``team connect``), else libpq's ``PGPASSWORD`` (never a password file).
+    Raises ``HistoryOpenError``.
+    """
+    from cactus_desk.history.postgres.connect import parse_store_url
+    from cactus_desk.history.postgres.opening import open_team_store
+    from cactus_desk.history.types import HistoryOpenError
+    from cactus_desk.secrets import KeyringError, get_store_password
+
+    try:
+        target = parse_store_url(url)
+    except ValueError as exc:
+        raise HistoryOpenError(str(exc)) from None
+    if password is None:
+        try:
+            password = get_store_password(target.account)
+        except KeyringError as exc:
+            raise HistoryOpenError(f"The team history's password cannot be read: {exc}") from None
+    return open_team_store(url, data_dir, password)
 
 
 def open_history_fast(data_dir: Path) -> OpenedHistory:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from cactus_desk.history import open_history
+from cactus_desk.history import check_store_url, open_history
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
 from cactus_desk.receiver.app import (
     CALLBACK_PATH,
@@ -344,9 +344,14 @@ def load_profile_salt(data_dir: Path, profile_name: str) -> tuple[Profile, str]:
 
 
 def run_receiver(
-    data_dir: Path, profile_name: str, listen: str = DEFAULT_LISTEN, out: TextIO = sys.stdout
+    data_dir: Path,
+    profile_name: str,
+    listen: str = DEFAULT_LISTEN,
+    out: TextIO = sys.stdout,
+    store: str | None = None,
 ) -> int:
-    """Serve callbacks for ``profile_name`` into the history in ``data_dir`` until SIGINT/SIGTERM.
+    """Serve callbacks for ``profile_name`` into the history in ``data_dir`` (or the team
+    history at ``store``) until SIGINT/SIGTERM.
 
     Raises ReceiverError when it cannot start (bad --listen, no profile or salt, no uvicorn,
     port taken).
@@ -357,9 +362,12 @@ def run_receiver(
         raise ReceiverError(f"--listen: {exc}") from None
     require_uvicorn()
     profile, salt = load_profile_salt(data_dir, profile_name)
-    with open_history(data_dir) as store:
-        app = CallbackApp(store, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
-        server = _server(HistoryGuard(app, store.location), TIMEOUT_KEEP_ALIVE_S, {})
+    with open_history(data_dir, store) as history:
+        app = CallbackApp(history, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
+        # The file guard watches a local history; a team history is the database's to keep.
+        served = app if store else HistoryGuard(app, history.location)
+        server = _server(served, TIMEOUT_KEEP_ALIVE_S, {})
+        where = f"team history {check_store_url(store).label}" if store else history.location
         try:
             sock = bind_socket(host, port)
         except OSError as exc:
@@ -367,7 +375,7 @@ def run_receiver(
         with contextlib.closing(sock):
             print(
                 f"Receiving callbacks for profile {profile.name!r} (site {profile.site_id}) at "
-                f"{_url(sock, CALLBACK_PATH)}\nHistory: {store.location}\nPress Ctrl+C to stop.",
+                f"{_url(sock, CALLBACK_PATH)}\nHistory: {where}\nPress Ctrl+C to stop.",
                 file=out,
                 flush=True,
             )

@@ -1,0 +1,1 @@
+"""The PostgreSQL adapter of the history port: the team store shared by many desks."""

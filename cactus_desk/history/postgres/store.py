@@ -1,0 +1,699 @@
+"""The team history: the history port over a PostgreSQL database shared by many desks.
+
+The same operations, states and rules as the SQLite file, with PostgreSQL's concurrency in
+place of SQLite's single writer: each write is one short transaction that locks the payout
+row it reads (``FOR NO KEY UPDATE``) or changes it with a conditional ``UPDATE``; the unique
+(merchant, site, request id) constraint decides a race for a request id (``INSERT ... ON
+CONFLICT DO NOTHING``: exactly one desk wins, the other gets ``DuplicateRequestIdError``).
+
+Threads: a ``psycopg_pool.ConnectionPool`` hands each call its own connection, checked before
+use, so a desk recovers by itself once the server is back. Any failure to reach the server is
+``HistoryUnavailableError`` with a message that names the store and never the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
+from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
+from cactus_desk.gateway.outcomes import PayoutOutcome
+from cactus_desk.history.postgres import callbacks as rows
+from cactus_desk.history.postgres import queries
+from cactus_desk.history.postgres.callbacks import Conn
+from cactus_desk.history.postgres.connect import (
+    NO_PASSWORD_FILE,
+    parse_store_url,
+    unreachable_message,
+)
+from cactus_desk.history.postgres.migrations import (
+    PRUNABLE_REASONS,
+    SEARCH_INDEX,
+    SchemaTooNewError,
+    migrate,
+)
+from cactus_desk.history.postgres.outcomes import keep_early_callback, outcome_columns
+from cactus_desk.history.types import (
+    BackupError,
+    DuplicateProbe,
+    DuplicateRequestIdError,
+    HistoryClosedError,
+    HistoryFilter,
+    HistoryOpenError,
+    HistoryRow,
+    HistoryUnavailableError,
+    InterruptedAttempt,
+    ManualEvent,
+    NewAttempt,
+    OutcomeAlreadyRecordedError,
+    PayoutDetails,
+    PayoutRecord,
+    PruneReport,
+    RecordNotFoundError,
+    ResendAudit,
+    ResendStart,
+    SortKey,
+    now_ms,
+)
+from cactus_desk.masking import masked_json, scrub_card_numbers
+from cactus_desk.payouts.states import State
+
+_EVERYTHING = HistoryFilter()
+CONNECT_TIMEOUT_S = 10
+#: Snapshots of the team history kept on this desk (see ``back_up``).
+KEEP_SNAPSHOTS = 7
+_SNAPSHOT_TABLES = ("payouts", "events", "resends")
+
+
+_NOT_IN_RECORD = ("created_by", "desk")  # team-only columns, not part of PayoutRecord
+
+
+def _payout_record(row: Mapping[str, Any]) -> PayoutRecord:
+    values = dict(row)
+    for name in _NOT_IN_RECORD:
+        values.pop(name, None)
+    values["state"] = State(values["state"])
+    values["needs_review"] = bool(values["needs_review"])
+    values["status_conflict"] = bool(values["status_conflict"])
+    values["request"] = json.loads(values.pop("request_json"))
+    response_json = values.pop("response_json")
+    values["response"] = None if response_json is None else json.loads(response_json)
+    return PayoutRecord(**values)
+
+
+def _history_row(row: Mapping[str, Any]) -> HistoryRow:
+    values = dict(row)
+    values["state"] = State(values["state"])
+    values["needs_review"] = bool(values["needs_review"])
+    values["status_conflict"] = bool(values["status_conflict"])
+    return HistoryRow(**values)
+
+
+class PostgresHistoryStore:
+    """The payout history in a PostgreSQL database (the team store).
+
+    ``url`` is a libpq URL without a password (``sslmode``/``sslrootcert`` pass through);
+    ``password`` comes from the keyring, or is None to let libpq take ``PGPASSWORD`` (or a
+    client certificate); libpq's password file is never read. ``local_dir`` is this desk's
+    folder for snapshots of the team history (``back_up``); it is what ``location`` names.
+    ``desk`` is this desk's stable id: attempts are recorded with it, and
+    ``interrupted_attempts`` returns only this desk's, so a desk starting up never settles an
+    attempt another desk is sending.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        local_dir: Path,
+        password: str | None = None,
+        desk: str = "",
+        clock: Callable[[], int] = now_ms,
+        max_connections: int = 8,
+        connect_timeout: int = CONNECT_TIMEOUT_S,
+    ) -> None:
+        try:
+            target = parse_store_url(url)
+        except ValueError as exc:
+            raise HistoryOpenError(str(exc)) from None
+        self.label = target.label
+        self.local_dir = Path(local_dir)
+        self._url = target.url
+        self._password = password
+        self.desk = desk
+        self._clock = clock
+        self._timeout = float(connect_timeout)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "connect_timeout": connect_timeout,
+            "application_name": "cactus-desk",
+            "passfile": NO_PASSWORD_FILE,
+        }
+        if password:
+            self._kwargs["password"] = password
+        try:
+            with psycopg.connect(self._url, **self._kwargs) as conn:
+                migrate(conn)
+                found = conn.execute("SELECT to_regclass(%s) AS i", (SEARCH_INDEX,)).fetchone()
+                self.text_index = bool(found and found["i"])
+        except SchemaTooNewError as exc:
+            raise HistoryOpenError(str(exc)) from None
+        except psycopg.Error as exc:
+            raise HistoryOpenError(self._unreachable(exc)) from None
+        self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
+            self._url,
+            kwargs=self._kwargs,
+            min_size=1,
+            max_size=max(1, max_connections),
+            timeout=self._timeout,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            name="cactus-history",
+            open=True,
+        )
+
+    def _unreachable(self, exc: BaseException) -> str:
+        return unreachable_message(self.label, exc, self._password)
+
+    # -- connections ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        if self._closed:
+            raise HistoryClosedError("The payout history is closed")
+        try:
+            with self._pool.connection(timeout=self._timeout) as conn:
+                yield conn
+        except psycopg_pool.PoolClosed as exc:
+            raise HistoryClosedError("The payout history is closed") from exc
+        except psycopg_pool.PoolTimeout as exc:
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed") from exc
+            raise HistoryUnavailableError(
+                f"The team history at {self.label} cannot be reached: no connection within "
+                f"{self._timeout:g} s (is the database server running and reachable?)"
+            ) from None
+        except psycopg.Error as exc:
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed") from exc
+            raise HistoryUnavailableError(self._unreachable(exc)) from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Conn]:
+        with self._connection() as conn, conn.transaction():
+            yield conn
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Conn]:
+        """A read-only transaction on one snapshot (several reads that must agree)."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    def close(self) -> None:
+        """Close the pool; the store cannot be used afterwards."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._pool.close()
+
+    def __enter__(self) -> PostgresHistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> int:
+        """The store's clock in epoch milliseconds (what ``updated_at`` is stamped with)."""
+        return self._clock()
+
+    # -- the send path --------------------------------------------------------------------
+
+    def create_attempt(self, attempt: NewAttempt) -> int:
+        """Record ``attempt`` as SUBMITTING and return its id; raises DuplicateRequestIdError.
+
+        When two desks race for one request id, the second waits for the first to commit and
+        then finds the id taken: exactly one attempt is recorded.
+        """
+        stamp = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, "
+                "environment, merchant_id, site_id, request_id, site_login, method, "
+                "currency, amount_minor, state, request_json, desk) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT ON CONSTRAINT payouts_request_unique DO NOTHING RETURNING id",
+                (
+                    stamp,
+                    stamp,
+                    attempt.profile_id,
+                    attempt.profile_name,
+                    attempt.environment,
+                    attempt.merchant_id,
+                    attempt.site_id,
+                    attempt.request_id,
+                    scrub_card_numbers(attempt.site_login),
+                    attempt.method,
+                    attempt.currency,
+                    attempt.amount_minor,
+                    str(State.SUBMITTING),
+                    masked_json(attempt.request_payload()),
+                    self.desk,
+                ),
+            ).fetchone()
+            if row is not None:
+                return int(row["id"])
+            existing = conn.execute(
+                "SELECT id FROM payouts WHERE merchant_id = %s AND site_id = %s "
+                "AND request_id = %s",
+                (attempt.merchant_id, attempt.site_id, attempt.request_id),
+            ).fetchone()
+        raise DuplicateRequestIdError(
+            attempt.request_id,
+            attempt.merchant_id,
+            attempt.site_id,
+            int(existing["id"]) if existing else None,
+        )
+
+    def mark_sending(self, record_id: int) -> None:
+        """Durably note that a SUBMITTING attempt's request is about to leave."""
+        stamp = self._clock()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE payouts SET sending_started_at = %s, send_attempts = send_attempts + 1, "
+                "updated_at = %s WHERE id = %s AND state = %s",
+                (stamp, stamp, record_id, str(State.SUBMITTING)),
+            )
+            if cursor.rowcount != 1:
+                raise OutcomeAlreadyRecordedError(
+                    f"History record {record_id} is not waiting to be sent; nothing was sent."
+                )
+
+    def record_outcome(self, record_id: int, outcome: PayoutOutcome) -> None:
+        """Give a SUBMITTING attempt its outcome: ACCEPTED, REJECTED, REFUSED or UNKNOWN."""
+        columns = outcome_columns(outcome)
+        response = columns.pop("response")
+        columns["response_json"] = None if response is None else masked_json(response)
+        columns["state"] = str(columns["state"])
+        for name in ("message", "detail"):
+            columns[name] = scrub_card_numbers(columns[name] or "")
+        self._finish(record_id, columns)
+
+    def record_not_sent(self, record_id: int, reason: str, *, detail: str = "") -> None:
+        """Mark a SUBMITTING attempt as NOT_SENT: it was stopped before any byte left."""
+        columns: dict[str, Any] = {
+            "state": str(State.NOT_SENT),
+            "message": scrub_card_numbers(reason),
+        }
+        if detail:
+            columns["detail"] = scrub_card_numbers(detail)
+        self._finish(record_id, columns)
+
+    def _finish(self, record_id: int, columns: dict[str, Any]) -> None:
+        columns["updated_at"] = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, gateway_status, invoice_id FROM payouts WHERE id = %s "
+                "FOR NO KEY UPDATE",
+                (record_id,),
+            ).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"No payout with history record {record_id}")
+            if row["state"] != State.SUBMITTING:
+                raise OutcomeAlreadyRecordedError(
+                    f"History record {record_id} already has an outcome "
+                    f"({State(row['state']).label}); it is not changed."
+                )
+            if row["gateway_status"] is not None:
+                keep_early_callback(columns, row)
+            rows.update_record(conn, record_id, columns)
+
+    def interrupted_attempts(self) -> list[InterruptedAttempt]:
+        """This desk's attempts still SUBMITTING (recovery settles them under the instance
+        lock); other desks' attempts in flight are theirs to settle."""
+        with self._connection() as conn:
+            found = conn.execute(
+                "SELECT id, request_id, sending_started_at, send_attempts FROM payouts "
+                "WHERE state = %s AND desk = %s ORDER BY id",
+                (str(State.SUBMITTING), self.desk),
+            ).fetchall()
+        return [
+            InterruptedAttempt(
+                int(row["id"]), row["request_id"], row["sending_started_at"], row["send_attempts"]
+            )
+            for row in found
+        ]
+
+    def begin_resend(self, record_id: int, expected_state: State) -> ResendStart | None:
+        """Audit a confirmed resend and put the record back to SUBMITTING, in one transaction;
+        None when the record is gone or no longer in ``expected_state``."""
+        stamp = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, message, detail, unknown_kind, send_attempts FROM payouts "
+                "WHERE id = %s FOR NO KEY UPDATE",
+                (record_id,),
+            ).fetchone()
+            if row is None or row["state"] != expected_state:
+                return None
+            conn.execute(
+                "INSERT INTO resends (record_id, confirmed_at, attempt, previous_state, "
+                "previous_message, previous_detail) VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    record_id,
+                    stamp,
+                    row["send_attempts"] + 1,
+                    row["state"],
+                    row["message"],
+                    row["detail"],
+                ),
+            )
+            conn.execute(
+                "UPDATE payouts SET state = %s, sending_started_at = NULL, unknown_kind = NULL, "
+                "updated_at = %s WHERE id = %s",
+                (str(State.SUBMITTING), stamp, record_id),
+            )
+        return ResendStart(
+            record_id,
+            State(row["state"]),
+            row["message"],
+            row["detail"],
+            row["unknown_kind"],
+            int(row["send_attempts"]) + 1,
+        )
+
+    def undo_resend(self, before: ResendStart, event: ManualEvent) -> int:
+        """A resend that never left: the record gets back what it had, plus ``event``."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE payouts SET state = %s, message = %s, detail = %s, unknown_kind = %s, "
+                "updated_at = %s WHERE id = %s AND state = %s",
+                (
+                    str(before.state),
+                    before.message,
+                    before.detail,
+                    before.unknown_kind,
+                    now,
+                    before.record_id,
+                    str(State.SUBMITTING),
+                ),
+            )
+            return _insert_manual(conn, now, event)
+
+    def add_manual_event(self, event: ManualEvent) -> int:
+        """Append an operator's event (source manual) to the audit trail; return its id."""
+        with self._write() as conn:
+            return _insert_manual(conn, self._clock(), event)
+
+    # -- callbacks and manual states ------------------------------------------------------
+
+    def record_rejected_callback(
+        self,
+        payload: Mapping[str, Any],
+        reason: Reason,
+        *,
+        source: EventSource = EventSource.GATEWAY,
+        request_id: str | None = None,
+    ) -> ApplyResult:
+        """Store a callback that was not verified (``payload`` already bounded), with why."""
+        with self._write() as conn:
+            return rows.reject(conn, self._clock(), source, payload, reason, request_id=request_id)
+
+    def apply_verified_callback(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        merchant_id: str | None = None,
+        site_id: int | None = None,
+        source: EventSource = EventSource.GATEWAY,
+    ) -> ApplyResult:
+        """Match a verified callback to its payout and apply it; always exactly one event."""
+        with self._write() as conn:
+            return rows.apply_verified(conn, self._clock(), payload, merchant_id, site_id, source)
+
+    def set_final_state(
+        self, record_id: int, status: int, note: str, *, invoice_id: str | None, who: str
+    ) -> int:
+        """Settle a payout by hand (``callbacks.rules.final_state_change``); the event id."""
+        with self._write() as conn:
+            return rows.set_final_state(
+                conn, self._clock(), record_id, status, note, invoice_id, who
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, record_id: int) -> PayoutRecord:
+        """One record with its request and response parsed; raises RecordNotFoundError."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM payouts WHERE id = %s", (record_id,)).fetchone()
+        if row is None:
+            raise RecordNotFoundError(f"No payout with history record {record_id}")
+        return _payout_record(row)
+
+    def details(self, record_id: int) -> PayoutDetails:
+        """One payout with its timeline and resend audit, read from one snapshot."""
+        with self._snapshot() as conn:
+            row = conn.execute("SELECT * FROM payouts WHERE id = %s", (record_id,)).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"No payout with history record {record_id}")
+            events = _events_for(conn, record_id)
+            resends = _resends(conn, record_id)
+        return PayoutDetails(_payout_record(row), tuple(events), tuple(resends))
+
+    def count(self, history_filter: HistoryFilter = _EVERYTHING, *, cap: int | None = None) -> int:
+        """How many records match (at most ``cap``: a result equal to it means "at least")."""
+        with self._connection() as conn:
+            return queries.count(conn, history_filter, cap)
+
+    def page(
+        self,
+        history_filter: HistoryFilter = _EVERYTHING,
+        sort: SortKey = SortKey.CREATED_AT,
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[HistoryRow]:
+        """One page of matching rows in order; ties are broken by id."""
+        offset, limit = max(0, offset), max(0, limit)
+        with self._snapshot() as conn:  # the count and the page from one snapshot
+            found = queries.page(conn, history_filter, SortKey(sort), descending, offset, limit)
+        return [_history_row(row) for row in found]
+
+    def iter_records(
+        self,
+        history_filter: HistoryFilter = _EVERYTHING,
+        sort: SortKey = SortKey.CREATED_AT,
+        descending: bool = True,
+    ) -> Iterator[PayoutRecord]:
+        """Every matching record in order, streamed (server-side cursor) from one snapshot."""
+        clause, params = queries.where(history_filter)
+        sql = f"SELECT * FROM payouts{clause}{queries.order_by(SortKey(sort), descending)}"
+        with self._snapshot() as conn, conn.cursor(name="cactus_export") as cursor:
+            cursor.itersize = 500
+            cursor.execute(sql, params)
+            for row in cursor:
+                yield _payout_record(row)
+
+    def rows_by_id(self, ids: Sequence[int]) -> list[HistoryRow]:
+        """The list columns of the records ``ids`` (in no order); gone ones are left out."""
+        if not ids:
+            return []
+        with self._connection() as conn:
+            found = conn.execute(
+                f"SELECT {queries.ROW_COLUMNS} FROM payouts WHERE id = ANY(%s)",
+                ([int(i) for i in ids],),
+            ).fetchall()
+        return [_history_row(row) for row in found]
+
+    def newest_record_id(self) -> int:
+        """The highest record id (0 when empty): new records have higher ones."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) AS n FROM payouts").fetchone()
+        return int(row["n"]) if row else 0
+
+    def newest_event_id(self, record_id: int) -> int:
+        """The id of the newest event of ``record_id`` (0 when it has none)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(max(id), 0) AS n FROM events WHERE record_id = %s", (record_id,)
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def events_for(self, record_id: int) -> list[Event]:
+        """The record's timeline: every event attached to it, oldest first."""
+        with self._connection() as conn:
+            return _events_for(conn, record_id)
+
+    def events_since(self, after_id: int = 0, limit: int = 1000) -> list[Event]:
+        """Events newer than ``after_id``, oldest first."""
+        with self._connection() as conn:
+            found = conn.execute(
+                "SELECT * FROM events WHERE id > %s ORDER BY id LIMIT %s",
+                (after_id, max(0, limit)),
+            ).fetchall()
+        return [rows.row_to_event(row) for row in found]
+
+    def rejected_events(self, limit: int = 100) -> list[Event]:
+        """The latest rejected callbacks, newest first."""
+        with self._connection() as conn:
+            found = conn.execute(
+                "SELECT * FROM events WHERE outcome = %s ORDER BY id DESC LIMIT %s",
+                (str(EventOutcome.REJECTED), max(0, limit)),
+            ).fetchall()
+        return [rows.row_to_event(row) for row in found]
+
+    def resend_history(self, record_id: int) -> list[ResendAudit]:
+        """Every confirmed resend of ``record_id``, oldest first."""
+        with self._connection() as conn:
+            return _resends(conn, record_id)
+
+    def recent_similar(self, probe: DuplicateProbe) -> list[PayoutRecord]:
+        """Records like ``probe`` created at or after ``probe.since`` whose state is not one of
+        ``probe.exclude_states``, newest first: the whole team's payouts."""
+        with self._connection() as conn:
+            found = conn.execute(
+                "SELECT * FROM payouts WHERE amount_minor = %s AND currency = %s "
+                "AND site_login = %s AND method = %s AND environment = %s AND created_at >= %s "
+                "AND NOT (state = ANY(%s)) ORDER BY created_at DESC, id DESC",
+                (
+                    probe.amount_minor,
+                    probe.currency,
+                    scrub_card_numbers(probe.site_login),
+                    probe.method,
+                    probe.environment,
+                    probe.since,
+                    sorted(str(state) for state in probe.exclude_states),
+                ),
+            ).fetchall()
+        return [_payout_record(row) for row in found]
+
+    def distinct_profiles(self) -> list[tuple[str, str]]:
+        """``(profile_id, name)`` of every profile in the history, with its latest name."""
+        with self._snapshot() as conn:
+            result = []
+            for profile_id in queries.distinct(conn, "profile_id"):
+                row = conn.execute(queries.LATEST_NAME, (profile_id,)).fetchone()
+                result.append((profile_id, row["profile_name"] if row else ""))
+        return sorted(result, key=lambda item: (item[1].casefold(), item[0]))
+
+    def distinct_currencies(self) -> list[str]:
+        """Every currency in the history, sorted."""
+        with self._connection() as conn:
+            return queries.distinct(conn, "currency")
+
+    def data_version(self) -> int:
+        """The team history's change counter: it grows whenever any desk or the receiver
+        commits a change (bumped at commit, so the change is visible once the number is)."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT n FROM history_version").fetchone()
+        return int(row["n"]) if row else 0
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    @property
+    def location(self) -> Path:
+        """This desk's folder for snapshots of the team history (``back_up``).
+
+        The history itself lives in the database (``label`` names it); its file location is
+        the server's business.
+        """
+        return self.local_dir
+
+    def check_integrity(self) -> str | None:
+        """Check that the team history answers and its schema is readable; None when it is.
+
+        Page-level integrity and the daily backups are the database server's duty (data
+        checksums, ``pg_dump`` or continuous archiving): no desk takes them. Raises
+        ``HistoryUnavailableError`` when the server cannot be reached.
+        """
+        with self._connection() as conn:
+            conn.execute("SELECT id FROM payouts ORDER BY id DESC LIMIT 1").fetchone()
+            conn.execute("SELECT n FROM history_version").fetchone()
+        return None
+
+    def back_up(self, reason: str) -> Path:
+        """Write a consistent snapshot of the team history into ``location``; its path.
+
+        A gzipped JSON-lines file (one object per row of payouts, events and resends, from one
+        transaction snapshot), private to the user; older snapshots beyond ``KEEP_SNAPSHOTS``
+        go. It is a desk-side copy for inspection or ``team import-history``; the team's real
+        backups are the server's (``pg_dump`` or continuous archiving). Raises
+        ``BackupError`` when it cannot be written, ``HistoryUnavailableError`` when the server
+        cannot be reached.
+        """
+        if not reason.replace("-", "").isalnum() or not reason.islower():
+            raise ValueError(f"A backup reason is a short lower-case tag, not {reason!r}")
+        stamp = datetime.fromtimestamp(self._clock() / 1000, tz=UTC)
+        name = f"team-history-{stamp:%Y%m%dT%H%M%S}{stamp.microsecond // 1000:03d}Z-{reason}"
+        try:
+            self.local_dir.mkdir(parents=True, exist_ok=True)
+            target = self.local_dir / f"{name}.jsonl.gz"
+            partial = target.with_suffix(".part")
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+                self._write_snapshot(out)
+            partial.replace(target)
+        except OSError as exc:
+            raise BackupError(f"The team history snapshot could not be written: {exc}") from exc
+        snapshots = sorted(self.local_dir.glob("team-history-*.jsonl.gz"))
+        for old in snapshots[:-KEEP_SNAPSHOTS]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+        return target
+
+    def _write_snapshot(self, out: gzip.GzipFile) -> None:
+        with self._snapshot() as conn:
+            for table in _SNAPSHOT_TABLES:
+                with conn.cursor(name=f"cactus_snapshot_{table}") as cursor:
+                    cursor.itersize = 1000
+                    cursor.execute(f"SELECT * FROM {table} ORDER BY id")
+                    for row in cursor:
+                        line = json.dumps({"table": table, "row": row}, ensure_ascii=False)
+                        out.write(line.encode("utf-8") + b"\n")
+
+    def prune_rejected(self, older_than_ms: int, who: str) -> PruneReport:
+        """Delete unverified rejected callbacks older than ``older_than_ms`` and audit it."""
+        with self._write() as conn:
+            now = self._clock()
+            cutoff = now - older_than_ms
+            cursor = conn.execute(
+                "DELETE FROM events WHERE outcome = %s AND reason = ANY(%s) AND received_at < %s",
+                (str(EventOutcome.REJECTED), list(PRUNABLE_REASONS), cutoff),
+            )
+            deleted = max(cursor.rowcount, 0)
+            payload, message = prune_audit(older_than_ms, cutoff, deleted, PRUNABLE_REASONS)
+            event_id = rows.insert_event(
+                conn,
+                received_at=now,
+                source=EventSource.MANUAL,
+                outcome=EventOutcome.PRUNED,
+                payload=payload,
+                message=message,
+                who=who,
+            )
+        return PruneReport(deleted, cutoff, event_id)
+
+
+def _events_for(conn: Conn, record_id: int) -> list[Event]:
+    found = conn.execute(
+        "SELECT * FROM events WHERE record_id = %s ORDER BY id", (record_id,)
+    ).fetchall()
+    return [rows.row_to_event(row) for row in found]
+
+
+def _resends(conn: Conn, record_id: int) -> list[ResendAudit]:
+    found = conn.execute(
+        "SELECT confirmed_at, attempt, previous_state, previous_message, previous_detail "
+        "FROM resends WHERE record_id = %s ORDER BY id",
+        (record_id,),
+    ).fetchall()
+    return [ResendAudit(**row) for row in found]
+
+
+def _insert_manual(conn: Conn, now: int, event: ManualEvent) -> int:
+    return rows.insert_event(
+        conn,
+        received_at=now,
+        source=EventSource.MANUAL,
+        outcome=event.outcome,
+        payload=event.payload,
+        record_id=event.record_id,
+        message=event.message,
+        who=event.who,
+    )
