@@ -224,11 +224,14 @@ def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) ->
         "from PySide6.QtWidgets import QApplication\n"
         "from cactus_desk import app\n"
         "qapp = QApplication([])\n"
-        "def close():\n"
+        "def close(tries=1000):\n"
         "    titles = [w.windowTitle() for w in qapp.topLevelWidgets() if w.isVisible()]\n"
+        "    if not any('[' in title for title in titles) and tries:\n"
+        "        QTimer.singleShot(10, lambda: close(tries - 1))\n"
+        "        return\n"
         "    print(titles)\n"
         "    qapp.closeAllWindows()\n"
-        "QTimer.singleShot(300, close)\n"
+        "QTimer.singleShot(0, close)\n"
         f"sys.exit(app.run(['--sandbox', '--data-dir', {str(tmp_path)!r}]))\n"
     )
     result = _run_offscreen(code)
@@ -237,7 +240,7 @@ def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) ->
     assert (tmp_path / "logs" / "cactus-desk.log").exists()
 
 
-# -- the first paint: a light shell, the rest right after ---------------------------------
+# -- the first paint: a light shell; then the usable window; the rest after its paint -------
 
 #: Modules the window must not wait for before its first paint.
 HEAVY_MODULES = (
@@ -251,18 +254,58 @@ HEAVY_MODULES = (
     "cactus_desk.sandbox",
     "cactus_desk.ui.payout_form",
 )
+#: What the first payout does not need: none of it loads (or runs) before the window is usable.
+NOT_BEFORE_READY = (
+    "httpx",
+    "keyring",
+    "sqlite3",
+    "cactus_desk.secrets",
+    "cactus_desk.gateway.client",
+    "cactus_desk.history.sqlite.store",
+    "cactus_desk.history.sqlite.opening",
+    "cactus_desk.sandbox",
+    "cactus_desk.ui.history_view",
+    "cactus_desk.ui.exception_hook",
+)
 
-# `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records, at the
-# main window's first paint, what is loaded and built; then it waits for the rest.
+# `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is
+# loaded at the main window's first paint and when the window is ready (form built, profile
+# chosen), and on which thread each heavy module is imported and the history opened.
 FIRST_PAINT_PROBE = """
-import json, sys
+import json, sys, threading
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow, QPushButton
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton
 from cactus_desk import cli
+import cactus_desk.history
 
 HEAVY = {heavy!r}
+LATE = {late!r}
 qapp = QApplication([])
-report = {{}}
+report = {{"imports": {{}}}}
+
+
+class Watch:
+    # An import hook that only notes who imports a late module first, and when.
+    def find_spec(self, name, path=None, target=None):
+        if name in LATE and name not in report["imports"]:
+            report["imports"][name] = {{
+                "gui_thread": threading.current_thread() is threading.main_thread(),
+                "before_ready": "ready" not in report,
+            }}
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+opened_on = []
+real_open = cactus_desk.history.open_history_fast
+
+
+def open_history_fast(data_dir):
+    opened_on.append(threading.current_thread() is threading.main_thread())
+    return real_open(data_dir)
+
+
+cactus_desk.history.open_history_fast = open_history_fast
 
 
 class Probe(QObject):
@@ -284,14 +327,27 @@ class Probe(QObject):
         return False
 
     def wait_until_ready(self, tries=500):
-        if not self.window.is_ready() and tries:
-            QTimer.singleShot(10, lambda: self.wait_until_ready(tries - 1))
-            return
         window = self.window
-        report["ready_later"] = window.is_ready()
+        if not window.is_ready() and tries:
+            QTimer.singleShot(1, lambda: self.wait_until_ready(tries - 1))
+            return
+        report["ready"] = window.is_ready()
+        report["loaded_at_ready"] = [m for m in LATE if m in sys.modules]
         report["profile"] = window.form.profile_combo.currentText()
-        report["history_open"] = window.history.count() == 0
+        report["history_note"] = window.findChild(QLabel, "historyNote").text()
+        report["opening_at_ready"] = window.history_opening()
+        report["opened_at_ready"] = bool(opened_on)
+        self.wait_for_history()
+
+    def wait_for_history(self, tries=1000):
+        window = self.window
+        if window.history_opening() and tries:
+            QTimer.singleShot(10, lambda: self.wait_for_history(tries - 1))
+            return
+        report["opened_on_gui_thread"] = opened_on
+        report["history_empty"] = window.history.count() == 0
         report["status_later"] = window.statusBar().currentMessage()
+        report["balance"] = window.balance_widget.text()
         qapp.closeAllWindows()
 
 
@@ -302,26 +358,52 @@ print(json.dumps(report))
 """
 
 
-def test_the_window_paints_before_the_heavy_parts_load_then_finishes(tmp_path: Path) -> None:
+def _first_paint_report(tmp_path: Path) -> dict:
     data = tmp_path / "desk"
     ProfileStore(data).add(
         Profile(name="Main shop", base_url="https://pay.example.com", merchant_id="m", site_id=7)
     )
-    code = FIRST_PAINT_PROBE.format(heavy=HEAVY_MODULES, data=str(data))
+    code = FIRST_PAINT_PROBE.format(heavy=HEAVY_MODULES, late=NOT_BEFORE_READY, data=str(data))
     result = _run_offscreen(code)
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report: dict = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_the_window_paints_before_the_heavy_parts_load_then_finishes(tmp_path: Path) -> None:
+    report = _first_paint_report(tmp_path)
     # At the first paint: the shell only, saying it is loading, with nothing to send from.
     assert report["loaded_at_paint"] == []
     assert report["ready_at_paint"] is False
     assert report["status_at_paint"] == "Loading…"
     assert report["send_button_at_paint"] is False
-    # Right after it: the profile, the form and the history are all there.
-    assert report["ready_later"] is True
+    # Right after it: the profile and the form are there; later the history too.
+    assert report["ready"] is True
     assert report["profile"] == "Main shop · LIVE"
-    assert report["history_open"] is True
+    assert report["history_empty"] is True
     assert report["status_later"] == ""
     assert report["code"] == 0
+
+
+def test_the_window_is_usable_before_the_history_keyring_and_network_load(
+    tmp_path: Path,
+) -> None:
+    report = _first_paint_report(tmp_path)
+    # Usable with none of what the first payout does not need loaded, let alone run.
+    assert report["ready"] is True and report["profile"] == "Main shop · LIVE"
+    assert report["loaded_at_ready"] == []
+    assert report["opened_at_ready"] is False
+    assert report["opening_at_ready"] is False  # it starts only once this window has painted
+    assert report["history_note"] == "Opening history…"
+    early = {name: where for name, where in report["imports"].items() if where["before_ready"]}
+    assert early == {}
+    # The history opened on a worker, and SQLite and the store were imported there too.
+    assert report["opened_on_gui_thread"] == [False]
+    for name in ("sqlite3", "cactus_desk.history.sqlite.store"):
+        assert report["imports"][name]["gui_thread"] is False, name
+    # After the paint the balance is asked for (no salt in the keyring here: it says so).
+    assert report["balance"].startswith(("Balance: loading", "Balance unavailable"))
+    assert report["history_empty"] is True
 
 
 def test_a_history_that_cannot_be_opened_after_the_first_paint_fails_the_start(
