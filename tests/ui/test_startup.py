@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDialog, QPushButton
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import APP_NAME, ORG_NAME, __version__, app
@@ -337,7 +337,16 @@ class Probe(QObject):
         report["history_note"] = window.findChild(QLabel, "historyNote").text()
         report["opening_at_ready"] = window.history_opening()
         report["opened_at_ready"] = bool(opened_on)
+        report["form_at_ready"] = self.layout_of(window)
         self.wait_for_history()
+
+    @staticmethod
+    def layout_of(window):
+        # Where the form and its Send button sit in the window: nothing may move later.
+        form = window.form
+        corner = form.send_button.mapTo(window, form.send_button.rect().topLeft())
+        box = form.geometry()
+        return [box.x(), box.y(), box.width(), box.height(), corner.x(), corner.y()]
 
     def wait_for_history(self, tries=1000):
         window = self.window
@@ -348,6 +357,8 @@ class Probe(QObject):
         report["history_empty"] = window.history.count() == 0
         report["status_later"] = window.statusBar().currentMessage()
         report["balance"] = window.balance_widget.text()
+        qapp.processEvents()
+        report["form_later"] = self.layout_of(window)
         qapp.closeAllWindows()
 
 
@@ -404,6 +415,8 @@ def test_the_window_is_usable_before_the_history_keyring_and_network_load(
     # After the paint the balance is asked for (no salt in the keyring here: it says so).
     assert report["balance"].startswith(("Balance: loading", "Balance unavailable"))
     assert report["history_empty"] is True
+    # What came after the usable window did not move the form.
+    assert report["form_later"] == report["form_at_ready"]
 
 
 def test_a_history_that_cannot_be_opened_after_the_first_paint_fails_the_start(
@@ -440,3 +453,51 @@ def test_the_window_finishes_on_first_use_and_a_closed_shell_stays_closed(
     with pytest.raises(RuntimeError, match="closed before it finished"):
         _ = closed.form
     MainWindow(data_home).shutdown()  # and the data folder is free again
+
+
+def test_the_history_tab_says_opening_until_the_history_opens_on_a_worker(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    ProfileStore(data_home).add(
+        Profile(name="Acme", base_url="https://pay.example.com", merchant_id="m", site_id=7)
+    )
+    window = MainWindow(data_home)
+    qtbot.addWidget(window)
+    window.show()
+    window.finish_startup()  # the usable window: a profile chosen, the form built
+    try:
+        assert window.is_ready() and window.form.profile_combo.currentText() == "Acme · LIVE"
+        assert not window.history_opening()
+        note = window.findChild(QLabel, "historyNote")
+        window._tabs.setCurrentIndex(1)  # the tab itself, not window.tabs: that would wait
+        qtbot.waitUntil(note.isVisible)  # Qt shows a new central widget's children queued
+        assert note.text() == "Opening history…"
+        assert window.balance_widget.text() == "Balance: loading for Acme…"
+        assert not window.balance_widget.is_busy()  # held back until the window has painted
+
+        window.start_background()
+        assert window.history_opening()
+        qtbot.waitUntil(lambda: not window.history_opening(), timeout=10_000)
+        # Opened, and the tab on show now holds the history panel instead of the note.
+        assert window.history.count() == 0
+        assert window.history_panel.isVisible() and not note.isVisible()
+        qtbot.waitUntil(lambda: "loading" not in window.balance_widget.text(), timeout=10_000)
+    finally:
+        window.shutdown()
+
+
+def test_a_window_closed_while_the_history_opens_releases_the_folder(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    window = MainWindow(data_home)
+    qtbot.addWidget(window)
+    window.finish_startup()
+    window.start_background()
+    window.close()  # at once: the opening may still be running on its worker
+    assert not window.history_opening()  # waited for, and whatever it opened was closed
+    second = app.build_main_window(["--data-dir", str(data_home)])
+    qtbot.addWidget(second)
+    try:
+        assert second.history.count() == 0
+    finally:
+        second.shutdown()
