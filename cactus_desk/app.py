@@ -3,9 +3,12 @@
 PySide6 and the screens are imported inside the functions, so ``cactus-desk --help`` and the
 no-display check answer without loading Qt.
 
-``run`` shows the window's light shell first and finishes it (history, profiles, the payout
-form, the balance, the sandbox) right after its first paint, so the window appears about as
-fast as an empty one; ``build_main_window`` finishes it before returning.
+``run`` shows the window's light shell first, builds what a payout needs (profiles, the
+payout form, the balance, the sandbox) right after its first paint, and once that usable
+window has painted, starts the rest off the GUI thread (the history opens on a worker, the
+balance is fetched) and installs the exception hook, the version and the icon. So the
+window appears about as fast as an empty one and is usable soon after;
+``build_main_window`` does all of it, waiting for the history, before returning.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from cactus_desk import APP_NAME, ORG_NAME, paths
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QEvent, QObject
-    from PySide6.QtWidgets import QMainWindow
+    from PySide6.QtWidgets import QMainWindow, QWidget
 
     from cactus_desk.ui.exception_hook import ExceptionHook
     from cactus_desk.ui.main_window import MainWindow
@@ -34,6 +37,9 @@ EXIT_USAGE = 2
 
 # If no paint comes (a window started minimised), the start-up is finished after this long.
 FINISH_FALLBACK_MS = 1000
+# pydantic looks for plugins in every installed package's metadata on its first model (about
+# as long as the rest of pydantic's import); the app uses none. Set unless already chosen.
+PYDANTIC_PLUGINS = ("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 NO_DISPLAY_MESSAGE = (
     "cactus-desk: no display: run it in a desktop session, or set QT_QPA_PLATFORM=offscreen "
@@ -132,6 +138,8 @@ def build_main_window(argv: list[str]) -> QMainWindow:
     args = parse_args(list(argv))
     window = _build_shell(args)
     _finish(window, args)
+    _set_application_version_and_icon()
+    window.wait_started()
     return window
 
 
@@ -152,8 +160,7 @@ def _build_shell(args: argparse.Namespace) -> MainWindow:
 
 
 def _finish(window: MainWindow, args: argparse.Namespace) -> None:
-    """Everything the first paint does not need: the window's parts, the sandbox, the icon."""
-    _set_application_version_and_icon()
+    """What the first paint does not need and a payout does: the window's parts, the sandbox."""
     window.finish_startup()
     if args.sandbox and window.is_ready():
         window.start_sandbox()
@@ -171,8 +178,11 @@ def _report_start_failure(message: str) -> None:
         QMessageBox.critical(None, APP_NAME, f"Cactus Desk could not start:\n\n{message}")
 
 
-def _after_first_paint(window: QMainWindow, action: Callable[[], None]) -> QObject:
-    """Call ``action`` once, when ``window``'s first paint is over (or after a fallback delay).
+def _after_first_paint(window: QWidget, action: Callable[[], None]) -> QObject:
+    """Call ``action`` once, when ``window``'s next paint is over (or after a fallback delay).
+
+    ``window`` is any widget: a main window whose central widget covers it is not painted
+    itself, its central widget is.
 
     Returns the watcher; keep it alive until then.
     """
@@ -227,6 +237,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    os.environ.setdefault(*PYDANTIC_PLUGINS)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cactus-desk"])
     try:
         window = _build_shell(args)
@@ -234,22 +245,34 @@ def run(argv: list[str] | None = None) -> int:
         _report_start_failure(_one_line(exc))
         return EXIT_FAILURE
     hooks: list[ExceptionHook] = []
+    watchers: list[QObject] = []
+    log_paths: list[Path | None] = []
+
+    def fail(message: str) -> None:
+        logging.getLogger(__name__).error("start-up failed: %s", message)
+        _report_start_failure(message)
+        app.exit(EXIT_FAILURE)
+        window.shutdown()
+        window.hide()
 
     def finish() -> None:
-        from cactus_desk.ui.exception_hook import install_exception_hook
-
-        log_path = _start_logging(args)
+        log_paths.append(_start_logging(args))
         try:
             _finish(window, args)
-        except Exception as exc:  # e.g. a history that cannot be opened: as if before the show
-            logging.getLogger(__name__).error("start-up failed: %s", _one_line(exc))
-            _report_start_failure(_one_line(exc))
-            app.exit(EXIT_FAILURE)
-            window.shutdown()
-            window.hide()
+        except Exception as exc:  # as if before the show: one readable line, exit code 1
+            fail(_one_line(exc))
             return
+        # The rest once this usable window has painted: nothing of it delays that paint.
+        watchers.append(_after_first_paint(window.centralWidget() or window, background))
+
+    def background() -> None:
+        from cactus_desk.ui.exception_hook import install_exception_hook
+
+        window.startupFailed.connect(fail)  # e.g. a history that cannot be opened
+        window.start_background()
         # From here an unexpected error is logged and explained, and the window carries on.
-        hooks.append(install_exception_hook(window, log_path))
+        hooks.append(install_exception_hook(window, log_paths[0]))
+        _set_application_version_and_icon()
 
     watcher = _after_first_paint(window, finish)
     window.show()
@@ -257,6 +280,8 @@ def run(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         watcher.deleteLater()
+        for later in watchers:
+            later.deleteLater()
         for hook in hooks:
             hook.uninstall()
         window.shutdown()  # after a quit that bypassed closeEvent, too

@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
 
-from cactus_desk.gateway.client import CactusClient, GatewayError
-from cactus_desk.gateway.models import BalanceResponse
 from cactus_desk.money import currencies, format_major, with_decimals
-from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
+
+if TYPE_CHECKING:
+    # The gateway client (httpx) and the models (pydantic) load with the first fetch, on
+    # its worker: the window's start does not wait for them.
+    from cactus_desk.gateway.models import BalanceResponse
+    from cactus_desk.profiles import Profile
 
 CHANNEL = "balance"
 # A balance is a glance, not a payout: give up long before a payout's 180 s read timeout.
@@ -87,6 +91,8 @@ def _show_major(line: BalanceLine, major: Decimal) -> str:
 
 def fetch_balances(profile: Profile, salt_provider: SaltProvider) -> list[BalanceLine]:
     """Ask the gateway for ``profile``'s balances. Worker thread: reads the keyring, does I/O."""
+    from cactus_desk.gateway.client import CactusClient
+
     salt = salt_provider()
     if not salt:
         raise BalanceFetchError(f"no salt is stored for the profile {profile.name!r}")
@@ -119,6 +125,8 @@ class BalanceWidget(QWidget):
         self._balances: dict[str, int] = {}
         self._lines: list[BalanceLine] = []
         self._lead: str | None = None
+        self._held = False  # fetches wait for release() (the window's start)
+        self._fetch_due = False
         self._runner = Runner(self)
 
         self._label = QLabel(self)
@@ -147,6 +155,7 @@ class BalanceWidget(QWidget):
     def set_profile(self, profile: Profile | None, salt_provider: SaltProvider | None) -> None:
         """Show ``profile``'s balance (fetched now); None clears it. GUI thread."""
         self._runner.invalidate(CHANNEL)
+        self._fetch_due = False
         self._profile = profile
         self._salt_provider = salt_provider
         self._button.setEnabled(profile is not None and salt_provider is not None)
@@ -156,6 +165,18 @@ class BalanceWidget(QWidget):
             self._show_plain("Balance: no profile selected")
             return
         self.refresh()
+
+    def hold(self) -> None:
+        """Hold fetches back until ``release`` (the window's start is not over yet): the
+        widget says it is loading meanwhile, so nothing moves when the fetch starts."""
+        self._held = True
+
+    def release(self) -> None:
+        """Start the fetch held back by ``hold``, if one is due."""
+        self._held = False
+        if self._fetch_due:
+            self._fetch_due = False
+            self.refresh()
 
     def set_currency(self, currency: str | None) -> None:
         """Show ``currency`` (the one being paid in) first. GUI thread."""
@@ -170,6 +191,9 @@ class BalanceWidget(QWidget):
             return
         self._show_plain(f"Balance: loading for {profile.name}…")
         self._button.setEnabled(False)
+        if self._held:
+            self._fetch_due = True
+            return
         self._runner.run(
             lambda: fetch_balances(profile, provider),
             self._on_loaded,
@@ -225,6 +249,8 @@ class BalanceWidget(QWidget):
         self._label.setToolTip("\n".join(tips))
 
     def _on_failed(self, error: BaseException) -> None:
+        from cactus_desk.gateway.client import GatewayError
+
         self._lines = []
         self._button.setEnabled(True)
         if isinstance(error, GatewayError):

@@ -4,25 +4,32 @@ With no profile at all it shows a first-run page instead, offering the embedded 
 a new profile. The sandbox (``start_sandbox``) runs in this process on a free loopback port;
 its profile and salt live in memory only and are never written to disk.
 
-The window is built in two steps so that it appears at once: the constructor makes a light
-shell (title, menus, a status bar saying "Loading…") and takes the instance lock;
-``finish_startup`` then opens the history, loads the profiles, the catalog and the keyring,
-and builds the pages, the payout form and the balance. ``app.run`` calls it right after the
-first paint; ``app.build_main_window`` calls it before returning. What the shell needs is
-kept cheap: pydantic, httpx, keyring and the history store load in ``finish_startup``, and so
-does PySide6's ``Qt`` namespace (tens of milliseconds to create its enums). The pages are not
-in the shell: Qt lays out a main window's central widget through a property animation, and
-the first time Python code sees Qt's private animation timer (an application-wide event
-filter does) PySide6 creates every QtWidgets enum, which costs more than the whole shell.
+The window is built in three steps so that it appears at once and is usable soon after: the
+constructor makes a light shell (title, menus, a status bar saying "Loading…") and takes the
+instance lock; ``finish_startup`` then builds what the first payout needs (the profile list,
+the catalog, the pages, the payout form and the balance, its fetch held back); and
+``start_background``, called once that window has painted, does the rest off the GUI thread:
+the history opens on a worker (the History tab says "Opening history…" until then), the
+interrupted payouts are settled there, and only then the balance is fetched. The keyring is
+loaded when a salt is first needed (on a worker). ``app.run`` calls the steps after the first
+paints; ``app.build_main_window`` runs them all (waiting for the history) before returning.
+What the shell needs is kept cheap: PySide6's ``Qt`` namespace costs tens of milliseconds to
+create its enums. The pages are not in the shell: Qt lays out a main window's central widget
+through a property animation, and the first time Python code sees Qt's private animation
+timer (an application-wide event filter does) PySide6 creates every QtWidgets enum, which
+costs more than the whole shell.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QWidget
 
@@ -33,11 +40,12 @@ from cactus_desk.ui.view_settings import ViewSettings
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QCloseEvent
-    from PySide6.QtWidgets import QMessageBox, QTabWidget
+    from PySide6.QtWidgets import QLabel, QMessageBox, QTabWidget
 
     from cactus_desk.history.port import HistoryStore
     from cactus_desk.history.types import CorruptHistoryError
     from cactus_desk.payouts.send import SendResult
+    from cactus_desk.payouts.states import State
     from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
@@ -63,6 +71,10 @@ SANDBOX_PROFILE_NAME = "Sandbox"
 PAYOUT_TAB, HISTORY_TAB = 0, 1
 EMPTY_PAGE, MAIN_PAGE = 0, 1
 LOADING_TEXT = "Loading…"
+OPENING_HISTORY_TEXT = "Opening history…"
+HISTORY_NOT_OPEN_TEXT = "The payout history is not open."
+# The worker channel of the history's opening at start.
+OPEN_CHANNEL = "open-history"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
 CLOSING_WHEN_IDLE_TEXT = (
@@ -72,6 +84,67 @@ CLOSING_WHEN_IDLE_TEXT = (
 
 class AlreadyRunningError(RuntimeError):
     """Another Cactus Desk window holds this data folder; the message names its process."""
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """The payouts left SUBMITTING by the last run, settled; or why they could not be."""
+
+    ids: list[int] = field(default_factory=list)
+    states: list[State] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """What the history's opening on a worker found: a store (settled), or the damage."""
+
+    store: HistoryStore | None
+    check_pending: bool = False
+    damage: CorruptHistoryError | None = None
+    settled: _Settled = field(default_factory=_Settled)
+
+
+def _settle_interrupted(store: HistoryStore) -> _Settled:
+    """Worker thread: settle the attempts an earlier run left SUBMITTING (SQL)."""
+    from cactus_desk.payouts.recovery import recover_interrupted
+
+    try:
+        ids = recover_interrupted(store)
+        return _Settled(ids, [store.get(record_id).state for record_id in ids])
+    except Exception as exc:  # a history it cannot read: say so, keep the window usable
+        log.error("interrupted payouts could not be settled: %s", exc)
+        return _Settled(error=str(exc))
+
+
+class _HistoryOpening:
+    """Opens the history on a worker; keeps what it opened until the window takes it, so a
+    window closed meanwhile can still close the store."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._lock = threading.Lock()
+        self._store: HistoryStore | None = None
+
+    def __call__(self) -> _Opened:  # worker thread: SQL and disk
+        from cactus_desk.history import open_history_fast
+        from cactus_desk.history.types import CorruptHistoryError
+
+        try:
+            opened = open_history_fast(self._data_dir)
+        except CorruptHistoryError as exc:
+            return _Opened(None, damage=exc)
+        with self._lock:
+            self._store = opened.store
+        return _Opened(
+            opened.store, opened.check_pending, settled=_settle_interrupted(opened.store)
+        )
+
+    def take(self) -> HistoryStore | None:
+        """The store it opened, once (None when none, or already taken)."""
+        with self._lock:
+            store, self._store = self._store, None
+        return store
 
 
 def _delete_on_close(widget: QWidget) -> None:
@@ -138,8 +211,11 @@ class MainWindow(QMainWindow):
     """Cactus Desk's window. Tests reach its parts through the documented properties.
 
     The constructor builds the shell only; ``finish_startup`` (or the first use of any part
-    below) completes the window.
+    below) completes the window; ``start_background`` opens the history on a worker.
+    ``startupFailed`` carries a readable line when the history cannot be opened at all.
     """
+
+    startupFailed = Signal(str)
 
     def __init__(
         self,
@@ -157,6 +233,11 @@ class MainWindow(QMainWindow):
         if not self._lock.acquire():
             raise AlreadyRunningError(self._lock.message)
         self._ready = False
+        self._background_started = False
+        self._opening: _HistoryOpening | None = None  # the history's opening, while it runs
+        self._startup_error: BaseException | None = None
+        self._secrets: SecretStore | None = None
+        self._secrets_lock = threading.Lock()
         self._history: HistoryStore | None = None
         self._damage: CorruptHistoryError | None = None
         self._damage_pending: str | None = None  # found by the check while a send was in flight
@@ -183,33 +264,23 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
 
     def finish_startup(self) -> None:
-        """Open the history, load profiles and catalog, build the form and the balance (once).
+        """Load the profiles and the catalog, build the pages, the form and the balance (once).
 
-        A damaged history brings up its dialog; interrupted payouts are settled and reported.
-        Raises what opening the history raises (``HistoryOpenError``); the lock is then freed.
+        Nothing here touches the history, the keyring or the network: ``start_background``
+        does that once this window has painted. The lock is freed if this fails.
         """
         if self._ready or self._shut_down:  # done, or closed before it could be
             return
         from cactus_desk.catalog import load_catalog
-        from cactus_desk.history import open_history_fast
-        from cactus_desk.history.types import CorruptHistoryError
         from cactus_desk.profiles import ProfileStore
-        from cactus_desk.secrets import SecretStore
         from cactus_desk.ui.balance import BalanceWidget
         from cactus_desk.ui.payout_form import PayoutForm
         from cactus_desk.ui.recovery_dialog import RecoveryBanner
         from cactus_desk.ui.send_controller import SendController
         from cactus_desk.ui.workers import Runner
 
-        check_pending = False
         try:
             self._profiles = ProfileStore(self.data_dir)
-            self._secrets = SecretStore()
-            try:
-                opened = open_history_fast(self.data_dir)
-                self._history, check_pending = opened.store, opened.check_pending
-            except CorruptHistoryError as exc:
-                self._damage = exc  # the dialog opens once the window is built
             catalog = load_catalog()
         except BaseException:
             self._shut_down = True
@@ -218,7 +289,7 @@ class MainWindow(QMainWindow):
         self._build_pages()
         self._runner: Runner = Runner(self)
         self._controller: SendController = SendController(
-            self._history,
+            None,  # no send is taken until the history is open (start_background)
             self.salt_provider,
             read_timeout_for=self._read_timeout_for,
             parent=self,
@@ -233,6 +304,7 @@ class MainWindow(QMainWindow):
         self._column.insertWidget(0, self._recovery_banner)
 
         self._balance: BalanceWidget = BalanceWidget()
+        self._balance.hold()  # its fetch (httpx, the keyring, the network) waits for the paint
         self._balance.balancesChanged.connect(self._form.set_balances)
         self._balance.set_currency(self._form.currency())
         self._form.currency_combo.currentIndexChanged.connect(
@@ -245,20 +317,99 @@ class MainWindow(QMainWindow):
 
         self._tabs.currentChanged.connect(self._tab_changed)
         self._sandbox_action.setEnabled(True)
-        self._import_action.setEnabled(True)
         self._add_shortcuts()
         self.statusBar().clearMessage()
         self.reload_profiles()
-        if self._damage is not None:
-            self._history_damaged(self._damage)
-        else:
-            self._history_opened(check_pending)
+
+    def start_background(self) -> None:
+        """The rest of the start, once the usable window has painted (once).
+
+        The history opens on a worker (a damaged or missing one brings up its dialog, one
+        that cannot be opened at all emits ``startupFailed``), the payouts an earlier run
+        left interrupted are settled there and reported, and the balance is fetched.
+        """
+        if self._background_started or not self._ready or self._shut_down:
+            return
+        self._background_started = True
+        self._opening = _HistoryOpening(self.data_dir)
+        self._runner.run(
+            self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
+        )
+        self._balance.release()
+
+    def history_opening(self) -> bool:
+        """True while the history is being opened at start."""
+        return self._opening is not None
+
+    def wait_started(self, timeout_ms: int = 60_000) -> None:
+        """Finish the whole start, waiting (events running) until the history has opened.
+
+        For ``app.build_main_window`` and tests. Raises what opening the history raised
+        (``HistoryOpenError``); the window is then shut down.
+        """
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QThread
+
+        self.finish_startup()
+        self.start_background()
+        deadline = QDeadlineTimer(timeout_ms)
+        while self._opening is not None and not self._shut_down:
+            if deadline.hasExpired():
+                raise TimeoutError("The payout history did not open in time.")
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+            QThread.msleep(1)
+        if self._startup_error is not None:
+            self.shutdown()
+            raise self._startup_error
+
+    def _history_arrived(self, opened: _Opened) -> None:
+        """GUI thread: the opening's result; use the store, or bring up the damage dialog."""
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.take()
+        if self._shut_down:  # closed meanwhile: shutdown could not see this store
+            if opened.store is not None:
+                opened.store.close()
+            return
+        self._import_action.setEnabled(True)
+        if opened.store is None:
+            assert opened.damage is not None
+            self._history_damaged(opened.damage)
+            return
+        self._adopt_history(opened.store)
+        self._history_settled(opened.store, opened.settled, opened.check_pending, "")
+
+    def _history_open_failed(self, error: BaseException) -> None:
+        """GUI thread: the history cannot be opened at all (not damage: e.g. no access)."""
+        self._opening = None
+        if self._shut_down:
+            return
+        self._startup_error = error
+        message = " ".join(str(error).split()) or type(error).__name__
+        log.error("the payout history could not be opened: %s", message)
+        self._pages.setEnabled(False)
+        self.statusBar().showMessage(message)
+        self._set_history_note(HISTORY_NOT_OPEN_TEXT)
+        self.startupFailed.emit(message)
+
+    def _adopt_history(self, store: HistoryStore) -> None:
+        self._history, self._damage = store, None
+        self._controller.set_history(store)
+        if self._sandbox is not None and self._live is None:
+            self._start_live_statuses(self._sandbox)
+        if self._tabs.currentIndex() == HISTORY_TAB:
+            self.history_panel.refresh()
+
+    def _set_history_note(self, text: str) -> None:
+        """What the History tab says while no panel is there ("Opening history…")."""
+        self._history_note.setText(text)
+        self._history_note.setVisible(self._history_panel is None)
 
     def _build_pages(self) -> None:
         """The first-run page and the tabs, under the place of the start-up notice."""
         # Imported here, like the other widgets the shell does not show: each PySide6 class
         # costs a little the first time it is named.
-        from PySide6.QtWidgets import QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QLabel, QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout
 
         self._scroll = QScrollArea()
         self._scroll.setObjectName("payoutScroll")
@@ -271,6 +422,10 @@ class MainWindow(QMainWindow):
         self._history_holder = QWidget()
         self._history_layout = QVBoxLayout(self._history_holder)
         self._history_layout.setContentsMargins(0, 0, 0, 0)
+        self._history_note: QLabel = QLabel(OPENING_HISTORY_TEXT)
+        self._history_note.setObjectName("historyNote")
+        self._history_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._history_layout.addWidget(self._history_note)
         self._tabs.addTab(self._history_holder, "History")
 
         self._empty = EmptyState()
@@ -288,13 +443,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def is_ready(self) -> bool:
-        """True once ``finish_startup`` has built the whole window."""
+        """True once ``finish_startup`` has built the usable window: the pages, the payout
+        form with the profiles loaded, the balance (the history may still be opening)."""
         return self._ready
 
     def _finished(self) -> MainWindow:
-        # The parts below exist once the start-up is finished; asking for one finishes it.
+        # The parts below exist once the start-up is finished; asking for one finishes it,
+        # the history's opening included.
         if not self._ready:
-            self.finish_startup()
+            self.wait_started()
             if not self._ready:
                 raise RuntimeError("The window was closed before it finished starting.")
         return self
@@ -318,8 +475,12 @@ class MainWindow(QMainWindow):
 
     @property
     def history(self) -> HistoryStore:
-        """The payout history store; RuntimeError while a damaged one awaits a decision."""
-        history = self._finished()._history
+        """The payout history store; RuntimeError while a damaged one awaits a decision.
+
+        Asked while the history is still opening at start, it waits for it (tests)."""
+        if self._finished()._opening is not None or not self._background_started:
+            self.wait_started()
+        history = self._history
         if history is None:
             raise RuntimeError("The payout history is not open: it was damaged and set aside.")
         return history
@@ -337,7 +498,17 @@ class MainWindow(QMainWindow):
     @property
     def secrets(self) -> SecretStore:
         """Where salts are read (keyring, or memory for the sandbox)."""
-        return self._finished()._secrets
+        return self._finished()._secret_store()
+
+    def _secret_store(self) -> SecretStore:
+        # Made on first use, on whichever thread needs a salt first (usually the balance's
+        # worker): the keyring module is not needed before that.
+        with self._secrets_lock:
+            if self._secrets is None:
+                from cactus_desk.secrets import SecretStore
+
+                self._secrets = SecretStore()
+            return self._secrets
 
     @property
     def balance_widget(self) -> BalanceWidget:
@@ -368,6 +539,7 @@ class MainWindow(QMainWindow):
             self._history_panel = HistoryPanel(self.history, self.profiles)
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
+            self._history_note.setVisible(False)
             self._history_layout.addWidget(self._history_panel)
         return self._history_panel
 
@@ -405,8 +577,8 @@ class MainWindow(QMainWindow):
 
     def salt_provider(self, profile: Profile) -> Callable[[], str | None]:
         """A callable that reads ``profile``'s salt when called (on a worker thread)."""
-        secrets, profile_id = self.secrets, profile.id
-        return lambda: secrets.get_salt(profile_id)
+        secret_store, profile_id = self._secret_store, profile.id
+        return lambda: secret_store().get_salt(profile_id)
 
     def _read_timeout_for(self, profile: Profile) -> float:
         if profile.id == SANDBOX_PROFILE_ID and self._sandbox_read_timeout is not None:
@@ -422,7 +594,7 @@ class MainWindow(QMainWindow):
 
             sandbox = SandboxGateway().start()
             self._sandbox = sandbox
-            self._secrets.remember_for_session(SANDBOX_PROFILE_ID, sandbox.salt)
+            self._secret_store().remember_for_session(SANDBOX_PROFILE_ID, sandbox.salt)
             self._sandbox_profile = Profile(
                 id=SANDBOX_PROFILE_ID,
                 name=SANDBOX_PROFILE_NAME,
@@ -606,8 +778,8 @@ class MainWindow(QMainWindow):
     # -- sends ------------------------------------------------------------------------------
 
     def _tab_changed(self, index: int) -> None:
-        if index == HISTORY_TAB:
-            self.history_panel.refresh()
+        if index == HISTORY_TAB and self._history is not None:
+            self.history_panel.refresh()  # else it says "Opening history…" until it is open
 
     def _send_finished(self, job: SendJob, result: SendResult) -> None:
         if self._history_panel is not None:
@@ -628,23 +800,32 @@ class MainWindow(QMainWindow):
     # -- the history: interrupted payouts, damage, resends --------------------------------
 
     def _history_opened(self, check_pending: bool, note: str = "") -> None:
-        """Settle interrupted attempts and say so; check the file on a worker if still due."""
-        from cactus_desk.payouts.recovery import recover_interrupted
+        """Settle interrupted attempts (on a worker) and say so; check the file if still due."""
+        store = self.history
+        if note:
+            self._recovery_banner.show_message(note, show_button=False)
+        self._runner.run(
+            lambda: _settle_interrupted(store),
+            lambda settled: self._history_settled(store, settled, check_pending, note),
+        )
+
+    def _history_settled(
+        self, store: HistoryStore, settled: _Settled, check_pending: bool, note: str
+    ) -> None:
+        """GUI thread: report the interrupted payouts; start the integrity check if due."""
         from cactus_desk.ui.recovery_dialog import interrupted_text
 
-        store = self.history
-        text = ""
-        try:
-            self._recovered = recover_interrupted(store)
-            if self._recovered:
-                text = interrupted_text([store.get(i).state for i in self._recovered])
-        except Exception as exc:  # a history it cannot read: say so, keep the window usable
-            log.error("interrupted payouts could not be settled: %s", exc)
+        if self._shut_down or store is not self._history:
+            return
+        self._recovered = settled.ids
+        text = interrupted_text(settled.states) if settled.states else ""
+        if settled.error is not None:
             text = (
-                f"Payouts interrupted when Cactus Desk last stopped could not be checked ({exc}). "
-                "Look for payouts still Submitting in the history before sending new ones."
+                "Payouts interrupted when Cactus Desk last stopped could not be checked "
+                f"({settled.error}). Look for payouts still Submitting in the history before "
+                "sending new ones."
             )
-        if note or text:
+        if text:
             self._recovery_banner.show_message(
                 " ".join(part for part in (note, text) if part), show_button=bool(self._recovered)
             )
@@ -675,6 +856,7 @@ class MainWindow(QMainWindow):
             self._live.stop()
             self._live = None
         self._drop_history_panel()
+        self._set_history_note(HISTORY_NOT_OPEN_TEXT)
         if store is None:
             return
         store.close()
@@ -694,6 +876,7 @@ class MainWindow(QMainWindow):
 
         self._damage = error
         self._pages.setEnabled(False)
+        self._set_history_note(HISTORY_NOT_OPEN_TEXT)
         self.statusBar().showMessage("The payout history is damaged: choose how to continue.")
         dialog = CorruptHistoryDialog(error, self.data_dir, self)
         _delete_on_close(dialog)
@@ -703,15 +886,10 @@ class MainWindow(QMainWindow):
 
     def _use_history(self, store: HistoryStore, message: str) -> None:
         """Work with ``store`` from now on (a restored backup or a new, empty history)."""
-        self._history, self._damage = store, None
-        self._controller.set_history(store)
+        self._adopt_history(store)
         self._pages.setEnabled(True)
         self.statusBar().clearMessage()
         self._history_opened(False, note=message)
-        if self._sandbox is not None and self._live is None:
-            self._start_live_statuses(self._sandbox)
-        if self._tabs.currentIndex() == HISTORY_TAB:
-            self.history_panel.refresh()
 
     def _drop_history_panel(self) -> None:
         panel, self._history_panel = self._history_panel, None
@@ -720,6 +898,7 @@ class MainWindow(QMainWindow):
             self._history_layout.removeWidget(panel)
             panel.hide()
             panel.deleteLater()
+            self._history_note.setVisible(True)
 
     def _show_recovered(self) -> None:
         from cactus_desk.history.types import RecordNotFoundError
@@ -844,8 +1023,12 @@ class MainWindow(QMainWindow):
             # Stopping first releases a handler a fault holds, so a pending send ends now.
             self._sandbox.stop()
         self._balance.set_profile(None, None)
-        self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends and balances
+        self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends, balances, opening
         self._controller.close()
+        opening, self._opening = self._opening, None
+        opened = opening.take() if opening is not None else None
+        if opened is not None and opened is not self._history:
+            opened.close()  # opened on the worker after this window was closed
         if self._history_panel is not None:
             self._history_panel.stop()  # a search typed just before quitting reads no more
         if self._history is not None:

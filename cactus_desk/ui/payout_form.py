@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -35,11 +36,14 @@ from cactus_desk.payouts.states import state_text
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.amount_edit import AmountEdit, minor_unit_name
-from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog, EarlierPayout
 from cactus_desk.ui.method_panel import MethodPanel, ResizableStackedWidget
 from cactus_desk.ui.result_banner import ResultBanner
 from cactus_desk.ui.send_controller import SendController, SendJob
 from cactus_desk.ui.status_follower import StatusFollower
+
+if TYPE_CHECKING:
+    # The confirm dialog loads with the first Send: the window's start does not wait for it.
+    from cactus_desk.ui.confirm_dialog import ConfirmDialog
 
 # The form's own keys, in the order their messages are listed.
 FORM_KEYS = ("profile", "currency", "method", "site_login", "amount", "request_id")
@@ -414,6 +418,8 @@ class PayoutForm(QWidget):
 
         An invalid draft instead shows every field's message.
         """
+        from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog, EarlierPayout
+
         self._touched.update(self._all_keys())
         self._revalidate()
         profile = self.current_profile()

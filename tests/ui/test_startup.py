@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDialog, QPushButton
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk import APP_NAME, ORG_NAME, __version__, app
@@ -225,11 +225,14 @@ def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) ->
         "from PySide6.QtWidgets import QApplication\n"
         "from cactus_desk import app\n"
         "qapp = QApplication([])\n"
-        "def close():\n"
+        "def close(tries=1000):\n"
         "    titles = [w.windowTitle() for w in qapp.topLevelWidgets() if w.isVisible()]\n"
+        "    if not any('[' in title for title in titles) and tries:\n"
+        "        QTimer.singleShot(10, lambda: close(tries - 1))\n"
+        "        return\n"
         "    print(titles)\n"
         "    qapp.closeAllWindows()\n"
-        "QTimer.singleShot(300, close)\n"
+        "QTimer.singleShot(0, close)\n"
         f"sys.exit(app.run(['--sandbox', '--data-dir', {str(tmp_path)!r}]))\n"
     )
     result = _run_offscreen(code)
@@ -238,7 +241,7 @@ def test_run_opens_the_window_and_returns_0_when_it_is_closed(tmp_path: Path) ->
     assert (tmp_path / "logs" / "cactus-desk.log").exists()
 
 
-# -- the first paint: a light shell, the rest right after ---------------------------------
+# -- the first paint: a light shell; then the usable window; the rest after its paint -------
 
 #: Modules the window must not wait for before its first paint.
 HEAVY_MODULES = (
@@ -252,18 +255,58 @@ HEAVY_MODULES = (
     "cactus_desk.sandbox",
     "cactus_desk.ui.payout_form",
 )
+#: What the first payout does not need: none of it loads (or runs) before the window is usable.
+NOT_BEFORE_READY = (
+    "httpx",
+    "keyring",
+    "sqlite3",
+    "cactus_desk.secrets",
+    "cactus_desk.gateway.client",
+    "cactus_desk.history.sqlite.store",
+    "cactus_desk.history.sqlite.opening",
+    "cactus_desk.sandbox",
+    "cactus_desk.ui.history_view",
+    "cactus_desk.ui.exception_hook",
+)
 
-# `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records, at the
-# main window's first paint, what is loaded and built; then it waits for the rest.
+# `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is
+# loaded at the main window's first paint and when the window is ready (form built, profile
+# chosen), and on which thread each heavy module is imported and the history opened.
 FIRST_PAINT_PROBE = """
-import json, sys
+import json, sys, threading
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow, QPushButton
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton
 from cactus_desk import cli
+import cactus_desk.history
 
 HEAVY = {heavy!r}
+LATE = {late!r}
 qapp = QApplication([])
-report = {{}}
+report = {{"imports": {{}}}}
+
+
+class Watch:
+    # An import hook that only notes who imports a late module first, and when.
+    def find_spec(self, name, path=None, target=None):
+        if name in LATE and name not in report["imports"]:
+            report["imports"][name] = {{
+                "gui_thread": threading.current_thread() is threading.main_thread(),
+                "before_ready": "ready" not in report,
+            }}
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+opened_on = []
+real_open = cactus_desk.history.open_history_fast
+
+
+def open_history_fast(data_dir):
+    opened_on.append(threading.current_thread() is threading.main_thread())
+    return real_open(data_dir)
+
+
+cactus_desk.history.open_history_fast = open_history_fast
 
 
 class Probe(QObject):
@@ -285,14 +328,38 @@ class Probe(QObject):
         return False
 
     def wait_until_ready(self, tries=500):
-        if not self.window.is_ready() and tries:
-            QTimer.singleShot(10, lambda: self.wait_until_ready(tries - 1))
-            return
         window = self.window
-        report["ready_later"] = window.is_ready()
+        if not window.is_ready() and tries:
+            QTimer.singleShot(1, lambda: self.wait_until_ready(tries - 1))
+            return
+        report["ready"] = window.is_ready()
+        report["loaded_at_ready"] = [m for m in LATE if m in sys.modules]
         report["profile"] = window.form.profile_combo.currentText()
-        report["history_open"] = window.history.count() == 0
+        report["history_note"] = window.findChild(QLabel, "historyNote").text()
+        report["opening_at_ready"] = window.history_opening()
+        report["opened_at_ready"] = bool(opened_on)
+        report["form_at_ready"] = self.layout_of(window)
+        self.wait_for_history()
+
+    @staticmethod
+    def layout_of(window):
+        # Where the form and its Send button sit in the window: nothing may move later.
+        form = window.form
+        corner = form.send_button.mapTo(window, form.send_button.rect().topLeft())
+        box = form.geometry()
+        return [box.x(), box.y(), box.width(), box.height(), corner.x(), corner.y()]
+
+    def wait_for_history(self, tries=1000):
+        window = self.window
+        if window.history_opening() and tries:
+            QTimer.singleShot(10, lambda: self.wait_for_history(tries - 1))
+            return
+        report["opened_on_gui_thread"] = opened_on
+        report["history_empty"] = window.history.count() == 0
         report["status_later"] = window.statusBar().currentMessage()
+        report["balance"] = window.balance_widget.text()
+        qapp.processEvents()
+        report["form_later"] = self.layout_of(window)
         qapp.closeAllWindows()
 
 
@@ -303,26 +370,54 @@ print(json.dumps(report))
 """
 
 
-def test_the_window_paints_before_the_heavy_parts_load_then_finishes(tmp_path: Path) -> None:
+def _first_paint_report(tmp_path: Path) -> dict:
     data = tmp_path / "desk"
     ProfileStore(data).add(
         Profile(name="Main shop", base_url="https://pay.example.com", merchant_id="m", site_id=7)
     )
-    code = FIRST_PAINT_PROBE.format(heavy=HEAVY_MODULES, data=str(data))
+    code = FIRST_PAINT_PROBE.format(heavy=HEAVY_MODULES, late=NOT_BEFORE_READY, data=str(data))
     result = _run_offscreen(code)
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report: dict = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_the_window_paints_before_the_heavy_parts_load_then_finishes(tmp_path: Path) -> None:
+    report = _first_paint_report(tmp_path)
     # At the first paint: the shell only, saying it is loading, with nothing to send from.
     assert report["loaded_at_paint"] == []
     assert report["ready_at_paint"] is False
     assert report["status_at_paint"] == "Loading…"
     assert report["send_button_at_paint"] is False
-    # Right after it: the profile, the form and the history are all there.
-    assert report["ready_later"] is True
+    # Right after it: the profile and the form are there; later the history too.
+    assert report["ready"] is True
     assert report["profile"] == "Main shop · LIVE"
-    assert report["history_open"] is True
+    assert report["history_empty"] is True
     assert report["status_later"] == ""
     assert report["code"] == 0
+
+
+def test_the_window_is_usable_before_the_history_keyring_and_network_load(
+    tmp_path: Path,
+) -> None:
+    report = _first_paint_report(tmp_path)
+    # Usable with none of what the first payout does not need loaded, let alone run.
+    assert report["ready"] is True and report["profile"] == "Main shop · LIVE"
+    assert report["loaded_at_ready"] == []
+    assert report["opened_at_ready"] is False
+    assert report["opening_at_ready"] is False  # it starts only once this window has painted
+    assert report["history_note"] == "Opening history…"
+    early = {name: where for name, where in report["imports"].items() if where["before_ready"]}
+    assert early == {}
+    # The history opened on a worker, and SQLite and the store were imported there too.
+    assert report["opened_on_gui_thread"] == [False]
+    for name in ("sqlite3", "cactus_desk.history.sqlite.store"):
+        assert report["imports"][name]["gui_thread"] is False, name
+    # After the paint the balance is asked for (no salt in the keyring here: it says so).
+    assert report["balance"].startswith(("Balance: loading", "Balance unavailable"))
+    assert report["history_empty"] is True
+    # What came after the usable window did not move the form.
+    assert report["form_later"] == report["form_at_ready"]
 
 
 def test_a_history_that_cannot_be_opened_after_the_first_paint_fails_the_start(
@@ -359,3 +454,51 @@ def test_the_window_finishes_on_first_use_and_a_closed_shell_stays_closed(
     with pytest.raises(RuntimeError, match="closed before it finished"):
         _ = closed.form
     MainWindow(data_home).shutdown()  # and the data folder is free again
+
+
+def test_the_history_tab_says_opening_until_the_history_opens_on_a_worker(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    ProfileStore(data_home).add(
+        Profile(name="Acme", base_url="https://pay.example.com", merchant_id="m", site_id=7)
+    )
+    window = MainWindow(data_home)
+    qtbot.addWidget(window)
+    window.show()
+    window.finish_startup()  # the usable window: a profile chosen, the form built
+    try:
+        assert window.is_ready() and window.form.profile_combo.currentText() == "Acme · LIVE"
+        assert not window.history_opening()
+        note = window.findChild(QLabel, "historyNote")
+        window._tabs.setCurrentIndex(1)  # the tab itself, not window.tabs: that would wait
+        qtbot.waitUntil(note.isVisible)  # Qt shows a new central widget's children queued
+        assert note.text() == "Opening history…"
+        assert window.balance_widget.text() == "Balance: loading for Acme…"
+        assert not window.balance_widget.is_busy()  # held back until the window has painted
+
+        window.start_background()
+        assert window.history_opening()
+        qtbot.waitUntil(lambda: not window.history_opening(), timeout=10_000)
+        # Opened, and the tab on show now holds the history panel instead of the note.
+        assert window.history.count() == 0
+        assert window.history_panel.isVisible() and not note.isVisible()
+        qtbot.waitUntil(lambda: "loading" not in window.balance_widget.text(), timeout=10_000)
+    finally:
+        window.shutdown()
+
+
+def test_a_window_closed_while_the_history_opens_releases_the_folder(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    window = MainWindow(data_home)
+    qtbot.addWidget(window)
+    window.finish_startup()
+    window.start_background()
+    window.close()  # at once: the opening may still be running on its worker
+    assert not window.history_opening()  # waited for, and whatever it opened was closed
+    second = app.build_main_window(["--data-dir", str(data_home)])
+    qtbot.addWidget(second)
+    try:
+        assert second.history.count() == 0
+    finally:
+        second.shutdown()
