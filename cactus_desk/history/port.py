@@ -22,6 +22,7 @@ from cactus_desk.history.types import (
     HistoryFilter,
     HistoryRow,
     InterruptedAttempt,
+    MaintenanceReport,
     ManualEvent,
     NewAttempt,
     PayoutDetails,
@@ -210,6 +211,14 @@ class HistoryMaintenance(Protocol):
 
     def check_integrity(self) -> str | None:
         """Check the history (and take the daily backup when due); the problem, or None."""
+        ...
+
+    def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
+        """Do a little background upkeep (index merges, WAL checkpoint) within ``budget_ms``.
+
+        Writing processes call it about once a second from a worker, never from a GUI
+        thread; it keeps that work off the write path. Raises ``HistoryUnavailableError``.
+        """
         ...
 
     def back_up(self, reason: str) -> Path:

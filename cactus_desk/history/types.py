@@ -386,3 +386,13 @@ class ManualEvent:
     payload: dict[str, Any]
     message: str
     who: str
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What one maintenance pass did: text-index merge steps, whether work is left (call
+    again soon), and the WAL frames not yet copied into the file (-1 when unknown)."""
+
+    merge_steps: int
+    more: bool
+    wal_frames_left: int

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from cactus_desk.history import open_history
+from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
 from cactus_desk.receiver.app import (
     CALLBACK_PATH,
@@ -357,7 +358,8 @@ def run_receiver(
         raise ReceiverError(f"--listen: {exc}") from None
     require_uvicorn()
     profile, salt = load_profile_salt(data_dir, profile_name)
-    with open_history(data_dir) as store:
+    # The upkeep thread stops before the store closes (a ``with`` ends in reverse order).
+    with open_history(data_dir) as store, MaintenanceThread(store):
         app = CallbackApp(store, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
         server = _server(HistoryGuard(app, store.location), TIMEOUT_KEEP_ALIVE_S, {})
         try:

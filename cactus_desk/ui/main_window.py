@@ -65,6 +65,9 @@ EMPTY_PAGE, MAIN_PAGE = 0, 1
 LOADING_TEXT = "Loading…"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
+# The history's upkeep (history.run_maintenance) runs on a worker this often.
+UPKEEP_INTERVAL_MS = 1000
+UPKEEP_CHANNEL = "history-upkeep"
 CLOSING_WHEN_IDLE_TEXT = (
     "A payout is being sent: Cactus Desk will close when its answer is recorded."
 )
@@ -217,6 +220,7 @@ class MainWindow(QMainWindow):
             raise
         self._build_pages()
         self._runner: Runner = Runner(self)
+        self._start_upkeep()
         self._controller: SendController = SendController(
             self._history,
             self.salt_provider,
@@ -654,6 +658,27 @@ class MainWindow(QMainWindow):
                 lambda problem: self._history_checked(store, problem),
                 lambda error: log.warning("the history could not be checked: %s", error),
             )
+
+    def _start_upkeep(self) -> None:
+        """Every second, the history's upkeep (text-index merges, WAL checkpoint) on a worker,
+        so the write before a send never does that work."""
+        from PySide6.QtCore import QTimer
+
+        self._upkeep_timer = QTimer(self)
+        self._upkeep_timer.setInterval(UPKEEP_INTERVAL_MS)
+        self._upkeep_timer.timeout.connect(self._upkeep)
+        self._upkeep_timer.start()
+
+    def _upkeep(self) -> None:
+        store = self._history
+        if store is None or self._shut_down or self._runner.busy(UPKEEP_CHANNEL):
+            return
+        self._runner.run(
+            store.run_maintenance,
+            lambda _report: None,
+            lambda error: log.warning("history upkeep skipped: %s", error),
+            channel=UPKEEP_CHANNEL,
+        )
 
     def _history_checked(self, store: HistoryStore, problem: str | None) -> None:
         if problem is None or self._shut_down or store is not self._history:
