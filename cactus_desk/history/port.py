@@ -209,8 +209,12 @@ class HistoryMaintenance(Protocol):
         """Where the history is kept (shown to people; the receiver watches it)."""
         ...
 
-    def check_integrity(self) -> str | None:
-        """Check the history (and take the daily backup when due); the problem, or None."""
+    def check_integrity(self, *, complete: bool = False) -> str | None:
+        """Check the history; the problem, or None.
+
+        By default the bounded start-up check, then the daily backup when due; ``complete``
+        runs the whole check (seconds on a big history: in the background, on a worker).
+        """
         ...
 
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:

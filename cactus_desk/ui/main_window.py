@@ -68,6 +68,8 @@ SHUTDOWN_WAIT_MS = 15_000
 # The history's upkeep (history.run_maintenance) runs on a worker this often.
 UPKEEP_INTERVAL_MS = 1000
 UPKEEP_CHANNEL = "history-upkeep"
+# When the complete integrity check starts after the history opens (the start-up one is bounded).
+COMPLETE_CHECK_DELAY_MS = 30_000
 CLOSING_WHEN_IDLE_TEXT = (
     "A payout is being sent: Cactus Desk will close when its answer is recorded."
 )
@@ -658,6 +660,23 @@ class MainWindow(QMainWindow):
                 lambda problem: self._history_checked(store, problem),
                 lambda error: log.warning("the history could not be checked: %s", error),
             )
+        self._check_completely_later(store)
+
+    def _check_completely_later(self, store: HistoryStore) -> None:
+        """The start-up check is bounded; the complete one runs on a worker a little later,
+        once the first pages are in, and a damage found takes the history down as usual."""
+        from PySide6.QtCore import QTimer
+
+        def check() -> None:
+            if self._shut_down or store is not self._history:
+                return
+            self._runner.run(
+                lambda: store.check_integrity(complete=True),
+                lambda problem: self._history_checked(store, problem),
+                lambda error: log.warning("the history could not be checked: %s", error),
+            )
+
+        QTimer.singleShot(COMPLETE_CHECK_DELAY_MS, self, check)
 
     def _start_upkeep(self) -> None:
         """Every second, the history's upkeep (text-index merges, WAL checkpoint) on a worker,

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -264,7 +265,7 @@ def test_a_cut_short_or_garbled_compressed_backup_is_refused(data_home: Path) ->
     whole = good.read_bytes()
     cut = good.with_name("history-20250101T000000000Z-daily.sqlite3.gz")
     cut.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(BackupError, match="damaged or incomplete.*Choose an older backup"):
+    with pytest.raises(BackupError, match=r"damaged or incomplete.*Choose an older backup"):
         restore_backup(data_home, cut)
     garbled = good.with_name("history-20250102T000000000Z-daily.sqlite3.gz")
     garbled.write_bytes(whole[:100] + bytes(b ^ 0x5A for b in whole[100:400]) + whole[400:])
@@ -355,6 +356,70 @@ def test_a_large_history_gets_the_quick_check(
     monkeypatch.setattr(backup, "FULL_CHECK_MAX_BYTES", 1)
     prepare_history(path)
     assert seen == [True, False]
+
+
+def _endless_check(conn: sqlite3.Connection, *, full: bool = True) -> str | None:
+    """A check that never ends on its own (as quick_check seems on a huge file)."""
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT max(x) FROM n"
+    conn.execute(endless).fetchone()
+    return None
+
+
+def test_the_start_up_check_is_bounded_and_the_history_still_opens(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _history(data_home, "po-1")
+    monkeypatch.setattr(backup, "integrity_problem", _endless_check)
+    monkeypatch.setattr(backup, "STARTUP_CHECK_BUDGET_MS", 50)
+    conn = sqlite3.connect(path)
+    started = time.monotonic()
+    assert backup.bounded_problem(conn, full=False, budget_ms=50) == (None, False)
+    assert time.monotonic() - started < 10  # stopped by the budget, not by the check's end
+    conn.close()
+    with open_history(data_home) as store:  # the start-up step did not wait for the end
+        assert store.check_integrity() is None
+        assert store.get(1).request_id == "po-1"
+
+
+def test_the_start_up_check_still_sees_a_damaged_schema_or_newest_records(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _history(data_home, *(f"po-{n}" for n in range(300)))
+    monkeypatch.setattr(backup, "integrity_problem", _endless_check)
+    size = path.stat().st_size
+    with path.open("r+b") as handle:  # the last pages: the newest records live there
+        handle.seek(size - 8192)
+        handle.write(b"\xde\xad\xbe\xef" * 2048)
+    with pytest.raises(CorruptHistoryError):
+        open_history(data_home)
+
+
+def test_the_complete_check_finds_what_the_bounded_one_left(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _history(data_home, *(f"po-{n}" for n in range(300)))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    # A leaf of an index the start-up reads never touch (they read the schema and the table).
+    (page,) = conn.execute(
+        "SELECT pageno FROM dbstat WHERE name = 'payouts_by_amount' AND pagetype = 'leaf' "
+        "ORDER BY pageno LIMIT 1"
+    ).fetchone()
+    conn.close()
+    with SqliteHistoryStore(path) as store:
+        with path.open("r+b") as handle:
+            handle.seek((page - 1) * page_size)
+            handle.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+        real = backup.integrity_problem
+        monkeypatch.setattr(backup, "integrity_problem", _endless_check)
+        monkeypatch.setattr(backup, "STARTUP_CHECK_BUDGET_MS", 50)
+        assert store.check_integrity() is None  # bounded: ran out of time, found nothing yet
+        taken = list_backups(data_home)  # the daily backup of the start-up check
+        monkeypatch.setattr(backup, "integrity_problem", real)
+        problem = store.check_integrity(complete=True)
+    assert problem is not None
+    assert list_backups(data_home) == taken  # the complete check takes no backup
 
 
 # -- one window per data folder -----------------------------------------------------------------

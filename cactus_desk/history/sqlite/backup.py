@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 import uuid
 import zlib
@@ -36,6 +38,8 @@ from cactus_desk.history.types import (
     backup_time_ms,
 )
 from cactus_desk.paths import ensure_private_dir
+
+log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backups"
 # Beside the history: says that a history was created in this folder, and which one. With it
@@ -55,6 +59,12 @@ DAY_MS = 24 * 3600 * 1000
 # against 2 s for quick_check, which still reads every page and record. Above this size the
 # start-up check is the quick one, so opening a large history does not stall.
 FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024
+# The check before a history opens is bounded: the schema and the newest records are read,
+# then the check above runs for at most this long. A small history is checked to the end in
+# that time; a big one (quick_check takes 2 s at a million payouts, ten at five million) gets
+# its complete check later, in the background (``check_integrity(complete=True)``).
+STARTUP_CHECK_BUDGET_MS = 300
+_NEWEST_ROWS = 200
 _NAME = BACKUP_NAME
 # SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
 _DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
@@ -242,6 +252,36 @@ def integrity_problem(conn: sqlite3.Connection, *, full: bool = True) -> str | N
     return "; ".join(messages) or "the integrity check returned nothing"
 
 
+def bounded_problem(
+    conn: sqlite3.Connection, *, full: bool, budget_ms: int | None = None
+) -> tuple[str | None, bool]:
+    """The start-up check: ``(problem, complete)``.
+
+    Reads the schema and the newest payouts (where damage would meet the next send first),
+    then runs ``integrity_problem`` until ``budget_ms`` (default ``STARTUP_CHECK_BUDGET_MS``)
+    is spent; ``complete`` is False when
+    the time ran out first (no problem found so far). Raises ``sqlite3.Error`` as the reads do.
+    """
+    conn.execute("PRAGMA schema_version").fetchone()
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "payouts" in tables:
+        conn.execute("SELECT * FROM payouts ORDER BY id DESC LIMIT ?", (_NEWEST_ROWS,)).fetchall()
+    # quick_check does its work inside one VDBE step, where a progress handler is never called;
+    # sqlite3_interrupt (safe from another thread) stops it.
+    budget = STARTUP_CHECK_BUDGET_MS if budget_ms is None else budget_ms
+    timer = threading.Timer(budget / 1000, conn.interrupt)
+    timer.start()
+    try:
+        return integrity_problem(conn, full=full), True
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_INTERRUPT":
+            raise
+        return None, False
+    finally:
+        timer.cancel()
+        timer.join()
+
+
 def set_aside(history: Path, label: str = "corrupt", *, now_ms: int | None = None) -> Path:
     """Rename ``history`` (and its -wal/-shm files) to ``<name>.<label>-<time>``; return it."""
     stamp_ms = _now_ms() if now_ms is None else now_ms
@@ -294,7 +334,7 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
     except sqlite3.Error as exc:
         raise HistoryOpenError(f"The payout history cannot be opened: {exc}") from exc
     try:
-        problem = integrity_problem(conn, full=size <= FULL_CHECK_MAX_BYTES)
+        problem, complete = bounded_problem(conn, full=size <= FULL_CHECK_MAX_BYTES)
         version = current_version(conn)
         has_payouts = version > 0 and conn.execute("SELECT 1 FROM payouts LIMIT 1").fetchone()
     except sqlite3.Error as exc:
@@ -305,6 +345,8 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
     conn.close()
     if problem is not None:
         _raise_corrupt(history, problem)
+    if not complete:
+        log.info("the start-up check of the history was bounded; the complete one runs later")
     if version == 0:
         # A database with no history in it where a history existed is a loss, not a start.
         error = _missing_history_error(history)

@@ -53,10 +53,10 @@ from cactus_desk.history.types import (
     HistoryRow,
     HistoryUnavailableError,
     InterruptedAttempt,
+    MaintenanceReport,
     ManualEvent,
     NewAttempt,
     OutcomeAlreadyRecordedError,
-    MaintenanceReport,
     PayoutDetails,
     PayoutRecord,
     PruneReport,
@@ -1086,11 +1086,14 @@ class SqliteHistoryStore:
         left = max(0, int(wal_frames) - int(copied)) if wal_frames >= 0 else -1
         return MaintenanceReport(steps, more=more or bool(busy), wal_frames_left=left)
 
-    def check_integrity(self) -> str | None:
-        """Check the file and take the daily backup if due; SQLite's complaint, or None.
+    def check_integrity(self, *, complete: bool = False) -> str | None:
+        """Check the file; SQLite's complaint, or None.
 
-        Slow on a big history: call on a worker. Raises ``HistoryUnavailableError`` when the
-        file cannot be checked for another reason (busy, unreadable).
+        By default the bounded start-up check (``backup.bounded_problem``: well under a second
+        at any size), then the daily backup if due. ``complete`` runs the whole check to its
+        end instead (seconds at millions of payouts) and takes no backup. Either way on a
+        worker. Raises ``HistoryUnavailableError`` when the file cannot be checked for another
+        reason (busy, unreadable).
         """
         full = self.path.stat().st_size <= backup.FULL_CHECK_MAX_BYTES
         try:
@@ -1098,7 +1101,10 @@ class SqliteHistoryStore:
         except sqlite3.Error as exc:
             raise HistoryUnavailableError(f"The payout history cannot be checked: {exc}") from exc
         try:
-            problem = backup.integrity_problem(conn, full=full)
+            if complete:
+                problem = backup.integrity_problem(conn, full=full)
+            else:
+                problem, _finished = backup.bounded_problem(conn, full=full)
             has_payouts = (
                 problem is None
                 and conn.execute("SELECT 1 FROM payouts LIMIT 1").fetchone() is not None
@@ -1113,7 +1119,7 @@ class SqliteHistoryStore:
             conn.close()
         if problem is not None:
             return problem
-        if has_payouts and _daily_backup_due(self.path.parent):
+        if not complete and has_payouts and _daily_backup_due(self.path.parent):
             try:
                 backup.make_backup(self.path, "daily")
             except BackupError as exc:  # a missed daily backup must not keep anyone from work
