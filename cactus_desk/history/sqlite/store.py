@@ -77,7 +77,7 @@ _BUSY_TIMEOUT_S = 10.0
 # table, so they hold for every process on the file: no automatic merge after a commit, and a
 # crisis merge (inside a commit) only when a level has this many segments, that is when no
 # maintenance has run for a long while.
-_SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 64}
+_SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 # Pages one incremental merge step writes (a few milliseconds), and how many steps one
 # maintenance pass may take at most within its time budget.
 _MERGE_PAGES = 32
