@@ -259,7 +259,9 @@ def test_a_backup_is_compressed_and_restores_round_trip(data_home: Path) -> None
         assert store.count() == 501
 
 
-def test_a_cut_short_or_garbled_compressed_backup_is_refused(data_home: Path) -> None:
+def test_a_cut_short_or_garbled_compressed_backup_is_refused(
+    data_home: Path, tmp_path: Path
+) -> None:
     path = _history(data_home, *(f"po-{n}" for n in range(300)))
     good = make_backup(path, "daily")
     whole = good.read_bytes()
@@ -281,6 +283,10 @@ def test_a_cut_short_or_garbled_compressed_backup_is_refused(data_home: Path) ->
         shutil.copyfileobj(raw, out)
     with pytest.raises(BackupError, match="damaged too"):
         restore_backup(data_home, damaged)
+    renamed = tmp_path / "copied-by-hand.sqlite3"  # a compressed backup known by its bytes
+    renamed.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(BackupError, match="damaged or incomplete"):
+        restore_backup(data_home, renamed)
     assert _request_ids(path)[:2] == ["po-0", "po-1"]  # the history was not touched
     assert not list(data_home.glob(".*restoring*"))
 

@@ -390,7 +390,7 @@ def restore_backup(data_dir: Path, backup_path: Path) -> Path:
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
     try:
-        if backup_path.name.endswith(COMPRESSED_SUFFIX):
+        if _is_compressed(backup_path):
             _unpack_backup(backup_path, partial)
             _check_backup(partial, backup_path.name)
         else:
@@ -403,6 +403,15 @@ def restore_backup(data_dir: Path, backup_path: Path) -> Path:
         set_aside(history, "replaced")
     os.replace(partial, history)
     return history
+
+
+def _is_compressed(path: Path) -> bool:
+    """True for a gzip file (by its first bytes, whatever its name)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError as exc:
+        raise BackupError(f"The backup {path.name} cannot be read: {exc}") from exc
 
 
 def _unpack_backup(backup_path: Path, target: Path) -> None:

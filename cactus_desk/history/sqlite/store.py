@@ -478,6 +478,7 @@ class SqliteHistoryStore:
         self._waiting_lock = threading.Lock()
         self._writers_waiting = 0
         self._maintainer: sqlite3.Connection | None = None
+        self._upkeep_lock = threading.Lock()  # one maintenance pass at a time
         self._closed = False
         try:
             _prepare_file(self.path)
@@ -1036,6 +1037,14 @@ class SqliteHistoryStore:
         waits, so a write waits for one step at most; a file busy in another process is
         skipped until the next pass. The checkpoint is PASSIVE: it never blocks a writer.
         """
+        if not self._upkeep_lock.acquire(blocking=False):
+            return MaintenanceReport(0, more=False, wal_frames_left=-1)  # a pass is running
+        try:
+            return self._maintenance_pass(budget_ms)
+        finally:
+            self._upkeep_lock.release()
+
+    def _maintenance_pass(self, budget_ms: int) -> MaintenanceReport:
         deadline = time.monotonic() + budget_ms / 1000
         steps, more = 0, False
         with self._lock:
