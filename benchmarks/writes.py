@@ -141,14 +141,19 @@ def write_results(
         with HistoryStore(path) as store, MaintenanceThread(store) as upkeep:
             mix = Mix(store)
             started = time.perf_counter()
-            warm = [mix.round() for _ in range(warm_writes)]
+            wal = path.with_name(path.name + "-wal")
+            wal_peak = 0
+            warm = []
+            for _ in range(warm_writes):
+                warm.append(mix.round())
+                wal_peak = max(wal_peak, wal.stat().st_size if wal.exists() else 0)
             took = time.perf_counter() - started
             samples = [mix.round() for _ in range(timed)]
             passes = upkeep.passes
         print(
             f"writes {label}: {warm_writes:,} warm-up rounds in {took:.1f} s "
             f"(create_attempt max {max(warm, default=0):.1f} ms there); timed {timed:,}; "
-            f"{passes} upkeep passes",
+            f"{passes} upkeep passes; WAL at most {wal_peak / 1e6:.1f} MB",
             flush=True,
         )
     p99 = statistics.quantiles(samples, n=100, method="inclusive")[98]
