@@ -1081,7 +1081,19 @@ class SqliteHistoryStore:
                 if not merged:
                     break
                 steps += 1
-            busy, wal_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            busy, wal_frames, copied = _checkpoint(conn)
+            # Writes that landed while the bulk was copied keep the WAL from starting over, so
+            # under steady writes it would grow without end. Copy the few frames left while
+            # this process's writers hold off (SQLite restarts the WAL at the next write).
+            if (
+                0 <= copied < wal_frames
+                and not self._writers_waiting
+                and self._write_lock.acquire(blocking=False)
+            ):
+                try:
+                    busy, wal_frames, copied = _checkpoint(conn)
+                finally:
+                    self._write_lock.release()
         except sqlite3.OperationalError as exc:
             if self._closed:
                 raise HistoryClosedError("The payout history is closed") from exc
@@ -1173,6 +1185,12 @@ def _insert_manual(conn: sqlite3.Connection, now: int, event: ManualEvent) -> in
         message=event.message,
         who=event.who,
     )
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """A PASSIVE checkpoint: (busy, frames in the WAL, frames copied); never waits for locks."""
+    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(busy), int(frames), int(copied)
 
 
 def _tune_search(conn: sqlite3.Connection) -> None:
