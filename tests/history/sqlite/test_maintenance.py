@@ -117,3 +117,33 @@ def test_a_closed_history_ends_the_upkeep(store: SqliteHistoryStore) -> None:
     upkeep = MaintenanceThread(store, interval_s=0.01).start()
     upkeep._thread.join(timeout=20)
     assert not upkeep._thread.is_alive() and upkeep.passes == 0
+
+
+def test_frames_the_first_copy_could_not_take_are_copied_before_the_pass_ends(
+    store: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady writes the bulk copy never catches up; the pass copies the rest too, so
+    the WAL can start over instead of growing without end."""
+    _write(store, 5)
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM payouts").fetchone()  # a snapshot the copy must keep
+    _write(store, 5, prefix="later")  # frames past that snapshot: the first copy stops short
+    real = store_module._checkpoint
+    first: list[tuple[int, int, int]] = []
+
+    def copy_then_reader_done(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        result = real(conn)
+        if not first:
+            first.append(result)
+            reader.execute("COMMIT")
+        return result
+
+    monkeypatch.setattr(store_module, "_checkpoint", copy_then_reader_done)
+    try:
+        report = store.run_maintenance()
+    finally:
+        reader.close()
+    _busy, frames, copied = first[0]
+    assert copied < frames  # the first copy could not take everything
+    assert report.wal_frames_left == 0
