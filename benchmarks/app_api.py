@@ -8,6 +8,7 @@ the app waits for.
 
 from __future__ import annotations
 
+from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.history.sqlite.backup import (
     list_backups,
     make_backup,
@@ -30,6 +31,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "HistoryFilter",
     "HistoryStore",
+    "MaintenanceThread",
     "NewAttempt",
     "SortKey",
     "list_backups",

@@ -22,6 +22,7 @@ from cactus_desk.history.types import (
     HistoryFilter,
     HistoryRow,
     InterruptedAttempt,
+    MaintenanceReport,
     ManualEvent,
     NewAttempt,
     PayoutDetails,
@@ -208,8 +209,20 @@ class HistoryMaintenance(Protocol):
         """Where the history is kept (shown to people; the receiver watches it)."""
         ...
 
-    def check_integrity(self) -> str | None:
-        """Check the history (and take the daily backup when due); the problem, or None."""
+    def check_integrity(self, *, complete: bool = False) -> str | None:
+        """Check the history; the problem, or None.
+
+        By default the bounded start-up check, then the daily backup when due; ``complete``
+        runs the whole check (seconds on a big history: in the background, on a worker).
+        """
+        ...
+
+    def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
+        """Do a little background upkeep (index merges, WAL checkpoint) within ``budget_ms``.
+
+        Writing processes call it about once a second from a worker, never from a GUI
+        thread; it keeps that work off the write path. Raises ``HistoryUnavailableError``.
+        """
         ...
 
     def back_up(self, reason: str) -> Path:

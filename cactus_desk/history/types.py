@@ -62,8 +62,9 @@ class OutcomeAlreadyRecordedError(HistoryError):
     """The attempt already has an outcome; an outcome is written once only."""
 
 
-#: A backup's file name: ``history-<UTC time>-<reason>.sqlite3``.
-BACKUP_NAME = re.compile(r"^history-(\d{8}T\d{9})Z-([a-z0-9-]+)\.sqlite3$")
+#: A backup's file name: ``history-<UTC time>-<reason>.sqlite3.gz`` (compressed; older
+#: versions wrote plain ``.sqlite3`` copies, still listed and restored).
+BACKUP_NAME = re.compile(r"^history-(\d{8}T\d{9})Z-([a-z0-9-]+)\.sqlite3(?:\.gz)?$")
 
 
 def backup_time_ms(path: Path) -> int | None:
@@ -386,3 +387,13 @@ class ManualEvent:
     payload: dict[str, Any]
     message: str
     who: str
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What one maintenance pass did: text-index merge steps, whether work is left (call
+    again soon), and the WAL frames not yet copied into the file (-1 when unknown)."""
+
+    merge_steps: int
+    more: bool
+    wal_frames_left: int

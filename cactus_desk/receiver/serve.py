@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from cactus_desk.history import check_store_url, open_history
+from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
 from cactus_desk.receiver.app import (
     CALLBACK_PATH,
@@ -362,7 +363,8 @@ def run_receiver(
         raise ReceiverError(f"--listen: {exc}") from None
     require_uvicorn()
     profile, salt = load_profile_salt(data_dir, profile_name)
-    with open_history(data_dir, store) as history:
+    # The upkeep thread stops before the history closes (a ``with`` ends in reverse order).
+    with open_history(data_dir, store) as history, MaintenanceThread(history):
         app = CallbackApp(history, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
         # The file guard watches a local history; a team history is the database's to keep.
         served = app if store else HistoryGuard(app, history.location)

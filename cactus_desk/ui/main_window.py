@@ -77,6 +77,11 @@ HISTORY_NOT_OPEN_TEXT = "The payout history is not open."
 OPEN_CHANNEL = "open-history"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
+# The history's upkeep (history.run_maintenance) runs on a worker this often.
+UPKEEP_INTERVAL_MS = 1000
+UPKEEP_CHANNEL = "history-upkeep"
+# When the complete integrity check starts after the history opens (the start-up one is bounded).
+COMPLETE_CHECK_DELAY_MS = 30_000
 CLOSING_WHEN_IDLE_TEXT = (
     "A payout is being sent: Cactus Desk will close when its answer is recorded."
 )
@@ -288,6 +293,7 @@ class MainWindow(QMainWindow):
             raise
         self._build_pages()
         self._runner: Runner = Runner(self)
+        self._start_upkeep()
         self._controller: SendController = SendController(
             None,  # no send is taken until the history is open (start_background)
             self.salt_provider,
@@ -835,6 +841,44 @@ class MainWindow(QMainWindow):
                 lambda problem: self._history_checked(store, problem),
                 lambda error: log.warning("the history could not be checked: %s", error),
             )
+        self._check_completely_later(store)
+
+    def _check_completely_later(self, store: HistoryStore) -> None:
+        """The start-up check is bounded; the complete one runs on a worker a little later,
+        once the first pages are in, and a damage found takes the history down as usual."""
+        from PySide6.QtCore import QTimer
+
+        def check() -> None:
+            if self._shut_down or store is not self._history:
+                return
+            self._runner.run(
+                lambda: store.check_integrity(complete=True),
+                lambda problem: self._history_checked(store, problem),
+                lambda error: log.warning("the history could not be checked: %s", error),
+            )
+
+        QTimer.singleShot(COMPLETE_CHECK_DELAY_MS, self, check)
+
+    def _start_upkeep(self) -> None:
+        """Every second, the history's upkeep (text-index merges, WAL checkpoint) on a worker,
+        so the write before a send never does that work."""
+        from PySide6.QtCore import QTimer
+
+        self._upkeep_timer = QTimer(self)
+        self._upkeep_timer.setInterval(UPKEEP_INTERVAL_MS)
+        self._upkeep_timer.timeout.connect(self._upkeep)
+        self._upkeep_timer.start()
+
+    def _upkeep(self) -> None:
+        store = self._history
+        if store is None or self._shut_down or self._runner.busy(UPKEEP_CHANNEL):
+            return
+        self._runner.run(
+            store.run_maintenance,
+            lambda _report: None,
+            lambda error: log.warning("history upkeep skipped: %s", error),
+            channel=UPKEEP_CHANNEL,
+        )
 
     def _history_checked(self, store: HistoryStore, problem: str | None) -> None:
         if problem is None or self._shut_down or store is not self._history:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from cactus_desk import cli
 from cactus_desk.history import open_history
 from cactus_desk.logs import stop_logging
 from tests.callbacks.helpers import SALT, accepted_record, callback
+from tests.payouts.conftest import make_attempt
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,3 +87,47 @@ def test_an_unknown_profile_is_one_clear_line(
     assert code == 1
     assert err.startswith("cactus-desk: error:") and "Nope" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _index_rows(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM payouts_search_data").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_the_receiver_process_runs_the_history_upkeep(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    with open_history(data_home) as store:
+        for n in range(25):  # each write leaves its own small text-index segment
+            record_id = store.create_attempt(make_attempt(request_id=f"po-{n}"))
+            store.record_not_sent(record_id, "No salt")
+        path = store.location
+    unmerged = _index_rows(path)
+    assert unmerged >= 50
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "Receiving callbacks" in first, first + (proc.stderr.read() if proc.stderr else "")
+        deadline = time.monotonic() + 30
+        while _index_rows(path) > unmerged // 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _index_rows(path) <= unmerged // 4  # merged by the receiver's upkeep thread
+        proc.send_signal(signal.SIGTERM)
+        _rest, errors = proc.communicate(timeout=20)
+        assert proc.returncode == 0, errors
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

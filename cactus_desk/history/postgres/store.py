@@ -55,6 +55,7 @@ from cactus_desk.history.types import (
     HistoryRow,
     HistoryUnavailableError,
     InterruptedAttempt,
+    MaintenanceReport,
     ManualEvent,
     NewAttempt,
     OutcomeAlreadyRecordedError,
@@ -595,17 +596,26 @@ class PostgresHistoryStore:
         """
         return self.local_dir
 
-    def check_integrity(self) -> str | None:
+    def check_integrity(self, *, complete: bool = False) -> str | None:
         """Check that the team history answers and its schema is readable; None when it is.
 
-        Page-level integrity and the daily backups are the database server's duty (data
-        checksums, ``pg_dump`` or continuous archiving): no desk takes them. Raises
-        ``HistoryUnavailableError`` when the server cannot be reached.
+        ``complete`` changes nothing here: page-level integrity and the daily backups are the
+        database server's duty (data checksums, ``pg_dump`` or continuous archiving), so no
+        desk takes them. Raises ``HistoryUnavailableError`` when the server cannot be reached.
         """
         with self._connection() as conn:
             conn.execute("SELECT id FROM payouts ORDER BY id DESC LIMIT 1").fetchone()
             conn.execute("SELECT n FROM history_version").fetchone()
         return None
+
+    def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
+        """Nothing to do on a desk: the server vacuums and checkpoints by itself.
+
+        Raises ``HistoryClosedError`` once closed, as every operation does.
+        """
+        if self._closed:
+            raise HistoryClosedError("The payout history is closed")
+        return MaintenanceReport(merge_steps=0, more=False, wal_frames_left=-1)
 
     def back_up(self, reason: str) -> Path:
         """Write a consistent snapshot of the team history into ``location``; its path.

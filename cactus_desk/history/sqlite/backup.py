@@ -2,7 +2,11 @@
 
 Backups are taken with SQLite's online backup API (a consistent copy even while another
 process writes), before every schema migration and once a day, into ``backups/`` in the data
-folder; the newest ``KEEP`` are kept. A history that fails its integrity check is never
+folder, then gzip-compressed as a stream (a quarter to a fifth of the file) and read back
+whole before they count. Retention is by size: the newest backups are kept while all of them
+together fit in ``BUDGET_RATIO`` times the history's size (and at most ``KEEP``); the newest
+is always kept, and older ones go only after a new one is verified. Plain ``.sqlite3`` backups
+of earlier versions are still listed and restored. A history that fails its integrity check is never
 overwritten or replaced by an empty one: it is renamed aside and ``CorruptHistoryError``
 names the newest backup, which ``restore_backup`` puts in its place.
 """
@@ -10,12 +14,16 @@ names the newest backup, which ``restore_backup`` puts in its place.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
+import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,17 +39,32 @@ from cactus_desk.history.types import (
 )
 from cactus_desk.paths import ensure_private_dir
 
+log = logging.getLogger(__name__)
+
 BACKUP_DIR = "backups"
 # Beside the history: says that a history was created in this folder, and which one. With it
 # (or a file set aside, or a backup) a missing history is a loss to restore, not a first start.
 HISTORY_MARKER = "history.id"
 _SET_ASIDE = re.compile(rf"^{re.escape(HISTORY_FILE)}\.(corrupt|replaced)-\d{{8}}T\d{{9}}Z$")
 KEEP = 7
+# All backups together stay within this many times the history's size (file plus WAL).
+BUDGET_RATIO = 2.0
+# Fast compression: an SQLite file compresses to about a quarter even at level 1, and level 6
+# takes two to four times as long for a few per cent more.
+_GZIP_LEVEL = 1
+_CHUNK = 1024 * 1024
+COMPRESSED_SUFFIX = ".gz"
 DAY_MS = 24 * 3600 * 1000
 # integrity_check also cross-checks every index: 13-17 s at a million payouts (877 MB),
 # against 2 s for quick_check, which still reads every page and record. Above this size the
 # start-up check is the quick one, so opening a large history does not stall.
 FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024
+# The check before a history opens is bounded: the schema and the newest records are read,
+# then the check above runs for at most this long. A small history is checked to the end in
+# that time; a big one (quick_check takes 2 s at a million payouts, ten at five million) gets
+# its complete check later, in the background (``check_integrity(complete=True)``).
+STARTUP_CHECK_BUDGET_MS = 300
+_NEWEST_ROWS = 200
 _NAME = BACKUP_NAME
 # SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
 _DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
@@ -96,8 +119,10 @@ def _copy_database(source: sqlite3.Connection, target: Path) -> None:
 def make_backup(history: Path, reason: str, *, now_ms: int | None = None) -> Path:
     """Back up the history file ``history`` now; return the new backup's path.
 
-    ``reason`` is a short tag for the name (``daily``, ``before-v3``). Older backups beyond
-    ``KEEP`` are deleted. Raises ``BackupError``.
+    ``reason`` is a short tag for the name (``daily``, ``before-v3``). The copy is compressed
+    and read back whole before it counts; only then are older backups pruned to the size
+    budget (``prune_backups``). Slow on a big history (a minute at a million payouts): call
+    on a worker where a person waits. Raises ``BackupError``.
     """
     history = Path(history)
     folder = backup_dir(history.parent)
@@ -107,30 +132,102 @@ def make_backup(history: Path, reason: str, *, now_ms: int | None = None) -> Pat
         raise BackupError(f"The payout history could not be backed up to {folder}: {exc}") from exc
     stamp_ms = _now_ms() if now_ms is None else now_ms
     while True:
-        target = folder / f"history-{_stamp(stamp_ms)}-{reason}.sqlite3"
-        if not target.exists():
+        name = f"history-{_stamp(stamp_ms)}-{reason}.sqlite3"
+        target = folder / f"{name}{COMPRESSED_SUFFIX}"
+        if not target.exists() and not (folder / name).exists():
             break
         stamp_ms += 1  # two backups in one millisecond: never overwrite one
-    partial = folder / f".{target.name}.partial"
+    snapshot = folder / f".{name}.partial"
+    packed = folder / f".{target.name}.partial"
     source = sqlite3.connect(history, timeout=10.0)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        _copy_database(source, partial)
-        os.replace(partial, target)
-    except (sqlite3.Error, OSError) as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        for leftover in (snapshot, packed):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        _copy_database(source, snapshot)
+        source.close()
+        _compress(snapshot, packed)
+        _verify_compressed(packed)
+        os.replace(packed, target)
+        _fsync_dir(folder)
+    except (sqlite3.Error, OSError, EOFError, zlib.error) as exc:
         raise BackupError(f"The payout history could not be backed up to {folder}: {exc}") from exc
     finally:
         source.close()
+        for leftover in (snapshot, packed):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
     prune_backups(history.parent)
     return target
 
 
-def prune_backups(data_dir: Path, keep: int = KEEP) -> list[Path]:
-    """Delete all but the newest ``keep`` backups; return the deleted paths."""
-    removed = list_backups(data_dir)[keep:]
+def _compress(source: Path, target: Path) -> None:
+    """Stream ``source`` into the new private gzip file ``target``, synced to disk."""
+    _create_private(target)
+    with open(source, "rb") as raw, open(target, "r+b") as out:
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=out, compresslevel=_GZIP_LEVEL, mtime=0
+        ) as packed:
+            while chunk := raw.read(_CHUNK):
+                packed.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _verify_compressed(path: Path) -> int:
+    """Read the gzip file ``path`` to its end (its CRC and length checked); its size unpacked.
+
+    Raises ``OSError`` (``gzip.BadGzipFile``), ``EOFError`` (cut short) or ``zlib.error``.
+    """
+    size = 0
+    with gzip.open(path, "rb") as packed:
+        while chunk := packed.read(_CHUNK):
+            size += len(chunk)
+    return size
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def history_size(data_dir: Path) -> int:
+    """The size of the history in ``data_dir`` on disk: its file plus its WAL (0 if none)."""
+    total = 0
+    for name in (HISTORY_FILE, f"{HISTORY_FILE}-wal"):
+        with contextlib.suppress(OSError):
+            total += (Path(data_dir) / name).stat().st_size
+    return total
+
+
+def prune_backups(
+    data_dir: Path, keep: int = KEEP, *, budget_bytes: int | None = None
+) -> list[Path]:
+    """Keep the newest backups that fit the budget; delete the rest; return the deleted paths.
+
+    Newest first, a backup is kept while the kept ones together take at most
+    ``budget_bytes`` (default ``BUDGET_RATIO`` × the history's size) and fewer than ``keep``
+    are kept; the first one that does not fit and every older one go. The newest backup is
+    always kept, whatever its size.
+    """
+    if budget_bytes is None:
+        budget_bytes = int(BUDGET_RATIO * history_size(data_dir))
+    backups = list_backups(data_dir)
+    total = 0
+    removed: list[Path] = []
+    for index, path in enumerate(backups):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+        if index == 0 or (index < keep and total <= budget_bytes):
+            continue
+        removed = backups[index:]
+        break
     for path in removed:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -153,6 +250,36 @@ def integrity_problem(conn: sqlite3.Connection, *, full: bool = True) -> str | N
     if messages == ["ok"]:
         return None
     return "; ".join(messages) or "the integrity check returned nothing"
+
+
+def bounded_problem(
+    conn: sqlite3.Connection, *, full: bool, budget_ms: int | None = None
+) -> tuple[str | None, bool]:
+    """The start-up check: ``(problem, complete)``.
+
+    Reads the schema and the newest payouts (where damage would meet the next send first),
+    then runs ``integrity_problem`` until ``budget_ms`` (default ``STARTUP_CHECK_BUDGET_MS``)
+    is spent; ``complete`` is False when
+    the time ran out first (no problem found so far). Raises ``sqlite3.Error`` as the reads do.
+    """
+    conn.execute("PRAGMA schema_version").fetchone()
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "payouts" in tables:
+        conn.execute("SELECT * FROM payouts ORDER BY id DESC LIMIT ?", (_NEWEST_ROWS,)).fetchall()
+    # quick_check does its work inside one VDBE step, where a progress handler is never called;
+    # sqlite3_interrupt (safe from another thread) stops it.
+    budget = STARTUP_CHECK_BUDGET_MS if budget_ms is None else budget_ms
+    timer = threading.Timer(budget / 1000, conn.interrupt)
+    timer.start()
+    try:
+        return integrity_problem(conn, full=full), True
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_INTERRUPT":
+            raise
+        return None, False
+    finally:
+        timer.cancel()
+        timer.join()
 
 
 def set_aside(history: Path, label: str = "corrupt", *, now_ms: int | None = None) -> Path:
@@ -207,7 +334,7 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
     except sqlite3.Error as exc:
         raise HistoryOpenError(f"The payout history cannot be opened: {exc}") from exc
     try:
-        problem = integrity_problem(conn, full=size <= FULL_CHECK_MAX_BYTES)
+        problem, complete = bounded_problem(conn, full=size <= FULL_CHECK_MAX_BYTES)
         version = current_version(conn)
         has_payouts = version > 0 and conn.execute("SELECT 1 FROM payouts LIMIT 1").fetchone()
     except sqlite3.Error as exc:
@@ -218,6 +345,8 @@ def prepare_history(history: Path, *, now_ms: int | None = None) -> Path | None:
     conn.close()
     if problem is not None:
         _raise_corrupt(history, problem)
+    if not complete:
+        log.info("the start-up check of the history was bounded; the complete one runs later")
     if version == 0:
         # A database with no history in it where a history existed is a loss, not a start.
         error = _missing_history_error(history)
@@ -243,7 +372,8 @@ def _daily_due(data_dir: Path, now_ms: int) -> bool:
 def restore_backup(data_dir: Path, backup_path: Path) -> Path:
     """Put ``backup_path`` in place as the history of ``data_dir``; return the history path.
 
-    The backup is checked first. A history file already in place is renamed aside
+    A compressed backup is unpacked first (one cut short or damaged is refused); either kind
+    is checked before it is used. A history file already in place is renamed aside
     (``history.sqlite3.replaced-<time>``), never overwritten. Close every ``HistoryStore``
     on the folder before calling. Raises ``BackupError`` with a plain message.
     """
@@ -251,6 +381,77 @@ def restore_backup(data_dir: Path, backup_path: Path) -> Path:
     backup_path = Path(backup_path)
     if not backup_path.is_file():
         raise BackupError(f"The backup {backup_path} does not exist.")
+    try:
+        ensure_private_dir(data_dir)
+    except OSError as exc:
+        raise BackupError(f"The backup could not be copied into {data_dir}: {exc}") from exc
+    history = data_dir / HISTORY_FILE
+    partial = data_dir / f".{HISTORY_FILE}.restoring"
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    try:
+        if _is_compressed(backup_path):
+            _unpack_backup(backup_path, partial)
+            _check_backup(partial, backup_path.name)
+        else:
+            _copy_plain_backup(backup_path, partial)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    if history.exists() or Path(f"{history}-wal").exists():
+        set_aside(history, "replaced")
+    os.replace(partial, history)
+    return history
+
+
+def _is_compressed(path: Path) -> bool:
+    """True for a gzip file (by its first bytes, whatever its name)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError as exc:
+        raise BackupError(f"The backup {path.name} cannot be read: {exc}") from exc
+
+
+def _unpack_backup(backup_path: Path, target: Path) -> None:
+    try:
+        _create_private(target)
+        with gzip.open(backup_path, "rb") as packed, open(target, "r+b") as out:
+            while chunk := packed.read(_CHUNK):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise BackupError(
+            f"The backup {backup_path.name} is damaged or incomplete ({exc}); it was not "
+            "used. Choose an older backup."
+        ) from exc
+    except OSError as exc:
+        raise BackupError(f"The backup {backup_path.name} could not be unpacked: {exc}") from exc
+
+
+def _check_backup(path: Path, name: str) -> None:
+    """Refuse the unpacked backup at ``path`` unless it is a sound Cactus Desk history."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BackupError(f"The backup {name} cannot be opened: {exc}") from exc
+    try:
+        try:
+            problem = integrity_problem(conn)
+            version = current_version(conn)
+        except sqlite3.Error as exc:
+            problem, version = str(exc), 0
+    finally:
+        conn.close()
+    if problem is not None:
+        raise BackupError(f"The backup {name} is damaged too ({problem}).")
+    if version == 0:
+        raise BackupError(f"{name} is not a Cactus Desk payout history.")
+
+
+def _copy_plain_backup(backup_path: Path, partial: Path) -> None:
     try:
         source = sqlite3.connect(f"file:{backup_path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -265,23 +466,14 @@ def restore_backup(data_dir: Path, backup_path: Path) -> Path:
             raise BackupError(f"The backup {backup_path.name} is damaged too ({problem}).")
         if version == 0:
             raise BackupError(f"{backup_path.name} is not a Cactus Desk payout history.")
-        ensure_private_dir(data_dir)
-        history = data_dir / HISTORY_FILE
-        partial = data_dir / f".{HISTORY_FILE}.restoring"
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
         try:
             _copy_database(source, partial)
         except (sqlite3.Error, OSError) as exc:
-            with contextlib.suppress(OSError):
-                partial.unlink()
-            raise BackupError(f"The backup could not be copied into {data_dir}: {exc}") from exc
+            raise BackupError(
+                f"The backup could not be copied into {partial.parent}: {exc}"
+            ) from exc
     finally:
         source.close()
-    if history.exists() or Path(f"{history}-wal").exists():
-        set_aside(history, "replaced")
-    os.replace(partial, history)
-    return history
 
 
 def marker_path(data_dir: Path) -> Path:

@@ -53,6 +53,7 @@ from cactus_desk.history.types import (
     HistoryRow,
     HistoryUnavailableError,
     InterruptedAttempt,
+    MaintenanceReport,
     ManualEvent,
     NewAttempt,
     OutcomeAlreadyRecordedError,
@@ -71,6 +72,21 @@ from cactus_desk.payouts.statuses import GatewayStatus
 
 RESPONSE_TEXT_LIMIT = 4000
 _BUSY_TIMEOUT_S = 10.0
+# The write path never merges the text index or checkpoints the WAL in the common case: both
+# are the maintenance step's work (``run_maintenance``). FTS5 keeps these in its own config
+# table, so they hold for every process on the file: no automatic merge after a commit, and a
+# crisis merge (inside a commit) only when a level has this many segments, that is when no
+# maintenance has run for a long while.
+_SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
+# Pages one incremental merge step writes (a few milliseconds), and how many steps one
+# maintenance pass may take at most within its time budget.
+_MERGE_PAGES = 32
+# A backstop only: in steady state the maintenance step checkpoints long before the WAL
+# reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
+# no maintenance (a one-off command) still keeps its WAL bounded.
+_WAL_BACKSTOP_PAGES = 16384
+# After a checkpoint resets the WAL, SQLite truncates the file back to this size.
+_WAL_KEEP_BYTES = 16 * 1024 * 1024
 _DAY_S = 24 * 3600
 # SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
 _DAMAGED_NAMES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -456,6 +472,13 @@ class SqliteHistoryStore:
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers of this process take turns here rather than in SQLite's busy handler, whose
+        # sleeps (1, 2, 5, 10 ms …) would add to every write that meets the maintenance step.
+        self._write_lock = threading.RLock()
+        self._waiting_lock = threading.Lock()
+        self._writers_waiting = 0
+        self._maintainer: sqlite3.Connection | None = None
+        self._upkeep_lock = threading.Lock()  # one maintenance pass at a time
         self._closed = False
         try:
             _prepare_file(self.path)
@@ -481,6 +504,8 @@ class SqliteHistoryStore:
             conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone()
             is not None
         )
+        if self._search:
+            _tune_search(conn)
         self._all.append(conn)
         self._idle.put(conn)
         for sidecar in ("-wal", "-shm"):
@@ -496,8 +521,11 @@ class SqliteHistoryStore:
             self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
+        # FULL: a committed payout survives a power cut, not only a crash of the app.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_BACKSTOP_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={_WAL_KEEP_BYTES}")
         return conn
 
     @contextlib.contextmanager
@@ -529,8 +557,23 @@ class SqliteHistoryStore:
             self._idle.put(conn)
 
     @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write (the maintenance step yields to a waiting writer)."""
+        with self._waiting_lock:
+            self._writers_waiting += 1
+        try:
+            self._write_lock.acquire()
+        finally:
+            with self._waiting_lock:
+                self._writers_waiting -= 1
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    @contextlib.contextmanager
     def _write(self, *, translate: bool = True) -> Iterator[sqlite3.Connection]:
-        with self._connection(translate=translate) as conn:
+        with self._connection(translate=translate) as conn, self._turn():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -986,11 +1029,92 @@ class SqliteHistoryStore:
             raise ValueError(f"A backup reason is a short lower-case tag, not {reason!r}")
         return backup.make_backup(self.path, reason, now_ms=self._clock())
 
-    def check_integrity(self) -> str | None:
-        """Check the file and take the daily backup if due; SQLite's complaint, or None.
+    def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
+        """Merge the text index a few small steps and checkpoint the WAL, within ``budget_ms``.
 
-        Slow on a big history: call on a worker. Raises ``HistoryUnavailableError`` when the
-        file cannot be checked for another reason (busy, unreadable).
+        Call it every second or so from a worker (never from a GUI thread). Each merge step is
+        its own short transaction and the pass stops as soon as a writer of this process
+        waits, so a write waits for one step at most; a file busy in another process is
+        skipped until the next pass. The checkpoint is PASSIVE: it never blocks a writer.
+        """
+        if not self._upkeep_lock.acquire(blocking=False):
+            return MaintenanceReport(0, more=False, wal_frames_left=-1)  # a pass is running
+        try:
+            return self._maintenance_pass(budget_ms)
+        finally:
+            self._upkeep_lock.release()
+
+    def _maintenance_pass(self, budget_ms: int) -> MaintenanceReport:
+        deadline = time.monotonic() + budget_ms / 1000
+        steps, more = 0, False
+        with self._lock:
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed")
+            if self._maintainer is None:
+                self._maintainer = self._connect()
+                self._maintainer.execute("PRAGMA busy_timeout=0")
+                self._all.append(self._maintainer)
+            conn = self._maintainer
+        try:
+            while self._search:
+                if self._writers_waiting or time.monotonic() >= deadline:
+                    more = True
+                    break
+                if not self._write_lock.acquire(blocking=False):
+                    more = True
+                    break
+                try:
+                    before = conn.total_changes
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        conn.execute(
+                            f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rank) VALUES ('merge', ?)",
+                            (_MERGE_PAGES,),
+                        )
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                    merged = conn.total_changes - before >= 2  # FTS5's sign of work done
+                finally:
+                    self._write_lock.release()
+                if not merged:
+                    break
+                steps += 1
+            busy, wal_frames, copied = _checkpoint(conn)
+            # Writes that landed while the bulk was copied keep the WAL from starting over, so
+            # under steady writes it would grow without end. Copy the few frames left while
+            # this process's writers hold off (SQLite restarts the WAL at the next write).
+            if (
+                0 <= copied < wal_frames
+                and not self._writers_waiting
+                and self._write_lock.acquire(blocking=False)
+            ):
+                try:
+                    busy, wal_frames, copied = _checkpoint(conn)
+                finally:
+                    self._write_lock.release()
+        except sqlite3.OperationalError as exc:
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed") from exc
+            if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                raise HistoryUnavailableError(str(exc)) from exc
+            return MaintenanceReport(steps, more=True, wal_frames_left=-1)
+        except sqlite3.Error as exc:
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed") from exc
+            raise HistoryUnavailableError(str(exc) or type(exc).__name__) from exc
+        left = max(0, int(wal_frames) - int(copied)) if wal_frames >= 0 else -1
+        return MaintenanceReport(steps, more=more or bool(busy), wal_frames_left=left)
+
+    def check_integrity(self, *, complete: bool = False) -> str | None:
+        """Check the file; SQLite's complaint, or None.
+
+        By default the bounded start-up check (``backup.bounded_problem``: well under a second
+        at any size), then the daily backup if due. ``complete`` runs the whole check to its
+        end instead (seconds at millions of payouts) and takes no backup. Either way on a
+        worker. Raises ``HistoryUnavailableError`` when the file cannot be checked for another
+        reason (busy, unreadable).
         """
         full = self.path.stat().st_size <= backup.FULL_CHECK_MAX_BYTES
         try:
@@ -998,7 +1122,10 @@ class SqliteHistoryStore:
         except sqlite3.Error as exc:
             raise HistoryUnavailableError(f"The payout history cannot be checked: {exc}") from exc
         try:
-            problem = backup.integrity_problem(conn, full=full)
+            if complete:
+                problem = backup.integrity_problem(conn, full=full)
+            else:
+                problem, _finished = backup.bounded_problem(conn, full=full)
             has_payouts = (
                 problem is None
                 and conn.execute("SELECT 1 FROM payouts LIMIT 1").fetchone() is not None
@@ -1013,7 +1140,7 @@ class SqliteHistoryStore:
             conn.close()
         if problem is not None:
             return problem
-        if has_payouts and _daily_backup_due(self.path.parent):
+        if not complete and has_payouts and _daily_backup_due(self.path.parent):
             try:
                 backup.make_backup(self.path, "daily")
             except BackupError as exc:  # a missed daily backup must not keep anyone from work
@@ -1058,6 +1185,35 @@ def _insert_manual(conn: sqlite3.Connection, now: int, event: ManualEvent) -> in
         message=event.message,
         who=event.who,
     )
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """A PASSIVE checkpoint: (busy, frames in the WAL, frames copied); never waits for locks."""
+    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(busy), int(frames), int(copied)
+
+
+def _tune_search(conn: sqlite3.Connection) -> None:
+    """Keep the text index's merges off the write path (see ``_SEARCH_SETTINGS``).
+
+    Written once per file (the settings live in the file); a file busy elsewhere is tuned
+    at a later open.
+    """
+    rows = conn.execute(f"SELECT k, v FROM {SEARCH_TABLE}_config").fetchall()
+    current = {str(row[0]): row[1] for row in rows}
+    wanted = {k: v for k, v in _SEARCH_SETTINGS.items() if current.get(k) != v}
+    if not wanted:
+        return
+    command = f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rank) VALUES (?, ?)"
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for key, value in wanted.items():
+            conn.execute(command, (key, value))
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        logging.getLogger(__name__).info("text index settings left for later: %s", exc)
 
 
 def _daily_backup_due(data_dir: Path) -> bool:

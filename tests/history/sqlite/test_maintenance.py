@@ -1,0 +1,149 @@
+"""The write path does no text-index merge and no checkpoint; the upkeep pass does both."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history.maintenance import MaintenanceThread
+from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.migrations import SEARCH_TABLE
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryClosedError, HistoryFilter
+from tests.payouts.conftest import make_attempt
+
+
+def _raw(store: SqliteHistoryStore) -> sqlite3.Connection:
+    return sqlite3.connect(store.path)
+
+
+def _index_pages(store: SqliteHistoryStore) -> int:
+    """Rows of the text index's storage: every segment has at least one."""
+    conn = _raw(store)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {SEARCH_TABLE}_data").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _write(store: SqliteHistoryStore, rows: int, prefix: str = "po") -> list[int]:
+    ids = []
+    for n in range(rows):
+        record_id = store.create_attempt(
+            make_attempt(request_id=f"{prefix}-{n}", site_login=f"ivan.petrov{n}")
+        )
+        store.mark_sending(record_id)
+        store.record_outcome(record_id, Accepted(f"inv-{prefix}-{n}", 3, "Payout initialized"))
+        ids.append(record_id)
+    return ids
+
+
+def test_the_text_index_is_set_to_merge_only_in_upkeep(store: SqliteHistoryStore) -> None:
+    conn = _raw(store)
+    settings = dict(conn.execute(f"SELECT k, v FROM {SEARCH_TABLE}_config").fetchall())
+    conn.close()
+    assert settings["automerge"] == 0
+    assert settings["crisismerge"] == store_module._SEARCH_SETTINGS["crisismerge"]
+
+
+def test_writes_leave_the_merging_to_the_upkeep_pass(store: SqliteHistoryStore) -> None:
+    before = _index_pages(store)
+    ids = _write(store, 25)  # 50 commits that touch the index: below a crisis merge
+    grown = _index_pages(store)
+    # Each committed write leaves its own small segment: nothing was merged on the write path
+    # (FTS5's default automerge would have folded them into a handful).
+    assert grown - before >= 50
+    steps = 0
+    for _ in range(200):
+        report = store.run_maintenance(budget_ms=1000)
+        steps += report.merge_steps
+        if report.merge_steps == 0 and not report.more:
+            break
+    assert steps > 0
+    assert _index_pages(store) < (grown - before) // 4
+    # The merged index still finds every record, by request id and by invoice.
+    assert store.count(HistoryFilter(text="po-17")) == 1
+    assert store.count(HistoryFilter(text="inv-po-24")) == 1
+    assert store.count(HistoryFilter(text="ivan.petrov")) == len(ids)
+
+
+def test_the_upkeep_pass_checkpoints_the_wal_and_commits_do_not(
+    store: SqliteHistoryStore,
+) -> None:
+    with store.read_connection() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: money is durable
+        backstop = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        assert backstop == store_module._WAL_BACKSTOP_PAGES
+    _write(store, 30)
+    wal = Path(f"{store.path}-wal")
+    assert wal.stat().st_size > 0
+    report = store.run_maintenance()
+    assert report.wal_frames_left == 0  # every frame copied into the file
+    _write(store, 1, prefix="after")  # the next writer starts the WAL over
+    assert wal.stat().st_size <= store_module._WAL_KEEP_BYTES
+
+
+def test_the_upkeep_pass_stops_for_a_waiting_writer(store: SqliteHistoryStore) -> None:
+    _write(store, 40)
+    store._writers_waiting = 1  # a writer of this process is waiting for its turn
+    try:
+        report = store.run_maintenance(budget_ms=1000)
+    finally:
+        store._writers_waiting = 0
+    assert report.merge_steps == 0 and report.more
+
+
+def test_the_upkeep_thread_runs_passes_until_stopped(store: SqliteHistoryStore) -> None:
+    _write(store, 10)
+    upkeep = MaintenanceThread(store, interval_s=0.01).start()
+    deadline = time.monotonic() + 20
+    while upkeep.passes < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    upkeep.stop()
+    assert upkeep.passes >= 3
+    done = upkeep.passes
+    _write(store, 1, prefix="later")
+    assert upkeep.passes == done  # stopped: no pass after stop() returned
+
+
+def test_a_closed_history_ends_the_upkeep(store: SqliteHistoryStore) -> None:
+    store.close()
+    with pytest.raises(HistoryClosedError):
+        store.run_maintenance()
+    upkeep = MaintenanceThread(store, interval_s=0.01).start()
+    upkeep._thread.join(timeout=20)
+    assert not upkeep._thread.is_alive() and upkeep.passes == 0
+
+
+def test_frames_the_first_copy_could_not_take_are_copied_before_the_pass_ends(
+    store: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady writes the bulk copy never catches up; the pass copies the rest too, so
+    the WAL can start over instead of growing without end."""
+    _write(store, 5)
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM payouts").fetchone()  # a snapshot the copy must keep
+    _write(store, 5, prefix="later")  # frames past that snapshot: the first copy stops short
+    real = store_module._checkpoint
+    first: list[tuple[int, int, int]] = []
+
+    def copy_then_reader_done(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        result = real(conn)
+        if not first:
+            first.append(result)
+            reader.execute("COMMIT")
+        return result
+
+    monkeypatch.setattr(store_module, "_checkpoint", copy_then_reader_done)
+    try:
+        report = store.run_maintenance()
+    finally:
+        reader.close()
+    _busy, frames, copied = first[0]
+    assert copied < frames  # the first copy could not take everything
+    assert report.wal_frames_left == 0
