@@ -150,6 +150,8 @@ def _v3_send_marks(conn: sqlite3.Connection) -> None:
 SEARCH_TABLE = "payouts_search"
 SEARCH_COLUMNS = ("request_id", "invoice_id", "site_login", "message")
 COUNTS_TABLE = "payouts_counts"
+DAY_COUNTS_TABLE = "payouts_day_counts"
+DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days)
 
 
 def trigram_supported(conn: sqlite3.Connection) -> bool:
@@ -182,6 +184,13 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
         "SELECT state, currency, profile_id, count(*) FROM payouts "
         "GROUP BY state, currency, profile_id"
     )
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (DAY_COUNTS_TABLE,)).fetchone():
+        conn.execute(f"DELETE FROM {DAY_COUNTS_TABLE}")
+        conn.execute(
+            f"INSERT INTO {DAY_COUNTS_TABLE} (day, state, currency, profile_id, n) "
+            f"SELECT created_at / {DAY_MS}, state, currency, profile_id, count(*) FROM payouts "
+            "GROUP BY 1, 2, 3, 4"
+        )
 
 
 def _v4_search_and_counts(conn: sqlite3.Connection) -> None:
@@ -327,6 +336,45 @@ def _v7_unverified_refusals(conn: sqlite3.Connection) -> None:
             )
 
 
+def _v8_fast_history_reads(conn: sqlite3.Connection) -> None:
+    """Counts per day and an index for a filtered amount sort, so no page scans at 5M rows.
+
+    ``payouts_day_counts`` holds the count per (UTC day of ``created_at``, state, currency,
+    profile), kept by triggers like ``payouts_counts``: a page far down the time order
+    becomes a day's range plus an OFFSET inside that day. ``payouts_sc_amount`` gives every
+    (state, currency) pair its amounts in order, so a filtered amount sort merges a few
+    ordered index ranges instead of sorting every match.
+    """
+    conn.execute("CREATE INDEX payouts_sc_amount ON payouts (state, currency, amount_minor)")
+    conn.execute(
+        f"CREATE TABLE {DAY_COUNTS_TABLE} (day INTEGER NOT NULL, state TEXT NOT NULL, "
+        "currency TEXT NOT NULL, profile_id TEXT NOT NULL, n INTEGER NOT NULL, "
+        "PRIMARY KEY (day, state, currency, profile_id)) WITHOUT ROWID"
+    )
+    increment = (
+        f"INSERT INTO {DAY_COUNTS_TABLE} (day, state, currency, profile_id, n) "
+        f"VALUES (new.created_at / {DAY_MS}, new.state, new.currency, new.profile_id, 1) "
+        "ON CONFLICT DO UPDATE SET n = n + 1;"
+    )
+    decrement = (
+        f"UPDATE {DAY_COUNTS_TABLE} SET n = n - 1 WHERE day = old.created_at / {DAY_MS} "
+        "AND state = old.state AND currency = old.currency AND profile_id = old.profile_id;"
+    )
+    conn.execute(
+        f"CREATE TRIGGER payouts_day_counts_insert AFTER INSERT ON payouts BEGIN {increment} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER payouts_day_counts_delete AFTER DELETE ON payouts BEGIN {decrement} END"
+    )
+    conn.execute(
+        "CREATE TRIGGER payouts_day_counts_update AFTER UPDATE OF created_at, state, currency, "
+        f"profile_id ON payouts WHEN old.created_at / {DAY_MS} IS NOT new.created_at / {DAY_MS} "
+        "OR old.state IS NOT new.state OR old.currency IS NOT new.currency "
+        f"OR old.profile_id IS NOT new.profile_id BEGIN {decrement} {increment} END"
+    )
+    rebuild_counts(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -335,6 +383,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_settled_by_hand,
     _v6_review_and_pruning,
     _v7_unverified_refusals,
+    _v8_fast_history_reads,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -39,6 +39,8 @@ from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
 from cactus_desk.history.sqlite.migrations import (
     COUNTS_TABLE,
+    DAY_COUNTS_TABLE,
+    DAY_MS,
     PRUNABLE_REASONS,
     SEARCH_TABLE,
     migrate,
@@ -139,20 +141,29 @@ def _match_phrase(text: str) -> str:
 
 
 def _where(
-    history_filter: HistoryFilter, *, walk: bool = False, search: bool = False
+    history_filter: HistoryFilter,
+    *,
+    walk: bool = False,
+    search: bool = False,
+    member: bool = False,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause; ``search`` when the trigram index exists, ``walk`` for an index walk.
 
-    A walk checks rows one by one, so its text test is LIKE (exact, ASCII case folding);
-    the index folds case for all of Unicode, which only matters for non-ASCII letters.
+    A walk checks rows one by one, so its text test is LIKE (exact, ASCII case folding),
+    unless ``member``: then each walked id is tested against the trigram index's matches.
+    The index folds case for all of Unicode, which only matters for non-ASCII letters.
     """
     # A unary + keeps SQLite off the filter's own index, so it walks the sort's index instead.
     plus = "+" if walk else ""
     clauses: list[str] = []
     params: list[Any] = []
     text = history_filter.text.strip()
-    if text and search and not walk and len(text) >= _TRIGRAM:
-        clauses.append(f"id IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)")
+    if text and search and (member or not walk) and len(text) >= _TRIGRAM:
+        # In a walk the unary + keeps the matches a set that each index entry is tested
+        # against (the id is in every index), rather than the rows to look up and sort.
+        clauses.append(
+            f"{plus}id IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)"
+        )
         params.append(_match_phrase(text))
     elif text:
         pattern = _like_pattern(text)
@@ -276,8 +287,14 @@ def _select(
     *,
     walk: bool,
     search: bool,
+    member: bool = False,
+    day: int | None = None,
 ) -> list[sqlite3.Row]:
-    where, params = _where(history_filter, walk=walk, search=search)
+    where, params = _where(history_filter, walk=walk, search=search, member=member)
+    if day is not None:  # the time order from the start of a UTC day on (see _day_of)
+        where += " AND " if where else " WHERE "
+        where += "created_at < ?" if descending else "created_at >= ?"
+        params.append((day + 1) * DAY_MS if descending else day * DAY_MS)
     sql = f"SELECT {_ROW_COLUMNS} FROM payouts{where}{_order_by(sort, descending)} LIMIT ? OFFSET ?"
     return conn.execute(sql, [*params, limit, offset]).fetchall()
 
@@ -291,6 +308,7 @@ def _walk_or_none(
     limit: int,
     *,
     search: bool,
+    member: bool = False,
 ) -> list[sqlite3.Row] | None:
     """The page by walking the sort's index, or None if that would cost more than the budget.
 
@@ -301,7 +319,15 @@ def _walk_or_none(
     conn.set_progress_handler(lambda: 1, _WALK_STEPS)
     try:
         return _select(
-            conn, history_filter, sort, descending, offset, limit, walk=True, search=search
+            conn,
+            history_filter,
+            sort,
+            descending,
+            offset,
+            limit,
+            walk=True,
+            search=search,
+            member=member,
         )
     except sqlite3.OperationalError as exc:
         if "interrupt" not in str(exc):
@@ -309,6 +335,121 @@ def _walk_or_none(
         return None
     finally:
         conn.set_progress_handler(None, 0)
+
+
+_SORT_MATCHES = 2_000  # text matches few enough to fetch and sort for any page
+_SET_MATCHES = 100_000  # text matches few enough to test a walked index against as a set
+_DEEP_OFFSET = 4_000  # past this many rows a time-ordered page starts from its day's count
+_MAX_ARMS = 200  # (state, currency) ranges merged for a filtered amount sort
+
+
+def _text_count(conn: sqlite3.Connection, text: str, cap: int) -> int:
+    """How many rows the trigram index matches for ``text`` (no further than ``cap``)."""
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? LIMIT ?)"
+    )
+    return int(conn.execute(sql, (_match_phrase(text), cap)).fetchone()[0])
+
+
+def _text_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    *,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """A page of a text search, never deciding by a count over the whole history.
+
+    Short text (or no trigram index): walk the sort's index newest first testing LIKE, on a
+    worker; a rare pair of letters makes this a scan, which no index can serve. Longer text:
+    few matches are fetched by the index and sorted; more are a set each entry of the sort's
+    index is tested against (inside the index: no row read until one matches); a dense word
+    is a LIKE walk that finds a page within a few thousand rows.
+    """
+    args = (conn, history_filter, sort, descending, offset, limit)
+    text = history_filter.text.strip()
+    if not search or len(text) < _TRIGRAM:
+        return _select(*args, walk=True, search=search)
+    matches = _text_count(conn, text, _SET_MATCHES)
+    if matches < _SORT_MATCHES:
+        return _select(*args, walk=False, search=search)
+    rows = None
+    if matches >= _SET_MATCHES:
+        rows = _walk_or_none(*args, search=search)
+    if rows is None:
+        rows = _select(*args, walk=True, search=search, member=True)
+    return rows
+
+
+def _day_of(
+    conn: sqlite3.Connection, history_filter: HistoryFilter, descending: bool, offset: int
+) -> tuple[int, int] | None:
+    """The UTC day holding row ``offset`` of the time order and the row's offset inside it.
+
+    Read from the per-day counts (a few hundred rows a year), so a jump to the middle of
+    millions of rows reads one day's index range instead of stepping over half the history.
+    """
+    where, params = _where(history_filter)
+    direction = "DESC" if descending else "ASC"
+    sql = f"SELECT day, sum(n) FROM {DAY_COUNTS_TABLE}{where} GROUP BY day ORDER BY day {direction}"
+    seen = 0
+    for day, n in conn.execute(sql, params):
+        if seen + n > offset:
+            return int(day), offset - seen
+        seen += n
+    return None
+
+
+def _amount_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[sqlite3.Row] | None:
+    """A page sorted by amount under a state or currency filter, by merging index ranges.
+
+    ``payouts_sc_amount`` holds each (state, currency) pair's amounts in order; SQLite merges
+    one ordered range per pair the filter allows (MERGE of a compound SELECT), reading ids
+    from the index only, then the page's rows by id. None when the filter allows too many.
+    """
+    where, params = _where(replace(history_filter, needs_review=False))
+    pairs = conn.execute(
+        f"SELECT DISTINCT state, currency FROM {COUNTS_TABLE}{where}"
+        + (" AND" if where else " WHERE")
+        + " n > 0",
+        params,
+    ).fetchall()
+    if not pairs:
+        return []
+    if len(pairs) > _MAX_ARMS:
+        return None
+    extra, extra_params = "", []
+    if history_filter.profile_id:
+        extra += " AND profile_id = ?"
+        extra_params.append(history_filter.profile_id)
+    if history_filter.needs_review:
+        extra += " AND needs_review = 1"
+    arm = (
+        "SELECT amount_minor, id FROM payouts INDEXED BY payouts_sc_amount "
+        f"WHERE state = ? AND currency = ?{extra}"
+    )
+    direction = " DESC" if descending else ""
+    sql = (
+        " UNION ALL ".join([arm] * len(pairs))
+        + f" ORDER BY amount_minor{direction}, id{direction} LIMIT ? OFFSET ?"
+    )
+    arm_params = [value for pair in pairs for value in (*pair, *extra_params)]
+    ids = [row[1] for row in conn.execute(sql, [*arm_params, limit, offset])]
+    rows = conn.execute(
+        f"SELECT {_ROW_COLUMNS} FROM payouts WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    ).fetchall()
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[record_id] for record_id in ids if record_id in by_id]
 
 
 def _page(
@@ -322,27 +463,42 @@ def _page(
     search: bool,
 ) -> list[sqlite3.Row]:
     """One page, choosing between the filter's index, an index walk and reading backwards."""
+    if history_filter.text.strip():
+        return _text_page(conn, history_filter, sort, descending, offset, limit, search=search)
     total = _count(conn, HistoryFilter(), search=search)
     reverse = False
-    if history_filter.text.strip():
-        # With fewer matches than this, fetching and sorting them all is cheap; with more,
-        # walking the sort's index finds a page within _WALK_BUDGET row checks.
-        cap = max(1, -(-(offset + limit) * total // _WALK_BUDGET))
-        walk = _count(conn, history_filter, search=search, cap=cap) >= cap
-    else:
-        matched = _count(conn, history_filter, search=search)
-        if offset >= matched or limit == 0:
-            return []
-        if 2 * offset + limit > matched:
-            # Nearer the end than the start: OFFSET steps over every skipped row, so read the
-            # reversed order from the end (the order is total: ties are broken by id).
-            reverse = True
-            offset, limit = max(0, matched - offset - limit), matched - offset
-            limit -= offset
-            descending = not descending
-        walk = _should_walk(history_filter, sort, offset + limit, matched, total)
+    matched = _count(conn, history_filter, search=search)
+    if offset >= matched or limit == 0:
+        return []
+    if 2 * offset + limit > matched:
+        # Nearer the end than the start: OFFSET steps over every skipped row, so read the
+        # reversed order from the end (the order is total: ties are broken by id).
+        reverse = True
+        offset, limit = max(0, matched - offset - limit), matched - offset
+        limit -= offset
+        descending = not descending
     args = (conn, history_filter, sort, descending, offset, limit)
-    rows = _walk_or_none(*args, search=search) if walk else None
+    rows: list[sqlite3.Row] | None = None
+    if sort is SortKey.AMOUNT and (history_filter.states or history_filter.currency):
+        rows = _amount_page(conn, history_filter, descending, offset, limit)
+    elif sort is SortKey.CREATED_AT and offset > _DEEP_OFFSET and not history_filter.needs_review:
+        found = _day_of(conn, history_filter, descending, offset)
+        if found is not None:
+            day, inside = found
+            rows = _select(
+                conn,
+                history_filter,
+                sort,
+                descending,
+                inside,
+                limit,
+                walk=False,
+                search=search,
+                day=day,
+            )
+    if rows is None:
+        walk = _should_walk(history_filter, sort, offset + limit, matched, total)
+        rows = _walk_or_none(*args, search=search) if walk else None
     if rows is None:
         rows = _select(*args, walk=False, search=search)
     if reverse:
