@@ -43,6 +43,7 @@ from cactus_desk.history.sqlite.migrations import (
     DAY_MS,
     PRUNABLE_REASONS,
     SEARCH_TABLE,
+    TIME_BREAKS_TABLE,
     migrate,
 )
 from cactus_desk.history.types import (
@@ -373,6 +374,13 @@ def _text_page(
     text = history_filter.text.strip()
     if not search or len(text) < _TRIGRAM:
         return _select(*args, walk=True, search=search)
+    if (
+        sort is SortKey.CREATED_AT
+        and not conn.execute(f"SELECT 1 FROM {TIME_BREAKS_TABLE} LIMIT 1").fetchone()
+    ):
+        rows = _newest_matches(conn, history_filter, descending, offset, limit)
+        if rows is not None:
+            return rows
     matches = _text_count(conn, text, _SET_MATCHES)
     if matches < _SORT_MATCHES:
         return _select(*args, walk=False, search=search)
@@ -382,6 +390,57 @@ def _text_page(
     if rows is None:
         rows = _select(*args, walk=True, search=search, member=True)
     return rows
+
+
+def _newest_matches(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[sqlite3.Row] | None:
+    """A text search's page in time order read from the text index in id order.
+
+    Only right while every record was created in time order (no time breaks): then the
+    index's own order is the page's, and no match beyond the page is read. Exact filters are
+    checked on each match's row; a walk past the budget (a rare filter) gives None.
+    """
+    exact, params = _where(replace(history_filter, text=""))
+    direction = " DESC" if descending else ""
+    match = (
+        f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? ORDER BY rowid{direction}"
+    )
+    phrase = _match_phrase(history_filter.text.strip())
+    if not exact:
+        sql = f"{match} LIMIT ? OFFSET ?"
+        ids = [row[0] for row in conn.execute(sql, (phrase, limit, offset))]
+    else:
+        sql = (
+            f"SELECT payouts.id FROM {SEARCH_TABLE} CROSS JOIN payouts "
+            f"ON payouts.id = {SEARCH_TABLE}.rowid WHERE {SEARCH_TABLE} MATCH ?"
+            + exact.replace(" WHERE ", " AND ", 1)
+            + f" ORDER BY {SEARCH_TABLE}.rowid{direction} LIMIT ? OFFSET ?"
+        )
+        conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+        try:
+            ids = [row[0] for row in conn.execute(sql, (phrase, *params, limit, offset))]
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            return None
+        finally:
+            conn.set_progress_handler(None, 0)
+    return _rows_in_order(conn, ids)
+
+
+def _rows_in_order(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    """The list rows of ``ids``, in that order."""
+    rows = conn.execute(
+        f"SELECT {_ROW_COLUMNS} FROM payouts WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    ).fetchall()
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[record_id] for record_id in ids if record_id in by_id]
 
 
 def _day_of(
@@ -444,12 +503,7 @@ def _amount_page(
     )
     arm_params = [value for pair in pairs for value in (*pair, *extra_params)]
     ids = [row[1] for row in conn.execute(sql, [*arm_params, limit, offset])]
-    rows = conn.execute(
-        f"SELECT {_ROW_COLUMNS} FROM payouts WHERE id IN (SELECT value FROM json_each(?))",
-        (json.dumps(ids),),
-    ).fetchall()
-    by_id = {row["id"]: row for row in rows}
-    return [by_id[record_id] for record_id in ids if record_id in by_id]
+    return _rows_in_order(conn, ids)
 
 
 def _page(

@@ -24,8 +24,19 @@ LOGINS = ("ivan.petrov", "anna.yu", "budi", "maria.petrova")
 HOUR_MS = 3_600_000
 
 
+class SteadyClock:
+    """Seven hours forward per reading: records are created in time order."""
+
+    def __init__(self) -> None:
+        self._now = 1_714_558_953_123
+
+    def __call__(self) -> int:
+        self._now += 7 * HOUR_MS
+        return self._now
+
+
 class WanderingClock:
-    """Seven hours forward per reading, and now and then two hours back (a clock step),
+    """Seven hours forward per reading, and now and then a day and a half back (a clock step),
     so days hold a few records each and creation order is not always time order."""
 
     def __init__(self) -> None:
@@ -34,14 +45,16 @@ class WanderingClock:
 
     def __call__(self) -> int:
         self._readings += 1
-        self._now += -2 * HOUR_MS if self._readings % 11 == 0 else 7 * HOUR_MS
+        self._now += -36 * HOUR_MS if self._readings % 11 == 0 else 7 * HOUR_MS
         return self._now
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteHistoryStore]:
+@pytest.fixture(scope="module", params=[SteadyClock, WanderingClock])
+def history(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqliteHistoryStore]:
     path: Path = tmp_path_factory.mktemp("paths") / "history.sqlite3"
-    store = SqliteHistoryStore(path, clock=WanderingClock())
+    store = SqliteHistoryStore(path, clock=request.param())
     for i in range(ROWS):
         currency = CURRENCIES[i % 3]
         record_id = store.create_attempt(
@@ -134,9 +147,7 @@ def test_every_page_is_the_slice_of_the_full_order(
     for offset in (0, 1, 5, middle - 3, middle, len(expected) - 4):
         offset = max(0, offset)
         page = history.page(history_filter, sort, descending, offset, 7)
-        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], (
-            offset
-        )
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], offset
 
 
 def test_the_day_counts_follow_every_write(history: SqliteHistoryStore) -> None:
@@ -152,3 +163,20 @@ def test_the_day_counts_follow_every_write(history: SqliteHistoryStore) -> None:
         ).fetchall()
     assert [tuple(row) for row in kept] == [tuple(row) for row in actual]
     assert len(actual) > 20  # many days: the jump has something to skip
+
+
+def test_records_created_out_of_time_order_are_listed_as_breaks(
+    history: SqliteHistoryStore,
+) -> None:
+    """The text search reads its index in id order only while time order is id order."""
+    rows = _everything(history)
+    by_id = sorted(rows, key=lambda row: row.id)
+    latest, expected = 0, []
+    for row in by_id:
+        if row.created_at < latest:
+            expected.append(row.id)
+        latest = max(latest, row.created_at)
+    with history.read_connection() as conn:
+        breaks = [row[0] for row in conn.execute("SELECT id FROM payouts_time_breaks ORDER BY 1")]
+    assert breaks == expected
+    assert bool(expected) == isinstance(history._clock, WanderingClock)
