@@ -103,9 +103,10 @@ def _ordered_by_index(history_filter: HistoryFilter, sort: SortKey) -> bool:
     text = history_filter.text.strip()
     if text:
         return sort is SortKey.CREATED_AT and len(text) >= 3
-    return sort in (SortKey.CREATED_AT, SortKey.AMOUNT) or not (
-        history_filter.states or history_filter.currency or history_filter.profile_id
-    ) and not history_filter.needs_review
+    return sort in (SortKey.CREATED_AT, SortKey.AMOUNT) or (
+        not (history_filter.states or history_filter.currency or history_filter.profile_id)
+        and not history_filter.needs_review
+    )
 
 
 @pytest.mark.parametrize("sort", list(SortKey))
