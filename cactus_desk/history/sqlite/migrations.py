@@ -153,6 +153,22 @@ COUNTS_TABLE = "payouts_counts"
 DAY_COUNTS_TABLE = "payouts_day_counts"
 DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days)
 TIME_BREAKS_TABLE = "payouts_time_breaks"
+AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
+
+
+def amount_bucket_sql(amount: str) -> str:
+    """SQL for the amount bucket of ``amount``: its number of digits, then its first digit.
+
+    Buckets sort as amounts do; bucket ``b`` holds ``[d * 10**(b // 10 - 1), (d + 1) * ...)``
+    with ``d = b % 10`` (``amount_bucket_range``): about nine per power of ten.
+    """
+    return f"(length({amount}) * 10 + CAST(substr({amount}, 1, 1) AS INTEGER))"
+
+
+def amount_bucket_range(bucket: int) -> tuple[int, int]:
+    """The amounts ``[low, high)`` of an amount bucket (see ``amount_bucket_sql``)."""
+    scale = 10 ** (bucket // 10 - 1)
+    return bucket % 10 * scale, (bucket % 10 + 1) * scale
 
 
 def trigram_supported(conn: sqlite3.Connection) -> bool:
@@ -191,6 +207,12 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
             f"INSERT INTO {DAY_COUNTS_TABLE} (day, state, currency, profile_id, n) "
             f"SELECT created_at / {DAY_MS}, state, currency, profile_id, count(*) FROM payouts "
             "GROUP BY 1, 2, 3, 4"
+        )
+        conn.execute(f"DELETE FROM {AMOUNT_COUNTS_TABLE}")
+        conn.execute(
+            f"INSERT INTO {AMOUNT_COUNTS_TABLE} (bucket, state, currency, profile_id, n) "
+            f"SELECT {amount_bucket_sql('amount_minor')}, state, currency, profile_id, count(*) "
+            "FROM payouts GROUP BY 1, 2, 3, 4"
         )
         conn.execute(f"DELETE FROM {TIME_BREAKS_TABLE}")
         conn.execute(
@@ -343,12 +365,47 @@ def _v7_unverified_refusals(conn: sqlite3.Connection) -> None:
             )
 
 
+def add_amount_counts(conn: sqlite3.Connection) -> None:
+    """The count per (amount bucket, state, currency, profile), kept by triggers."""
+    conn.execute(
+        f"CREATE TABLE {AMOUNT_COUNTS_TABLE} (bucket INTEGER NOT NULL, state TEXT NOT NULL, "
+        "currency TEXT NOT NULL, profile_id TEXT NOT NULL, n INTEGER NOT NULL, "
+        "PRIMARY KEY (bucket, state, currency, profile_id)) WITHOUT ROWID"
+    )
+    new_bucket, old_bucket = (
+        amount_bucket_sql("new.amount_minor"),
+        amount_bucket_sql("old.amount_minor"),
+    )
+    increment = (
+        f"INSERT INTO {AMOUNT_COUNTS_TABLE} (bucket, state, currency, profile_id, n) "
+        f"VALUES ({new_bucket}, new.state, new.currency, new.profile_id, 1) "
+        "ON CONFLICT DO UPDATE SET n = n + 1;"
+    )
+    decrement = (
+        f"UPDATE {AMOUNT_COUNTS_TABLE} SET n = n - 1 WHERE bucket = {old_bucket} "
+        "AND state = old.state AND currency = old.currency AND profile_id = old.profile_id;"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {AMOUNT_COUNTS_TABLE}_insert AFTER INSERT ON payouts BEGIN {increment} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {AMOUNT_COUNTS_TABLE}_delete AFTER DELETE ON payouts BEGIN {decrement} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {AMOUNT_COUNTS_TABLE}_update AFTER UPDATE OF amount_minor, state, "
+        "currency, profile_id ON payouts WHEN old.amount_minor IS NOT new.amount_minor "
+        "OR old.state IS NOT new.state OR old.currency IS NOT new.currency "
+        f"OR old.profile_id IS NOT new.profile_id BEGIN {decrement} {increment} END"
+    )
+
+
 def _v8_fast_history_reads(conn: sqlite3.Connection) -> None:
     """Counts per day, an index for a filtered amount sort and the time order's breaks.
 
     ``payouts_day_counts`` holds the count per (UTC day of ``created_at``, state, currency,
     profile), kept by triggers like ``payouts_counts``: a page far down the time order
-    becomes a day's range plus an OFFSET inside that day. ``payouts_sc_amount`` gives every
+    becomes a day's range plus an OFFSET inside that day; ``payouts_amount_counts`` does the
+    same for the amount order. ``payouts_sc_amount`` gives every
     (state, currency) pair its amounts in order, so a filtered amount sort merges a few
     ordered index ranges instead of sorting every match. ``payouts_time_breaks`` lists the
     records created out of time order (normally none), so a text search in time order can
@@ -381,6 +438,7 @@ def _v8_fast_history_reads(conn: sqlite3.Connection) -> None:
         "OR old.state IS NOT new.state OR old.currency IS NOT new.currency "
         f"OR old.profile_id IS NOT new.profile_id BEGIN {decrement} {increment} END"
     )
+    add_amount_counts(conn)
     # Records created out of time order (a clock stepped back, an id given by hand). While
     # there are none, the time order is the id order, which the text index walks natively.
     conn.execute(f"CREATE TABLE {TIME_BREAKS_TABLE} (id INTEGER PRIMARY KEY)")

@@ -38,12 +38,14 @@ from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
 from cactus_desk.history.sqlite.migrations import (
+    AMOUNT_COUNTS_TABLE,
     COUNTS_TABLE,
     DAY_COUNTS_TABLE,
     DAY_MS,
     PRUNABLE_REASONS,
     SEARCH_TABLE,
     TIME_BREAKS_TABLE,
+    amount_bucket_range,
     migrate,
 )
 from cactus_desk.history.types import (
@@ -289,7 +291,7 @@ def _select(
     walk: bool,
     search: bool,
     member: bool = False,
-    day: int | None = None,
+    bound: tuple[str, int] | None = None,
 ) -> list[sqlite3.Row]:
     # Several states in time order: one ordered index range per state, merged by SQLite
     # (a compound SELECT's MERGE), instead of sorting every match of the states.
@@ -308,10 +310,10 @@ def _select(
     params: list[Any] = []
     for part in parts:
         where, part_params = _where(part, walk=walk, search=search, member=member)
-        if day is not None:  # the time order from the start of a UTC day on (see _day_of)
+        if bound is not None:  # the order from the start of a counted bucket on (_bucket_of)
             where += " AND " if where else " WHERE "
-            where += "created_at < ?" if descending else "created_at >= ?"
-            part_params.append((day + 1) * DAY_MS if descending else day * DAY_MS)
+            where += bound[0]
+            part_params.append(bound[1])
         arms.append(f"SELECT {_ROW_COLUMNS} FROM payouts{where}")
         params += part_params
     sql = " UNION ALL ".join(arms) + f"{_order_by(sort, descending)} LIMIT ? OFFSET ?"
@@ -461,22 +463,60 @@ def _rows_in_order(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row
     return [by_id[record_id] for record_id in ids if record_id in by_id]
 
 
-def _day_of(
-    conn: sqlite3.Connection, history_filter: HistoryFilter, descending: bool, offset: int
+def _bucket_of(
+    conn: sqlite3.Connection,
+    table: str,
+    column: str,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
 ) -> tuple[int, int] | None:
-    """The UTC day holding row ``offset`` of the time order and the row's offset inside it.
+    """The bucket holding row ``offset`` of the order and the row's offset inside it.
 
-    Read from the per-day counts (a few hundred rows a year), so a jump to the middle of
-    millions of rows reads one day's index range instead of stepping over half the history.
+    Read from a trigger-kept counts table (per UTC day, or per amount bucket), so a jump to
+    the middle of millions of rows reads one bucket's index range instead of stepping over
+    half the history.
     """
     where, params = _where(history_filter)
     direction = "DESC" if descending else "ASC"
-    sql = f"SELECT day, sum(n) FROM {DAY_COUNTS_TABLE}{where} GROUP BY day ORDER BY day {direction}"
+    sql = (
+        f"SELECT {column}, sum(n) FROM {table}{where} GROUP BY {column} "
+        f"ORDER BY {column} {direction}"
+    )
     seen = 0
-    for day, n in conn.execute(sql, params):
+    for bucket, n in conn.execute(sql, params):
         if seen + n > offset:
-            return int(day), offset - seen
+            return int(bucket), offset - seen
         seen += n
+    return None
+
+
+def _deep_bound(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+) -> tuple[tuple[str, int], int] | None:
+    """For a page far down the time or amount order: where its bucket starts, and the
+    page's offset from there (None for other orders, or filters the counts do not hold)."""
+    if offset <= _DEEP_OFFSET or history_filter.needs_review or history_filter.text.strip():
+        return None
+    if sort is SortKey.CREATED_AT:
+        found = _bucket_of(conn, DAY_COUNTS_TABLE, "day", history_filter, descending, offset)
+        if found is None:
+            return None
+        day, inside = found
+        if descending:
+            return ("created_at < ?", (day + 1) * DAY_MS), inside
+        return ("created_at >= ?", day * DAY_MS), inside
+    if sort is SortKey.AMOUNT:
+        found = _bucket_of(conn, AMOUNT_COUNTS_TABLE, "bucket", history_filter, descending, offset)
+        if found is None:
+            return None
+        bucket, inside = found
+        low, high = amount_bucket_range(bucket)
+        return (("amount_minor < ?", high) if descending else ("amount_minor >= ?", low)), inside
     return None
 
 
@@ -486,6 +526,7 @@ def _amount_page(
     descending: bool,
     offset: int,
     limit: int,
+    bound: tuple[str, int] | None = None,
 ) -> list[sqlite3.Row] | None:
     """A page sorted by amount under a state or currency filter, by merging index ranges.
 
@@ -504,12 +545,15 @@ def _amount_page(
         return []
     if len(pairs) > _MAX_ARMS:
         return None
-    extra, extra_params = "", []
+    extra, extra_params = "", list[Any]()
     if history_filter.profile_id:
         extra += " AND profile_id = ?"
         extra_params.append(history_filter.profile_id)
     if history_filter.needs_review:
         extra += " AND needs_review = 1"
+    if bound is not None:
+        extra += f" AND {bound[0]}"
+        extra_params.append(bound[1])
     arm = (
         "SELECT amount_minor, id FROM payouts INDEXED BY payouts_sc_amount "
         f"WHERE state = ? AND currency = ?{extra}"
@@ -551,23 +595,24 @@ def _page(
         descending = not descending
     args = (conn, history_filter, sort, descending, offset, limit)
     rows: list[sqlite3.Row] | None = None
+    deep = _deep_bound(conn, history_filter, sort, descending, offset)
+    bound, inside = deep if deep is not None else (None, offset)
     if sort is SortKey.AMOUNT and (history_filter.states or history_filter.currency):
-        rows = _amount_page(conn, history_filter, descending, offset, limit)
-    elif sort is SortKey.CREATED_AT and offset > _DEEP_OFFSET and not history_filter.needs_review:
-        found = _day_of(conn, history_filter, descending, offset)
-        if found is not None:
-            day, inside = found
-            rows = _select(
-                conn,
-                history_filter,
-                sort,
-                descending,
-                inside,
-                limit,
-                walk=False,
-                search=search,
-                day=day,
-            )
+        rows = _amount_page(conn, history_filter, descending, inside, limit, bound)
+    elif bound is not None:
+        # From the bucket's start the filter's columns are checked on the sort's index walk.
+        walk = sort is SortKey.AMOUNT
+        rows = _select(
+            conn,
+            history_filter,
+            sort,
+            descending,
+            inside,
+            limit,
+            walk=walk,
+            search=search,
+            bound=bound,
+        )
     if rows is None:
         walk = _should_walk(history_filter, sort, offset + limit, matched, total)
         rows = _walk_or_none(*args, search=search) if walk else None

@@ -6,6 +6,7 @@ compared with the full order computed here in Python from every record.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
 from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.migrations import amount_bucket_range, amount_bucket_sql
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
 from tests.payouts.conftest import make_attempt
@@ -180,3 +182,32 @@ def test_records_created_out_of_time_order_are_listed_as_breaks(
         breaks = [row[0] for row in conn.execute("SELECT id FROM payouts_time_breaks ORDER BY 1")]
     assert breaks == expected
     assert bool(expected) == isinstance(history._clock, WanderingClock)
+
+
+def test_the_amount_counts_follow_every_write(history: SqliteHistoryStore) -> None:
+    with history.read_connection() as conn:
+        kept = conn.execute(
+            "SELECT bucket, state, currency, profile_id, n FROM payouts_amount_counts "
+            "WHERE n > 0 ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+        rows = conn.execute("SELECT amount_minor, state, currency, profile_id FROM payouts")
+        actual: dict[tuple[Any, ...], int] = {}
+        for amount, *rest in rows:
+            bucket = next(
+                b
+                for b in range(10, 200)
+                if amount_bucket_range(b)[0] <= amount < amount_bucket_range(b)[1]
+            )
+            actual[(bucket, *rest)] = actual.get((bucket, *rest), 0) + 1
+    assert [tuple(row) for row in kept] == sorted((*key, n) for key, n in actual.items())
+
+
+@pytest.mark.parametrize("amount", [1, 9, 10, 19, 20, 99, 100, 4_999, 5_000, 10**12, 10**18 - 1])
+def test_an_amount_lies_in_its_buckets_range_and_buckets_sort_as_amounts(amount: int) -> None:
+    conn = sqlite3.connect(":memory:")
+    bucket_sql = f"WITH a(v) AS (SELECT ?) SELECT {amount_bucket_sql('v')} FROM a"
+    bucket = conn.execute(bucket_sql, (amount,)).fetchone()[0]
+    low, high = amount_bucket_range(bucket)
+    assert low <= amount < high
+    assert conn.execute(bucket_sql, (amount + 1,)).fetchone()[0] >= bucket
+    assert conn.execute(bucket_sql, (high,)).fetchone()[0] > bucket
