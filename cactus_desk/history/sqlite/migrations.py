@@ -157,18 +157,21 @@ AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
 
 
 def amount_bucket_sql(amount: str) -> str:
-    """SQL for the amount bucket of ``amount``: its number of digits, then its first digit.
+    """SQL for the amount bucket of ``amount``: its number of digits, then its first two.
 
-    Buckets sort as amounts do; bucket ``b`` holds ``[d * 10**(b // 10 - 1), (d + 1) * ...)``
-    with ``d = b % 10`` (``amount_bucket_range``): about nine per power of ten.
+    Buckets sort as amounts do (``amount_bucket_range`` gives each one's amounts): about
+    ninety per power of ten, so one bucket holds a small share of any history.
     """
-    return f"(length({amount}) * 10 + CAST(substr({amount}, 1, 1) AS INTEGER))"
+    return f"(length({amount}) * 100 + CAST(substr({amount} || '0', 1, 2) AS INTEGER))"
 
 
 def amount_bucket_range(bucket: int) -> tuple[int, int]:
     """The amounts ``[low, high)`` of an amount bucket (see ``amount_bucket_sql``)."""
-    scale = 10 ** (bucket // 10 - 1)
-    return bucket % 10 * scale, (bucket % 10 + 1) * scale
+    digits, leading = divmod(bucket, 100)
+    if digits == 1:  # one digit: "7" reads as "70"
+        return leading // 10, leading // 10 + 1
+    scale = 10 ** (digits - 2)
+    return leading * scale, (leading + 1) * scale
 
 
 def trigram_supported(conn: sqlite3.Connection) -> bool:

@@ -360,7 +360,7 @@ def _walk_or_none(
 
 _SORT_MATCHES = 2_000  # text matches few enough to fetch and sort for any page
 _SET_MATCHES = 100_000  # text matches few enough to test a walked index against as a set
-_DEEP_OFFSET = 4_000  # past this many rows a time-ordered page starts from its day's count
+_DEEP_OFFSET = 1_000  # past this many rows a page starts from its bucket's count
 _MAX_ARMS = 200  # (state, currency) ranges merged for a filtered amount sort
 
 
