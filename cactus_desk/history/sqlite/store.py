@@ -568,6 +568,51 @@ def _amount_page(
     return _rows_in_order(conn, ids)
 
 
+def _by_value_then_time(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """A page far down the state or currency order, which is (value, time, id).
+
+    The counts per value say which value the page starts in; inside one value it is a page
+    of the time order under that value, which the per-day counts reach directly.
+    """
+    column = "state" if sort is SortKey.STATE else "currency"
+    where, params = _where(history_filter)
+    direction = "DESC" if descending else "ASC"
+    groups = conn.execute(
+        f"SELECT {column}, sum(n) FROM {COUNTS_TABLE}{where} GROUP BY {column} "
+        f"ORDER BY {column} {direction}",
+        params,
+    ).fetchall()
+    rows: list[sqlite3.Row] = []
+    seen = 0
+    for value, n in groups:
+        if seen + n > offset and len(rows) < limit:
+            narrowed = (
+                replace(history_filter, states=frozenset({value}))
+                if column == "state"
+                else replace(history_filter, currency=value)
+            )
+            start = max(0, offset - seen)
+            rows += _page(
+                conn,
+                narrowed,
+                SortKey.CREATED_AT,
+                descending,
+                start,
+                limit - len(rows),
+                search=search,
+            )
+        seen += n
+    return rows
+
+
 def _page(
     conn: sqlite3.Connection,
     history_filter: HistoryFilter,
@@ -594,6 +639,13 @@ def _page(
         limit -= offset
         descending = not descending
     args = (conn, history_filter, sort, descending, offset, limit)
+    if (
+        sort in (SortKey.STATE, SortKey.CURRENCY)
+        and offset > _DEEP_OFFSET
+        and not history_filter.needs_review
+    ):
+        grouped = _by_value_then_time(conn, history_filter, sort, descending, offset, limit, search)
+        return grouped[::-1] if reverse else grouped
     rows: list[sqlite3.Row] | None = None
     deep = _deep_bound(conn, history_filter, sort, descending, offset)
     bound, inside = deep if deep is not None else (None, offset)

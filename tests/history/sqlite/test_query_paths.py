@@ -108,6 +108,7 @@ def _key(sort: SortKey) -> Any:
         SortKey.CREATED_AT: lambda row: (row.created_at, row.id),
         SortKey.AMOUNT: lambda row: (row.amount_minor, row.id),
         SortKey.STATE: lambda row: (str(row.state), row.created_at, row.id),
+        SortKey.CURRENCY: lambda row: (row.currency, row.created_at, row.id),
         SortKey.SITE_LOGIN: lambda row: (row.site_login.casefold(), row.id),
     }
     return keys[sort]
@@ -131,7 +132,8 @@ FILTERS = [
 
 @pytest.mark.parametrize("history_filter", FILTERS, ids=repr)
 @pytest.mark.parametrize(
-    "sort", [SortKey.CREATED_AT, SortKey.AMOUNT, SortKey.STATE, SortKey.SITE_LOGIN]
+    "sort",
+    [SortKey.CREATED_AT, SortKey.AMOUNT, SortKey.STATE, SortKey.CURRENCY, SortKey.SITE_LOGIN],
 )
 @pytest.mark.parametrize("descending", [True, False])
 def test_every_page_is_the_slice_of_the_full_order(
