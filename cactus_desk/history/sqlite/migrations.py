@@ -150,6 +150,28 @@ def _v3_send_marks(conn: sqlite3.Connection) -> None:
 SEARCH_TABLE = "payouts_search"
 SEARCH_COLUMNS = ("request_id", "invoice_id", "site_login", "message")
 COUNTS_TABLE = "payouts_counts"
+DAY_COUNTS_TABLE = "payouts_day_counts"
+DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days)
+TIME_BREAKS_TABLE = "payouts_time_breaks"
+AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
+
+
+def amount_bucket_sql(amount: str) -> str:
+    """SQL for the amount bucket of ``amount``: its number of digits, then its first two.
+
+    Buckets sort as amounts do (``amount_bucket_range`` gives each one's amounts): about
+    ninety per power of ten, so one bucket holds a small share of any history.
+    """
+    return f"(length({amount}) * 100 + CAST(substr({amount} || '0', 1, 2) AS INTEGER))"
+
+
+def amount_bucket_range(bucket: int) -> tuple[int, int]:
+    """The amounts ``[low, high)`` of an amount bucket (see ``amount_bucket_sql``)."""
+    digits, leading = divmod(bucket, 100)
+    if digits == 1:  # one digit: "7" reads as "70"
+        return leading // 10, leading // 10 + 1
+    scale = 10 ** (digits - 2)
+    return leading * scale, (leading + 1) * scale
 
 
 def trigram_supported(conn: sqlite3.Connection) -> bool:
@@ -182,6 +204,25 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
         "SELECT state, currency, profile_id, count(*) FROM payouts "
         "GROUP BY state, currency, profile_id"
     )
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (DAY_COUNTS_TABLE,)).fetchone():
+        conn.execute(f"DELETE FROM {DAY_COUNTS_TABLE}")
+        conn.execute(
+            f"INSERT INTO {DAY_COUNTS_TABLE} (day, state, currency, profile_id, n) "
+            f"SELECT created_at / {DAY_MS}, state, currency, profile_id, count(*) FROM payouts "
+            "GROUP BY 1, 2, 3, 4"
+        )
+        conn.execute(f"DELETE FROM {AMOUNT_COUNTS_TABLE}")
+        conn.execute(
+            f"INSERT INTO {AMOUNT_COUNTS_TABLE} (bucket, state, currency, profile_id, n) "
+            f"SELECT {amount_bucket_sql('amount_minor')}, state, currency, profile_id, count(*) "
+            "FROM payouts GROUP BY 1, 2, 3, 4"
+        )
+        conn.execute(f"DELETE FROM {TIME_BREAKS_TABLE}")
+        conn.execute(
+            f"INSERT INTO {TIME_BREAKS_TABLE} (id) SELECT id FROM (SELECT id, created_at, "
+            "max(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "
+            "AS before FROM payouts) WHERE created_at < before"
+        )
 
 
 def _v4_search_and_counts(conn: sqlite3.Connection) -> None:
@@ -327,6 +368,97 @@ def _v7_unverified_refusals(conn: sqlite3.Connection) -> None:
             )
 
 
+def add_amount_counts(conn: sqlite3.Connection) -> None:
+    """The count per (amount bucket, state, currency, profile), kept by triggers."""
+    conn.execute(
+        f"CREATE TABLE {AMOUNT_COUNTS_TABLE} (bucket INTEGER NOT NULL, state TEXT NOT NULL, "
+        "currency TEXT NOT NULL, profile_id TEXT NOT NULL, n INTEGER NOT NULL, "
+        "PRIMARY KEY (bucket, state, currency, profile_id)) WITHOUT ROWID"
+    )
+    new_bucket, old_bucket = (
+        amount_bucket_sql("new.amount_minor"),
+        amount_bucket_sql("old.amount_minor"),
+    )
+    increment = (
+        f"INSERT INTO {AMOUNT_COUNTS_TABLE} (bucket, state, currency, profile_id, n) "
+        f"VALUES ({new_bucket}, new.state, new.currency, new.profile_id, 1) "
+        "ON CONFLICT DO UPDATE SET n = n + 1;"
+    )
+    decrement = (
+        f"UPDATE {AMOUNT_COUNTS_TABLE} SET n = n - 1 WHERE bucket = {old_bucket} "
+        "AND state = old.state AND currency = old.currency AND profile_id = old.profile_id;"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {AMOUNT_COUNTS_TABLE}_insert AFTER INSERT ON payouts BEGIN {increment} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {AMOUNT_COUNTS_TABLE}_delete AFTER DELETE ON payouts BEGIN {decrement} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {AMOUNT_COUNTS_TABLE}_update AFTER UPDATE OF amount_minor, state, "
+        "currency, profile_id ON payouts WHEN old.amount_minor IS NOT new.amount_minor "
+        "OR old.state IS NOT new.state OR old.currency IS NOT new.currency "
+        f"OR old.profile_id IS NOT new.profile_id BEGIN {decrement} {increment} END"
+    )
+
+
+def _v8_fast_history_reads(conn: sqlite3.Connection) -> None:
+    """Counts per day, an index for a filtered amount sort and the time order's breaks.
+
+    ``payouts_day_counts`` holds the count per (UTC day of ``created_at``, state, currency,
+    profile), kept by triggers like ``payouts_counts``: a page far down the time order
+    becomes a day's range plus an OFFSET inside that day; ``payouts_amount_counts`` does the
+    same for the amount order. ``payouts_sc_amount`` gives every
+    (state, currency) pair its amounts in order, so a filtered amount sort merges a few
+    ordered index ranges instead of sorting every match. ``payouts_time_breaks`` lists the
+    records created out of time order (normally none), so a text search in time order can
+    read the text index newest id first instead of sorting its matches.
+    """
+    conn.execute("CREATE INDEX payouts_sc_amount ON payouts (state, currency, amount_minor)")
+    conn.execute(
+        f"CREATE TABLE {DAY_COUNTS_TABLE} (day INTEGER NOT NULL, state TEXT NOT NULL, "
+        "currency TEXT NOT NULL, profile_id TEXT NOT NULL, n INTEGER NOT NULL, "
+        "PRIMARY KEY (day, state, currency, profile_id)) WITHOUT ROWID"
+    )
+    increment = (
+        f"INSERT INTO {DAY_COUNTS_TABLE} (day, state, currency, profile_id, n) "
+        f"VALUES (new.created_at / {DAY_MS}, new.state, new.currency, new.profile_id, 1) "
+        "ON CONFLICT DO UPDATE SET n = n + 1;"
+    )
+    decrement = (
+        f"UPDATE {DAY_COUNTS_TABLE} SET n = n - 1 WHERE day = old.created_at / {DAY_MS} "
+        "AND state = old.state AND currency = old.currency AND profile_id = old.profile_id;"
+    )
+    conn.execute(
+        f"CREATE TRIGGER payouts_day_counts_insert AFTER INSERT ON payouts BEGIN {increment} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER payouts_day_counts_delete AFTER DELETE ON payouts BEGIN {decrement} END"
+    )
+    conn.execute(
+        "CREATE TRIGGER payouts_day_counts_update AFTER UPDATE OF created_at, state, currency, "
+        f"profile_id ON payouts WHEN old.created_at / {DAY_MS} IS NOT new.created_at / {DAY_MS} "
+        "OR old.state IS NOT new.state OR old.currency IS NOT new.currency "
+        f"OR old.profile_id IS NOT new.profile_id BEGIN {decrement} {increment} END"
+    )
+    add_amount_counts(conn)
+    # Records created out of time order (a clock stepped back, an id given by hand). While
+    # there are none, the time order is the id order, which the text index walks natively.
+    conn.execute(f"CREATE TABLE {TIME_BREAKS_TABLE} (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        f"CREATE TRIGGER {TIME_BREAKS_TABLE}_insert AFTER INSERT ON payouts "
+        "WHEN EXISTS (SELECT 1 FROM payouts WHERE created_at > new.created_at) "
+        "OR new.id < (SELECT max(id) FROM payouts) "
+        f"BEGIN INSERT OR IGNORE INTO {TIME_BREAKS_TABLE} (id) VALUES (new.id); END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {TIME_BREAKS_TABLE}_update AFTER UPDATE OF id, created_at ON payouts "
+        "WHEN old.created_at IS NOT new.created_at OR old.id IS NOT new.id "
+        f"BEGIN INSERT OR IGNORE INTO {TIME_BREAKS_TABLE} (id) VALUES (new.id); END"
+    )
+    rebuild_counts(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -335,6 +467,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_settled_by_hand,
     _v6_review_and_pruning,
     _v7_unverified_refusals,
+    _v8_fast_history_reads,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

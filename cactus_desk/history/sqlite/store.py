@@ -38,9 +38,14 @@ from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
 from cactus_desk.history.sqlite.migrations import (
+    AMOUNT_COUNTS_TABLE,
     COUNTS_TABLE,
+    DAY_COUNTS_TABLE,
+    DAY_MS,
     PRUNABLE_REASONS,
     SEARCH_TABLE,
+    TIME_BREAKS_TABLE,
+    amount_bucket_range,
     migrate,
 )
 from cactus_desk.history.types import (
@@ -155,20 +160,29 @@ def _match_phrase(text: str) -> str:
 
 
 def _where(
-    history_filter: HistoryFilter, *, walk: bool = False, search: bool = False
+    history_filter: HistoryFilter,
+    *,
+    walk: bool = False,
+    search: bool = False,
+    member: bool = False,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause; ``search`` when the trigram index exists, ``walk`` for an index walk.
 
-    A walk checks rows one by one, so its text test is LIKE (exact, ASCII case folding);
-    the index folds case for all of Unicode, which only matters for non-ASCII letters.
+    A walk checks rows one by one, so its text test is LIKE (exact, ASCII case folding),
+    unless ``member``: then each walked id is tested against the trigram index's matches.
+    The index folds case for all of Unicode, which only matters for non-ASCII letters.
     """
     # A unary + keeps SQLite off the filter's own index, so it walks the sort's index instead.
     plus = "+" if walk else ""
     clauses: list[str] = []
     params: list[Any] = []
     text = history_filter.text.strip()
-    if text and search and not walk and len(text) >= _TRIGRAM:
-        clauses.append(f"id IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)")
+    if text and search and (member or not walk) and len(text) >= _TRIGRAM:
+        # In a walk the unary + keeps the matches a set that each index entry is tested
+        # against (the id is in every index), rather than the rows to look up and sort.
+        clauses.append(
+            f"{plus}id IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)"
+        )
         params.append(_match_phrase(text))
     elif text:
         pattern = _like_pattern(text)
@@ -292,9 +306,33 @@ def _select(
     *,
     walk: bool,
     search: bool,
+    member: bool = False,
+    bound: tuple[str, int] | None = None,
 ) -> list[sqlite3.Row]:
-    where, params = _where(history_filter, walk=walk, search=search)
-    sql = f"SELECT {_ROW_COLUMNS} FROM payouts{where}{_order_by(sort, descending)} LIMIT ? OFFSET ?"
+    # Several states in time order: one ordered index range per state, merged by SQLite
+    # (a compound SELECT's MERGE), instead of sorting every match of the states.
+    merge = (
+        not walk
+        and sort is SortKey.CREATED_AT
+        and len(history_filter.states) > 1
+        and not history_filter.text.strip()
+    )
+    parts = (
+        [replace(history_filter, states=frozenset({state})) for state in history_filter.states]
+        if merge
+        else [history_filter]
+    )
+    arms: list[str] = []
+    params: list[Any] = []
+    for part in parts:
+        where, part_params = _where(part, walk=walk, search=search, member=member)
+        if bound is not None:  # the order from the start of a counted bucket on (_bucket_of)
+            where += " AND " if where else " WHERE "
+            where += bound[0]
+            part_params.append(bound[1])
+        arms.append(f"SELECT {_ROW_COLUMNS} FROM payouts{where}")
+        params += part_params
+    sql = " UNION ALL ".join(arms) + f"{_order_by(sort, descending)} LIMIT ? OFFSET ?"
     return conn.execute(sql, [*params, limit, offset]).fetchall()
 
 
@@ -307,6 +345,7 @@ def _walk_or_none(
     limit: int,
     *,
     search: bool,
+    member: bool = False,
 ) -> list[sqlite3.Row] | None:
     """The page by walking the sort's index, or None if that would cost more than the budget.
 
@@ -317,7 +356,15 @@ def _walk_or_none(
     conn.set_progress_handler(lambda: 1, _WALK_STEPS)
     try:
         return _select(
-            conn, history_filter, sort, descending, offset, limit, walk=True, search=search
+            conn,
+            history_filter,
+            sort,
+            descending,
+            offset,
+            limit,
+            walk=True,
+            search=search,
+            member=member,
         )
     except sqlite3.OperationalError as exc:
         if "interrupt" not in str(exc):
@@ -325,6 +372,261 @@ def _walk_or_none(
         return None
     finally:
         conn.set_progress_handler(None, 0)
+
+
+_SORT_MATCHES = 2_000  # text matches few enough to fetch and sort for any page
+_SET_MATCHES = 100_000  # text matches few enough to test a walked index against as a set
+_DEEP_OFFSET = 1_000  # past this many rows a page starts from its bucket's count
+_MAX_ARMS = 200  # (state, currency) ranges merged for a filtered amount sort
+
+
+def _text_count(conn: sqlite3.Connection, text: str, cap: int) -> int:
+    """How many rows the trigram index matches for ``text`` (no further than ``cap``)."""
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? LIMIT ?)"
+    )
+    return int(conn.execute(sql, (_match_phrase(text), cap)).fetchone()[0])
+
+
+def _text_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    *,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """A page of a text search, never deciding by a count over the whole history.
+
+    Short text (or no trigram index): walk the sort's index newest first testing LIKE, on a
+    worker; a rare pair of letters makes this a scan, which no index can serve. Longer text:
+    few matches are fetched by the index and sorted; more are a set each entry of the sort's
+    index is tested against (inside the index: no row read until one matches); a dense word
+    is a LIKE walk that finds a page within a few thousand rows.
+    """
+    args = (conn, history_filter, sort, descending, offset, limit)
+    text = history_filter.text.strip()
+    if not search or len(text) < _TRIGRAM:
+        return _select(*args, walk=True, search=search)
+    if (
+        sort is SortKey.CREATED_AT
+        and not conn.execute(f"SELECT 1 FROM {TIME_BREAKS_TABLE} LIMIT 1").fetchone()
+    ):
+        rows = _newest_matches(conn, history_filter, descending, offset, limit)
+        if rows is not None:
+            return rows
+    matches = _text_count(conn, text, _SET_MATCHES)
+    if matches < _SORT_MATCHES:
+        return _select(*args, walk=False, search=search)
+    rows = None
+    if matches >= _SET_MATCHES:
+        rows = _walk_or_none(*args, search=search)
+    if rows is None:
+        rows = _select(*args, walk=True, search=search, member=True)
+    return rows
+
+
+def _newest_matches(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[sqlite3.Row] | None:
+    """A text search's page in time order read from the text index in id order.
+
+    Only right while every record was created in time order (no time breaks): then the
+    index's own order is the page's, and no match beyond the page is read. Exact filters are
+    checked on each match's row; a walk past the budget (a rare filter) gives None.
+    """
+    exact, params = _where(replace(history_filter, text=""))
+    direction = " DESC" if descending else ""
+    match = (
+        f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? ORDER BY rowid{direction}"
+    )
+    phrase = _match_phrase(history_filter.text.strip())
+    if not exact:
+        sql = f"{match} LIMIT ? OFFSET ?"
+        ids = [row[0] for row in conn.execute(sql, (phrase, limit, offset))]
+    else:
+        sql = (
+            f"SELECT payouts.id FROM {SEARCH_TABLE} CROSS JOIN payouts "
+            f"ON payouts.id = {SEARCH_TABLE}.rowid WHERE {SEARCH_TABLE} MATCH ?"
+            + exact.replace(" WHERE ", " AND ", 1)
+            + f" ORDER BY {SEARCH_TABLE}.rowid{direction} LIMIT ? OFFSET ?"
+        )
+        conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+        try:
+            ids = [row[0] for row in conn.execute(sql, (phrase, *params, limit, offset))]
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            return None
+        finally:
+            conn.set_progress_handler(None, 0)
+    return _rows_in_order(conn, ids)
+
+
+def _rows_in_order(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    """The list rows of ``ids``, in that order."""
+    rows = conn.execute(
+        f"SELECT {_ROW_COLUMNS} FROM payouts WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    ).fetchall()
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[record_id] for record_id in ids if record_id in by_id]
+
+
+def _bucket_of(
+    conn: sqlite3.Connection,
+    table: str,
+    column: str,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+) -> tuple[int, int] | None:
+    """The bucket holding row ``offset`` of the order and the row's offset inside it.
+
+    Read from a trigger-kept counts table (per UTC day, or per amount bucket), so a jump to
+    the middle of millions of rows reads one bucket's index range instead of stepping over
+    half the history.
+    """
+    where, params = _where(history_filter)
+    direction = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT {column}, sum(n) FROM {table}{where} GROUP BY {column} "
+        f"ORDER BY {column} {direction}"
+    )
+    seen = 0
+    for bucket, n in conn.execute(sql, params):
+        if seen + n > offset:
+            return int(bucket), offset - seen
+        seen += n
+    return None
+
+
+def _deep_bound(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+) -> tuple[tuple[str, int], int] | None:
+    """For a page far down the time or amount order: where its bucket starts, and the
+    page's offset from there (None for other orders, or filters the counts do not hold)."""
+    if offset <= _DEEP_OFFSET or history_filter.needs_review or history_filter.text.strip():
+        return None
+    if sort is SortKey.CREATED_AT:
+        found = _bucket_of(conn, DAY_COUNTS_TABLE, "day", history_filter, descending, offset)
+        if found is None:
+            return None
+        day, inside = found
+        if descending:
+            return ("created_at < ?", (day + 1) * DAY_MS), inside
+        return ("created_at >= ?", day * DAY_MS), inside
+    if sort is SortKey.AMOUNT:
+        found = _bucket_of(conn, AMOUNT_COUNTS_TABLE, "bucket", history_filter, descending, offset)
+        if found is None:
+            return None
+        bucket, inside = found
+        low, high = amount_bucket_range(bucket)
+        return (("amount_minor < ?", high) if descending else ("amount_minor >= ?", low)), inside
+    return None
+
+
+def _amount_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+    limit: int,
+    bound: tuple[str, int] | None = None,
+) -> list[sqlite3.Row] | None:
+    """A page sorted by amount under a state or currency filter, by merging index ranges.
+
+    ``payouts_sc_amount`` holds each (state, currency) pair's amounts in order; SQLite merges
+    one ordered range per pair the filter allows (MERGE of a compound SELECT), reading ids
+    from the index only, then the page's rows by id. None when the filter allows too many.
+    """
+    where, params = _where(replace(history_filter, needs_review=False))
+    pairs = conn.execute(
+        f"SELECT DISTINCT state, currency FROM {COUNTS_TABLE}{where}"
+        + (" AND" if where else " WHERE")
+        + " n > 0",
+        params,
+    ).fetchall()
+    if not pairs:
+        return []
+    if len(pairs) > _MAX_ARMS:
+        return None
+    extra, extra_params = "", list[Any]()
+    if history_filter.profile_id:
+        extra += " AND profile_id = ?"
+        extra_params.append(history_filter.profile_id)
+    if history_filter.needs_review:
+        extra += " AND needs_review = 1"
+    if bound is not None:
+        extra += f" AND {bound[0]}"
+        extra_params.append(bound[1])
+    arm = (
+        "SELECT amount_minor, id FROM payouts INDEXED BY payouts_sc_amount "
+        f"WHERE state = ? AND currency = ?{extra}"
+    )
+    direction = " DESC" if descending else ""
+    sql = (
+        " UNION ALL ".join([arm] * len(pairs))
+        + f" ORDER BY amount_minor{direction}, id{direction} LIMIT ? OFFSET ?"
+    )
+    arm_params = [value for pair in pairs for value in (*pair, *extra_params)]
+    ids = [row[1] for row in conn.execute(sql, [*arm_params, limit, offset])]
+    return _rows_in_order(conn, ids)
+
+
+def _by_value_then_time(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """A page far down the state or currency order, which is (value, time, id).
+
+    The counts per value say which value the page starts in; inside one value it is a page
+    of the time order under that value, which the per-day counts reach directly.
+    """
+    column = "state" if sort is SortKey.STATE else "currency"
+    where, params = _where(history_filter)
+    direction = "DESC" if descending else "ASC"
+    groups = conn.execute(
+        f"SELECT {column}, sum(n) FROM {COUNTS_TABLE}{where} GROUP BY {column} "
+        f"ORDER BY {column} {direction}",
+        params,
+    ).fetchall()
+    rows: list[sqlite3.Row] = []
+    seen = 0
+    for value, n in groups:
+        if seen + n > offset and len(rows) < limit:
+            narrowed = (
+                replace(history_filter, states=frozenset({value}))
+                if column == "state"
+                else replace(history_filter, currency=value)
+            )
+            start = max(0, offset - seen)
+            rows += _page(
+                conn,
+                narrowed,
+                SortKey.CREATED_AT,
+                descending,
+                start,
+                limit - len(rows),
+                search=search,
+            )
+        seen += n
+    return rows
 
 
 def _page(
@@ -338,27 +640,50 @@ def _page(
     search: bool,
 ) -> list[sqlite3.Row]:
     """One page, choosing between the filter's index, an index walk and reading backwards."""
+    if history_filter.text.strip():
+        return _text_page(conn, history_filter, sort, descending, offset, limit, search=search)
     total = _count(conn, HistoryFilter(), search=search)
     reverse = False
-    if history_filter.text.strip():
-        # With fewer matches than this, fetching and sorting them all is cheap; with more,
-        # walking the sort's index finds a page within _WALK_BUDGET row checks.
-        cap = max(1, -(-(offset + limit) * total // _WALK_BUDGET))
-        walk = _count(conn, history_filter, search=search, cap=cap) >= cap
-    else:
-        matched = _count(conn, history_filter, search=search)
-        if offset >= matched or limit == 0:
-            return []
-        if 2 * offset + limit > matched:
-            # Nearer the end than the start: OFFSET steps over every skipped row, so read the
-            # reversed order from the end (the order is total: ties are broken by id).
-            reverse = True
-            offset, limit = max(0, matched - offset - limit), matched - offset
-            limit -= offset
-            descending = not descending
-        walk = _should_walk(history_filter, sort, offset + limit, matched, total)
+    matched = _count(conn, history_filter, search=search)
+    if offset >= matched or limit == 0:
+        return []
+    if 2 * offset + limit > matched:
+        # Nearer the end than the start: OFFSET steps over every skipped row, so read the
+        # reversed order from the end (the order is total: ties are broken by id).
+        reverse = True
+        offset, limit = max(0, matched - offset - limit), matched - offset
+        limit -= offset
+        descending = not descending
     args = (conn, history_filter, sort, descending, offset, limit)
-    rows = _walk_or_none(*args, search=search) if walk else None
+    if (
+        sort in (SortKey.STATE, SortKey.CURRENCY)
+        and offset > _DEEP_OFFSET
+        and not history_filter.needs_review
+    ):
+        grouped = _by_value_then_time(conn, history_filter, sort, descending, offset, limit, search)
+        return grouped[::-1] if reverse else grouped
+    rows: list[sqlite3.Row] | None = None
+    deep = _deep_bound(conn, history_filter, sort, descending, offset)
+    bound, inside = deep if deep is not None else (None, offset)
+    if sort is SortKey.AMOUNT and (history_filter.states or history_filter.currency):
+        rows = _amount_page(conn, history_filter, descending, inside, limit, bound)
+    elif bound is not None:
+        # From the bucket's start the filter's columns are checked on the sort's index walk.
+        walk = sort is SortKey.AMOUNT
+        rows = _select(
+            conn,
+            history_filter,
+            sort,
+            descending,
+            inside,
+            limit,
+            walk=walk,
+            search=search,
+            bound=bound,
+        )
+    if rows is None:
+        walk = _should_walk(history_filter, sort, offset + limit, matched, total)
+        rows = _walk_or_none(*args, search=search) if walk else None
     if rows is None:
         rows = _select(*args, walk=False, search=search)
     if reverse:

@@ -1,0 +1,217 @@
+"""The fast page paths (day counts, merged amount ranges, text regimes) give the exact order.
+
+Each path is forced on a small history by lowering its threshold, and every page it reads is
+compared with the full order computed here in Python from every record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.migrations import amount_bucket_range, amount_bucket_sql
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
+from tests.payouts.conftest import make_attempt
+
+ROWS = 150
+CURRENCIES = ("USD", "IDR", "RUB")
+LOGINS = ("ivan.petrov", "anna.yu", "budi", "maria.petrova")
+HOUR_MS = 3_600_000
+
+
+class SteadyClock:
+    """Seven hours forward per reading: records are created in time order."""
+
+    def __init__(self) -> None:
+        self._now = 1_714_558_953_123
+
+    def __call__(self) -> int:
+        self._now += 7 * HOUR_MS
+        return self._now
+
+
+class WanderingClock:
+    """Seven hours forward per reading, and now and then a day and a half back (a clock step),
+    so days hold a few records each and creation order is not always time order."""
+
+    def __init__(self) -> None:
+        self._now = 1_714_558_953_123
+        self._readings = 0
+
+    def __call__(self) -> int:
+        self._readings += 1
+        self._now += -36 * HOUR_MS if self._readings % 11 == 0 else 7 * HOUR_MS
+        return self._now
+
+
+@pytest.fixture(scope="module", params=[SteadyClock, WanderingClock])
+def history(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqliteHistoryStore]:
+    path: Path = tmp_path_factory.mktemp("paths") / "history.sqlite3"
+    store = SqliteHistoryStore(path, clock=request.param())
+    for i in range(ROWS):
+        currency = CURRENCIES[i % 3]
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:04d}",
+                site_login=f"{LOGINS[i % 4]}{i % 7}",
+                currency=currency,
+                # Amounts repeat (ties broken by id) and follow the currency as they do for real.
+                amount_minor=(100 if currency == "USD" else 10**7) + (i * 37) % 23,
+                profile_id=f"p{i % 2}",
+                profile_name=f"Shop {i % 2}",
+            )
+        )
+        if i % 5 == 0:
+            store.record_outcome(record_id, Rejected("Insufficient funds", signature_verified=True))
+        elif i % 7 == 0:
+            store.record_outcome(record_id, Unknown("No answer.", UnknownKind.TIMEOUT))
+        else:
+            store.record_outcome(record_id, Accepted(f"INV-{9000 + i}", 3, "Payout initialized"))
+    yield store
+    store.close()
+
+
+@pytest.fixture(autouse=True)
+def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thresholds a small history crosses, so every path runs."""
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 3)
+    monkeypatch.setattr(store_module, "_SORT_MATCHES", 8)
+    monkeypatch.setattr(store_module, "_SET_MATCHES", 60)
+
+
+def _everything(store: SqliteHistoryStore) -> list[HistoryRow]:
+    return store.page(HistoryFilter(), limit=ROWS + 10)
+
+
+def _matches(row: HistoryRow, history_filter: HistoryFilter) -> bool:
+    text = history_filter.text.casefold()
+    columns = (row.request_id, row.invoice_id or "", row.site_login, row.message)
+    return (
+        (not text or any(text in column.casefold() for column in columns))
+        and (not history_filter.states or str(row.state) in history_filter.states)
+        and (history_filter.currency in (None, row.currency))
+        and (history_filter.profile_id in (None, row.profile_id))
+    )
+
+
+def _key(sort: SortKey) -> Any:
+    keys = {
+        SortKey.CREATED_AT: lambda row: (row.created_at, row.id),
+        SortKey.AMOUNT: lambda row: (row.amount_minor, row.id),
+        SortKey.STATE: lambda row: (str(row.state), row.created_at, row.id),
+        SortKey.CURRENCY: lambda row: (row.currency, row.created_at, row.id),
+        SortKey.SITE_LOGIN: lambda row: (row.site_login.casefold(), row.id),
+    }
+    return keys[sort]
+
+
+FILTERS = [
+    HistoryFilter(),
+    HistoryFilter(states=frozenset({"REJECTED"})),
+    HistoryFilter(currency="USD"),
+    HistoryFilter(states=frozenset({"ACCEPTED"}), currency="IDR"),
+    HistoryFilter(states=frozenset({"REJECTED", "UNKNOWN"}), profile_id="p1"),
+    HistoryFilter(currency="RUB", profile_id="p0"),
+    HistoryFilter(text="petrov"),  # dense: a LIKE walk
+    HistoryFilter(text="PETROVA"),  # between: the matches as a set the walk tests ids against
+    HistoryFilter(text="po-001"),  # few: fetched and sorted
+    HistoryFilter(text="yu"),  # short: a LIKE walk
+    HistoryFilter(text="petrov", currency="USD"),
+    HistoryFilter(text="yu", states=frozenset({"ACCEPTED"})),
+]
+
+
+@pytest.mark.parametrize("history_filter", FILTERS, ids=repr)
+@pytest.mark.parametrize(
+    "sort",
+    [SortKey.CREATED_AT, SortKey.AMOUNT, SortKey.STATE, SortKey.CURRENCY, SortKey.SITE_LOGIN],
+)
+@pytest.mark.parametrize("descending", [True, False])
+def test_every_page_is_the_slice_of_the_full_order(
+    history: SqliteHistoryStore, history_filter: HistoryFilter, sort: SortKey, descending: bool
+) -> None:
+    expected = sorted(
+        (row for row in _everything(history) if _matches(row, history_filter)),
+        key=_key(sort),
+        reverse=descending,
+    )
+    assert expected, "the filter should match something"
+    if not history_filter.text:
+        assert history.count(history_filter) == len(expected)
+    middle = len(expected) // 2
+    for offset in (0, 1, 5, middle - 3, middle, len(expected) - 4):
+        offset = max(0, offset)
+        page = history.page(history_filter, sort, descending, offset, 7)
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], offset
+
+
+def test_the_day_counts_follow_every_write(history: SqliteHistoryStore) -> None:
+    """Inserts and state changes keep the per-day counts equal to the rows."""
+    with history.read_connection() as conn:
+        kept = conn.execute(
+            "SELECT day, state, currency, profile_id, n FROM payouts_day_counts WHERE n > 0 "
+            "ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+        actual = conn.execute(
+            "SELECT created_at / 86400000, state, currency, profile_id, count(*) FROM payouts "
+            "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+    assert [tuple(row) for row in kept] == [tuple(row) for row in actual]
+    assert len(actual) > 20  # many days: the jump has something to skip
+
+
+def test_records_created_out_of_time_order_are_listed_as_breaks(
+    history: SqliteHistoryStore,
+) -> None:
+    """The text search reads its index in id order only while time order is id order."""
+    rows = _everything(history)
+    by_id = sorted(rows, key=lambda row: row.id)
+    latest, expected = 0, []
+    for row in by_id:
+        if row.created_at < latest:
+            expected.append(row.id)
+        latest = max(latest, row.created_at)
+    with history.read_connection() as conn:
+        breaks = [row[0] for row in conn.execute("SELECT id FROM payouts_time_breaks ORDER BY 1")]
+    assert breaks == expected
+    assert bool(expected) == isinstance(history._clock, WanderingClock)
+
+
+def test_the_amount_counts_follow_every_write(history: SqliteHistoryStore) -> None:
+    with history.read_connection() as conn:
+        kept = conn.execute(
+            "SELECT bucket, state, currency, profile_id, n FROM payouts_amount_counts "
+            "WHERE n > 0 ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+        rows = conn.execute("SELECT amount_minor, state, currency, profile_id FROM payouts")
+        actual: dict[tuple[Any, ...], int] = {}
+        for amount, *rest in rows:
+            bucket = next(
+                b
+                for b in range(100, 2000)
+                if amount_bucket_range(b)[0] <= amount < amount_bucket_range(b)[1]
+            )
+            actual[(bucket, *rest)] = actual.get((bucket, *rest), 0) + 1
+    assert [tuple(row) for row in kept] == sorted((*key, n) for key, n in actual.items())
+
+
+@pytest.mark.parametrize(
+    "amount", [1, 9, 10, 19, 20, 99, 100, 109, 110, 4_999, 5_000, 10**12, 10**18 - 1]
+)
+def test_an_amount_lies_in_its_buckets_range_and_buckets_sort_as_amounts(amount: int) -> None:
+    conn = sqlite3.connect(":memory:")
+    bucket_sql = f"WITH a(v) AS (SELECT ?) SELECT {amount_bucket_sql('v')} FROM a"
+    bucket = conn.execute(bucket_sql, (amount,)).fetchone()[0]
+    low, high = amount_bucket_range(bucket)
+    assert low <= amount < high
+    assert conn.execute(bucket_sql, (amount + 1,)).fetchone()[0] >= bucket
+    assert conn.execute(bucket_sql, (high,)).fetchone()[0] > bucket

@@ -1,0 +1,156 @@
+"""EXPLAIN QUERY PLAN of every statement the history panel's reads run, per filter and sort.
+
+Each combination the panel offers (filters alone and combined, every sort, both directions,
+short and long search text) reads a first page, a middle page and a last page and counts;
+every statement those calls ran is explained on the same file. No statement may read the
+whole table (``SCAN payouts`` without an index), except the capped count of a 1-2 character
+search, which no index can serve. No statement may sort (``USE TEMP B-TREE FOR ORDER BY``)
+when the page's order comes from an index: without search text in time or amount order, and
+with search text in time order. (Other sorts under a filter walk their own index with the
+filter checked per row; only a filter too rare for that walk falls back to a sort.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, SortKey
+from tests.payouts.conftest import StepClock, make_attempt
+
+ROWS = 120
+REJECTED, ACCEPTED, UNKNOWN = "REJECTED", "ACCEPTED", "UNKNOWN"
+
+STATE_CHOICES = [frozenset(), frozenset({REJECTED}), frozenset({REJECTED, UNKNOWN})]
+CURRENCY_CHOICES = [None, "USD"]
+PROFILE_CHOICES = [None, "p1"]
+REVIEW_CHOICES = [False, True]
+TEXT_CHOICES = ["", "yu", "petrov"]
+
+
+def _filters() -> list[HistoryFilter]:
+    return [
+        HistoryFilter(text, states, currency, profile, review)
+        for text, states, currency, profile, review in itertools.product(
+            TEXT_CHOICES, STATE_CHOICES, CURRENCY_CHOICES, PROFILE_CHOICES, REVIEW_CHOICES
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHistoryStore, list]]:
+    """A small history whose store records every statement its connections run."""
+    path: Path = tmp_path_factory.mktemp("plans") / "history.sqlite3"
+    statements: list[str] = []
+    original = SqliteHistoryStore._connect
+
+    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
+        conn = original(self)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteHistoryStore, "_connect", connect)
+        store = SqliteHistoryStore(path, clock=StepClock())
+    for i in range(ROWS):
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:04d}",
+                site_login=("ivan.petrov", "yulia", "budi")[i % 3] + str(i),
+                currency=("USD", "IDR", "RUB")[i % 3],
+                amount_minor=1000 + (i * 37) % 101,
+                profile_id=f"p{i % 2}",
+            )
+        )
+        if i % 5 == 0:
+            store.record_outcome(record_id, Rejected("Refused", signature_verified=True))
+        elif i % 7 == 0:
+            store.record_outcome(record_id, Unknown("No answer.", UnknownKind.TIMEOUT))
+        else:
+            status = 9 if i % 4 == 0 else 3  # an unknown status: flagged for review
+            store.record_outcome(record_id, Accepted(f"INV-{i}", status, "Payout initialized"))
+    yield store, statements
+    store.close()
+
+
+@pytest.fixture(autouse=True)
+def walk_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small history's searches take the paths a 5M-row history's do: no text match is
+    few enough to sort, and every deep page starts from its day's count."""
+    monkeypatch.setattr(store_module, "_SORT_MATCHES", 0)
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 0)
+
+
+def _plans(path: Path, statements: list[str]) -> list[tuple[str, list[str]]]:
+    explained = []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        for sql in statements:
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+            explained.append((sql, plan))
+    return explained
+
+
+def _ordered_by_index(history_filter: HistoryFilter, sort: SortKey) -> bool:
+    text = history_filter.text.strip()
+    if text:
+        return sort is SortKey.CREATED_AT and len(text) >= 3
+    return sort in (SortKey.CREATED_AT, SortKey.AMOUNT) or (
+        not (history_filter.states or history_filter.currency or history_filter.profile_id)
+        and not history_filter.needs_review
+    )
+
+
+@pytest.mark.parametrize("sort", list(SortKey))
+@pytest.mark.parametrize("descending", [True, False])
+def test_no_read_scans_the_table_or_sorts_what_an_index_orders(
+    traced: tuple[SqliteHistoryStore, list[str]], sort: SortKey, descending: bool
+) -> None:
+    store, statements = traced
+    checked = 0
+    for history_filter in _filters():
+        short = 0 < len(history_filter.text) < 3
+        statements.clear()
+        total = store.count(history_filter, cap=10_000)
+        counted = list(statements)
+        statements.clear()
+        for offset in {0, max(0, total // 2 - 2), max(0, total - 5)}:
+            store.page(history_filter, sort, descending, offset, 5)
+        paged = list(statements)
+        label = f"{history_filter} {sort} {'desc' if descending else 'asc'}"
+        for sql, plan in _plans(store.path, counted):
+            if not short:
+                assert "SCAN payouts" not in plan, (label, sql, plan)
+        for sql, plan in _plans(store.path, paged):
+            checked += 1
+            assert "SCAN payouts" not in plan, (label, sql, plan)
+            if _ordered_by_index(history_filter, sort):
+                assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (
+                    label,
+                    sql,
+                    plan,
+                )
+    assert checked > len(_filters())
+
+
+def test_the_explained_statements_are_the_ones_run(
+    traced: tuple[SqliteHistoryStore, list[str]],
+) -> None:
+    """The trace sees the statements with their values bound, so their plans are the real ones."""
+    store, statements = traced
+    statements.clear()
+    store.page(HistoryFilter(currency="USD", states=frozenset({REJECTED})), SortKey.AMOUNT)
+    plans = _plans(store.path, statements)
+    assert any("'USD'" in sql for sql, _ in plans)
+    assert any(
+        any("payouts_sc_amount" in line for line in plan) and any("MERGE" in line for line in plan)
+        for _, plan in plans
+    ) or any(any("payouts_sc_amount" in line for line in plan) for _, plan in plans)
