@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QDeadlineTimer, QEventLoop, QObject, QRunnable, QThreadPool, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +103,30 @@ class Runner(QObject):
             on_error(result)  # type: ignore[arg-type]
         else:
             log.error("background job failed", exc_info=result)  # type: ignore[arg-type]
+
+
+def private_pool(threads: int, parent: QObject | None = None) -> QThreadPool:
+    """A thread pool of its own, so a panel's reads never queue behind other jobs."""
+    pool = QThreadPool(parent)
+    pool.setMaxThreadCount(threads)
+    return pool
+
+
+def wait_for(done: Callable[[], bool], msecs: int = 30_000) -> bool:
+    """Run a local event loop until ``done()`` holds (or ``msecs`` pass); return ``done()``.
+
+    For a caller that needs a background answer before it returns (e.g. "select this
+    payout"): the GUI thread keeps painting and handling input, and the answer still comes
+    from a worker. GUI thread.
+    """
+    if done():
+        return True
+    deadline = QDeadlineTimer(msecs)
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.setInterval(5)
+    poll.timeout.connect(lambda: (done() or deadline.hasExpired()) and loop.quit())
+    poll.start()
+    loop.exec()
+    poll.stop()
+    return done()
