@@ -279,8 +279,9 @@ class _Changes:
     fresh: list[HistoryRow]  # the newest rows, when they may go on top
 
 
-def _count(store: HistoryStore, query: _Query, cap: int = QUICK_COUNT_CAP) -> tuple[int, bool]:
+def _count(store: HistoryStore, query: _Query, cap: int | None = None) -> tuple[int, bool]:
     if query.text:
+        cap = cap if cap is not None else min(QUICK_COUNT_CAP, TEXT_COUNT_CAP)
         total = store.count(query.history_filter, cap=cap)
         return total, total >= cap
     return store.count(query.history_filter), False
@@ -520,7 +521,7 @@ class HistoryModel(QAbstractTableModel):
         self._loading = False
         self._newest_id = window.newest
         self._apply(query, window)
-        if window.capped and query.text:
+        if window.capped and query.text and window.total < TEXT_COUNT_CAP:
             self._refine_count(request, query)
 
     def _failed(self, request: int, error: BaseException) -> None:  # GUI thread
