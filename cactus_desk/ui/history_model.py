@@ -27,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import HistoryError, HistoryFilter, HistoryRow, SortKey, iso_utc
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey, iso_utc
 from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label

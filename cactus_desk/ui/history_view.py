@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QEvent,
-    QThreadPool,
     QItemSelectionModel,
     QModelIndex,
     QObject,
     QPoint,
     Qt,
+    QThreadPool,
     QTimer,
     Signal,
 )
@@ -85,6 +85,7 @@ def _read_pool() -> QThreadPool:
     if _POOL is None:
         _POOL = private_pool(READ_THREADS)
     return _POOL
+
 
 NEEDS_REVIEW = "needs_review"  # the state filter's choice for records flagged for review
 _STATE_CHOICES: list[tuple[str, frozenset[str] | str]] = [
@@ -791,7 +792,8 @@ class HistoryPanel(QWidget):
 
     def _read_record(self, record_id: int) -> PayoutRecord | None:
         """``record_id`` read on a worker, waited for with the event loop running."""
-        store, answer = self._store, []
+        store = self._store
+        answer: list[PayoutRecord | BaseException] = []
         self._runner.run(
             lambda: store.get(record_id), answer.append, lambda error: answer.append(error)
         )
@@ -838,9 +840,9 @@ class HistoryPanel(QWidget):
 
     def _watched(self, shown: int | None, force: bool, version: int, newest_event: int) -> None:
         self._watch_busy = False
-        if shown is not None and shown == self._timeline.record_id:
-            if newest_event != self._timeline.newest_event_id():
-                self._load_details(shown)  # a callback or manual change for the payout shown
+        moved = newest_event != self._timeline.newest_event_id()
+        if shown is not None and shown == self._timeline.record_id and moved:
+            self._load_details(shown)  # a callback or manual change for the payout shown
         if (version == self._seen_version and not force) or self._model.is_loading():
             return  # nothing new, or a query is on its way (look again on the next tick)
         # Another process (the receiver) or this window wrote: update rows in place.

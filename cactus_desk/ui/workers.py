@@ -14,7 +14,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QDeadlineTimer, QEventLoop, QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtCore import (
+    QDeadlineTimer,
+    QEventLoop,
+    QObject,
+    QRunnable,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +133,12 @@ def wait_for(done: Callable[[], bool], msecs: int = 30_000) -> bool:
     loop = QEventLoop()
     poll = QTimer()
     poll.setInterval(5)
-    poll.timeout.connect(lambda: (done() or deadline.hasExpired()) and loop.quit())
+
+    def check() -> None:
+        if done() or deadline.hasExpired():
+            loop.quit()
+
+    poll.timeout.connect(check)
     poll.start()
     loop.exec()
     poll.stop()

@@ -73,8 +73,8 @@ class ThreadCheckingStore:
     """A ``HistoryStore`` proxy recording, for every call, its name and whether it ran on
     the GUI thread; a ``gate`` holds chosen calls on their worker."""
 
-    def __init__(self, store: HistoryStore) -> None:
-        self._store = store
+    def __init__(self, inner: HistoryStore) -> None:
+        self._store = inner
         self.calls: list[tuple[str, bool]] = []
         self.gates: dict[str, Gate] = {}
         self._lock = threading.Lock()
@@ -110,7 +110,8 @@ class ThreadCheckingStore:
 
 
 def test_the_proxy_tells_the_gui_thread_from_a_worker(
-    qapp: QCoreApplication, store: HistoryStore  # noqa: F811
+    qapp: QCoreApplication,
+    store: HistoryStore,  # noqa: F811
 ) -> None:
     """The check itself can fail: a call made here, on the GUI thread, is recorded as such."""
     checked = ThreadCheckingStore(store)
@@ -143,7 +144,9 @@ def _visible_ready(panel: HistoryPanel) -> bool:
 
 
 def test_no_history_interaction_reads_the_store_on_the_gui_thread(
-    qtbot: QtBot, tmp_path: Path, profiles: ProfileStore  # noqa: F811
+    qtbot: QtBot,
+    tmp_path: Path,
+    profiles: ProfileStore,  # noqa: F811
 ) -> None:
     path = tmp_path / "history.sqlite3"
     _bulk_history(path, BIG).close()
@@ -237,7 +240,8 @@ def test_no_history_interaction_reads_the_store_on_the_gui_thread(
 
 
 def test_the_status_follower_reads_on_a_worker(
-    qtbot: QtBot, store: HistoryStore  # noqa: F811
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(store)
     banner = ResultBanner()
@@ -253,7 +257,8 @@ def test_the_status_follower_reads_on_a_worker(
 
 
 def test_rows_not_read_yet_paint_as_light_placeholders_and_fill_in(
-    qtbot: QtBot, big_store: HistoryStore  # noqa: F811
+    qtbot: QtBot,
+    big_store: HistoryStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(big_store)
     model = HistoryModel(checked)  # type: ignore[arg-type]
@@ -276,7 +281,8 @@ def test_rows_not_read_yet_paint_as_light_placeholders_and_fill_in(
 
 
 def test_a_superseded_query_is_dropped_even_when_it_answers_last(
-    qtbot: QtBot, store: HistoryStore  # noqa: F811
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(store)
     model = HistoryModel(checked)  # type: ignore[arg-type]
@@ -284,7 +290,7 @@ def test_a_superseded_query_is_dropped_even_when_it_answers_last(
     loads: list[int] = []
     model.loaded.connect(lambda: loads.append(model.total()))
     slow = HistoryFilter(currency="EUR")
-    held = checked.gate("count", lambda f=HistoryFilter(), **k: f == slow)
+    held = checked.gate("count", lambda *args, **kwargs: args == (slow,))
     model.set_filter(slow)
     assert held.entered.wait(WAIT_MS)
     model.set_filter(HistoryFilter(currency="VND"))  # the person chose again meanwhile
@@ -301,7 +307,9 @@ def test_a_superseded_query_is_dropped_even_when_it_answers_last(
 
 
 def test_a_stale_details_answer_never_overwrites_a_newer_selection(
-    qtbot: QtBot, store: HistoryStore, profiles: ProfileStore  # noqa: F811
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(store)
     panel = HistoryPanel(checked, profiles)  # type: ignore[arg-type]
@@ -357,4 +365,3 @@ def test_a_capped_search_count_says_so_and_is_refined_in_the_background(
     assert not model.is_capped()
     assert panel._count_label.text() == f"{user_matches:,} payouts"
     assert checked.on_gui() == []
-

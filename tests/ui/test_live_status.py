@@ -182,8 +182,10 @@ def test_another_process_writing_the_history_shows_up_without_a_reload(
         assert panel.model.total() == 2
         # The selected payout's details follow: its timeline now shows the manual state.
         qtbot.waitUntil(
-            lambda: panel.timeline.status_text()
-            == "Manual: Declined (5) by alice — Cabinet shows it declined",
+            lambda: (
+                panel.timeline.status_text()
+                == "Manual: Declined (5) by alice — Cabinet shows it declined"
+            ),
             timeout=5_000,
         )
         assert panel.view.currentIndex().row() == panel.model.row_of_request("po-other-1")
