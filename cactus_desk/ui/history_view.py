@@ -241,7 +241,7 @@ class HistoryPanel(QWidget):
         super().__init__(parent)
         self._store = store
         self._profiles = profiles
-        self._runner = Runner(self, _read_pool())
+        self._runner = Runner(self, _read_pool(), low_priority=True)
         self._seen_version: int | None = None
         self._watch_busy = False
         self._total_before = 0  # the row count before the change watch's last update

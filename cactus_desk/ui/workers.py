@@ -9,8 +9,12 @@ for a profile the person has already left is dropped instead of shown.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -36,15 +40,41 @@ class _Relay(QObject):
     finished = Signal(int, bool, object)
 
 
+#: How much lower than the GUI thread a reader pool's threads are scheduled (Linux nice).
+READER_NICE = 10
+_lowered = threading.local()
+
+
+def _yield_cpu_to_gui() -> None:
+    """Schedule this pool thread below the GUI thread, once per thread (Linux only).
+
+    On a busy or single core a reader sharing the CPU with the GUI thread would otherwise
+    get an equal share and delay its paints; niced, it runs whenever the GUI thread waits.
+    """
+    if sys.platform != "linux" or getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
+    with contextlib.suppress(OSError):  # a thread's own nice on Linux (its native id)
+        # From the main thread's nice, not this one's: a thread started by a lowered
+        # thread inherits its nice value.
+        main = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, main + READER_NICE))
+
+
 class _Job(QRunnable):
-    def __init__(self, token: int, fn: Callable[[], Any], relay: _Relay) -> None:
+    def __init__(
+        self, token: int, fn: Callable[[], Any], relay: _Relay, *, low_priority: bool = False
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._token = token
         self._fn = fn
         self._relay = relay
+        self._low_priority = low_priority
 
     def run(self) -> None:  # worker thread
+        if self._low_priority:
+            _yield_cpu_to_gui()
         try:
             result: Any = self._fn()
             ok = True
@@ -59,8 +89,16 @@ class _Job(QRunnable):
 class Runner(QObject):
     """Runs jobs on a thread pool and calls their handlers on the GUI thread."""
 
-    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        pool: QThreadPool | None = None,
+        *,
+        low_priority: bool = False,
+    ) -> None:
+        """``low_priority``: jobs run below the GUI thread (use with a pool of its own)."""
         super().__init__(parent)
+        self._low_priority = low_priority
         self._pool = pool or QThreadPool.globalInstance()
         self._relay = _Relay(self)
         self._relay.finished.connect(self._deliver)
@@ -81,7 +119,7 @@ class Runner(QObject):
         self._pending[token] = (channel, on_success, on_error)
         if channel is not None:
             self._latest[channel] = token
-        self._pool.start(_Job(token, fn, self._relay))
+        self._pool.start(_Job(token, fn, self._relay, low_priority=self._low_priority))
         return token
 
     def invalidate(self, channel: str) -> None:

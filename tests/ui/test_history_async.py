@@ -9,6 +9,8 @@ capped count deterministically, never by timing luck.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +26,7 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter
 from cactus_desk.profiles import ProfileStore
-from cactus_desk.ui import history_model
+from cactus_desk.ui import history_model, workers
 from cactus_desk.ui.history_model import LOADING_TEXT, PAGE_SIZE, Column, HistoryModel, Role
 from cactus_desk.ui.history_view import HistoryPanel
 from cactus_desk.ui.result_banner import ResultBanner
@@ -365,3 +367,23 @@ def test_a_capped_search_count_says_so_and_is_refined_in_the_background(
     assert not model.is_capped()
     assert panel._count_label.text() == f"{user_matches:,} payouts"
     assert checked.on_gui() == []
+
+
+def test_the_panel_s_readers_are_scheduled_below_the_gui_thread(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
+) -> None:
+    panel = HistoryPanel(store, profiles)
+    qtbot.addWidget(panel)
+    _settle(panel)
+    gui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+    panel._runner.run(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), seen.append
+    )
+    qtbot.waitUntil(lambda: seen != [], timeout=WAIT_MS)
+    # Linux schedules threads on their own: a reader sharing a core with the GUI thread
+    # gives it the CPU. Elsewhere the nice value belongs to the process and stays.
+    expected = min(19, gui_nice + workers.READER_NICE) if sys.platform == "linux" else gui_nice
+    assert seen == [expected]
