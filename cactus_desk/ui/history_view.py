@@ -75,6 +75,7 @@ WATCH_CHANNEL = "history-watch"
 #: Threads reading the history for the panels: a page, the details and the change watch
 #: never queue behind a slow search, or behind jobs of the rest of the window.
 READ_THREADS = 3
+STOP_WAIT_MS = 5_000
 _POOL: QThreadPool | None = None
 
 
@@ -244,6 +245,7 @@ class HistoryPanel(QWidget):
         self._runner = Runner(self, _read_pool(), low_priority=True)
         self._seen_version: int | None = None
         self._watch_busy = False
+        self._look_again = False  # a forced look was asked for while one was on its way
         self._total_before = 0  # the row count before the change watch's last update
         self._decimals: dict[str, dict[str, int]] = {}
 
@@ -498,10 +500,12 @@ class HistoryPanel(QWidget):
         wait_for(lambda: self._timeline.loading_id() is None)
         return True
 
-    def stop(self) -> None:
-        """Stop the change watch and a pending search: the store is about to close."""
+    def stop(self, msecs: int = STOP_WAIT_MS) -> None:
+        """Stop the change watch and a pending search, and let reads on their way finish
+        (up to ``msecs``): the store is about to close."""
         self._watch.stop()
         self._filter_timer.stop()
+        _read_pool().waitForDone(msecs)
 
     def focus_search(self) -> None:
         """Put the cursor in the search box, its text selected to type over."""
@@ -818,7 +822,9 @@ class HistoryPanel(QWidget):
     def _check_for_changes(self, *, force: bool = False) -> None:
         """Look at the history's change marker on a worker; update the rows if it moved."""
         if self._watch_busy:
-            return  # the last look has not answered yet
+            # The look on its way may have read the marker before the write asked about.
+            self._look_again = self._look_again or force
+            return
         store, shown = self._store, self._timeline.record_id
 
         def read() -> tuple[int, int]:  # worker thread
@@ -835,12 +841,21 @@ class HistoryPanel(QWidget):
 
     def _watch_failed(self, error: BaseException) -> None:  # GUI thread
         self._watch_busy = False
+        self._look_again = False
         # The store was closed while the window shuts down, or it is being replaced.
         log.debug("the history's change marker could not be read: %s", error)
 
     def _watched(self, shown: int | None, force: bool, version: int, newest_event: int) -> None:
         self._watch_busy = False
-        moved = newest_event != self._timeline.newest_event_id()
+        again, self._look_again = self._look_again, False
+        try:
+            self._show_changes(shown, force, version, newest_event)
+        finally:
+            if again:
+                self._check_for_changes(force=True)
+
+    def _show_changes(self, shown: int | None, force: bool, version: int, newest: int) -> None:
+        moved = newest != self._timeline.newest_event_id()
         if shown is not None and shown == self._timeline.record_id and moved:
             self._load_details(shown)  # a callback or manual change for the payout shown
         if (version == self._seen_version and not force) or self._model.is_loading():

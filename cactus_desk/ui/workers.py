@@ -100,7 +100,9 @@ class Runner(QObject):
         super().__init__(parent)
         self._low_priority = low_priority
         self._pool = pool or QThreadPool.globalInstance()
-        self._relay = _Relay(self)
+        # No parent: each job holds the relay too, so one finishing after this runner (and
+        # its window) was deleted emits into a live object that nobody listens to any more.
+        self._relay = _Relay()
         self._relay.finished.connect(self._deliver)
         self._tokens = itertools.count(1)
         self._pending: dict[int, tuple[str | None, SuccessHandler, ErrorHandler | None]] = {}
