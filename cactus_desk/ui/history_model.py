@@ -32,7 +32,7 @@ from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.ui import style
-from cactus_desk.ui.workers import Runner, wait_for
+from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ TEXT_COUNT_CAP = 10_000
 #: A search first counts no further than this (quick even for a 1–2 character search over
 #: millions of payouts: "1,000+ payouts"), then counts on to ``TEXT_COUNT_CAP`` behind.
 QUICK_COUNT_CAP = 1_000
+#: The pool every history read runs on, and its threads: a page, the details and the change
+#: watch never queue behind a slow search, or behind jobs of the rest of the window.
+READ_POOL = "history-reads"
+READ_THREADS = 3
 QUERY_CHANNEL = "history-query"
 COUNT_CHANNEL = "history-count"
 LOADING_TEXT = "…"
@@ -348,7 +352,9 @@ class HistoryModel(QAbstractTableModel):
         if not _LOOKS:
             _LOOKS.update(_build_looks())
         self._store = store
-        self._runner = runner if runner is not None else Runner(self)
+        if runner is None:
+            runner = Runner(self, shared_pool(READ_POOL, READ_THREADS), low_priority=True)
+        self._runner = runner
         self._loading = False
         self._watching = False
         self._request = 0  # bumped by every new query: older answers are dropped

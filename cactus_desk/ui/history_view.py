@@ -55,10 +55,18 @@ from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
-from cactus_desk.ui.history_model import HEADERS, SORT_KEYS, Column, HistoryModel, local_time
+from cactus_desk.ui.history_model import (
+    HEADERS,
+    READ_POOL,
+    READ_THREADS,
+    SORT_KEYS,
+    Column,
+    HistoryModel,
+    local_time,
+)
 from cactus_desk.ui.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
 from cactus_desk.ui.view_settings import documents_folder
-from cactus_desk.ui.workers import Runner, private_pool, wait_for
+from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
 if TYPE_CHECKING:
     from cactus_desk.ui.reconcile_dialog import ReconcileDialog
@@ -72,20 +80,11 @@ EXPORT_CHANNEL = "export"
 DETAILS_CHANNEL = "history-details"
 CHOICES_CHANNEL = "history-choices"
 WATCH_CHANNEL = "history-watch"
-#: Threads reading the history for the panels: a page, the details and the change watch
-#: never queue behind a slow search, or behind jobs of the rest of the window.
-READ_THREADS = 3
 STOP_WAIT_MS = 5_000
-_POOL: QThreadPool | None = None
 
 
 def _read_pool() -> QThreadPool:
-    # One pool for every panel, never deleted with one: closing a panel while a slow
-    # search runs must not wait for it.
-    global _POOL
-    if _POOL is None:
-        _POOL = private_pool(READ_THREADS)
-    return _POOL
+    return shared_pool(READ_POOL, READ_THREADS)
 
 
 NEEDS_REVIEW = "needs_review"  # the state filter's choice for records flagged for review

@@ -153,10 +153,19 @@ class Runner(QObject):
             log.error("background job failed", exc_info=result)  # type: ignore[arg-type]
 
 
-def private_pool(threads: int, parent: QObject | None = None) -> QThreadPool:
-    """A thread pool of its own, so a panel's reads never queue behind other jobs."""
-    pool = QThreadPool(parent)
-    pool.setMaxThreadCount(threads)
+_POOLS: dict[str, QThreadPool] = {}
+
+
+def shared_pool(name: str, threads: int) -> QThreadPool:
+    """The thread pool ``name`` (made with ``threads`` threads on first use).
+
+    Its jobs never queue behind other kinds of work, whatever the machine's core count, and
+    it is never deleted with a window: closing one while a slow read runs does not wait.
+    """
+    pool = _POOLS.get(name)
+    if pool is None:
+        pool = _POOLS[name] = QThreadPool()
+        pool.setMaxThreadCount(threads)
     return pool
 
 
