@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,15 @@ from tests.ui.test_history_view import (  # noqa: F401 - fixtures
 )
 
 WAIT_MS = 10_000
+_GATES: list[Gate] = []
+
+
+@pytest.fixture(autouse=True)
+def _open_gates_after_each_test() -> Iterator[None]:
+    """A test that fails while a gate holds a read must not leave a worker held."""
+    yield
+    while _GATES:
+        _GATES.pop().release()
 
 
 def on_gui_thread() -> bool:
@@ -62,6 +71,7 @@ class Gate:
         self.when = when
         self.entered = threading.Event()  # a matching call is being held
         self._open = threading.Event()
+        _GATES.append(self)
 
     def release(self) -> None:
         self._open.set()
