@@ -269,6 +269,7 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
         def close_panels() -> None:
             while panels:
                 panel, _ = panels.pop()
+                panel.stop()  # its reads on workers finish before the store may close
                 panel.close()
                 panel.deleteLater()
             # processEvents() leaves deferred deletes to the event loop; run them now.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -27,12 +27,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import HistoryError, HistoryFilter, HistoryRow, SortKey, iso_utc
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey, iso_utc
 from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.ui import style
-from cactus_desk.ui.workers import Runner
+from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,20 @@ RELOAD_PAGES = 2
 #: A text search counts no further than this: the table then holds this many rows and the
 #: count reads "10,000+ payouts" (refining the search shows the rest).
 TEXT_COUNT_CAP = 10_000
+#: A search first counts no further than this (quick even for a 1–2 character search over
+#: millions of payouts: "1,000+ payouts"), then counts on to ``TEXT_COUNT_CAP`` behind.
+QUICK_COUNT_CAP = 1_000
+#: The pool every history read runs on, and its threads: a page, the details and the change
+#: watch never queue behind a slow search, or behind jobs of the rest of the window.
+READ_POOL = "history-reads"
+READ_THREADS = 3
 QUERY_CHANNEL = "history-query"
+COUNT_CHANNEL = "history-count"
 LOADING_TEXT = "…"
+#: Pages asked for most recently; an older request still queued when its turn comes is
+#: skipped (the rows were scrolled past), so dragging the scroll bar never piles up reads.
+WANTED_PAGES = 4
+_PLACEHOLDER_FG = QBrush(QColor(style.MUTED_FG))
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -258,12 +270,24 @@ class _Window:
     total: int
     capped: bool
     pages: dict[int, list[_Entry]]
+    newest: int = 0
 
 
-def _count(store: HistoryStore, query: _Query) -> tuple[int, bool]:
+@dataclass(frozen=True)
+class _Changes:
+    """What the change watch read on a worker for the rows on show."""
+
+    current: list[HistoryRow]
+    newest: int
+    total: int | None  # None for a text search (not counted again)
+    fresh: list[HistoryRow]  # the newest rows, when they may go on top
+
+
+def _count(store: HistoryStore, query: _Query, cap: int | None = None) -> tuple[int, bool]:
     if query.text:
-        total = store.count(query.history_filter, cap=TEXT_COUNT_CAP)
-        return total, total >= TEXT_COUNT_CAP
+        cap = cap if cap is not None else min(QUICK_COUNT_CAP, TEXT_COUNT_CAP)
+        total = store.count(query.history_filter, cap=cap)
+        return total, total >= cap
     return store.count(query.history_filter), False
 
 
@@ -280,9 +304,11 @@ def _read_page(
 
 
 def _read_window(store: HistoryStore, query: _Query, pages: Iterable[int]) -> _Window:
-    """The count and the given pages of ``query``. Any thread."""
+    """The count and the given pages of ``query``. Worker thread."""
+    newest = store.newest_record_id()
     total, capped = _count(store, query)
-    return _Window(total, capped, {page: _read_page(store, query, page, total) for page in pages})
+    pages_read = {page: _read_page(store, query, page, total) for page in pages}
+    return _Window(total, capped, pages_read, newest)
 
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -306,13 +332,18 @@ class HistoryModel(QAbstractTableModel):
 
     ``rowCount()`` is the number of matches (for a text search, at most ``TEXT_COUNT_CAP``),
     so the scroll bar spans the whole history and a jump to the end reads only the last page.
-    Without search text a count and a page take milliseconds even over a million rows, so
-    they run on the GUI thread. A text search runs on a worker when there is a ``runner``:
-    the previous rows stay until it answers, and its later pages are read on a worker too
-    (their cells show ``LOADING_TEXT`` until then). ``loaded`` is emitted after every reload.
+    Every store read runs on a worker (``runner``): the GUI thread only looks up cached
+    pages. A new filter or sort keeps the previous rows until its count and first page
+    arrive (``is_loading()`` meanwhile); rows of pages not read yet show ``LOADING_TEXT`` in
+    a light colour and fill in when their page arrives. Every answer carries the generation
+    it was asked for, so one that arrives after the query or the row numbers changed is
+    dropped. ``loaded`` is emitted after every reload, ``countChanged`` when a search's
+    count is refined, ``changesApplied(ids)`` after the change watch (None when dropped).
     """
 
     loaded = Signal()
+    countChanged = Signal()
+    changesApplied = Signal(object)
 
     def __init__(
         self, store: HistoryStore, parent: Any = None, runner: Runner | None = None
@@ -321,8 +352,12 @@ class HistoryModel(QAbstractTableModel):
         if not _LOOKS:
             _LOOKS.update(_build_looks())
         self._store = store
+        if runner is None:
+            runner = Runner(self, shared_pool(READ_POOL, READ_THREADS), low_priority=True)
         self._runner = runner
         self._loading = False
+        self._watching = False
+        self._request = 0  # bumped by every new query: older answers are dropped
         self._filter = HistoryFilter()
         self._sort_column = Column.TIME
         self._descending = True
@@ -335,6 +370,10 @@ class HistoryModel(QAbstractTableModel):
         # Pages not to ask for again until the rows are reloaded: being read on a worker, or
         # read short or failed (a reload is on its way), so a paint never loops on queries.
         self._waiting: set[int] = set()
+        # Every page asked for gets the next ask number; a worker skips a page asked for
+        # more than WANTED_PAGES asks ago (read by workers: plain ints and dict lookups).
+        self._asks = 0
+        self._last_ask: dict[int, int] = {}
         self._generation = 0  # bumped whenever row numbers change meaning
         self._newest_id = 0  # the highest record id when the rows were last brought up to date
         self._decimals: dict[str, dict[str, int]] = {}  # profile id -> its decimals override
@@ -382,7 +421,11 @@ class HistoryModel(QAbstractTableModel):
         return self._total
 
     def is_capped(self) -> bool:
-        """True when a text search matched more than ``TEXT_COUNT_CAP``: only that many show."""
+        """True when a search matched at least ``total()``: the count reads "N+ payouts".
+
+        A search's first count stops at ``QUICK_COUNT_CAP`` and is refined on a worker up to
+        ``TEXT_COUNT_CAP`` (``countChanged``); past that only that many rows are listed.
+        """
         return self._capped
 
     def cached_rows(self) -> int:
@@ -390,7 +433,11 @@ class HistoryModel(QAbstractTableModel):
         return len(self._rows)
 
     def set_filter(self, history_filter: HistoryFilter, *, wait: bool = False) -> None:
-        """Show the records matching ``history_filter``, from the first page."""
+        """Show the records matching ``history_filter``, from the first page.
+
+        The query runs on a worker; ``wait=True`` runs it even when the filter is unchanged
+        and returns once its rows are in (handling events meanwhile).
+        """
         if history_filter == self._filter and not wait:
             return
         self._filter = history_filter
@@ -400,21 +447,29 @@ class HistoryModel(QAbstractTableModel):
         """Bring the rows up to date with the store.
 
         Without search text that is ``apply_changes()``: rows change in place and new ones
-        are inserted, with no reset. A text search is run again (here and now with
-        ``wait=True``, for a caller that needs the rows), keeping the recently shown pages.
+        are inserted, with no reset. A text search is run again, keeping the recently shown
+        pages. Both read on a worker; ``wait=True`` returns once the rows are up to date.
         """
         if not self._filter.text.strip() and not self._loading and self._shown == self._query():
-            self.apply_changes()
+            if not self._watching:
+                self.apply_changes()
         else:
-            self._reload(wait=wait)
+            self._reload()
+        if wait:
+            self.wait_until_idle()
 
     def record_id(self, row: int) -> int | None:
-        """The history record id shown in ``row`` (its page is read if need be)."""
+        """The history record id shown in ``row``; None (its page asked for) if not loaded."""
         entry = self._entry_now(row)
         return entry.row.id if entry is not None else None
 
+    def loaded_record_id(self, row: int) -> int | None:
+        """The record id shown in ``row`` if its page is loaded (nothing is asked for)."""
+        entry = self._rows.get(row)
+        return entry.row.id if entry is not None else None
+
     def history_row(self, row: int) -> HistoryRow | None:
-        """The stored row shown in ``row`` (its page is read if need be)."""
+        """The stored row shown in ``row``; None (its page asked for) if not loaded."""
         entry = self._entry_now(row)
         return entry.row if entry is not None else None
 
@@ -427,39 +482,25 @@ class HistoryModel(QAbstractTableModel):
         return self._find(lambda entry: entry.row.request_id == request_id)
 
     def is_loading(self) -> bool:
-        """True while a search runs on a worker (the rows shown are the previous ones)."""
+        """True while a query runs on a worker (the rows shown are the previous ones)."""
         return self._loading
-
-    def apply_changes(self) -> set[int]:
-        """Show what changed since the last look without resetting the model.
-
-        The loaded rows' changing columns are read in one query and only rows that differ
-        emit ``dataChanged``. New records go on top when the newest are shown first; with
-        another sort or a text search their place is not obvious, so the query is run again
-        instead. Returns the ids of the changed rows.
-        """
-        if self._loading or self._shown != self._query():
-            return set()  # a reload is on its way and will show everything
-        changed = self._update_loaded()
-        if changed is None:
-            self._reload()  # records disappeared (a restored backup): start again
-            return set()
-        newest = self._store.newest_record_id()
-        if self._shown.text:
-            if newest > self._newest_id:
-                self._reload()
-            return changed
-        total = self._store.count(self._shown.history_filter)
-        if (total != self._total or newest > self._newest_id) and not self._insert_newest(
-            newest, total
-        ):
-            self._reload()
-        return changed
 
     # -- loading --------------------------------------------------------------------------
 
     def _query(self) -> _Query:
         return _Query(self._filter, self.sort_key, self._descending)
+
+    def is_idle(self) -> bool:
+        """True when no query, count or change watch is on its way."""
+        return not self._loading and not self._watching
+
+    def wait_until_idle(self, msecs: int = 30_000) -> bool:
+        """Handle events until the rows are up to date (``is_idle()``); GUI thread.
+
+        For callers that need the rows before they return (``select_request``): the store
+        is still read on a worker and the window keeps painting meanwhile.
+        """
+        return wait_for(self.is_idle, msecs)
 
     def _reload(self, *, wait: bool = False) -> None:
         """Run the query again, reading back the most recently used pages."""
@@ -467,30 +508,55 @@ class HistoryModel(QAbstractTableModel):
         self._load([0, *recent], wait=wait)
 
     def _load(self, pages: list[int], *, wait: bool = False) -> None:
-        self._newest_id = self._store.newest_record_id()
-        store, query = self._store, self._query()
-        if self._runner is None or wait or not query.text:
-            if self._runner is not None:
-                self._runner.invalidate(QUERY_CHANNEL)
-            self._loading = False
-            self._apply(query, _read_window(store, query, pages))
-            return
+        self._request += 1
+        request, store, query = self._request, self._store, self._query()
         self._loading = True
+        self._runner.invalidate(COUNT_CHANNEL)
         self._runner.run(
-            lambda: (query, _read_window(store, query, pages)),
-            self._loaded,
-            self._failed,
+            lambda: _read_window(store, query, pages),
+            lambda window: self._loaded(request, query, window),
+            lambda error: self._failed(request, error),
             channel=QUERY_CHANNEL,
         )
+        if wait:
+            self.wait_until_idle()
 
-    def _loaded(self, result: tuple[_Query, _Window]) -> None:  # GUI thread
+    def _loaded(self, request: int, query: _Query, window: _Window) -> None:  # GUI thread
+        if request != self._request:
+            return  # a newer query was asked for meanwhile
         self._loading = False
-        self._apply(*result)
+        self._newest_id = window.newest
+        self._apply(query, window)
+        if window.capped and query.text and window.total < TEXT_COUNT_CAP:
+            self._refine_count(request, query)
 
-    def _failed(self, error: BaseException) -> None:  # GUI thread
+    def _failed(self, request: int, error: BaseException) -> None:  # GUI thread
+        if request != self._request:
+            return
         self._loading = False
-        log.error("the history search failed", exc_info=error)
+        log.error("the history could not be read", exc_info=error)
         self._apply(self._query(), _Window(0, False, {}))
+
+    def _refine_count(self, request: int, query: _Query) -> None:
+        """Count a capped search on to ``TEXT_COUNT_CAP`` behind the rows already shown."""
+        store = self._store
+        self._runner.run(
+            lambda: _count(store, query, TEXT_COUNT_CAP),
+            lambda counted: self._count_refined(request, counted),
+            lambda error: log.warning("a search could not be counted further: %s", error),
+            channel=COUNT_CHANNEL,
+        )
+
+    def _count_refined(self, request: int, counted: tuple[int, bool]) -> None:  # GUI thread
+        if request != self._request or self._loading:
+            return
+        total, capped = counted
+        if total > self._total:
+            self.beginInsertRows(QModelIndex(), self._total, total - 1)
+            self._total = total
+            self.endInsertRows()
+        self._capped = capped
+        self.countChanged.emit()
 
     def _apply(self, query: _Query, window: _Window) -> None:
         self.beginResetModel()
@@ -501,6 +567,7 @@ class HistoryModel(QAbstractTableModel):
         self._pages.clear()
         self._provisional.clear()
         self._waiting.clear()
+        self._last_ask.clear()
         for page, entries in window.pages.items():
             self._store_page(page, entries)
         self.endResetModel()
@@ -519,25 +586,11 @@ class HistoryModel(QAbstractTableModel):
                 self._rows.pop(row, None)
 
     def _entry_now(self, row: int) -> _Entry | None:
-        """The entry for ``row``, reading its page here if it is not loaded."""
+        """The entry for ``row`` if its page is loaded; otherwise its page is asked for."""
         entry = self._rows.get(row)
         if entry is None and 0 <= row < self._total:
-            self._read_page_now(row // PAGE_SIZE)
-            entry = self._rows.get(row)
+            self._request_page(row)
         return entry
-
-    def _read_page_now(self, page: int) -> None:
-        query = self._shown
-        shift = 0
-        if self._inserts_on_top(query):
-            # Records added since the last look push every row down; until apply_changes()
-            # inserts them, read the page where its rows now are, and re-read it afterwards.
-            shift = max(0, self._store.count(query.history_filter) - self._total)
-        entries = _read_page(self._store, query, page, self._total, shift)
-        self._store_page(page, entries)
-        if shift:
-            self._provisional.add(page)
-        self._check_complete(page, entries)
 
     def _check_complete(self, page: int, entries: list[_Entry]) -> None:
         """A page with fewer rows than the count promised: records went; count again."""
@@ -550,32 +603,49 @@ class HistoryModel(QAbstractTableModel):
             self._reload()
 
     def _request_page(self, row: int) -> None:
-        """Read ``row``'s page: here for an indexed query, on the worker for a text search."""
+        """Ask a worker for ``row``'s page; its rows show ``LOADING_TEXT`` until it arrives."""
         page = row // PAGE_SIZE
+        if self._last_ask.get(page) != self._asks:
+            self._asks += 1
+            self._last_ask[page] = self._asks
         if page in self._waiting:
-            return
-        if self._runner is None or not self._shown.text:
-            try:
-                self._read_page_now(page)
-            except (RuntimeError, HistoryError) as error:  # closed while the window shuts
-                log.warning("a page of the history could not be read: %s", error)
-                self._waiting.add(page)
             return
         self._waiting.add(page)
         store, query, total, generation = self._store, self._shown, self._total, self._generation
+        on_top = self._inserts_on_top(query)
+        last_ask = self._last_ask
+
+        def read() -> tuple[int, list[_Entry]] | None:  # worker thread
+            asked = last_ask.get(page, 0)
+            if generation != self._generation or self._asks - asked >= WANTED_PAGES:
+                return None  # scrolled past, or the rows were reloaded: not worth reading
+            shift = 0
+            if on_top:
+                # Records added since the last look push every row down; until the change
+                # watch inserts them, read the page where its rows now are (and again after).
+                shift = max(0, store.count(query.history_filter) - total)
+            return shift, _read_page(store, query, page, total, shift)
+
         self._runner.run(
-            lambda: _read_page(store, query, page, total),
-            lambda entries: self._page_read(generation, page, entries),
+            read,
+            lambda result: self._page_read(generation, page, result),
             lambda error: self._page_failed(generation, page, error),
         )
 
-    def _page_read(self, generation: int, page: int, entries: list[_Entry]) -> None:  # GUI
+    def _page_read(
+        self, generation: int, page: int, result: tuple[int, list[_Entry]] | None
+    ) -> None:  # GUI thread
         if generation != self._generation:
             return  # the rows were reloaded meanwhile; the page belongs to an older query
         self._waiting.discard(page)
-        self._store_page(page, entries)
-        self._check_complete(page, entries)
         first = page * PAGE_SIZE
+        if result is not None:
+            shift, entries = result
+            self._store_page(page, entries)
+            if shift:
+                self._provisional.add(page)
+            self._check_complete(page, entries)
+        # Filled in, or skipped: a repaint of rows still on screen asks for them again.
         last = min(first + PAGE_SIZE, self._total) - 1
         if last >= first:
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(Column) - 1))
@@ -584,7 +654,7 @@ class HistoryModel(QAbstractTableModel):
         # The page stays blank (no retry loop); the next reload or refresh tries again.
         log.error("a page of the history could not be read", exc_info=error)
 
-    def _find(self, match: Any) -> int | None:
+    def _find(self, match: Callable[[_Entry], bool]) -> int | None:
         found = [row for row, entry in self._rows.items() if match(entry)]
         return min(found) if found else None
 
@@ -593,21 +663,77 @@ class HistoryModel(QAbstractTableModel):
     def _inserts_on_top(self, query: _Query) -> bool:
         return query.sort is SortKey.CREATED_AT and query.descending and not query.text
 
-    def _update_loaded(self) -> set[int] | None:
+    def apply_changes(self) -> None:
+        """Show what changed since the last look without resetting the model.
+
+        The loaded rows' changing columns are read in one query on a worker and only rows
+        that differ emit ``dataChanged``. New records go on top when the newest are shown
+        first; with another sort or a text search their place is not obvious, so the query
+        is run again instead. Emits ``changesApplied`` with the ids of the changed rows, or
+        None when the answer was dropped (the rows changed meanwhile; a reload shows all).
+        """
+        if self._loading or self._watching or self._shown != self._query():
+            self.changesApplied.emit(None)  # a reload is on its way and will show everything
+            return
+        store, query, total = self._store, self._shown, self._total
+        generation, request = self._generation, self._request
+        ids = list({entry.row.id for entry in self._rows.values()})
+        on_top = self._inserts_on_top(query)
+
+        def read() -> _Changes:  # worker thread
+            current = store.rows_by_id(ids) if ids else []
+            newest = store.newest_record_id()
+            counted = None if query.text else store.count(query.history_filter)
+            fresh: list[HistoryRow] = []
+            if on_top and counted is not None and 0 < counted - total <= PAGE_SIZE:
+                fresh = store.page(query.history_filter, query.sort, True, 0, counted - total)
+            return _Changes(current, newest, counted, fresh)
+
+        self._watching = True
+        self._runner.run(
+            read,
+            lambda changes: self._changes_read(generation, request, len(ids), changes),
+            self._changes_failed,
+        )
+
+    def _changes_failed(self, error: BaseException) -> None:  # GUI thread
+        self._watching = False
+        log.warning("the history could not be checked for changes: %s", error)
+        self.changesApplied.emit(None)
+
+    def _changes_read(
+        self, generation: int, request: int, asked: int, changes: _Changes
+    ) -> None:  # GUI thread
+        self._watching = False
+        if generation != self._generation or request != self._request or self._loading:
+            self.changesApplied.emit(None)
+            return
+        changed = self._update_loaded(changes.current, asked)
+        if changed is None:
+            self._reload()  # records disappeared (a restored backup): start again
+            self.changesApplied.emit(set())
+            return
+        if changes.total is None:
+            if changes.newest > self._newest_id:
+                self._reload()
+        elif (
+            changes.total != self._total or changes.newest > self._newest_id
+        ) and not self._insert_newest(changes.newest, changes.total, changes.fresh):
+            self._reload()
+        self.changesApplied.emit(changed)
+
+    def _update_loaded(self, current: list[HistoryRow], asked: int) -> set[int] | None:
         """Update loaded rows that changed in place; None if some record is gone."""
+        if len(current) != asked:
+            return None
         positions: dict[int, list[int]] = {}
         for index, entry in self._rows.items():
             positions.setdefault(entry.row.id, []).append(index)
-        if not positions:
-            return set()
-        current = self._store.rows_by_id(list(positions))
-        if len(current) != len(positions):
-            return None
         changed: set[int] = set()
         rows: list[int] = []
         for row in current:
-            shown = positions[row.id]
-            if self._rows[shown[0]].key == change_key(row):
+            shown = positions.get(row.id)
+            if not shown or self._rows[shown[0]].key == change_key(row):
                 continue
             entry = _entry(row)
             changed.add(row.id)
@@ -624,13 +750,11 @@ class HistoryModel(QAbstractTableModel):
                 start = at
         return changed
 
-    def _insert_newest(self, newest: int, total: int) -> bool:
+    def _insert_newest(self, newest: int, total: int, fresh: list[HistoryRow]) -> bool:
         """Insert records newer than the shown ones on top; False when a reload is needed."""
         added = total - self._total
         if not self._inserts_on_top(self._shown) or not 0 <= added <= PAGE_SIZE:
             return False  # many at once (an import): reading the first page again is cheaper
-        query = self._shown
-        fresh = self._store.page(query.history_filter, query.sort, True, 0, max(added, 1))
         new = [row for row in fresh if row.id > self._newest_id]
         if len(new) != added:
             # A record now matches that was already there (or one sorts below shown rows
@@ -652,6 +776,7 @@ class HistoryModel(QAbstractTableModel):
         self._provisional.clear()
         self._generation += 1
         self._waiting.clear()
+        self._last_ask.clear()
         rows = {row + added: entry for row, entry in self._rows.items()}
         rows.update(enumerate(entries))
         self._rows = rows
@@ -715,9 +840,10 @@ class HistoryModel(QAbstractTableModel):
             if not 0 <= row < self._total or not index.isValid():
                 return None
             self._request_page(row)
-            entry = self._rows.get(row)
-            if entry is None:  # being read on a worker
-                return LOADING_TEXT if role == _DISPLAY and index.column() == 0 else None
+            # Being read on a worker: a light placeholder until its page arrives.
+            if role == _DISPLAY and index.column() == 0:
+                return LOADING_TEXT
+            return _PLACEHOLDER_FG if role == _FOREGROUND else None
         if role == _DISPLAY:
             if index.column() == _AMOUNT and entry.row.profile_id in self._decimals:
                 return amount_text(entry.row, self._decimals[entry.row.profile_id])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from PySide6.QtCore import (
     QObject,
     QPoint,
     Qt,
+    QThreadPool,
     QTimer,
     Signal,
 )
@@ -42,6 +44,7 @@ from cactus_desk.history.export import write_csv
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import (
     HistoryFilter,
+    PayoutDetails,
     PayoutRecord,
     RecordNotFoundError,
     SortKey,
@@ -52,18 +55,37 @@ from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
-from cactus_desk.ui.history_model import HEADERS, SORT_KEYS, Column, HistoryModel, local_time
-from cactus_desk.ui.timeline import TimelinePanel, can_reconcile
+from cactus_desk.ui.history_model import (
+    HEADERS,
+    READ_POOL,
+    READ_THREADS,
+    SORT_KEYS,
+    Column,
+    HistoryModel,
+    local_time,
+)
+from cactus_desk.ui.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
 from cactus_desk.ui.view_settings import documents_folder
-from cactus_desk.ui.workers import Runner
+from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
 if TYPE_CHECKING:
     from cactus_desk.ui.reconcile_dialog import ReconcileDialog
+
+log = logging.getLogger(__name__)
 
 FILTER_DELAY_MS = 200
 # A cheap PRAGMA: notices payouts and callbacks recorded by the form or another process.
 WATCH_INTERVAL_MS = 2000
 EXPORT_CHANNEL = "export"
+DETAILS_CHANNEL = "history-details"
+CHOICES_CHANNEL = "history-choices"
+WATCH_CHANNEL = "history-watch"
+STOP_WAIT_MS = 5_000
+
+
+def _read_pool() -> QThreadPool:
+    return shared_pool(READ_POOL, READ_THREADS)
+
 
 NEEDS_REVIEW = "needs_review"  # the state filter's choice for records flagged for review
 _STATE_CHOICES: list[tuple[str, frozenset[str] | str]] = [
@@ -219,8 +241,12 @@ class HistoryPanel(QWidget):
         super().__init__(parent)
         self._store = store
         self._profiles = profiles
-        self._runner = Runner(self)
+        self._runner = Runner(self, _read_pool(), low_priority=True)
         self._seen_version: int | None = None
+        self._watch_busy = False
+        self._look_again = False  # a forced look was asked for while one was on its way
+        self._total_before = 0  # the row count before the change watch's last update
+        self._decimals: dict[str, dict[str, int]] = {}
 
         self._filter_edit = QLineEdit(self)
         self._filter_edit.setObjectName("historyFilterEdit")
@@ -254,6 +280,8 @@ class HistoryPanel(QWidget):
         self._profile_combo = QComboBox(self)
         self._profile_combo.setObjectName("historyProfileCombo")
         self._profile_combo.setAccessibleName("Profile filter")
+        self._currency_combo.addItem("All currencies", None)
+        self._profile_combo.addItem("All profiles", None)
         self._fill_choices()
         for combo in (self._state_combo, self._currency_combo, self._profile_combo):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -307,7 +335,9 @@ class HistoryPanel(QWidget):
         self._model.modelAboutToBeReset.connect(self._remember_selection)
         self._model.modelReset.connect(self._after_reset)
         self._model.loaded.connect(self._update_count)
+        self._model.countChanged.connect(self._update_count)
         self._model.rowsInserted.connect(self._update_count)
+        self._model.changesApplied.connect(self._changes_applied)
 
         self._details = QPlainTextEdit(self)
         self._details.setObjectName("historyDetails")
@@ -317,7 +347,7 @@ class HistoryPanel(QWidget):
         self._details.setAccessibleName("Payout details")
         # A scroll bar that came and went with each payout would re-lay out the whole panel.
         self._details.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
-        self._timeline = TimelinePanel(store, self)
+        self._timeline = TimelinePanel(self)
         self._timeline.reconcileRequested.connect(self.open_reconcile)
         self._table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._table.customContextMenuRequested.connect(self._context_menu)
@@ -367,7 +397,6 @@ class HistoryPanel(QWidget):
         self._watch.setInterval(WATCH_INTERVAL_MS)
         self._watch.timeout.connect(self._check_for_changes)
         self._watch.start()
-        self._seen_version = self._data_version()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -397,9 +426,10 @@ class HistoryPanel(QWidget):
             record_id = self._model.record_id(self._table.currentIndex().row())
         if record_id is None:
             return None
-        try:
-            record = self._store.get(record_id)
-        except RecordNotFoundError:
+        record = self._timeline.record
+        if record is None or record.id != record_id:
+            record = self._read_record(record_id)
+        if record is None:
             self._set_status("This payout is no longer in the history.", error=True)
             return None
         if not can_reconcile(record):
@@ -416,20 +446,37 @@ class HistoryPanel(QWidget):
         return dialog
 
     def refresh(self) -> None:
-        """Bring the table up to date; keeps the selected payout.
+        """Bring the table up to date (on a worker); keeps the selected payout.
 
         Rows change in place and new payouts are inserted (no reset), except that a text
         search, or new payouts in an order where their place is not on top, run the query again.
         """
-        self._seen_version = self._data_version()
         self._fill_choices()
         if self._model.is_loading() or self._model.history_filter.text.strip():
             self._model.refresh()
         else:
-            self._apply_changes()
+            self._check_for_changes(force=True)
+
+    def is_idle(self) -> bool:
+        """True when no read of the rows, the details or the change watch is on its way."""
+        return (
+            self._model.is_idle()
+            and not self._watch_busy
+            and self._timeline.loading_id() is None
+            and not self._runner.busy(CHOICES_CHANNEL)
+        )
+
+    def wait_until_idle(self, msecs: int = 30_000) -> bool:
+        """Handle events until ``is_idle()`` (for callers and tests that need the rows)."""
+        return wait_for(self.is_idle, msecs)
 
     def select_request(self, request_id: str) -> bool:
-        """Select the payout with ``request_id``, searching for it if it is not on screen."""
+        """Select the payout with ``request_id``, searching for it if it is not on screen.
+
+        The rows and the details are read on workers; this returns once they are shown
+        (the window keeps handling events meanwhile).
+        """
+        self._model.wait_until_idle()
         row = self._model.row_of_request(request_id)
         if row is None:
             self._model.refresh(wait=True)
@@ -449,12 +496,15 @@ class HistoryPanel(QWidget):
         if row is None:
             return False
         self._select_row(row)
+        wait_for(lambda: self._timeline.loading_id() is None)
         return True
 
-    def stop(self) -> None:
-        """Stop the change watch and a pending search: the store is about to close."""
+    def stop(self, msecs: int = STOP_WAIT_MS) -> None:
+        """Stop the change watch and a pending search, and let reads on their way finish
+        (up to ``msecs``): the store is about to close."""
         self._watch.stop()
         self._filter_timer.stop()
+        _read_pool().waitForDone(msecs)
 
     def focus_search(self) -> None:
         """Put the cursor in the search box, its text selected to type over."""
@@ -505,11 +555,18 @@ class HistoryPanel(QWidget):
         self._update_count()  # "searching…" while a text search runs on a worker
 
     def _fill_choices(self) -> None:
-        currencies = self._store.distinct_currencies()
-        self._refill(
-            self._currency_combo,
-            [("All currencies", None)] + [(code, code) for code in currencies],
+        """Refill the currency and profile filters from the history, read on a worker."""
+        store = self._store
+        self._runner.run(
+            lambda: (store.distinct_currencies(), store.distinct_profiles()),
+            lambda found: self._choices_read(*found),
+            lambda error: log.warning("the history's filter choices could not be read: %s", error),
+            channel=CHOICES_CHANNEL,
         )
+        self._read_decimals()
+
+    def _read_decimals(self) -> dict[str, Any]:
+        """Each saved profile's decimals (amounts are shown with them); the profiles by id."""
         try:
             known = {profile.id: profile for profile in self._profiles.all()}
         except ProfileStoreError:
@@ -518,7 +575,15 @@ class HistoryPanel(QWidget):
         self._decimals = {pid: profile.decimals for pid, profile in known.items()}
         if hasattr(self, "_model"):
             self._model.set_decimals(self._decimals)
-        names = dict(self._store.distinct_profiles())
+        return known
+
+    def _choices_read(self, currencies: list[str], profiles: list[tuple[str, str]]) -> None:
+        self._refill(
+            self._currency_combo,
+            [("All currencies", None)] + [(code, code) for code in currencies],
+        )
+        known = self._read_decimals()
+        names = dict(profiles)
         for profile in known.values():
             names.setdefault(profile.id, profile.name)
         choices: list[tuple[str, str | None]] = [("All profiles", None)]
@@ -656,16 +721,14 @@ class HistoryPanel(QWidget):
 
     def _remember_selection(self) -> None:
         index = self._table.currentIndex()
-        self._selected_id = self._model.record_id(index.row()) if index.isValid() else None
+        self._selected_id = self._model.loaded_record_id(index.row()) if index.isValid() else None
         self._scroll = self._table.verticalScrollBar().value()
 
     def _after_reset(self) -> None:
         self._update_count()
         row = self._model.row_of(self._selected_id) if self._selected_id is not None else None
         if row is None:
-            self._details.clear()
-            self._timeline.show_record(None)
-            self._resend_button.setVisible(False)
+            self._clear_details()
             return
         self._select_row(row)
         self._table.verticalScrollBar().setValue(self._scroll)
@@ -680,22 +743,69 @@ class HistoryPanel(QWidget):
         self._table.scrollTo(index)
         self._show_current(index)
 
-    def _show_current(self, index: QModelIndex, _previous: QModelIndex | None = None) -> None:
+    def _selected_record_id(self) -> int | None:
+        index = self._table.currentIndex()
+        return self._model.loaded_record_id(index.row()) if index.isValid() else None
+
+    def _clear_details(self) -> None:
+        self._runner.invalidate(DETAILS_CHANNEL)
+        self._details.clear()
+        self._timeline.show_record(None)
         self._resend_button.setVisible(False)
-        record_id = self._model.record_id(index.row()) if index.isValid() else None
+
+    def _show_current(self, index: QModelIndex, _previous: QModelIndex | None = None) -> None:
+        record_id = self._model.loaded_record_id(index.row()) if index.isValid() else None
         if record_id is None:
-            self._details.clear()
-            self._timeline.show_record(None)
+            self._clear_details()
             return
-        try:
-            record = self._store.get(record_id)
-        except RecordNotFoundError:
-            self._details.setPlainText("This payout is no longer in the history.")
-            self._timeline.show_record(None)
-            return
+        if record_id in (self._timeline.record_id, self._timeline.loading_id()):
+            return  # shown already, or on its way (a reset kept the selection)
+        self._load_details(record_id)
+
+    def _load_details(self, record_id: int) -> None:
+        """Read the payout and its timeline on a worker; "Loading…" until they arrive."""
+        self._resend_button.setVisible(False)
+        self._details.setPlainText(LOADING_DETAILS)
+        self._timeline.show_loading(record_id)
+        store = self._store
+        self._runner.run(
+            lambda: store.details(record_id),
+            lambda details: self._details_read(record_id, details),
+            lambda error: self._details_failed(record_id, error),
+            channel=DETAILS_CHANNEL,
+        )
+
+    def _details_read(self, record_id: int, details: PayoutDetails) -> None:  # GUI thread
+        if self._timeline.loading_id() != record_id:
+            return  # another payout was selected meanwhile, or the selection cleared
+        record = details.record
         self._details.setPlainText(details_text(record, self._decimals.get(record.profile_id)))
         self._resend_button.setVisible(record.state.in_doubt)
-        self._timeline.show_record(record)
+        self._timeline.show_record(record, details.events)
+
+    def _details_failed(self, record_id: int, error: BaseException) -> None:  # GUI thread
+        if self._timeline.loading_id() != record_id:
+            return
+        self._timeline.show_record(None)
+        if isinstance(error, RecordNotFoundError):
+            self._details.setPlainText("This payout is no longer in the history.")
+        else:
+            log.error("a payout's details could not be read", exc_info=error)
+            self._details.setPlainText(f"The details could not be read: {error}")
+
+    def _read_record(self, record_id: int) -> PayoutRecord | None:
+        """``record_id`` read on a worker, waited for with the event loop running."""
+        store = self._store
+        answer: list[PayoutRecord | BaseException] = []
+        self._runner.run(
+            lambda: store.get(record_id), answer.append, lambda error: answer.append(error)
+        )
+        wait_for(lambda: bool(answer))
+        if not answer or isinstance(answer[0], RecordNotFoundError):
+            return None
+        if isinstance(answer[0], BaseException):
+            raise answer[0]
+        return answer[0]
 
     def _update_count(self) -> None:
         total, capped = self._model.total(), self._model.is_capped()
@@ -708,29 +818,61 @@ class HistoryPanel(QWidget):
             else ""
         )
 
-    def _data_version(self) -> int | None:
-        try:
-            return self._store.data_version()
-        except RuntimeError:  # the store was closed while the window shuts down
-            return None
+    def _check_for_changes(self, *, force: bool = False) -> None:
+        """Look at the history's change marker on a worker; update the rows if it moved."""
+        if self._watch_busy:
+            # The look on its way may have read the marker before the write asked about.
+            self._look_again = self._look_again or force
+            return
+        store, shown = self._store, self._timeline.record_id
 
-    def _check_for_changes(self) -> None:
-        version = self._data_version()
-        if version is None or version == self._seen_version or self._model.is_loading():
-            return  # while a search runs, look again on the next tick
+        def read() -> tuple[int, int]:  # worker thread
+            newest_event = store.newest_event_id(shown) if shown is not None else 0
+            return store.data_version(), newest_event
+
+        self._watch_busy = True
+        self._runner.run(
+            read,
+            lambda found: self._watched(shown, force, *found),
+            self._watch_failed,
+            channel=WATCH_CHANNEL,
+        )
+
+    def _watch_failed(self, error: BaseException) -> None:  # GUI thread
+        self._watch_busy = False
+        self._look_again = False
+        # The store was closed while the window shuts down, or it is being replaced.
+        log.debug("the history's change marker could not be read: %s", error)
+
+    def _watched(self, shown: int | None, force: bool, version: int, newest_event: int) -> None:
+        self._watch_busy = False
+        again, self._look_again = self._look_again, False
+        try:
+            self._show_changes(shown, force, version, newest_event)
+        finally:
+            if again:
+                self._check_for_changes(force=True)
+
+    def _show_changes(self, shown: int | None, force: bool, version: int, newest: int) -> None:
+        moved = newest != self._timeline.newest_event_id()
+        if shown is not None and shown == self._timeline.record_id and moved:
+            self._load_details(shown)  # a callback or manual change for the payout shown
+        if (version == self._seen_version and not force) or self._model.is_loading():
+            return  # nothing new, or a query is on its way (look again on the next tick)
         # Another process (the receiver) or this window wrote: update rows in place.
         self._seen_version = version
-        total = self._model.total()
-        self._apply_changes()
-        if self._model.total() != total:
-            self._fill_choices()
+        self._total_before = self._model.total()
+        self._model.apply_changes()
 
-    def _apply_changes(self) -> None:
-        changed = self._model.apply_changes()
-        index = self._table.currentIndex()
-        record_id = self._model.record_id(index.row()) if index.isValid() else None
-        if record_id is not None and (record_id in changed or self._timeline.is_stale()):
-            self._show_current(index)
+    def _changes_applied(self, changed: set[int] | None) -> None:  # GUI thread
+        if changed is None:
+            self._seen_version = None  # dropped: look again on the next tick
+            return
+        selected = self._selected_record_id()
+        if selected is not None and selected in changed:
+            self._load_details(selected)
+        if self._model.total() != self._total_before:
+            self._fill_choices()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Open the row menu from the keyboard for the selected row, not under the mouse."""
@@ -801,10 +943,9 @@ class HistoryPanel(QWidget):
 
     def _reconciled(self, record_id: int, _event_id: int) -> None:
         self._set_status(f"Payout #{record_id}: final state set by hand.")
-        self._check_for_changes()
-        index = self._table.currentIndex()
-        if index.isValid() and self._model.record_id(index.row()) == record_id:
-            self._show_current(index)
+        self._check_for_changes(force=True)
+        if self._selected_record_id() == record_id:
+            self._load_details(record_id)
 
     # -- export ---------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 An accepted payout usually answers "Processing"; the gateway's callback says later whether it
 was paid or declined. The follower looks at the history's change marker once a second and,
 when something was committed, re-reads that one record (a primary-key read) and shows it.
-It stops at a final status, when the banner is hidden or shows another payout.
+Both reads run on a worker; an answer for a payout no longer followed is dropped. It stops
+at a final status, when the banner is hidden or shows another payout.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from PySide6.QtCore import QObject, QTimer
 
 from cactus_desk.callbacks.lifecycle import is_final
 from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import HistoryError
+from cactus_desk.history.types import HistoryError, PayoutRecord
 from cactus_desk.ui.result_banner import ResultBanner
+from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
 
 INTERVAL_MS = 1000
+CHANNEL = "status-follower"
 
 
 class StatusFollower(QObject):
@@ -38,6 +41,7 @@ class StatusFollower(QObject):
         self._record_id: int | None = None
         self._shown = ""
         self._version: int | None = None
+        self._runner = Runner(self)
         self._timer = QTimer(self)
         self._timer.setInterval(INTERVAL_MS)
         self._timer.timeout.connect(self.check)
@@ -59,22 +63,42 @@ class StatusFollower(QObject):
         return self._record_id
 
     def check(self) -> None:
-        """Show the record's status if the history changed; stop once it is final."""
+        """Read the record on a worker if the history changed; stop once it is final."""
         store = self._history()
         if self._record_id is None or store is None or self._banner.text() != self._shown:
             self.stop()  # hidden by the person, or showing something else now
             return
-        try:
+        if self._runner.busy(CHANNEL):
+            return  # the last look has not answered yet
+        record_id, seen = self._record_id, self._version
+
+        def read() -> tuple[int, PayoutRecord | None]:  # worker thread
             version = store.data_version()
-            if version == self._version:
-                return
-            self._version = version
-            record = store.get(self._record_id)
-        except (RuntimeError, HistoryError) as exc:  # closed or replaced
-            log.debug("stopped following a payout: %s", exc)
-            self.stop()
+            return version, (store.get(record_id) if version != seen else None)
+
+        self._runner.run(
+            read,
+            lambda found: self._read(record_id, *found),
+            lambda error: self._failed(record_id, error),
+            channel=CHANNEL,
+        )
+
+    def _read(self, record_id: int, version: int, record: PayoutRecord | None) -> None:
+        if record_id != self._record_id or self._banner.text() != self._shown:
+            return  # stopped, or following another payout now
+        self._version = version
+        if record is None:
             return
         self._banner.show_record(record)
         self._shown = self._banner.text()
         if is_final(record.gateway_status):
             self.stop()
+
+    def _failed(self, record_id: int, error: BaseException) -> None:
+        if record_id != self._record_id:
+            return
+        if isinstance(error, (RuntimeError, HistoryError)):  # closed or replaced
+            log.debug("stopped following a payout: %s", error)
+        else:
+            log.error("a followed payout could not be read", exc_info=error)
+        self.stop()

@@ -7,6 +7,8 @@ one the gateway confirmed. A payout that needs review says so above everything e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
@@ -24,7 +26,6 @@ from PySide6.QtWidgets import (
 from cactus_desk.callbacks.apply import Reason
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import can_settle_by_hand
-from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import HistoryRow, PayoutRecord
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import status_label
@@ -32,6 +33,7 @@ from cactus_desk.ui import style
 from cactus_desk.ui.history_model import local_time
 
 TIMELINE_HEADERS = ("Time", "Source", "Status", "Outcome", "Note or reason")
+LOADING_DETAILS = "Loading…"
 _MANUAL_FG = QColor(style.WARNING_FG)
 _REJECTED_FG = QColor(style.ERROR_FG)
 _MUTED_FG = QColor(style.MUTED_FG)
@@ -112,15 +114,17 @@ def status_summary(record: PayoutRecord, events: list[Event]) -> str:
 class TimelinePanel(QWidget):
     """The selected payout's review flag, status source and event timeline.
 
-    ``reconcileRequested(record_id)`` asks for the "Set final state" dialog.
+    It reads nothing itself: the history panel reads the payout and its events on a worker
+    and hands them over. ``reconcileRequested(record_id)`` asks for the "Set final state"
+    dialog.
     """
 
     reconcileRequested = Signal(int)
 
-    def __init__(self, store: HistoryStore, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("historyTimelinePanel")
-        self._store = store
+        self._loading_id: int | None = None
         self._record: PayoutRecord | None = None
         self._events: list[Event] = []
 
@@ -178,6 +182,11 @@ class TimelinePanel(QWidget):
         return self._record.id if self._record is not None else None
 
     @property
+    def record(self) -> PayoutRecord | None:
+        """The payout shown, as read with its timeline."""
+        return self._record
+
+    @property
     def events(self) -> list[Event]:
         """The events shown, oldest first."""
         return list(self._events)
@@ -200,10 +209,22 @@ class TimelinePanel(QWidget):
         """The status line on show."""
         return self._status.text()
 
-    def show_record(self, record: PayoutRecord | None) -> None:
-        """Show ``record``'s timeline (None clears the panel)."""
-        self._record = record
-        self._events = self._store.events_for(record.id) if record is not None else []
+    def show_loading(self, record_id: int) -> None:
+        """Say the payout ``record_id`` is being read (its timeline follows)."""
+        self._record, self._events, self._loading_id = None, [], record_id
+        self._tree.clear()
+        self._review.setVisible(False)
+        self._status.setText(LOADING_DETAILS)
+        self._reconcile.setEnabled(False)
+
+    def loading_id(self) -> int | None:
+        """The payout whose timeline is being read, if any."""
+        return self._loading_id
+
+    def show_record(self, record: PayoutRecord | None, events: Sequence[Event] = ()) -> None:
+        """Show ``record`` with its ``events``, oldest first (None clears the panel)."""
+        self._record, self._loading_id = record, None
+        self._events = list(events) if record is not None else []
         self._tree.clear()
         if record is None:
             self._review.setVisible(False)
@@ -227,12 +248,9 @@ class TimelinePanel(QWidget):
         # All at once: the header sizes its columns to the contents once, not per line.
         self._tree.addTopLevelItems(items)
 
-    def is_stale(self) -> bool:
-        """True when the shown payout has events the panel does not show yet."""
-        if self._record is None:
-            return False
-        latest = self._events[-1].id if self._events else 0
-        return self._store.newest_event_id(self._record.id) != latest
+    def newest_event_id(self) -> int:
+        """The id of the newest event shown (0 when none): a newer one means it is stale."""
+        return self._events[-1].id if self._events else 0
 
     # -- internals ------------------------------------------------------------------------
 

@@ -9,12 +9,24 @@ for a profile the person has already left is dropped instead of shown.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import (
+    QDeadlineTimer,
+    QEventLoop,
+    QObject,
+    QRunnable,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +40,41 @@ class _Relay(QObject):
     finished = Signal(int, bool, object)
 
 
+#: How much lower than the GUI thread a reader pool's threads are scheduled (Linux nice).
+READER_NICE = 10
+_lowered = threading.local()
+
+
+def _yield_cpu_to_gui() -> None:
+    """Schedule this pool thread below the GUI thread, once per thread (Linux only).
+
+    On a busy or single core a reader sharing the CPU with the GUI thread would otherwise
+    get an equal share and delay its paints; niced, it runs whenever the GUI thread waits.
+    """
+    if sys.platform != "linux" or getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
+    with contextlib.suppress(OSError):  # a thread's own nice on Linux (its native id)
+        # From the main thread's nice, not this one's: a thread started by a lowered
+        # thread inherits its nice value.
+        main = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, main + READER_NICE))
+
+
 class _Job(QRunnable):
-    def __init__(self, token: int, fn: Callable[[], Any], relay: _Relay) -> None:
+    def __init__(
+        self, token: int, fn: Callable[[], Any], relay: _Relay, *, low_priority: bool = False
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._token = token
         self._fn = fn
         self._relay = relay
+        self._low_priority = low_priority
 
     def run(self) -> None:  # worker thread
+        if self._low_priority:
+            _yield_cpu_to_gui()
         try:
             result: Any = self._fn()
             ok = True
@@ -51,10 +89,20 @@ class _Job(QRunnable):
 class Runner(QObject):
     """Runs jobs on a thread pool and calls their handlers on the GUI thread."""
 
-    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        pool: QThreadPool | None = None,
+        *,
+        low_priority: bool = False,
+    ) -> None:
+        """``low_priority``: jobs run below the GUI thread (use with a pool of its own)."""
         super().__init__(parent)
+        self._low_priority = low_priority
         self._pool = pool or QThreadPool.globalInstance()
-        self._relay = _Relay(self)
+        # No parent: each job holds the relay too, so one finishing after this runner (and
+        # its window) was deleted emits into a live object that nobody listens to any more.
+        self._relay = _Relay()
         self._relay.finished.connect(self._deliver)
         self._tokens = itertools.count(1)
         self._pending: dict[int, tuple[str | None, SuccessHandler, ErrorHandler | None]] = {}
@@ -73,7 +121,7 @@ class Runner(QObject):
         self._pending[token] = (channel, on_success, on_error)
         if channel is not None:
             self._latest[channel] = token
-        self._pool.start(_Job(token, fn, self._relay))
+        self._pool.start(_Job(token, fn, self._relay, low_priority=self._low_priority))
         return token
 
     def invalidate(self, channel: str) -> None:
@@ -103,3 +151,44 @@ class Runner(QObject):
             on_error(result)  # type: ignore[arg-type]
         else:
             log.error("background job failed", exc_info=result)  # type: ignore[arg-type]
+
+
+_POOLS: dict[str, QThreadPool] = {}
+
+
+def shared_pool(name: str, threads: int) -> QThreadPool:
+    """The thread pool ``name`` (made with ``threads`` threads on first use).
+
+    Its jobs never queue behind other kinds of work, whatever the machine's core count, and
+    it is never deleted with a window: closing one while a slow read runs does not wait.
+    """
+    pool = _POOLS.get(name)
+    if pool is None:
+        pool = _POOLS[name] = QThreadPool()
+        pool.setMaxThreadCount(threads)
+    return pool
+
+
+def wait_for(done: Callable[[], bool], msecs: int = 30_000) -> bool:
+    """Run a local event loop until ``done()`` holds (or ``msecs`` pass); return ``done()``.
+
+    For a caller that needs a background answer before it returns (e.g. "select this
+    payout"): the GUI thread keeps painting and handling input, and the answer still comes
+    from a worker. GUI thread.
+    """
+    if done():
+        return True
+    deadline = QDeadlineTimer(msecs)
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.setInterval(5)
+
+    def check() -> None:
+        if done() or deadline.hasExpired():
+            loop.quit()
+
+    poll.timeout.connect(check)
+    poll.start()
+    loop.exec()
+    poll.stop()
+    return done()

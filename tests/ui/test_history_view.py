@@ -26,6 +26,7 @@ from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.ui import history_model, style
 from cactus_desk.ui.history_model import PAGE_SIZE, Column, HistoryModel, Role
 from cactus_desk.ui.history_view import HistoryPanel
+from cactus_desk.ui.workers import wait_for
 
 ROWS = 450
 HUGE_AMOUNT = 5_000_000_000_17  # above 2**31 and 2**32: Qt ints would truncate it
@@ -126,10 +127,21 @@ def panel(qtbot: QtBot, store: HistoryStore, profiles: ProfileStore) -> HistoryP
     widget = HistoryPanel(store, profiles)
     qtbot.addWidget(widget)
     widget.resize(1200, 700)
+    assert widget.wait_until_idle()
     return widget
 
 
+def _loaded(model: HistoryModel, rows: range) -> bool:
+    """Ask for the pages of ``rows`` (on a worker) and wait until every row is in."""
+    for row in rows:
+        model.data(model.index(row, 0))  # what a paint does: asks for the row's page
+    return wait_for(lambda: all(model.loaded_record_id(row) is not None for row in rows))
+
+
 def _column(model: HistoryModel, column: Column, role: int = Qt.ItemDataRole.DisplayRole) -> list:
+    assert model.wait_until_idle()
+    for first in range(0, model.rowCount(), PAGE_SIZE):
+        assert _loaded(model, range(first, min(first + PAGE_SIZE, model.rowCount())))
     return [model.data(model.index(row, column), role) for row in range(model.rowCount())]
 
 
@@ -177,6 +189,7 @@ def test_every_match_is_a_row_but_only_the_shown_pages_are_read(panel: HistoryPa
     assert model.cached_rows() == PAGE_SIZE  # the first page only, until more is shown
     ids = _column(model, Column.TIME, Role.RECORD_ID)
     assert len(set(ids)) == ROWS
+    assert _loaded(model, range(ROWS - 1, ROWS))
     assert model.data(model.index(ROWS - 1, Column.REQUEST_ID)) == "po-0000"  # the oldest
     assert model.data(model.index(ROWS, Column.REQUEST_ID)) is None
     assert panel.findChild(type(panel._count_label), "historyCountLabel").text() == "450 payouts"
@@ -189,7 +202,7 @@ def test_scrolling_to_the_bottom_shows_the_oldest_payout(qtbot: QtBot, panel: Hi
     last = panel.model.index(ROWS - 1, Column.REQUEST_ID)
     qtbot.waitUntil(lambda: panel.view.visualRect(last).isValid(), timeout=WAIT_MS)
     assert panel.view.rowAt(panel.view.viewport().height() - 2) == ROWS - 1
-    assert last.data() == "po-0000"
+    qtbot.waitUntil(lambda: last.data() == "po-0000", timeout=WAIT_MS)
 
 
 @pytest.mark.parametrize(
@@ -208,6 +221,7 @@ def test_the_search_box_matches_each_text_column(
     assert edit.placeholderText() == "Search request id, invoice id, site login, message"
     qtbot.keyClicks(edit, text)
     qtbot.waitUntil(lambda: panel.model.total() == 1, timeout=WAIT_MS)
+    assert panel.wait_until_idle()
     assert _column(panel.model, column) == [expected]
     assert panel._count_label.text() == "1 payout"
 
@@ -220,6 +234,7 @@ def test_a_search_that_matches_nothing_shows_an_empty_table(
 ) -> None:
     qtbot.keyClicks(panel.findChild(QLineEdit, "historyFilterEdit"), "100%_no_such")
     qtbot.waitUntil(lambda: panel.model.total() == 0, timeout=WAIT_MS)
+    assert panel.wait_until_idle()
     assert panel.model.rowCount() == 0
     assert panel._count_label.text() == "0 payouts"
 
@@ -227,6 +242,7 @@ def test_a_search_that_matches_nothing_shows_an_empty_table(
 def test_state_currency_and_profile_filters(panel: HistoryPanel) -> None:
     model = panel.model
     _choose(_combo(panel, "historyStateCombo"), "Unknown")
+    assert model.wait_until_idle()
     expected_unknown = sum(1 for i in range(ROWS - 1) if i % 10 == 7)
     assert model.total() == expected_unknown
     assert set(_column(model, Column.STATE)) == {"Unknown"}
@@ -249,6 +265,7 @@ def test_sorting_by_amount_happens_in_sql_with_amounts_beyond_32_bits(
 ) -> None:
     model = panel.model
     # In time order the huge amount is the oldest row: the last one.
+    assert _loaded(model, range(ROWS - 1, ROWS))
     assert model.data(model.index(ROWS - 1, Column.AMOUNT), Role.SORT_VALUE) == HUGE_AMOUNT
 
     panel.view.sortByColumn(Column.AMOUNT, Qt.SortOrder.DescendingOrder)
@@ -363,6 +380,7 @@ def test_refresh_shows_a_new_payout_and_keeps_the_selection(
     panel.select_request("po-0440")
     store.create_attempt(_attempt(9999, LIVE, request_id="po-new"))
     panel.refresh()
+    assert panel.wait_until_idle()
     assert panel.model.total() == ROWS + 1
     assert panel.model.data(panel.model.index(0, Column.REQUEST_ID)) == "po-new"
     selected = panel.view.currentIndex()
@@ -375,6 +393,7 @@ def test_csv_export_writes_the_filtered_rows(
 ) -> None:
     _choose(_combo(panel, "historyCurrencyCombo"), "EUR")
     _choose(_combo(panel, "historyProfileCombo"), "LIVE · Main desk")
+    assert panel.wait_until_idle()
     expected = panel.model.total()
     assert 0 < expected < ROWS
     target = tmp_path / "out" / "payouts.csv"
@@ -491,16 +510,19 @@ def test_the_last_row_of_a_long_history_is_served_without_reading_the_rest(
 ) -> None:
     counting = CountingStore(big_store, monkeypatch)
     model = HistoryModel(big_store)
+    assert model.wait_until_idle()
     assert model.rowCount() == BIG
+    assert _loaded(model, range(BIG - 2, BIG))
     assert model.data(model.index(BIG - 1, Column.REQUEST_ID)) == "po-00000"
     assert model.data(model.index(BIG - 1, Column.AMOUNT)) == "10.00"
     assert model.data(model.index(BIG - 2, Column.REQUEST_ID)) == "po-00001"
+    assert _loaded(model, range(2_345, 2_346))
     assert model.data(model.index(2_345, Column.REQUEST_ID)) == f"po-{BIG - 1 - 2_345:05d}"
     # The first page, the last one and the one in the middle: nothing else was read.
     assert counting.pages == [(0, PAGE_SIZE), (4_800, PAGE_SIZE), (2_200, PAGE_SIZE)]
 
     for page in range(BIG // PAGE_SIZE):  # scrolling through everything keeps a few pages only
-        model.data(model.index(page * PAGE_SIZE, 0))
+        assert _loaded(model, range(page * PAGE_SIZE, page * PAGE_SIZE + 1))
     assert model.cached_rows() <= history_model.MAX_CACHED_PAGES * PAGE_SIZE
 
 
@@ -512,9 +534,11 @@ def test_a_long_history_shows_its_last_rows_in_the_view(
     panel.resize(1200, 700)
     panel.show()
     qtbot.waitExposed(panel)
+    assert panel.wait_until_idle()
     panel.view.scrollToBottom()
     qtbot.waitUntil(lambda: panel.view.rowAt(panel.view.viewport().height() - 2) == BIG - 1)
-    assert panel.model.index(BIG - 1, Column.REQUEST_ID).data() == "po-00000"
+    last = panel.model.index(BIG - 1, Column.REQUEST_ID)
+    qtbot.waitUntil(lambda: last.data() == "po-00000", timeout=WAIT_MS)
     assert panel._count_label.text() == "5,000 payouts"
 
 
@@ -522,6 +546,8 @@ def test_new_payouts_go_on_top_and_changed_rows_update_without_a_reset(
     qtbot: QtBot, big_store: HistoryStore
 ) -> None:
     model = HistoryModel(big_store)
+    assert model.wait_until_idle()
+    assert _loaded(model, range(BIG - 1, BIG))
     oldest = model.index(BIG - 1, Column.REQUEST_ID)
     assert oldest.data() == "po-00000"
     resets: list[bool] = []
@@ -533,7 +559,9 @@ def test_new_payouts_go_on_top_and_changed_rows_update_without_a_reset(
 
     record_id = big_store.create_attempt(_attempt(1, SANDBOX, request_id="po-new"))
     big_store.record_outcome(model.record_id(0) or 0, Unknown("Timed out", UnknownKind.TIMEOUT))
-    assert model.apply_changes() == {big_store.page(limit=2)[1].id}
+    with qtbot.waitSignal(model.changesApplied, timeout=WAIT_MS) as applied:
+        model.apply_changes()  # read on a worker
+    assert applied.args == [{big_store.page(limit=2)[1].id}]
 
     assert resets == []
     assert inserted == [(0, 0)]
@@ -543,7 +571,9 @@ def test_new_payouts_go_on_top_and_changed_rows_update_without_a_reset(
     assert changed_rows == [0]  # the changed row, before the insert moved it to row 1
     assert model.index(1, Column.STATE).data() == "Unknown"
     assert model.index(BIG, Column.REQUEST_ID).data() == "po-00000"  # moved down by one
-    assert model.apply_changes() == set()  # nothing new: no signal at all
+    with qtbot.waitSignal(model.changesApplied, timeout=WAIT_MS) as applied:
+        model.apply_changes()
+    assert applied.args == [set()]  # nothing new: no signal at all
     assert inserted == [(0, 0)] and changed_rows == [0]
 
 
@@ -574,11 +604,16 @@ def test_rows_that_disappeared_are_counted_again_rather_than_queried_on_every_pa
     qtbot: QtBot, big_store: HistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = HistoryModel(big_store)
+    assert model.wait_until_idle()
     with big_store.write_transaction() as conn:  # as a restored, older backup would be
         conn.execute("DELETE FROM payouts WHERE id <= 1000")
     counting = CountingStore(big_store, monkeypatch)
-    for _ in range(3):  # three paints of the last row
+    assert model.data(model.index(BIG - 1, Column.REQUEST_ID)) is None  # a paint asks
+    qtbot.waitUntil(lambda: counting.pages != [], timeout=WAIT_MS)
+    for _ in range(2):  # two more paints of the last row: its page came short
         assert model.data(model.index(BIG - 1, Column.REQUEST_ID)) is None
-    assert len(counting.pages) == 1
     qtbot.waitUntil(lambda: model.rowCount() == BIG - 1_000, timeout=WAIT_MS)
+    # The short page, then the reload's first page: no read per paint.
+    assert counting.pages == [(BIG - PAGE_SIZE, PAGE_SIZE), (0, PAGE_SIZE)]
+    assert _loaded(model, range(BIG - 1_001, BIG - 1_000))
     assert model.data(model.index(BIG - 1_001, Column.REQUEST_ID)) == "po-01000"

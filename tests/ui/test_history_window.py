@@ -58,7 +58,9 @@ def window(qtbot: QtBot, data_home: Path) -> Iterator[MainWindow]:
 
 def history(window: MainWindow) -> HistoryPanel:
     window.tabs.setCurrentIndex(HISTORY_TAB)
-    return window.history_panel
+    panel = window.history_panel
+    assert panel.wait_until_idle()  # the rows are read on workers
+    return panel
 
 
 def _open_menu(qtbot: QtBot, panel: HistoryPanel) -> QMenu:
@@ -101,6 +103,7 @@ def test_the_keyboard_context_menu_acts_on_the_selected_row(
     accepted_record(store, "po-done", invoice_id="500077")
     panel = history(window)
     panel.refresh()
+    assert panel.wait_until_idle()
     assert panel.select_request("po-07")
     selected = panel.model.record_id(panel.view.currentIndex().row())
     window.activateWindow()
@@ -126,6 +129,7 @@ def test_the_keyboard_context_menu_acts_on_the_selected_row(
 
     # The same keys on a final payout offer nothing that would change it.
     assert panel.select_request("po-done")
+    window.activateWindow()  # the closed dialog may have left no window active (offscreen)
     panel.view.setFocus()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.view, timeout=WAIT_MS)
     _press(window, panel, how)
@@ -152,6 +156,7 @@ def test_at_the_default_size_the_main_columns_show_without_scrolling_sideways(
     unknown_record(window.history, "cd-20261129-0997394c09")
     panel = history(window)
     panel.refresh()
+    assert panel.wait_until_idle()
     QApplication.processEvents()
     view = panel.view
     assert view.horizontalScrollBar().value() == 0
@@ -252,6 +257,7 @@ def test_columns_sort_and_window_geometry_are_remembered_across_a_restart(
         assert again.geometry() == geometry
         again.tabs.setCurrentIndex(HISTORY_TAB)
         panel = again.history_panel
+        assert panel.wait_until_idle()
         header = panel.view.horizontalHeader()
         assert header.isSectionHidden(Column.INVOICE_ID)
         assert header.logicalIndex(0) == Column.SITE_LOGIN

@@ -66,6 +66,7 @@ def live_window(qtbot: QtBot, data_home: Path) -> Iterator[MainWindow]:
 
 
 def status_cell(panel: HistoryPanel, request_id: str) -> str:
+    assert panel.wait_until_idle()  # the rows are read on workers
     row = panel.model.row_of_request(request_id)
     assert row is not None, request_id
     return panel.model.index(row, Column.GATEWAY_STATUS).data()
@@ -180,8 +181,12 @@ def test_another_process_writing_the_history_shows_up_without_a_reload(
         assert inserted == [0]
         assert panel.model.total() == 2
         # The selected payout's details follow: its timeline now shows the manual state.
-        assert panel.timeline.status_text() == (
-            "Manual: Declined (5) by alice — Cabinet shows it declined"
+        qtbot.waitUntil(
+            lambda: (
+                panel.timeline.status_text()
+                == "Manual: Declined (5) by alice — Cabinet shows it declined"
+            ),
+            timeout=5_000,
         )
         assert panel.view.currentIndex().row() == panel.model.row_of_request("po-other-1")
     finally:
@@ -203,7 +208,10 @@ def test_a_verified_callback_from_another_receiver_moves_a_row_in_place(
         apply_callback(other, callback(4, "po-cb"), SALT, merchant_id="m_demo", site_id=7)
         qtbot.waitUntil(lambda: status_cell(panel, "po-cb") == "Success (4)", timeout=5_000)
         assert resets == []
-        assert panel.timeline.status_text() == "Success (4) · verified by a gateway callback"
+        qtbot.waitUntil(
+            lambda: panel.timeline.status_text() == "Success (4) · verified by a gateway callback",
+            timeout=5_000,
+        )
     finally:
         other.close()
 

@@ -104,6 +104,7 @@ def test_the_history_shows_amounts_with_the_profile_s_decimals(
     assert driver.record(request_id).state is State.ACCEPTED
     panel = window.history_panel
     panel.refresh()
+    assert panel.wait_until_idle()  # the rows are read on workers
     row = panel.model.row_of_request(request_id)
     assert row is not None
     index = panel.model.index(row, Column.AMOUNT)

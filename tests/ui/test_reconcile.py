@@ -60,10 +60,13 @@ def window(qtbot: QtBot, data_home: Path) -> Iterator[MainWindow]:
 
 def history(window: MainWindow) -> HistoryPanel:
     window.tabs.setCurrentIndex(HISTORY_TAB)
-    return window.history_panel
+    panel = window.history_panel
+    assert panel.wait_until_idle()  # the rows are read on workers
+    return panel
 
 
 def cell(panel: HistoryPanel, request_id: str, column: Column) -> str:
+    assert panel.wait_until_idle()
     row = panel.model.row_of_request(request_id)
     assert row is not None
     return panel.model.index(row, column).data()
