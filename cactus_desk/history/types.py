@@ -31,6 +31,10 @@ class HistoryUnavailableError(HistoryError):
     """The history cannot be read or written right now (busy, full disk, closed, damaged)."""
 
 
+class HistoryPermissionError(HistoryUnavailableError):
+    """The team history refused this login the operation (its role may not do it)."""
+
+
 class HistoryClosedError(HistoryUnavailableError, RuntimeError):
     """The history was closed (the window is shutting down, or it was replaced)."""
 
