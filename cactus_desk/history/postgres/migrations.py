@@ -279,6 +279,11 @@ _STAMP_PAYOUT = """
 CREATE FUNCTION cactus_stamp_payout() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        IF NEW.imported_at IS NULL AND cactus_session_roles() <> '{}'
+                AND NOT 'cactus_maker' = ANY (cactus_session_roles()) THEN
+            RAISE EXCEPTION 'only a maker may record a new payout'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
         NEW.created_by := session_user;
         IF NEW.imported_at IS NULL THEN
             NEW.imported_by := NULL;
@@ -290,9 +295,29 @@ BEGIN
         NEW.created_by := OLD.created_by;
         NEW.imported_at := OLD.imported_at;
         NEW.imported_by := OLD.imported_by;
+        IF NEW.status_source = 'manual' AND OLD.status_source IS DISTINCT FROM 'manual'
+                AND cactus_session_roles() <> '{}'
+                AND NOT cactus_session_roles() && ARRAY['cactus_maker', 'cactus_approver'] THEN
+            RAISE EXCEPTION 'the receiver may not settle payouts by hand'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
     END IF;
     RETURN NEW;
 END
+$$
+"""
+
+# Where a column privilege cannot tell two operations apart, the login's team roles do: the
+# callback columns a receiver may write are the ones a final state set by hand writes too,
+# and the columns an admin copies a desk's history with are the ones a new attempt has. The
+# owner (no team role) is never held back.
+_SESSION_ROLES = """
+CREATE FUNCTION cactus_session_roles() RETURNS TEXT[] LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(g.rolname::text), '{}')
+    FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+    JOIN pg_roles u ON u.oid = m.member
+    WHERE u.rolname = session_user AND g.rolname LIKE 'cactus\\_%'
 $$
 """
 
@@ -303,6 +328,14 @@ _STAMP_APPENDED = """
 CREATE FUNCTION cactus_stamp_appended() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.recorded_by := session_user;
+    IF TG_TABLE_NAME = 'events' THEN
+        IF NEW.source = 'manual' AND cactus_session_roles() <> '{}' AND NOT
+                cactus_session_roles() && ARRAY['cactus_maker', 'cactus_approver', 'cactus_admin']
+                THEN
+            RAISE EXCEPTION 'the receiver may not add manual events'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
     IF NEW.import_key IS NULL THEN
         NEW.imported_at := NULL;
     ELSE
@@ -368,6 +401,7 @@ def _v3_attribution(conn: psycopg.Connection) -> None:
     row = cursor.execute("SELECT current_schema()").fetchone()
     schema = sql.Identifier(str(row[0])).as_string(conn) if row else "public"
     conn.execute("ALTER TABLE payouts ADD COLUMN imported_at BIGINT, ADD COLUMN imported_by TEXT")
+    conn.execute(_SESSION_ROLES)
     conn.execute(_STAMP_PAYOUT)
     conn.execute(
         "CREATE TRIGGER payouts_stamp BEFORE INSERT OR UPDATE ON payouts "
@@ -387,8 +421,14 @@ def _v3_attribution(conn: psycopg.Connection) -> None:
             "FOR EACH ROW EXECUTE FUNCTION cactus_stamp_appended()"
         )
     # The counters every write moves are the owner's: a role that records a payout needs no
-    # write right on them.
-    for function in ("cactus_bump_version()", "cactus_count_payouts()"):
+    # write right on them. The stamps run as the owner too (session_user stays the login), so
+    # no role needs the right to call what they call.
+    for function in (
+        "cactus_bump_version()",
+        "cactus_count_payouts()",
+        "cactus_stamp_payout()",
+        "cactus_stamp_appended()",
+    ):
         conn.execute(
             f"ALTER FUNCTION {function} SECURITY DEFINER SET search_path = {schema}, pg_temp"
         )
