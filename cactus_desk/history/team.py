@@ -76,7 +76,8 @@ def import_solo_history(url: str, from_dir: Path, *, password: str | None = None
     from cactus_desk.history import history_location, open_history
     from cactus_desk.history.postgres import team
 
-    if not history_location(from_dir).is_file():
+    # Checked in this order so that naming a wrong folder creates nothing.
+    if not from_dir.is_dir() or not history_location(from_dir).is_file():
         raise HistoryOpenError(f"There is no Cactus Desk history in {from_dir}.")
     with _connection(url, password) as conn, open_history(from_dir) as solo:
         return team.import_history(conn, records_with_resends(solo), all_events(solo))
