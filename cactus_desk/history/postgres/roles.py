@@ -218,7 +218,7 @@ def ensure_group_roles(conn: psycopg.Connection) -> list[str]:
 
 
 def _privilege_sql(target: sql.Composable, role: str, grant: Grant) -> sql.Composed:
-    privilege = sql.SQL(grant.privilege)
+    privilege: sql.Composable = sql.SQL(grant.privilege)
     if grant.columns:
         columns = sql.SQL(", ").join(sql.Identifier(name) for name in grant.columns)
         privilege = sql.SQL("{} ({})").format(privilege, columns)

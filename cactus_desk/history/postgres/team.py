@@ -45,7 +45,7 @@ from cactus_desk.history.types import (
 from cactus_desk.masking import masked_json
 from cactus_desk.payouts.states import State
 
-Conn = psycopg.Connection[dict[str, Any]]
+Conn = psycopg.Connection[Any]  # dict rows; the set-up helpers read with their own cursors
 
 
 class TeamUserError(ValueError):
