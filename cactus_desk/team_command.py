@@ -191,7 +191,6 @@ def _team_store(ctx: Context, action: str) -> str:
 def init_command(args: argparse.Namespace, ctx: Context) -> int:
     """Set the team history at ``--store`` up (schema, roles, privileges); idempotent."""
     from cactus_desk.history import check_store_url
-    from cactus_desk.history.postgres.roles import TeamSetupError
     from cactus_desk.history.team import init_team
     from cactus_desk.history.types import HistoryError
 
@@ -199,7 +198,7 @@ def init_command(args: argparse.Namespace, ctx: Context) -> int:
     ctx.start_logging()
     try:
         setup = init_team(url)
-    except (HistoryError, TeamSetupError) as exc:
+    except HistoryError as exc:
         raise TeamCommandError(str(exc)) from None
     created = ", ".join(setup.roles_created) or "none (all there already)"
     print(
@@ -220,7 +219,6 @@ def init_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def add_user_command(args: argparse.Namespace, ctx: Context) -> int:
     """Create a person's login with one team role; the password from standard input."""
-    from cactus_desk.history.postgres.team import TeamUserError
     from cactus_desk.history.team import add_user
     from cactus_desk.history.types import HistoryError, HistoryPermissionError
     from cactus_desk.logs import register_secret
@@ -237,8 +235,6 @@ def add_user_command(args: argparse.Namespace, ctx: Context) -> int:
         add_user(url, args.login, args.role, password)
     except HistoryPermissionError as exc:
         raise TeamCommandError(str(exc), EXIT_DENIED) from None
-    except TeamUserError as exc:
-        raise TeamCommandError(str(exc)) from None
     except HistoryError as exc:
         raise TeamCommandError(str(exc)) from None
     print(
@@ -269,7 +265,6 @@ def list_users_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def import_history_command(args: argparse.Namespace, ctx: Context) -> int:
     """Copy a data folder's own history into the team history; print the counts."""
-    from cactus_desk.history.postgres.team import TeamUserError
     from cactus_desk.history.team import import_solo_history
     from cactus_desk.history.types import HistoryError, HistoryPermissionError
 
@@ -279,7 +274,7 @@ def import_history_command(args: argparse.Namespace, ctx: Context) -> int:
         report = import_solo_history(url, args.from_data_dir)
     except HistoryPermissionError as exc:
         raise TeamCommandError(str(exc), EXIT_DENIED) from None
-    except (HistoryError, TeamUserError) as exc:
+    except HistoryError as exc:
         raise TeamCommandError(str(exc)) from None
     print(
         f"Imported {report.payouts_imported} payouts, {report.events_imported} events and "

@@ -9,20 +9,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from cactus_desk.history import history_location, open_history
+from cactus_desk.history.postgres import team
+from cactus_desk.history.postgres.connect import parse_store_url
+from cactus_desk.history.postgres.team import TeamSetup, TeamUser, team_connection
 from cactus_desk.history.transfer import ImportReport, all_events, records_with_resends
 from cactus_desk.history.types import HistoryOpenError
+from cactus_desk.secrets import KeyringError, get_store_password
 
-if TYPE_CHECKING:
-    from cactus_desk.history.postgres.team import TeamSetup, TeamUser
+__all__ = ["ImportReport", "TeamSetup", "TeamUser"]
 
 
 def store_password(url: str) -> str | None:
     """The password saved in the OS keyring for ``url``, or None. Raises HistoryOpenError."""
-    from cactus_desk.history.postgres.connect import parse_store_url
-    from cactus_desk.secrets import KeyringError, get_store_password
-
     try:
         target = parse_store_url(url)
     except ValueError as exc:
@@ -34,17 +34,13 @@ def store_password(url: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _connection(url: str, password: str | None) -> Iterator[Any]:
-    from cactus_desk.history.postgres.team import team_connection
-
+def _connection(url: str, password: str | None) -> Iterator[team.Conn]:
     with team_connection(url, store_password(url) if password is None else password) as conn:
         yield conn
 
 
 def init_team(url: str, *, password: str | None = None) -> TeamSetup:
     """Create or bring up to date the schema, the group roles and their privileges."""
-    from cactus_desk.history.postgres import team
-
     with _connection(url, password) as conn:
         return team.init_team(conn)
 
@@ -53,16 +49,12 @@ def add_user(
     url: str, login: str, role: str, new_password: str, *, password: str | None = None
 ) -> None:
     """Create the login ``login`` (``new_password``) with the team role ``role``."""
-    from cactus_desk.history.postgres import team
-
     with _connection(url, password) as conn:
         team.add_user(conn, login, role, new_password)
 
 
 def list_users(url: str, *, password: str | None = None) -> list[TeamUser]:
     """The team's logins and their roles."""
-    from cactus_desk.history.postgres import team
-
     with _connection(url, password) as conn:
         return team.list_users(conn)
 
@@ -73,9 +65,6 @@ def import_solo_history(url: str, from_dir: Path, *, password: str | None = None
     Raises ``HistoryOpenError`` when ``from_dir`` holds no history or either side cannot be
     opened; see ``postgres.team.import_history`` for the rest.
     """
-    from cactus_desk.history import history_location, open_history
-    from cactus_desk.history.postgres import team
-
     # Checked in this order so that naming a wrong folder creates nothing.
     if not from_dir.is_dir() or not history_location(from_dir).is_file():
         raise HistoryOpenError(f"There is no Cactus Desk history in {from_dir}.")

@@ -29,6 +29,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from cactus_desk.history.types import TeamSetupError
+
 ADMIN, MAKER, APPROVER, VIEWER, RECEIVER = (
     "cactus_admin",
     "cactus_maker",
@@ -181,10 +183,6 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "FUNCTION cactus_prune_rejected(BIGINT)": {ADMIN: (Grant("EXECUTE"),)},
     "FUNCTION cactus_add_user(TEXT, TEXT, TEXT)": {ADMIN: (Grant("EXECUTE"),)},
 }
-
-
-class TeamSetupError(RuntimeError):
-    """The team's roles cannot be set up; the message says why."""
 
 
 def _query(conn: psycopg.Connection, statement: str, params: tuple[object, ...] = ()) -> list:

@@ -31,7 +31,6 @@ from cactus_desk.history.postgres.roles import (
     GROUP_ROLES,
     IMPORT_COLUMNS,
     TEAM_ROLES,
-    TeamSetupError,
     apply_privileges,
     ensure_group_roles,
     tables_without_entry,
@@ -41,15 +40,13 @@ from cactus_desk.history.types import (
     HistoryOpenError,
     HistoryPermissionError,
     HistoryUnavailableError,
+    TeamSetupError,
+    TeamUserError,
 )
 from cactus_desk.masking import masked_json
 from cactus_desk.payouts.states import State
 
 Conn = psycopg.Connection[Any]  # dict rows; the set-up helpers read with their own cursors
-
-
-class TeamUserError(ValueError):
-    """A login that cannot be added (bad name or role, exists already); the message says why."""
 
 
 @dataclass(frozen=True)
