@@ -147,9 +147,15 @@ def add_user(conn: Conn, login: str, role: str, password: str) -> None:
             "this team history is not set up for logins yet: the database owner runs "
             "cactus-desk --store URL team init first"
         ) from None
-    except psycopg.errors.InsufficientPrivilege:
-        raise HistoryPermissionError(
-            f"only a team admin ({ADMIN}) or the database owner can add logins"
+    except psycopg.errors.InsufficientPrivilege as exc:
+        if "cactus_add_user" in str(exc):  # refused the call itself: not an admin
+            raise HistoryPermissionError(
+                f"only a team admin ({ADMIN}) or the database owner can add logins"
+            ) from None
+        raise HistoryPermissionError(  # the owner's own rights fall short (CREATEROLE, ADMIN)
+            "the database owner's login may not create this login or grant its role "
+            f"({' '.join(str(exc).split())}); the server's administrator must give it "
+            "CREATEROLE (and, from PostgreSQL 16, ADMIN OPTION on the cactus_ roles)"
         ) from None
 
 

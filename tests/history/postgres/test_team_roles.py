@@ -4,17 +4,22 @@ the database."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
+from psycopg import sql
 
 from cactus_desk.callbacks.events import EventOutcome
 from cactus_desk.callbacks.rules import Reason
 from cactus_desk.gateway.outcomes import Unknown, UnknownKind
 from cactus_desk.history.postgres import roles, team
+from cactus_desk.history.postgres.store import PostgresHistoryStore
 from cactus_desk.history.types import HistoryPermissionError, ManualEvent
 from cactus_desk.payouts.states import State
 from tests.history.contract.helpers import accepted, attempt, callback, unknown
 from tests.history.postgres.team_fixtures import Team, team_db
+from tests.pg_databases import PgDatabases
 
 __all__ = ["team_db"]
 
@@ -152,9 +157,7 @@ def test_a_login_without_a_team_role_cannot_even_connect(team_db: Team) -> None:
     login = team_db.login_name("stranger")
     team_db.passwords[login] = "stranger-pw-1"
     team_db.sql().execute(
-        psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'stranger-pw-1'").format(
-            psycopg.sql.Identifier(login)
-        )
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'stranger-pw-1'").format(sql.Identifier(login))
     )
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
         team_db.sql(login)
@@ -359,3 +362,48 @@ def test_attribution_cannot_be_forged_even_by_a_client_with_every_column(team_db
     assert owner.execute(
         "SELECT created_by FROM payouts WHERE request_id = 'po-role'"
     ).fetchone() == (maker_login,)
+
+
+def test_a_database_owner_without_superuser_sets_the_team_up_from_an_empty_database(
+    pg_databases: PgDatabases, tmp_path: Path
+) -> None:
+    """The real set-up: a login with CREATEROLE that owns an empty database runs team init."""
+    name = pg_databases.create(migrated=False)
+    owner_login, password = f"{name}_owner", "owner-Secret-1"
+    maker_login = f"{name}_maker"
+    admin = psycopg.connect(pg_databases.url("postgres"), password=pg_databases.cluster.password)
+    admin.autocommit = True
+    try:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
+                sql.Identifier(owner_login), sql.Literal(password)
+            )
+        )
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(name), sql.Identifier(owner_login)
+            )
+        )
+        url = pg_databases.url(name, user=owner_login)
+        with team.team_connection(url, password) as conn:
+            setup = team.init_team(conn)
+            assert setup.tables_without_entry == () and setup.schema_version > 0
+            team.add_user(conn, maker_login, "maker", "maker-Secret-2")
+            assert team.init_team(conn).roles_created == ()
+        store = PostgresHistoryStore(
+            pg_databases.url(name, user=maker_login),
+            password="maker-Secret-2",
+            local_dir=tmp_path / "maker",
+            desk="m",
+        )
+        with store:
+            record_id = store.create_attempt(attempt(request_id="po-own"))
+            store.mark_sending(record_id)
+        with psycopg.connect(url, password=password) as conn:
+            row = conn.execute("SELECT created_by, state FROM payouts").fetchone()
+        assert row == (maker_login, "SUBMITTING")
+    finally:
+        pg_databases.drop(name)
+        for login in (maker_login, owner_login):
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
+        admin.close()
