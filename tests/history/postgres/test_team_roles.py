@@ -15,7 +15,7 @@ from cactus_desk.callbacks.rules import Reason
 from cactus_desk.gateway.outcomes import Unknown, UnknownKind
 from cactus_desk.history.postgres import roles, team
 from cactus_desk.history.postgres.store import PostgresHistoryStore
-from cactus_desk.history.types import HistoryPermissionError, ManualEvent
+from cactus_desk.history.types import HistoryFilter, HistoryPermissionError, ManualEvent
 from cactus_desk.payouts.states import State
 from tests.history.contract.helpers import accepted, attempt, callback, unknown
 from tests.history.postgres.team_fixtures import Team, team_db
@@ -289,6 +289,7 @@ def test_a_viewer_reads_and_is_told_its_role_cannot_send(team_db: Team) -> None:
     record_id = accepted(maker, "po-0001")
     viewer = team_db.store(team_db.add("viewer"))
     assert [row.id for row in viewer.page()] == [record_id]
+    assert [row.id for row in viewer.page(HistoryFilter(text="PO-00"))] == [record_id]
     assert viewer.count() == 1 and viewer.details(record_id).record.request_id == "po-0001"
     assert viewer.data_version() == maker.data_version()
     with pytest.raises(
