@@ -314,10 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_team_connect(args: argparse.Namespace, ctx: Context) -> int:
-    from cactus_desk.team_command import TeamCommandError, connect
+    from cactus_desk.team_command import TeamCommandError
 
     try:
-        return connect(args, ctx)
+        return int(args.team_action(args, ctx))
     except TeamCommandError as exc:
         raise CliError(str(exc), exc.code) from None
 

@@ -31,6 +31,19 @@ class HistoryUnavailableError(HistoryError):
     """The history cannot be read or written right now (busy, full disk, closed, damaged)."""
 
 
+class HistoryPermissionError(HistoryUnavailableError):
+    """The team history refused this login the operation (its role may not do it)."""
+
+
+class TeamSetupError(HistoryError):
+    """A team history's roles cannot be set up (e.g. this login may not create roles)."""
+
+
+class TeamUserError(HistoryError, ValueError):
+    """A team login that cannot be added, or a history that cannot be copied in; the
+    message says why."""
+
+
 class HistoryClosedError(HistoryUnavailableError, RuntimeError):
     """The history was closed (the window is shutting down, or it was replaced)."""
 

@@ -18,7 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import tuple_row
+
+from cactus_desk.history.postgres.roles import GROUP_ROLES
 
 Migration = Callable[[psycopg.Connection], None]
 
@@ -270,7 +273,174 @@ def search_index_sql() -> str:
     return f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON payouts USING gin ({columns})"
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_text_search)
+# Who did what, from the database's own word: session_user is the login the connection
+# authenticated as, which no client statement can change (SET ROLE changes current_user only).
+_STAMP_PAYOUT = """
+CREATE FUNCTION cactus_stamp_payout() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.imported_at IS NULL AND cactus_session_roles() <> '{}'
+                AND NOT 'cactus_maker' = ANY (cactus_session_roles()) THEN
+            RAISE EXCEPTION 'only a maker may record a new payout'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        NEW.created_by := session_user;
+        IF NEW.imported_at IS NULL THEN
+            NEW.imported_by := NULL;
+        ELSE
+            NEW.imported_at := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+            NEW.imported_by := session_user;
+        END IF;
+    ELSE
+        NEW.created_by := OLD.created_by;
+        NEW.imported_at := OLD.imported_at;
+        NEW.imported_by := OLD.imported_by;
+        IF NEW.status_source = 'manual' AND OLD.status_source IS DISTINCT FROM 'manual'
+                AND cactus_session_roles() <> '{}'
+                AND NOT cactus_session_roles() && ARRAY['cactus_maker', 'cactus_approver'] THEN
+            RAISE EXCEPTION 'the receiver may not settle payouts by hand'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+# Where a column privilege cannot tell two operations apart, the login's team roles do: the
+# callback columns a receiver may write are the ones a final state set by hand writes too,
+# and the columns an admin copies a desk's history with are the ones a new attempt has. The
+# owner (no team role) is never held back.
+_SESSION_ROLES = """
+CREATE FUNCTION cactus_session_roles() RETURNS TEXT[] LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(g.rolname::text), '{}')
+    FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+    JOIN pg_roles u ON u.oid = m.member
+    WHERE u.rolname = session_user AND g.rolname LIKE 'cactus\\_%'
+$$
+"""
+
+# Events and resends: who recorded the row (the person settling by hand or confirming a
+# resend, the receiver's login for a callback, the importer for a copied row) and, for a row
+# copied from a desk's own history (``import_key`` set), when it was copied.
+_STAMP_APPENDED = """
+CREATE FUNCTION cactus_stamp_appended() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.recorded_by := session_user;
+    IF TG_TABLE_NAME = 'events' THEN
+        IF NEW.source = 'manual' AND cactus_session_roles() <> '{}' AND NOT
+                cactus_session_roles() && ARRAY['cactus_maker', 'cactus_approver', 'cactus_admin']
+                THEN
+            RAISE EXCEPTION 'the receiver may not add manual events'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+    IF NEW.import_key IS NULL THEN
+        NEW.imported_at := NULL;
+    ELSE
+        NEW.imported_at := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+# The one way to delete events: unverified rejected callbacks older than a cutoff. Runs as the
+# schema owner, so no team role needs DELETE on events (granted to cactus_admin only).
+_PRUNE_FUNCTION = """
+CREATE FUNCTION cactus_prune_rejected(cutoff BIGINT) RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
+DECLARE
+    deleted BIGINT;
+BEGIN
+    DELETE FROM events WHERE outcome = 'rejected' AND reason = ANY ({reasons})
+        AND received_at < cutoff;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN deleted;
+END
+$$
+"""
+
+# A person's login, made by an admin who needs no CREATEROLE of their own: runs as the schema
+# owner (who ran ``team init``), takes only a SCRAM verifier (the plain password never reaches
+# the server, its logs or its statistics) and only one of the team's group roles.
+_ADD_USER_FUNCTION = """
+CREATE FUNCTION cactus_add_user(login TEXT, team_role TEXT, verifier TEXT) RETURNS VOID
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT (team_role = ANY ({groups})) THEN
+        RAISE EXCEPTION 'cactus: % is not a team role', team_role
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF login IS NULL OR login !~ '^[a-z_][a-z0-9_.@-]{{0,62}}$' OR left(login, 3) = 'pg_' THEN
+        RAISE EXCEPTION 'cactus: % cannot be a login name', login
+            USING ERRCODE = 'invalid_name';
+    END IF;
+    IF verifier IS NULL OR verifier NOT LIKE 'SCRAM-SHA-256$%' THEN
+        RAISE EXCEPTION 'cactus: the password must come as a SCRAM-SHA-256 verifier'
+            USING ERRCODE = 'invalid_password';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login) THEN
+        RAISE EXCEPTION 'cactus: the login % exists already', login
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
+        'NOBYPASSRLS INHERIT PASSWORD %L', login, verifier);
+    EXECUTE format('GRANT %I TO %I', team_role, login);
+END
+$$
+"""
+
+
+def _v3_attribution(conn: psycopg.Connection) -> None:
+    """Who recorded, settled, resent or imported what (from ``session_user``), the
+    import keys that make copying a desk's history idempotent, and the functions that let
+    the team's roles do narrow things (bump counters, prune, add a login) as the owner."""
+    cursor = conn.cursor(row_factory=tuple_row)
+    row = cursor.execute("SELECT current_schema()").fetchone()
+    schema = sql.Identifier(str(row[0])).as_string(conn) if row else "public"
+    conn.execute("ALTER TABLE payouts ADD COLUMN imported_at BIGINT, ADD COLUMN imported_by TEXT")
+    conn.execute(_SESSION_ROLES)
+    conn.execute(_STAMP_PAYOUT)
+    conn.execute(
+        "CREATE TRIGGER payouts_stamp BEFORE INSERT OR UPDATE ON payouts "
+        "FOR EACH ROW EXECUTE FUNCTION cactus_stamp_payout()"
+    )
+    conn.execute(_STAMP_APPENDED)
+    for table in ("events", "resends"):
+        # Rows from before this version were recorded by nobody known ('').
+        conn.execute(
+            f"ALTER TABLE {table} ADD COLUMN recorded_by TEXT NOT NULL DEFAULT '', "
+            "ADD COLUMN import_key TEXT, ADD COLUMN imported_at BIGINT"
+        )
+        conn.execute(f"ALTER TABLE {table} ALTER COLUMN recorded_by SET DEFAULT session_user")
+        conn.execute(f"CREATE UNIQUE INDEX {table}_import_key ON {table} (import_key)")
+        conn.execute(
+            f"CREATE TRIGGER {table}_stamp BEFORE INSERT ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION cactus_stamp_appended()"
+        )
+    # The counters every write moves are the owner's: a role that records a payout needs no
+    # write right on them. The stamps run as the owner too (session_user stays the login), so
+    # no role needs the right to call what they call.
+    for function in (
+        "cactus_bump_version()",
+        "cactus_count_payouts()",
+        "cactus_stamp_payout()",
+        "cactus_stamp_appended()",
+    ):
+        conn.execute(
+            f"ALTER FUNCTION {function} SECURITY DEFINER SET search_path = {schema}, pg_temp"
+        )
+    reasons = "ARRAY[" + ", ".join(f"'{reason}'" for reason in PRUNABLE_REASONS) + "]"
+    conn.execute(_PRUNE_FUNCTION.format(schema=schema, reasons=reasons))
+    groups = "ARRAY[" + ", ".join(f"'{name}'" for name in GROUP_ROLES) + "]"
+    conn.execute(_ADD_USER_FUNCTION.format(groups=groups))
+    for function in ("cactus_prune_rejected(BIGINT)", "cactus_add_user(TEXT, TEXT, TEXT)"):
+        conn.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_text_search, _v3_attribution)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 

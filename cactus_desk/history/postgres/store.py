@@ -52,6 +52,7 @@ from cactus_desk.history.types import (
     HistoryClosedError,
     HistoryFilter,
     HistoryOpenError,
+    HistoryPermissionError,
     HistoryRow,
     HistoryUnavailableError,
     InterruptedAttempt,
@@ -78,7 +79,7 @@ KEEP_SNAPSHOTS = 7
 _SNAPSHOT_TABLES = ("payouts", "events", "resends")
 
 
-_NOT_IN_RECORD = ("created_by", "desk")  # team-only columns, not part of PayoutRecord
+_NOT_IN_RECORD = ("created_by", "desk", "imported_at", "imported_by")  # team-only columns
 
 
 def _payout_record(row: Mapping[str, Any]) -> PayoutRecord:
@@ -154,6 +155,12 @@ class PostgresHistoryStore:
                 self.text_index = bool(found and found["i"])
         except SchemaTooNewError as exc:
             raise HistoryOpenError(str(exc)) from None
+        except psycopg.errors.InsufficientPrivilege:
+            raise HistoryOpenError(
+                f"The team history at {self.label} needs its schema brought up to date, which "
+                "only its owner may do: the database owner runs cactus-desk --store URL team "
+                "init (or opens it once)."
+            ) from None
         except psycopg.Error as exc:
             raise HistoryOpenError(self._unreachable(exc)) from None
         self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
@@ -173,12 +180,17 @@ class PostgresHistoryStore:
     # -- connections ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[Conn]:
+    def _connection(self, action: str = "read the history") -> Iterator[Conn]:
         if self._closed:
             raise HistoryClosedError("The payout history is closed")
         try:
             with self._pool.connection(timeout=self._timeout) as conn:
                 yield conn
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise HistoryPermissionError(
+                f"Your role in the team history at {self.label} cannot {action} "
+                f"({' '.join(str(exc).split())}). Ask a team admin for a role that may."
+            ) from None
         except psycopg_pool.PoolClosed as exc:
             raise HistoryClosedError("The payout history is closed") from exc
         except psycopg_pool.PoolTimeout as exc:
@@ -194,8 +206,8 @@ class PostgresHistoryStore:
             raise HistoryUnavailableError(self._unreachable(exc)) from None
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Conn]:
-        with self._connection() as conn, conn.transaction():
+    def _write(self, action: str = "change the history") -> Iterator[Conn]:
+        with self._connection(action) as conn, conn.transaction():
             yield conn
 
     @contextlib.contextmanager
@@ -232,7 +244,7 @@ class PostgresHistoryStore:
         then finds the id taken: exactly one attempt is recorded.
         """
         stamp = self._clock()
-        with self._write() as conn:
+        with self._write("send payouts") as conn:
             row = conn.execute(
                 "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, "
                 "environment, merchant_id, site_id, request_id, site_login, method, "
@@ -274,7 +286,7 @@ class PostgresHistoryStore:
     def mark_sending(self, record_id: int) -> None:
         """Durably note that a SUBMITTING attempt's request is about to leave."""
         stamp = self._clock()
-        with self._write() as conn:
+        with self._write("send payouts") as conn:
             cursor = conn.execute(
                 "UPDATE payouts SET sending_started_at = %s, send_attempts = send_attempts + 1, "
                 "updated_at = %s WHERE id = %s AND state = %s",
@@ -307,7 +319,7 @@ class PostgresHistoryStore:
 
     def _finish(self, record_id: int, columns: dict[str, Any]) -> None:
         columns["updated_at"] = self._clock()
-        with self._write() as conn:
+        with self._write("record what became of a payout") as conn:
             row = conn.execute(
                 "SELECT state, gateway_status, invoice_id FROM payouts WHERE id = %s "
                 "FOR NO KEY UPDATE",
@@ -344,7 +356,7 @@ class PostgresHistoryStore:
         """Audit a confirmed resend and put the record back to SUBMITTING, in one transaction;
         None when the record is gone or no longer in ``expected_state``."""
         stamp = self._clock()
-        with self._write() as conn:
+        with self._write("resend payouts") as conn:
             row = conn.execute(
                 "SELECT state, message, detail, unknown_kind, send_attempts FROM payouts "
                 "WHERE id = %s FOR NO KEY UPDATE",
@@ -381,7 +393,7 @@ class PostgresHistoryStore:
     def undo_resend(self, before: ResendStart, event: ManualEvent) -> int:
         """A resend that never left: the record gets back what it had, plus ``event``."""
         now = self._clock()
-        with self._write() as conn:
+        with self._write("resend payouts") as conn:
             conn.execute(
                 "UPDATE payouts SET state = %s, message = %s, detail = %s, unknown_kind = %s, "
                 "updated_at = %s WHERE id = %s AND state = %s",
@@ -399,7 +411,7 @@ class PostgresHistoryStore:
 
     def add_manual_event(self, event: ManualEvent) -> int:
         """Append an operator's event (source manual) to the audit trail; return its id."""
-        with self._write() as conn:
+        with self._write("add to a payout's timeline") as conn:
             return _insert_manual(conn, self._clock(), event)
 
     # -- callbacks and manual states ------------------------------------------------------
@@ -413,7 +425,7 @@ class PostgresHistoryStore:
         request_id: str | None = None,
     ) -> ApplyResult:
         """Store a callback that was not verified (``payload`` already bounded), with why."""
-        with self._write() as conn:
+        with self._write("record callbacks") as conn:
             return rows.reject(conn, self._clock(), source, payload, reason, request_id=request_id)
 
     def apply_verified_callback(
@@ -425,14 +437,14 @@ class PostgresHistoryStore:
         source: EventSource = EventSource.GATEWAY,
     ) -> ApplyResult:
         """Match a verified callback to its payout and apply it; always exactly one event."""
-        with self._write() as conn:
+        with self._write("record callbacks") as conn:
             return rows.apply_verified(conn, self._clock(), payload, merchant_id, site_id, source)
 
     def set_final_state(
         self, record_id: int, status: int, note: str, *, invoice_id: str | None, who: str
     ) -> int:
         """Settle a payout by hand (``callbacks.rules.final_state_change``); the event id."""
-        with self._write() as conn:
+        with self._write("settle payouts by hand") as conn:
             return rows.set_final_state(
                 conn, self._clock(), record_id, status, note, invoice_id, who
             )
@@ -659,14 +671,12 @@ class PostgresHistoryStore:
 
     def prune_rejected(self, older_than_ms: int, who: str) -> PruneReport:
         """Delete unverified rejected callbacks older than ``older_than_ms`` and audit it."""
-        with self._write() as conn:
+        with self._write("prune rejected callbacks") as conn:
             now = self._clock()
             cutoff = now - older_than_ms
-            cursor = conn.execute(
-                "DELETE FROM events WHERE outcome = %s AND reason = ANY(%s) AND received_at < %s",
-                (str(EventOutcome.REJECTED), list(PRUNABLE_REASONS), cutoff),
-            )
-            deleted = max(cursor.rowcount, 0)
+            # The owner's function: no team role may DELETE events itself.
+            found = conn.execute("SELECT cactus_prune_rejected(%s) AS n", (cutoff,)).fetchone()
+            deleted = max(int(found["n"]) if found else 0, 0)
             payload, message = prune_audit(older_than_ms, cutoff, deleted, PRUNABLE_REASONS)
             event_id = rows.insert_event(
                 conn,
