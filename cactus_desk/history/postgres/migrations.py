@@ -345,8 +345,13 @@ CREATE TRIGGER profiles_stamp BEFORE INSERT OR UPDATE ON profiles
     FOR EACH ROW EXECUTE FUNCTION cactus_profile_stamp();
 CREATE TRIGGER profiles_audit AFTER INSERT OR UPDATE OR DELETE ON profiles
     FOR EACH ROW EXECUTE FUNCTION cactus_profile_audit();
+CREATE FUNCTION cactus_profile_changes_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the profile_changes table is append-only';
+END
+$$;
 CREATE TRIGGER profile_changes_append_only BEFORE UPDATE OR DELETE ON profile_changes
-    FOR EACH ROW EXECUTE FUNCTION cactus_append_only();
+    FOR EACH ROW EXECUTE FUNCTION cactus_profile_changes_kept();
 """
 
 

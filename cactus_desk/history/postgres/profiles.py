@@ -113,7 +113,7 @@ class PostgresProfileStore:
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             message = unreachable_message(self.label, exc, self._password)
-            raise ProfileStoreError(message.replace("team history", "team profiles")) from None
+            raise ProfileStoreError(message) from None
         except psycopg.Error as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise ProfileStoreError(
