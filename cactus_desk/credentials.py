@@ -57,10 +57,17 @@ def read_credential(name: str) -> str | None:
         raise CredentialError(
             f"The credential {name!r} cannot be read: {exc.strerror or type(exc).__name__}"
         ) from None
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise CredentialError(f"The credential {name!r} is not a file.")
-        raw = handle.read(MAX_CREDENTIAL_BYTES + 1)
+        raw = b""
+        while len(raw) <= MAX_CREDENTIAL_BYTES:
+            chunk = os.read(descriptor, MAX_CREDENTIAL_BYTES + 1 - len(raw))
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        os.close(descriptor)
     if len(raw) > MAX_CREDENTIAL_BYTES:
         raise CredentialError(
             f"The credential {name!r} is larger than {MAX_CREDENTIAL_BYTES} bytes."
