@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from cactus_desk.commands import build_parser
 from cactus_desk.credentials import SALT_CREDENTIAL, STORE_PASSWORD_CREDENTIAL
 from cactus_desk.history import check_store_url
