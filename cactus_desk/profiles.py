@@ -297,17 +297,16 @@ class ProfileStore:
         raise ProfileNotFoundError(f"There is no profile with id {profile_id!r}")
 
     def add(self, profile: Profile) -> Profile:
-        """Save a new profile (as version 1) and return it as stored.
+        """Save a new profile and return it as stored (unchanged: its version is its own).
 
         Raises DuplicateProfileError when the name or id is taken.
         """
-        stored = profile.model_copy(update={"version": 1})
         with self._lock:
             profiles = self._load()
-            self._check_unique(profiles, stored)
-            profiles.append(stored)
+            self._check_unique(profiles, profile)
+            profiles.append(profile)
             self._save(profiles)
-        return stored
+        return profile
 
     def update(self, profile: Profile) -> Profile:
         """Replace the stored profile with the same id (a rename keeps its salt); return it.

@@ -191,16 +191,16 @@ def test_a_failed_save_keeps_the_old_file(data_home: Path, monkeypatch: pytest.M
 def test_a_stale_copy_is_refused_instead_of_overwriting_a_newer_change(data_home: Path) -> None:
     store = ProfileStore(data_home)
     added = store.add(make_profile(decimals={"IDR": 0}))
-    assert added.version == 1
+    assert store.get("Acme live") == added and added.version == 0
     mine, theirs = store.get("Acme live"), ProfileStore(data_home).get("Acme live")
     saved = store.update(mine.model_copy(update={"decimals": {"IDR": 2}}))
-    assert saved.version == 2 and store.get("Acme live") == saved
+    assert saved.version == 1 and store.get("Acme live") == saved
 
     before = (data_home / PROFILES_FILE).read_bytes()
     with pytest.raises(ProfileConflictError, match="'Acme live' was changed after you opened"):
         store.update(theirs.model_copy(update={"merchant_id": "other"}))
     assert (data_home / PROFILES_FILE).read_bytes() == before
-    assert store.update(saved.model_copy(update={"merchant_id": "other"})).version == 3
+    assert store.update(saved.model_copy(update={"merchant_id": "other"})).version == 2
 
 
 def test_a_file_from_before_versions_opens_and_updates(data_home: Path) -> None:
