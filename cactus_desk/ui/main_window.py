@@ -399,6 +399,8 @@ class MainWindow(QMainWindow):
 
     def reload_profiles(self, select_id: str | None = None) -> None:
         """Re-read the profiles into the form; show the first-run page when there are none."""
+        if self._ready:
+            self._runner.invalidate("profiles")  # a refresh read before this is out of date
         profiles = self.all_profiles()
         self.form.set_profiles(profiles, select_id)
         self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
