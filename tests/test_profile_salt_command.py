@@ -10,7 +10,9 @@ from keyring.backends import fail
 
 from cactus_desk.profiles import PROFILES_FILE, ProfileStore
 from tests.memory_keyring import MemoryKeyring
-from tests.test_cli import ADD, SALT, LockedKeyring, run
+from tests.test_cli import ADD, SALT, LockedKeyring, _close_the_log_file, run
+
+__all__ = ["_close_the_log_file"]  # the autouse fixture: each test closes its log file
 
 NEW_SALT = "replacement-salt-8d1e"
 

@@ -106,10 +106,11 @@ class PostgresProfileStore:
                 yield conn
         except SchemaTooNewError as exc:
             raise ProfileStoreError(str(exc)) from None
-        except psycopg.errors.InsufficientPrivilege:
+        except psycopg.errors.InsufficientPrivilege as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
             raise ProfileStoreError(
-                f"Your database login may not change the team's profiles at {self.label}; "
-                "ask a Cactus Desk admin of your team."
+                f"Your database login may not do this with the team's profiles at "
+                f"{self.label} ({detail}); ask a Cactus Desk admin of your team."
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             message = unreachable_message(self.label, exc, self._password)

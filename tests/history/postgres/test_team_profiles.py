@@ -233,3 +233,23 @@ def test_a_desk_without_the_salt_can_list_but_not_send_until_it_saves_the_salt(
     with pg_databases.open(database, tmp_path / "check") as history:
         states = {r.request_id: r.state for r in history.iter_records()}
     assert states == {"po-nosalt": State.NOT_SENT, "po-salted": State.ACCEPTED}
+
+
+def test_a_login_that_may_only_read_gets_a_plain_refusal_when_it_writes(
+    desk: Desk, pg_databases: PgDatabases, database: str, owner_sql: psycopg.Connection
+) -> None:
+    added = desk().add(shop())
+    reader = f"reader_{database}"
+    owner_sql.execute(f"CREATE ROLE {reader} LOGIN PASSWORD 'reader-pass-1'")
+    try:
+        owner_sql.execute(f"GRANT SELECT ON profiles, schema_version TO {reader}")
+        store = PostgresProfileStore(
+            pg_databases.url(database, user=reader), password="reader-pass-1"
+        )
+        assert store.get("Acme live") == added
+        with pytest.raises(ProfileStoreError, match="may not do this with the team's profiles"):
+            store.update(added.model_copy(update={"merchant_id": "other"}))
+        assert desk().get("Acme live").merchant_id == "acme"
+    finally:
+        owner_sql.execute(f"REVOKE ALL ON profiles, schema_version FROM {reader}")
+        owner_sql.execute(f"DROP ROLE {reader}")
