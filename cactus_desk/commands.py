@@ -23,6 +23,7 @@ from cactus_desk import paths
 if TYPE_CHECKING:
     from cactus_desk.history.port import HistoryStore
     from cactus_desk.history.types import HistoryFilter
+    from cactus_desk.profiles import ProfileRepository
 
 PROG = "cactus-desk"
 EXIT_OK = 0
@@ -268,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing = profile_commands.add_parser("list", help="list the profiles")
     listing.set_defaults(handler=_cmd_profile_list)
 
+    set_salt = profile_commands.add_parser(
+        "set-salt",
+        help="save a profile's salt in this machine's keyring (e.g. a team profile on a new desk)",
+    )
+    set_salt.add_argument("name")
+    set_salt.add_argument(
+        "--salt-stdin",
+        action="store_true",
+        required=True,
+        help="read the site salt from standard input (it is stored in the OS keyring only)",
+    )
+    set_salt.set_defaults(handler=_cmd_profile_set_salt)
+
     remove = profile_commands.add_parser("remove", help="remove a profile and its salt")
     remove.add_argument("name")
     remove.set_defaults(handler=_cmd_profile_remove)
@@ -431,6 +445,13 @@ def _cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
 # --- profiles ------------------------------------------------------------------------------
 
 
+def _profiles(ctx: Context) -> ProfileRepository:
+    """The profiles of the chosen store: the team's, or this machine's file."""
+    from cactus_desk.history import open_profiles
+
+    return open_profiles(ctx.data_dir, ctx.store)
+
+
 def _read_salt(ctx: Context) -> str:
     import getpass
     import unicodedata
@@ -451,7 +472,6 @@ def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.profiles import (
         Profile,
         ProfileNotFoundError,
-        ProfileStore,
         check_ca_bundle,
         describe_validation_error,
     )
@@ -479,7 +499,7 @@ def _cmd_profile_add(args: argparse.Namespace, ctx: Context) -> int:
     except ValidationError as exc:
         raise CliError(_cli_field_names(describe_validation_error(exc))) from None
 
-    store = ProfileStore(ctx.data_dir)
+    store = _profiles(ctx)
     try:
         existing = store.get(profile.name)
     except ProfileNotFoundError:
@@ -540,9 +560,7 @@ def _salt_state(profile_id: str) -> str:
 
 
 def _cmd_profile_list(args: argparse.Namespace, ctx: Context) -> int:
-    from cactus_desk.profiles import ProfileStore
-
-    profiles = ProfileStore(ctx.data_dir).all()
+    profiles = _profiles(ctx).all()
     if not profiles:
         print("No profiles yet. Add one with: cactus-desk profile add NAME ...", file=ctx.stderr)
         return EXIT_OK
@@ -571,11 +589,10 @@ def _cmd_profile_update(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.profiles import (
         Profile,
         ProfileNotFoundError,
-        ProfileStore,
         describe_validation_error,
     )
 
-    store = ProfileStore(ctx.data_dir)
+    store = _profiles(ctx)
     try:
         profile = store.get(args.name)
     except ProfileNotFoundError as exc:
@@ -594,11 +611,34 @@ def _cmd_profile_update(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _cmd_profile_set_salt(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.profiles import ProfileNotFoundError
+    from cactus_desk.secrets import KeyringError, NoKeyringError, SecretStore, keyring_usable
+
+    try:
+        profile = _profiles(ctx).get(args.name)
+    except ProfileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    if not keyring_usable():
+        raise CliError(str(NoKeyringError()))
+    salt = _read_salt(ctx)
+    ctx.start_logging()
+    try:
+        SecretStore().set_salt(profile.id, salt)
+    except NoKeyringError as exc:
+        raise CliError(str(exc)) from None
+    except KeyringError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+    log.info("Saved the salt of profile %r in this machine's keyring", profile.name)
+    print(f"Saved the salt of profile {profile.name!r} in this machine's keyring.", file=ctx.stdout)
+    return EXIT_OK
+
+
 def _cmd_profile_remove(args: argparse.Namespace, ctx: Context) -> int:
-    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
+    from cactus_desk.profiles import ProfileNotFoundError
     from cactus_desk.secrets import KeyringError, SecretStore
 
-    store = ProfileStore(ctx.data_dir)
+    store = _profiles(ctx)
     try:
         profile = store.get(args.name)
     except ProfileNotFoundError as exc:
@@ -634,12 +674,12 @@ def _history_filter(
     args: argparse.Namespace, ctx: Context, store: HistoryStore, states: frozenset[str]
 ) -> HistoryFilter:
     from cactus_desk.history.types import HistoryFilter
-    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore
+    from cactus_desk.profiles import ProfileNotFoundError
 
     profile_id = None
     if args.profile:
         try:
-            profile_id = ProfileStore(ctx.data_dir).get(args.profile).id
+            profile_id = _profiles(ctx).get(args.profile).id
         except ProfileNotFoundError:
             # A removed profile's payouts stay in the history under its last name.
             wanted_name = args.profile.strip().casefold()
@@ -663,9 +703,7 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     states = _states(args.state)
     target = _export_target(args.output, ctx.data_dir, force=args.force) if args.output else None
     ctx.start_logging()
-    from cactus_desk.profiles import ProfileStore
-
-    decimals = {profile.id: profile.decimals for profile in ProfileStore(ctx.data_dir).all()}
+    decimals = {profile.id: profile.decimals for profile in _profiles(ctx).all()}
     with open_history(ctx.data_dir, ctx.store) as store:
         history_filter = _history_filter(args, ctx, store, states)
 
@@ -863,7 +901,7 @@ def _cmd_callbacks_import(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk.receiver.serve import ReceiverError, load_profile_salt
 
     try:
-        profile, salt = load_profile_salt(ctx.data_dir, args.profile)
+        profile, salt = load_profile_salt(ctx.data_dir, args.profile, ctx.store)
     except ReceiverError as exc:
         raise CliError(f"--profile: {exc}") from None
     ctx.start_logging()

@@ -127,10 +127,11 @@ def _field_item(text: str) -> tuple[str, str]:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Send the payout ``args`` describe; return the exit status."""
-    from cactus_desk.profiles import ProfileNotFoundError, ProfileStore, ProfileStoreError
+    from cactus_desk.history import open_profiles
+    from cactus_desk.profiles import ProfileNotFoundError, ProfileStoreError
 
     try:
-        profile = ProfileStore(ctx.data_dir).get(args.profile)
+        profile = open_profiles(ctx.data_dir, ctx.store).get(args.profile)
     except ProfileNotFoundError as exc:  # a KeyError: its message is its first argument
         return _fail(ctx, f"--profile: {exc.args[0] if exc.args else exc}", EXIT_USAGE)
     except ProfileStoreError as exc:
@@ -294,9 +295,10 @@ def _ask(ctx: Context, prompt: str) -> str:
 
 
 def _remember_units(ctx: Context, profile: Profile, prepared: Prepared) -> None:
-    from cactus_desk.profiles import Profile, ProfileStore, ProfileStoreError
+    from cactus_desk.history import open_profiles
+    from cactus_desk.profiles import Profile, ProfileStoreError
 
-    store = ProfileStore(ctx.data_dir)
+    store = open_profiles(ctx.data_dir, ctx.store)
     code = prepared.payout.currency
     try:
         current = store.get_by_id(profile.id)

@@ -1,4 +1,9 @@
-"""Gateway profiles: the non-secret settings of each merchant site, kept in ``profiles.json``."""
+"""Gateway profiles: the non-secret settings of each merchant site.
+
+A solo desk keeps them in ``profiles.json`` (``ProfileStore``); a team keeps them in its
+PostgreSQL store (``cactus_desk.history.postgres.profiles``). Both are a ``ProfileRepository``.
+The salt is in neither: it stays in each machine's OS keyring.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import threading
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -82,6 +87,9 @@ class Profile(BaseModel):
     decimals: dict[str, int] = Field(default_factory=dict)
     # Currency -> decimals a person confirmed on a first LIVE payout (undocumented currencies).
     units_confirmed: dict[str, int] = Field(default_factory=dict)
+    # The stored settings this copy was read from: an update naming an older version is
+    # refused (ProfileConflictError) rather than overwriting another person's change.
+    version: int = Field(default=0, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -200,6 +208,67 @@ class ProfileNotFoundError(KeyError):
         return str(self.args[0]) if self.args else "No such profile"
 
 
+class ProfileConflictError(ProfileStoreError):
+    """The profile was changed since this copy was read; nothing was saved."""
+
+
+def conflict_message(name: str, by: str | None = None, at: str | None = None) -> str:
+    """The sentence for an update refused because the stored profile is newer."""
+    who = f" by {by}" if by else ""
+    when = f" at {at}" if at else ""
+    return (
+        f"The profile {name!r} was changed{who}{when} after you opened it, so your change was "
+        "not saved (money settings are never overwritten blindly). Open it again and make "
+        "your change on the current settings."
+    )
+
+
+class ProfileRepository(Protocol):
+    """Where profiles are kept: a local file, or a team store shared by many desks.
+
+    ``add`` and ``update`` return the profile as stored (with its new ``version``);
+    ``update`` raises ``ProfileConflictError`` when ``profile.version`` is not the stored one,
+    ``DuplicateProfileError`` for a taken name, ``ProfileNotFoundError`` for an unknown id.
+    Any failure to read or write is ``ProfileStoreError``.
+    """
+
+    def all(self) -> list[Profile]:
+        """All profiles, sorted by name (ignoring case)."""
+        ...
+
+    def get(self, name: str) -> Profile:
+        """The profile called ``name`` (case is ignored when no exact match exists)."""
+        ...
+
+    def get_by_id(self, profile_id: str) -> Profile:
+        """The profile whose stable id is ``profile_id``."""
+        ...
+
+    def add(self, profile: Profile) -> Profile:
+        """Save a new profile."""
+        ...
+
+    def update(self, profile: Profile) -> Profile:
+        """Replace the stored profile with the same id, if ``profile.version`` is current."""
+        ...
+
+    def remove(self, name: str) -> Profile:
+        """Delete the profile called ``name`` and return it."""
+        ...
+
+
+def find_by_name(profiles: list[Profile], name: str) -> Profile:
+    """The profile called ``name`` in ``profiles``: an exact match first, then ignoring case."""
+    wanted = name.strip()
+    for profile in profiles:
+        if profile.name == wanted:
+            return profile
+    for profile in profiles:
+        if profile.name.casefold() == wanted.casefold():
+            return profile
+    raise ProfileNotFoundError(f"There is no profile named {name!r}")
+
+
 class ProfileStore:
     """Profiles in ``<data_dir>/profiles.json`` (mode 0600, replaced atomically on each save)."""
 
@@ -217,13 +286,7 @@ class ProfileStore:
         """The profile called ``name`` (case is ignored when no exact match exists)."""
         with self._lock:
             profiles = self._load()
-        for profile in profiles:
-            if profile.name == name.strip():
-                return profile
-        for profile in profiles:
-            if profile.name.casefold() == name.strip().casefold():
-                return profile
-        raise ProfileNotFoundError(f"There is no profile named {name!r}")
+        return find_by_name(profiles, name)
 
     def get_by_id(self, profile_id: str) -> Profile:
         """The profile whose stable id is ``profile_id``."""
@@ -234,7 +297,10 @@ class ProfileStore:
         raise ProfileNotFoundError(f"There is no profile with id {profile_id!r}")
 
     def add(self, profile: Profile) -> Profile:
-        """Save a new profile; raises DuplicateProfileError when the name or id is taken."""
+        """Save a new profile and return it as stored (unchanged: its version is its own).
+
+        Raises DuplicateProfileError when the name or id is taken.
+        """
         with self._lock:
             profiles = self._load()
             self._check_unique(profiles, profile)
@@ -243,17 +309,25 @@ class ProfileStore:
         return profile
 
     def update(self, profile: Profile) -> Profile:
-        """Replace the stored profile with the same id (a rename keeps its salt)."""
+        """Replace the stored profile with the same id (a rename keeps its salt); return it.
+
+        Raises ProfileConflictError when the file holds a newer version than ``profile`` was
+        read from (another window or command changed it meanwhile).
+        """
         with self._lock:
             profiles = self._load()
             index = next((i for i, p in enumerate(profiles) if p.id == profile.id), None)
             if index is None:
                 raise ProfileNotFoundError(f"There is no profile with id {profile.id!r}")
+            current = profiles[index]
+            if current.version != profile.version:
+                raise ProfileConflictError(conflict_message(current.name))
+            stored = profile.model_copy(update={"version": current.version + 1})
             others = profiles[:index] + profiles[index + 1 :]
-            self._check_unique(others, profile)
-            profiles[index] = profile
+            self._check_unique(others, stored)
+            profiles[index] = stored
             self._save(profiles)
-        return profile
+        return stored
 
     def remove(self, name: str) -> Profile:
         """Delete the profile called ``name`` and return it (so its salt can be deleted too)."""

@@ -15,6 +15,7 @@ from cactus_desk.profiles import (
     PROFILES_FILE,
     DuplicateProfileError,
     Profile,
+    ProfileConflictError,
     ProfileNotFoundError,
     ProfileStore,
     ProfileStoreError,
@@ -185,3 +186,29 @@ def test_a_failed_save_keeps_the_old_file(data_home: Path, monkeypatch: pytest.M
         store.add(make_profile(name="New"))
     assert (data_home / PROFILES_FILE).read_bytes() == before
     assert sorted(os.listdir(data_home)) == [PROFILES_FILE]
+
+
+def test_a_stale_copy_is_refused_instead_of_overwriting_a_newer_change(data_home: Path) -> None:
+    store = ProfileStore(data_home)
+    added = store.add(make_profile(decimals={"IDR": 0}))
+    assert store.get("Acme live") == added and added.version == 0
+    mine, theirs = store.get("Acme live"), ProfileStore(data_home).get("Acme live")
+    saved = store.update(mine.model_copy(update={"decimals": {"IDR": 2}}))
+    assert saved.version == 1 and store.get("Acme live") == saved
+
+    before = (data_home / PROFILES_FILE).read_bytes()
+    with pytest.raises(ProfileConflictError, match="'Acme live' was changed after you opened"):
+        store.update(theirs.model_copy(update={"merchant_id": "other"}))
+    assert (data_home / PROFILES_FILE).read_bytes() == before
+    assert store.update(saved.model_copy(update={"merchant_id": "other"})).version == 2
+
+
+def test_a_file_from_before_versions_opens_and_updates(data_home: Path) -> None:
+    data_home.mkdir(parents=True, exist_ok=True)
+    old = make_profile().model_dump(mode="json")
+    del old["version"]
+    (data_home / PROFILES_FILE).write_text(json.dumps({"version": 1, "profiles": [old]}))
+    store = ProfileStore(data_home)
+    loaded = store.get("Acme live")
+    assert loaded.version == 0
+    assert store.update(loaded.model_copy(update={"site_id": 5})).version == 1

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from cactus_desk.history.port import HistoryStore
     from cactus_desk.history.postgres.connect import StoreUrl
     from cactus_desk.history.types import CorruptHistoryError, OpenedHistory
+    from cactus_desk.profiles import ProfileRepository
 
 
 def open_history(data_dir: Path, store: str | None = None) -> HistoryStore:
@@ -63,6 +64,35 @@ def open_team_history(url: str, data_dir: Path, *, password: str | None = None) 
         except KeyringError as exc:
             raise HistoryOpenError(f"The team history's password cannot be read: {exc}") from None
     return open_team_store(url, data_dir, password)
+
+
+def open_profiles(
+    data_dir: Path, store: str | None = None, *, password: str | None = None
+) -> ProfileRepository:
+    """The profiles a command uses: the team's (at ``store``, a ``postgresql://`` URL) or
+    this machine's file in ``data_dir``. Nothing is read until the first call.
+
+    The team store's password is ``password``, else the keyring's, else ``PGPASSWORD``.
+    Raises ``ProfileStoreError`` (a URL that cannot be used, a keyring that fails).
+    """
+    from cactus_desk.profiles import ProfileStore, ProfileStoreError
+
+    if not store:
+        return ProfileStore(data_dir)
+    from cactus_desk.history.postgres.connect import parse_store_url
+    from cactus_desk.history.postgres.profiles import PostgresProfileStore
+    from cactus_desk.secrets import KeyringError, get_store_password
+
+    try:
+        target = parse_store_url(store)
+    except ValueError as exc:
+        raise ProfileStoreError(str(exc)) from None
+    if password is None:
+        try:
+            password = get_store_password(target.account)
+        except KeyringError as exc:
+            raise ProfileStoreError(f"The team store's password cannot be read: {exc}") from None
+    return PostgresProfileStore(store, password=password)
 
 
 def open_history_fast(data_dir: Path) -> OpenedHistory:

@@ -11,6 +11,7 @@ UNKNOWN never resent on its own).
 from __future__ import annotations
 
 import logging
+import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -352,6 +353,7 @@ class SendService:
                 lambda: self._salt_for(profile) or "",
                 record_id,
                 payout.wire_request(),
+                no_salt=no_salt_message(profile.name),
             )
         except OutcomeNotSavedError as exc:
             return _outcome_not_saved(request_id, exc)
@@ -415,6 +417,17 @@ class SendService:
         except Exception as exc:
             return _failed(request_id, record_id, exc, resend=True)
         return result_of(submitted, request_id, resend=True)
+
+
+def no_salt_message(profile_name: str) -> str:
+    """Why a payout of ``profile_name`` was not sent from a desk without its salt, and the fix
+    (a team profile's salt is kept by each desk, in its own keyring)."""
+    name = shlex.quote(profile_name)
+    return (
+        f"No site salt on this desk for profile {profile_name!r}; this desk can review its "
+        f"payouts but not send them. Save the salt with: "
+        f"cactus-desk profile set-salt {name} --salt-stdin"
+    )
 
 
 def _not_sent_before_recording(exc: BaseException) -> str:

@@ -176,12 +176,14 @@ def send_recorded(
     salt_provider: Callable[[], str],
     record_id: int,
     request: PayoutRequest,
+    no_salt: str = "No site salt is stored for this profile.",
 ) -> SubmitResult:
     """Send the request of a SUBMITTING history record and record how it ended.
 
     The salt is read here, on the worker thread, and the record is durably marked as
     sending just before the request leaves, so a crash on either side of that mark is
-    recovered truthfully (see ``recovery.recover_interrupted``).
+    recovered truthfully (see ``recovery.recover_interrupted``). ``no_salt`` is the reason
+    recorded when there is no salt.
     """
     try:
         salt = salt_provider()
@@ -193,7 +195,7 @@ def send_recorded(
         return record_result(
             store,
             record_id,
-            NotSent("No site salt is stored for this profile."),
+            NotSent(no_salt),
             request.request_id,
         )
 

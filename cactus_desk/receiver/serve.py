@@ -20,9 +20,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from cactus_desk.history import check_store_url, open_history
+from cactus_desk.credentials import (
+    SALT_CREDENTIAL,
+    STORE_PASSWORD_CREDENTIAL,
+    CredentialError,
+    read_credential,
+)
+from cactus_desk.history import check_store_url, open_history, open_profiles, open_team_history
 from cactus_desk.history.maintenance import MaintenanceThread
-from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStoreError
 from cactus_desk.receiver.app import (
     CALLBACK_PATH,
     CallbackApp,
@@ -326,22 +333,55 @@ def _signals_end_quietly() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def load_profile_salt(data_dir: Path, profile_name: str) -> tuple[Profile, str]:
-    """The profile named ``profile_name`` and its salt from the keyring; ReceiverError if not."""
+def load_profile_salt(
+    data_dir: Path,
+    profile_name: str,
+    store: str | None = None,
+    *,
+    store_password: str | None = None,
+) -> tuple[Profile, str]:
+    """The profile named ``profile_name`` (the team's at ``store``, else this machine's) and
+    its salt; ReceiverError if not.
+
+    The salt is the systemd credential ``cactus-desk-salt`` when the service has one (see
+    docs/receiver.md), else this user's OS keyring's.
+    """
     try:
-        profile = ProfileStore(data_dir).get(profile_name)
-    except ProfileNotFoundError as exc:
+        profile = open_profiles(data_dir, store, password=store_password).get(profile_name)
+    except (ProfileNotFoundError, ProfileStoreError) as exc:
         raise ReceiverError(str(exc)) from None
+    try:
+        salt = read_credential(SALT_CREDENTIAL)
+    except CredentialError as exc:
+        raise ReceiverError(str(exc)) from None
+    if salt:
+        return profile, salt
     try:
         salt = SecretStore().get_salt(profile.id)
     except (NoKeyringError, KeyringError) as exc:
         raise ReceiverError(str(exc)) from None
     if not salt:
         raise ReceiverError(
-            f"The keyring has no salt for profile {profile.name!r}; add the profile again with "
-            "`cactus-desk profile add ... --salt-stdin` on this machine and user."
+            f"The keyring has no salt for profile {profile.name!r}; save it on this machine "
+            f"and user with `cactus-desk profile set-salt {profile.name!r} --salt-stdin` "
+            f"(or give the service the credential {SALT_CREDENTIAL!r})."
         )
     return profile, salt
+
+
+def store_password() -> str | None:
+    """The team store's password from the systemd credential, or None (then the keyring's,
+    or libpq's PGPASSWORD, is used). Raises ReceiverError for an unusable credential."""
+    try:
+        return read_credential(STORE_PASSWORD_CREDENTIAL)
+    except CredentialError as exc:
+        raise ReceiverError(str(exc)) from None
+
+
+def _open_history(data_dir: Path, store: str | None, password: str | None) -> HistoryStore:
+    if store and password:
+        return open_team_history(store, data_dir, password=password)
+    return open_history(data_dir, store)
 
 
 def run_receiver(
@@ -362,9 +402,10 @@ def run_receiver(
     except ValueError as exc:
         raise ReceiverError(f"--listen: {exc}") from None
     require_uvicorn()
-    profile, salt = load_profile_salt(data_dir, profile_name)
+    password = store_password() if store else None
+    profile, salt = load_profile_salt(data_dir, profile_name, store, store_password=password)
     # The upkeep thread stops before the history closes (a ``with`` ends in reverse order).
-    with open_history(data_dir, store) as history, MaintenanceThread(history):
+    with _open_history(data_dir, store, password) as history, MaintenanceThread(history):
         app = CallbackApp(history, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
         # The file guard watches a local history; a team history is the database's to keep.
         served = app if store else HistoryGuard(app, history.location)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QWidget
 
@@ -576,10 +576,38 @@ class MainWindow(QMainWindow):
 
     def reload_profiles(self, select_id: str | None = None) -> None:
         """Re-read the profiles into the form; show the first-run page when there are none."""
+        if self._ready:
+            self._runner.invalidate("profiles")  # a refresh read before this is out of date
         profiles = self.all_profiles()
         self.form.set_profiles(profiles, select_id)
         self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
         self._profiles_action.setEnabled(True)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """On gaining focus, pick up profiles changed meanwhile (by another desk of the team,
+        or a command on this computer)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.refresh_profiles()
+
+    def refresh_profiles(self) -> None:
+        """Re-read the profiles on a worker; the form changes only if they did."""
+        if not self._ready or self._shut_down:
+            return
+        store = self.profiles
+        self._runner.run(
+            store.all,
+            self._profiles_read,
+            lambda error: log.warning("the profiles could not be read again: %s", error),
+            channel="profiles",
+        )
+
+    def _profiles_read(self, saved: list[Profile]) -> None:
+        profiles = saved + ([self._sandbox_profile] if self._sandbox_profile else [])
+        if self._shut_down or profiles == self.form.profiles():
+            return
+        self.form.set_profiles(profiles)
+        self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
 
     def salt_provider(self, profile: Profile) -> Callable[[], str | None]:
         """A callable that reads ``profile``'s salt when called (on a worker thread)."""

@@ -325,6 +325,10 @@ class PayoutForm(QWidget):
         self._syncing = False
         self._profile_changed()
 
+    def profiles(self) -> list[Profile]:
+        """The profiles offered, in order."""
+        return list(self._profiles)
+
     def current_profile(self) -> Profile | None:
         """The selected profile, or None when there is none."""
         index = self.profile_combo.currentIndex()

@@ -440,7 +440,103 @@ def _v3_attribution(conn: psycopg.Connection) -> None:
         conn.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_text_search, _v3_attribution)
+_PROFILES = """
+CREATE TABLE profiles (
+    id TEXT COLLATE "C" PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_-]{1,64}$'),
+    name TEXT NOT NULL,
+    -- The name as the desks compare it (Python's casefold): two names differing only in
+    -- case are one name.
+    name_key TEXT NOT NULL CONSTRAINT profiles_name_unique UNIQUE,
+    base_url TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    site_id BIGINT NOT NULL CHECK (site_id > 0),
+    environment TEXT NOT NULL CHECK (environment IN ('live', 'sandbox')),
+    -- Everything else a profile keeps (extensions, decimals, ...) but never its salt.
+    settings JSONB NOT NULL DEFAULT '{}',
+    version BIGINT NOT NULL DEFAULT 1 CHECK (version > 0),
+    created_by TEXT NOT NULL DEFAULT session_user,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_by TEXT NOT NULL DEFAULT session_user,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+_PROFILE_CHANGES = """
+CREATE TABLE profile_changes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    profile_id TEXT COLLATE "C" NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('add', 'update', 'remove')),
+    version BIGINT NOT NULL,
+    changed_by TEXT NOT NULL DEFAULT session_user,
+    changed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    settings JSONB NOT NULL
+)
+"""
+
+# Who and when come from the database (session_user, now()), never from the client: the row
+# is stamped, its version moved on, and the change appended to profile_changes. The function
+# runs as its owner so a profile editor needs no right on the audit table.
+_PROFILE_AUDIT = """
+CREATE FUNCTION cactus_profile_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.version := 1;
+        NEW.created_by := session_user;
+        NEW.created_at := now();
+    ELSE
+        NEW.version := OLD.version + 1;
+        NEW.created_by := OLD.created_by;
+        NEW.created_at := OLD.created_at;
+    END IF;
+    NEW.updated_by := session_user;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION cactus_profile_audit() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    target_schema TEXT := quote_ident(TG_TABLE_SCHEMA);
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO %s.profile_changes (profile_id, action, version, '
+            'settings) VALUES ($1, $2, $3, $4)', target_schema)
+            USING OLD.id, 'remove', OLD.version, to_jsonb(OLD);
+        RETURN OLD;
+    END IF;
+    EXECUTE format('INSERT INTO %s.profile_changes (profile_id, action, version, settings) '
+        'VALUES ($1, $2, $3, $4)', target_schema)
+        USING NEW.id, CASE TG_OP WHEN 'INSERT' THEN 'add' ELSE 'update' END, NEW.version,
+            to_jsonb(NEW);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER profiles_stamp BEFORE INSERT OR UPDATE ON profiles
+    FOR EACH ROW EXECUTE FUNCTION cactus_profile_stamp();
+CREATE TRIGGER profiles_audit AFTER INSERT OR UPDATE OR DELETE ON profiles
+    FOR EACH ROW EXECUTE FUNCTION cactus_profile_audit();
+CREATE FUNCTION cactus_profile_changes_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the profile_changes table is append-only';
+END
+$$;
+CREATE TRIGGER profile_changes_append_only BEFORE UPDATE OR DELETE ON profile_changes
+    FOR EACH ROW EXECUTE FUNCTION cactus_profile_changes_kept();
+"""
+
+
+def _v4_profiles(conn: psycopg.Connection) -> None:
+    """The team's shared profiles (never a salt), stamped and audited by the database."""
+    for statement in (_PROFILES, _PROFILE_CHANGES, _PROFILE_AUDIT):
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_history,
+    _v2_text_search,
+    _v3_attribution,
+    _v4_profiles,
+)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 

@@ -144,6 +144,18 @@ _READ = Grant("SELECT")
 _READERS = (VIEWER, MAKER, APPROVER, ADMIN)  # the receiver reads payouts only, to match
 
 #: Object (``TABLE name`` or ``FUNCTION name(args)``) -> group role -> its grants.
+# What the profile store reads (``history/postgres/profiles.py``).
+PROFILE_READ_COLUMNS = (
+    "id",
+    "name",
+    "base_url",
+    "merchant_id",
+    "site_id",
+    "environment",
+    "settings",
+    "version",
+)
+
 PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "TABLE payouts": {
         VIEWER: (_READ,),
@@ -173,6 +185,22 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
         ADMIN: (_READ,),
     },
     "TABLE history_version": {
+        VIEWER: (_READ,),
+        MAKER: (_READ,),
+        APPROVER: (_READ,),
+        ADMIN: (_READ,),
+    },
+    # The team's shared profiles: only admins change them; the receiver reads only what
+    # verifying a callback needs (never who changed what).
+    "TABLE profiles": {
+        VIEWER: (_READ,),
+        MAKER: (_READ,),
+        APPROVER: (_READ,),
+        RECEIVER: (Grant("SELECT", PROFILE_READ_COLUMNS),),
+        ADMIN: (_READ, Grant("INSERT"), Grant("UPDATE"), Grant("DELETE")),
+    },
+    # Written only by the table's own SECURITY DEFINER trigger; readable as an audit.
+    "TABLE profile_changes": {
         VIEWER: (_READ,),
         MAKER: (_READ,),
         APPROVER: (_READ,),

@@ -483,6 +483,7 @@ class ProfileDialog(QDialog):
             values["ca_bundle"] = self._original.ca_bundle
             values["read_timeout"] = self._original.read_timeout
             values["units_confirmed"] = self._original.units_confirmed
+            values["version"] = self._original.version  # a stale copy is refused, not saved
         profile: Profile | None = None
         try:
             profile = Profile.model_validate(values)
@@ -527,10 +528,7 @@ class ProfileDialog(QDialog):
             return
         adding = self._original is None
         try:
-            if adding:
-                self._profiles.add(profile)
-            else:
-                self._profiles.update(profile)
+            profile = self._profiles.add(profile) if adding else self._profiles.update(profile)
         except DuplicateProfileError as exc:
             self._set_error("name", str(exc))
             return

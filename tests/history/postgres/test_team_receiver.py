@@ -19,17 +19,21 @@ from tests.pg_databases import PgDatabases
 REPO = Path(__file__).resolve().parents[3]
 
 # The child process gets its own in-memory keyring holding the profile's salt; the database
-# password comes from libpq's PGPASSWORD, and the store from CACTUS_DESK_STORE.
+# password comes from libpq's PGPASSWORD, and the store from CACTUS_DESK_STORE, which also
+# holds the team's profiles.
 CHILD = textwrap.dedent(
     f"""
+    import os
     import sys
     import keyring
     from tests.memory_keyring import MemoryKeyring
     keyring.set_keyring(MemoryKeyring())
     from cactus_desk import cli, paths
-    from cactus_desk.profiles import Profile, ProfileStore
+    from cactus_desk.history import open_profiles
+    from cactus_desk.profiles import Profile
     from cactus_desk.secrets import SecretStore
-    profile = ProfileStore(paths.data_dir()).add(
+    team = open_profiles(paths.data_dir(), os.environ["CACTUS_DESK_STORE"])
+    profile = team.add(
         Profile(name="Shop", base_url="https://gw.example", merchant_id="m_demo", site_id=7)
     )
     SecretStore().set_salt(profile.id, {SALT!r})

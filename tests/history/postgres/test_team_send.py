@@ -21,17 +21,22 @@ def _desk(
     capsys: pytest.CaptureFixture[str],
     gateway: SandboxGateway,
     folder: Path,
+    *,
+    shared: bool = False,
 ) -> list[str]:
-    """A desk with its own data folder and a profile for the sandbox; its global options."""
+    """A desk with its own data folder and a profile for the sandbox (``shared``: the team's
+    profile exists already, this desk only saves its salt); its global options."""
     options = ["--data-dir", str(folder)]
+    if shared:
+        action = ["profile", "set-salt", "Shop", "--salt-stdin"]
+    else:
+        action = [
+            *("profile", "add", "Shop", "--base-url", gateway.base_url),
+            *("--merchant-id", gateway.merchant_id, "--site-id", str(gateway.site_id)),
+            *("--environment", "sandbox", "--salt-stdin"),
+        ]
     code, _, err = cactus(
-        monkeypatch,
-        capsys,
-        *options,
-        *("profile", "add", "Shop", "--base-url", gateway.base_url),
-        *("--merchant-id", gateway.merchant_id, "--site-id", str(gateway.site_id)),
-        *("--environment", "sandbox", "--salt-stdin"),
-        stdin=io.StringIO(gateway.salt + "\n"),
+        monkeypatch, capsys, *options, *action, stdin=io.StringIO(gateway.salt + "\n")
     )
     assert code == 0, err
     return options
@@ -48,7 +53,7 @@ def test_two_desks_send_on_one_team_history_and_the_second_sees_the_repeat(
     monkeypatch.setenv("PGPASSWORD", pg_databases.cluster.password)
     monkeypatch.setenv("CACTUS_DESK_STORE", pg_databases.url(database))
     first = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-a")
-    second = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-b")
+    second = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-b", shared=True)
 
     code, out, err = cactus(
         monkeypatch, capsys, *first, *send_args("--request-id", "po-a", "--yes")
