@@ -93,8 +93,24 @@ def test_an_owner_adds_an_admin_who_adds_people_and_each_desk_works_with_its_rol
         f"{team_db.login_name(role)}\t{role}" for role in ("admin", "maker", "viewer")
     ]
 
+    # The admin adds the team's profile once; each desk then saves only its own salt.
+    code, _, err = cactus(
+        monkeypatch,
+        capsys,
+        *("--data-dir", str(tmp_path / "desk-admin")),
+        *_as(monkeypatch, team_db, admin),
+        *("profile", "add", "Shop", "--base-url", gateway.base_url),
+        *("--merchant-id", gateway.merchant_id, "--site-id", str(gateway.site_id)),
+        *("--environment", "sandbox", "--salt-stdin"),
+        stdin=io.StringIO(gateway.salt + "\n"),
+    )
+    assert code == 0, err
+
     # A maker's desk sends a sandbox payout on the team history.
-    maker_desk = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-maker")
+    monkeypatch.setenv(
+        "CACTUS_DESK_STORE", _as(monkeypatch, team_db, team_db.login_name("maker"))[1]
+    )
+    maker_desk = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-maker", shared=True)
     code, out, err = cactus(
         monkeypatch,
         capsys,
@@ -105,7 +121,10 @@ def test_an_owner_adds_an_admin_who_adds_people_and_each_desk_works_with_its_rol
     assert (code, err) == (0, ""), out
     assert len(gateway.invoices) == 1
     # A viewer's desk is told its role cannot send; nothing leaves.
-    viewer_desk = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-viewer")
+    monkeypatch.setenv(
+        "CACTUS_DESK_STORE", _as(monkeypatch, team_db, team_db.login_name("viewer"))[1]
+    )
+    viewer_desk = _desk(monkeypatch, capsys, gateway, tmp_path / "desk-viewer", shared=True)
     code, out, err = cactus(
         monkeypatch,
         capsys,

@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import httpx
 
+from cactus_desk.history import open_profiles
+from cactus_desk.profiles import Profile
 from tests.callbacks.helpers import accepted_record, callback
 from tests.history.postgres.team_fixtures import Team, team_db
 from tests.history.postgres.test_team_receiver import CHILD, REPO
@@ -18,9 +21,13 @@ from tests.history.postgres.test_team_receiver import CHILD, REPO
 __all__ = ["team_db"]
 
 
-def test_the_receiver_records_callbacks_as_its_own_login(team_db: Team) -> None:
+def test_the_receiver_records_callbacks_as_its_own_login(team_db: Team, tmp_path: Path) -> None:
     record_id = accepted_record(team_db.store(team_db.add("maker")))
     login = team_db.add("receiver")
+    # The team's profile is an admin's to add (here the owner's); the receiver only reads it.
+    open_profiles(tmp_path, team_db.url(None), password=team_db.owner_password).add(
+        Profile(name="Shop", base_url="https://gw.example", merchant_id="m_demo", site_id=7)
+    )
     env = {
         **os.environ,
         "CACTUS_DESK_STORE": team_db.url(login),

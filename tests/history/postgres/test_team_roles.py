@@ -188,6 +188,7 @@ def test_the_receiver_holds_nothing_beyond_matching_and_recording_callbacks(
         ("events", "SELECT"),
         ("payouts", "SELECT"),
         ("payouts", "UPDATE"),
+        ("profiles", "SELECT"),  # only the columns verifying a callback needs
         ("schema_version", "SELECT"),
     ]
 
