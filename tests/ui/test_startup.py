@@ -267,6 +267,12 @@ NOT_BEFORE_READY = (
     "cactus_desk.sandbox",
     "cactus_desk.ui.history_view",
     "cactus_desk.ui.exception_hook",
+    # The send path and the gateway's pydantic models load with the first Send.
+    "cactus_desk.payouts.send",
+    "cactus_desk.payouts.payout",
+    "cactus_desk.payouts.draft_model",
+    "cactus_desk.gateway.models",
+    "cactus_desk.ui.confirm_dialog",
 )
 
 # `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is
@@ -275,7 +281,7 @@ NOT_BEFORE_READY = (
 FIRST_PAINT_PROBE = """
 import json, sys, threading
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton, QWidget
 from cactus_desk import cli
 import cactus_desk.history
 
@@ -339,6 +345,12 @@ class Probe(QObject):
         report["opening_at_ready"] = window.history_opening()
         report["opened_at_ready"] = bool(opened_on)
         report["form_at_ready"] = self.layout_of(window)
+        # The method panels built: only the current method's.
+        report["panels_at_ready"] = sorted(
+            w.objectName() for w in window.findChildren(QWidget)
+            if w.objectName().startswith("panel_")
+        )
+        report["method_at_ready"] = window.form.method()
         self.wait_for_history()
 
     @staticmethod
@@ -409,6 +421,8 @@ def test_the_window_is_usable_before_the_history_keyring_and_network_load(
     assert report["history_note"] == "Opening history…"
     early = {name: where for name, where in report["imports"].items() if where["before_ready"]}
     assert early == {}
+    # Of the payout form's method panels only the one on show is built before it is usable.
+    assert report["panels_at_ready"] == [f"panel_{report['method_at_ready']}"]
     # The history opened on a worker, and SQLite and the store were imported there too.
     assert report["opened_on_gui_thread"] == [False]
     for name in ("sqlite3", "cactus_desk.history.sqlite.store"):
