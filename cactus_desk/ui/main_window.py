@@ -155,6 +155,13 @@ def _load_profiles_module() -> None:
     import cactus_desk.profiles  # noqa: F401
 
 
+def _load_send_path() -> None:
+    """Worker thread: import the send service and the gateway's models ahead of the first
+    Send, so the confirm dialog does not wait for them on the GUI thread."""
+    import cactus_desk.payouts.draft_model
+    import cactus_desk.payouts.send  # noqa: F401
+
+
 def _delete_on_close(widget: QWidget) -> None:
     from PySide6.QtCore import Qt
 
@@ -349,6 +356,11 @@ class MainWindow(QMainWindow):
         self._opening = _HistoryOpening(self.data_dir)
         self._runner.run(
             self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
+        )
+        self._runner.run(
+            _load_send_path,
+            lambda _result: None,
+            lambda error: log.warning("the send service did not load ahead: %s", error),
         )
         if self._start_profiles is None:
             self._balance.release()
@@ -603,9 +615,10 @@ class MainWindow(QMainWindow):
 
     def all_profiles(self) -> list[Profile]:
         """The saved profiles, then the sandbox's (if started)."""
-        if self._start_profiles is not None:
+        if self._start_profiles is not None and self._profile_store is None:
             # Read at start without pydantic: the same fields, values and reads as the
-            # ``Profile`` objects that replace them once the window has painted.
+            # ``Profile`` objects that replace them once the window has painted (or as soon
+            # as anything, e.g. a profile dialog, uses the store).
             saved = cast("list[Profile]", list(self._start_profiles))
             return saved + ([self._sandbox_profile] if self._sandbox_profile else [])
         from cactus_desk.profiles import ProfileStoreError

@@ -275,6 +275,9 @@ NOT_BEFORE_READY = (
     "cactus_desk.payouts.draft_model",
     "cactus_desk.gateway.models",
     "cactus_desk.ui.confirm_dialog",
+    # The history's types load with the history, on its worker.
+    "cactus_desk.history.types",
+    "cactus_desk.history.port",
 )
 
 # `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is
@@ -367,7 +370,8 @@ class Probe(QObject):
         window = self.window
         # The history, and the real profiles in place of the start's plain reading.
         profile_kind = type(window.form.current_profile()).__name__
-        if (window.history_opening() or profile_kind != "Profile") and tries:
+        send_loaded = "cactus_desk.payouts.send" in sys.modules
+        if (window.history_opening() or profile_kind != "Profile" or not send_loaded) and tries:
             QTimer.singleShot(10, lambda: self.wait_for_history(tries - 1))
             return
         report["opened_on_gui_thread"] = opened_on
@@ -435,7 +439,8 @@ def test_the_window_is_usable_before_the_history_keyring_and_network_load(
         assert report["imports"][name]["gui_thread"] is False, name
     # The start read the profiles without pydantic; the real ones, loaded on a worker, took
     # their place after the paint, the same profile still chosen.
-    for name in ("pydantic", "cactus_desk.profiles"):
+    # The send service loads ahead of the first Send, on a worker too.
+    for name in ("pydantic", "cactus_desk.profiles", "cactus_desk.payouts.send"):
         assert report["imports"][name]["gui_thread"] is False, name
     assert report["profile_kind_later"] == "Profile"
     assert report["profile_later"] == "Main shop · LIVE"
@@ -533,3 +538,28 @@ def test_a_window_closed_while_the_history_opens_releases_the_folder(
         assert second.history.count() == 0
     finally:
         second.shutdown()
+
+
+def test_the_start_reads_plain_profiles_and_the_store_takes_over_on_first_use(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    ProfileStore(data_home).add(
+        Profile(name="Acme", base_url="https://pay.example.com", merchant_id="m", site_id=7)
+    )
+    window = MainWindow(data_home)
+    qtbot.addWidget(window)
+    window.finish_startup()  # the usable window, before anything after its paint
+    try:
+        start = window.form.current_profile()
+        assert start is not None and type(start).__name__ == "ProfileSnapshot"
+        assert start.name == "Acme" and start.is_live
+        # A profile saved meanwhile (a profile dialog uses the store) shows at once.
+        beta = window.profiles.add(
+            Profile(name="Beta", base_url="https://pay.example.com", merchant_id="b", site_id=8)
+        )
+        window.reload_profiles(beta.id)
+        assert window.form.current_profile() == beta
+        assert [p.name for p in window.all_profiles()] == ["Acme", "Beta"]
+        assert all(isinstance(p, Profile) for p in window.all_profiles())
+    finally:
+        window.shutdown()
