@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 
 from cactus_desk.callbacks.lifecycle import is_final
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import HistoryError
 from cactus_desk.ui.result_banner import ResultBanner
-
-if TYPE_CHECKING:  # the history's types load with the first payout followed, not at start
-    from cactus_desk.history.port import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +60,6 @@ class StatusFollower(QObject):
 
     def check(self) -> None:
         """Show the record's status if the history changed; stop once it is final."""
-        from cactus_desk.history.types import HistoryError
-
         store = self._history()
         if self._record_id is None or store is None or self._banner.text() != self._shown:
             self.stop()  # hidden by the person, or showing something else now

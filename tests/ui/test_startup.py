@@ -275,9 +275,6 @@ NOT_BEFORE_READY = (
     "cactus_desk.payouts.draft_model",
     "cactus_desk.gateway.models",
     "cactus_desk.ui.confirm_dialog",
-    # The history's types load with the history, on its worker.
-    "cactus_desk.history.types",
-    "cactus_desk.history.port",
 )
 
 # `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is
