@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from cactus_desk.checks import CHECKS, normalize
 from cactus_desk.gateway.signature import SEPARATOR, SEPARATOR_MESSAGE
 from cactus_desk.money import Currency, currencies
@@ -86,41 +84,114 @@ class MethodSpec:
         raise KeyError(wire)
 
 
-class _FieldData(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Invalid(ValueError):
+    """One problem in the catalog data: where (a path of keys and indexes) and what."""
 
-    wire: str = Field(min_length=1)
-    label: str = Field(min_length=1)
-    required: bool
-    example: str
-    check: str
-    help: str = ""
-    kind: Literal["text", "bool"] = "text"
-    currencies: list[str] | None = Field(default=None, min_length=1)
-
-    @field_validator("check")
-    @classmethod
-    def _known_check(cls, value: str) -> str:
-        if value not in CHECKS:
-            raise ValueError(f"unknown check {value!r}; known: {', '.join(CHECKS)}")
-        return value
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
 
 
-class _MethodData(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+# The shape of catalog.json, checked by hand: the catalog is read on the way to the usable
+# window, which must not wait for pydantic. Strict types, no extra keys, and the messages
+# pydantic gave for the same mistakes. Each key: (kind, required, minimum length).
+_Shape = dict[str, tuple[str, bool, int]]
+_FIELD_SHAPE: _Shape = {
+    "wire": ("str", True, 1),
+    "label": ("str", True, 1),
+    "required": ("bool", True, 0),
+    "example": ("str", True, 0),
+    "check": ("check", True, 0),
+    "help": ("str", False, 0),
+    "kind": ("kind", False, 0),
+    "currencies": ("str_list_or_none", False, 1),
+}
+_METHOD_SHAPE: _Shape = {
+    "wire": ("str", True, 1),
+    "label": ("str", True, 1),
+    "documented": ("bool", True, 0),
+    "currencies": ("str_list", True, 1),
+    "fields": ("fields", True, 0),
+    "rules": ("str_list", False, 0),
+}
 
-    wire: str = Field(min_length=1)
-    label: str = Field(min_length=1)
-    documented: bool
-    currencies: list[str] = Field(min_length=1)
-    fields: list[_FieldData]
-    rules: list[str] = []
+
+def _text(value: Any, loc: tuple[int | str, ...], minimum: int) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(loc, "Input should be a valid string")
+    if len(value) < minimum:
+        plural = "" if minimum == 1 else "s"
+        raise _Invalid(loc, f"String should have at least {minimum} character{plural}")
+    return value
 
 
-class _CatalogData(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+def _items(value: Any, loc: tuple[int | str, ...], minimum: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Invalid(loc, "Input should be a valid list")
+    if len(value) < minimum:
+        plural = "" if minimum == 1 else "s"
+        raise _Invalid(
+            loc,
+            f"List should have at least {minimum} item{plural} after validation, not {len(value)}",
+        )
+    return value
 
-    methods: list[_MethodData] = Field(min_length=1)
+
+def _checked(data: Any, shape: _Shape, loc: tuple[int | str, ...]) -> dict[str, Any]:
+    """``data`` checked against ``shape``: its values, the absent optional keys left out."""
+    if not isinstance(data, dict):
+        raise _Invalid(loc, "Input should be a valid dictionary")
+    out: dict[str, Any] = {}
+    for key, (kind, required, minimum) in shape.items():
+        here = (*loc, key)
+        if key not in data:
+            if required:
+                raise _Invalid(here, "Field required")
+            continue
+        value = data[key]
+        if kind == "str":
+            out[key] = _text(value, here, minimum)
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise _Invalid(here, "Input should be a valid boolean")
+            out[key] = value
+        elif kind == "check":
+            text = _text(value, here, 0)
+            if text not in CHECKS:
+                known = ", ".join(CHECKS)
+                raise _Invalid(here, f"Value error, unknown check {text!r}; known: {known}")
+            out[key] = text
+        elif kind == "kind":
+            if value not in ("text", "bool") or not isinstance(value, str):
+                raise _Invalid(here, "Input should be 'text' or 'bool'")
+            out[key] = value
+        elif kind == "str_list_or_none" and value is None:
+            out[key] = None
+        elif kind in ("str_list", "str_list_or_none"):
+            items = _items(value, here, minimum)
+            out[key] = [_text(item, (*here, i), 0) for i, item in enumerate(items)]
+        else:  # "fields"
+            items = _items(value, here, minimum)
+            out[key] = [_checked(item, _FIELD_SHAPE, (*here, i)) for i, item in enumerate(items)]
+    for key in data:
+        if key not in shape:
+            raise _Invalid((*loc, key), "Extra inputs are not permitted")
+    return out
+
+
+def _parse(data: Any) -> list[dict[str, Any]]:
+    """The methods of the catalog's JSON, shape-checked; raises ``_Invalid`` at the first fault."""
+    if not isinstance(data, dict):
+        raise _Invalid((), "Input should be a valid dictionary")
+    if "methods" not in data:
+        raise _Invalid(("methods",), "Field required")
+    methods = _items(data["methods"], ("methods",), 1)
+    parsed = [_checked(raw, _METHOD_SHAPE, ("methods", i)) for i, raw in enumerate(methods)]
+    for key in data:
+        if key != "methods":
+            raise _Invalid((key,), "Extra inputs are not permitted")
+    return parsed
 
 
 def _entry_name(data: Any, loc: tuple[int | str, ...]) -> str:
@@ -137,20 +208,20 @@ def _entry_name(data: Any, loc: tuple[int | str, ...]) -> str:
     return " / ".join(names)
 
 
-def _check_consistency(method: _MethodData, known: Mapping[str, Currency]) -> None:
-    for code in method.currencies:
+def _check_consistency(method: dict[str, Any], known: Mapping[str, Currency]) -> None:
+    for code in method["currencies"]:
         if code not in known:
             raise ValueError(f"currency {code!r} is not in currencies.json")
-    wires = [spec.wire for spec in method.fields]
+    wires = [spec["wire"] for spec in method["fields"]]
     if len(set(wires)) != len(wires):
         raise ValueError("a field wire name is listed twice")
-    for spec in method.fields:
-        extra = set(spec.currencies or ()) - set(method.currencies)
+    for spec in method["fields"]:
+        extra = set(spec.get("currencies") or ()) - set(method["currencies"])
         if extra:
-            raise ValueError(f"field {spec.wire!r} lists currencies the method lacks: {extra}")
-        if spec.kind == "bool" and spec.check != "flag":
-            raise ValueError(f"bool field {spec.wire!r} must use the 'flag' check")
-    for rule in method.rules:
+            raise ValueError(f"field {spec['wire']!r} lists currencies the method lacks: {extra}")
+        if spec.get("kind", "text") == "bool" and spec["check"] != "flag":
+            raise ValueError(f"bool field {spec['wire']!r} must use the 'flag' check")
+    for rule in method.get("rules", ()):
         needed = RULES.get(rule)
         if needed is None:
             raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
@@ -170,46 +241,44 @@ class Catalog:
     def from_data(cls, data: Any, source: str = CATALOG_FILE) -> Catalog:
         """Build a catalog from parsed JSON; raise ``CatalogError`` naming what is wrong."""
         try:
-            parsed = _CatalogData.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = tuple(first["loc"])
-            where = ".".join(str(step) for step in loc) or "(top level)"
-            entry = _entry_name(data, loc)
+            parsed = _parse(data)
+        except _Invalid as exc:
+            where = ".".join(str(step) for step in exc.loc) or "(top level)"
+            entry = _entry_name(data, exc.loc)
             entry = f" ({entry})" if entry else ""
-            raise CatalogError(f"{source}: {where}{entry}: {first['msg']}") from None
+            raise CatalogError(f"{source}: {where}{entry}: {exc.message}") from None
         known = currencies()
         methods: list[MethodSpec] = []
         seen: set[str] = set()
-        for index, raw in enumerate(parsed.methods):
+        for index, raw in enumerate(parsed):
             try:
-                if raw.wire in seen:
+                if raw["wire"] in seen:
                     raise ValueError("this method is listed twice")
                 _check_consistency(raw, known)
             except ValueError as exc:
-                raise CatalogError(f"{source}: methods.{index} ({raw.wire!r}): {exc}") from None
-            seen.add(raw.wire)
+                raise CatalogError(f"{source}: methods.{index} ({raw['wire']!r}): {exc}") from None
+            seen.add(raw["wire"])
             fields = tuple(
                 FieldSpec(
-                    wire=spec.wire,
-                    label=spec.label,
-                    required=spec.required,
-                    example=spec.example,
-                    check=spec.check,
-                    help=spec.help,
-                    kind=spec.kind,
-                    currencies=tuple(spec.currencies) if spec.currencies else None,
+                    wire=spec["wire"],
+                    label=spec["label"],
+                    required=spec["required"],
+                    example=spec["example"],
+                    check=spec["check"],
+                    help=spec.get("help", ""),
+                    kind=spec.get("kind", "text"),
+                    currencies=tuple(spec["currencies"]) if spec.get("currencies") else None,
                 )
-                for spec in raw.fields
+                for spec in raw["fields"]
             )
             methods.append(
                 MethodSpec(
-                    wire=raw.wire,
-                    label=raw.label,
-                    currencies=tuple(raw.currencies),
-                    documented=raw.documented,
+                    wire=raw["wire"],
+                    label=raw["label"],
+                    currencies=tuple(raw["currencies"]),
+                    documented=raw["documented"],
                     fields=fields,
-                    rules=tuple(raw.rules),
+                    rules=tuple(raw.get("rules", ())),
                 )
             )
         return cls(methods, known)

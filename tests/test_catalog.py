@@ -251,6 +251,29 @@ def test_a_broken_catalog_names_the_file_and_entry() -> None:
         (lambda d: d["methods"][0]["fields"].append(d["methods"][0]["fields"][0]), "twice"),
         (lambda d: d["methods"][1]["fields"][0].update(currencies=["USD"]), "lacks"),
         (lambda d: d.update(methods=[]), "methods"),
+        # The shape is checked without pydantic, with the messages it gave.
+        (
+            lambda d: d["methods"][0].update(documented="yes"),
+            "methods.0.documented ('card'): Input should be a valid boolean",
+        ),
+        (
+            lambda d: d["methods"][0]["fields"][0].update(kind="number"),
+            "methods.0.fields.0.kind ('card' / 'card_number'): Input should be 'text' or 'bool'",
+        ),
+        (
+            lambda d: d["methods"][0]["fields"][0].update(colour="red"),
+            "methods.0.fields.0.colour ('card' / 'card_number'): Extra inputs are not permitted",
+        ),
+        (
+            lambda d: d["methods"][0].update(currencies=[]),
+            "methods.0.currencies ('card'): List should have at least 1 item after validation",
+        ),
+        (
+            lambda d: d["methods"][0].update(label=""),
+            "methods.0.label ('card'): String should have at least 1 character",
+        ),
+        (lambda d: d["methods"][0].update(rules=[2]), "methods.0.rules.0 ('card'): Input should"),
+        (lambda d: d["methods"].append(3), "methods.13: Input should be a valid dictionary"),
     ],
 )
 def test_broken_catalog_variants(mutate: Any, expected: str) -> None:

@@ -6,8 +6,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
@@ -24,18 +23,35 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 _CARD_FIELD = "card_number"
 
 
-class PayoutDraft(BaseModel):
-    """What a person has entered for one payout, before anything is checked or sent."""
+if TYPE_CHECKING:
+    from cactus_desk.payouts.draft_model import PayoutDraft as PayoutDraft
 
-    model_config = ConfigDict(extra="forbid")
 
-    profile_id: str
-    site_login: str = ""
-    currency: str = ""
-    method: str = ""
-    amount_text: str = ""
-    fields: dict[str, str | bool] = Field(default_factory=dict)
-    request_id: str = ""
+def __getattr__(name: str) -> Any:
+    # ``PayoutDraft`` is a pydantic model: loaded when first named, so the payout form can
+    # check what is typed (``validate_draft``) before pydantic is needed, at the first Send.
+    if name == "PayoutDraft":
+        from cactus_desk.payouts.draft_model import PayoutDraft
+
+        return PayoutDraft
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class DraftValues(Protocol):
+    """What ``validate_draft`` reads of a draft: a ``PayoutDraft``, or the form's own."""
+
+    @property
+    def site_login(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def amount_text(self) -> str: ...
+    @property
+    def fields(self) -> Mapping[str, str | bool]: ...
+    @property
+    def request_id(self) -> str: ...
 
 
 def new_request_id(now: datetime | None = None) -> str:
@@ -69,7 +85,7 @@ def _request_id_problem(value: str) -> str | None:
 
 
 def validate_draft(
-    draft: PayoutDraft,
+    draft: DraftValues,
     *,
     extensions: Iterable[str] = (),
     decimals: Mapping[str, int] | None = None,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from cactus_desk.money import currencies, format_major, with_decimals
 from cactus_desk.ui import style
@@ -89,6 +90,27 @@ def _show_major(line: BalanceLine, major: Decimal) -> str:
     return f"{major:f}"
 
 
+# Qt's own images of its reload icon (QtWidgets' resources), in the sizes it has.
+_QT_RELOAD_IMAGES = ":/qt-project.org/styles/commonstyle/images/refresh-{}.png"
+
+
+def reload_icon() -> QIcon:
+    """The style's reload icon (``QStyle.SP_BrowserReload``): the desktop theme's
+    "view-refresh", else Qt's own images, as Qt's common style gives it.
+
+    Built without naming ``QStyle``: its Python type (hundreds of enum values) costs more at
+    start than the rest of the balance; it is named only if Qt's images are missing.
+    """
+    images = QIcon()
+    for size in (24, 32):
+        images.addFile(_QT_RELOAD_IMAGES.format(size), QSize(size, size))
+    if images.availableSizes():
+        return QIcon.fromTheme("view-refresh", images)
+    from PySide6.QtWidgets import QApplication, QStyle
+
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload)
+
+
 def fetch_balances(profile: Profile, salt_provider: SaltProvider) -> list[BalanceLine]:
     """Ask the gateway for ``profile``'s balances. Worker thread: reads the keyring, does I/O."""
     from cactus_desk.gateway.client import CactusClient
@@ -136,7 +158,7 @@ class BalanceWidget(QWidget):
         self._label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self._button = QToolButton(self)
         self._button.setObjectName("balanceRefreshButton")
-        self._button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self._button.setIcon(reload_icon())
         self._button.setToolTip("Refresh the balance")
         self._button.setAccessibleName("Refresh balance")
         self._button.setAutoRaise(True)

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QAction
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from cactus_desk.payouts.send import SendResult
     from cactus_desk.payouts.states import State
     from cactus_desk.profiles import Profile, ProfileStore
+    from cactus_desk.profiles_fast import ProfileSnapshot
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
     from cactus_desk.ui.balance import BalanceWidget
@@ -75,6 +76,8 @@ OPENING_HISTORY_TEXT = "Opening history…"
 HISTORY_NOT_OPEN_TEXT = "The payout history is not open."
 # The worker channel of the history's opening at start.
 OPEN_CHANNEL = "open-history"
+# The worker channel loading the profiles module (and pydantic) after the first paint.
+PROFILES_CHANNEL = "load-profiles"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
 # The history's upkeep (history.run_maintenance) runs on a worker this often.
@@ -150,6 +153,18 @@ class _HistoryOpening:
         with self._lock:
             store, self._store = self._store, None
         return store
+
+
+def _load_profiles_module() -> None:
+    """Worker thread: import ``cactus_desk.profiles`` (pydantic), so the GUI thread need not."""
+    import cactus_desk.profiles  # noqa: F401
+
+
+def _load_send_path() -> None:
+    """Worker thread: import the send service and the gateway's models ahead of the first
+    Send, so the confirm dialog does not wait for them on the GUI thread."""
+    import cactus_desk.payouts.draft_model
+    import cactus_desk.payouts.send  # noqa: F401
 
 
 def _delete_on_close(widget: QWidget) -> None:
@@ -257,6 +272,10 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._close_when_idle = False
         self._quit_question: QMessageBox | None = None
+        self._profile_store: ProfileStore | None = None
+        # The saved profiles as read at start without pydantic, until the real ones replace
+        # them after the first paint (None: the real ones are in use).
+        self._start_profiles: list[ProfileSnapshot] | None = None
         self._build_menus()
         self.statusBar().showMessage(LOADING_TEXT)
         self.resize(*DEFAULT_SIZE)
@@ -277,7 +296,7 @@ class MainWindow(QMainWindow):
         if self._ready or self._shut_down:  # done, or closed before it could be
             return
         from cactus_desk.catalog import load_catalog
-        from cactus_desk.profiles import ProfileStore
+        from cactus_desk.profiles_fast import read_profiles_fast
         from cactus_desk.ui.balance import BalanceWidget
         from cactus_desk.ui.payout_form import PayoutForm
         from cactus_desk.ui.recovery_dialog import RecoveryBanner
@@ -285,8 +304,11 @@ class MainWindow(QMainWindow):
         from cactus_desk.ui.workers import Runner
 
         try:
-            self._profiles = ProfileStore(self.data_dir)
             catalog = load_catalog()
+            # Plain profiles (nearly always) are read without pydantic; others by the store.
+            self._start_profiles = read_profiles_fast(self.data_dir)
+            if self._start_profiles is None:
+                _ = self._profiles
         except BaseException:
             self._shut_down = True
             self._lock.release()
@@ -341,6 +363,28 @@ class MainWindow(QMainWindow):
         self._runner.run(
             self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
         )
+        self._runner.run(
+            _load_send_path,
+            lambda _result: None,
+            lambda error: log.warning("the send service did not load ahead: %s", error),
+        )
+        if self._start_profiles is None:
+            self._balance.release()
+        else:  # the balance is fetched for the real profile, once it is in
+            self._runner.run(
+                _load_profiles_module,
+                self._real_profiles_loaded,
+                self._real_profiles_loaded,
+                channel=PROFILES_CHANNEL,
+            )
+
+    def _real_profiles_loaded(self, _result: object = None) -> None:
+        """GUI thread: put the real ``Profile`` objects in place of the start's reading."""
+        if self._start_profiles is None or self._shut_down:
+            self._start_profiles = None
+            return
+        self._start_profiles = None
+        self.reload_profiles()
         self._balance.release()
 
     def history_opening(self) -> bool:
@@ -358,7 +402,9 @@ class MainWindow(QMainWindow):
         self.finish_startup()
         self.start_background()
         deadline = QDeadlineTimer(timeout_ms)
-        while self._opening is not None and not self._shut_down:
+        while (self._opening is not None or self._start_profiles is not None) and not (
+            self._shut_down
+        ):
             if deadline.hasExpired():
                 raise TimeoutError("The payout history did not open in time.")
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
@@ -502,6 +548,19 @@ class MainWindow(QMainWindow):
         return self._finished()._profiles
 
     @property
+    def _profiles(self) -> ProfileStore:
+        # Made on first use: the profiles module loads pydantic, which the start avoids.
+        if self._profile_store is None:
+            from cactus_desk.profiles import ProfileStore
+
+            self._profile_store = ProfileStore(self.data_dir)
+        return self._profile_store
+
+    @_profiles.setter
+    def _profiles(self, store: ProfileStore) -> None:
+        self._profile_store = store
+
+    @property
     def secrets(self) -> SecretStore:
         """Where salts are read (keyring, or memory for the sandbox)."""
         return self._finished()._secret_store()
@@ -562,6 +621,12 @@ class MainWindow(QMainWindow):
 
     def all_profiles(self) -> list[Profile]:
         """The saved profiles, then the sandbox's (if started)."""
+        if self._start_profiles is not None and self._profile_store is None:
+            # Read at start without pydantic: the same fields, values and reads as the
+            # ``Profile`` objects that replace them once the window has painted (or as soon
+            # as anything, e.g. a profile dialog, uses the store).
+            saved = cast("list[Profile]", list(self._start_profiles))
+            return saved + ([self._sandbox_profile] if self._sandbox_profile else [])
         from cactus_desk.profiles import ProfileStoreError
 
         try:

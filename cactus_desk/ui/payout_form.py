@@ -8,6 +8,7 @@ through a confirm dialog and then the ``SendController``, which works off the GU
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,21 +30,22 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.catalog import Catalog, FieldSpec, MethodSpec
 from cactus_desk.money import AmountError, Currency, currencies, format_major, parse_amount
-from cactus_desk.payouts.draft import PayoutDraft, new_request_id, validate_draft
-from cactus_desk.payouts.payout import Payout
-from cactus_desk.payouts.send import SendCode, SendResult
+from cactus_desk.payouts.draft import new_request_id, validate_draft
 from cactus_desk.payouts.states import state_text
-from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
 from cactus_desk.ui.amount_edit import AmountEdit, minor_unit_name
 from cactus_desk.ui.method_panel import MethodPanel, ResizableStackedWidget
 from cactus_desk.ui.result_banner import ResultBanner
-from cactus_desk.ui.send_controller import SendController, SendJob
 from cactus_desk.ui.status_follower import StatusFollower
 
 if TYPE_CHECKING:
-    # The confirm dialog loads with the first Send: the window's start does not wait for it.
+    # The confirm dialog and the send service (the gateway's models, the HTTP client) load
+    # with the first Send: the window's start does not wait for them.
+    from cactus_desk.payouts.payout import Payout
+    from cactus_desk.payouts.send import SendCode, SendResult
+    from cactus_desk.profiles import Profile
     from cactus_desk.ui.confirm_dialog import ConfirmDialog
+    from cactus_desk.ui.send_controller import SendController, SendJob
 
 # The form's own keys, in the order their messages are listed.
 FORM_KEYS = ("profile", "currency", "method", "site_login", "amount", "request_id")
@@ -56,12 +58,20 @@ _KEY_LABELS = {
     "request_id": "Request id",
 }
 DEFAULT_CURRENCY = "RUB"
-# How a request id already used ended, in the words of the message that refuses it again.
-_USED_WORDS = {
-    SendCode.ACCEPTED: "accepted",
-    SendCode.REJECTED: "rejected",
-    SendCode.NOT_SENT: "not sent",
-}
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """What the form holds, checked as it is typed (``validate_draft``); it becomes a
+    ``PayoutDraft`` (a pydantic model, loaded with the first Send) only to be sent."""
+
+    profile_id: str
+    site_login: str
+    currency: str
+    method: str
+    amount_text: str
+    fields: dict[str, str | bool] = field(default_factory=dict)
+    request_id: str = ""
 
 
 def _label(text: str, buddy: QWidget) -> QLabel:
@@ -164,15 +174,11 @@ class PayoutForm(QWidget):
         self.request_id_error = style.error_label()
         self.request_id_error.setObjectName("requestIdError")
 
+        # A method's panel is built when the method is first chosen (``panel_for``): only the
+        # current one is needed to show the form, and each costs a few milliseconds.
         self.panels: dict[str, MethodPanel] = {}
         self.stack = ResizableStackedWidget()
         self.stack.setObjectName("methodStack")
-        for method in catalog.methods:
-            panel = MethodPanel(method, catalog)
-            self.panels[method.wire] = panel
-            self.stack.addWidget(panel)
-            panel.changed.connect(self._revalidate)
-            panel.edited.connect(self._touch)
         self.recipient_box = QGroupBox("Recipient details")
         box_layout = QVBoxLayout(self.recipient_box)
         box_layout.addWidget(self.stack)
@@ -367,7 +373,19 @@ class PayoutForm(QWidget):
 
     def panel(self) -> MethodPanel:
         """The method panel on show."""
-        return self.panels[self.method()]
+        return self.panel_for(self.method())
+
+    def panel_for(self, wire: str) -> MethodPanel:
+        """The panel of the method ``wire``, built (for the current currency) on first use."""
+        panel = self.panels.get(wire)
+        if panel is None:
+            panel = MethodPanel(self._catalog.method(wire), self._catalog)
+            panel.set_currency(self.currency())
+            self.panels[wire] = panel
+            self.stack.addWidget(panel)
+            panel.changed.connect(self._revalidate)
+            panel.edited.connect(self._touch)
+        return panel
 
     def field(self, wire: str) -> QLineEdit | QCheckBox:
         """The input of the current method's field ``wire``."""
@@ -422,6 +440,8 @@ class PayoutForm(QWidget):
 
         An invalid draft instead shows every field's message.
         """
+        from cactus_desk.payouts.draft import PayoutDraft
+        from cactus_desk.payouts.send import SendResult
         from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog, EarlierPayout
 
         self._touched.update(self._all_keys())
@@ -429,7 +449,8 @@ class PayoutForm(QWidget):
         profile = self.current_profile()
         if profile is None or not self.can_send():
             return None
-        prepared = self._controller.service.prepare(self._draft(profile), profile)
+        draft = PayoutDraft(**asdict(self._draft(profile)))
+        prepared = self._controller.service.prepare(draft, profile)
         if isinstance(prepared, SendResult):  # INVALID (a bug: validated above) or no history
             self.banner.show_result(prepared)
             return None
@@ -591,9 +612,9 @@ class PayoutForm(QWidget):
     def clear_recipient(self) -> None:
         """Empty the site login and every recipient field; their messages wait for an edit."""
         self.site_login_edit.clear()
-        for panel in self.panels.values():
+        for panel in self.panels.values():  # the panels not built yet are empty
             panel.clear()
-        fields = {spec.wire for panel in self.panels.values() for spec in panel.method.fields}
+        fields = {spec.wire for method in self._catalog.methods for spec in method.fields}
         self._touched.difference_update({"site_login"} | fields)
         self._revalidate()
 
@@ -610,7 +631,7 @@ class PayoutForm(QWidget):
         wire = self.method_combo.currentData()
         if wire is None:
             return
-        panel = self.panels[wire]
+        panel = self.panel_for(wire)
         self.stack.setCurrentWidget(panel)
         self.recipient_box.setTitle(f"Recipient details · {panel.method.label}")
         self._update_tab_order()
@@ -676,8 +697,8 @@ class PayoutForm(QWidget):
 
     # -- validation -------------------------------------------------------------------------
 
-    def _draft(self, profile: Profile) -> PayoutDraft:
-        return PayoutDraft(
+    def _draft(self, profile: Profile) -> _Draft:
+        return _Draft(
             profile_id=profile.id,
             site_login=self.site_login_edit.text(),
             currency=self.currency(),
@@ -714,6 +735,8 @@ class PayoutForm(QWidget):
 
     @staticmethod
     def _used_message(code: SendCode) -> str:
+        from cactus_desk.payouts.send import SendCode
+
         if code is SendCode.UNKNOWN:
             return (
                 "This request id was just sent and its outcome is unknown. Do not send it again; "
@@ -724,7 +747,13 @@ class PayoutForm(QWidget):
                 "This request id was just sent and the gateway's refusal could not be verified. "
                 "Do not send it again; press New id only for a different payout."
             )
-        what = _USED_WORDS.get(code, "used before")
+        # How a request id already used ended, in the words of the message refusing it again.
+        words = {
+            SendCode.ACCEPTED: "accepted",
+            SendCode.REJECTED: "rejected",
+            SendCode.NOT_SENT: "not sent",
+        }
+        what = words.get(code, "used before")
         return f"This request id was already used ({what}). Press New id for a new payout."
 
     def _update_amount_hints(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -31,17 +32,15 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk import APP_NAME
-from cactus_desk.history import restore_and_open, start_new_history
-from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import (
-    BackupError,
-    CorruptHistoryError,
-    HistoryOpenError,
-    MissingHistoryError,
-)
 from cactus_desk.payouts.states import State
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
+
+if TYPE_CHECKING:
+    # The history's types load with the damage dialog: the banner, part of the window's
+    # start, does not need them.
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import CorruptHistoryError, MissingHistoryError
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +151,8 @@ class CorruptHistoryDialog(QDialog):
     def __init__(
         self, error: CorruptHistoryError, data_dir: Path, parent: QWidget | None = None
     ) -> None:
+        from cactus_desk.history.types import MissingHistoryError
+
         super().__init__(parent)
         self.setObjectName("corruptHistoryDialog")
         self.setWindowTitle(f"{APP_NAME}: the payout history is damaged")
@@ -247,6 +248,8 @@ class CorruptHistoryDialog(QDialog):
         data_dir = self.data_dir
 
         def work() -> HistoryStore:
+            from cactus_desk.history import restore_and_open
+
             return restore_and_open(data_dir, backup)
 
         self._start(
@@ -262,6 +265,8 @@ class CorruptHistoryDialog(QDialog):
             return
         data_dir, kept = self.data_dir, self.error.kept_path
         where = f"; the damaged one is kept as {kept}" if kept is not None else ""
+        from cactus_desk.history import start_new_history
+
         self._start(
             "Creating a new history…",
             lambda: start_new_history(data_dir),
@@ -289,6 +294,8 @@ class CorruptHistoryDialog(QDialog):
         self.accept()
 
     def _failed(self, error: BaseException) -> None:
+        from cactus_desk.history.types import BackupError, HistoryOpenError
+
         self._busy = False
         if isinstance(error, BackupError | HistoryOpenError):
             text = str(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import Qt
@@ -9,28 +10,34 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from cactus_desk.gateway.outcomes import Accepted, PayoutOutcome
 from cactus_desk.payouts.describe import clip, outcome_text
-from cactus_desk.payouts.send import SendCode, SendResult, outcome_code
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import GatewayStatus, status_label
 from cactus_desk.ui import style
 
 if TYPE_CHECKING:
     from cactus_desk.history.types import PayoutRecord
+    from cactus_desk.payouts.send import SendCode, SendResult
 
-# The banner's look for each way a send can end; the rest (a request id already in the history,
-# an outcome not saved, a failure after recording) may have left: "Check the history".
-_RESULT_KINDS = {
-    SendCode.ACCEPTED: "accepted",
-    SendCode.REJECTED: "rejected",
-    SendCode.REFUSED_UNVERIFIED: "refused_unverified",
-    SendCode.UNKNOWN: "unknown",
-    SendCode.NOT_SENT: "error",
-    SendCode.INVALID: "error",
-    SendCode.HISTORY_UNAVAILABLE: "error",
-    SendCode.NEEDS_CONFIRMATION: "error",
-    SendCode.RESEND_REFUSED: "error",
-    SendCode.BUSY: "error",
-}
+
+@cache
+def _result_kinds() -> dict[SendCode, str]:
+    """The banner's look for each way a send can end; the rest (a request id already in the
+    history, an outcome not saved, a failure after recording) may have left: "Check the
+    history". The send service loads with the first send, not with the banner."""
+    from cactus_desk.payouts.send import SendCode
+
+    return {
+        SendCode.ACCEPTED: "accepted",
+        SendCode.REJECTED: "rejected",
+        SendCode.REFUSED_UNVERIFIED: "refused_unverified",
+        SendCode.UNKNOWN: "unknown",
+        SendCode.NOT_SENT: "error",
+        SendCode.INVALID: "error",
+        SendCode.HISTORY_UNAVAILABLE: "error",
+        SendCode.NEEDS_CONFIRMATION: "error",
+        SendCode.RESEND_REFUSED: "error",
+        SendCode.BUSY: "error",
+    }
 
 
 def final_text(record: PayoutRecord) -> tuple[str, str] | None:
@@ -124,12 +131,14 @@ class ResultBanner(QFrame):
 
     def show_outcome(self, outcome: PayoutOutcome, request_id: str) -> None:
         """Show how the payout ``request_id`` ended."""
-        kind = _RESULT_KINDS[outcome_code(outcome)]
+        from cactus_desk.payouts.send import outcome_code
+
+        kind = _result_kinds()[outcome_code(outcome)]
         self._show(kind, outcome_text(outcome, request_id))
 
     def show_result(self, result: SendResult) -> None:
         """Show how a send ended, from its code: "Not sent" only when nothing can have left."""
-        kind = _RESULT_KINDS.get(result.code, "warning")
+        kind = _result_kinds().get(result.code, "warning")
         if kind == "error" and result.may_have_left:
             kind = "warning"  # e.g. a resend that never left: the first send is still in doubt
         self._show(kind, result.message)

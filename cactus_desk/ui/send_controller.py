@@ -9,21 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import PayoutRecord
-from cactus_desk.payouts.payout import Payout
-from cactus_desk.payouts.send import (
-    ClientPool,
-    SendCode,
-    SendResult,
-    SendService,
-    unexpected_failure,
-)
-from cactus_desk.profiles import Profile
 from cactus_desk.ui.workers import Runner
+
+if TYPE_CHECKING:
+    # The send service (HTTP client, gateway models, history types) loads with the first
+    # send or check: the window's start does not wait for it.
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import PayoutRecord
+    from cactus_desk.payouts.payout import Payout
+    from cactus_desk.payouts.send import SendResult, SendService
+    from cactus_desk.profiles import Profile
 
 SaltProvider = Callable[[], "str | None"]
 
@@ -65,19 +64,31 @@ class SendController(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._service = SendService(
-            history,
-            lambda profile: salt_provider_for(profile)(),
-            clients=ClientPool(read_timeout_for),
-        )
+        self._history = history
+        self._salt_provider_for = salt_provider_for
+        self._read_timeout_for = read_timeout_for
+        self._service_made: SendService | None = None
         self._runner = Runner(self)
         self._jobs: dict[str, SendJob] = {}  # profile id -> its job in flight
         self._closed = False
 
     @property
     def service(self) -> SendService:
-        """The send service every path goes through."""
+        """The send service every path goes through (made on first use)."""
         return self._service
+
+    @property
+    def _service(self) -> SendService:
+        if self._service_made is None:
+            from cactus_desk.payouts.send import ClientPool, SendService
+
+            salt_provider_for = self._salt_provider_for
+            self._service_made = SendService(
+                self._history,
+                lambda profile: salt_provider_for(profile)(),
+                clients=ClientPool(self._read_timeout_for),
+            )
+        return self._service_made
 
     def is_sending(self, profile_id: str | None = None) -> bool:
         """True while a payout or resend (for ``profile_id``, if given) is in flight."""
@@ -119,11 +130,15 @@ class SendController(QObject):
     @property
     def history(self) -> HistoryStore | None:
         """The history the sends are recorded in (None while none is open)."""
-        return self._service.history
+        if self._service_made is None:
+            return self._history
+        return self._service_made.history
 
     def set_history(self, history: HistoryStore | None) -> None:
         """Record the next sends in ``history`` (None: no history open, nothing is sent)."""
-        self._service.set_history(history)
+        self._history = history
+        if self._service_made is not None:
+            self._service_made.set_history(history)
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
         """Block until no send is running (for shutdown and tests)."""
@@ -132,14 +147,17 @@ class SendController(QObject):
     def close(self) -> None:
         """Stop taking sends and close the HTTP clients (call after ``wait_idle``)."""
         self._closed = True
-        self._service.close()
+        if self._service_made is not None:
+            self._service_made.close()
 
     def _refusal(self, profile: Profile, request_id: str) -> SendResult | None:
+        from cactus_desk.payouts.send import SendCode, SendResult
+
         if self._closed:
             return SendResult(
                 SendCode.NOT_SENT, request_id, "Cactus Desk is closing; the payout was not sent."
             )
-        if self._service.history is None:
+        if self.history is None:
             return SendResult(
                 SendCode.HISTORY_UNAVAILABLE,
                 request_id,
@@ -154,6 +172,8 @@ class SendController(QObject):
         return None
 
     def _start(self, job: SendJob, work: Callable[[], SendResult]) -> None:
+        from cactus_desk.payouts.send import unexpected_failure
+
         self._jobs[job.profile.id] = job
         self.started.emit(job)
         self._runner.run(
@@ -164,6 +184,8 @@ class SendController(QObject):
         )
 
     def _done(self, job: SendJob, result: object) -> None:
+        from cactus_desk.payouts.send import SendResult, unexpected_failure
+
         self._jobs.pop(job.profile.id, None)
         if not isinstance(result, SendResult):
             result = unexpected_failure(job.request_id, TypeError(type(result).__name__))

@@ -6,8 +6,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QThreadPool
-from PySide6.QtWidgets import QLabel, QToolButton
+from PySide6.QtCore import QSize, QThreadPool
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QLabel, QStyle, QToolButton
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.gateway.client import CactusClient
@@ -170,3 +171,15 @@ def test_available_balance_is_rounded_down_so_it_is_never_overstated() -> None:
     assert to_minor(Decimal("10.005"), 2) == 1000
     assert to_minor(Decimal("10.0099"), 2) == 1000
     assert to_minor(Decimal("10000.0"), 2) == 1000000
+
+
+def test_the_refresh_button_shows_the_style_reload_icon(widget: BalanceWidget) -> None:
+    # Built without QStyle (for the start), it is the very icon the style gives.
+    button = widget.findChild(QToolButton, "balanceRefreshButton")
+    assert button is not None
+    expected = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload)
+    assert not expected.isNull()
+    for size in (16, 24, 32):
+        for mode in (QIcon.Mode.Normal, QIcon.Mode.Disabled):
+            shown = button.icon().pixmap(QSize(size, size), mode).toImage()
+            assert shown == expected.pixmap(QSize(size, size), mode).toImage(), (size, mode)

@@ -115,6 +115,31 @@ def test_the_method_panel_swaps_with_the_method_and_adapts_to_the_currency(
     assert form.stack.sizeHint().height() == form.panels["sbp"].sizeHint().height()
 
 
+def test_a_panel_built_on_first_choice_shows_the_fields_of_the_chosen_currency(
+    window: MainWindow,
+) -> None:
+    form = window.form
+    catalog = load_catalog()
+    assert list(form.panels) == [form.method()]  # only the panel on show is built at start
+    form.set_currency("AZN")
+    offered = [m.wire for m in catalog.methods_for("AZN", form.current_profile().extensions)]
+    assert len(offered) > 1
+    for wire in offered:
+        assert form.set_method(wire)
+        panel = form.panel()
+        assert form.stack.currentWidget() is panel and form.panels[wire] is panel
+        shown = [spec.wire for spec in catalog.fields_for(wire, "AZN")]
+        assert [spec.wire for spec in panel.visible_fields()] == shown
+        for spec in panel.method.fields:
+            assert form.field(spec.wire).isVisibleTo(form) == (spec.wire in shown), spec.wire
+        assert form.stack.sizeHint().height() == panel.sizeHint().height()
+    # A currency change reaches every panel built so far, the hidden ones too.
+    form.set_currency("RUB")
+    for wire in offered:
+        built = form.panels[wire]
+        assert built.visible_fields() == list(catalog.fields_for(wire, "RUB")), wire
+
+
 def test_a_method_not_offered_for_the_currency_is_disabled_with_the_reason(
     window: MainWindow,
 ) -> None:
@@ -291,12 +316,14 @@ def test_every_input_has_an_accessible_name_and_a_tooltip_with_an_example(
         form.request_id_edit,
         form.new_id_button,
     ]
-    for panel in form.panels.values():
+    # Every method's panel, each built as when its method is first chosen.
+    panels = [form.panel_for(method.wire) for method in load_catalog().methods]
+    for panel in panels:
         inputs += [panel.field_input(spec.wire) for spec in panel.method.fields]
     for widget in inputs:
         assert widget.accessibleName(), widget.objectName()
         assert widget.toolTip(), widget.objectName()
-    for panel in form.panels.values():
+    for panel in panels:
         for spec in panel.method.fields:
             widget = panel.field_input(spec.wire)
             assert widget.objectName() == spec.object_name

@@ -258,6 +258,8 @@ HEAVY_MODULES = (
 #: What the first payout does not need: none of it loads (or runs) before the window is usable.
 NOT_BEFORE_READY = (
     "httpx",
+    "pydantic",
+    "cactus_desk.profiles",
     "keyring",
     "sqlite3",
     "cactus_desk.secrets",
@@ -267,6 +269,12 @@ NOT_BEFORE_READY = (
     "cactus_desk.sandbox",
     "cactus_desk.ui.history_view",
     "cactus_desk.ui.exception_hook",
+    # The send path and the gateway's pydantic models load with the first Send.
+    "cactus_desk.payouts.send",
+    "cactus_desk.payouts.payout",
+    "cactus_desk.payouts.draft_model",
+    "cactus_desk.gateway.models",
+    "cactus_desk.ui.confirm_dialog",
 )
 
 # `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is
@@ -275,7 +283,7 @@ NOT_BEFORE_READY = (
 FIRST_PAINT_PROBE = """
 import json, sys, threading
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton, QWidget
 from cactus_desk import cli
 import cactus_desk.history
 
@@ -339,6 +347,12 @@ class Probe(QObject):
         report["opening_at_ready"] = window.history_opening()
         report["opened_at_ready"] = bool(opened_on)
         report["form_at_ready"] = self.layout_of(window)
+        # The method panels built: only the current method's.
+        report["panels_at_ready"] = sorted(
+            w.objectName() for w in window.findChildren(QWidget)
+            if w.objectName().startswith("panel_")
+        )
+        report["method_at_ready"] = window.form.method()
         self.wait_for_history()
 
     @staticmethod
@@ -351,10 +365,15 @@ class Probe(QObject):
 
     def wait_for_history(self, tries=1000):
         window = self.window
-        if window.history_opening() and tries:
+        # The history, and the real profiles in place of the start's plain reading.
+        profile_kind = type(window.form.current_profile()).__name__
+        send_loaded = "cactus_desk.payouts.send" in sys.modules
+        if (window.history_opening() or profile_kind != "Profile" or not send_loaded) and tries:
             QTimer.singleShot(10, lambda: self.wait_for_history(tries - 1))
             return
         report["opened_on_gui_thread"] = opened_on
+        report["profile_kind_later"] = profile_kind
+        report["profile_later"] = window.form.profile_combo.currentText()
         report["history_empty"] = window.history.count() == 0
         report["status_later"] = window.statusBar().currentMessage()
         report["balance"] = window.balance_widget.text()
@@ -409,10 +428,19 @@ def test_the_window_is_usable_before_the_history_keyring_and_network_load(
     assert report["history_note"] == "Opening history…"
     early = {name: where for name, where in report["imports"].items() if where["before_ready"]}
     assert early == {}
+    # Of the payout form's method panels only the one on show is built before it is usable.
+    assert report["panels_at_ready"] == [f"panel_{report['method_at_ready']}"]
     # The history opened on a worker, and SQLite and the store were imported there too.
     assert report["opened_on_gui_thread"] == [False]
     for name in ("sqlite3", "cactus_desk.history.sqlite.store"):
         assert report["imports"][name]["gui_thread"] is False, name
+    # The start read the profiles without pydantic; the real ones, loaded on a worker, took
+    # their place after the paint, the same profile still chosen.
+    # The send service loads ahead of the first Send, on a worker too.
+    for name in ("pydantic", "cactus_desk.profiles", "cactus_desk.payouts.send"):
+        assert report["imports"][name]["gui_thread"] is False, name
+    assert report["profile_kind_later"] == "Profile"
+    assert report["profile_later"] == "Main shop · LIVE"
     # After the paint the balance is asked for (no salt in the keyring here: it says so).
     assert report["balance"].startswith(("Balance: loading", "Balance unavailable"))
     assert report["history_empty"] is True
@@ -479,9 +507,14 @@ def test_the_history_tab_says_opening_until_the_history_opens_on_a_worker(
         window.start_background()
         assert window.history_opening()
         qtbot.waitUntil(lambda: not window.history_opening(), timeout=10_000)
-        # Opened, and the tab on show now holds the history panel instead of the note.
+        # Opened, and the tab on show now holds the history panel instead of the note. The
+        # panel joins a visible tab, which Qt shows by a queued event: the history can have
+        # arrived in one pass of the event loop and the show still be pending (a loaded
+        # machine), so its showing is waited for; the note is hidden at once.
         assert window.history.count() == 0
-        assert window.history_panel.isVisible() and not note.isVisible()
+        assert not note.isVisible()
+        qtbot.waitUntil(window.history_panel.isVisible)
+        assert not note.isVisible()
         qtbot.waitUntil(lambda: "loading" not in window.balance_widget.text(), timeout=10_000)
     finally:
         window.shutdown()
@@ -502,3 +535,28 @@ def test_a_window_closed_while_the_history_opens_releases_the_folder(
         assert second.history.count() == 0
     finally:
         second.shutdown()
+
+
+def test_the_start_reads_plain_profiles_and_the_store_takes_over_on_first_use(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    ProfileStore(data_home).add(
+        Profile(name="Acme", base_url="https://pay.example.com", merchant_id="m", site_id=7)
+    )
+    window = MainWindow(data_home)
+    qtbot.addWidget(window)
+    window.finish_startup()  # the usable window, before anything after its paint
+    try:
+        start = window.form.current_profile()
+        assert start is not None and type(start).__name__ == "ProfileSnapshot"
+        assert start.name == "Acme" and start.is_live
+        # A profile saved meanwhile (a profile dialog uses the store) shows at once.
+        beta = window.profiles.add(
+            Profile(name="Beta", base_url="https://pay.example.com", merchant_id="b", site_id=8)
+        )
+        window.reload_profiles(beta.id)
+        assert window.form.current_profile() == beta
+        assert [p.name for p in window.all_profiles()] == ["Acme", "Beta"]
+        assert all(isinstance(p, Profile) for p in window.all_profiles())
+    finally:
+        window.shutdown()
