@@ -42,6 +42,7 @@ _KEYS = frozenset(
         "read_timeout",
         "decimals",
         "units_confirmed",
+        "version",
     }
 )
 
@@ -65,6 +66,7 @@ class ProfileSnapshot:
     read_timeout: float = 180.0
     decimals: dict[str, int] = field(default_factory=dict)
     units_confirmed: dict[str, int] = field(default_factory=dict)
+    version: int = 0
 
     def currency(self, code: str) -> Currency:
         """``code`` with this profile's decimals (its override, else currencies.json)."""
@@ -177,6 +179,9 @@ def _snapshot(entry: Any) -> ProfileSnapshot:
         raise _Unusual
     if not 5.0 <= timeout <= 600.0:
         raise _Unusual
+    version = entry.get("version", 0)
+    if type(version) is not int or version < 0:
+        raise _Unusual
     return ProfileSnapshot(
         id=profile_id,
         name=name,
@@ -189,4 +194,5 @@ def _snapshot(entry: Any) -> ProfileSnapshot:
         read_timeout=float(timeout),
         decimals=_places(entry.get("decimals", {})),
         units_confirmed=_places(entry.get("units_confirmed", {})),
+        version=version,
     )
