@@ -227,7 +227,7 @@ class PaintCounter:
 
 def visible_rows_ready(panel: object) -> bool:
     """True when the model is not loading and no visible row shows a placeholder."""
-    from cactus_desk.ui.history_model import LOADING_TEXT
+    from cactus_desk.ui.history.model import LOADING_TEXT
 
     model, view = panel.model, panel.view  # type: ignore[attr-defined]
     if model.is_loading():
@@ -244,8 +244,8 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
     from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit
 
     from cactus_desk.profiles import ProfileStore
-    from cactus_desk.ui.history_model import Column
-    from cactus_desk.ui.history_view import HistoryPanel
+    from cactus_desk.ui.history.model import Column
+    from cactus_desk.ui.history.panel import HistoryPanel
 
     actions = ACTIONS_5M if label == "5m" else ACTIONS_1M
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -492,7 +492,7 @@ def _load_all_results(path: Path) -> list[Result]:
     from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
     from PySide6.QtWidgets import QApplication, QTableView
 
-    from cactus_desk.ui.history_model import Column, HistoryModel
+    from cactus_desk.ui.history.model import Column, HistoryModel
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     store = HistoryStore(path)

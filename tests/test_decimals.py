@@ -18,7 +18,7 @@ from cactus_desk.money import currencies, currency, format_major
 from cactus_desk.payouts.draft import PayoutDraft, validate_draft
 from cactus_desk.payouts.payout import PayoutTarget, build_payout
 from cactus_desk.profiles import Profile, ProfileStore
-from cactus_desk.ui.balance import summarise
+from cactus_desk.ui.payout.balance import summarise
 
 BASE = {"name": "Acme", "base_url": "https://gw.example.com", "merchant_id": "m", "site_id": 3}
 

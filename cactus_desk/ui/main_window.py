@@ -50,14 +50,14 @@ if TYPE_CHECKING:
     from cactus_desk.profiles_fast import ProfileSnapshot
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
-    from cactus_desk.ui.balance import BalanceWidget
-    from cactus_desk.ui.history_view import HistoryPanel
-    from cactus_desk.ui.import_dialog import ImportCallbacksDialog
-    from cactus_desk.ui.live_updates import LiveStatuses
-    from cactus_desk.ui.payout_form import PayoutForm
-    from cactus_desk.ui.recovery_dialog import RecoveryBanner
-    from cactus_desk.ui.resend_dialog import ResendDialog
-    from cactus_desk.ui.send_controller import SendController, SendJob
+    from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
+    from cactus_desk.ui.dialogs.recovery import RecoveryBanner
+    from cactus_desk.ui.history.live_updates import LiveStatuses
+    from cactus_desk.ui.history.panel import HistoryPanel
+    from cactus_desk.ui.history.resend_dialog import ResendDialog
+    from cactus_desk.ui.payout.balance import BalanceWidget
+    from cactus_desk.ui.payout.form import PayoutForm
+    from cactus_desk.ui.payout.send_controller import SendController, SendJob
     from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -297,10 +297,10 @@ class MainWindow(QMainWindow):
             return
         from cactus_desk.catalog import load_catalog
         from cactus_desk.profiles_fast import read_profiles_fast
-        from cactus_desk.ui.balance import BalanceWidget
-        from cactus_desk.ui.payout_form import PayoutForm
-        from cactus_desk.ui.recovery_dialog import RecoveryBanner
-        from cactus_desk.ui.send_controller import SendController
+        from cactus_desk.ui.dialogs.recovery import RecoveryBanner
+        from cactus_desk.ui.payout.balance import BalanceWidget
+        from cactus_desk.ui.payout.form import PayoutForm
+        from cactus_desk.ui.payout.send_controller import SendController
         from cactus_desk.ui.workers import Runner
 
         try:
@@ -599,7 +599,7 @@ class MainWindow(QMainWindow):
     def history_panel(self) -> HistoryPanel:
         """The history tab's panel (built on first use, to keep start-up light)."""
         if self._history_panel is None:
-            from cactus_desk.ui.history_view import HistoryPanel
+            from cactus_desk.ui.history.panel import HistoryPanel
 
             self._history_panel = HistoryPanel(self.history, self.profiles)
             self._history_panel.restore_columns(self._view_settings.history_columns())
@@ -709,7 +709,7 @@ class MainWindow(QMainWindow):
         return self._sandbox_profile
 
     def _start_live_statuses(self, sandbox: SandboxGateway) -> None:
-        from cactus_desk.ui.live_updates import DEFAULT_FINALIZE_AFTER, LiveStatuses
+        from cactus_desk.ui.history.live_updates import DEFAULT_FINALIZE_AFTER, LiveStatuses
 
         if self._history is None:
             return  # started by _use_history once a history is in place
@@ -853,7 +853,7 @@ class MainWindow(QMainWindow):
 
     def open_import_callbacks(self) -> ImportCallbacksDialog:
         """Open the "Import callbacks" dialog (non-blocking) and return it."""
-        from cactus_desk.ui.import_dialog import ImportCallbacksDialog
+        from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
 
         dialog = ImportCallbacksDialog(self.history, self.all_profiles(), self.salt_provider, self)
         _delete_on_close(dialog)
@@ -867,7 +867,7 @@ class MainWindow(QMainWindow):
 
     def open_about(self) -> QWidget:
         """Open the About dialog (non-blocking) and return it."""
-        from cactus_desk.ui.about_dialog import AboutDialog
+        from cactus_desk.ui.dialogs.about import AboutDialog
 
         dialog = AboutDialog(self)
         _delete_on_close(dialog)
@@ -912,7 +912,7 @@ class MainWindow(QMainWindow):
         self, store: HistoryStore, settled: _Settled, check_pending: bool, note: str
     ) -> None:
         """GUI thread: report the interrupted payouts; start the integrity check if due."""
-        from cactus_desk.ui.recovery_dialog import interrupted_text
+        from cactus_desk.ui.dialogs.recovery import interrupted_text
 
         if self._shut_down or store is not self._history:
             return
@@ -1009,7 +1009,7 @@ class MainWindow(QMainWindow):
         self._history_damaged(error)
 
     def _history_damaged(self, error: CorruptHistoryError) -> None:
-        from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
+        from cactus_desk.ui.dialogs.recovery import CorruptHistoryDialog
 
         self._damage = error
         self._pages.setEnabled(False)
@@ -1055,7 +1055,7 @@ class MainWindow(QMainWindow):
         Returns None, with the reason in the status bar, when it cannot be sent again.
         """
         from cactus_desk.payouts.send import SendResult
-        from cactus_desk.ui.resend_dialog import ResendDialog
+        from cactus_desk.ui.history.resend_dialog import ResendDialog
 
         found = self._controller.service.resend_target(record_id, self.all_profiles())
         if isinstance(found, SendResult):  # RESEND_REFUSED or no history: the message says why

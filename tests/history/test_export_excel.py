@@ -19,7 +19,7 @@ from cactus_desk.history.export import BOM, HEADER, export_csv, recipient_column
 from cactus_desk.history.types import HistoryFilter, SortKey
 from cactus_desk.logs import stop_logging
 from cactus_desk.profiles import ProfileStore
-from cactus_desk.ui.history_view import HistoryPanel
+from cactus_desk.ui.history.panel import HistoryPanel
 from tests.payouts.conftest import make_attempt
 
 UTF8_BOM = b"\xef\xbb\xbf"

@@ -17,7 +17,7 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.submit import PayoutClient, SubmitResult, submit_payout
 from cactus_desk.sandbox import Fault, SandboxGateway
-from cactus_desk.ui.result_banner import outcome_text
+from cactus_desk.ui.payout.result_banner import outcome_text
 from tests.safety.helpers import CARD, MERCHANT, SALT, SITE, card_request, payout
 
 READ_TIMEOUT = 0.4

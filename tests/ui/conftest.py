@@ -14,8 +14,8 @@ from cactus_desk.app import build_main_window
 from cactus_desk.catalog import load_catalog
 from cactus_desk.history.types import PayoutRecord
 from cactus_desk.sandbox import SandboxGateway
-from cactus_desk.ui.confirm_dialog import ConfirmDialog
 from cactus_desk.ui.main_window import MainWindow
+from cactus_desk.ui.payout.confirm_dialog import ConfirmDialog
 
 #: Seconds the window's sandbox profile waits for an answer: short, so NO_ANSWER is quick.
 READ_TIMEOUT = "2.5"

@@ -28,10 +28,10 @@ from cactus_desk.payouts.recovery import NOT_SENT_REASON, resend_history
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.submit import submit_payout
 from cactus_desk.sandbox import Fault
+from cactus_desk.ui.dialogs.recovery import CorruptHistoryDialog
 from cactus_desk.ui.exception_hook import install_exception_hook
+from cactus_desk.ui.history.resend_dialog import ResendDialog
 from cactus_desk.ui.main_window import HISTORY_TAB, AlreadyRunningError, MainWindow
-from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
-from cactus_desk.ui.resend_dialog import ResendDialog
 from tests.safety.helpers import as_payout, attempt, black_hole, card_request
 from tests.ui.conftest import READ_TIMEOUT, PayoutDriver
 

@@ -208,9 +208,9 @@ def test_start_up_leaves_the_sandbox_and_the_history_screen_unloaded(tmp_path: P
         "from cactus_desk.app import build_main_window\n"
         "qapp = QApplication([])\n"
         f"w = build_main_window(['--data-dir', {str(tmp_path)!r}])\n"
-        "loaded = [m for m in ('cactus_desk.sandbox', 'cactus_desk.ui.history_view',"
+        "loaded = [m for m in ('cactus_desk.sandbox', 'cactus_desk.ui.history.panel',"
         " 'cactus_desk.ui.profiles.editor', 'cactus_desk.ui.profiles.manager',"
-        " 'cactus_desk.ui.about_dialog') if m in sys.modules]\n"
+        " 'cactus_desk.ui.dialogs.about') if m in sys.modules]\n"
         "w.shutdown()\n"
         "print(json.dumps(loaded))\n"
     )
@@ -253,7 +253,7 @@ HEAVY_MODULES = (
     "cactus_desk.secrets",
     "cactus_desk.history.sqlite.store",
     "cactus_desk.sandbox",
-    "cactus_desk.ui.payout_form",
+    "cactus_desk.ui.payout.form",
 )
 #: What the first payout does not need: none of it loads (or runs) before the window is usable.
 NOT_BEFORE_READY = (
@@ -267,14 +267,14 @@ NOT_BEFORE_READY = (
     "cactus_desk.history.sqlite.store",
     "cactus_desk.history.sqlite.opening",
     "cactus_desk.sandbox",
-    "cactus_desk.ui.history_view",
+    "cactus_desk.ui.history.panel",
     "cactus_desk.ui.exception_hook",
     # The send path and the gateway's pydantic models load with the first Send.
     "cactus_desk.payouts.send",
     "cactus_desk.payouts.payout",
     "cactus_desk.payouts.draft_model",
     "cactus_desk.gateway.models",
-    "cactus_desk.ui.confirm_dialog",
+    "cactus_desk.ui.payout.confirm_dialog",
 )
 
 # `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is

@@ -55,7 +55,7 @@ from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
-from cactus_desk.ui.history_model import (
+from cactus_desk.ui.history.model import (
     HEADERS,
     READ_POOL,
     READ_THREADS,
@@ -64,12 +64,12 @@ from cactus_desk.ui.history_model import (
     HistoryModel,
     local_time,
 )
-from cactus_desk.ui.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
+from cactus_desk.ui.history.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
 from cactus_desk.ui.view_settings import documents_folder
 from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
 if TYPE_CHECKING:
-    from cactus_desk.ui.reconcile_dialog import ReconcileDialog
+    from cactus_desk.ui.history.reconcile_dialog import ReconcileDialog
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +420,7 @@ class HistoryPanel(QWidget):
 
         Returns None, with a message in the footer, when that payout cannot be set by hand.
         """
-        from cactus_desk.ui.reconcile_dialog import ReconcileDialog
+        from cactus_desk.ui.history.reconcile_dialog import ReconcileDialog
 
         if record_id is None:
             record_id = self._model.record_id(self._table.currentIndex().row())

@@ -30,7 +30,7 @@ from cactus_desk.history.types import HistoryRow, PayoutRecord
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.ui import style
-from cactus_desk.ui.history_model import local_time
+from cactus_desk.ui.history.model import local_time
 
 TIMELINE_HEADERS = ("Time", "Source", "Status", "Outcome", "Note or reason")
 LOADING_DETAILS = "Loading…"

@@ -13,7 +13,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import Fault
 from cactus_desk.secrets import SecretStore
-from cactus_desk.ui.history_model import Column
+from cactus_desk.ui.history.model import Column
 from cactus_desk.ui.main_window import MainWindow
 from cactus_desk.ui.profiles.editor import ProfileDialog
 from tests.ui.conftest import PayoutDriver

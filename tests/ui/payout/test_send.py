@@ -12,8 +12,8 @@ from cactus_desk.history.types import HistoryUnavailableError
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile
 from cactus_desk.sandbox import Fault
-from cactus_desk.ui.confirm_dialog import ConfirmDialog
 from cactus_desk.ui.main_window import MainWindow
+from cactus_desk.ui.payout.confirm_dialog import ConfirmDialog
 from tests.ui.conftest import PayoutDriver
 
 METHODS = [method.wire for method in load_catalog().methods]

@@ -14,8 +14,8 @@ from cactus_desk.callbacks.apply import apply_callback
 from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
-from cactus_desk.ui.history_model import Column
-from cactus_desk.ui.history_view import HistoryPanel
+from cactus_desk.ui.history.model import Column
+from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.callbacks.helpers import ATTEMPT, MERCHANT, SALT, SITE, accepted_record, callback
 

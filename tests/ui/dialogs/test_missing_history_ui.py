@@ -13,8 +13,8 @@ from cactus_desk.history import open_history
 from cactus_desk.history.sqlite.backup import list_backups, make_backup, set_aside
 from cactus_desk.history.sqlite.schema import HISTORY_FILE
 from cactus_desk.history.types import MissingHistoryError
+from cactus_desk.ui.dialogs.recovery import CorruptHistoryDialog
 from cactus_desk.ui.main_window import MainWindow
-from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
 from tests.safety.helpers import attempt, card_request
 
 

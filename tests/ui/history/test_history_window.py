@@ -19,8 +19,8 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.app import build_main_window
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
-from cactus_desk.ui.history_model import Column
-from cactus_desk.ui.history_view import HistoryPanel
+from cactus_desk.ui.history.model import Column
+from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.main_window import DEFAULT_SIZE, HISTORY_TAB, MainWindow
 from tests.callbacks.helpers import MERCHANT, SALT, SITE, accepted_record, unknown_record
 
@@ -304,7 +304,7 @@ import json, sys
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 from cactus_desk import app
-from cactus_desk.ui.history_model import Column
+from cactus_desk.ui.history.model import Column
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 
 qapp = QApplication([])

@@ -24,10 +24,10 @@ from cactus_desk.history import open_history
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.payouts.states import State
 from cactus_desk.receiver import BackgroundReceiver, CallbackApp
-from cactus_desk.ui import history_view
-from cactus_desk.ui.history_model import Column
-from cactus_desk.ui.history_view import HistoryPanel
-from cactus_desk.ui.live_updates import NO_RECEIVER_MESSAGE
+from cactus_desk.ui.history import panel as history_view
+from cactus_desk.ui.history.live_updates import NO_RECEIVER_MESSAGE
+from cactus_desk.ui.history.model import Column
+from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.callbacks.helpers import SALT, accepted_record, callback
 from tests.ui.conftest import READ_TIMEOUT, PayoutDriver

@@ -16,7 +16,7 @@ from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.profiles import Profile
 from cactus_desk.sandbox import SandboxGateway
-from cactus_desk.ui.balance import BalanceWidget
+from cactus_desk.ui.payout.balance import BalanceWidget
 
 WAIT_MS = 10_000
 
@@ -166,7 +166,7 @@ def test_many_currencies_are_shortened_with_all_in_the_tooltip(
 def test_available_balance_is_rounded_down_so_it_is_never_overstated() -> None:
     from decimal import Decimal
 
-    from cactus_desk.ui.balance import to_minor
+    from cactus_desk.ui.payout.balance import to_minor
 
     assert to_minor(Decimal("10.005"), 2) == 1000
     assert to_minor(Decimal("10.0099"), 2) == 1000

@@ -12,9 +12,9 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.gateway.signature import SEPARATOR_MESSAGE
 from cactus_desk.payouts.states import State
 from cactus_desk.sandbox import Fault
-from cactus_desk.ui.history_model import Column
+from cactus_desk.ui.history.model import Column
+from cactus_desk.ui.history.reconcile_dialog import ReconcileDialog
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
-from cactus_desk.ui.reconcile_dialog import ReconcileDialog
 from tests.ui.conftest import PayoutDriver
 from tests.ui.test_safety_ui import open_resend_dialog
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.ui import style
-from cactus_desk.ui.amount_edit import minor_unit_name
+from cactus_desk.ui.widgets.amount_edit import minor_unit_name
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from cactus_desk.history.types import NewAttempt
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import SandboxGateway
-from cactus_desk.ui import history_model, style
-from cactus_desk.ui.history_model import PAGE_SIZE, Column, HistoryModel, Role
-from cactus_desk.ui.history_view import HistoryPanel
+from cactus_desk.ui import style
+from cactus_desk.ui.history import model as history_model
+from cactus_desk.ui.history.model import PAGE_SIZE, Column, HistoryModel, Role
+from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.workers import wait_for
 
 ROWS = 450

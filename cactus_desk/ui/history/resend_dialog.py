@@ -30,7 +30,7 @@ from cactus_desk.payouts.send import SendCode, SendResult
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
-from cactus_desk.ui.send_controller import SendController, SendJob
+from cactus_desk.ui.payout.send_controller import SendController, SendJob
 
 # Results after which nothing happened to the record: the dialog stays open to say why.
 _STAYS_OPEN = frozenset(

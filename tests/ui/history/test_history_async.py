@@ -26,14 +26,15 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter
 from cactus_desk.profiles import ProfileStore
-from cactus_desk.ui import history_model, workers
-from cactus_desk.ui.history_model import LOADING_TEXT, PAGE_SIZE, Column, HistoryModel, Role
-from cactus_desk.ui.history_view import HistoryPanel
-from cactus_desk.ui.result_banner import ResultBanner
-from cactus_desk.ui.status_follower import StatusFollower
-from cactus_desk.ui.timeline import LOADING_DETAILS
+from cactus_desk.ui import workers
+from cactus_desk.ui.history import model as history_model
+from cactus_desk.ui.history.model import LOADING_TEXT, PAGE_SIZE, Column, HistoryModel, Role
+from cactus_desk.ui.history.panel import HistoryPanel
+from cactus_desk.ui.history.timeline import LOADING_DETAILS
+from cactus_desk.ui.payout.result_banner import ResultBanner
+from cactus_desk.ui.payout.status_follower import StatusFollower
 from tests.callbacks.helpers import SALT, accepted_record, callback
-from tests.ui.test_history_view import (  # noqa: F401 - fixtures
+from tests.ui.history.test_history_view import (  # noqa: F401 - fixtures
     BIG,
     ROWS,
     _bulk_history,

@@ -15,7 +15,7 @@ from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite.schema import HISTORY_FILE
 from cactus_desk.history.types import MaintenanceReport
 from cactus_desk.ui import main_window
-from cactus_desk.ui.recovery_dialog import CorruptHistoryDialog
+from cactus_desk.ui.dialogs.recovery import CorruptHistoryDialog
 from tests.ui.test_safety_ui import open_window, seed_history
 
 

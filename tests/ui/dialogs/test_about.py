@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 import cactus_desk
-from cactus_desk.ui.about_dialog import AboutDialog, details_text
+from cactus_desk.ui.dialogs.about import AboutDialog, details_text
 from cactus_desk.ui.main_window import MainWindow
 
 

@@ -33,10 +33,10 @@ from cactus_desk.money import AmountError, Currency, currencies, format_major, p
 from cactus_desk.payouts.draft import new_request_id, validate_draft
 from cactus_desk.payouts.states import state_text
 from cactus_desk.ui import style
-from cactus_desk.ui.amount_edit import AmountEdit, minor_unit_name
-from cactus_desk.ui.method_panel import MethodPanel, ResizableStackedWidget
-from cactus_desk.ui.result_banner import ResultBanner
-from cactus_desk.ui.status_follower import StatusFollower
+from cactus_desk.ui.payout.method_panel import MethodPanel, ResizableStackedWidget
+from cactus_desk.ui.payout.result_banner import ResultBanner
+from cactus_desk.ui.payout.status_follower import StatusFollower
+from cactus_desk.ui.widgets.amount_edit import AmountEdit, minor_unit_name
 
 if TYPE_CHECKING:
     # The confirm dialog and the send service (the gateway's models, the HTTP client) load
@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from cactus_desk.payouts.payout import Payout
     from cactus_desk.payouts.send import SendCode, SendResult
     from cactus_desk.profiles import Profile
-    from cactus_desk.ui.confirm_dialog import ConfirmDialog
-    from cactus_desk.ui.send_controller import SendController, SendJob
+    from cactus_desk.ui.payout.confirm_dialog import ConfirmDialog
+    from cactus_desk.ui.payout.send_controller import SendController, SendJob
 
 # The form's own keys, in the order their messages are listed.
 FORM_KEYS = ("profile", "currency", "method", "site_login", "amount", "request_id")
@@ -442,7 +442,11 @@ class PayoutForm(QWidget):
         """
         from cactus_desk.payouts.draft import PayoutDraft
         from cactus_desk.payouts.send import SendResult
-        from cactus_desk.ui.confirm_dialog import ConfirmDetails, ConfirmDialog, EarlierPayout
+        from cactus_desk.ui.payout.confirm_dialog import (
+            ConfirmDetails,
+            ConfirmDialog,
+            EarlierPayout,
+        )
 
         self._touched.update(self._all_keys())
         self._revalidate()

@@ -11,8 +11,8 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.catalog import load_catalog
 from cactus_desk.checks import CHECKS
-from cactus_desk.ui.amount_edit import AmountEdit
 from cactus_desk.ui.main_window import MainWindow
+from cactus_desk.ui.widgets.amount_edit import AmountEdit
 from tests.ui.conftest import PayoutDriver
 
 

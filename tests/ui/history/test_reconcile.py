@@ -19,11 +19,11 @@ from cactus_desk.callbacks.reconcile import current_user
 from cactus_desk.payouts.states import State
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
-from cactus_desk.ui.history_model import Column
-from cactus_desk.ui.history_view import HistoryPanel
-from cactus_desk.ui.import_dialog import ImportCallbacksDialog
+from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
+from cactus_desk.ui.history.model import Column
+from cactus_desk.ui.history.panel import HistoryPanel
+from cactus_desk.ui.history.reconcile_dialog import ReconcileDialog
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
-from cactus_desk.ui.reconcile_dialog import ReconcileDialog
 from tests.callbacks.helpers import (
     MERCHANT,
     SALT,

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QTimer
 from cactus_desk.callbacks.lifecycle import is_final
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import HistoryError, PayoutRecord
-from cactus_desk.ui.result_banner import ResultBanner
+from cactus_desk.ui.payout.result_banner import ResultBanner
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)

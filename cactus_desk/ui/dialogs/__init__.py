@@ -1,0 +1,1 @@
+"""Dialogs of the shell: about, callback import, a damaged or missing history."""

@@ -1,0 +1,1 @@
+"""The history tab: the paged model, the panel, the timeline and its dialogs."""

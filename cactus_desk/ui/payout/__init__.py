@@ -1,0 +1,1 @@
+"""The payout form: method panels, confirmation, sending, the result and balance."""
