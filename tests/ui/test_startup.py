@@ -275,6 +275,9 @@ NOT_BEFORE_READY = (
     "cactus_desk.payouts.draft_model",
     "cactus_desk.gateway.models",
     "cactus_desk.ui.payout.confirm_dialog",
+    # The history's port and types load with the history.
+    "cactus_desk.history.types",
+    "cactus_desk.history.port",
 )
 
 # `cactus-desk --data-dir DIR` the normal way (cli.main), with a probe that records what is

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 
 from cactus_desk.callbacks.lifecycle import is_final
-from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import HistoryError, PayoutRecord
 from cactus_desk.ui.payout.result_banner import ResultBanner
 from cactus_desk.ui.workers import Runner
+
+if TYPE_CHECKING:  # the history's types load with the history, after the window is usable
+    from cactus_desk.history.port import HistoryStore
+    from cactus_desk.history.types import PayoutRecord
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class StatusFollower(QObject):
     def _failed(self, record_id: int, error: BaseException) -> None:
         if record_id != self._record_id:
             return
+        from cactus_desk.history.types import HistoryError  # loaded by then: it raised
+
         if isinstance(error, (RuntimeError, HistoryError)):  # closed or replaced
             log.debug("stopped following a payout: %s", error)
         else:
