@@ -7,6 +7,7 @@ receiver starts, so the console itself never needs it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from cactus_desk.history import check_store_url, open_history
+from cactus_desk.history import check_store_url, open_history, take_daily_backup
 from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStore
 from cactus_desk.receiver.app import (
@@ -364,7 +365,12 @@ def run_receiver(
     require_uvicorn()
     profile, salt = load_profile_salt(data_dir, profile_name)
     # The upkeep thread stops before the history closes (a ``with`` ends in reverse order).
-    with open_history(data_dir, store) as history, MaintenanceThread(history):
+    # A local history's daily backup is taken beside the upkeep, never before serving.
+    backups = None if store else functools.partial(take_daily_backup, data_dir)
+    with (
+        open_history(data_dir, store) as history,
+        MaintenanceThread(history, daily_backup=backups),
+    ):
         app = CallbackApp(history, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
         # The file guard watches a local history; a team history is the database's to keep.
         served = app if store else HistoryGuard(app, history.location)
