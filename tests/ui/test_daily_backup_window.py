@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.history import open_history
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite.backup import list_backups
+from cactus_desk.ui import main_window
 from tests.safety.helpers import attempt, card_request
 from tests.ui.test_safety_ui import open_window
 
@@ -72,3 +73,19 @@ def test_quitting_during_the_daily_backup_abandons_it_without_a_partial_file(
     assert sorted((data_home / "backups").iterdir()) == []  # nothing partial left behind
     with open_history(data_home) as store:
         assert store.count() == 30
+
+
+def test_a_window_left_open_takes_its_daily_backup_again_when_one_is_due(
+    qtbot: QtBot, data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(data_home)
+    monkeypatch.setattr(main_window, "DAILY_CHECK_INTERVAL_MS", 50)
+    window = open_window(qtbot, data_home)
+    try:
+        qtbot.waitUntil(lambda: len(list_backups(data_home)) == 1, timeout=20_000)
+        # A day passes (days are short here): the check on the timer takes the next ones; the
+        # start-up check ran only once.
+        monkeypatch.setattr(backup, "DAY_MS", 1)
+        qtbot.waitUntil(lambda: len(list_backups(data_home)) >= 3, timeout=20_000)
+    finally:
+        window.shutdown()
