@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cactus_desk import cli
 from cactus_desk.history import abandon_backups, open_history, take_daily_backup
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite.backup import (
@@ -23,6 +24,7 @@ from cactus_desk.history.sqlite.backup import (
 )
 from cactus_desk.history.sqlite.schema import HISTORY_FILE
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.logs import stop_logging
 from tests.callbacks.helpers import ATTEMPT
 
 DAY_MS = 24 * 3600 * 1000
@@ -196,3 +198,37 @@ def test_a_backup_is_a_standard_gzip_file_checked_to_its_end(data_home: Path) ->
     trailing.write_bytes(packed + b"junk")
     with pytest.raises(zlib.error):
         backup._verify_compressed(trailing)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("history", "export", "--output", "{out}"),
+        ("callbacks", "prune-rejected", "--older-than", "30"),
+    ],
+)
+def test_a_command_run_when_the_daily_backup_is_due_returns_without_it(
+    data_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+) -> None:
+    _history(data_home, 3)
+    assert backup.daily_backup_due(data_home)
+
+    real = backup._compress
+
+    def slow(*args: object) -> None:
+        time.sleep(30)  # what compressing a big history costs: the command must not pay it
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backup, "_compress", slow)
+    started = time.monotonic()
+    try:
+        code = cli.main([part.format(out=tmp_path / "out.csv") for part in argv])
+    finally:
+        stop_logging()
+    assert code == 0, capsys.readouterr().err
+    assert time.monotonic() - started < 10
+    assert _files(data_home) == []
