@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.history.sqlite.backup import (
+    daily_backup_if_due,
     list_backups,
     make_backup,
     prepare_history,
@@ -34,6 +35,7 @@ __all__ = [
     "MaintenanceThread",
     "NewAttempt",
     "SortKey",
+    "daily_backup_if_due",
     "list_backups",
     "make_backup",
     "prepare_history",

@@ -12,10 +12,11 @@ figures are the 99th percentile and the maximum of those times. No baseline: the
 absolute (p99 ≤ 20 ms, max ≤ 100 ms), and the cost is the app's schema and triggers.
 
 ``backup_disk_ratio``: a copy of the 1M history in a data folder of its own; the app's own
-start-up step (``prepare_history``, which takes the daily backup and prunes old ones) runs
-once a day for eight days with the clock moved on (a week of daily runs and the next
-morning), a few payouts written each day. The ratio is the size of every backup kept
-together over the history's size (file plus WAL) at the end.
+daily backup (``daily_backup_if_due``, which the window's worker and the receiver's upkeep
+run; it takes the backup and prunes old ones) runs once a day for eight days with the clock
+moved on (a week of daily runs and the next morning), a few payouts written each day. The
+ratio is the size of every backup kept together over the history's size (file plus WAL) at
+the end.
 
 ``python -m benchmarks.writes [--rows N] [--writes-only | --backups-only]``.
 """
@@ -165,7 +166,7 @@ def write_results(
 
 def backup_results(source: Path) -> list[Result]:
     """``backup_disk_ratio``: the app's daily backups of a copy over eight days."""
-    from benchmarks.app_api import list_backups, prepare_history
+    from benchmarks.app_api import daily_backup_if_due, list_backups
 
     with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
         data = Path(tmp)
@@ -173,7 +174,7 @@ def backup_results(source: Path) -> list[Result]:
         first_day = END_MS + DAY_MS  # the morning after the generated history ends
         for day in range(BACKUP_DAYS):
             now = first_day + day * DAY_MS
-            prepare_history(path, now_ms=now)
+            daily_backup_if_due(path, now_ms=now)
             with HistoryStore(path, clock=lambda now=now: now) as store:
                 mix = Mix(store)
                 for _ in range(20):

@@ -9,6 +9,7 @@ empty) is what opening a local history means, so it lives here rather than on th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 
 def open_history(data_dir: Path, store: str | None = None) -> HistoryStore:
     """Open the history: the team history at ``store`` (a ``postgresql://`` URL) when given,
-    else (creating if needed) the local one of ``data_dir``: checked, backed up, migrated.
+    else (creating if needed) the local one of ``data_dir``: checked, backed up before a
+    migration, migrated. The daily backup is not taken here (a person may be waiting): the
+    window and the receiver take it in the background (``take_daily_backup``).
 
     Raises ``CorruptHistoryError`` (the damaged file already set aside),
     ``MissingHistoryError`` (one existed and is gone) or ``HistoryOpenError`` (also for a
@@ -93,6 +96,25 @@ def open_profiles(
         except KeyringError as exc:
             raise ProfileStoreError(f"The team store's password cannot be read: {exc}") from None
     return PostgresProfileStore(store, password=password)
+
+
+def take_daily_backup(data_dir: Path, should_stop: Callable[[], bool]) -> Path | None:
+    """Take the daily backup of the local history of ``data_dir`` when one is due; the new
+    backup, or None. Slow on a big history (most of a minute at a million payouts): only on
+    a background thread. ``should_stop`` returning True abandons it (nothing is kept).
+    Raises ``BackupError``."""
+    from cactus_desk.history.sqlite.backup import daily_backup_if_due
+    from cactus_desk.history.sqlite.opening import history_path
+
+    return daily_backup_if_due(history_path(data_dir), should_stop=should_stop)
+
+
+def abandon_backups(data_dir: Path) -> None:
+    """Abandon the backups of ``data_dir``'s local history in progress in this process (each
+    stops within a step and leaves no partial file): for quitting without waiting for one."""
+    from cactus_desk.history.sqlite.backup import abandon_backups as abandon
+
+    abandon(data_dir)
 
 
 def open_history_fast(data_dir: Path) -> OpenedHistory:

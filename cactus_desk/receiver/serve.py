@@ -7,6 +7,7 @@ receiver starts, so the console itself never needs it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -26,7 +27,13 @@ from cactus_desk.credentials import (
     CredentialError,
     read_credential,
 )
-from cactus_desk.history import check_store_url, open_history, open_profiles, open_team_history
+from cactus_desk.history import (
+    check_store_url,
+    open_history,
+    open_profiles,
+    open_team_history,
+    take_daily_backup,
+)
 from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStoreError
@@ -405,7 +412,12 @@ def run_receiver(
     password = store_password() if store else None
     profile, salt = load_profile_salt(data_dir, profile_name, store, store_password=password)
     # The upkeep thread stops before the history closes (a ``with`` ends in reverse order).
-    with _open_history(data_dir, store, password) as history, MaintenanceThread(history):
+    # A local history's daily backup is taken beside the upkeep, never before serving.
+    backups = None if store else functools.partial(take_daily_backup, data_dir)
+    with (
+        _open_history(data_dir, store, password) as history,
+        MaintenanceThread(history, daily_backup=backups),
+    ):
         app = CallbackApp(history, salt, merchant_id=profile.merchant_id, site_id=profile.site_id)
         # The file guard watches a local history; a team history is the database's to keep.
         served = app if store else HistoryGuard(app, history.location)

@@ -83,6 +83,10 @@ SHUTDOWN_WAIT_MS = 15_000
 # The history's upkeep (history.run_maintenance) runs on a worker this often.
 UPKEEP_INTERVAL_MS = 1000
 UPKEEP_CHANNEL = "history-upkeep"
+# A window left open for days still takes its daily backup: the check (bounded, then the
+# backup when due) runs again on a worker this often.
+DAILY_CHECK_INTERVAL_MS = 3_600_000
+DAILY_CHECK_CHANNEL = "history-daily-check"
 # When the complete integrity check starts after the history opens (the start-up one is bounded).
 COMPLETE_CHECK_DELAY_MS = 30_000
 CLOSING_WHEN_IDLE_TEXT = (
@@ -961,6 +965,21 @@ class MainWindow(QMainWindow):
         self._upkeep_timer.setInterval(UPKEEP_INTERVAL_MS)
         self._upkeep_timer.timeout.connect(self._upkeep)
         self._upkeep_timer.start()
+        self._daily_timer = QTimer(self)
+        self._daily_timer.setInterval(DAILY_CHECK_INTERVAL_MS)
+        self._daily_timer.timeout.connect(self._daily_check)
+        self._daily_timer.start()
+
+    def _daily_check(self) -> None:
+        store = self._history
+        if store is None or self._shut_down or self._runner.busy(DAILY_CHECK_CHANNEL):
+            return
+        self._runner.run(
+            store.check_integrity,
+            lambda problem: self._history_checked(store, problem),
+            lambda error: log.warning("the history could not be checked: %s", error),
+            channel=DAILY_CHECK_CHANNEL,
+        )
 
     def _upkeep(self) -> None:
         store = self._history
@@ -1160,6 +1179,9 @@ class MainWindow(QMainWindow):
             # Stopping first releases a handler a fault holds, so a pending send ends now.
             self._sandbox.stop()
         self._balance.set_profile(None, None)
+        from cactus_desk.history import abandon_backups
+
+        abandon_backups(self.data_dir)  # a daily backup in progress stops, leaving no file
         self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends, balances, opening
         self._controller.close()
         opening, self._opening = self._opening, None

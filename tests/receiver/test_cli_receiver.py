@@ -17,6 +17,7 @@ import pytest
 
 from cactus_desk import cli
 from cactus_desk.history import open_history
+from cactus_desk.history.sqlite.backup import list_backups
 from cactus_desk.logs import stop_logging
 from tests.callbacks.helpers import SALT, accepted_record, callback
 from tests.payouts.conftest import make_attempt
@@ -131,3 +132,42 @@ def test_the_receiver_process_runs_the_history_upkeep(data_home: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_the_receiver_process_takes_the_daily_backup_beside_its_work(data_home: Path) -> None:
+    data_home.mkdir(parents=True)
+    with open_history(data_home) as store:
+        record_id = accepted_record(store)
+    assert list_backups(data_home) == []  # the daily backup is due
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/callback)", first)
+        assert match, first + (proc.stderr.read() if proc.stderr else "")
+        reply = httpx.post(match.group(1), json=callback(4), timeout=10)
+        assert (reply.status_code, reply.json()) == (200, {"result": "ok"})
+        deadline = time.monotonic() + 40
+        while not list_backups(data_home) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (taken,) = list_backups(data_home)
+        assert taken.name.endswith("-daily.sqlite3.gz")
+        proc.send_signal(signal.SIGTERM)
+        _rest, errors = proc.communicate(timeout=20)
+        assert proc.returncode == 0, errors
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert sorted((data_home / "backups").iterdir()) == [taken]  # nothing partial beside it
+    with open_history(data_home) as store:
+        assert store.get(record_id).gateway_status == 4

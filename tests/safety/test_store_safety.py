@@ -19,6 +19,7 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite.backup import (
     KEEP,
+    daily_backup_if_due,
     list_backups,
     make_backup,
     prepare_history,
@@ -107,9 +108,11 @@ def test_payout_writes_are_durable(data_home: Path) -> None:
 
 def test_a_daily_backup_is_private_timestamped_and_seven_are_kept(data_home: Path) -> None:
     path = _history(data_home, "po-1")
-    made = [prepare_history(path, now_ms=T0 + day * DAY_MS) for day in range(10)]
+    made = [daily_backup_if_due(path, now_ms=T0 + day * DAY_MS) for day in range(10)]
     assert all(made)
-    assert prepare_history(path, now_ms=T0 + 9 * DAY_MS + 3600_000) is None  # same day
+    assert daily_backup_if_due(path, now_ms=T0 + 9 * DAY_MS + 3600_000) is None  # same day
+    # Opening the history (as every command does) never takes it, due or not.
+    assert prepare_history(path, now_ms=T0 + 11 * DAY_MS) is None
 
     kept = list_backups(data_home)
     assert kept == sorted(made[-KEEP:], reverse=True)
@@ -308,7 +311,7 @@ def test_backups_of_many_days_stay_within_twice_the_history(data_home: Path) -> 
     path = data_home / HISTORY_FILE
     _plain_backup(path, "history-20240101T000000000Z-daily.sqlite3")  # an old full copy
     for day in range(30):
-        assert prepare_history(path, now_ms=T0 + day * DAY_MS) is not None
+        assert daily_backup_if_due(path, now_ms=T0 + day * DAY_MS) is not None
         with SqliteHistoryStore(path) as store:  # the day's work, no start-up step of its own
             for n in range(20):
                 _add(store, f"day-{day}-{n}")
@@ -336,7 +339,7 @@ def test_a_backup_that_fails_its_read_back_leaves_the_older_ones(
     path = _history(data_home, "po-1")
     kept = make_backup(path, "daily")
 
-    def cut_short(_path: Path) -> int:
+    def cut_short(_path: Path, _should_stop: object = None) -> int:
         raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 
     monkeypatch.setattr(backup, "_verify_compressed", cut_short)

@@ -36,11 +36,13 @@ def open_store(data_dir: Path) -> SqliteHistoryStore:
     """Open (creating if needed) ``history.sqlite3`` in the data folder.
 
     First checks the file's integrity (a damaged one is set aside and
-    ``CorruptHistoryError`` raised) and backs it up before a migration and once a day.
+    ``CorruptHistoryError`` raised) and backs it up before a migration. The daily backup is
+    left to the background (``backup.daily_backup_if_due``): nobody waits for it here.
     A history missing where one existed raises ``MissingHistoryError``: it is never
     replaced by an empty one.
     """
     path = history_path(data_dir)
+    backup.resume_backups(path.parent)
     backup.prepare_history(path)
     store = SqliteHistoryStore(path)
     try:
@@ -76,6 +78,7 @@ def open_store_fast(data_dir: Path) -> OpenedHistory:
     """Open the history for the window: a current one without the slow checks (they are then
     due on a worker: ``check_pending``), anything else through ``open_store``."""
     path = history_path(data_dir)
+    backup.resume_backups(path.parent)
     current = _schema_is_current(path)
     if current is not True:
         # No history yet (first start, or one gone missing: MissingHistoryError), or one that

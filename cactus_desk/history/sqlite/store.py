@@ -92,7 +92,6 @@ _MERGE_PAGES = 32
 _WAL_BACKSTOP_PAGES = 16384
 # After a checkpoint resets the WAL, SQLite truncates the file back to this size.
 _WAL_KEEP_BYTES = 16 * 1024 * 1024
-_DAY_S = 24 * 3600
 # SQLite's result codes for a damaged file, as opposed to one that is busy or unreadable.
 _DAMAGED_NAMES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
@@ -1465,9 +1464,12 @@ class SqliteHistoryStore:
             conn.close()
         if problem is not None:
             return problem
-        if not complete and has_payouts and _daily_backup_due(self.path.parent):
+        if not complete and has_payouts:
             try:
-                backup.make_backup(self.path, "daily")
+                # Abandoned within a step once the store is closed (the window quits).
+                backup.daily_backup_if_due(
+                    self.path, now_ms=self._clock(), should_stop=lambda: self._closed
+                )
             except BackupError as exc:  # a missed daily backup must not keep anyone from work
                 logging.getLogger(__name__).warning("%s", exc)
         return None
@@ -1539,14 +1541,3 @@ def _tune_search(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         logging.getLogger(__name__).info("text index settings left for later: %s", exc)
-
-
-def _daily_backup_due(data_dir: Path) -> bool:
-    newest = backup.newest_backup(data_dir)
-    if newest is None:
-        return True
-    try:
-        age = time.time() - newest.stat().st_mtime
-    except OSError:
-        return True
-    return age >= _DAY_S or age < 0
