@@ -156,7 +156,7 @@ DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days
 TIME_BREAKS_TABLE = "payouts_time_breaks"
 AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
 SORT_COUNTS_TABLE = "payouts_sort_counts"
-ID_BLOCK_BITS = 17  # a value bucket of a few-valued column spans 2**17 ids
+ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,8 @@ class SortBuckets:
 
     ``prefix`` > 0: a bucket is the first ``prefix`` characters of the value, lower-cased
     (the order is COLLATE NOCASE, which folds ASCII exactly as ``lower()`` does). ``prefix``
-    0: the column has few values, so a bucket is one value and a block of ids.
+    0: the column has few values, so a bucket is one value and a block of ids. NULLs (which
+    sort first) are always bucketed by value and id block.
     """
 
     key: int  # the ``sort`` column of payouts_sort_counts
@@ -181,7 +182,9 @@ class SortBuckets:
             value = f"lower(substr({value}, 1, {self.prefix}))"
         elif self.nocase:
             value = f"lower({value})"
-        block = "0" if self.prefix else f"({row}.id >> {ID_BLOCK_BITS})"
+        block = f"({row}.id >> {ID_BLOCK_BITS})"
+        if self.prefix:
+            block = f"(CASE WHEN {row}.{self.column} IS NULL THEN {block} ELSE 0 END)"
         # -Inf stands for NULL: it sorts before every number and text, as NULL does.
         return f"coalesce({value}, -9e999)", block
 
@@ -190,7 +193,7 @@ SORT_BUCKETS: tuple[SortBuckets, ...] = (
     SortBuckets(1, "profile", "profile_name", 0),
     SortBuckets(2, "request", "request_id", 10),
     SortBuckets(3, "invoice", "invoice_id", 3),
-    SortBuckets(4, "login", "site_login", 3),
+    SortBuckets(4, "login", "site_login", 7),
     SortBuckets(5, "method", "method", 0),
     SortBuckets(6, "status", "gateway_status", 0, nocase=False),
 )

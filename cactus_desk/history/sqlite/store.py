@@ -264,6 +264,12 @@ def _should_walk(
     own_column = {SortKey.STATE: "state", SortKey.CURRENCY: "currency"}.get(sort)
     if len(exact) == 1 and single_state and (sort is SortKey.CREATED_AT or own_column in exact):
         return False  # the filter's index (column, created_at, id) already gives this order
+    if (
+        sort is SortKey.CREATED_AT
+        and exact == ["state", "currency", "profile_id"]
+        and len(history_filter.states) == 1
+    ):
+        return False  # payouts_scp_time (state, currency, profile_id, created_at, id) gives it
     return matched > 0 and rows_needed * total <= _WALK_BUDGET * matched
 
 
@@ -640,11 +646,9 @@ def _sort_bucket(
             continue
         inside = offset - seen
         null = _is_null_bucket(value)
-        if buckets.prefix:
+        if buckets.prefix and not null:
             if not descending:
-                ranges = [] if null else [(f"{column}{collate} >= ?", [value])]
-            elif null:
-                ranges = [(f"{column} IS NULL", [])]
+                ranges = [(f"{column}{collate} >= ?", [value])]
             elif above is None:
                 ranges = []
             else:  # every value below the next bucket up (see the migration's proof)

@@ -194,3 +194,17 @@ def test_a_filtered_sort_merges_the_filters_ranges_of_its_index(
     for sql, plan in plans:
         assert not any("TEMP B-TREE" in line for line in plan), (sql, plan)
         assert "SCAN payouts" not in plan, (sql, plan)
+
+
+def test_state_currency_and_profile_in_time_order_read_one_index_range(
+    traced: tuple[SqliteHistoryStore, list[str]],
+) -> None:
+    """All three exact filters in time order: one range of payouts_scp_time, no walk."""
+    store, statements = traced
+    statements.clear()
+    store.page(HistoryFilter(states=frozenset({ACCEPTED}), currency="IDR", profile_id="p1"))
+    plans = _plans(store.path, statements)
+    assert any(
+        any("payouts_scp_time (state=? AND currency=? AND profile_id=?)" in line for line in plan)
+        for _, plan in plans
+    ), plans
