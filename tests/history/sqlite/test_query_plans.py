@@ -5,9 +5,10 @@ short and long search text) reads a first page, a middle page and a last page an
 every statement those calls ran is explained on the same file. No statement may read the
 whole table (``SCAN payouts`` without an index), except the capped count of a 1-2 character
 search, which no index can serve. No statement may sort (``USE TEMP B-TREE FOR ORDER BY``)
-when the page's order comes from an index: without search text in time or amount order, and
-with search text in time order. (Other sorts under a filter walk their own index with the
-filter checked per row; only a filter too rare for that walk falls back to a sort.)
+when the page's order comes from an index: without search text in every order but under the
+"Needs review" filter (few rows, read through their own index and sorted), and with search
+text in time order. Every sort under a state, currency or profile filter merges the ordered
+ranges of the filter's (state, currency, profile) triples in that sort's index.
 """
 
 from __future__ import annotations
