@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -154,6 +155,48 @@ DAY_COUNTS_TABLE = "payouts_day_counts"
 DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days)
 TIME_BREAKS_TABLE = "payouts_time_breaks"
 AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
+SORT_COUNTS_TABLE = "payouts_sort_counts"
+ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
+
+
+@dataclass(frozen=True)
+class SortBuckets:
+    """How one sort order is cut into counted buckets (see ``payouts_sort_counts``).
+
+    ``prefix`` > 0: a bucket is the first ``prefix`` characters of the value, lower-cased
+    (the order is COLLATE NOCASE, which folds ASCII exactly as ``lower()`` does). ``prefix``
+    0: the column has few values, so a bucket is one value and a block of ids. NULLs (which
+    sort first) are always bucketed by value and id block.
+    """
+
+    key: int  # the ``sort`` column of payouts_sort_counts
+    name: str  # the index names: payouts_by_<name> and payouts_scp_<name>
+    column: str
+    prefix: int
+    nocase: bool = True
+
+    def bucket_sql(self, row: str) -> tuple[str, str]:
+        """SQL for (value, block) of the bucket of ``row`` ("new", "old" or a table)."""
+        value = f"{row}.{self.column}"
+        if self.prefix:
+            value = f"lower(substr({value}, 1, {self.prefix}))"
+        elif self.nocase:
+            value = f"lower({value})"
+        block = f"({row}.id >> {ID_BLOCK_BITS})"
+        if self.prefix:
+            block = f"(CASE WHEN {row}.{self.column} IS NULL THEN {block} ELSE 0 END)"
+        # -Inf stands for NULL: it sorts before every number and text, as NULL does.
+        return f"coalesce({value}, -9e999)", block
+
+
+SORT_BUCKETS: tuple[SortBuckets, ...] = (
+    SortBuckets(1, "profile", "profile_name", 0),
+    SortBuckets(2, "request", "request_id", 10),
+    SortBuckets(3, "invoice", "invoice_id", 3),
+    SortBuckets(4, "login", "site_login", 7),
+    SortBuckets(5, "method", "method", 0),
+    SortBuckets(6, "status", "gateway_status", 0, nocase=False),
+)
 
 
 def amount_bucket_sql(amount: str) -> str:
@@ -217,6 +260,7 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
             f"SELECT {amount_bucket_sql('amount_minor')}, state, currency, profile_id, count(*) "
             "FROM payouts GROUP BY 1, 2, 3, 4"
         )
+        _rebuild_sort_counts(conn)
         conn.execute(f"DELETE FROM {TIME_BREAKS_TABLE}")
         conn.execute(
             f"INSERT INTO {TIME_BREAKS_TABLE} (id) SELECT id FROM (SELECT id, created_at, "
@@ -459,6 +503,81 @@ def _v8_fast_history_reads(conn: sqlite3.Connection) -> None:
     rebuild_counts(conn)
 
 
+def _rebuild_sort_counts(conn: sqlite3.Connection) -> None:
+    exists = "SELECT 1 FROM sqlite_master WHERE name = ?"
+    if not conn.execute(exists, (SORT_COUNTS_TABLE,)).fetchone():
+        return
+    conn.execute(f"DELETE FROM {SORT_COUNTS_TABLE}")
+    for sort in SORT_BUCKETS:
+        value, block = sort.bucket_sql("payouts")
+        conn.execute(
+            f"INSERT INTO {SORT_COUNTS_TABLE} (sort, v, blk, state, currency, profile_id, n) "
+            f"SELECT {sort.key}, {value}, {block}, state, currency, profile_id, count(*) "
+            "FROM payouts GROUP BY 2, 3, 4, 5, 6"
+        )
+
+
+def _sort_count_statements(row: str, step: str) -> str:
+    """One statement per sort: add ``step`` to the count of ``row``'s bucket."""
+    statements = []
+    for sort in SORT_BUCKETS:
+        value, block = sort.bucket_sql(row)
+        if step == "+1":
+            statements.append(
+                f"INSERT INTO {SORT_COUNTS_TABLE} (sort, v, blk, state, currency, profile_id, n) "
+                f"VALUES ({sort.key}, {value}, {block}, {row}.state, {row}.currency, "
+                f"{row}.profile_id, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+            )
+        else:
+            statements.append(
+                f"UPDATE {SORT_COUNTS_TABLE} SET n = n - 1 WHERE sort = {sort.key} "
+                f"AND v = {value} AND blk = {block} AND state = {row}.state "
+                f"AND currency = {row}.currency AND profile_id = {row}.profile_id;"
+            )
+    return " ".join(statements)
+
+
+def _v9_filtered_sorts(conn: sqlite3.Connection) -> None:
+    """Every sort ordered under each (state, currency, profile), and counts per sort bucket.
+
+    ``payouts_scp_<name>`` holds each (state, currency, profile) triple's rows in one sort's
+    order, so a filtered page merges the triples the filter allows (reading only index
+    entries) instead of walking the whole order or sorting every match; ``payouts_scp_time``
+    does the same for time, and answers all three filters at once. ``payouts_sort_counts``
+    counts each sort's buckets per triple, kept by triggers, so a page far down any of these
+    orders starts at its bucket instead of stepping over the rows before it.
+    """
+    for sort in SORT_BUCKETS:
+        collate = " COLLATE NOCASE" if sort.nocase else ""
+        conn.execute(
+            f"CREATE INDEX payouts_scp_{sort.name} ON payouts "
+            f"(state, currency, profile_id, {sort.column}{collate}, id)"
+        )
+    conn.execute(
+        "CREATE INDEX payouts_scp_time ON payouts (state, currency, profile_id, created_at, id)"
+    )
+    conn.execute(
+        f"CREATE TABLE {SORT_COUNTS_TABLE} (sort INTEGER NOT NULL, v NOT NULL, "
+        "blk INTEGER NOT NULL, state TEXT NOT NULL, currency TEXT NOT NULL, "
+        "profile_id TEXT NOT NULL, n INTEGER NOT NULL, "
+        "PRIMARY KEY (sort, v, blk, state, currency, profile_id)) WITHOUT ROWID"
+    )
+    increment, decrement = _sort_count_statements("new", "+1"), _sort_count_statements("old", "-1")
+    conn.execute(
+        f"CREATE TRIGGER {SORT_COUNTS_TABLE}_insert AFTER INSERT ON payouts BEGIN {increment} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {SORT_COUNTS_TABLE}_delete AFTER DELETE ON payouts BEGIN {decrement} END"
+    )
+    watched = ["id", "state", "currency", "profile_id", *(sort.column for sort in SORT_BUCKETS)]
+    changed = " OR ".join(f"old.{column} IS NOT new.{column}" for column in watched)
+    conn.execute(
+        f"CREATE TRIGGER {SORT_COUNTS_TABLE}_update AFTER UPDATE OF {', '.join(watched)} "
+        f"ON payouts WHEN {changed} BEGIN {decrement} {increment} END"
+    )
+    _rebuild_sort_counts(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -468,6 +587,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_review_and_pruning,
     _v7_unverified_refusals,
     _v8_fast_history_reads,
+    _v9_filtered_sorts,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

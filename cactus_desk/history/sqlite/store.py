@@ -42,9 +42,13 @@ from cactus_desk.history.sqlite.migrations import (
     COUNTS_TABLE,
     DAY_COUNTS_TABLE,
     DAY_MS,
+    ID_BLOCK_BITS,
     PRUNABLE_REASONS,
     SEARCH_TABLE,
+    SORT_BUCKETS,
+    SORT_COUNTS_TABLE,
     TIME_BREAKS_TABLE,
+    SortBuckets,
     amount_bucket_range,
     migrate,
 )
@@ -259,6 +263,12 @@ def _should_walk(
     own_column = {SortKey.STATE: "state", SortKey.CURRENCY: "currency"}.get(sort)
     if len(exact) == 1 and single_state and (sort is SortKey.CREATED_AT or own_column in exact):
         return False  # the filter's index (column, created_at, id) already gives this order
+    if (
+        sort is SortKey.CREATED_AT
+        and exact == ["state", "currency", "profile_id"]
+        and len(history_filter.states) == 1
+    ):
+        return False  # payouts_scp_time (state, currency, profile_id, created_at, id) gives it
     return matched > 0 and rows_needed * total <= _WALK_BUDGET * matched
 
 
@@ -583,6 +593,149 @@ def _amount_page(
     return _rows_in_order(conn, ids)
 
 
+_BUCKETED: dict[SortKey, SortBuckets] = {
+    sort: buckets
+    for sort, buckets in zip(
+        (
+            SortKey.PROFILE,
+            SortKey.REQUEST_ID,
+            SortKey.INVOICE_ID,
+            SortKey.SITE_LOGIN,
+            SortKey.METHOD,
+            SortKey.GATEWAY_STATUS,
+        ),
+        SORT_BUCKETS,
+        strict=True,
+    )
+}
+_MAX_RANGES = 450  # index ranges merged in one page (SQLite allows 500 arms in a compound)
+
+
+def _is_null_bucket(value: Any) -> bool:
+    return isinstance(value, float) and value == float("-inf")
+
+
+def _sort_bucket(
+    conn: sqlite3.Connection,
+    buckets: SortBuckets,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+) -> tuple[list[tuple[str, list[Any]]], int] | None:
+    """Where the bucket holding row ``offset`` of a sort starts, and the offset inside it.
+
+    The start is a list of index ranges (SQL conditions) whose union is every row from the
+    bucket on, in the page's direction; None when the offset is past the counted rows.
+    """
+    where, params = _where(history_filter)
+    where = where.replace(" WHERE ", " AND ", 1)
+    direction = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT v, blk, sum(n) FROM {SORT_COUNTS_TABLE} WHERE sort = ?{where} "
+        f"GROUP BY v, blk ORDER BY v {direction}, blk {direction}"
+    )
+    seen = 0
+    above: Any = None  # the bucket met before this one (the next one up when descending)
+    column = buckets.column
+    collate = " COLLATE NOCASE" if buckets.nocase else ""
+    for value, block, n in conn.execute(sql, [buckets.key, *params]):
+        if seen + n <= offset:
+            seen += n
+            above = value
+            continue
+        inside = offset - seen
+        null = _is_null_bucket(value)
+        if buckets.prefix and not null:
+            if not descending:
+                ranges = [(f"{column}{collate} >= ?", [value])]
+            elif above is None:
+                ranges = []
+            else:  # every value below the next bucket up (see the migration's proof)
+                ranges = [(f"{column}{collate} < ?", [above]), (f"{column} IS NULL", [])]
+            return ranges, inside
+        low = block << ID_BLOCK_BITS
+        high = (block + 1) << ID_BLOCK_BITS
+        if not descending and null:
+            ranges = [(f"{column} IS NULL AND id >= ?", [low]), (f"{column} IS NOT NULL", [])]
+        elif not descending:
+            ranges = [
+                (f"{column}{collate} = ? AND id >= ?", [value, low]),
+                (f"{column}{collate} > ?", [value]),
+            ]
+        elif null:
+            ranges = [(f"{column} IS NULL AND id < ?", [high])]
+        else:
+            ranges = [
+                (f"{column}{collate} = ? AND id < ?", [value, high]),
+                (f"{column}{collate} < ?", [value]),
+                (f"{column} IS NULL", []),
+            ]
+        return ranges, inside
+    return None
+
+
+def _sorted_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[sqlite3.Row] | None:
+    """A page of a bucketed sort (profile, ids, login, method, status), by merging ranges.
+
+    Under a state, currency or profile filter each allowed (state, currency, profile) triple
+    is one ordered range of ``payouts_scp_<name>``, merged by SQLite reading index entries
+    only; far down the order every range starts at the page's bucket (``_sort_bucket``).
+    None when neither helps (an unfiltered page near the top walks the plain index).
+    """
+    buckets = _BUCKETED[sort]
+    filtered = bool(history_filter.states or history_filter.currency or history_filter.profile_id)
+    ranges: list[tuple[str, list[Any]]] = [("", [])]
+    if offset > _DEEP_OFFSET:
+        found = _sort_bucket(conn, buckets, history_filter, descending, offset)
+        if found is None:
+            return []
+        if found[0]:
+            ranges, offset = found
+    elif not filtered:
+        return None
+    if filtered:
+        where, params = _where(history_filter)
+        triples = conn.execute(
+            f"SELECT state, currency, profile_id FROM {COUNTS_TABLE}{where}"
+            + (" AND" if where else " WHERE")
+            + " n > 0",
+            params,
+        ).fetchall()
+        if not triples:
+            return []
+        index = f"payouts_scp_{buckets.name}"
+        exact = "state = ? AND currency = ? AND profile_id = ?"
+    else:
+        triples = [()]
+        index = f"payouts_by_{buckets.name}"
+        exact = ""
+    if len(triples) * len(ranges) > _MAX_RANGES:
+        return None
+    arms: list[str] = []
+    arm_params: list[Any] = []
+    for triple in triples:
+        for condition, values in ranges:
+            terms = " AND ".join(term for term in (exact, condition) if term)
+            arms.append(
+                f"SELECT {buckets.column} AS k, id FROM payouts INDEXED BY {index}"
+                + (f" WHERE {terms}" if terms else "")
+            )
+            arm_params += [*triple, *values]
+    direction = " DESC" if descending else ""
+    collate = " COLLATE NOCASE" if buckets.nocase else ""
+    order = f" ORDER BY k{collate}{direction}, id{direction} LIMIT ? OFFSET ?"
+    sql = " UNION ALL ".join(arms) + order
+    ids = [row[1] for row in conn.execute(sql, [*arm_params, limit, offset])]
+    return _rows_in_order(conn, ids)
+
+
 def _by_value_then_time(
     conn: sqlite3.Connection,
     history_filter: HistoryFilter,
@@ -662,6 +815,10 @@ def _page(
         grouped = _by_value_then_time(conn, history_filter, sort, descending, offset, limit, search)
         return grouped[::-1] if reverse else grouped
     rows: list[sqlite3.Row] | None = None
+    if sort in _BUCKETED and not history_filter.needs_review:
+        rows = _sorted_page(conn, history_filter, sort, descending, offset, limit)
+        if rows is not None:
+            return rows[::-1] if reverse else rows
     deep = _deep_bound(conn, history_filter, sort, descending, offset)
     bound, inside = deep if deep is not None else (None, offset)
     if sort is SortKey.AMOUNT and (history_filter.states or history_filter.currency):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.history.sqlite import migrations as migrations_module
 from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.migrations import amount_bucket_range, amount_bucket_sql
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
@@ -215,3 +216,133 @@ def test_an_amount_lies_in_its_buckets_range_and_buckets_sort_as_amounts(amount:
     assert low <= amount < high
     assert conn.execute(bucket_sql, (amount + 1,)).fetchone()[0] >= bucket
     assert conn.execute(bucket_sql, (high,)).fetchone()[0] > bucket
+
+
+SORTABLE_ROWS = 120
+PROFILE_NAMES = ("Shop A", "shop a", "Shop b", "Ärger")  # two equal under NOCASE, one non-ASCII
+METHODS = ("card", "Card", "bank", "QIWI", "emanat")
+LOGIN_STARTS = ("ivan", "IVA", "Anna", "anne", "z", "Ølaf", "iv")
+
+
+def _ascii_lower(text: str) -> str:
+    """Lower-case as SQLite's NOCASE does: ASCII letters only."""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def _bucketed_key(sort: SortKey) -> Any:
+    def nullable(value: str | None) -> tuple[int, str]:
+        return (0, "") if value is None else (1, _ascii_lower(value))
+
+    keys = {
+        SortKey.PROFILE: lambda row: (_ascii_lower(row.profile_name), row.id),
+        SortKey.REQUEST_ID: lambda row: (_ascii_lower(row.request_id), row.id),
+        SortKey.INVOICE_ID: lambda row: (nullable(row.invoice_id), row.id),
+        SortKey.SITE_LOGIN: lambda row: (_ascii_lower(row.site_login), row.id),
+        SortKey.METHOD: lambda row: (_ascii_lower(row.method), row.id),
+        SortKey.GATEWAY_STATUS: lambda row: (
+            (0, 0) if row.gateway_status is None else (1, int(row.gateway_status)),
+            row.id,
+        ),
+    }
+    return keys[sort]
+
+
+@pytest.fixture(scope="module")
+def sortable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteHistoryStore]:
+    """Values that share bucket prefixes, differ only in case, are missing (NULL) or are not
+    ASCII; ids are cut into blocks of four, so a few-valued column has many buckets."""
+    path: Path = tmp_path_factory.mktemp("sorts") / "history.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(migrations_module, "ID_BLOCK_BITS", 2)
+        patch.setattr(store_module, "ID_BLOCK_BITS", 2)
+        store = SqliteHistoryStore(path, clock=SteadyClock())
+        for i in range(SORTABLE_ROWS):
+            currency = CURRENCIES[i % 3]
+            record_id = store.create_attempt(
+                make_attempt(
+                    request_id=("cd-2024010", "CD-2024011", "cd-20240")[i % 3] + f"{i * 7919 % 97}",
+                    site_login=f"{LOGIN_STARTS[i % 7]}{i % 5}",
+                    method=METHODS[i % 5],
+                    currency=currency,
+                    profile_id=f"p{i % 2}",
+                    profile_name=PROFILE_NAMES[i % 4],
+                )
+            )
+            if i % 5 == 0:
+                store.record_outcome(record_id, Rejected("Refused", signature_verified=True))
+            elif i % 7 == 0:
+                store.record_outcome(record_id, Unknown("No answer.", UnknownKind.TIMEOUT))
+            else:
+                invoice = ("INV-", "inv-", "7")[i % 3] + f"{i * 31 % 89}"
+                store.record_outcome(record_id, Accepted(invoice, (3, 2)[i % 2], "Initialized"))
+        yield store
+        store.close()
+
+
+BUCKETED_FILTERS = [
+    HistoryFilter(),
+    HistoryFilter(states=frozenset({"UNKNOWN"})),
+    HistoryFilter(states=frozenset({"REJECTED", "UNKNOWN"})),
+    HistoryFilter(currency="USD"),
+    HistoryFilter(profile_id="p1"),
+    HistoryFilter(states=frozenset({"ACCEPTED"}), currency="IDR", profile_id="p0"),
+]
+
+
+@pytest.mark.parametrize("history_filter", BUCKETED_FILTERS, ids=repr)
+@pytest.mark.parametrize(
+    "sort",
+    [
+        SortKey.PROFILE,
+        SortKey.REQUEST_ID,
+        SortKey.INVOICE_ID,
+        SortKey.SITE_LOGIN,
+        SortKey.METHOD,
+        SortKey.GATEWAY_STATUS,
+    ],
+)
+@pytest.mark.parametrize("descending", [True, False])
+def test_every_page_of_a_bucketed_sort_is_the_slice_of_the_full_order(
+    sortable: SqliteHistoryStore,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Merged (state, currency, profile) ranges near the top, and every deep page started at
+    its counted bucket (by prefix, or by value and id block), give the exact order."""
+    monkeypatch.setattr(store_module, "ID_BLOCK_BITS", 2)
+    everything = sortable.page(HistoryFilter(), limit=SORTABLE_ROWS + 10)
+    expected = sorted(
+        (row for row in everything if _matches(row, history_filter)),
+        key=_bucketed_key(sort),
+        reverse=descending,
+    )
+    assert len(expected) > 8, "the filter should match several rows"
+    for offset in range(len(expected)):
+        page = sortable.page(history_filter, sort, descending, offset, 5)
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 5]], offset
+
+
+def test_the_sort_counts_follow_every_write(sortable: SqliteHistoryStore) -> None:
+    """Inserts and outcomes keep each sort's bucket counts equal to a fresh recount."""
+    with sortable.read_connection() as conn:
+        kept = conn.execute(
+            "SELECT sort, v, blk, state, currency, profile_id, n FROM payouts_sort_counts "
+            "WHERE n > 0 ORDER BY 1, 2, 3, 4, 5, 6"
+        ).fetchall()
+        conn.execute("SAVEPOINT recount")
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(migrations_module, "ID_BLOCK_BITS", 2)
+                migrations_module.rebuild_counts(conn)
+            fresh = conn.execute(
+                "SELECT sort, v, blk, state, currency, profile_id, n FROM payouts_sort_counts "
+                "ORDER BY 1, 2, 3, 4, 5, 6"
+            ).fetchall()
+        finally:
+            conn.execute("ROLLBACK TO recount")
+            conn.execute("RELEASE recount")
+    assert [tuple(row) for row in kept] == [tuple(row) for row in fresh]
+    assert len({row[0] for row in fresh}) == 6
+    assert any(row[2] > 3 for row in fresh)  # several id blocks

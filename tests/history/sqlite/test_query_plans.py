@@ -5,9 +5,10 @@ short and long search text) reads a first page, a middle page and a last page an
 every statement those calls ran is explained on the same file. No statement may read the
 whole table (``SCAN payouts`` without an index), except the capped count of a 1-2 character
 search, which no index can serve. No statement may sort (``USE TEMP B-TREE FOR ORDER BY``)
-when the page's order comes from an index: without search text in time or amount order, and
-with search text in time order. (Other sorts under a filter walk their own index with the
-filter checked per row; only a filter too rare for that walk falls back to a sort.)
+when the page's order comes from an index: without search text in every order but under the
+"Needs review" filter (few rows, read through their own index and sorted), and with search
+text in time order. Every sort under a state, currency or profile filter merges the ordered
+ranges of the filter's (state, currency, profile) triples in that sort's index.
 """
 
 from __future__ import annotations
@@ -103,10 +104,8 @@ def _ordered_by_index(history_filter: HistoryFilter, sort: SortKey) -> bool:
     text = history_filter.text.strip()
     if text:
         return sort is SortKey.CREATED_AT and len(text) >= 3
-    return sort in (SortKey.CREATED_AT, SortKey.AMOUNT) or (
-        not (history_filter.states or history_filter.currency or history_filter.profile_id)
-        and not history_filter.needs_review
-    )
+    # "Needs review" marks few rows: those are read through their own index and sorted.
+    return sort in (SortKey.CREATED_AT, SortKey.AMOUNT) or not history_filter.needs_review
 
 
 @pytest.mark.parametrize("sort", list(SortKey))
@@ -154,3 +153,59 @@ def test_the_explained_statements_are_the_ones_run(
         any("payouts_sc_amount" in line for line in plan) and any("MERGE" in line for line in plan)
         for _, plan in plans
     ) or any(any("payouts_sc_amount" in line for line in plan) for _, plan in plans)
+
+
+@pytest.mark.parametrize(
+    ("sort", "index"),
+    [
+        (SortKey.PROFILE, "payouts_scp_profile"),
+        (SortKey.REQUEST_ID, "payouts_scp_request"),
+        (SortKey.INVOICE_ID, "payouts_scp_invoice"),
+        (SortKey.SITE_LOGIN, "payouts_scp_login"),
+        (SortKey.METHOD, "payouts_scp_method"),
+        (SortKey.GATEWAY_STATUS, "payouts_scp_status"),
+    ],
+)
+@pytest.mark.parametrize(
+    "history_filter",
+    [
+        HistoryFilter(states=frozenset({UNKNOWN})),
+        HistoryFilter(states=frozenset({REJECTED, UNKNOWN}), currency="USD"),
+        HistoryFilter(profile_id="p1"),
+        HistoryFilter(currency="RUB", profile_id="p0"),
+    ],
+)
+@pytest.mark.parametrize("middle", [False, True])
+def test_a_filtered_sort_merges_the_filters_ranges_of_its_index(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    sort: SortKey,
+    index: str,
+    history_filter: HistoryFilter,
+    middle: bool,
+) -> None:
+    """A rare filter sorted by any column reads its own ranges in order, near the top and far
+    down (where every range starts at the page's counted bucket): no walk, no sort."""
+    store, statements = traced
+    total = store.count(history_filter)
+    assert total >= 4
+    statements.clear()
+    store.page(history_filter, sort, True, total // 2 - 1 if middle else 0, 3)
+    plans = _plans(store.path, statements)
+    assert any(any(index in line for line in plan) for _, plan in plans), plans
+    for sql, plan in plans:
+        assert not any("TEMP B-TREE" in line for line in plan), (sql, plan)
+        assert "SCAN payouts" not in plan, (sql, plan)
+
+
+def test_state_currency_and_profile_in_time_order_read_one_index_range(
+    traced: tuple[SqliteHistoryStore, list[str]],
+) -> None:
+    """All three exact filters in time order: one range of payouts_scp_time, no walk."""
+    store, statements = traced
+    statements.clear()
+    store.page(HistoryFilter(states=frozenset({ACCEPTED}), currency="IDR", profile_id="p1"))
+    plans = _plans(store.path, statements)
+    assert any(
+        any("payouts_scp_time (state=? AND currency=? AND profile_id=?)" in line for line in plan)
+        for _, plan in plans
+    ), plans
