@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import PayoutOutcome
+from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.postgres import callbacks as rows
 from cactus_desk.history.postgres import queries
 from cactus_desk.history.postgres.callbacks import Conn
@@ -44,7 +45,6 @@ from cactus_desk.history.postgres.migrations import (
     SchemaTooNewError,
     migrate,
 )
-from cactus_desk.history.postgres.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.types import (
     BackupError,
     DuplicateProbe,

@@ -25,15 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
-from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
-    Accepted,
     PayoutOutcome,
-    RefusedUnverified,
-    Rejected,
-    Unknown,
 )
+from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
@@ -77,9 +73,7 @@ from cactus_desk.history.types import (
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
-from cactus_desk.payouts.statuses import GatewayStatus
 
-RESPONSE_TEXT_LIMIT = 4000
 _BUSY_TIMEOUT_S = 10.0
 # The write path never merges the text index or checkpoints the WAL in the common case: both
 # are the maintenance step's work (``run_maintenance``). FTS5 keeps these in its own config
@@ -100,7 +94,6 @@ _WAL_KEEP_BYTES = 16 * 1024 * 1024
 _DAMAGED_NAMES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 _EVERYTHING = HistoryFilter()  # the default filter: every record
-_KNOWN_STATUSES = frozenset(int(status) for status in GatewayStatus)
 
 
 _ROW_COLUMNS = (
@@ -847,91 +840,6 @@ def _page(
     return rows
 
 
-def _unknown_status_review(status: Any) -> dict[str, Any]:
-    """Review columns for an accepted answer whose status is outside the gateway's 1-7."""
-    if type(status) is int and status in _KNOWN_STATUSES:
-        return {}
-    in_range = type(status) is int and -(2**63) <= status < 2**63
-    return {
-        "gateway_status": status if in_range else None,
-        "needs_review": 1,
-        "review_message": (
-            f"The gateway accepted the payout with status {str(status)[:40]}, which Cactus Desk "
-            "does not know; check it by hand."
-        ),
-    }
-
-
-def _outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
-    if isinstance(outcome, Accepted):
-        return {
-            "state": State.ACCEPTED,
-            "invoice_id": outcome.invoice_id,
-            "gateway_status": outcome.status,
-            "message": outcome.message,
-            "detail": "",
-            "http_status": None,
-            "response": dict(outcome.response),
-            "unknown_kind": None,
-            **_unknown_status_review(outcome.status),
-        }
-    if isinstance(outcome, Rejected) and outcome.signature_verified:
-        return {
-            "state": State.REJECTED,
-            "invoice_id": None,
-            "gateway_status": None,
-            "message": outcome.message,
-            "detail": "",
-            "http_status": outcome.http_status,
-            "response": dict(outcome.response),
-            "unknown_kind": None,
-        }
-    if isinstance(outcome, Rejected | RefusedUnverified):
-        # Possibly paid: kept apart from REJECTED so the duplicate guard still counts it.
-        why = outcome.why if isinstance(outcome, RefusedUnverified) else "it is not signed"
-        return {
-            "state": State.REFUSED_UNVERIFIED,
-            "invoice_id": None,
-            "gateway_status": None,
-            "message": outcome.message,
-            "detail": f"The refusal could not be verified: {why}.",
-            "http_status": outcome.http_status,
-            "response": dict(outcome.response),
-            "unknown_kind": None,
-        }
-    if isinstance(outcome, Unknown):
-        raw = outcome.response_text
-        return {
-            "state": State.UNKNOWN,
-            "invoice_id": None,
-            "gateway_status": None,
-            "message": outcome.reason,
-            "detail": outcome.detail,
-            "http_status": outcome.http_status,
-            "response": None if raw is None else {"raw_body": raw[:RESPONSE_TEXT_LIMIT]},
-            "unknown_kind": str(outcome.kind),
-        }
-    raise TypeError(f"Not a payout outcome: {type(outcome).__name__}")
-
-
-def _keep_early_callback(columns: dict[str, Any], row: sqlite3.Row) -> None:
-    """A verified callback applied while the attempt was SUBMITTING outranks its answer.
-
-    Callbacks can overtake the synchronous answer; the answer's status 3 must not move a
-    callback's later status back, and a callback that proves the invoice exists turns an
-    UNKNOWN outcome into ACCEPTED.
-    """
-    early = int(row["gateway_status"])
-    columns["gateway_status"] = later_status(early, columns.get("gateway_status"))
-    columns["invoice_id"] = columns.get("invoice_id") or row["invoice_id"]
-    doubt = (State.UNKNOWN, State.REFUSED_UNVERIFIED)
-    if columns.get("state") in doubt and early in PROVES_INVOICE and row["invoice_id"]:
-        columns["state"] = str(State.ACCEPTED)
-        columns["detail"] = f"Before the callback: {columns['message']} {columns['detail']}".strip()
-        columns["message"] = "Invoice confirmed by a gateway callback"
-        columns["unknown_kind"] = None
-
-
 def _prepare_file(path: Path) -> None:
     """Create the database file private to the user before SQLite opens it.
 
@@ -1154,7 +1062,7 @@ class SqliteHistoryStore:
 
     def record_outcome(self, record_id: int, outcome: PayoutOutcome) -> None:
         """Give a SUBMITTING attempt its outcome: ACCEPTED, REJECTED or UNKNOWN."""
-        columns = _outcome_columns(outcome)
+        columns = outcome_columns(outcome)
         response = columns.pop("response")
         columns["response_json"] = None if response is None else masked_json(response)
         columns["state"] = str(columns["state"])
@@ -1198,7 +1106,7 @@ class SqliteHistoryStore:
                     f"({State(row['state']).label}); it is not changed."
                 )
             if row["gateway_status"] is not None:
-                _keep_early_callback(columns, row)
+                keep_early_callback(columns, row)
                 assignments = ", ".join(f"{name} = ?" for name in columns)
             conn.execute(
                 f"UPDATE payouts SET {assignments} WHERE id = ?", [*columns.values(), record_id]

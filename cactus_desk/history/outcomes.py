@@ -1,13 +1,12 @@
-"""What an answer writes to a record: the same rules as the SQLite adapter's, column by column.
+"""What an answer writes to a record, column by column, for every history adapter.
 
-The two adapters must record an outcome identically (the contract suite checks it); these
-functions are backend-free and take the record as a mapping.
+The adapters must record an outcome identically (the contract suite checks it); these
+functions are backend-free and read the record by column name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from cactus_desk.callbacks.lifecycle import PROVES_INVOICE, later_status
 from cactus_desk.gateway.outcomes import (
@@ -21,6 +20,14 @@ from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import GatewayStatus
 
 RESPONSE_TEXT_LIMIT = 4000
+
+
+class _Row(Protocol):
+    """A record read by column name (a ``sqlite3.Row`` or a psycopg dict row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 _KNOWN_STATUSES = frozenset(int(status) for status in GatewayStatus)
 
 
@@ -92,11 +99,12 @@ def outcome_columns(outcome: PayoutOutcome) -> dict[str, Any]:
     raise TypeError(f"Not a payout outcome: {type(outcome).__name__}")
 
 
-def keep_early_callback(columns: dict[str, Any], row: Mapping[str, Any]) -> None:
+def keep_early_callback(columns: dict[str, Any], row: _Row) -> None:
     """A verified callback applied while the attempt was SUBMITTING outranks its answer.
 
-    The answer's status 3 must not move a callback's later status back, and a callback that
-    proves the invoice exists turns an UNKNOWN outcome into ACCEPTED.
+    Callbacks can overtake the synchronous answer; the answer's status 3 must not move a
+    callback's later status back, and a callback that proves the invoice exists turns an
+    UNKNOWN outcome into ACCEPTED.
     """
     early = int(row["gateway_status"])
     columns["gateway_status"] = later_status(early, columns.get("gateway_status"))
