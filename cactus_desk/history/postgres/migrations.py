@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from cactus_desk.history.postgres.approval_schema import v_approvals
 from cactus_desk.history.postgres.roles import GROUP_ROLES
 
 Migration = Callable[[psycopg.Connection], None]
@@ -536,6 +537,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v2_text_search,
     _v3_attribution,
     _v4_profiles,
+    v_approvals,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

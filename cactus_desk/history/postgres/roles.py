@@ -156,11 +156,41 @@ PROFILE_READ_COLUMNS = (
     "version",
 )
 
+_RUN = (Grant("EXECUTE"),)
+# Approvals and the audit trail: every table read-only (written by the owner's functions
+# only); each function to the roles whose action it is (it checks session_user besides).
+APPROVAL_PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
+    **{
+        f"TABLE {table}": {role: (_READ,) for role in _READERS}
+        for table in (
+            "approval_policies",
+            "approver_limits",
+            "approval_requests",
+            "approvals",
+            "audit_log",
+        )
+    },
+    "FUNCTION cactus_required_approvals(TEXT, TEXT, BIGINT)": {
+        role: _RUN for role in _READERS
+    },
+    "FUNCTION cactus_set_policy(TEXT, TEXT, BIGINT, BIGINT, INTEGER)": {ADMIN: _RUN},
+    "FUNCTION cactus_set_limit(TEXT, TEXT, BIGINT)": {ADMIN: _RUN},
+    "FUNCTION cactus_submit_payout(TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, TEXT, TEXT, TEXT, "
+    "BIGINT, TEXT)": {MAKER: _RUN},
+    "FUNCTION cactus_approve_payout(BIGINT, TEXT)": {APPROVER: _RUN},
+    "FUNCTION cactus_reject_payout(BIGINT, TEXT)": {APPROVER: _RUN},
+    "FUNCTION cactus_withdraw_payout(BIGINT)": {MAKER: _RUN},
+    "FUNCTION cactus_claim_send(BIGINT)": {MAKER: _RUN, APPROVER: _RUN},
+    "FUNCTION cactus_audit_note(TEXT, TEXT, JSONB)": {role: _RUN for role in _READERS},
+}
+
 PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "TABLE payouts": {
         VIEWER: (_READ,),
         MAKER: (_READ, Grant("INSERT", ATTEMPT_COLUMNS), Grant("UPDATE", SEND_COLUMNS)),
-        APPROVER: (_READ, Grant("UPDATE", SETTLE_COLUMNS)),
+        # An approver records only a payout it claimed for sending, and writes the send
+        # columns only of its own (the approval gate trigger checks both).
+        APPROVER: (_READ, Grant("INSERT", ATTEMPT_COLUMNS), Grant("UPDATE", SEND_COLUMNS)),
         RECEIVER: (_READ, Grant("UPDATE", CALLBACK_COLUMNS)),
         ADMIN: (_READ, Grant("INSERT", IMPORT_COLUMNS)),
     },
@@ -210,6 +240,7 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "TABLE schema_version": {role: (_READ,) for role in GROUP_ROLES},
     "FUNCTION cactus_prune_rejected(BIGINT)": {ADMIN: (Grant("EXECUTE"),)},
     "FUNCTION cactus_add_user(TEXT, TEXT, TEXT)": {ADMIN: (Grant("EXECUTE"),)},
+    **APPROVAL_PRIVILEGES,
 }
 
 
