@@ -324,7 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     from cactus_desk import team_command
 
     team_command.add_parser(commands, _cmd_team_connect)
+    from cactus_desk import approvals_command
+
+    approvals_command.add_parser(commands, _cmd_approvals)
     return parser
+
+
+def _cmd_approvals(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk.team_command import TeamCommandError
+
+    try:
+        return int(args.approvals_action(args, ctx))
+    except TeamCommandError as exc:
+        raise CliError(str(exc), exc.code) from None
 
 
 def _cmd_team_connect(args: argparse.Namespace, ctx: Context) -> int:

@@ -27,6 +27,7 @@ EXIT_USAGE = 2  # invalid input, or not confirmed; nothing recorded, nothing sen
 EXIT_REJECTED = 3  # the gateway refused it, verifiably: nothing was paid
 EXIT_NOT_SENT = 4  # nothing left this computer (recorded as not sent, or not recorded at all)
 EXIT_IN_DOUBT = 5  # the payout may exist at the gateway: do not send it again
+EXIT_SUBMITTED = 6  # submitted for approval on a team history: nothing was sent yet
 
 # By ``SendCode`` value (a ``StrEnum``): the window's start must not import the send path.
 EXIT_CODES = {
@@ -62,6 +63,7 @@ Exit status:
      request id already in the history, history not writable)
   5  in doubt: the payout may exist at the gateway (outcome unknown, refusal not verified,
      outcome not saved); do not send it again, check the history and Cactus
+  6  submitted for approval (a team history's policy holds it): nothing was sent yet
 """
 
 
@@ -198,7 +200,7 @@ _OPTION = {
 
 def _send(args: argparse.Namespace, ctx: Context, profile: Profile, draft: Any) -> int:
     from cactus_desk.history import open_history
-    from cactus_desk.history.types import HistoryOpenError
+    from cactus_desk.history.types import HistoryError, HistoryOpenError
     from cactus_desk.payouts.send import SendResult, SendService
     from cactus_desk.secrets import SecretStore
 
@@ -219,9 +221,18 @@ def _send(args: argparse.Namespace, ctx: Context, profile: Profile, draft: Any) 
                 print(f"cactus-desk: error: {prepared.message}", file=ctx.stderr)
             return EXIT_CODES[prepared.code]
         _print_summary(ctx.stdout, prepared)
-        refusal = _confirm(args, ctx, prepared)
+        from cactus_desk import payout_approval
+
+        try:
+            held = payout_approval.approvals_needed(ctx.store, prepared.payout)
+        except HistoryError as exc:
+            return _fail(ctx, f"{exc} Nothing was sent.", EXIT_ERROR)
+        refusal = _confirm(args, ctx, prepared, submit=bool(held))
         if refusal is not None:
             return _fail(ctx, refusal, EXIT_USAGE)
+        if held:
+            assert ctx.store is not None
+            return payout_approval.submit(ctx.store, prepared.payout, held, ctx.stdout, ctx.stderr)
         result = service.send(prepared.payout, profile)
         if prepared.confirm_units and result.accepted:
             _remember_units(ctx, profile, prepared)
@@ -258,7 +269,9 @@ def _print_summary(out: TextIO, prepared: Prepared) -> None:
     print("\n".join(lines), file=out, flush=True)
 
 
-def _confirm(args: argparse.Namespace, ctx: Context, prepared: Prepared) -> str | None:
+def _confirm(
+    args: argparse.Namespace, ctx: Context, prepared: Prepared, *, submit: bool = False
+) -> str | None:
     """None when the person confirmed; else why nothing is sent."""
     tty = ctx.stdin.isatty()
     payout = prepared.payout
@@ -281,7 +294,7 @@ def _confirm(args: argparse.Namespace, ctx: Context, prepared: Prepared) -> str 
     if not tty:
         what = "a repeat of a recent payout" if prepared.repeats else "this payout"
         return f"not confirmed: add --yes to send {what} without a terminal; nothing was sent"
-    question = "Send this payout?"
+    question = "Submit this payout for approval?" if submit else "Send this payout?"
     if prepared.repeats:
         question = "This repeats a payout of the last 24 hours. Send it anyway?"
     if _ask(ctx, f"{question} [y/N] ").lower() not in ("y", "yes"):

@@ -174,7 +174,7 @@ DECLARE
     new_row JSONB;
 BEGIN
     IF NOT cactus_is_admin() THEN
-        {_refuse('only a team admin sets approval policies')};
+        {_refuse("only a team admin sets approval policies")};
     END IF;
     SELECT to_jsonb(p) INTO old_row FROM approval_policies p
         WHERE profile_id = p_profile AND currency = p_currency FOR UPDATE;
@@ -196,10 +196,10 @@ DECLARE
     new_row JSONB;
 BEGIN
     IF NOT cactus_is_admin() THEN
-        {_refuse('only a team admin sets approval limits')};
+        {_refuse("only a team admin sets approval limits")};
     END IF;
     IF p_login = session_user THEN
-        {_refuse('nobody sets their own approval limit')};
+        {_refuse("nobody sets their own approval limit")};
     END IF;
     SELECT to_jsonb(l) INTO old_row FROM approver_limits l
         WHERE login = p_login AND currency = p_currency FOR UPDATE;
@@ -225,10 +225,10 @@ DECLARE
     made approval_requests;
 BEGIN
     IF NOT '{MAKER}' = ANY (cactus_session_roles()) THEN
-        {_refuse('only a maker submits payouts')};
+        {_refuse("only a maker submits payouts")};
     END IF;
     IF needed = 0 THEN
-        {_refuse('this payout needs no approval; send it', 'invalid_parameter_value')};
+        {_refuse("this payout needs no approval; send it", "invalid_parameter_value")};
     END IF;
     IF body->>'merchant_id' IS DISTINCT FROM p_merchant_id
             OR (body->>'site_id')::bigint IS DISTINCT FROM p_site_id
@@ -237,11 +237,11 @@ BEGIN
             OR body->>'method' IS DISTINCT FROM p_method
             OR body->>'currency' IS DISTINCT FROM p_currency
             OR (body->>'amount')::bigint IS DISTINCT FROM p_amount THEN
-        {_refuse('the request body does not match the payout', 'invalid_parameter_value')};
+        {_refuse("the request body does not match the payout", "invalid_parameter_value")};
     END IF;
     IF EXISTS (SELECT 1 FROM payouts WHERE merchant_id = p_merchant_id AND site_id = p_site_id
             AND request_id = p_request_id) THEN
-        {_refuse('request id % is already in the history', 'unique_violation', 'p_request_id')};
+        {_refuse("request id % is already in the history", "unique_violation", "p_request_id")};
     END IF;
     SELECT expiry_hours INTO hours FROM approval_policies
         WHERE profile_id = p_profile_id AND currency = p_currency;
@@ -265,13 +265,13 @@ DECLARE
 BEGIN
     SELECT * INTO found FROM approval_requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
-        {_refuse('no approval request %', 'no_data_found', 'p_id')};
+        {_refuse("no approval request %", "no_data_found", "p_id")};
     END IF;
     IF found.state <> 'AWAITING_APPROVAL' THEN
-        {_refuse('approval request % is %, not awaiting approval', _STATE, 'p_id', 'found.state')};
+        {_refuse("approval request % is %, not awaiting approval", _STATE, "p_id", "found.state")};
     END IF;
     IF found.expires_at <= cactus_now_ms() THEN
-        {_refuse('approval request % expired', _STATE, 'p_id')};
+        {_refuse("approval request % expired", _STATE, "p_id")};
     END IF;
     RETURN found;
 END
@@ -285,22 +285,22 @@ DECLARE
     outcome TEXT := 'AWAITING_APPROVAL';
 BEGIN
     IF NOT '{APPROVER}' = ANY (cactus_session_roles()) THEN
-        {_refuse('only an approver approves payouts')};
+        {_refuse("only an approver approves payouts")};
     END IF;
     IF coalesce(btrim(p_note), '') = '' THEN
-        {_refuse('an approval needs a note', 'invalid_parameter_value')};
+        {_refuse("an approval needs a note", "invalid_parameter_value")};
     END IF;
     pending := cactus_pending(p_id);
     IF pending.maker = session_user THEN
-        {_refuse('nobody approves their own payout')};
+        {_refuse("nobody approves their own payout")};
     END IF;
     IF EXISTS (SELECT 1 FROM approvals WHERE approval_id = p_id AND approver = session_user) THEN
-        {_refuse('you approved this payout already; a second approval must come from another approver')};
+        {_refuse("you approved this payout already; the second approval is another approver")};
     END IF;
     SELECT max_minor INTO allowed FROM approver_limits
         WHERE login = session_user AND currency = pending.currency;
     IF allowed IS NULL OR allowed < pending.amount_minor THEN
-        {_refuse('the amount is over your approval limit in %', _DENIED, 'pending.currency')};
+        {_refuse("the amount is over your approval limit in %", _DENIED, "pending.currency")};
     END IF;
     INSERT INTO approvals (approval_id, approver, note, approved_at)
         VALUES (p_id, session_user, p_note, cactus_now_ms());
@@ -323,14 +323,14 @@ DECLARE
     pending approval_requests;
 BEGIN
     IF NOT '{APPROVER}' = ANY (cactus_session_roles()) THEN
-        {_refuse('only an approver rejects payouts')};
+        {_refuse("only an approver rejects payouts")};
     END IF;
     IF coalesce(btrim(p_reason), '') = '' THEN
-        {_refuse('a rejection needs a reason', 'invalid_parameter_value')};
+        {_refuse("a rejection needs a reason", "invalid_parameter_value")};
     END IF;
     pending := cactus_pending(p_id);
     IF pending.maker = session_user THEN
-        {_refuse('nobody decides on their own payout; withdraw it instead')};
+        {_refuse("nobody decides on their own payout; withdraw it instead")};
     END IF;
     UPDATE approval_requests SET state = 'REJECTED_BY_APPROVER', decided_by = session_user,
         decided_at = cactus_now_ms(), reason = p_reason WHERE id = p_id;
@@ -346,14 +346,15 @@ DECLARE
 BEGIN
     SELECT * INTO found FROM approval_requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
-        {_refuse('no approval request %', 'no_data_found', 'p_id')};
+        {_refuse("no approval request %", "no_data_found", "p_id")};
     END IF;
     IF found.maker <> session_user THEN
-        {_refuse('only the maker withdraws a payout')};
+        {_refuse("only the maker withdraws a payout")};
     END IF;
     IF found.state <> 'AWAITING_APPROVAL' THEN
-        {_refuse('approval request % is %, it can no longer be withdrawn', _STATE, 'p_id',
-                 'found.state')};
+        {
+    _refuse("approval request % is %, it can no longer be withdrawn", _STATE, "p_id", "found.state")
+};
     END IF;
     UPDATE approval_requests SET state = 'WITHDRAWN', decided_by = session_user,
         decided_at = cactus_now_ms() WHERE id = p_id;
@@ -372,15 +373,21 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.id = p_id
             AND (r.maker = session_user OR EXISTS (SELECT 1 FROM approvals a
                 WHERE a.approval_id = r.id AND a.approver = session_user))) THEN
-        {_refuse('only the maker or an approver of request % sends it', _DENIED, 'p_id')};
+        {_refuse("only the maker or an approver of request % sends it", _DENIED, "p_id")};
     END IF;
     UPDATE approval_requests SET state = 'SENDING', send_claimed_by = session_user,
         send_claimed_at = cactus_now_ms() WHERE id = p_id AND state = 'APPROVED'
         RETURNING * INTO claimed;
     IF NOT FOUND THEN
         SELECT state INTO current_state FROM approval_requests WHERE id = p_id;
-        {_refuse('approval request % is %, not approved and waiting to be sent', _STATE,
-                 'p_id', 'current_state')};
+        {
+    _refuse(
+        "approval request % is %, not approved and waiting to be sent",
+        _STATE,
+        "p_id",
+        "current_state",
+    )
+};
     END IF;
     PERFORM cactus_audit('claim send', 'approval ' || p_id, jsonb_build_object('state',
         'APPROVED'), jsonb_build_object('state', 'SENDING'));
@@ -409,7 +416,7 @@ BEGIN
                 AND (NEW.send_attempts, NEW.sending_started_at, NEW.http_status,
                     NEW.response_json) IS DISTINCT FROM (OLD.send_attempts,
                     OLD.sending_started_at, OLD.http_status, OLD.response_json) THEN
-            {_refuse('only the desk that sends a payout records its sending')};
+            {_refuse("only the desk that sends a payout records its sending")};
         END IF;
         RETURN NEW;
     END IF;
@@ -419,8 +426,13 @@ BEGIN
     needed := cactus_required_approvals(NEW.profile_id, NEW.currency, NEW.amount_minor);
     IF (needed > 0 OR (roles <> '{{}}' AND NOT '{MAKER}' = ANY (roles)))
             AND cactus_claimed_for(NEW) IS NULL THEN
-        {_refuse('this payout needs % approval(s) before it is sent: submit it for approval',
-                 _DENIED, 'needed')};
+        {
+    _refuse(
+        "this payout needs % approval(s) before it is sent: submit it for approval",
+        _DENIED,
+        "needed",
+    )
+};
     END IF;
     RETURN NEW;
 END

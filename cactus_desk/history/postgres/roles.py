@@ -170,9 +170,7 @@ APPROVAL_PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
             "audit_log",
         )
     },
-    "FUNCTION cactus_required_approvals(TEXT, TEXT, BIGINT)": {
-        role: _RUN for role in _READERS
-    },
+    "FUNCTION cactus_required_approvals(TEXT, TEXT, BIGINT)": {role: _RUN for role in _READERS},
     "FUNCTION cactus_set_policy(TEXT, TEXT, BIGINT, BIGINT, INTEGER)": {ADMIN: _RUN},
     "FUNCTION cactus_set_limit(TEXT, TEXT, BIGINT)": {ADMIN: _RUN},
     "FUNCTION cactus_submit_payout(TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, TEXT, TEXT, TEXT, "

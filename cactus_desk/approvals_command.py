@@ -1,0 +1,267 @@
+"""``cactus-desk approvals ...``: payouts waiting for a second person, on a team history.
+
+``list`` shows them (``--format json`` for scripts), ``approve ID --note TEXT`` approves as
+this login and, once the payout has all its approvals and this desk holds the profile's salt,
+sends it through the one send path (``payouts.send.SendService``) and prints the outcome;
+``send ID`` sends an approved payout later (e.g. from a desk that holds the salt);
+``reject ID --reason TEXT`` and ``withdraw ID`` (the maker) end a request. The database
+decides who may do what; its reason is printed when it refuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cactus_desk.payout_command import EXIT_CODES
+from cactus_desk.team_command import (
+    EXIT_DENIED,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    TeamCommandError,
+)
+
+if TYPE_CHECKING:
+    from cactus_desk.history.approvals import ApprovalRequest
+    from cactus_desk.history.postgres.team import Conn
+
+SOLO = (
+    "approvals work on a team history (--store postgresql://USER@HOST:PORT/DB or "
+    "CACTUS_DESK_STORE); this computer's own history sends without approvals"
+)
+
+
+def add_parser(commands: Any, handler: Callable[[argparse.Namespace, Any], int]) -> None:
+    """Add ``approvals`` and its actions to the ``cactus-desk`` subcommands."""
+    approvals = commands.add_parser(
+        "approvals", help="payouts waiting for approval on a team history"
+    )
+    actions = approvals.add_subparsers(dest="approvals_command", metavar="ACTION")
+    actions.required = True
+    listing = actions.add_parser("list", help="list the payouts submitted for approval")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.add_argument(
+        "--all", action="store_true", help="also those decided, withdrawn, expired or sent"
+    )
+    listing.set_defaults(handler=handler, approvals_action=list_command)
+    approve = actions.add_parser(
+        "approve",
+        help="approve a payout; with its approvals complete this desk sends it",
+        description="Approve as this login. When the payout has every approval it needs and "
+        "this computer holds the profile's salt, it is sent at once and the outcome printed.",
+    )
+    approve.add_argument("id", type=int, metavar="ID")
+    approve.add_argument("--note", required=True, metavar="TEXT", help="why it is approved")
+    approve.set_defaults(handler=handler, approvals_action=approve_command)
+    send = actions.add_parser("send", help="send an approved payout from this desk")
+    send.add_argument("id", type=int, metavar="ID")
+    send.set_defaults(handler=handler, approvals_action=send_command)
+    reject = actions.add_parser("reject", help="reject a payout: it is never sent")
+    reject.add_argument("id", type=int, metavar="ID")
+    reject.add_argument("--reason", required=True, metavar="TEXT")
+    reject.set_defaults(handler=handler, approvals_action=reject_command)
+    withdraw = actions.add_parser("withdraw", help="withdraw your own payout before approval")
+    withdraw.add_argument("id", type=int, metavar="ID")
+    withdraw.set_defaults(handler=handler, approvals_action=withdraw_command)
+
+
+def _url(ctx: Context) -> str:
+    from cactus_desk.history import check_store_url
+
+    if not ctx.store:
+        raise TeamCommandError(SOLO, EXIT_USAGE)
+    try:
+        return check_store_url(ctx.store).url
+    except ValueError as exc:
+        raise TeamCommandError(str(exc), EXIT_USAGE) from None
+
+
+def _run(ctx: Context, action: Callable[[Conn], Any]) -> Any:
+    from cactus_desk.history.approvals import ApprovalRefusedError, approvals_connection
+    from cactus_desk.history.types import HistoryError, HistoryPermissionError
+
+    url = _url(ctx)
+    try:
+        with approvals_connection(url) as conn:
+            return action(conn)
+    except (ApprovalRefusedError, HistoryPermissionError) as exc:
+        raise TeamCommandError(str(exc), EXIT_DENIED) from None
+    except HistoryError as exc:
+        raise TeamCommandError(str(exc), EXIT_FAILURE) from None
+
+
+def amount_text(request: ApprovalRequest) -> str:
+    """The amount in major units as plain digits (``1500.50``)."""
+    from cactus_desk.money import UnknownCurrencyError, format_major
+
+    try:
+        return format_major(request.amount_minor, request.currency, grouping=False)
+    except UnknownCurrencyError:
+        return f"{request.amount_minor} minor units"
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _as_json(request: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "request_id": request.request_id,
+        "amount": amount_text(request),
+        "currency": request.currency,
+        "maker": request.maker,
+        "state": request.state,
+        "profile": request.profile_name,
+        "site_login": request.site_login,
+        "method": request.method,
+        "required": request.required,
+        "approvers": list(request.approvers),
+        "created_at": _when(request.created_at),
+        "expires_at": _when(request.expires_at),
+        "payout_id": request.payout_id,
+    }
+
+
+def list_command(args: argparse.Namespace, ctx: Context) -> int:
+    """Print the requests (open ones unless ``--all``)."""
+    from cactus_desk.history.postgres import approvals
+
+    found = _run(ctx, lambda conn: approvals.list_requests(conn, open_only=not args.all))
+    if args.format == "json":
+        json.dump([_as_json(request) for request in found], ctx.stdout, indent=2)
+        print(file=ctx.stdout)
+        return EXIT_OK
+    if not found:
+        print("No payouts are waiting for approval.", file=ctx.stdout)
+    for request in found:
+        approvers = ", ".join(request.approvers) or "none yet"
+        print(
+            f"{request.id}\t{request.state}\t{amount_text(request)} {request.currency}\t"
+            f"{request.profile_name}\t{request.site_login}\t{request.method}\t"
+            f"request {request.request_id}\tby {request.maker} {_when(request.created_at)}\t"
+            f"approvals {len(request.approvers)}/{request.required} ({approvers})",
+            file=ctx.stdout,
+        )
+    return EXIT_OK
+
+
+def approve_command(args: argparse.Namespace, ctx: Context) -> int:
+    """Approve; send when complete and this desk holds the salt."""
+    from cactus_desk.history.postgres import approvals
+
+    if not args.note.strip():
+        raise TeamCommandError("--note: say why the payout is approved", EXIT_USAGE)
+    state = _run(ctx, lambda conn: approvals.approve(conn, args.id, args.note))
+    if state != "APPROVED":
+        print(
+            f"Approved request {args.id}; it waits for another approver before it is sent.",
+            file=ctx.stdout,
+        )
+        return EXIT_OK
+    print(f"Approved request {args.id}: it has every approval it needs.", file=ctx.stdout)
+    return _send_approved(args.id, ctx)
+
+
+def send_command(args: argparse.Namespace, ctx: Context) -> int:
+    """Send an approved payout from this desk."""
+    return _send_approved(args.id, ctx)
+
+
+def _send_approved(approval_id: int, ctx: Context) -> int:
+    from cactus_desk.history import open_history, open_profiles
+    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history.types import HistoryOpenError
+    from cactus_desk.instance_lock import InstanceLock
+    from cactus_desk.payout_command import _print_result
+    from cactus_desk.payouts.payout import Payout, PayoutTarget
+    from cactus_desk.payouts.send import SendService
+    from cactus_desk.profiles import ProfileStoreError
+    from cactus_desk.secrets import KeyringError, SecretStore
+
+    request = _run(ctx, lambda conn: approvals.get(conn, approval_id))
+    try:
+        profile = open_profiles(ctx.data_dir, ctx.store).get_by_id(request.profile_id)
+    except (LookupError, ProfileStoreError) as exc:
+        raise TeamCommandError(
+            f"Not sent: the profile {request.profile_name!r} cannot be read ({exc})."
+        ) from None
+    target = PayoutTarget(
+        request.profile_id,
+        request.profile_name,
+        request.environment,
+        request.merchant_id,
+        request.site_id,
+    )
+    if PayoutTarget.of(profile) != target:
+        raise TeamCommandError(
+            f"Not sent: the profile {profile.name!r} changed since the payout was submitted; "
+            "reject it and submit it again."
+        )
+    secrets = SecretStore()
+    try:
+        salt = secrets.get_salt(profile.id)
+    except KeyringError as exc:
+        raise TeamCommandError(f"Not sent: {exc}") from None
+    if not salt:
+        print(
+            f"This computer has no salt for {profile.name!r}, so it does not send the payout; "
+            f"a desk holding it sends it with: cactus-desk approvals send {approval_id}",
+            file=ctx.stdout,
+        )
+        return EXIT_OK
+    payout = Payout(
+        target,
+        request.request_id,
+        request.site_login,
+        request.method,
+        request.currency,
+        request.amount_minor,
+        request.fields(),
+    )
+    lock = InstanceLock(ctx.data_dir)
+    if ctx.data_dir.is_dir() and not lock.acquire():
+        raise TeamCommandError(f"{lock.message} Nothing was sent.")
+    try:
+        ctx.start_logging()
+        try:
+            store = open_history(ctx.data_dir, ctx.store)
+        except HistoryOpenError as exc:
+            raise TeamCommandError(f"Not sent: {exc}") from None
+        service = SendService(store, lambda chosen: secrets.get_salt(chosen.id))
+        try:
+            # The claim has one winner: a second desk is refused here and sends nothing.
+            _run(ctx, lambda conn: approvals.claim_send(conn, approval_id))
+            result = service.send(payout, profile)
+        finally:
+            service.close()
+            store.close()
+    finally:
+        lock.release()
+    _print_result(ctx.stdout, result)
+    return EXIT_CODES[result.code]
+
+
+def reject_command(args: argparse.Namespace, ctx: Context) -> int:
+    """Reject a request with a reason."""
+    from cactus_desk.history.postgres import approvals
+
+    if not args.reason.strip():
+        raise TeamCommandError("--reason: say why the payout is rejected", EXIT_USAGE)
+    _run(ctx, lambda conn: approvals.reject(conn, args.id, args.reason))
+    print(f"Rejected request {args.id}: it will never be sent.", file=ctx.stdout)
+    return EXIT_OK
+
+
+def withdraw_command(args: argparse.Namespace, ctx: Context) -> int:
+    """Withdraw this login's own request."""
+    from cactus_desk.history.postgres import approvals
+
+    _run(ctx, lambda conn: approvals.withdraw(conn, args.id))
+    print(f"Withdrew request {args.id}: it will not be sent.", file=ctx.stdout)
+    return EXIT_OK
