@@ -222,6 +222,7 @@ DECLARE
     body JSONB := p_request_json::jsonb;
     needed INTEGER := cactus_required_approvals(p_profile_id, p_currency, p_amount);
     hours INTEGER;
+    stamp BIGINT := cactus_now_ms();
     made approval_requests;
 BEGIN
     IF NOT '{MAKER}' = ANY (cactus_session_roles()) THEN
@@ -248,7 +249,7 @@ BEGIN
     INSERT INTO approval_requests (created_at, expires_at, maker, profile_id, profile_name,
             environment, merchant_id, site_id, request_id, site_login, method, currency,
             amount_minor, request_json, required, state)
-        VALUES (cactus_now_ms(), cactus_now_ms() + hours::bigint * 3600000, session_user,
+        VALUES (stamp, stamp + hours::bigint * 3600000, session_user,
             p_profile_id, p_profile_name, p_environment, p_merchant_id, p_site_id,
             p_request_id, p_site_login, p_method, p_currency, p_amount, p_request_json,
             needed, 'AWAITING_APPROVAL')
@@ -261,19 +262,19 @@ $$;
 CREATE FUNCTION cactus_pending(p_id BIGINT) RETURNS approval_requests
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = {{schema}}, pg_temp AS $$
 DECLARE
-    found approval_requests;
+    req approval_requests;
 BEGIN
-    SELECT * INTO found FROM approval_requests WHERE id = p_id FOR UPDATE;
+    SELECT * INTO req FROM approval_requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         {_refuse("no approval request %", "no_data_found", "p_id")};
     END IF;
-    IF found.state <> 'AWAITING_APPROVAL' THEN
-        {_refuse("approval request % is %, not awaiting approval", _STATE, "p_id", "found.state")};
+    IF req.state <> 'AWAITING_APPROVAL' THEN
+        {_refuse("approval request % is %, not awaiting approval", _STATE, "p_id", "req.state")};
     END IF;
-    IF found.expires_at <= cactus_now_ms() THEN
+    IF req.expires_at <= cactus_now_ms() THEN
         {_refuse("approval request % expired", _STATE, "p_id")};
     END IF;
-    RETURN found;
+    RETURN req;
 END
 $$;
 CREATE FUNCTION cactus_approve_payout(p_id BIGINT, p_note TEXT)
@@ -342,24 +343,24 @@ $$;
 CREATE FUNCTION cactus_withdraw_payout(p_id BIGINT)
 RETURNS VOID LANGUAGE plpgsql SECURITY DEFINER SET search_path = {{schema}}, pg_temp AS $$
 DECLARE
-    found approval_requests;
+    req approval_requests;
 BEGIN
-    SELECT * INTO found FROM approval_requests WHERE id = p_id FOR UPDATE;
+    SELECT * INTO req FROM approval_requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         {_refuse("no approval request %", "no_data_found", "p_id")};
     END IF;
-    IF found.maker <> session_user THEN
+    IF req.maker <> session_user THEN
         {_refuse("only the maker withdraws a payout")};
     END IF;
-    IF found.state <> 'AWAITING_APPROVAL' THEN
+    IF req.state <> 'AWAITING_APPROVAL' THEN
         {
-    _refuse("approval request % is %, it can no longer be withdrawn", _STATE, "p_id", "found.state")
+    _refuse("approval request % is %, it can no longer be withdrawn", _STATE, "p_id", "req.state")
 };
     END IF;
     UPDATE approval_requests SET state = 'WITHDRAWN', decided_by = session_user,
         decided_at = cactus_now_ms() WHERE id = p_id;
     PERFORM cactus_audit('withdraw', 'approval ' || p_id, jsonb_build_object('state',
-        found.state), jsonb_build_object('state', 'WITHDRAWN'));
+        req.state), jsonb_build_object('state', 'WITHDRAWN'));
     PERFORM pg_notify('{APPROVALS_CHANNEL}', p_id::text);
 END
 $$;
