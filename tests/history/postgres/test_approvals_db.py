@@ -74,7 +74,7 @@ def test_the_maker_cannot_approve_their_own_payout_even_holding_the_approver_rol
     approvals.set_limit(approval_team.conn(), both, "RUB", 10**9)
     conn = approval_team.conn(both)
     approval_id = submit(conn, payout("po-own", APPROVE_AT))
-    with pytest.raises(ApprovalRefusedError, match="(?i)nobody approves their own payout"):
+    with pytest.raises(ApprovalRefusedError, match=r"(?i)nobody approves their own payout"):
         approvals.approve(conn, approval_id, "looks fine")
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="own payout"):
         conn.execute("SELECT cactus_approve_payout(%s, 'plain sql')", (approval_id,))
@@ -128,7 +128,7 @@ def test_limits_and_policies_are_an_admins_and_nobody_raises_their_own(
     approver = approval_team.add("appr", "approver")
     admin_conn, approver_conn = approval_team.conn(admin), approval_team.conn(approver)
     approvals.set_limit(admin_conn, approver, "RUB", 500_000)
-    with pytest.raises(ApprovalRefusedError, match="(?i)nobody sets their own approval limit"):
+    with pytest.raises(ApprovalRefusedError, match=r"(?i)nobody sets their own approval limit"):
         approvals.set_limit(admin_conn, admin, "RUB", 10**12)
     with pytest.raises(ApprovalRefusedError, match="may not"):
         approvals.set_limit(approver_conn, approver, "RUB", 10**12)
@@ -177,7 +177,7 @@ def test_a_rejected_or_withdrawn_payout_is_never_sent(approval_team: ApprovalTea
     with pytest.raises(ApprovalRefusedError, match="REJECTED_BY_APPROVER"):
         approvals.approve(approver_conn, rejected, "changed my mind")
     withdrawn = submit(maker_conn, payout("po-back", APPROVE_AT))
-    with pytest.raises(ApprovalRefusedError, match="(?i)only the maker withdraws"):
+    with pytest.raises(ApprovalRefusedError, match=r"(?i)only the maker withdraws"):
         approvals.withdraw(approval_team.conn(other_maker), withdrawn)
     approvals.withdraw(maker_conn, withdrawn)
     for approval_id, request_id in ((rejected, "po-no"), (withdrawn, "po-back")):
@@ -260,7 +260,7 @@ def test_the_audit_chain_verifies_refuses_rewrites_and_names_the_owners_tamperin
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
-    owner.execute("UPDATE audit_log SET after = '{\"state\": \"APPROVED\"}' WHERE seq = 7")
+    owner.execute('UPDATE audit_log SET after = \'{"state": "APPROVED"}\' WHERE seq = 7')
     check = audit.verify(approval_team.conn(admin))
     assert (check.intact, check.broken_seq) == (False, 7)
     assert "content" in check.problem
