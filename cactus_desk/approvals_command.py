@@ -27,8 +27,7 @@ from cactus_desk.team_command import (
 )
 
 if TYPE_CHECKING:
-    from cactus_desk.history.approvals import ApprovalRequest
-    from cactus_desk.history.postgres.team import Conn
+    from cactus_desk.history.approvals import ApprovalRequest, Conn
 
 SOLO = (
     "approvals work on a team history (--store postgresql://USER@HOST:PORT/DB or "
@@ -130,7 +129,7 @@ def _as_json(request: ApprovalRequest) -> dict[str, Any]:
 
 def list_command(args: argparse.Namespace, ctx: Context) -> int:
     """Print the requests (open ones unless ``--all``)."""
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals
 
     found = _run(ctx, lambda conn: approvals.list_requests(conn, open_only=not args.all))
     if args.format == "json":
@@ -153,7 +152,7 @@ def list_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def approve_command(args: argparse.Namespace, ctx: Context) -> int:
     """Approve; send when complete and this desk holds the salt."""
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals
 
     if not args.note.strip():
         raise TeamCommandError("--note: say why the payout is approved", EXIT_USAGE)
@@ -174,8 +173,7 @@ def send_command(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _send_approved(approval_id: int, ctx: Context) -> int:
-    from cactus_desk.history import open_history, open_profiles
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals, open_history, open_profiles
     from cactus_desk.history.types import HistoryOpenError
     from cactus_desk.instance_lock import InstanceLock
     from cactus_desk.payout_command import _print_result
@@ -249,7 +247,7 @@ def _send_approved(approval_id: int, ctx: Context) -> int:
 
 def reject_command(args: argparse.Namespace, ctx: Context) -> int:
     """Reject a request with a reason."""
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals
 
     if not args.reason.strip():
         raise TeamCommandError("--reason: say why the payout is rejected", EXIT_USAGE)
@@ -260,7 +258,7 @@ def reject_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def withdraw_command(args: argparse.Namespace, ctx: Context) -> int:
     """Withdraw this login's own request."""
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals
 
     _run(ctx, lambda conn: approvals.withdraw(conn, args.id))
     print(f"Withdrew request {args.id}: it will not be sent.", file=ctx.stdout)

@@ -323,8 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     payout_command.add_parser(commands, _cmd_payout_send)
     from cactus_desk import team_command
 
-    team_command.add_parser(commands, _cmd_team_connect)
-    from cactus_desk import approvals_command
+    team_actions = team_command.add_parser(commands, _cmd_team_connect)
+    from cactus_desk import approvals_command, team_approvals_command
+
+    team_approvals_command.add_parsers(team_actions, _cmd_team_connect)
 
     approvals_command.add_parser(commands, _cmd_approvals)
     return parser

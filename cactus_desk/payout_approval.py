@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from cactus_desk.history import check_store_url
+from cactus_desk.history import approvals, check_store_url
 from cactus_desk.history.approvals import ApprovalError, approvals_connection
-from cactus_desk.history.postgres import approvals
 from cactus_desk.history.types import HistoryError
 from cactus_desk.payouts.payout import Payout
 

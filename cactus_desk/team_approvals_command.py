@@ -19,13 +19,24 @@ from cactus_desk.team_command import (
     Context,
     TeamCommandError,
     _team_store,
+    add_user_command,
 )
 
 EXIT_BROKEN = 4  # ``team audit verify``: the chain does not hold
 
 
 def add_parsers(team_commands: Any, handler: Callable[[argparse.Namespace, Any], int]) -> None:
-    """Add ``policy set``, ``set-limit`` and ``audit verify|export`` under ``team``."""
+    """Add ``policy set``, ``set-limit`` and ``audit verify|export`` under ``team``, and
+    ``--limit`` to ``team add-user``."""
+    add_user = team_commands.choices["add-user"]
+    add_user.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="CUR=AMOUNT",
+        help="an approver's limit in one currency, e.g. RUB=500000 (repeatable)",
+    )
+    add_user.set_defaults(team_action=add_user_with_limits)
     policy = team_commands.add_parser("policy", help="approval policies (a team admin)")
     policy_actions = policy.add_subparsers(dest="policy_command", metavar="ACTION")
     policy_actions.required = True
@@ -65,6 +76,15 @@ def add_parsers(team_commands: Any, handler: Callable[[argparse.Namespace, Any],
     export.set_defaults(handler=handler, team_action=audit_export_command)
 
 
+def add_user_with_limits(args: argparse.Namespace, ctx: Context) -> int:
+    """``team add-user``, then the new login's limits (checked before the login is made)."""
+    limits = parse_limits(args.limit)
+    code = add_user_command(args, ctx)
+    if limits:
+        set_limits(ctx, _team_store(ctx, "add-user"), args.login, limits)
+    return code
+
+
 def parse_limits(items: list[str]) -> list[tuple[str, int]]:
     """``RUB=500000`` items as (currency, minor units); raises TeamCommandError."""
     from cactus_desk.money import AmountError, UnknownCurrencyError, currency, parse_amount
@@ -98,7 +118,7 @@ def _run(ctx: Context, url: str, action: Callable[[Any], Any]) -> Any:
 
 def set_limits(ctx: Context, url: str, login: str, limits: list[tuple[str, int]]) -> None:
     """Set each limit of ``login`` and say so."""
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals
     from cactus_desk.money import format_major
 
     def apply(conn: Any) -> None:
@@ -119,8 +139,7 @@ def set_limit_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def policy_set_command(args: argparse.Namespace, ctx: Context) -> int:
     """Set the approval policy of one profile and currency."""
-    from cactus_desk.history import open_profiles
-    from cactus_desk.history.postgres import approvals
+    from cactus_desk.history import approvals, open_profiles
     from cactus_desk.money import (
         AmountError,
         UnknownCurrencyError,
@@ -172,7 +191,7 @@ def policy_set_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def audit_verify_command(args: argparse.Namespace, ctx: Context) -> int:
     """Check the chain; exit 4 naming the first broken row."""
-    from cactus_desk.history.postgres import audit
+    from cactus_desk.history import approvals as audit
 
     url = _team_store(ctx, "audit verify")
     check = _run(ctx, url, audit.verify)
@@ -188,7 +207,7 @@ def audit_verify_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def audit_export_command(args: argparse.Namespace, ctx: Context) -> int:
     """Write the trail as CSV to ``--output`` or stdout."""
-    from cactus_desk.history.postgres import audit
+    from cactus_desk.history import approvals as audit
 
     url = _team_store(ctx, "audit export")
     if args.output is None:

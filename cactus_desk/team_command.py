@@ -50,8 +50,8 @@ class TeamCommandError(Exception):
         self.code = code
 
 
-def add_parser(commands: Any, handler: Callable[[argparse.Namespace, Any], int]) -> None:
-    """Add ``team connect`` to the ``cactus-desk`` subcommands."""
+def add_parser(commands: Any, handler: Callable[[argparse.Namespace, Any], int]) -> Any:
+    """Add ``team connect`` to the ``cactus-desk`` subcommands; the ``team`` actions."""
     team = commands.add_parser("team", help="work on a team history shared on PostgreSQL")
     team_commands = team.add_subparsers(dest="team_command", metavar="ACTION")
     team_commands.required = True
@@ -94,13 +94,6 @@ def add_parser(commands: Any, handler: Callable[[argparse.Namespace, Any], int])
         required=True,
         help="read the new login's password from standard input",
     )
-    add_user.add_argument(
-        "--limit",
-        action="append",
-        default=[],
-        metavar="CUR=AMOUNT",
-        help="an approver's limit in one currency, e.g. RUB=500000 (repeatable)",
-    )
     add_user.set_defaults(handler=handler, team_action=add_user_command)
     list_users = team_commands.add_parser(
         "list-users", help="list the team's logins and their roles"
@@ -120,9 +113,7 @@ def add_parser(commands: Any, handler: Callable[[argparse.Namespace, Any], int])
         help="the data folder whose history to copy",
     )
     import_history.set_defaults(handler=handler, team_action=import_history_command)
-    from cactus_desk import team_approvals_command
-
-    team_approvals_command.add_parsers(team_commands, handler)
+    return team_commands
 
 
 def _read_password(stdin: TextIO) -> str:
@@ -238,9 +229,6 @@ def add_user_command(args: argparse.Namespace, ctx: Context) -> int:
         raise TeamCommandError(
             f"{args.role!r} is not a team role; use one of: {', '.join(_ROLE_NAMES)}", EXIT_USAGE
         )
-    from cactus_desk.team_approvals_command import parse_limits, set_limits
-
-    limits = parse_limits(args.limit)
     password = _read_password(ctx.stdin)
     register_secret(password)
     ctx.start_logging()
@@ -256,8 +244,6 @@ def add_user_command(args: argparse.Namespace, ctx: Context) -> int:
         f"{args.login}@HOST:PORT/DB?sslmode=verify-full --password-stdin",
         file=ctx.stdout,
     )
-    if limits:
-        set_limits(ctx, url, args.login, limits)
     return EXIT_OK
 
 

@@ -1,7 +1,9 @@
-"""Approvals and the audit trail for the commands: one connection to the team history each.
+"""Approvals and the audit trail for the commands: the team history's operations, and one
+connection to it for each command.
 
 The connection is the store URL's user with the password saved in the OS keyring for it
-(``team connect``), else libpq's ``PGPASSWORD``; see ``history.team``.
+(``team connect``), else libpq's ``PGPASSWORD``; see ``history.team``. Callers outside the
+history package reach the PostgreSQL adapter's approvals only through this module.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from cactus_desk.history.postgres.approvals import (
     ApprovalRefusedError,
     ApprovalRequest,
     NotApprovableError,
+    approve,
+    claim_send,
+    get,
+    list_requests,
+    reject,
+    required_approvals,
+    set_limit,
+    set_policy,
+    submit,
+    withdraw,
 )
+from cactus_desk.history.postgres.audit import AuditCheck, export_csv, verify
 from cactus_desk.history.postgres.team import Conn
 from cactus_desk.history.team import _connection
 
@@ -24,8 +37,22 @@ __all__ = [
     "ApprovalError",
     "ApprovalRefusedError",
     "ApprovalRequest",
+    "AuditCheck",
+    "Conn",
     "NotApprovableError",
     "approvals_connection",
+    "approve",
+    "claim_send",
+    "export_csv",
+    "get",
+    "list_requests",
+    "reject",
+    "required_approvals",
+    "set_limit",
+    "set_policy",
+    "submit",
+    "verify",
+    "withdraw",
 ]
 
 
