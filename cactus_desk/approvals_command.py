@@ -173,74 +173,22 @@ def send_command(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _send_approved(approval_id: int, ctx: Context) -> int:
-    from cactus_desk.history import approvals, open_history, open_profiles
-    from cactus_desk.history.types import HistoryOpenError
-    from cactus_desk.instance_lock import InstanceLock
+    from cactus_desk.approvals_desk import NoSalt, NotSentError, send_approved
+    from cactus_desk.history.approvals import ApprovalRefusedError
+    from cactus_desk.history.types import HistoryError
     from cactus_desk.payout_command import _print_result
-    from cactus_desk.payouts.payout import Payout, PayoutTarget
-    from cactus_desk.payouts.send import SendService
-    from cactus_desk.profiles import ProfileStoreError
-    from cactus_desk.secrets import KeyringError, SecretStore
 
-    request = _run(ctx, lambda conn: approvals.get(conn, approval_id))
+    store = _url(ctx)
+    ctx.start_logging()
     try:
-        profile = open_profiles(ctx.data_dir, ctx.store).get_by_id(request.profile_id)
-    except (LookupError, ProfileStoreError) as exc:
-        raise TeamCommandError(
-            f"Not sent: the profile {request.profile_name!r} cannot be read ({exc})."
-        ) from None
-    target = PayoutTarget(
-        request.profile_id,
-        request.profile_name,
-        request.environment,
-        request.merchant_id,
-        request.site_id,
-    )
-    if PayoutTarget.of(profile) != target:
-        raise TeamCommandError(
-            f"Not sent: the profile {profile.name!r} changed since the payout was submitted; "
-            "reject it and submit it again."
-        )
-    secrets = SecretStore()
-    try:
-        salt = secrets.get_salt(profile.id)
-    except KeyringError as exc:
-        raise TeamCommandError(f"Not sent: {exc}") from None
-    if not salt:
-        print(
-            f"This computer has no salt for {profile.name!r}, so it does not send the payout; "
-            f"a desk holding it sends it with: cactus-desk approvals send {approval_id}",
-            file=ctx.stdout,
-        )
+        result = send_approved(ctx.data_dir, store, approval_id)
+    except ApprovalRefusedError as exc:
+        raise TeamCommandError(f"{exc} Nothing was sent.", EXIT_DENIED) from None
+    except (NotSentError, HistoryError) as exc:
+        raise TeamCommandError(f"Not sent: {exc}", EXIT_FAILURE) from None
+    if isinstance(result, NoSalt):
+        print(result.message, file=ctx.stdout)
         return EXIT_OK
-    payout = Payout(
-        target,
-        request.request_id,
-        request.site_login,
-        request.method,
-        request.currency,
-        request.amount_minor,
-        request.fields(),
-    )
-    lock = InstanceLock(ctx.data_dir)
-    if ctx.data_dir.is_dir() and not lock.acquire():
-        raise TeamCommandError(f"{lock.message} Nothing was sent.")
-    try:
-        ctx.start_logging()
-        try:
-            store = open_history(ctx.data_dir, ctx.store)
-        except HistoryOpenError as exc:
-            raise TeamCommandError(f"Not sent: {exc}") from None
-        service = SendService(store, lambda chosen: secrets.get_salt(chosen.id))
-        try:
-            # The claim has one winner: a second desk is refused here and sends nothing.
-            _run(ctx, lambda conn: approvals.claim_send(conn, approval_id))
-            result = service.send(payout, profile)
-        finally:
-            service.close()
-            store.close()
-    finally:
-        lock.release()
     _print_result(ctx.stdout, result)
     return EXIT_CODES[result.code]
 

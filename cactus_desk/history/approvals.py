@@ -21,11 +21,15 @@ from cactus_desk.history.postgres.approvals import (
     claim_send,
     get,
     list_requests,
+    listen,
     reject,
     required_approvals,
+    session_login,
     set_limit,
     set_policy,
+    similar_sent,
     submit,
+    wait_for_change,
     withdraw,
 )
 from cactus_desk.history.postgres.audit import AuditCheck, export_csv, verify
@@ -46,12 +50,16 @@ __all__ = [
     "export_csv",
     "get",
     "list_requests",
+    "listen",
     "reject",
     "required_approvals",
+    "session_login",
     "set_limit",
     "set_policy",
+    "similar_sent",
     "submit",
     "verify",
+    "wait_for_change",
     "withdraw",
 ]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from cactus_desk.history.postgres.approval_schema import APPROVALS_CHANNEL
 from cactus_desk.history.types import HistoryError, HistoryPermissionError
 from cactus_desk.masking import masked_json
 
@@ -243,3 +244,38 @@ def list_requests(conn: Conn, *, open_only: bool = False) -> list[ApprovalReques
             "cactus-desk --store URL team init first."
         ) from None
     return [_request(row) for row in rows]
+
+
+def similar_sent(conn: Conn, request: ApprovalRequest, window_ms: int = 86_400_000) -> list[str]:
+    """The duplicate check: request ids of payouts to the same login, amount, currency and
+    method recorded within ``window_ms`` before this request was submitted."""
+    rows = conn.execute(
+        "SELECT request_id FROM payouts WHERE site_login = %s AND amount_minor = %s "
+        "AND currency = %s AND method = %s AND created_at >= %s AND request_id <> %s "
+        "ORDER BY id DESC LIMIT 5",
+        (
+            request.site_login,
+            request.amount_minor,
+            request.currency,
+            request.method,
+            request.created_at - window_ms,
+            request.request_id,
+        ),
+    ).fetchall()
+    return [str(row["request_id"]) for row in rows]
+
+
+def session_login(conn: Conn) -> str:
+    """The login this connection authenticated as."""
+    row = conn.execute("SELECT session_user AS login").fetchone()
+    return str(row["login"]) if row else ""
+
+
+def listen(conn: Conn) -> None:
+    """Hear every change to the approval requests on ``conn`` (``wait_for_change``)."""
+    conn.execute(f"LISTEN {APPROVALS_CHANNEL}")
+
+
+def wait_for_change(conn: Conn, timeout_s: float) -> bool:
+    """True when a request changed (NOTIFY) within ``timeout_s``; ``conn`` must ``listen``."""
+    return any(True for _ in conn.notifies(timeout=timeout_s, stop_after=1))

@@ -1,0 +1,204 @@
+"""A desk's side of approvals (no Qt): what the Approvals tab and ``approvals`` commands use.
+
+``send_approved`` is the one way an approved payout leaves: the database hands the send to
+exactly one desk (``claim_send``), then the payout goes through ``SendService.send``, the
+same path as every other payout. ``TeamApprovals`` is the port the window's tab takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cactus_desk.history import approvals, check_store_url, open_history, open_profiles
+from cactus_desk.history.approvals import ApprovalError, ApprovalRequest
+from cactus_desk.history.types import HistoryError
+from cactus_desk.instance_lock import InstanceLock
+from cactus_desk.money import UnknownCurrencyError, format_major
+from cactus_desk.payouts.payout import Payout, PayoutTarget
+from cactus_desk.payouts.send import SendResult, SendService
+from cactus_desk.profiles import ProfileStoreError
+from cactus_desk.secrets import KeyringError, SecretStore
+
+
+class NotSentError(Exception):
+    """The approved payout was not sent (nothing left this computer); the message says why."""
+
+
+@dataclass(frozen=True)
+class NoSalt:
+    """This desk holds no salt for the payout's profile: another desk must send it."""
+
+    message: str
+
+
+def amount_text(request: ApprovalRequest, *, grouping: bool = False) -> str:
+    """The amount in major units (``1500.50``; grouped ``1 500.50`` for people)."""
+    try:
+        return format_major(request.amount_minor, request.currency, grouping=grouping)
+    except UnknownCurrencyError:
+        return f"{request.amount_minor} minor units"
+
+
+def summary(request: ApprovalRequest) -> str:
+    """What the confirm dialog shows, for the approver (the full fields are never card data)."""
+    env = "LIVE: this sends real money" if request.environment == "live" else "SANDBOX"
+    lines = [
+        env,
+        f"Profile:     {request.profile_name}",
+        f"Amount:      {amount_text(request, grouping=True)} {request.currency} "
+        f"= {request.amount_minor} minor units",
+        f"Method:      {request.method}",
+        f"Site login:  {request.site_login}",
+        *(f"{name + ':':<12} {value}" for name, value in request.fields().items()),
+        f"Request ID:  {request.request_id}",
+        f"Maker:       {request.maker}",
+        f"Approvals:   {len(request.approvers)} of {request.required}"
+        + (f" ({', '.join(request.approvers)})" if request.approvers else ""),
+    ]
+    return "\n".join(lines)
+
+
+def send_approved(data_dir: Path, store: str, approval_id: int) -> SendResult | NoSalt:
+    """Claim the approved request ``approval_id`` and send it from this desk.
+
+    Raises ``NotSentError`` (nothing left: not approved, claimed by another desk, profile
+    changed, history or keyring unusable) and ``ApprovalError`` (the database refused).
+    """
+    url = check_store_url(store).url
+    with approvals.approvals_connection(url) as conn:
+        request = approvals.get(conn, approval_id)
+    try:
+        profile = open_profiles(data_dir, url).get_by_id(request.profile_id)
+    except (LookupError, ProfileStoreError) as exc:
+        raise NotSentError(
+            f"The profile {request.profile_name!r} cannot be read ({exc})."
+        ) from None
+    target = PayoutTarget(
+        request.profile_id,
+        request.profile_name,
+        request.environment,
+        request.merchant_id,
+        request.site_id,
+    )
+    if PayoutTarget.of(profile) != target:
+        raise NotSentError(
+            f"The profile {profile.name!r} changed since the payout was submitted; reject it "
+            "and submit it again."
+        )
+    secrets = SecretStore()
+    try:
+        salt = secrets.get_salt(profile.id)
+    except KeyringError as exc:
+        raise NotSentError(str(exc)) from None
+    if not salt:
+        return NoSalt(
+            f"This computer has no salt for {profile.name!r}, so it does not send the payout; "
+            f"a desk holding it sends it with: cactus-desk approvals send {approval_id}"
+        )
+    payout = Payout(
+        target,
+        request.request_id,
+        request.site_login,
+        request.method,
+        request.currency,
+        request.amount_minor,
+        request.fields(),
+    )
+    lock = InstanceLock(data_dir)
+    if data_dir.is_dir() and not lock.acquire():
+        raise NotSentError(lock.message)
+    try:
+        try:
+            history = open_history(data_dir, url)
+        except HistoryError as exc:
+            raise NotSentError(str(exc)) from None
+        service = SendService(history, lambda chosen: secrets.get_salt(chosen.id))
+        try:
+            # One winner: another desk's claim is refused here and it sends nothing.
+            with approvals.approvals_connection(url) as conn:
+                approvals.claim_send(conn, approval_id)
+            return service.send(payout, profile)
+        finally:
+            service.close()
+            history.close()
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """One request as the tab shows it: the request, its summary and the duplicate check."""
+
+    request: ApprovalRequest
+    summary: str
+    similar: tuple[str, ...]
+
+
+class TeamApprovals:
+    """The approvals of one team history, as this desk's login (the window's port).
+
+    Every method does network and SQL: call them on a worker, never the GUI thread.
+    """
+
+    def __init__(self, store: str, data_dir: Path) -> None:
+        self.url = check_store_url(store).url
+        self.data_dir = data_dir
+        self._listener: Any = None
+        self._listening: Any = None
+
+    def login(self) -> str:
+        """The login this desk works as."""
+        with approvals.approvals_connection(self.url) as conn:
+            return approvals.session_login(conn)
+
+    def requests(self) -> list[ApprovalView]:
+        """The requests still open (awaiting approval, or approved and not sent), newest first."""
+        with approvals.approvals_connection(self.url) as conn:
+            found = approvals.list_requests(conn, open_only=True)
+            return [
+                ApprovalView(
+                    request, summary(request), tuple(approvals.similar_sent(conn, request))
+                )
+                for request in found
+            ]
+
+    def approve(self, approval_id: int, note: str) -> str:
+        """Approve; the state after it (APPROVED when complete)."""
+        with approvals.approvals_connection(self.url) as conn:
+            return approvals.approve(conn, approval_id, note)
+
+    def reject(self, approval_id: int, reason: str) -> None:
+        """Reject with a reason."""
+        with approvals.approvals_connection(self.url) as conn:
+            approvals.reject(conn, approval_id, reason)
+
+    def withdraw(self, approval_id: int) -> None:
+        """Withdraw this login's own request."""
+        with approvals.approvals_connection(self.url) as conn:
+            approvals.withdraw(conn, approval_id)
+
+    def send(self, approval_id: int) -> str:
+        """Send an approved request from this desk; the outcome in words."""
+        try:
+            result = send_approved(self.data_dir, self.url, approval_id)
+        except (NotSentError, ApprovalError) as exc:
+            return f"Not sent: {exc}"
+        if isinstance(result, NoSalt):
+            return result.message
+        return f"{result.code}: {result.message}"
+
+    def wait_for_change(self, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` for another desk's change (LISTEN/NOTIFY)."""
+        if self._listener is None:
+            self._listening = approvals.approvals_connection(self.url)
+            self._listener = self._listening.__enter__()
+            approvals.listen(self._listener)
+        return approvals.wait_for_change(self._listener, timeout_s)
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        if self._listening is not None:
+            self._listening.__exit__(None, None, None)
+            self._listening = self._listener = None
