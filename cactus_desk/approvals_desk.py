@@ -60,15 +60,28 @@ def summary(request: ApprovalRequest) -> str:
     return "\n".join(lines)
 
 
-def send_approved(data_dir: Path, store: str, approval_id: int) -> SendResult | NoSalt:
-    """Claim the approved request ``approval_id`` and send it from this desk.
+def send_approved(
+    data_dir: Path, store: str, approval_id: int, *, password: str | None = None
+) -> SendResult | NoSalt:
+    """Claim the approved request ``approval_id`` and send it from this desk (``password``
+    for the approvals' connections; the history and profiles take the keyring's).
 
     Raises ``NotSentError`` (nothing left: not approved, claimed by another desk, profile
     changed, history or keyring unusable) and ``ApprovalError`` (the database refused).
     """
     url = check_store_url(store).url
-    with approvals.approvals_connection(url) as conn:
+    with approvals.approvals_connection(url, password) as conn:
         request = approvals.get(conn, approval_id)
+    secrets = SecretStore()
+    try:
+        salt = secrets.get_salt(request.profile_id)
+    except KeyringError as exc:
+        raise NotSentError(str(exc)) from None
+    if not salt:
+        return NoSalt(
+            f"This computer has no salt for {request.profile_name!r}, so it does not send the "
+            f"payout; a desk holding it sends it with: cactus-desk approvals send {approval_id}"
+        )
     try:
         profile = open_profiles(data_dir, url).get_by_id(request.profile_id)
     except (LookupError, ProfileStoreError) as exc:
@@ -86,16 +99,6 @@ def send_approved(data_dir: Path, store: str, approval_id: int) -> SendResult | 
         raise NotSentError(
             f"The profile {profile.name!r} changed since the payout was submitted; reject it "
             "and submit it again."
-        )
-    secrets = SecretStore()
-    try:
-        salt = secrets.get_salt(profile.id)
-    except KeyringError as exc:
-        raise NotSentError(str(exc)) from None
-    if not salt:
-        return NoSalt(
-            f"This computer has no salt for {profile.name!r}, so it does not send the payout; "
-            f"a desk holding it sends it with: cactus-desk approvals send {approval_id}"
         )
     payout = Payout(
         target,
@@ -117,7 +120,7 @@ def send_approved(data_dir: Path, store: str, approval_id: int) -> SendResult | 
         service = SendService(history, lambda chosen: secrets.get_salt(chosen.id))
         try:
             # One winner: another desk's claim is refused here and it sends nothing.
-            with approvals.approvals_connection(url) as conn:
+            with approvals.approvals_connection(url, password) as conn:
                 approvals.claim_send(conn, approval_id)
             return service.send(payout, profile)
         finally:
@@ -142,20 +145,22 @@ class TeamApprovals:
     Every method does network and SQL: call them on a worker, never the GUI thread.
     """
 
-    def __init__(self, store: str, data_dir: Path) -> None:
+    def __init__(self, store: str, data_dir: Path, *, password: str | None = None) -> None:
+        """``password``: the login's, else the keyring's for the URL, else ``PGPASSWORD``."""
         self.url = check_store_url(store).url
         self.data_dir = data_dir
+        self._password = password
         self._listener: Any = None
         self._listening: Any = None
 
     def login(self) -> str:
         """The login this desk works as."""
-        with approvals.approvals_connection(self.url) as conn:
+        with approvals.approvals_connection(self.url, self._password) as conn:
             return approvals.session_login(conn)
 
     def requests(self) -> list[ApprovalView]:
         """The requests still open (awaiting approval, or approved and not sent), newest first."""
-        with approvals.approvals_connection(self.url) as conn:
+        with approvals.approvals_connection(self.url, self._password) as conn:
             found = approvals.list_requests(conn, open_only=True)
             return [
                 ApprovalView(
@@ -166,23 +171,23 @@ class TeamApprovals:
 
     def approve(self, approval_id: int, note: str) -> str:
         """Approve; the state after it (APPROVED when complete)."""
-        with approvals.approvals_connection(self.url) as conn:
+        with approvals.approvals_connection(self.url, self._password) as conn:
             return approvals.approve(conn, approval_id, note)
 
     def reject(self, approval_id: int, reason: str) -> None:
         """Reject with a reason."""
-        with approvals.approvals_connection(self.url) as conn:
+        with approvals.approvals_connection(self.url, self._password) as conn:
             approvals.reject(conn, approval_id, reason)
 
     def withdraw(self, approval_id: int) -> None:
         """Withdraw this login's own request."""
-        with approvals.approvals_connection(self.url) as conn:
+        with approvals.approvals_connection(self.url, self._password) as conn:
             approvals.withdraw(conn, approval_id)
 
     def send(self, approval_id: int) -> str:
         """Send an approved request from this desk; the outcome in words."""
         try:
-            result = send_approved(self.data_dir, self.url, approval_id)
+            result = send_approved(self.data_dir, self.url, approval_id, password=self._password)
         except (NotSentError, ApprovalError) as exc:
             return f"Not sent: {exc}"
         if isinstance(result, NoSalt):
@@ -192,7 +197,7 @@ class TeamApprovals:
     def wait_for_change(self, timeout_s: float) -> bool:
         """Block up to ``timeout_s`` for another desk's change (LISTEN/NOTIFY)."""
         if self._listener is None:
-            self._listening = approvals.approvals_connection(self.url)
+            self._listening = approvals.approvals_connection(self.url, self._password)
             self._listener = self._listening.__enter__()
             approvals.listen(self._listener)
         return approvals.wait_for_change(self._listener, timeout_s)

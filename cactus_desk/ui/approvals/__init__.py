@@ -1,0 +1,1 @@
+"""The Approvals tab: payouts waiting for a second person on a team history."""
