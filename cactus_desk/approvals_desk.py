@@ -195,11 +195,15 @@ class TeamApprovals:
         return f"{result.code}: {result.message}"
 
     def wait_for_change(self, timeout_s: float) -> bool:
-        """Block up to ``timeout_s`` for another desk's change (LISTEN/NOTIFY)."""
+        """Block up to ``timeout_s`` for another desk's change (LISTEN/NOTIFY); the first call
+        starts listening and answers True at once."""
         if self._listener is None:
             self._listening = approvals.approvals_connection(self.url, self._password)
             self._listener = self._listening.__enter__()
             approvals.listen(self._listener)
+            # A change between the caller's first read and LISTEN sent no notice it could
+            # hear: report one, so the caller reads again now that nothing is missed.
+            return True
         return approvals.wait_for_change(self._listener, timeout_s)
 
     def close(self) -> None:

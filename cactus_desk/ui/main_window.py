@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from cactus_desk.profiles_fast import ProfileSnapshot
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
+    from cactus_desk.ui.approvals.tab import ApprovalsPort
     from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
     from cactus_desk.ui.dialogs.recovery import RecoveryBanner
     from cactus_desk.ui.history.live_updates import LiveStatuses
@@ -593,6 +594,13 @@ class MainWindow(QMainWindow):
     def tabs(self) -> QTabWidget:
         """The "New payout" / "History" tabs."""
         return self._finished()._tabs
+
+    def add_approvals_tab(self, port: ApprovalsPort) -> QWidget:
+        """On a team history: the Approvals tab over ``port`` (``approvals_desk.TeamApprovals``);
+        never in solo mode, where nothing waits for approval."""
+        from cactus_desk.ui.approvals.tab import attach_approvals_tab
+
+        return attach_approvals_tab(self.tabs, port)
 
     @property
     def empty_state(self) -> EmptyState:

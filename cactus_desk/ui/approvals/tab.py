@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -272,3 +273,17 @@ class ApprovalsTab(QWidget):
         self._listen_runner.wait_idle(int(LISTEN_SECONDS * 1000) + 5000)
         self._runner.wait_idle()
         self._port.close()
+
+
+def attach_approvals_tab(tabs: QTabWidget, port: ApprovalsPort) -> ApprovalsTab:
+    """Add the Approvals tab to ``tabs`` (a team history only); its title carries the count
+    of payouts this login can approve, e.g. "Approvals (2)"."""
+    tab = ApprovalsTab(port)
+    index = tabs.addTab(tab, "Approvals")
+
+    def badge(count: int) -> None:
+        tabs.setTabText(tabs.indexOf(tab), f"Approvals ({count})" if count else "Approvals")
+
+    tab.count_changed.connect(badge)
+    tabs.setTabToolTip(index, "Payouts waiting for a second person's approval")
+    return tab

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QTabWidget
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.approvals_desk import TeamApprovals
 from cactus_desk.history.approvals import approvals_connection, get, set_limit
-from cactus_desk.ui.approvals.tab import ApprovalsTab
+from cactus_desk.ui.approvals.tab import ApprovalsTab, attach_approvals_tab
 from tests.history.conftest import pg_databases
 from tests.history.postgres.approval_fixtures import (
     ApprovalTeam,
@@ -122,3 +123,27 @@ def test_the_maker_withdraws_from_the_tab_and_it_leaves_the_approvers_list(
     maker_tab.withdraw_button.click()
     qtbot.waitUntil(lambda: _row_of(approver_tab, approval_id) < 0, timeout=WAIT_MS)
     assert _row_of(maker_tab, approval_id) < 0 or not maker_tab.withdraw_button.isEnabled()
+
+
+def test_the_tab_title_counts_what_this_login_can_approve(
+    qtbot: QtBot, approval_team: ApprovalTeam, tmp_path: Path
+) -> None:
+    maker = approval_team.add("maker", "maker")
+    approver = approval_team.add("appr", "approver")
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    port = TeamApprovals(
+        approval_team.team.url(approver), tmp_path, password=approval_team.team.passwords[approver]
+    )
+    tab = attach_approvals_tab(tabs, port)
+    try:
+        qtbot.waitUntil(lambda: tab._login == approver, timeout=WAIT_MS)
+        assert tabs.tabText(tabs.indexOf(tab)) == "Approvals"
+        with approvals_connection(
+            approval_team.team.url(maker), approval_team.team.passwords[maker]
+        ) as conn:
+            for request_id in ("po-1", "po-2"):
+                submit(conn, payout(request_id, 150_000))
+        qtbot.waitUntil(lambda: tabs.tabText(tabs.indexOf(tab)) == "Approvals (2)", timeout=WAIT_MS)
+    finally:
+        tab.stop()
