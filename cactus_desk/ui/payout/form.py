@@ -102,6 +102,8 @@ class PayoutForm(QWidget):
         self._controller = controller
         self._profiles: list[Profile] = []
         self._balances: dict[str, int] = {}
+        # (profile id, currency) -> minor units from which a team's policy holds a payout.
+        self._approval_thresholds: dict[tuple[str, str], int] = {}
         self._touched: set[str] = set()
         self._errors: dict[str, str] = {}
         # (merchant_id, site_id, request_id) -> what happened to it, for ids used this session.
@@ -791,9 +793,29 @@ class PayoutForm(QWidget):
             "the gateway may refuse it."
         )
 
+    def set_approval_thresholds(self, thresholds: dict[tuple[str, str], int]) -> None:
+        """A team history's policies, read on a worker: (profile id, currency) -> the minor
+        units from which a payout is submitted for approval instead of sent."""
+        self._approval_thresholds = dict(thresholds)
+        self._refresh_send_button()
+
+    def needs_approval(self) -> bool:
+        """True when the payout as typed is held for approval by the team's policy."""
+        profile = self.current_profile()
+        if profile is None or not self._approval_thresholds:
+            return False
+        cur = self._amount_currency()
+        threshold = self._approval_thresholds.get((profile.id, cur.code))
+        try:
+            return threshold is not None and parse_amount(self.amount_edit.text(), cur) >= threshold
+        except AmountError:
+            return False
+
     def _refresh_send_button(self) -> None:
         ready = self.can_send()
         self.send_button.setEnabled(ready)
+        held = self.needs_approval()
+        self.send_button.setText("Submit for approval…" if held else "Send…")
         profile = self.current_profile()
         if profile is not None and self._controller.is_sending(profile.id):
             hint = f"A payout for {profile.name} is being sent; wait for its answer."
@@ -802,6 +824,8 @@ class PayoutForm(QWidget):
             hint = "To send, check: " + ", ".join(dict.fromkeys(names)) + "."
         else:
             hint = "Ready: Send opens a summary to confirm (Ctrl+Return)."
+            if held:
+                hint = "Above the team's approval threshold: it is submitted for approval."
         self.hint_label.setText(hint)
 
     def _field_label(self, wire: str) -> str:
