@@ -720,6 +720,8 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
     decimals = {profile.id: profile.decimals for profile in _profiles(ctx).all()}
     with open_history(ctx.data_dir, ctx.store) as store:
         history_filter = _history_filter(args, ctx, store, states)
+        if ctx.store:  # a team history: the export is noted in its audit trail first
+            _note_team_export(ctx.store, history_filter, target)
 
         def export(stream: TextIO) -> int:
             # Oldest first, so an export reads like a ledger.
@@ -748,6 +750,20 @@ def _cmd_history_export(args: argparse.Namespace, ctx: Context) -> int:
             export(ctx.stdout)
             ctx.stdout.flush()
     return EXIT_OK
+
+
+def _note_team_export(store: str, history_filter: HistoryFilter, target: Path | None) -> None:
+    from cactus_desk.history.approvals import note_history_export
+    from cactus_desk.history.types import HistoryError
+
+    try:
+        note_history_export(
+            store, {"filter": repr(history_filter), "to": "stdout" if target is None else "file"}
+        )
+    except HistoryError as exc:
+        raise CliError(
+            f"The export was not noted in the audit trail: {exc}", EXIT_FAILURE
+        ) from None
 
 
 def _export_target(text: str, data_dir: Path, *, force: bool) -> Path:

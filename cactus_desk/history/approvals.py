@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from cactus_desk.history import check_store_url
 from cactus_desk.history.postgres.approvals import (
     EXPIRED,
     ApprovalError,
@@ -22,6 +23,7 @@ from cactus_desk.history.postgres.approvals import (
     get,
     list_requests,
     listen,
+    note_export,
     reject,
     required_approvals,
     session_login,
@@ -51,6 +53,7 @@ __all__ = [
     "get",
     "list_requests",
     "listen",
+    "note_export",
     "reject",
     "required_approvals",
     "session_login",
@@ -69,3 +72,12 @@ def approvals_connection(url: str, password: str | None = None) -> Iterator[Conn
     """One autocommit connection to the team history at ``url``. Raises HistoryOpenError."""
     with _connection(url, password) as conn:
         yield conn
+
+
+def note_history_export(store: str, details: dict[str, object]) -> None:
+    """Note a history export from the team history at ``store`` in its audit trail.
+
+    Raises ``HistoryError`` (then nothing may be exported unaudited).
+    """
+    with approvals_connection(check_store_url(store).url) as conn:
+        note_export(conn, "payouts", details)

@@ -279,3 +279,12 @@ def listen(conn: Conn) -> None:
 def wait_for_change(conn: Conn, timeout_s: float) -> bool:
     """True when a request changed (NOTIFY) within ``timeout_s``; ``conn`` must ``listen``."""
     return any(True for _ in conn.notifies(timeout=timeout_s, stop_after=1))
+
+
+def note_export(conn: Conn, what: str, details: dict[str, Any]) -> None:
+    """Note in the audit trail that this login exported ``what`` (before it is written)."""
+    _call(
+        conn,
+        "SELECT cactus_audit_note('export history', %s, %s::jsonb)",
+        (what, json.dumps(details, sort_keys=True, default=str)),
+    )

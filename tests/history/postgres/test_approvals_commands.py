@@ -219,3 +219,27 @@ def test_approval_commands_on_this_computers_own_history_say_they_need_a_team(
             monkeypatch, capsys, "--data-dir", str(tmp_path), "--store", "local", *argv
         )
         assert code == EXIT_USAGE and "approvals work on a team history" in err
+
+
+def test_settling_by_hand_and_a_history_export_are_audited_with_who(
+    desks: Desks, gateway: SandboxGateway
+) -> None:
+    maker = desks.add_user("maker", "maker")
+    viewer = desks.add_user("viewer", "viewer")
+    _with_salt(desks, maker, gateway)
+    code, _, err = desks.run(maker, *_send("--request-id", "po-1", amount="10.00"))
+    assert code == 0, err
+    owner = desks.team.sql()
+    (record_id,) = owner.execute("SELECT id FROM payouts WHERE request_id = 'po-1'").fetchone()
+    desks.team.store(maker).set_final_state(
+        record_id, 4, "bank says declined", invoice_id=None, who="maker"
+    )
+    code, out, err = desks.run(viewer, "history", "export")
+    assert code == 0, err
+    rows = owner.execute(
+        "SELECT action, who FROM audit_log WHERE action IN ('settle by hand', 'export history') "
+        "ORDER BY seq"
+    ).fetchall()
+    assert rows == [("settle by hand", maker), ("export history", viewer)]
+    code, out, err = desks.run(None, "team", "audit", "verify")
+    assert code == 0, out + err
