@@ -576,8 +576,10 @@ class MainWindow(QMainWindow):
     def _profiles(self) -> ProfileStore:
         # Made on first use: the profiles module loads pydantic, which the start avoids.
         if self._profile_store is None:
-            from cactus_desk.profiles import ProfileStore
+            from cactus_desk.profiles import ProfileStore, ProfileStoreError
 
+            if self._store_url:  # never this computer's file in place of the team's
+                raise ProfileStoreError("The team's profiles are still being read.")
             self._profile_store = ProfileStore(self.data_dir)
         return self._profile_store
 

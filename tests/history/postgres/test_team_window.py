@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.sandbox.finalizer import Finalizer
@@ -181,3 +182,54 @@ def test_consoles_reconnect_after_a_database_restart_and_catch_up(
     # Nothing lost: the payout, its one callback, and the window can send again.
     events = first.history.events_for(record.id)
     assert [event.status for event in events] == [SUCCESS]
+
+
+def test_nothing_is_sent_from_the_window_while_the_team_store_is_down(
+    consoles: Callable[..., MainWindow], pg_databases: PgDatabases, qtbot: QtBot
+) -> None:
+    window = consoles("a")
+    sandbox = window.sandbox
+    assert sandbox is not None
+    cluster = pg_databases.cluster
+    cluster.stop()
+    try:
+        wait_until(lambda: window.store_indicator.unreachable)
+        driver = PayoutDriver(window, qtbot)
+        driver.fill(amount="700.00")
+        # The duplicate guard cannot read the team's payouts: no confirmation, no send.
+        qtbot.mouseClick(window.form.send_button, Qt.MouseButton.LeftButton)
+        wait_until(lambda: window.form.banner.text() != "", 30_000)
+        assert window.form.confirm_dialog() is None
+        banner = window.form.banner.text()
+        assert "cannot be reached" in banner, banner
+        assert cluster.password not in banner
+        assert sandbox.requests_received == 0  # the record could not be written first
+    finally:
+        cluster.start()
+
+
+def test_the_consoles_share_the_teams_profiles(
+    consoles: Callable[..., MainWindow], pg_databases: PgDatabases, database: str, tmp_path: Path
+) -> None:
+    from cactus_desk.history import open_profiles
+    from cactus_desk.profiles import Profile
+
+    team = open_profiles(
+        tmp_path, pg_databases.url(database), password=pg_databases.cluster.password
+    )
+    team.add(Profile(name="Acme live", base_url="https://gw.example", merchant_id="m", site_id=1))
+    first, second = consoles("a"), consoles("b")
+    for window in (first, second):
+        wait_until(lambda w=window: "Acme live" in [p.name for p in w.form.profiles()])  # type: ignore[misc]
+        assert type(window.profiles).__name__ == "PostgresProfileStore"
+    manager = first.open_profiles()
+    names = [
+        manager.profile_list.item(row).data(Qt.ItemDataRole.AccessibleTextRole)  # type: ignore[attr-defined]
+        for row in range(manager.profile_list.count())  # type: ignore[attr-defined]
+    ]
+    assert any("Acme live" in str(name) for name in names), names
+    manager.close()
+    # Added on one desk (here: a command), seen on the other's next read.
+    team.add(Profile(name="Beta", base_url="https://gw.example", merchant_id="m", site_id=2))
+    second.refresh_profiles()
+    wait_until(lambda: "Beta" in [p.name for p in second.form.profiles()])
