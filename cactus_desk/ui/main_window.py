@@ -1093,22 +1093,22 @@ class MainWindow(QMainWindow):
             self._history_note.setVisible(True)
 
     def _show_recovered(self) -> None:
-        from cactus_desk.history.types import RecordNotFoundError
+        from cactus_desk.history.types import HistoryError, RecordNotFoundError
+        from cactus_desk.ui.off_thread import NoAnswerInTime, call_off_gui
 
         if not self._recovered or self._history is None:
             return
         self._tabs.setCurrentIndex(HISTORY_TAB)
         store, record_id = self._history, self._recovered[-1]
-
-        def found(request_id: str) -> None:
-            if not self._shut_down and store is self._history:
-                self.history_panel.select_request(request_id)
-
-        def failed(error: BaseException) -> None:
-            if not isinstance(error, RecordNotFoundError):
-                self.statusBar().showMessage(f"The payout could not be read: {error}", 15_000)
-
-        self._runner.run(lambda: store.get(record_id).request_id, found, failed)
+        try:  # on its own thread (SQL, or the network on a team store), painting meanwhile
+            request_id = call_off_gui(lambda: store.get(record_id).request_id)
+        except RecordNotFoundError:
+            return
+        except (HistoryError, NoAnswerInTime) as exc:
+            self.statusBar().showMessage(f"The payout could not be read: {exc}", 15_000)
+            return
+        if not self._shut_down and store is self._history:
+            self.history_panel.select_request(request_id)
 
     def open_resend(self, record_id: int) -> ResendDialog | None:
         """Open "Send again with the same request ID" for an UNKNOWN payout (non-blocking).
@@ -1117,20 +1117,16 @@ class MainWindow(QMainWindow):
         """
         from cactus_desk.payouts.send import SendResult
         from cactus_desk.ui.history.resend_dialog import ResendDialog
-        from cactus_desk.ui.workers import wait_for
+        from cactus_desk.ui.off_thread import call_off_gui
 
         service, profiles = self._controller.service, self.all_profiles()
-        answer: list[object] = []
-        # On a worker (SQL, or the network on a team store), the window painting meanwhile.
-        self._runner.run(
-            lambda: service.resend_target(record_id, profiles), answer.append, answer.append
-        )
-        wait_for(lambda: bool(answer))
-        if not answer or isinstance(answer[0], BaseException):
-            error = answer[0] if answer else "no answer"
-            self.statusBar().showMessage(f"The payout could not be read: {error}", 20_000)
+        try:  # on its own thread (SQL, or the network on a team store), painting meanwhile
+            found: ResendTarget | SendResult = call_off_gui(
+                lambda: service.resend_target(record_id, profiles)
+            )
+        except Exception as exc:  # the history could not be read: say why, send nothing
+            self.statusBar().showMessage(f"The payout could not be read: {exc}", 20_000)
             return None
-        found = cast("ResendTarget | SendResult", answer[0])
         if isinstance(found, SendResult):  # RESEND_REFUSED or no history: the message says why
             self.statusBar().showMessage(found.message, 20_000)
             return None
