@@ -90,6 +90,8 @@ DAILY_CHECK_INTERVAL_MS = 3_600_000
 DAILY_CHECK_CHANNEL = "history-daily-check"
 # When the complete integrity check starts after the history opens (the start-up one is bounded).
 COMPLETE_CHECK_DELAY_MS = 30_000
+# Notices arriving within this long are looked at together (a burst of callbacks).
+TEAM_LOOK_DELAY_MS = 25
 CLOSING_WHEN_IDLE_TEXT = (
     "A payout is being sent: Cactus Desk will close when its answer is recorded."
 )
@@ -628,7 +630,7 @@ class MainWindow(QMainWindow):
         if self._history_panel is None:
             from cactus_desk.ui.history.panel import HistoryPanel
 
-            self._history_panel = HistoryPanel(self.history, self.profiles)
+            self._history_panel = HistoryPanel(self.history, self._panel_profiles())
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
             self._history_note.setVisible(False)
@@ -1217,6 +1219,13 @@ class MainWindow(QMainWindow):
             self._team_live = None
         if not hasattr(store, "change_listener"):
             return  # this computer's own history: the History panel's change watch does it
+        from PySide6.QtCore import QTimer
+
+        self._team_catch_up = False
+        self._team_look = QTimer(self)
+        self._team_look.setSingleShot(True)
+        self._team_look.setInterval(TEAM_LOOK_DELAY_MS)
+        self._team_look.timeout.connect(self._team_look_now)
         live = TeamLive(store, self)
         live.changed.connect(self._team_changed)
         live.stateChanged.connect(self._team_state)
@@ -1224,12 +1233,35 @@ class MainWindow(QMainWindow):
         self._team_live = live
         live.start()
 
-    def _team_changed(self, _batch: object) -> None:
-        """GUI thread: payouts changed in the team store: refresh the rows and the banner."""
+    def _panel_profiles(self) -> ProfileStore:
+        """What the History panel reads profiles (their decimals) from: on a team store the
+        team's list as last read on a worker, never a network call on the GUI thread."""
+        if not self._store_url:
+            return self.profiles
+        from cactus_desk.ui.team_store import ReadProfiles
+
+        return cast("ProfileStore", ReadProfiles(lambda: list(self._team_profiles or [])))
+
+    def _team_changed(self, batch: object) -> None:
+        """GUI thread: payouts changed in the team store: refresh the rows and the banner.
+
+        A burst of batches makes one look (the panel's and the follower's own reads run
+        once their last one has answered), so the window keeps up at hundreds a second."""
+        if self._shut_down or self._history is None:
+            return
+        self._team_catch_up = self._team_catch_up or bool(getattr(batch, "catch_up", False))
+        if not self._team_look.isActive():
+            self._team_look.start()
+
+    def _team_look_now(self) -> None:
+        catch_up, self._team_catch_up = self._team_catch_up, False
         if self._shut_down or self._history is None:
             return
         if self._history_panel is not None:
-            self._history_panel.refresh()
+            if catch_up:
+                self._history_panel.refresh()  # the filter choices too
+            else:
+                self._history_panel.look_for_changes()
         self._form.status_follower.check()
 
     def _team_state(self, state: str, message: str) -> None:

@@ -11,6 +11,7 @@ from them through the same port reads as the local history's change watch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
@@ -35,6 +36,17 @@ def team_label(url: str) -> tuple[str, str, str]:
 
     target = parse_store_url(url)
     return f"{target.host}/{target.dbname}", target.label, target.user
+
+
+class ReadProfiles:
+    """A read-only view of profiles already read (``all``), for readers on the GUI thread."""
+
+    def __init__(self, read: Callable[[], list[Any]]) -> None:
+        self._read = read
+
+    def all(self) -> list[Any]:
+        """The profiles as last read."""
+        return self._read()
 
 
 class StoreIndicator(QLabel):
