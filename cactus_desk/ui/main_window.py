@@ -1265,7 +1265,7 @@ class MainWindow(QMainWindow):
         self._form.status_follower.check()
 
     def _team_state(self, state: str, message: str) -> None:
-        from cactus_desk.history.postgres.listen import RECONNECTED, UNREACHABLE
+        from cactus_desk.history.live import RECONNECTED, UNREACHABLE
         from cactus_desk.ui.team_store import (
             RECONNECTED_SHOWN_MS,
             RECONNECTED_TEXT,

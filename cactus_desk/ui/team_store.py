@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
-
-if TYPE_CHECKING:
-    from cactus_desk.history.postgres.listen import ChangeListener
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +29,9 @@ RECONNECTED_SHOWN_MS = 10_000
 
 def team_label(url: str) -> tuple[str, str, str]:
     """``(host/db, host:port/db, login in the URL)`` of a store URL, for people."""
-    from cactus_desk.history.postgres.connect import parse_store_url
+    from cactus_desk.history import check_store_url
 
-    target = parse_store_url(url)
+    target = check_store_url(url)
     return f"{target.host}/{target.dbname}", target.label, target.user
 
 
@@ -122,7 +119,7 @@ class TeamLive(QObject):
         super().__init__(parent)
         self._store = store
         self._runner = Runner(self)
-        self._listener: ChangeListener | None = None
+        self._listener: Any = None  # the adapter's ChangeListener
         self._stopped = False
 
     def start(self) -> None:
@@ -137,7 +134,7 @@ class TeamLive(QObject):
         )
 
     @property
-    def listener(self) -> ChangeListener | None:
+    def listener(self) -> Any:
         """The listener, once started."""
         return self._listener
 

@@ -18,20 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
 
+from cactus_desk.history.live import CONNECTED, RECONNECTED, UNREACHABLE, ChangeBatch
 from cactus_desk.history.postgres.connect import unreachable_message
 from cactus_desk.history.postgres.migrations import CHANGES_CHANNEL
 
 log = logging.getLogger(__name__)
-
-CONNECTED = "connected"
-UNREACHABLE = "unreachable"
-RECONNECTED = "reconnected"
 
 #: How long one wait for notices lasts: also how soon ``stop`` is noticed.
 WAIT_S = 0.25
@@ -50,15 +46,6 @@ _KEEPALIVES = {
     "keepalives_interval": 2,
     "keepalives_count": 3,
 }
-
-
-@dataclass(frozen=True)
-class ChangeBatch:
-    """What changed: the payouts named by notices (or by events caught up with)."""
-
-    record_ids: frozenset[int] = field(default_factory=frozenset)
-    newest_event_id: int = 0
-    catch_up: bool = False  # after a reconnection: look at everything shown again
 
 
 def parse_notices(payloads: Iterable[str]) -> tuple[set[int], int]:

@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import PayoutOutcome
+from cactus_desk.history.live import ChangeBatch
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.postgres import callbacks as rows
 from cactus_desk.history.postgres import queries
@@ -39,7 +40,7 @@ from cactus_desk.history.postgres.connect import (
     parse_store_url,
     unreachable_message,
 )
-from cactus_desk.history.postgres.listen import ChangeBatch, ChangeListener
+from cactus_desk.history.postgres.listen import ChangeListener
 from cactus_desk.history.postgres.migrations import (
     PRUNABLE_REASONS,
     SEARCH_INDEX,
