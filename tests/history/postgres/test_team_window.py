@@ -16,7 +16,9 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.sandbox.finalizer import Finalizer
+from cactus_desk.ui.history import panel as panel_module
 from cactus_desk.ui.main_window import MainWindow
+from cactus_desk.ui.payout import status_follower as follower_module
 from cactus_desk.ui.team_store import RECONNECTED_TEXT, UNREACHABLE_TEXT
 from tests.callbacks.helpers import callback
 from tests.history.postgres.team_consoles import (
@@ -30,6 +32,7 @@ from tests.pg_databases import PgDatabases
 from tests.ui.conftest import PayoutDriver
 
 SUCCESS = 4
+SLOW_LOOK_MS = 60_000
 #: From the receiver's answer to the row repainted in the other console (the issue's goal).
 LIVE_WITHIN_S = 1.0
 
@@ -44,6 +47,10 @@ def consoles(
 ) -> Iterator[Callable[..., MainWindow]]:
     """Opens consoles on the test's team database (each with its own data folder)."""
     monkeypatch.setenv("PGPASSWORD", pg_databases.cluster.password)
+    # The timers that look for changes by themselves wait a minute here: whatever a console
+    # shows within the tests' bounds came through the team store's notices.
+    monkeypatch.setattr(panel_module, "WATCH_INTERVAL_MS", SLOW_LOOK_MS)
+    monkeypatch.setattr(follower_module, "INTERVAL_MS", SLOW_LOOK_MS)
     url = pg_databases.url(database)
     opened: list[MainWindow] = []
 
