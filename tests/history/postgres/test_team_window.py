@@ -240,3 +240,50 @@ def test_the_consoles_share_the_teams_profiles(
     team.add(Profile(name="Beta", base_url="https://gw.example", merchant_id="m", site_id=2))
     second.refresh_profiles()
     wait_until(lambda: "Beta" in [p.name for p in second.form.profiles()])
+
+
+def test_on_the_team_store_history_details_export_resend_and_reconcile_work(
+    consoles: Callable[..., MainWindow], tmp_path: Path, qtbot: QtBot
+) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QPushButton
+
+    from cactus_desk.gateway.outcomes import Unknown, UnknownKind
+    from cactus_desk.ui.main_window import SANDBOX_PROFILE_ID
+    from tests.callbacks.helpers import ATTEMPT
+
+    first, second = consoles("a"), consoles("b")
+    sandbox = second.sandbox
+    assert sandbox is not None
+    attempt = replace(
+        ATTEMPT,
+        request_id="po-team-lost",
+        profile_id=SANDBOX_PROFILE_ID,
+        merchant_id=sandbox.merchant_id,
+        site_id=sandbox.site_id,
+    )
+    record_id = first.history.create_attempt(attempt)  # recorded on one desk...
+    first.history.record_outcome(record_id, Unknown("No answer in time.", UnknownKind.TIMEOUT))
+    show_history(second)
+    panel = second.history_panel
+    wait_until(lambda: panel.select_request("po-team-lost"), 5_000)
+    wait_until(lambda: panel.timeline.record_id == record_id)
+    # Export, written on a worker from the team store.
+    target = tmp_path / "team.csv"
+    with qtbot.waitSignal(panel.exportFinished, timeout=15_000):
+        panel.export_csv(target)
+    assert "po-team-lost" in target.read_text(encoding="utf-8")
+    # "Send again" for an UNKNOWN payout: its target is read off the GUI thread.
+    resend = second.open_resend(record_id)
+    assert resend is not None
+    resend.reject()
+    # Set by hand on one desk; the other desk's row follows.
+    dialog = panel.open_reconcile(record_id)
+    assert dialog is not None
+    dialog.set_values(4, "Cabinet shows it paid")
+    save = dialog.findChild(QPushButton, "reconcileSaveButton")
+    with qtbot.waitSignal(dialog.reconciled, timeout=15_000):
+        qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    show_history(first)
+    wait_until(lambda: _gateway_status(first, record_id) == SUCCESS, 5_000)
