@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sandbox", action="store_true")
     parser.add_argument("--data-dir", metavar="DIR", type=_folder)
     parser.add_argument(
+        "--store",
+        metavar="URL",
+        type=_folder,
+        help="the team history (postgresql://...), or 'local' for this computer's",
+    )
+    parser.add_argument(
         "--read-timeout",
         type=_seconds,
         metavar="SECONDS",
@@ -151,11 +157,16 @@ def _build_shell(args: argparse.Namespace) -> MainWindow:
 
     if QApplication.instance() is None:
         raise RuntimeError("build_main_window needs a QApplication; create one first")
+    from cactus_desk.store_choice import chosen_store
+
     _set_application_names()
+    data_dir = paths.data_dir(args.data_dir)
     return MainWindow(
-        paths.data_dir(args.data_dir),
+        data_dir,
         sandbox_read_timeout=args.read_timeout,
         sandbox_finalize_after=args.finalize_after,
+        # --store, else $CACTUS_DESK_STORE, else `team connect`'s default (a small file)
+        store_url=chosen_store(data_dir, args.store),
     )
 
 

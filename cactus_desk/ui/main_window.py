@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from cactus_desk.history.port import HistoryStore
     from cactus_desk.history.types import CorruptHistoryError
-    from cactus_desk.payouts.send import SendResult
+    from cactus_desk.payouts.send import ResendTarget, SendResult
     from cactus_desk.payouts.states import State
     from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.profiles_fast import ProfileSnapshot
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from cactus_desk.ui.payout.balance import BalanceWidget
     from cactus_desk.ui.payout.form import PayoutForm
     from cactus_desk.ui.payout.send_controller import SendController, SendJob
+    from cactus_desk.ui.team_store import StoreIndicator, TeamLive
     from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ DAILY_CHECK_INTERVAL_MS = 3_600_000
 DAILY_CHECK_CHANNEL = "history-daily-check"
 # When the complete integrity check starts after the history opens (the start-up one is bounded).
 COMPLETE_CHECK_DELAY_MS = 30_000
+# Notices arriving within this long are looked at together (a burst of callbacks).
+TEAM_LOOK_DELAY_MS = 25
 CLOSING_WHEN_IDLE_TEXT = (
     "A payout is being sent: Cactus Desk will close when its answer is recorded."
 )
@@ -134,8 +137,9 @@ class _HistoryOpening:
     """Opens the history on a worker; keeps what it opened until the window takes it, so a
     window closed meanwhile can still close the store."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, store_url: str | None = None) -> None:
         self._data_dir = data_dir
+        self._store_url = store_url
         self._lock = threading.Lock()
         self._store: HistoryStore | None = None
 
@@ -143,6 +147,13 @@ class _HistoryOpening:
         from cactus_desk.history import open_history_fast
         from cactus_desk.history.types import CorruptHistoryError
 
+        if self._store_url:  # the team store: connect, check its schema, keyring password
+            from cactus_desk.history import open_team_history
+
+            store = open_team_history(self._store_url, self._data_dir)
+            with self._lock:
+                self._store = store
+            return _Opened(store, settled=_settle_interrupted(store))
         try:
             opened = open_history_fast(self._data_dir)
         except CorruptHistoryError as exc:
@@ -248,9 +259,14 @@ class MainWindow(QMainWindow):
         *,
         sandbox_read_timeout: float | None = None,
         sandbox_finalize_after: float | None = None,
+        store_url: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        # The team store's URL (no password in it), or None for this computer's history.
+        self._store_url = store_url
+        self._team_live: TeamLive | None = None
+        self._team_profiles: list[Profile] | None = None  # the team's, as last read
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self.data_dir = ensure_private_dir(Path(data_dir))
@@ -310,10 +326,13 @@ class MainWindow(QMainWindow):
 
         try:
             catalog = load_catalog()
-            # Plain profiles (nearly always) are read without pydantic; others by the store.
-            self._start_profiles = read_profiles_fast(self.data_dir)
-            if self._start_profiles is None:
-                _ = self._profiles
+            if self._store_url:  # the team's profiles are read on a worker (network)
+                self._start_profiles = []
+            else:
+                # Plain profiles (nearly always) are read without pydantic; others by the store.
+                self._start_profiles = read_profiles_fast(self.data_dir)
+                if self._start_profiles is None:
+                    _ = self._profiles
         except BaseException:
             self._shut_down = True
             self._lock.release()
@@ -344,6 +363,7 @@ class MainWindow(QMainWindow):
             lambda _index: self._balance.set_currency(self._form.currency())
         )
         self.statusBar().addPermanentWidget(self._balance)
+        self._add_store_indicator()
         self._form.profileChanged.connect(self._profile_changed)
         self._form.unitsConfirmed.connect(self._remember_units)
         self._ready = True
@@ -364,7 +384,7 @@ class MainWindow(QMainWindow):
         if self._background_started or not self._ready or self._shut_down:
             return
         self._background_started = True
-        self._opening = _HistoryOpening(self.data_dir)
+        self._opening = _HistoryOpening(self.data_dir, self._store_url)
         self._runner.run(
             self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
         )
@@ -373,7 +393,9 @@ class MainWindow(QMainWindow):
             lambda _result: None,
             lambda error: log.warning("the send service did not load ahead: %s", error),
         )
-        if self._start_profiles is None:
+        if self._store_url:
+            self._load_team_profiles()
+        elif self._start_profiles is None:
             self._balance.release()
         else:  # the balance is fetched for the real profile, once it is in
             self._runner.run(
@@ -451,6 +473,7 @@ class MainWindow(QMainWindow):
     def _adopt_history(self, store: HistoryStore) -> None:
         self._history, self._damage = store, None
         self._controller.set_history(store)
+        self._start_team_live(store)
         if self._sandbox is not None and self._live is None:
             self._start_live_statuses(self._sandbox)
         if self._tabs.currentIndex() == HISTORY_TAB:
@@ -556,8 +579,10 @@ class MainWindow(QMainWindow):
     def _profiles(self) -> ProfileStore:
         # Made on first use: the profiles module loads pydantic, which the start avoids.
         if self._profile_store is None:
-            from cactus_desk.profiles import ProfileStore
+            from cactus_desk.profiles import ProfileStore, ProfileStoreError
 
+            if self._store_url:  # never this computer's file in place of the team's
+                raise ProfileStoreError("The team's profiles are still being read.")
             self._profile_store = ProfileStore(self.data_dir)
         return self._profile_store
 
@@ -613,7 +638,7 @@ class MainWindow(QMainWindow):
         if self._history_panel is None:
             from cactus_desk.ui.history.panel import HistoryPanel
 
-            self._history_panel = HistoryPanel(self.history, self.profiles)
+            self._history_panel = HistoryPanel(self.history, self._panel_profiles())
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
             self._history_note.setVisible(False)
@@ -633,6 +658,9 @@ class MainWindow(QMainWindow):
 
     def all_profiles(self) -> list[Profile]:
         """The saved profiles, then the sandbox's (if started)."""
+        if self._store_url:  # the team's, as last read on a worker
+            saved = list(self._team_profiles or [])
+            return saved + ([self._sandbox_profile] if self._sandbox_profile else [])
         if self._start_profiles is not None and self._profile_store is None:
             # Read at start without pydantic: the same fields, values and reads as the
             # ``Profile`` objects that replace them once the window has painted (or as soon
@@ -657,8 +685,11 @@ class MainWindow(QMainWindow):
             self._runner.invalidate("profiles")  # a refresh read before this is out of date
         profiles = self.all_profiles()
         self.form.set_profiles(profiles, select_id)
-        self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
+        loading = self._store_url is not None and self._team_profiles is None
+        self._pages.setCurrentIndex(MAIN_PAGE if profiles or loading else EMPTY_PAGE)
         self._profiles_action.setEnabled(True)
+        if self._store_url and self._profile_store is not None and self._ready:
+            self.refresh_profiles(select_id)  # the team's list may have changed elsewhere
 
     def changeEvent(self, event: QEvent) -> None:
         """On gaining focus, pick up profiles changed meanwhile (by another desk of the team,
@@ -667,23 +698,27 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
             self.refresh_profiles()
 
-    def refresh_profiles(self) -> None:
+    def refresh_profiles(self, select_id: str | None = None) -> None:
         """Re-read the profiles on a worker; the form changes only if they did."""
         if not self._ready or self._shut_down:
             return
+        if self._store_url and self._profile_store is None:
+            return  # the team's profile store is still being opened
         store = self.profiles
         self._runner.run(
             store.all,
-            self._profiles_read,
+            lambda saved: self._profiles_read(saved, select_id),
             lambda error: log.warning("the profiles could not be read again: %s", error),
             channel="profiles",
         )
 
-    def _profiles_read(self, saved: list[Profile]) -> None:
+    def _profiles_read(self, saved: list[Profile], select_id: str | None = None) -> None:
+        if self._store_url and not self._shut_down:
+            self._team_profiles = list(saved)
         profiles = saved + ([self._sandbox_profile] if self._sandbox_profile else [])
         if self._shut_down or profiles == self.form.profiles():
             return
-        self.form.set_profiles(profiles)
+        self.form.set_profiles(profiles, select_id)
         self._pages.setCurrentIndex(MAIN_PAGE if profiles else EMPTY_PAGE)
 
     def salt_provider(self, profile: Profile) -> Callable[[], str | None]:
@@ -768,22 +803,25 @@ class MainWindow(QMainWindow):
 
     def _remember_units(self, profile_id: str, currency: str, decimals: int) -> None:
         """Keep, in the profile's settings, that ``decimals`` of ``currency`` were confirmed."""
-        from cactus_desk.profiles import Profile, ProfileNotFoundError, ProfileStoreError
+        from cactus_desk.profiles import Profile
 
-        try:
-            profile = self.profiles.get_by_id(profile_id)
+        store = self.profiles
+
+        def save() -> None:  # worker thread: a file, or the team store over the network
+            profile = store.get_by_id(profile_id)
             confirmed = {**profile.units_confirmed, currency: decimals}
             data = {**profile.model_dump(), "units_confirmed": confirmed}
-            self.profiles.update(Profile.model_validate(data))
-        except (ProfileNotFoundError, ProfileStoreError) as exc:
+            store.update(Profile.model_validate(data))
+
+        def failed(exc: BaseException) -> None:
             log.warning("The confirmation of %s minor units was not saved: %s", currency, exc)
             self.statusBar().showMessage(
                 f"The confirmation of {currency} minor units could not be saved; "
                 "the next payout in it will ask again.",
                 15_000,
             )
-            return
-        self.reload_profiles()
+
+        self._runner.run(save, lambda _none: self.reload_profiles(), failed)
 
     # -- menus and dialogs ----------------------------------------------------------------
 
@@ -1065,16 +1103,22 @@ class MainWindow(QMainWindow):
             self._history_note.setVisible(True)
 
     def _show_recovered(self) -> None:
-        from cactus_desk.history.types import RecordNotFoundError
+        from cactus_desk.history.types import HistoryError, RecordNotFoundError
+        from cactus_desk.ui.off_thread import NoAnswerInTime, call_off_gui
 
         if not self._recovered or self._history is None:
             return
         self._tabs.setCurrentIndex(HISTORY_TAB)
-        try:
-            request_id = self._history.get(self._recovered[-1]).request_id
+        store, record_id = self._history, self._recovered[-1]
+        try:  # on its own thread (SQL, or the network on a team store), painting meanwhile
+            request_id = call_off_gui(lambda: store.get(record_id).request_id)
         except RecordNotFoundError:
             return
-        self.history_panel.select_request(request_id)
+        except (HistoryError, NoAnswerInTime) as exc:
+            self.statusBar().showMessage(f"The payout could not be read: {exc}", 15_000)
+            return
+        if not self._shut_down and store is self._history:
+            self.history_panel.select_request(request_id)
 
     def open_resend(self, record_id: int) -> ResendDialog | None:
         """Open "Send again with the same request ID" for an UNKNOWN payout (non-blocking).
@@ -1083,8 +1127,16 @@ class MainWindow(QMainWindow):
         """
         from cactus_desk.payouts.send import SendResult
         from cactus_desk.ui.history.resend_dialog import ResendDialog
+        from cactus_desk.ui.off_thread import call_off_gui
 
-        found = self._controller.service.resend_target(record_id, self.all_profiles())
+        service, profiles = self._controller.service, self.all_profiles()
+        try:  # on its own thread (SQL, or the network on a team store), painting meanwhile
+            found: ResendTarget | SendResult = call_off_gui(
+                lambda: service.resend_target(record_id, profiles)
+            )
+        except Exception as exc:  # the history could not be read: say why, send nothing
+            self.statusBar().showMessage(f"The payout could not be read: {exc}", 20_000)
+            return None
         if isinstance(found, SendResult):  # RESEND_REFUSED or no history: the message says why
             self.statusBar().showMessage(found.message, 20_000)
             return None
@@ -1107,6 +1159,135 @@ class MainWindow(QMainWindow):
         banner = self._form.banner
         banner.show_result(result)  # a resend that never left is a warning: still in doubt
         self.statusBar().showMessage(f"Sent again: {banner.text()}", 30_000)
+
+    # -- the team store: its indicator, profiles and live changes ---------------------------
+
+    def _add_store_indicator(self) -> None:
+        from cactus_desk.ui.team_store import StoreIndicator
+
+        self._store_indicator: StoreIndicator = StoreIndicator()
+        if self._store_url:
+            try:
+                self._store_indicator.show_team(self._store_url)
+            except ValueError as exc:  # a bad URL: the history's opening says why
+                self._store_indicator.setText("Team")
+                self._store_indicator.setToolTip(str(exc))
+        else:
+            self._store_indicator.show_local(str(self.data_dir))
+        self.statusBar().addPermanentWidget(self._store_indicator)
+
+    @property
+    def store_indicator(self) -> StoreIndicator:
+        """The status bar's "Local" or "Team: host/db · login"."""
+        return self._finished()._store_indicator
+
+    @property
+    def team_live(self) -> TeamLive | None:
+        """The team store's live changes, once the team history is open."""
+        return self._team_live
+
+    def _load_team_profiles(self) -> None:
+        """Open the team's profile store (keyring, network) and read it, on a worker."""
+        from cactus_desk.history import open_profiles
+
+        data_dir, url = self.data_dir, self._store_url
+
+        def load() -> tuple[ProfileStore, list[Profile]]:  # worker thread
+            store = open_profiles(data_dir, url)
+            return cast("ProfileStore", store), store.all()
+
+        def loaded(found: tuple[ProfileStore, list[Profile]]) -> None:
+            self._start_profiles = None
+            if self._shut_down:
+                return
+            self._profile_store, self._team_profiles = found[0], list(found[1])
+            self.reload_profiles()
+            self._balance.release()
+
+        def failed(error: BaseException) -> None:
+            self._start_profiles = None
+            if self._shut_down:
+                return
+            message = " ".join(str(error).split()) or type(error).__name__
+            log.error("the team's profiles could not be read: %s", message)
+            self._team_profiles = []
+            self._empty.problem.setText(message)
+            self._empty.problem.setVisible(True)
+            self.statusBar().showMessage(message)
+            self.reload_profiles()
+
+        self._runner.run(load, loaded, failed, channel=PROFILES_CHANNEL)
+
+    def _start_team_live(self, store: HistoryStore) -> None:
+        """Listen for the team's changes (a team history only)."""
+        from cactus_desk.ui.team_store import TeamLive
+
+        if self._team_live is not None:
+            self._team_live.stop()
+            self._team_live = None
+        if not hasattr(store, "change_listener"):
+            return  # this computer's own history: the History panel's change watch does it
+        from PySide6.QtCore import QTimer
+
+        self._team_catch_up = False
+        self._team_look = QTimer(self)
+        self._team_look.setSingleShot(True)
+        self._team_look.setInterval(TEAM_LOOK_DELAY_MS)
+        self._team_look.timeout.connect(self._team_look_now)
+        live = TeamLive(store, self)
+        live.changed.connect(self._team_changed)
+        live.stateChanged.connect(self._team_state)
+        live.signedIn.connect(self._store_indicator.set_login)
+        self._team_live = live
+        live.start()
+
+    def _panel_profiles(self) -> ProfileStore:
+        """What the History panel reads profiles (their decimals) from: on a team store the
+        team's list as last read on a worker, never a network call on the GUI thread."""
+        if not self._store_url:
+            return self.profiles
+        from cactus_desk.ui.team_store import ReadProfiles
+
+        return cast("ProfileStore", ReadProfiles(lambda: list(self._team_profiles or [])))
+
+    def _team_changed(self, batch: object) -> None:
+        """GUI thread: payouts changed in the team store: refresh the rows and the banner.
+
+        A burst of batches makes one look (the panel's and the follower's own reads run
+        once their last one has answered), so the window keeps up at hundreds a second."""
+        if self._shut_down or self._history is None:
+            return
+        self._team_catch_up = self._team_catch_up or bool(getattr(batch, "catch_up", False))
+        if not self._team_look.isActive():
+            self._team_look.start()
+
+    def _team_look_now(self) -> None:
+        catch_up, self._team_catch_up = self._team_catch_up, False
+        if self._shut_down or self._history is None:
+            return
+        if self._history_panel is not None:
+            if catch_up:
+                self._history_panel.refresh()  # the filter choices too
+            else:
+                self._history_panel.look_for_changes()
+        self._form.status_follower.check()
+
+    def _team_state(self, state: str, message: str) -> None:
+        from cactus_desk.history.live import RECONNECTED, UNREACHABLE
+        from cactus_desk.ui.team_store import (
+            RECONNECTED_SHOWN_MS,
+            RECONNECTED_TEXT,
+            UNREACHABLE_TEXT,
+        )
+
+        if self._shut_down:
+            return
+        if state == UNREACHABLE:
+            self._store_indicator.set_unreachable(True, message)
+            self.statusBar().showMessage(UNREACHABLE_TEXT)
+        elif state == RECONNECTED:
+            self._store_indicator.set_unreachable(False)
+            self.statusBar().showMessage(RECONNECTED_TEXT, RECONNECTED_SHOWN_MS)
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -1183,6 +1364,8 @@ class MainWindow(QMainWindow):
         self._remember_layout()
         if self._live is not None:
             self._live.stop()  # before the sandbox and the store it writes to
+        if self._team_live is not None:
+            self._team_live.stop()
         if self._sandbox is not None:
             # Stopping first releases a handler a fault holds, so a pending send ends now.
             self._sandbox.stop()

@@ -11,6 +11,7 @@ when the salt is asked for; the test kills the process with SIGKILL.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -60,7 +61,9 @@ def _core(data_dir: Path, base_url: str, request_id: str) -> int:
     def salt_provider() -> str:
         return secrets.get_salt(profile_id) or ""
 
-    with open_history(data_dir) as store, CactusClient(base_url) as client:
+    # The team store when CACTUS_DESK_STORE names one (the password from PGPASSWORD).
+    store_url = os.environ.get("CACTUS_DESK_STORE")
+    with open_history(data_dir, store_url) as store, CactusClient(base_url) as client:
         result = submit_payout(store, client, salt_provider, payout(base_url, request))
     print(f"finished {result.state}", flush=True)
     return 0

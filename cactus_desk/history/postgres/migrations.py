@@ -532,11 +532,41 @@ def _v4_profiles(conn: psycopg.Connection) -> None:
         conn.execute(statement)
 
 
+#: The channel every desk LISTENs on (``postgres/listen.py``); payloads are ``p:<payout id>``
+#: and ``e:<event id>:<payout id or 0>``, sent at commit and merged within a transaction.
+CHANGES_CHANNEL = "cactus_desk_changes"
+
+_NOTIFY_CHANGES = f"""
+CREATE FUNCTION cactus_notify_payout() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANGES_CHANNEL}', 'p:' || NEW.id);
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION cactus_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANGES_CHANNEL}', 'e:' || NEW.id || ':' || coalesce(NEW.record_id, 0));
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER payouts_notify AFTER INSERT OR UPDATE ON payouts
+    FOR EACH ROW EXECUTE FUNCTION cactus_notify_payout();
+CREATE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION cactus_notify_event();
+"""
+
+
+def _v5_change_notices(conn: psycopg.Connection) -> None:
+    """Every committed change of a payout or a new event is announced to listening desks."""
+    conn.execute(_NOTIFY_CHANGES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
     _v3_attribution,
     _v4_profiles,
+    _v5_change_notices,
     v_approvals,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""

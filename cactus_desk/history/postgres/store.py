@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import PayoutOutcome
+from cactus_desk.history.live import ChangeBatch
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.postgres import callbacks as rows
 from cactus_desk.history.postgres import queries
@@ -39,6 +40,7 @@ from cactus_desk.history.postgres.connect import (
     parse_store_url,
     unreachable_message,
 )
+from cactus_desk.history.postgres.listen import ChangeListener
 from cactus_desk.history.postgres.migrations import (
     PRUNABLE_REASONS,
     SEARCH_INDEX,
@@ -216,6 +218,23 @@ class PostgresHistoryStore:
         with self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
+
+    def change_listener(
+        self,
+        on_change: Callable[[ChangeBatch], None],
+        on_state: Callable[[str, str], None],
+    ) -> ChangeListener:
+        """A listener for this history's live changes on a connection of its own (not
+        started); see ``postgres/listen.py``."""
+        return ChangeListener(
+            self._url, self._kwargs, self.label, on_change=on_change, on_state=on_state
+        )
+
+    def signed_in_as(self) -> str:
+        """The login this desk is connected as (the database's ``session_user``)."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT session_user AS who").fetchone()
+        return str(row["who"]) if row else ""
 
     def close(self) -> None:
         """Close the pool; the store cannot be used afterwards."""

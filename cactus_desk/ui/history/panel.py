@@ -457,6 +457,14 @@ class HistoryPanel(QWidget):
         else:
             self._check_for_changes(force=True)
 
+    def look_for_changes(self) -> None:
+        """Look for changed rows now (on a worker), as the change watch does on its tick: the
+        team store's listener calls it when another desk or the receiver wrote.
+
+        A look dropped because rows were still being applied is made again once they are."""
+        self._want_look = True
+        self._check_for_changes(force=True)
+
     def is_idle(self) -> bool:
         """True when no read of the rows, the details or the change watch is on its way."""
         return (
@@ -868,6 +876,9 @@ class HistoryPanel(QWidget):
         if changed is None:
             self._seen_version = None  # dropped: look again on the next tick
             return
+        if getattr(self, "_want_look", False):  # asked for while these were being applied
+            self._want_look = False
+            self._check_for_changes(force=True)
         selected = self._selected_record_id()
         if selected is not None and selected in changed:
             self._load_details(selected)

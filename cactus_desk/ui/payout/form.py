@@ -456,7 +456,17 @@ class PayoutForm(QWidget):
         if profile is None or not self.can_send():
             return None
         draft = PayoutDraft(**asdict(self._draft(profile)))
-        prepared = self._controller.service.prepare(draft, profile)
+        from cactus_desk.ui.off_thread import call_off_gui
+
+        if getattr(self, "_preparing", False):
+            return None  # a second click while the first is being prepared
+        service = self._controller.service
+        self._preparing = True
+        try:
+            # The duplicate lookup reads the history: SQL, or the network on a team store.
+            prepared = call_off_gui(lambda: service.prepare(draft, profile))
+        finally:
+            self._preparing = False
         if isinstance(prepared, SendResult):  # INVALID (a bug: validated above) or no history
             self.banner.show_result(prepared)
             return None

@@ -44,6 +44,7 @@ from cactus_desk.secrets import (
     keyring_usable,
 )
 from cactus_desk.ui import style
+from cactus_desk.ui.profiles.off_thread import profile_call
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -528,7 +529,9 @@ class ProfileDialog(QDialog):
             return
         adding = self._original is None
         try:
-            profile = self._profiles.add(profile) if adding else self._profiles.update(profile)
+            store, draft = self._profiles, profile
+            save = store.add if adding else store.update
+            profile = profile_call(store, lambda: save(draft))  # the network on a team store
         except DuplicateProfileError as exc:
             self._set_error("name", str(exc))
             return
@@ -573,7 +576,8 @@ class ProfileDialog(QDialog):
             reason = f"unexpected error ({type(error).__name__})"
         if adding:
             with contextlib.suppress(ProfileNotFoundError, ProfileStoreError):
-                self._profiles.remove(profile.name)
+                store = self._profiles
+                profile_call(store, lambda: store.remove(profile.name))
             self._set_error("salt", f"The profile was not saved: {reason}")
         else:
             self._original = profile

@@ -33,6 +33,7 @@ from cactus_desk.secrets import (
 )
 from cactus_desk.ui import style
 from cactus_desk.ui.profiles.editor import SALT_CHECK_CHANNEL, SALT_FLAGS, ProfileDialog, badge
+from cactus_desk.ui.profiles.off_thread import profile_call
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class ProfileManagerDialog(QDialog):
         self.profile_list.clear()
         self._salt_flags.clear()
         try:
-            profiles = self._profiles.all()
+            profiles = profile_call(self._profiles, self._profiles.all)
         except ProfileStoreError as exc:
             self._show_error(str(exc))
             profiles = []
@@ -247,7 +248,7 @@ class ProfileManagerDialog(QDialog):
         if profile_id is None:
             return None
         try:
-            return self._profiles.get_by_id(profile_id)
+            return profile_call(self._profiles, lambda: self._profiles.get_by_id(profile_id))
         except (ProfileNotFoundError, ProfileStoreError) as exc:
             self._show_error(str(exc))
             return None
@@ -317,7 +318,7 @@ class ProfileManagerDialog(QDialog):
         if result != QMessageBox.StandardButton.Yes:
             return
         try:
-            self._profiles.remove(profile.name)
+            profile_call(self._profiles, lambda: self._profiles.remove(profile.name))
         except (ProfileNotFoundError, ProfileStoreError) as exc:
             self._show_error(str(exc))
             return

@@ -138,5 +138,3 @@ def test_local_only_actions_refuse_a_team_store_plainly(
 ) -> None:
     code, _, err = run(monkeypatch, capsys, "--store", team_url, "history", "restore")
     assert code == 1 and "pg_dump" in err
-    code, _, err = run(monkeypatch, capsys, "--store", team_url)
-    assert code == 1 and "the window cannot use a team history yet" in err
