@@ -463,6 +463,20 @@ class HistoryModel(QAbstractTableModel):
         entry = self._entry_now(row)
         return entry.row.id if entry is not None else None
 
+    def cell_look(
+        self, row: int, column: int
+    ) -> tuple[str, QFont | None, QBrush | None, QBrush | None] | None:
+        """A loaded cell's text, font, foreground and background, as ``data()`` gives them;
+        None when the row is not loaded (nothing is asked for). For the table's painter."""
+        entry = self._rows.get(row)
+        if entry is None:
+            return None
+        text = entry.cells[column]
+        if column == _AMOUNT and entry.row.profile_id in self._decimals:
+            text = amount_text(entry.row, self._decimals[entry.row.profile_id])
+        look = entry.look
+        return text, look.font[column], look.foreground[column], look.background
+
     def loaded_record_id(self, row: int) -> int | None:
         """The record id shown in ``row`` if its page is loaded (nothing is asked for)."""
         entry = self._rows.get(row)

@@ -64,6 +64,7 @@ from cactus_desk.ui.history.model import (
     HistoryModel,
     local_time,
 )
+from cactus_desk.ui.history.table_view import HistoryTableView
 from cactus_desk.ui.history.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
 from cactus_desk.ui.view_settings import documents_folder
 from cactus_desk.ui.workers import Runner, shared_pool, wait_for
@@ -304,7 +305,7 @@ class HistoryPanel(QWidget):
 
         self._model = HistoryModel(store, self, self._runner)
         self._model.set_decimals(self._decimals)
-        self._table = QTableView(self)
+        self._table = HistoryTableView(self)
         self._table.setObjectName("historyView")
         self._table.setModel(self._model)
         self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
