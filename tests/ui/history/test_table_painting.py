@@ -167,4 +167,3 @@ def test_a_row_not_read_yet_shows_the_placeholder_and_asks_for_its_page(
     assert model.data(model.index(last, Column.REQUEST_ID), Qt.ItemDataRole.DisplayRole).startswith(
         "po-0000"
     )
-
