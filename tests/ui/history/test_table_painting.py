@@ -1,8 +1,10 @@
-"""The history table paints a screen of loaded rows itself, in one pass, as Qt would."""
+"""The history table paints a screen of loaded rows itself, in one pass, as Qt would; the
+history keeps the GUI thread's waits for its readers short."""
 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import NewAttempt
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.ui.history.model import LOADING_TEXT, Column, HistoryModel
-from cactus_desk.ui.history.panel import HistoryPanel
+from cactus_desk.ui.history.panel import GUI_SWITCH_INTERVAL_S, HistoryPanel
 from cactus_desk.ui.history.table_view import HistoryTableView
 
 ROWS = 60
@@ -167,3 +169,19 @@ def test_a_row_not_read_yet_shows_the_placeholder_and_asks_for_its_page(
     assert model.data(model.index(last, Column.REQUEST_ID), Qt.ItemDataRole.DisplayRole).startswith(
         "po-0000"
     )
+
+
+def test_the_history_keeps_the_gui_thread_s_waits_for_its_readers_short(
+    qtbot: QtBot, store: SqliteHistoryStore, data_home: Path
+) -> None:
+    """The readers share the interpreter lock with the GUI thread: with the history open the
+    interpreter switches threads every millisecond, not every 5 (Python's default)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        widget = HistoryPanel(store, ProfileStore(data_home))
+        qtbot.addWidget(widget)
+        assert sys.getswitchinterval() <= GUI_SWITCH_INTERVAL_S == 0.001
+        assert widget.wait_until_idle()
+    finally:
+        sys.setswitchinterval(before)
