@@ -604,6 +604,11 @@ _BUCKETED: dict[SortKey, SortBuckets] = {
 _MAX_RANGES = 450  # index ranges merged in one page (SQLite allows 500 arms in a compound)
 
 
+# The least value of an integer column (gateway_status); a text column's is "" (the sorted
+# columns are TEXT or INTEGER, so every non-NULL value is at least that).
+_LOWEST_INTEGER = -(2**63)
+
+
 def _is_null_bucket(value: Any) -> bool:
     return isinstance(value, float) and value == float("-inf")
 
@@ -649,7 +654,9 @@ def _sort_bucket(
         low = block << ID_BLOCK_BITS
         high = (block + 1) << ID_BLOCK_BITS
         if not descending and null:
-            ranges = [(f"{column} IS NULL AND id >= ?", [low]), (f"{column} IS NOT NULL", [])]
+            # Every value: a range of the index (IS NOT NULL would scan the triple's NULLs).
+            every = f"{column}{collate} >= ?", ["" if buckets.nocase else _LOWEST_INTEGER]
+            ranges = [(f"{column} IS NULL AND id >= ?", [low]), every]
         elif not descending:
             ranges = [
                 (f"{column}{collate} = ? AND id >= ?", [value, low]),

@@ -45,9 +45,10 @@ RELOAD_PAGES = 2
 #: A text search counts no further than this: the table then holds this many rows and the
 #: count reads "10,000+ payouts" (refining the search shows the rest).
 TEXT_COUNT_CAP = 10_000
-#: A search first counts no further than this (quick even for a 1–2 character search over
-#: millions of payouts: "1,000+ payouts"), then counts on to ``TEXT_COUNT_CAP`` behind.
-QUICK_COUNT_CAP = 1_000
+#: A new search first shows its first page: a full page says "200+ payouts" (a 1–2 character
+#: search over millions of payouts reads no further than that page), then it counts on to
+#: ``TEXT_COUNT_CAP`` behind. A search run again (a reload) counts this far first.
+QUICK_COUNT_CAP = PAGE_SIZE
 #: The pool every history read runs on, and its threads: a page, the details and the change
 #: watch never queue behind a slow search, or behind jobs of the rest of the window.
 READ_POOL = "history-reads"
@@ -306,6 +307,11 @@ def _read_page(
 def _read_window(store: HistoryStore, query: _Query, pages: Iterable[int]) -> _Window:
     """The count and the given pages of ``query``. Worker thread."""
     newest = store.newest_record_id()
+    if query.text and list(pages) == [0]:
+        # A new search: its first page says whether more match. A count first would walk
+        # the same rows again (for "yu" at 5M payouts, 0.1 s more to count to 1,000).
+        entries = _read_page(store, query, 0, QUICK_COUNT_CAP)
+        return _Window(len(entries), len(entries) >= QUICK_COUNT_CAP, {0: entries}, newest)
     total, capped = _count(store, query)
     pages_read = {page: _read_page(store, query, page, total) for page in pages}
     return _Window(total, capped, pages_read, newest)
@@ -462,6 +468,20 @@ class HistoryModel(QAbstractTableModel):
         """The history record id shown in ``row``; None (its page asked for) if not loaded."""
         entry = self._entry_now(row)
         return entry.row.id if entry is not None else None
+
+    def cell_look(
+        self, row: int, column: int
+    ) -> tuple[str, QFont | None, QBrush | None, QBrush | None] | None:
+        """A loaded cell's text, font, foreground and background, as ``data()`` gives them;
+        None when the row is not loaded (nothing is asked for). For the table's painter."""
+        entry = self._rows.get(row)
+        if entry is None:
+            return None
+        text = entry.cells[column]
+        if column == _AMOUNT and entry.row.profile_id in self._decimals:
+            text = amount_text(entry.row, self._decimals[entry.row.profile_id])
+        look = entry.look
+        return text, look.font[column], look.foreground[column], look.background
 
     def loaded_record_id(self, row: int) -> int | None:
         """The record id shown in ``row`` if its page is loaded (nothing is asked for)."""

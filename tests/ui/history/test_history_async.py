@@ -380,6 +380,35 @@ def test_a_capped_search_count_says_so_and_is_refined_in_the_background(
     assert checked.on_gui() == []
 
 
+def test_a_new_search_shows_its_first_page_before_any_count(
+    qtbot: QtBot,
+    big_store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
+    user_matches: int,
+) -> None:
+    """The first page of a new search is shown without counting first: a 1-2 character
+    search at 5M payouts walked its rows twice (a count to 1,000, then the page)."""
+    checked = ThreadCheckingStore(big_store)
+    panel = HistoryPanel(checked, profiles)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    _settle(panel)
+    held = checked.gate("count", lambda *a, **k: True)  # every count waits until released
+    edit = panel.findChild(QLineEdit, "historyFilterEdit")
+    edit.setText("user1")
+    panel._apply_filter()
+    model = panel.model
+    qtbot.waitUntil(lambda: not model.is_loading(), timeout=WAIT_MS)
+    assert user_matches > PAGE_SIZE
+    assert model.rowCount() == PAGE_SIZE and model.is_capped()
+    assert model.data(model.index(0, Column.SITE_LOGIN)).startswith("user1")
+    assert panel._count_label.text() == f"{PAGE_SIZE:,}+ payouts"
+    assert held.entered.wait(WAIT_MS)  # the count on to the cap runs behind, after the page
+    held.release()
+    qtbot.waitUntil(lambda: model.rowCount() == user_matches, timeout=WAIT_MS)
+    assert not model.is_capped()
+    assert checked.on_gui() == []
+
+
 def test_the_panel_s_readers_are_scheduled_below_the_gui_thread(
     qtbot: QtBot,
     store: HistoryStore,  # noqa: F811
