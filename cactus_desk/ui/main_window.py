@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from cactus_desk.ui.payout.balance import BalanceWidget
     from cactus_desk.ui.payout.form import PayoutForm
     from cactus_desk.ui.payout.send_controller import SendController, SendJob
+    from cactus_desk.ui.recipients.picker import RecipientsController
     from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
@@ -345,6 +346,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._balance)
         self._form.profileChanged.connect(self._profile_changed)
         self._form.unitsConfirmed.connect(self._remember_units)
+        self._add_recipients()
         self._ready = True
 
         self._tabs.currentChanged.connect(self._tab_changed)
@@ -363,6 +365,7 @@ class MainWindow(QMainWindow):
         if self._background_started or not self._ready or self._shut_down:
             return
         self._background_started = True
+        self._recipients.load()
         self._opening = _HistoryOpening(self.data_dir)
         self._runner.run(
             self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
@@ -608,6 +611,7 @@ class MainWindow(QMainWindow):
             self._history_panel = HistoryPanel(self.history, self.profiles)
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
+            self._history_panel.repeatRequested.connect(self.repeat_payout)
             self._history_note.setVisible(False)
             self._history_layout.addWidget(self._history_panel)
         return self._history_panel
@@ -776,6 +780,44 @@ class MainWindow(QMainWindow):
             )
             return
         self.reload_profiles()
+
+    # -- saved recipients and repeats --------------------------------------------------------
+
+    def _add_recipients(self) -> None:
+        from cactus_desk.recipients.store import RecipientStore
+        from cactus_desk.ui.recipients.picker import RecipientsController
+
+        data_dir = self.data_dir
+        # Solo mode: this desk's file (the window does not open a team history yet).
+        self._recipients: RecipientsController = RecipientsController(
+            self._form, lambda: RecipientStore(data_dir), self
+        )
+
+    @property
+    def recipients(self) -> RecipientsController:
+        """The saved recipients of the payout form."""
+        return self._finished()._recipients
+
+    def repeat_payout(self, record_id: int) -> None:
+        """Read payout ``record_id`` on a worker, then open a new payout prefilled like it."""
+        store = self._history
+        if store is None:
+            return
+
+        def repeat(record: object) -> None:
+            from cactus_desk.history.types import PayoutRecord
+
+            if self._shut_down or not isinstance(record, PayoutRecord):
+                return
+            if self.recipients.repeat(record):
+                self._tabs.setCurrentIndex(PAYOUT_TAB)
+
+        self._runner.run(
+            lambda: store.get(record_id),
+            repeat,
+            lambda error: self.statusBar().showMessage(f"Cannot repeat the payout: {error}"),
+            channel="repeat",
+        )
 
     # -- menus and dialogs ----------------------------------------------------------------
 

@@ -234,6 +234,7 @@ class HistoryPanel(QWidget):
     exportFinished = Signal(str, int)  # path, number of payouts
     exportFailed = Signal(str)  # a plain message
     resendRequested = Signal(int)  # record id: the person asked to send an UNKNOWN one again
+    repeatRequested = Signal(int)  # record id: a new payout like this one
 
     def __init__(
         self, store: HistoryStore, profiles: ProfileStore, parent: QWidget | None = None
@@ -377,10 +378,22 @@ class HistoryPanel(QWidget):
         )
         self._resend_button.setVisible(False)
         self._resend_button.clicked.connect(self._resend_clicked)
+        self.repeat_button = QPushButton("Repeat this payout…", self)
+        self.repeat_button.setObjectName("repeatButton")
+        self.repeat_button.setToolTip(
+            "A new payout with the same profile, recipient and amount and a new request id "
+            "(a card number is typed again)"
+        )
+        self.repeat_button.setVisible(False)
+        self.repeat_button.clicked.connect(self._repeat_clicked)
         details_box = QWidget(self)
         details_layout = QVBoxLayout(details_box)
         details_layout.setContentsMargins(0, 0, 0, 0)
-        details_layout.addWidget(self._resend_button, 0, Qt.AlignmentFlag.AlignLeft)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self._resend_button)
+        buttons.addWidget(self.repeat_button)
+        buttons.addStretch(1)
+        details_layout.addLayout(buttons)
         details_layout.addWidget(self._details, 1)
         splitter.addWidget(details_box)
         splitter.setStretchFactor(0, 3)
@@ -752,6 +765,7 @@ class HistoryPanel(QWidget):
         self._details.clear()
         self._timeline.show_record(None)
         self._resend_button.setVisible(False)
+        self.repeat_button.setVisible(False)
 
     def _show_current(self, index: QModelIndex, _previous: QModelIndex | None = None) -> None:
         record_id = self._model.loaded_record_id(index.row()) if index.isValid() else None
@@ -781,6 +795,7 @@ class HistoryPanel(QWidget):
         record = details.record
         self._details.setPlainText(details_text(record, self._decimals.get(record.profile_id)))
         self._resend_button.setVisible(record.state.in_doubt)
+        self.repeat_button.setVisible(True)
         self._timeline.show_record(record, details.events)
 
     def _details_failed(self, record_id: int, error: BaseException) -> None:  # GUI thread
@@ -933,6 +948,9 @@ class HistoryPanel(QWidget):
         resend.setObjectName("resendAction")
         resend.setEnabled(row.state.in_doubt)
         resend.triggered.connect(lambda: self.resendRequested.emit(record_id))
+        repeat = menu.addAction("Repeat this payout…")
+        repeat.setObjectName("repeatAction")
+        repeat.triggered.connect(lambda: self.repeatRequested.emit(record_id))
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(self._table.viewport().mapToGlobal(position))
 
@@ -940,6 +958,11 @@ class HistoryPanel(QWidget):
         record_id = self._model.record_id(self._table.currentIndex().row())
         if record_id is not None:
             self.resendRequested.emit(record_id)
+
+    def _repeat_clicked(self) -> None:
+        record_id = self._selected_record_id()
+        if record_id is not None:
+            self.repeatRequested.emit(record_id)
 
     def _reconciled(self, record_id: int, _event_id: int) -> None:
         self._set_status(f"Payout #{record_id}: final state set by hand.")
