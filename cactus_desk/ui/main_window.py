@@ -612,6 +612,9 @@ class MainWindow(QMainWindow):
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
             self._history_panel.repeatRequested.connect(self.repeat_payout)
+            from cactus_desk.saved_filters import SavedFilterStore
+
+            self._history_panel.filters_bar.use_saved_filters(SavedFilterStore(self.data_dir))
             self._history_note.setVisible(False)
             self._history_layout.addWidget(self._history_panel)
         return self._history_panel

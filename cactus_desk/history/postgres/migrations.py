@@ -531,11 +531,53 @@ def _v4_profiles(conn: psycopg.Connection) -> None:
         conn.execute(statement)
 
 
+_RECIPIENT_FIELDS = (
+    "card_number",
+    "card_holder",
+    "phone_number",
+    "phone_holder",
+    "account_number",
+    "account_holder",
+    "skrill_account",
+    "skrill_holder",
+    "wise_tag",
+    "wise_holder",
+    "papara_account",
+    "papara_holder",
+    "pix_transfer_key",
+    "username",
+)
+RECIPIENT_EXPR = (
+    "("
+    + " || ' ' || ".join(
+        f"coalesce((request_json::jsonb) #>> '{{additional_fields,{name}}}', '')"
+        for name in _RECIPIENT_FIELDS
+    )
+    + ")"
+)
+"""The recipient as searched: its names, phone, account and masked card, from the recorded
+body (which never held a full card number); the recipient filter and its index use it."""
+RECIPIENT_INDEX = "payouts_recipient_trgm"
+
+
+def _clerk_recipient_search(conn: psycopg.Connection) -> None:
+    """The clerk's filters index-backed: a trigram index over the recipient (with pg_trgm),
+    (currency, amount_minor, id) for an amount range, (gateway_status, created_at, id)."""
+    conn.execute("CREATE INDEX payouts_currency_amount ON payouts (currency, amount_minor, id)")
+    conn.execute("CREATE INDEX payouts_status_time ON payouts (gateway_status, created_at, id)")
+    cursor = conn.cursor(row_factory=tuple_row)
+    if cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone():
+        conn.execute(
+            f"CREATE INDEX {RECIPIENT_INDEX} ON payouts USING gin ({RECIPIENT_EXPR} gin_trgm_ops)"
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
     _v3_attribution,
     _v4_profiles,
+    _clerk_recipient_search,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -156,6 +156,7 @@ DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days
 TIME_BREAKS_TABLE = "payouts_time_breaks"
 AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
 SORT_COUNTS_TABLE = "payouts_sort_counts"
+RECIPIENT_SEARCH_TABLE = "payouts_recipient_search"
 ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
 
 
@@ -578,6 +579,63 @@ def _v9_filtered_sorts(conn: sqlite3.Connection) -> None:
     _rebuild_sort_counts(conn)
 
 
+def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
+    """The recipient made searchable (names, phone, account, the masked card's digits) and
+    the clerk's range filters index-backed.
+
+    ``recipient`` is a virtual column computed from the recorded body, which holds card
+    numbers masked (first 6 / last 4) only: nothing new is stored, and a full card number
+    never was. A trigram index over it finds a name or the last four digits directly; an
+    index on (currency, amount_minor, id) serves an amount range within a currency.
+    """
+    paths = ", ".join(
+        f"'$.additional_fields.{name}'"
+        for name in (
+            "card_number",
+            "card_holder",
+            "phone_number",
+            "phone_holder",
+            "account_number",
+            "account_holder",
+            "skrill_account",
+            "skrill_holder",
+            "wise_tag",
+            "wise_holder",
+            "papara_account",
+            "papara_holder",
+            "pix_transfer_key",
+            "username",
+        )
+    )
+    conn.execute(
+        "ALTER TABLE payouts ADD COLUMN recipient TEXT "
+        f"GENERATED ALWAYS AS (json_extract(request_json, {paths})) VIRTUAL"
+    )
+    conn.execute("CREATE INDEX payouts_currency_amount ON payouts (currency, amount_minor, id)")
+    conn.execute("CREATE INDEX payouts_status_time ON payouts (gateway_status, created_at, id)")
+    if not trigram_supported(conn):
+        return  # the recipient filter scans: correct, slower
+    table = RECIPIENT_SEARCH_TABLE
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {table} USING fts5(recipient, content='payouts', "
+        "content_rowid='id', tokenize='trigram', columnsize=0)"
+    )
+    remove = (
+        f"INSERT INTO {table}({table}, rowid, recipient) VALUES ('delete', old.id, old.recipient);"
+    )
+    add = f"INSERT INTO {table}(rowid, recipient) VALUES (new.id, new.recipient);"
+    conn.execute(f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts BEGIN {add} END")
+    conn.execute(f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts BEGIN {remove} END")
+    conn.execute(
+        f"CREATE TRIGGER {table}_update AFTER UPDATE OF request_json ON payouts "
+        f"BEGIN {remove} {add} END"
+    )
+    command = f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)"
+    conn.execute(command, (64 * 1024 * 1024,))
+    conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+    conn.execute(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -588,6 +646,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_unverified_refusals,
     _v8_fast_history_reads,
     _v9_filtered_sorts,
+    _clerk_recipient_search,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -29,6 +29,7 @@ from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
     PayoutOutcome,
 )
+from cactus_desk.history.clerk import daily_sql, range_clauses, totals_sql
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
@@ -40,6 +41,7 @@ from cactus_desk.history.sqlite.migrations import (
     DAY_MS,
     ID_BLOCK_BITS,
     PRUNABLE_REASONS,
+    RECIPIENT_SEARCH_TABLE,
     SEARCH_TABLE,
     SORT_BUCKETS,
     SORT_COUNTS_TABLE,
@@ -49,7 +51,9 @@ from cactus_desk.history.sqlite.migrations import (
     migrate,
 )
 from cactus_desk.history.types import (
+    MAX_CHART_DAYS,
     BackupError,
+    DayTotal,
     DuplicateProbe,
     DuplicateRequestIdError,
     HistoryClosedError,
@@ -69,6 +73,7 @@ from cactus_desk.history.types import (
     ResendAudit,
     ResendStart,
     SortKey,
+    TotalRow,
     now_ms,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
@@ -105,6 +110,7 @@ _ROW_COLUMNS = (
 
 def _payout_record(row: sqlite3.Row) -> PayoutRecord:
     values = dict(row)
+    values.pop("recipient", None)  # the searchable recipient, computed from the request
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
     values["status_conflict"] = bool(values["status_conflict"])
@@ -198,7 +204,35 @@ def _where(
         params.append(history_filter.profile_id)
     if history_filter.needs_review:
         clauses.append(f"{plus}needs_review = 1")
+    _clerk_where(history_filter, search, clauses, params)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _clerk_where(
+    history_filter: HistoryFilter, search: bool, clauses: list[str], params: list[Any]
+) -> None:
+    """Add the clerk's filters: the recipient (its trigram index), ranges, statuses, aging."""
+    recipient = history_filter.recipient.strip()
+    if recipient and search and len(recipient) >= _TRIGRAM:
+        table = RECIPIENT_SEARCH_TABLE
+        clauses.append(f"id IN (SELECT rowid FROM {table} WHERE {table} MATCH ?)")
+        params.append(_match_phrase(recipient))
+    elif recipient:
+        clauses.append("recipient LIKE ? ESCAPE '\\'")
+        params.append(_like_pattern(recipient))
+    more, more_params = range_clauses(history_filter, "?")
+    clauses.extend(more)
+    params.extend(more_params)
+
+
+def _narrowed_count(
+    conn: sqlite3.Connection, history_filter: HistoryFilter, search: bool, cap: int | None
+) -> int:
+    """A count under the clerk's filters: the matches read through their index, capped."""
+    where, params = _where(history_filter, search=search)
+    limit = -1 if cap is None else max(0, cap)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM payouts{where} LIMIT ?)"
+    return int(conn.execute(sql, [*params, limit]).fetchone()[0])
 
 
 def _order_by(sort: SortKey, descending: bool) -> str:
@@ -277,6 +311,8 @@ def _count(
     Without search text the per-filter counts table answers at once. With text, the trigram
     index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early.
     """
+    if history_filter.narrowed():
+        return _narrowed_count(conn, history_filter, search, cap)
     text = history_filter.text.strip()
     if not text and not history_filter.needs_review:  # the counts table has no review column
         where, params = _where(history_filter)
@@ -324,6 +360,17 @@ def _select(
         if merge
         else [history_filter]
     )
+    if (
+        not walk
+        and sort is SortKey.CREATED_AT
+        and len(history_filter.gateway_statuses) > 1
+        and not history_filter.text.strip()
+    ):  # the same for several gateway statuses: one (status, time) range each
+        parts = [
+            replace(part, gateway_statuses=frozenset({status}))
+            for part in parts
+            for status in sorted(history_filter.gateway_statuses)
+        ]
     arms: list[str] = []
     params: list[Any] = []
     for part in parts:
@@ -785,6 +832,10 @@ def _page(
     search: bool,
 ) -> list[sqlite3.Row]:
     """One page, choosing between the filter's index, an index walk and reading backwards."""
+    if history_filter.narrowed():  # the clerk's filters: their own indexes pick the rows
+        return _select(
+            conn, history_filter, sort, descending, offset, limit, walk=False, search=search
+        )
     if history_filter.text.strip():
         return _text_page(conn, history_filter, sort, descending, offset, limit, search=search)
     total = _count(conn, HistoryFilter(), search=search)
@@ -1183,6 +1234,26 @@ class SqliteHistoryStore:
         """Every currency in the history, sorted."""
         with self._connection() as conn:
             return _distinct(conn, "currency")
+
+    def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
+        """Per currency and state: how many payouts the filter selects, and their sum."""
+        where, params = _where(history_filter, search=self._search)
+        with self._connection() as conn:
+            rows = conn.execute(totals_sql(where), params).fetchall()
+        return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+    def daily_totals(
+        self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
+    ) -> list[DayTotal]:
+        """Per day and currency: sent, paid and declined sums, oldest first."""
+        where, params = _where(history_filter, search=self._search)
+        limit = MAX_CHART_DAYS * 8  # a few currencies a day
+        with self._connection() as conn:
+            rows = conn.execute(daily_sql(where, "?"), [offset_ms, *params, limit]).fetchall()
+        found = [
+            DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows
+        ]
+        return found[::-1]
 
     def data_version(self) -> int:
         """A cheap marker that changes whenever anyone (this or another process) commits."""

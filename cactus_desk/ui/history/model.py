@@ -260,7 +260,8 @@ class _Query:
 
     @property
     def text(self) -> bool:
-        return bool(self.history_filter.text.strip())
+        # The clerk's filters are counted with a cap too: no counts table answers them.
+        return bool(self.history_filter.text.strip()) or self.history_filter.narrowed()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
+from cactus_desk.ui.history.filters_bar import FiltersBar
 from cactus_desk.ui.history.model import (
     HEADERS,
     READ_POOL,
@@ -65,6 +66,7 @@ from cactus_desk.ui.history.model import (
     local_time,
 )
 from cactus_desk.ui.history.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
+from cactus_desk.ui.history.totals import TotalsPanel
 from cactus_desk.ui.view_settings import documents_folder
 from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
@@ -361,6 +363,16 @@ class HistoryPanel(QWidget):
         filters.addWidget(self._currency_combo)
         filters.addWidget(self._profile_combo)
         filters.addWidget(self._export_button)
+        self.filters_bar = FiltersBar(parent=self)
+        self.filters_bar.changed.connect(self._apply_filter)
+        self.totals_panel = TotalsPanel(store, self)
+        self.totals_panel.setVisible(False)
+        self.totals_button = QPushButton("Totals", self)
+        self.totals_button.setObjectName("totalsButton")
+        self.totals_button.setCheckable(True)
+        self.totals_button.setToolTip("Totals and a daily chart of the payouts the filters select")
+        self.totals_button.toggled.connect(self.show_totals)
+        filters.addWidget(self.totals_button)
         footer = QHBoxLayout()
         footer.addWidget(self._count_label)
         footer.addStretch(1)
@@ -402,6 +414,8 @@ class HistoryPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
+        layout.addWidget(self.filters_bar)
+        layout.addWidget(self.totals_panel)
         layout.addWidget(splitter, 1)
         layout.addLayout(footer)
 
@@ -554,17 +568,28 @@ class HistoryPanel(QWidget):
         """The filter the controls describe."""
         choice = self._state_combo.currentData()
         review = choice == NEEDS_REVIEW
-        return HistoryFilter(
+        base = HistoryFilter(
             text=self._filter_edit.text().strip(),
             states=frozenset() if review else frozenset(choice or ()),
             needs_review=review,
             currency=self._currency_combo.currentData() or None,
             profile_id=self._profile_combo.currentData() or None,
         )
+        return self.filters_bar.apply(base, base.currency)
+
+    def show_totals(self, shown: bool = True) -> None:
+        """Show (and add up) or hide the totals of the filtered payouts."""
+        self.totals_panel.setVisible(shown)
+        if self.totals_button.isChecked() != shown:
+            self.totals_button.setChecked(shown)
+        if shown:
+            self.totals_panel.refresh(self.current_filter())
 
     def _apply_filter(self) -> None:
         self._filter_timer.stop()
         self._model.set_filter(self.current_filter())
+        if self.totals_panel.isVisible():
+            self.totals_panel.refresh(self._model.history_filter)
         self._update_count()  # "searching…" while a text search runs on a worker
 
     def _fill_choices(self) -> None:
