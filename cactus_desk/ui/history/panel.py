@@ -67,6 +67,7 @@ from cactus_desk.ui.history.model import (
 )
 from cactus_desk.ui.history.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
 from cactus_desk.ui.history.totals import TotalsPanel
+from cactus_desk.ui.receipts.actions import ReceiptActions
 from cactus_desk.ui.view_settings import documents_folder
 from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
@@ -398,12 +399,27 @@ class HistoryPanel(QWidget):
         )
         self.repeat_button.setVisible(False)
         self.repeat_button.clicked.connect(self._repeat_clicked)
+        self.shown_details: PayoutDetails | None = None
+        self.receipts = ReceiptActions(self)
+        self.receipts.saved.connect(lambda path: self._set_status(f"Receipt saved to {path}."))
+        self.receipts.failed.connect(lambda message: self._set_status(message, error=True))
+        self.receipt_button = QPushButton("Receipt PDF…", self)
+        self.receipt_button.setObjectName("receiptButton")
+        self.receipt_button.setToolTip("Save this payout's receipt as a PDF (card masked)")
+        self.print_button = QPushButton("Print…", self)
+        self.print_button.setObjectName("printReceiptButton")
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(False)
+        self.receipt_button.clicked.connect(self._receipt_clicked)
+        self.print_button.clicked.connect(self._print_clicked)
         details_box = QWidget(self)
         details_layout = QVBoxLayout(details_box)
         details_layout.setContentsMargins(0, 0, 0, 0)
         buttons = QHBoxLayout()
         buttons.addWidget(self._resend_button)
         buttons.addWidget(self.repeat_button)
+        buttons.addWidget(self.receipt_button)
+        buttons.addWidget(self.print_button)
         buttons.addStretch(1)
         details_layout.addLayout(buttons)
         details_layout.addWidget(self._details, 1)
@@ -791,6 +807,9 @@ class HistoryPanel(QWidget):
         self._timeline.show_record(None)
         self._resend_button.setVisible(False)
         self.repeat_button.setVisible(False)
+        self.shown_details = None
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(False)
 
     def _show_current(self, index: QModelIndex, _previous: QModelIndex | None = None) -> None:
         record_id = self._model.loaded_record_id(index.row()) if index.isValid() else None
@@ -821,6 +840,9 @@ class HistoryPanel(QWidget):
         self._details.setPlainText(details_text(record, self._decimals.get(record.profile_id)))
         self._resend_button.setVisible(record.state.in_doubt)
         self.repeat_button.setVisible(True)
+        self.shown_details = details
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(True)
         self._timeline.show_record(record, details.events)
 
     def _details_failed(self, record_id: int, error: BaseException) -> None:  # GUI thread
@@ -983,6 +1005,16 @@ class HistoryPanel(QWidget):
         record_id = self._model.record_id(self._table.currentIndex().row())
         if record_id is not None:
             self.resendRequested.emit(record_id)
+
+    def _receipt_clicked(self) -> None:
+        details = self.shown_details
+        if details is not None:
+            self.receipts.choose_path(details, self._decimals.get(details.record.profile_id))
+
+    def _print_clicked(self) -> None:
+        details = self.shown_details
+        if details is not None:
+            self.receipts.print_(details, self._decimals.get(details.record.profile_id))
 
     def _repeat_clicked(self) -> None:
         record_id = self._selected_record_id()
