@@ -177,6 +177,10 @@ class HistoryReader(Protocol):
         """Events newer than ``after_id``, oldest first."""
         ...
 
+    def last_event_id(self) -> int:
+        """The id of the newest event in the history (0 when there is none)."""
+        ...
+
     def rejected_events(self, limit: int = 100) -> list[Event]:
         """The latest rejected callbacks, newest first."""
         ...

@@ -453,6 +453,7 @@ class MainWindow(QMainWindow):
     def _adopt_history(self, store: HistoryStore) -> None:
         self._history, self._damage = store, None
         self._controller.set_history(store)
+        self._alerts.start()
         if self._sandbox is not None and self._live is None:
             self._start_live_statuses(self._sandbox)
         if self._tabs.currentIndex() == HISTORY_TAB:
@@ -788,8 +789,12 @@ class MainWindow(QMainWindow):
 
     def _add_recipients(self) -> None:
         from cactus_desk.recipients.store import RecipientStore
+        from cactus_desk.ui.alerts import AlertWatcher, TrayNotifier
         from cactus_desk.ui.recipients.picker import RecipientsController
 
+        self._alerts: AlertWatcher = AlertWatcher(lambda: self._history, self)
+        self.notifier: TrayNotifier = TrayNotifier(self.windowIcon(), self.statusBar(), self)
+        self._alerts.alert.connect(self.notifier.show)
         data_dir = self.data_dir
         # Solo mode: this desk's file (the window does not open a team history yet).
         self._recipients: RecipientsController = RecipientsController(
@@ -1218,6 +1223,7 @@ class MainWindow(QMainWindow):
             log.info("main window closed")
             return
         self._remember_layout()
+        self._alerts.stop()
         if self._live is not None:
             self._live.stop()  # before the sandbox and the store it writes to
         if self._sandbox is not None:

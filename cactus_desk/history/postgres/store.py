@@ -524,6 +524,12 @@ class PostgresHistoryStore:
             row = conn.execute("SELECT coalesce(max(id), 0) AS n FROM payouts").fetchone()
         return int(row["n"]) if row else 0
 
+    def last_event_id(self) -> int:
+        """The id of the newest event in the history (0 when there is none)."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) AS n FROM events").fetchone()
+        return int(row["n"]) if row else 0
+
     def newest_event_id(self, record_id: int) -> int:
         """The id of the newest event of ``record_id`` (0 when it has none)."""
         with self._connection() as conn:

@@ -1287,6 +1287,11 @@ class SqliteHistoryStore:
         with self._connection() as conn:
             return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM payouts").fetchone()[0])
 
+    def last_event_id(self) -> int:
+        """The id of the newest event in the history (0 when there is none)."""
+        with self._connection() as conn:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
     def newest_event_id(self, record_id: int) -> int:
         """The id of the newest event of ``record_id`` (0 when it has none)."""
         with self._connection() as conn:

@@ -26,8 +26,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from cactus_desk.history.clerk import is_aged
 from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey, iso_utc
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey, iso_utc, now_ms
 from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
@@ -146,6 +147,8 @@ def message_text(message: str) -> str:
 def state_cell(row: HistoryRow) -> str:
     """The State cell: the state, flagged when a verified final status contradicted another."""
     text = state_text(row.state, row.gateway_status)
+    if is_aged(row.state, row.gateway_status, row.created_at, now_ms()):
+        text += " · aging"  # still not final a day on (the History's aging filter finds these)
     return f"{text} · conflict: check" if row.status_conflict else text
 
 
