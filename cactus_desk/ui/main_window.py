@@ -857,6 +857,10 @@ class MainWindow(QMainWindow):
         self.addAction(self._find_action)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._guide_action = QAction("&User guide", self)
+        self._guide_action.setObjectName("userGuideAction")
+        self._guide_action.triggered.connect(self.open_guide)
+        help_menu.addAction(self._guide_action)
         about = QAction("&About Cactus Desk", self)
         about.setObjectName("aboutAction")
         about.triggered.connect(self.open_about)
@@ -875,6 +879,7 @@ class MainWindow(QMainWindow):
         ]
         self._quit_action.setShortcuts(list(dict.fromkeys(quit_keys)))
         self._find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self._guide_action.setShortcut(QKeySequence("F1"))
 
     def focus_history_search(self) -> None:
         """Show the History tab with the cursor in its search box (Ctrl+F)."""
@@ -884,6 +889,22 @@ class MainWindow(QMainWindow):
             return
         self._tabs.setCurrentIndex(HISTORY_TAB)
         self.history_panel.focus_search()
+
+    def open_guide(self) -> QWidget:
+        """Open the user guide (non-blocking) at the part for the current tab (F1)."""
+        from cactus_desk.ui.help import HelpDialog
+
+        dialog = getattr(self, "_guide", None)
+        if dialog is None:
+            dialog = HelpDialog(self)
+            self._guide: HelpDialog | None = dialog
+        section = "payout"
+        if self._ready and self._tabs.currentIndex() == HISTORY_TAB:
+            section = "history"
+        dialog.show_section(section)
+        dialog.show()
+        dialog.raise_()
+        return dialog
 
     def open_profiles(self) -> QWidget:
         """Open the profile manager (non-blocking) and return it."""
