@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSizeF, Qt
+from PySide6.QtCore import QRectF, QSizeF
 from PySide6.QtGui import QColor, QImage, QPainter, QTextDocument
 from PySide6.QtWidgets import QApplication
 
@@ -65,7 +65,7 @@ def render(outdir: Path) -> list[Path]:
             ):
                 _fill(window, method, currency, "100.00", login)
                 recipients.save_current(label)
-                settle(lambda label=label: label in recipients.picker.labels())
+                settle(lambda: not recipients.busy())
             window.form.clear_recipient()
             recipients.pick("Alice — Sber card")
             window.form.amount_edit.setText("1500.50")
