@@ -229,7 +229,8 @@ def trigram_supported(conn: sqlite3.Connection) -> bool:
 
 
 def rebuild_search_index(conn: sqlite3.Connection) -> None:
-    """Re-read every payout into the text index (when there is one)."""
+    """Re-read every payout into the text indexes (when there are any)."""
+    _rebuild_recipient_index(conn)
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone():
         return
     # A 64 MB buffer (default 1 MB) writes far fewer segments to merge: twice as fast at a
@@ -579,6 +580,17 @@ def _v9_filtered_sorts(conn: sqlite3.Connection) -> None:
     _rebuild_sort_counts(conn)
 
 
+def _rebuild_recipient_index(conn: sqlite3.Connection) -> None:
+    """Re-read every payout's recipient into its trigram index (when there is one)."""
+    table = RECIPIENT_SEARCH_TABLE
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+        return
+    command = f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)"
+    conn.execute(command, (64 * 1024 * 1024,))
+    conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+    conn.execute(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
+
+
 def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
     """The recipient made searchable (names, phone, account, the masked card's digits) and
     the clerk's range filters index-backed.
@@ -630,10 +642,7 @@ def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
         f"CREATE TRIGGER {table}_update AFTER UPDATE OF request_json ON payouts "
         f"BEGIN {remove} {add} END"
     )
-    command = f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)"
-    conn.execute(command, (64 * 1024 * 1024,))
-    conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
-    conn.execute(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
+    _rebuild_recipient_index(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -225,14 +225,73 @@ def _clerk_where(
     params.extend(more_params)
 
 
+def _recipient_source(
+    history_filter: HistoryFilter, search: bool
+) -> tuple[str, str, list[Any]] | None:
+    """``(FROM, WHERE, params)`` driven by the recipient's trigram index, or None when the
+    filter has no recipient it can serve. The index streams its matches in id order, so a
+    capped count or a page in time order stops early instead of collecting every match."""
+    recipient = history_filter.recipient.strip()
+    if not (search and len(recipient) >= _TRIGRAM):
+        return None
+    table = RECIPIENT_SEARCH_TABLE
+    rest, params = _where(replace(history_filter, recipient=""), search=search)
+    source = f"{table} CROSS JOIN payouts ON payouts.id = {table}.rowid"
+    where = f" WHERE {table} MATCH ?" + rest.replace(" WHERE ", " AND ", 1)
+    return source, where, [_match_phrase(recipient), *params]
+
+
 def _narrowed_count(
     conn: sqlite3.Connection, history_filter: HistoryFilter, search: bool, cap: int | None
 ) -> int:
     """A count under the clerk's filters: the matches read through their index, capped."""
-    where, params = _where(history_filter, search=search)
+    driven = _recipient_source(history_filter, search)
+    if driven is not None:
+        source, where, params = driven
+    else:
+        source = "payouts"
+        where, params = _where(history_filter, search=search)
     limit = -1 if cap is None else max(0, cap)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM payouts{where} LIMIT ?)"
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {source}{where} LIMIT ?)"
     return int(conn.execute(sql, [*params, limit]).fetchone()[0])
+
+
+def _narrowed_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """A page under the clerk's filters. In time order a recipient search reads its index in
+    id order (right while no record was created out of time order, as ``_newest_matches``);
+    otherwise, or past the walk budget, the filters' own indexes pick the rows."""
+    driven = _recipient_source(history_filter, search)
+    in_order = (
+        sort is SortKey.CREATED_AT
+        and not conn.execute(f"SELECT 1 FROM {TIME_BREAKS_TABLE} LIMIT 1").fetchone()
+    )
+    if driven is not None and in_order:
+        source, where, params = driven
+        direction = " DESC" if descending else ""
+        sql = (
+            f"SELECT payouts.id FROM {source}{where} "
+            f"ORDER BY {RECIPIENT_SEARCH_TABLE}.rowid{direction} LIMIT ? OFFSET ?"
+        )
+        conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+        try:
+            ids = [row[0] for row in conn.execute(sql, [*params, limit, offset])]
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            ids = None
+        finally:
+            conn.set_progress_handler(None, 0)
+        if ids is not None:
+            return _rows_in_order(conn, ids)
+    return _select(conn, history_filter, sort, descending, offset, limit, walk=False, search=search)
 
 
 def _order_by(sort: SortKey, descending: bool) -> str:
@@ -833,9 +892,7 @@ def _page(
 ) -> list[sqlite3.Row]:
     """One page, choosing between the filter's index, an index walk and reading backwards."""
     if history_filter.narrowed():  # the clerk's filters: their own indexes pick the rows
-        return _select(
-            conn, history_filter, sort, descending, offset, limit, walk=False, search=search
-        )
+        return _narrowed_page(conn, history_filter, sort, descending, offset, limit, search)
     if history_filter.text.strip():
         return _text_page(conn, history_filter, sort, descending, offset, limit, search=search)
     total = _count(conn, HistoryFilter(), search=search)
@@ -1235,21 +1292,30 @@ class SqliteHistoryStore:
         with self._connection() as conn:
             return _distinct(conn, "currency")
 
+    def _totals_source(self, history_filter: HistoryFilter) -> tuple[str, str, list[Any]]:
+        """What totals read: the recipient's index drives them when there is one."""
+        driven = _recipient_source(history_filter, self._search)
+        if driven is not None:
+            return driven
+        where, params = _where(history_filter, search=self._search)
+        return "payouts", where, params
+
     def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
         """Per currency and state: how many payouts the filter selects, and their sum."""
-        where, params = _where(history_filter, search=self._search)
+        source, where, params = self._totals_source(history_filter)
         with self._connection() as conn:
-            rows = conn.execute(totals_sql(where), params).fetchall()
+            rows = conn.execute(totals_sql(where, source), params).fetchall()
         return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
     def daily_totals(
         self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
     ) -> list[DayTotal]:
         """Per day and currency: sent, paid and declined sums, oldest first."""
-        where, params = _where(history_filter, search=self._search)
+        source, where, params = self._totals_source(history_filter)
         limit = MAX_CHART_DAYS * 8  # a few currencies a day
+        sql = daily_sql(where, "?", source)
         with self._connection() as conn:
-            rows = conn.execute(daily_sql(where, "?"), [offset_ms, *params, limit]).fetchall()
+            rows = conn.execute(sql, [offset_ms, *params, limit]).fetchall()
         found = [
             DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows
         ]
