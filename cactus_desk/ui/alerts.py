@@ -11,15 +11,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QStatusBar, QSystemTrayIcon
+from PySide6.QtWidgets import QLabel, QStatusBar, QSystemTrayIcon
 
-from cactus_desk.history.port import HistoryReader
-from cactus_desk.history.types import HistoryRow
 from cactus_desk.payouts.statuses import GatewayStatus
+from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
+
+if TYPE_CHECKING:  # the history's modules load with the history, not at the window's start
+    from cactus_desk.history.port import HistoryReader
+    from cactus_desk.history.types import HistoryRow
 
 log = logging.getLogger(__name__)
 POLL_MS = 3_000
@@ -103,11 +107,15 @@ class AlertWatcher(QObject):
 
 
 class TrayNotifier(QObject):
-    """Shows alerts in the system tray (or the status bar without one); keeps the last few."""
+    """Shows alerts in the system tray and the status bar; keeps the last fifty."""
 
     def __init__(self, icon: QIcon, status_bar: QStatusBar, parent: QObject | None = None):
         super().__init__(parent)
-        self._status_bar = status_bar
+        # The latest alert stays in the status bar (beside, never over, its messages).
+        self.label = QLabel(status_bar)
+        self.label.setObjectName("alertLabel")
+        self.label.setStyleSheet(f"QLabel {{ color: {style.WARNING_FG}; }}")
+        status_bar.addWidget(self.label)
         self.shown: list[Alert] = []
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -122,4 +130,4 @@ class TrayNotifier(QObject):
             self.tray.showMessage(
                 item.title, item.message, QSystemTrayIcon.MessageIcon.Warning, 10_000
             )
-        self._status_bar.showMessage(f"{item.title}: {item.message}", 15_000)
+        self.label.setText(f"{item.title}: {item.message}")

@@ -24,7 +24,8 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
 from cactus_desk.history.clerk import is_aged
 from cactus_desk.history.port import HistoryStore
@@ -147,9 +148,20 @@ def message_text(message: str) -> str:
 def state_cell(row: HistoryRow) -> str:
     """The State cell: the state, flagged when a verified final status contradicted another."""
     text = state_text(row.state, row.gateway_status)
-    if is_aged(row.state, row.gateway_status, row.created_at, now_ms()):
-        text += " · aging"  # still not final a day on (the History's aging filter finds these)
     return f"{text} · conflict: check" if row.status_conflict else text
+
+
+_AGING_ICON: list[QIcon] = []
+
+
+def aging_icon(row: HistoryRow) -> QIcon | None:
+    """The State cell's flag for a payout still not final a day on (``history.clerk``)."""
+    if not is_aged(row.state, row.gateway_status, row.created_at, now_ms()):
+        return None
+    if not _AGING_ICON:
+        style_ = QApplication.style()
+        _AGING_ICON.append(style_.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+    return _AGING_ICON[0]
 
 
 def row_cells(row: HistoryRow) -> tuple[str, ...]:
@@ -321,6 +333,7 @@ _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _FONT = int(Qt.ItemDataRole.FontRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _USER = int(Qt.ItemDataRole.UserRole)
 _AMOUNT = int(Column.AMOUNT)
 _COLUMNS = len(Column)
@@ -860,7 +873,11 @@ class HistoryModel(QAbstractTableModel):
             return entry.look.background
         if role == _ALIGNMENT:
             return _RIGHT if index.column() == _AMOUNT else _LEFT
+        if role == _DECORATION:
+            return aging_icon(entry.row) if index.column() == Column.STATE else None
         if role < _USER:
+            if role == _TOOLTIP and index.column() == Column.STATE and aging_icon(entry.row):
+                return "Aging: not final 24 hours after it was made"
             if role == _TOOLTIP:
                 return self._tooltip(entry.row, Column(index.column()))
             return None
