@@ -572,12 +572,33 @@ def _clerk_recipient_search(conn: psycopg.Connection) -> None:
         )
 
 
+def _clerk_saved_recipients(conn: psycopg.Connection) -> None:
+    """The team's saved recipients: a label, the method, currency, login and the method's
+    fields with any card masked (a card's last four kept apart); never a full card number."""
+    conn.execute(
+        """
+        CREATE TABLE saved_recipients (
+            label TEXT COLLATE "C" NOT NULL,
+            label_key TEXT COLLATE "C" PRIMARY KEY,
+            method TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            site_login TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            card_last4 TEXT CHECK (card_last4 ~ '^[0-9]{4}$'),
+            saved_by TEXT NOT NULL DEFAULT session_user,
+            saved_at BIGINT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
     _v3_attribution,
     _v4_profiles,
     _clerk_recipient_search,
+    _clerk_saved_recipients,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 
