@@ -157,6 +157,8 @@ TIME_BREAKS_TABLE = "payouts_time_breaks"
 AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
 SORT_COUNTS_TABLE = "payouts_sort_counts"
 RECIPIENT_SEARCH_TABLE = "payouts_recipient_search"
+TOTALS_TABLE = "payouts_totals"
+DAY_TOTALS_TABLE = "payouts_day_totals"
 ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
 
 
@@ -263,6 +265,7 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
             "FROM payouts GROUP BY 1, 2, 3, 4"
         )
         _rebuild_sort_counts(conn)
+        _rebuild_totals(conn)
         conn.execute(f"DELETE FROM {TIME_BREAKS_TABLE}")
         conn.execute(
             f"INSERT INTO {TIME_BREAKS_TABLE} (id) SELECT id FROM (SELECT id, created_at, "
@@ -591,40 +594,111 @@ def _rebuild_recipient_index(conn: sqlite3.Connection) -> None:
     conn.execute(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
 
 
+# What a recipient is: the request's recipient fields, read by name. One json_extract of all
+# paths yields a JSON array padded with a null per absent field; the nulls' trigrams ("nul",
+# "ull") filled every document and made the index several times slower to build.
+RECIPIENT_FIELDS = (
+    "card_number",
+    "card_holder",
+    "phone_number",
+    "phone_holder",
+    "account_number",
+    "account_holder",
+    "skrill_account",
+    "skrill_holder",
+    "wise_tag",
+    "wise_holder",
+    "papara_account",
+    "papara_holder",
+    "pix_transfer_key",
+    "username",
+)
+
+
+def _totals_statements(table: str, day: str, row: str, step: str) -> str:
+    """Add (``step`` "+1") or take away ``row``'s payout in the totals ``table``."""
+    pairs = [
+        ("state", f"{row}.state"),
+        ("currency", f"{row}.currency"),
+        ("profile_id", f"{row}.profile_id"),
+        ("status", f"coalesce({row}.gateway_status, -1)"),
+    ]
+    if day:
+        pairs.insert(0, ("day", f"{row}.created_at / {DAY_MS}"))
+    keys = ", ".join(key for key, _ in pairs)
+    values = ", ".join(value for _, value in pairs)
+    if step == "+1":
+        return (
+            f"INSERT INTO {table} ({keys}, n, total) VALUES ({values}, 1, {row}.amount_minor) "
+            f"ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total;"
+        )
+    match = " AND ".join(f"{key} = {value}" for key, value in pairs)
+    return f"UPDATE {table} SET n = n - 1, total = total - {row}.amount_minor WHERE {match};"
+
+
+def _rebuild_totals(conn: sqlite3.Connection) -> None:
+    exists = "SELECT 1 FROM sqlite_master WHERE name = ?"
+    if not conn.execute(exists, (TOTALS_TABLE,)).fetchone():
+        return
+    conn.execute(f"DELETE FROM {DAY_TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {DAY_TOTALS_TABLE} (day, state, currency, profile_id, status, n, total) "
+        f"SELECT created_at / {DAY_MS}, state, currency, profile_id, "
+        "coalesce(gateway_status, -1), count(*), sum(amount_minor) FROM payouts "
+        "GROUP BY 1, 2, 3, 4, 5"
+    )
+    conn.execute(f"DELETE FROM {TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {TOTALS_TABLE} (state, currency, profile_id, status, n, total) "
+        f"SELECT state, currency, profile_id, status, sum(n), sum(total) FROM {DAY_TOTALS_TABLE} "
+        "GROUP BY 1, 2, 3, 4"
+    )
+
+
+def _add_totals(conn: sqlite3.Connection) -> None:
+    """Counts and sums per (state, currency, profile, gateway status), overall and per UTC
+    day, kept by triggers like ``payouts_day_counts``: totals become a sum over these rows."""
+    keys = "state TEXT NOT NULL, currency TEXT NOT NULL, profile_id TEXT NOT NULL, "
+    keys += "status INTEGER NOT NULL, n INTEGER NOT NULL, total INTEGER NOT NULL"
+    conn.execute(
+        f"CREATE TABLE {TOTALS_TABLE} ({keys}, "
+        "PRIMARY KEY (state, currency, profile_id, status)) WITHOUT ROWID"
+    )
+    conn.execute(
+        f"CREATE TABLE {DAY_TOTALS_TABLE} (day INTEGER NOT NULL, {keys}, "
+        "PRIMARY KEY (day, state, currency, profile_id, status)) WITHOUT ROWID"
+    )
+    watched = ("created_at", "state", "currency", "profile_id", "gateway_status", "amount_minor")
+    changed = " OR ".join(f"old.{column} IS NOT new.{column}" for column in watched)
+    for table, day in ((TOTALS_TABLE, ""), (DAY_TOTALS_TABLE, "day")):
+        add = _totals_statements(table, day, "new", "+1")
+        remove = _totals_statements(table, day, "old", "-1")
+        conn.execute(f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts BEGIN {add} END")
+        conn.execute(f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts BEGIN {remove} END")
+        conn.execute(
+            f"CREATE TRIGGER {table}_update AFTER UPDATE OF {', '.join(watched)} ON payouts "
+            f"WHEN {changed} BEGIN {remove} {add} END"
+        )
+    _rebuild_totals(conn)
+
+
 def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
-    """The recipient made searchable (names, phone, account, the masked card's digits) and
-    the clerk's range filters index-backed.
+    """The recipient made searchable (names, phone, account, the masked card's digits), the
+    clerk's range filters index-backed, and totals kept per day.
 
     ``recipient`` is a virtual column computed from the recorded body, which holds card
     numbers masked (first 6 / last 4) only: nothing new is stored, and a full card number
     never was. A trigram index over it finds a name or the last four digits directly; an
     index on (currency, amount_minor, id) serves an amount range within a currency.
     """
-    paths = ", ".join(
-        f"'$.additional_fields.{name}'"
-        for name in (
-            "card_number",
-            "card_holder",
-            "phone_number",
-            "phone_holder",
-            "account_number",
-            "account_holder",
-            "skrill_account",
-            "skrill_holder",
-            "wise_tag",
-            "wise_holder",
-            "papara_account",
-            "papara_holder",
-            "pix_transfer_key",
-            "username",
-        )
-    )
+    paths = ", ".join(f"'$.additional_fields.{name}'" for name in RECIPIENT_FIELDS)
     conn.execute(
-        "ALTER TABLE payouts ADD COLUMN recipient TEXT "
-        f"GENERATED ALWAYS AS (json_extract(request_json, {paths})) VIRTUAL"
+        "ALTER TABLE payouts ADD COLUMN recipient TEXT GENERATED ALWAYS AS "
+        f"(replace(json_extract(request_json, {paths}), 'null,', '')) VIRTUAL"
     )
     conn.execute("CREATE INDEX payouts_currency_amount ON payouts (currency, amount_minor, id)")
     conn.execute("CREATE INDEX payouts_status_time ON payouts (gateway_status, created_at, id)")
+    _add_totals(conn)
     if not trigram_supported(conn):
         return  # the recipient filter scans: correct, slower
     table = RECIPIENT_SEARCH_TABLE

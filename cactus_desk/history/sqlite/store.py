@@ -34,6 +34,7 @@ from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
+from cactus_desk.history.sqlite import totals as kept_totals
 from cactus_desk.history.sqlite.migrations import (
     AMOUNT_COUNTS_TABLE,
     COUNTS_TABLE,
@@ -1302,10 +1303,15 @@ class SqliteHistoryStore:
 
     def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
         """Per currency and state: how many payouts the filter selects, and their sum."""
-        source, where, params = self._totals_source(history_filter)
         with self._connection() as conn:
-            rows = conn.execute(totals_sql(where, source), params).fetchall()
-        return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+            def direct(part: HistoryFilter) -> list[TotalRow]:
+                source, where, params = self._totals_source(part)
+                rows = conn.execute(totals_sql(where, source), params).fetchall()
+                return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+            kept = kept_totals.totals(conn, history_filter, direct)
+            return direct(history_filter) if kept is None else kept
 
     def daily_totals(
         self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
@@ -1315,6 +1321,9 @@ class SqliteHistoryStore:
         limit = MAX_CHART_DAYS * 8  # a few currencies a day
         sql = daily_sql(where, "?", source)
         with self._connection() as conn:
+            kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
+            if kept is not None:
+                return kept[::-1]
             rows = conn.execute(sql, [offset_ms, *params, limit]).fetchall()
         found = [
             DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows

@@ -4,6 +4,7 @@ status and aging each select exactly the right payouts, in counts, pages and exp
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,67 @@ def test_daily_totals_fall_on_the_desk_s_day(seeded: HistoryStore) -> None:
     [day] = seeded.daily_totals(HistoryFilter(recipient="4444"), offset_ms=offset)
     assert day.day == row.created_at // 86_400_000 + 1
     assert (day.currency, day.count, day.sent_minor, day.declined_minor) == ("RUB", 1, 2_500, 2_500)
+
+
+def _direct_totals(store: HistoryStore, history_filter: HistoryFilter) -> dict[Any, list[int]]:
+    expected: dict[tuple[str, str], list[int]] = {}
+    for record in store.iter_records(history_filter):
+        entry = expected.setdefault((record.currency, str(record.state)), [0, 0])
+        entry[0] += 1
+        entry[1] += record.amount_minor
+    return expected
+
+
+_DAY = 86_400_000
+
+
+@pytest.mark.parametrize(
+    "make_filter",
+    [
+        lambda first, last: HistoryFilter(states=frozenset({"ACCEPTED"})),
+        lambda first, last: HistoryFilter(currency="USD"),
+        lambda first, last: HistoryFilter(profile_id="nobody"),
+        lambda first, last: HistoryFilter(gateway_statuses=frozenset({3, 5})),
+        # Whole days inside with ragged ends; only ragged ends; the payouts in a ragged start.
+        lambda first, last: HistoryFilter(
+            created_from=first - 2 * _DAY - 5, created_to=last + 3 * _DAY + 7
+        ),
+        lambda first, last: HistoryFilter(created_from=first, created_to=last + 1),
+        lambda first, last: HistoryFilter(created_from=first - 1, created_to=first - 1 + 3 * _DAY),
+        lambda first, last: HistoryFilter(created_from=first // _DAY * _DAY, created_to=last + 1),
+        lambda first, last: HistoryFilter(created_to=first),
+        lambda first, last: HistoryFilter(
+            created_from=first - _DAY, currency="RUB", gateway_statuses=frozenset({4})
+        ),
+    ],
+    ids=[
+        "state",
+        "currency",
+        "profile",
+        "status",
+        "days",
+        "short",
+        "ragged",
+        "day",
+        "before",
+        "mix",
+    ],
+)
+def test_kept_totals_equal_a_direct_sum_with_each_filter(
+    seeded: HistoryStore, make_filter: Callable[[int, int], HistoryFilter]
+) -> None:
+    """Totals read from kept aggregates equal a sum over the selected payouts, also after a
+    payout's state changed and one more was added."""
+    stuck = next(r for r in seeded.iter_records(HistoryFilter()) if r.request_id == "po-stuck")
+    seeded.mark_sending(stuck.id)
+    seeded.record_outcome(stuck.id, Accepted("inv-stuck", 5, "declined"))
+    _sent(seeded, "po-late", 4, currency="USD", amount_minor=123)
+    created = [r.created_at for r in seeded.iter_records(HistoryFilter())]
+    history_filter = make_filter(min(created), max(created))
+    totals = {
+        (t.currency, t.state): [t.count, t.amount_minor] for t in seeded.totals(history_filter)
+    }
+    assert totals == _direct_totals(seeded, history_filter)
+    days = seeded.daily_totals(history_filter)
+    assert sum(d.count for d in days) == sum(n for n, _ in totals.values())
+    assert sum(d.sent_minor for d in days) == sum(t for _, t in totals.values())
