@@ -292,7 +292,49 @@ def _narrowed_page(
             conn.set_progress_handler(None, 0)
         if ids is not None:
             return _rows_in_order(conn, ids)
+    if driven is None and sort is SortKey.CREATED_AT:
+        ids = _amount_in_time_order(conn, history_filter, descending, offset, limit, search)
+        if ids is not None:
+            return _rows_in_order(conn, ids)
     return _select(conn, history_filter, sort, descending, offset, limit, walk=False, search=search)
+
+
+def _amount_in_time_order(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[int] | None:
+    """A page of an amount range without dates in time order: walk the time index (of the
+    currency, when one is set) and test each amount, instead of sorting every amount in the
+    range; None when it is not such a filter or the walk passes its budget (a rare amount)."""
+    f = history_filter
+    if (f.amount_min is None and f.amount_max is None) or f.created_from is not None:
+        return None
+    if f.created_to is not None or f.gateway_statuses or f.aged_before is not None:
+        return None
+    where, params = _where(replace(f, amount_min=None, amount_max=None), search=search)
+    clauses = [where[len(" WHERE ") :]] if where else []
+    for bound, operator in ((f.amount_min, ">="), (f.amount_max, "<=")):
+        if bound is not None:
+            clauses.append(f"+amount_minor {operator} ?")  # + keeps the amount index out
+            params.append(bound)
+    direction = " DESC" if descending else ""
+    sql = (
+        f"SELECT id FROM payouts WHERE {' AND '.join(clauses)} "
+        f"ORDER BY created_at{direction}, id{direction} LIMIT ? OFFSET ?"
+    )
+    conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+    try:
+        return [row[0] for row in conn.execute(sql, [*params, limit, offset])]
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        return None
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def _order_by(sort: SortKey, descending: bool) -> str:

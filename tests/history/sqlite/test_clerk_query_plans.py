@@ -100,3 +100,25 @@ def test_a_short_recipient_is_the_one_scan(traced: tuple[SqliteHistoryStore, lis
     assert store.count(HistoryFilter(recipient="Iv"), cap=1_000) == ROWS // 3
     [(_, plan)] = _plans(store.path, statements)
     assert "SCAN payouts" in plan
+
+
+@pytest.mark.parametrize(
+    "history_filter",
+    [HistoryFilter(amount_min=1_090), HistoryFilter(currency="USD", amount_max=1_050)],
+    ids=str,
+)
+def test_an_amount_range_without_dates_pages_in_time_order_without_sorting(
+    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter
+) -> None:
+    """The first page walks the time index and tests each amount: no sort of every amount
+    in the range (the amount index's order is not the time order)."""
+    store, statements = traced
+    statements.clear()
+    rows = store.page(history_filter, SortKey.CREATED_AT, True, 0, 5)
+    assert rows
+    assert [r.created_at for r in rows] == sorted((r.created_at for r in rows), reverse=True)
+    explained = [(sql, plan) for sql, plan in _plans(store.path, statements) if "LIMIT" in sql]
+    assert explained
+    for sql, plan in explained:
+        assert "SCAN payouts" not in plan or "INDEX" in " ".join(plan), (sql, plan)
+        assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (sql, plan)
