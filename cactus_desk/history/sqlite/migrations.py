@@ -157,6 +157,7 @@ TIME_BREAKS_TABLE = "payouts_time_breaks"
 AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
 SORT_COUNTS_TABLE = "payouts_sort_counts"
 RECIPIENT_SEARCH_TABLE = "payouts_recipient_search"
+RECIPIENT_BUILD_TABLE = "payouts_recipient_build"
 TOTALS_TABLE = "payouts_totals"
 DAY_TOTALS_TABLE = "payouts_day_totals"
 ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
@@ -592,6 +593,35 @@ def _rebuild_recipient_index(conn: sqlite3.Connection) -> None:
     conn.execute(command, (64 * 1024 * 1024,))
     conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
     conn.execute(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
+    conn.execute(f"UPDATE {RECIPIENT_BUILD_TABLE} SET next_id = until_id + 1")
+
+
+def recipient_index_ready(conn: sqlite3.Connection) -> bool:
+    """Whether the recipient index holds every payout (its background build is done)."""
+    row = conn.execute(f"SELECT next_id > until_id FROM {RECIPIENT_BUILD_TABLE}").fetchone()
+    return bool(row and row[0])
+
+
+def build_recipient_index(conn: sqlite3.Connection, batch: int) -> bool:
+    """Index the next ``batch`` payouts of the recipient index's build (in the caller's
+    transaction); True while more are left."""
+    row = conn.execute(f"SELECT next_id, until_id FROM {RECIPIENT_BUILD_TABLE}").fetchone()
+    if row is None or row[0] > row[1]:
+        return False
+    start, until = row
+    last = conn.execute(
+        "SELECT max(id) FROM (SELECT id FROM payouts WHERE id >= ? AND id <= ? ORDER BY id "
+        "LIMIT ?)",
+        (start, until, batch),
+    ).fetchone()[0]
+    last = until if last is None else last
+    conn.execute(
+        f"INSERT INTO {RECIPIENT_SEARCH_TABLE}(rowid, recipient) "
+        "SELECT id, recipient FROM payouts WHERE id >= ? AND id <= ?",
+        (start, last),
+    )
+    conn.execute(f"UPDATE {RECIPIENT_BUILD_TABLE} SET next_id = ?", (last + 1,))
+    return last < until
 
 
 # What a recipient is: the request's recipient fields, read by name. One json_extract of all
@@ -706,17 +736,39 @@ def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
         f"CREATE VIRTUAL TABLE {table} USING fts5(recipient, content='payouts', "
         "content_rowid='id', tokenize='trigram', columnsize=0)"
     )
+    # The payouts already there are indexed in the background (``build_recipient_index``,
+    # ids next_id..until_id, half a minute of work at a million), not here: opening after
+    # the upgrade does not wait for it, and a recipient search scans until it is done. The
+    # triggers keep the index of the payouts outside the range still to build.
+    conn.execute(
+        f"CREATE TABLE {RECIPIENT_BUILD_TABLE} (next_id INTEGER NOT NULL, "
+        "until_id INTEGER NOT NULL)"
+    )
+    conn.execute(
+        f"INSERT INTO {RECIPIENT_BUILD_TABLE} (next_id, until_id) "
+        "SELECT 1, coalesce(max(id), 0) FROM payouts"
+    )
+    indexed = {
+        row: f"({row}.id < (SELECT next_id FROM {RECIPIENT_BUILD_TABLE}) "
+        f"OR {row}.id > (SELECT until_id FROM {RECIPIENT_BUILD_TABLE}))"
+        for row in ("old", "new")
+    }
     remove = (
         f"INSERT INTO {table}({table}, rowid, recipient) VALUES ('delete', old.id, old.recipient);"
     )
     add = f"INSERT INTO {table}(rowid, recipient) VALUES (new.id, new.recipient);"
-    conn.execute(f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts BEGIN {add} END")
-    conn.execute(f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts BEGIN {remove} END")
+    conn.execute(
+        f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts WHEN {indexed['new']} "
+        f"BEGIN {add} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts WHEN {indexed['old']} "
+        f"BEGIN {remove} END"
+    )
     conn.execute(
         f"CREATE TRIGGER {table}_update AFTER UPDATE OF request_json ON payouts "
-        f"BEGIN {remove} {add} END"
+        f"WHEN {indexed['old']} BEGIN {remove} {add} END"
     )
-    _rebuild_recipient_index(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

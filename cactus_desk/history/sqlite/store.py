@@ -49,7 +49,9 @@ from cactus_desk.history.sqlite.migrations import (
     TIME_BREAKS_TABLE,
     SortBuckets,
     amount_bucket_range,
+    build_recipient_index,
     migrate,
+    recipient_index_ready,
 )
 from cactus_desk.history.types import (
     MAX_CHART_DAYS,
@@ -90,6 +92,8 @@ _SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 # Pages one incremental merge step writes (a few milliseconds), and how many steps one
 # maintenance pass may take at most within its time budget.
 _MERGE_PAGES = 32
+# Payouts read into the recipient index per step of its background build (~30 ms).
+_RECIPIENT_BATCH = 1_000
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.
@@ -1044,6 +1048,7 @@ class SqliteHistoryStore:
             conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone()
             is not None
         )
+        self._recipient_ready = False  # see _search_for
         if self._search:
             _tune_search(conn)
         self._all.append(conn)
@@ -1281,7 +1286,8 @@ class SqliteHistoryStore:
         payouts takes up to ~0.1 s uncapped (more with exact filters on top).
         """
         with self._connection() as conn:
-            return _count(conn, history_filter, search=self._search, cap=cap)
+            search = self._search_for(conn, history_filter)
+            return _count(conn, history_filter, search=search, cap=cap)
 
     def page(
         self,
@@ -1302,7 +1308,7 @@ class SqliteHistoryStore:
                 descending,
                 offset,
                 limit,
-                search=self._search,
+                search=self._search_for(conn, history_filter),
             )
             if conn.in_transaction:  # a walk given up may have ended the read already
                 conn.execute("COMMIT")
@@ -1315,9 +1321,9 @@ class SqliteHistoryStore:
         descending: bool = True,
     ) -> Iterator[PayoutRecord]:
         """Every matching record in order, streamed from one consistent snapshot."""
-        where, params = _where(history_filter, search=self._search)
-        sql = f"SELECT * FROM payouts{where}{_order_by(sort, descending)}"
         with self._connection() as conn:
+            where, params = _where(history_filter, search=self._search_for(conn, history_filter))
+            sql = f"SELECT * FROM payouts{where}{_order_by(sort, descending)}"
             for row in conn.execute(sql, params):
                 yield _payout_record(row)
 
@@ -1335,12 +1341,23 @@ class SqliteHistoryStore:
         with self._connection() as conn:
             return _distinct(conn, "currency")
 
-    def _totals_source(self, history_filter: HistoryFilter) -> tuple[str, str, list[Any]]:
+    def _search_for(self, conn: sqlite3.Connection, history_filter: HistoryFilter) -> bool:
+        """Whether the text indexes may serve ``history_filter``: not for a recipient while
+        the recipient index is still being built in the background (it would miss payouts)."""
+        if not (self._search and history_filter.recipient.strip()):
+            return self._search
+        if not self._recipient_ready:
+            self._recipient_ready = recipient_index_ready(conn)
+        return self._recipient_ready
+
+    def _totals_source(
+        self, history_filter: HistoryFilter, search: bool
+    ) -> tuple[str, str, list[Any]]:
         """What totals read: the recipient's index drives them when there is one."""
-        driven = _recipient_source(history_filter, self._search)
+        driven = _recipient_source(history_filter, search)
         if driven is not None:
             return driven
-        where, params = _where(history_filter, search=self._search)
+        where, params = _where(history_filter, search=search)
         return "payouts", where, params
 
     def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
@@ -1348,7 +1365,8 @@ class SqliteHistoryStore:
         with self._connection() as conn:
 
             def direct(part: HistoryFilter) -> list[TotalRow]:
-                source, where, params = self._totals_source(part)
+                search = self._search_for(conn, part)
+                source, where, params = self._totals_source(part, search)
                 rows = conn.execute(totals_sql(where, source), params).fetchall()
                 return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
@@ -1359,10 +1377,11 @@ class SqliteHistoryStore:
         self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
     ) -> list[DayTotal]:
         """Per day and currency: sent, paid and declined sums, oldest first."""
-        source, where, params = self._totals_source(history_filter)
         limit = MAX_CHART_DAYS * 8  # a few currencies a day
-        sql = daily_sql(where, "?", source)
         with self._connection() as conn:
+            search = self._search_for(conn, history_filter)
+            source, where, params = self._totals_source(history_filter, search)
+            sql = daily_sql(where, "?", source)
             kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
             if kept is not None:
                 return kept[::-1]
@@ -1612,7 +1631,8 @@ class SqliteHistoryStore:
         return backup.make_backup(self.path, reason, now_ms=self._clock())
 
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
-        """Merge the text index a few small steps and checkpoint the WAL, within ``budget_ms``.
+        """Merge the text index a few small steps, build the recipient index a batch at a time
+        (after the upgrade that added it) and checkpoint the WAL, within ``budget_ms``.
 
         Call it every second or so from a worker (never from a GUI thread). Each merge step is
         its own short transaction and the pass stops as soon as a writer of this process
@@ -1663,6 +1683,26 @@ class SqliteHistoryStore:
                 if not merged:
                     break
                 steps += 1
+            while self._search and not self._recipient_ready:
+                if self._writers_waiting or time.monotonic() >= deadline:
+                    more = True
+                    break
+                if not self._write_lock.acquire(blocking=False):
+                    more = True
+                    break
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        left = build_recipient_index(conn, _RECIPIENT_BATCH)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    self._write_lock.release()
+                steps += 1
+                if not left:
+                    self._recipient_ready = True
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
             # under steady writes it would grow without end. Copy the few frames left while
