@@ -724,7 +724,8 @@ def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
     paths = ", ".join(f"'$.additional_fields.{name}'" for name in RECIPIENT_FIELDS)
     conn.execute(
         "ALTER TABLE payouts ADD COLUMN recipient TEXT GENERATED ALWAYS AS "
-        f"(replace(json_extract(request_json, {paths}), 'null,', '')) VIRTUAL"
+        f"(replace(replace(json_extract(request_json, {paths}), 'null,', ''), ',null', '')) "
+        "VIRTUAL"
     )
     conn.execute("CREATE INDEX payouts_currency_amount ON payouts (currency, amount_minor, id)")
     conn.execute("CREATE INDEX payouts_status_time ON payouts (gateway_status, created_at, id)")

@@ -1693,7 +1693,7 @@ class SqliteHistoryStore:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     try:
-                        left = build_recipient_index(conn, _RECIPIENT_BATCH)
+                        unbuilt = build_recipient_index(conn, _RECIPIENT_BATCH)
                     except BaseException:
                         conn.execute("ROLLBACK")
                         raise
@@ -1701,7 +1701,7 @@ class SqliteHistoryStore:
                 finally:
                     self._write_lock.release()
                 steps += 1
-                if not left:
+                if not unbuilt:
                     self._recipient_ready = True
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
