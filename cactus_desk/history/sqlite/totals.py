@@ -117,25 +117,12 @@ def daily(
         params.append(f.created_to // DAY_MS)
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     shift = offset_ms // DAY_MS
-    # Newest day first in the table's own order (no sort of every row), summed here, and
-    # stopped once ``limit`` (day, currency) rows are complete.
-    sql = f"SELECT day, currency, state, status, n, total FROM {DAY_TOTALS_TABLE}{where} "
-    sql += "ORDER BY day DESC"
-    found: dict[tuple[int, str], list[int]] = {}
-    current, complete = None, 0  # the day being summed; the non-empty rows of older days
-    for day, currency, state, status, n, total in conn.execute(sql, params):
-        if day != current:
-            complete = sum(1 for entry in found.values() if entry[0])
-            if complete >= limit:
-                break
-            current = day
-        entry = found.setdefault((day + shift, currency), [0, 0, 0, 0])
-        entry[0] += n
-        entry[1] += total
-        entry[2] += total if status == 4 else 0
-        entry[3] += total if status == 5 or state == "REJECTED" else 0
-    rows = sorted((item for item in found.items() if item[1][0]), key=lambda i: (-i[0][0], i[0][1]))
-    return [
-        DayTotal(d, c, n, sent, paid, declined)
-        for (d, c), (n, sent, paid, declined) in rows[:limit]
-    ]
+    sql = (
+        "SELECT day + ? AS d, currency, sum(n), sum(total), "
+        "sum(CASE WHEN status = 4 THEN total ELSE 0 END), "
+        "sum(CASE WHEN status = 5 OR state = 'REJECTED' THEN total ELSE 0 END) "
+        f"FROM {DAY_TOTALS_TABLE}{where} GROUP BY 1, 2 HAVING sum(n) > 0 "
+        "ORDER BY 1 DESC, 2 LIMIT ?"
+    )
+    rows = conn.execute(sql, [shift, *params, limit])
+    return [DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
