@@ -160,6 +160,8 @@ RECIPIENT_SEARCH_TABLE = "payouts_recipient_search"
 RECIPIENT_BUILD_TABLE = "payouts_recipient_build"
 TOTALS_TABLE = "payouts_totals"
 DAY_TOTALS_TABLE = "payouts_day_totals"
+BLOCK_TOTALS_TABLE = "payouts_block_totals"
+BLOCK_DAYS = 32  # the days a row of payouts_block_totals spans (from a multiple of 32)
 ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
 
 
@@ -645,7 +647,7 @@ RECIPIENT_FIELDS = (
 )
 
 
-def _totals_statements(table: str, day: str, row: str, step: str) -> str:
+def _totals_statements(table: str, width: int, row: str, step: str) -> str:
     """Add (``step`` "+1") or take away ``row``'s payout in the totals ``table``."""
     pairs = [
         ("state", f"{row}.state"),
@@ -653,8 +655,8 @@ def _totals_statements(table: str, day: str, row: str, step: str) -> str:
         ("profile_id", f"{row}.profile_id"),
         ("status", f"coalesce({row}.gateway_status, -1)"),
     ]
-    if day:
-        pairs.insert(0, ("day", f"{row}.created_at / {DAY_MS}"))
+    if width:  # the bucket of ``width`` days; its column is "day" whatever the width
+        pairs.insert(0, ("day", f"{row}.created_at / {DAY_MS * width}"))
     keys = ", ".join(key for key, _ in pairs)
     values = ", ".join(value for _, value in pairs)
     if step == "+1":
@@ -677,6 +679,12 @@ def _rebuild_totals(conn: sqlite3.Connection) -> None:
         "coalesce(gateway_status, -1), count(*), sum(amount_minor) FROM payouts "
         "GROUP BY 1, 2, 3, 4, 5"
     )
+    conn.execute(f"DELETE FROM {BLOCK_TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {BLOCK_TOTALS_TABLE} (day, state, currency, profile_id, status, n, total) "
+        f"SELECT day / {BLOCK_DAYS}, state, currency, profile_id, status, sum(n), sum(total) "
+        f"FROM {DAY_TOTALS_TABLE} GROUP BY 1, 2, 3, 4, 5"
+    )
     conn.execute(f"DELETE FROM {TOTALS_TABLE}")
     conn.execute(
         f"INSERT INTO {TOTALS_TABLE} (state, currency, profile_id, status, n, total) "
@@ -694,15 +702,17 @@ def _add_totals(conn: sqlite3.Connection) -> None:
         f"CREATE TABLE {TOTALS_TABLE} ({keys}, "
         "PRIMARY KEY (state, currency, profile_id, status)) WITHOUT ROWID"
     )
-    conn.execute(
-        f"CREATE TABLE {DAY_TOTALS_TABLE} (day INTEGER NOT NULL, {keys}, "
-        "PRIMARY KEY (day, state, currency, profile_id, status)) WITHOUT ROWID"
-    )
+    for table in (DAY_TOTALS_TABLE, BLOCK_TOTALS_TABLE):
+        conn.execute(
+            f"CREATE TABLE {table} (day INTEGER NOT NULL, {keys}, "
+            "PRIMARY KEY (day, state, currency, profile_id, status)) WITHOUT ROWID"
+        )
     watched = ("created_at", "state", "currency", "profile_id", "gateway_status", "amount_minor")
     changed = " OR ".join(f"old.{column} IS NOT new.{column}" for column in watched)
-    for table, day in ((TOTALS_TABLE, ""), (DAY_TOTALS_TABLE, "day")):
-        add = _totals_statements(table, day, "new", "+1")
-        remove = _totals_statements(table, day, "old", "-1")
+    widths = ((TOTALS_TABLE, 0), (DAY_TOTALS_TABLE, 1), (BLOCK_TOTALS_TABLE, BLOCK_DAYS))
+    for table, width in widths:
+        add = _totals_statements(table, width, "new", "+1")
+        remove = _totals_statements(table, width, "old", "-1")
         conn.execute(f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts BEGIN {add} END")
         conn.execute(f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts BEGIN {remove} END")
         conn.execute(

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from cactus_desk.history.sqlite.migrations import DAY_MS, DAY_TOTALS_TABLE, TOTALS_TABLE
+from cactus_desk.history.sqlite.migrations import (
+    BLOCK_DAYS,
+    BLOCK_TOTALS_TABLE,
+    DAY_MS,
+    DAY_TOTALS_TABLE,
+    TOTALS_TABLE,
+)
 from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow
 
 Direct = Callable[[HistoryFilter], list[TotalRow]]
@@ -53,12 +59,15 @@ def _key_clauses(f: HistoryFilter) -> tuple[list[str], list[Any]]:
 
 
 def _aggregate(
-    conn: sqlite3.Connection, f: HistoryFilter, days: tuple[int, int] | None
+    conn: sqlite3.Connection,
+    f: HistoryFilter,
+    days: tuple[int, int] | None,
+    table: str = DAY_TOTALS_TABLE,
 ) -> list[TotalRow]:
     clauses, params = _key_clauses(f)
-    table = TOTALS_TABLE
-    if days is not None:
-        table = DAY_TOTALS_TABLE
+    if days is None:
+        table = TOTALS_TABLE
+    else:
         clauses = ["day >= ? AND day < ?", *clauses]
         params = [*days, *params]
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
@@ -78,6 +87,22 @@ def _merge(parts: list[list[TotalRow]]) -> list[TotalRow]:
     return [TotalRow(c, s, n, t) for (c, s), (n, t) in sorted(found.items()) if n]
 
 
+def _whole_days(
+    conn: sqlite3.Connection, f: HistoryFilter, first: int, stop: int
+) -> list[list[TotalRow]]:
+    """The totals of days ``[first, stop)``: whole blocks of days from the block table, the
+    days around them from the per-day table."""
+    low = -(-first // BLOCK_DAYS)  # the first whole block
+    high = min(stop, 2**40) // BLOCK_DAYS  # the block after the last whole one
+    if low >= high:
+        return [_aggregate(conn, f, (first, stop))]
+    return [
+        _aggregate(conn, f, (low, high), BLOCK_TOTALS_TABLE),
+        _aggregate(conn, f, (first, low * BLOCK_DAYS)),
+        _aggregate(conn, f, (high * BLOCK_DAYS, stop)),
+    ]
+
+
 def totals(conn: sqlite3.Connection, f: HistoryFilter, direct: Direct) -> list[TotalRow] | None:
     """Per currency and state under ``f`` from the aggregates (``direct`` reads the payouts
     of a range shorter than a day), or None when the aggregates cannot answer ``f``."""
@@ -90,7 +115,7 @@ def totals(conn: sqlite3.Connection, f: HistoryFilter, direct: Direct) -> list[T
     stop = end // DAY_MS if end is not None else 2**62  # the day after the last whole day
     if first >= stop:  # no whole day inside: the range is short, its rows few
         return direct(f)
-    parts = [_aggregate(conn, f, (first, stop))]
+    parts = _whole_days(conn, f, max(first, 0), stop)
     if start is not None and start < first * DAY_MS:
         parts.append(direct(replace(f, created_to=first * DAY_MS)))
     if end is not None and end > stop * DAY_MS:

@@ -216,6 +216,11 @@ _DAY = 86_400_000
         lambda first, last: HistoryFilter(created_from=first - 1, created_to=first - 1 + 3 * _DAY),
         lambda first, last: HistoryFilter(created_from=first // _DAY * _DAY, created_to=last + 1),
         lambda first, last: HistoryFilter(created_to=first),
+        # Whole blocks of days (32) and the days around them.
+        lambda first, last: HistoryFilter(
+            created_from=first - 100 * _DAY + 3, created_to=last + 70 * _DAY
+        ),
+        lambda first, last: HistoryFilter(created_from=first - 40 * _DAY, currency="RUB"),
         lambda first, last: HistoryFilter(
             created_from=first - _DAY, currency="RUB", gateway_statuses=frozenset({4})
         ),
@@ -230,6 +235,8 @@ _DAY = 86_400_000
         "ragged",
         "day",
         "before",
+        "blocks",
+        "since",
         "mix",
     ],
 )
