@@ -30,6 +30,7 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m cactus_desk.ui.screenshots docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m cactus_desk.ui.screenshots_clerk docs/screenshots
 
 # PyInstaller is a build tool only, so it is installed here rather than in the dev extra.
 dist: $(STAMP)

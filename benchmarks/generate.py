@@ -443,7 +443,11 @@ def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6, *, log: bool = Fa
         phase("rows generated")
         for other in others:
             conn.execute("ATTACH DATABASE ? AS part", (str(other),))
-            conn.execute("INSERT INTO main.payouts SELECT * FROM part.payouts ORDER BY id")
+            columns = ", ".join(row[1] for row in conn.execute("PRAGMA table_info(payouts)"))
+            conn.execute(
+                f"INSERT INTO main.payouts ({columns}) "
+                f"SELECT {columns} FROM part.payouts ORDER BY id"
+            )
             conn.execute("COMMIT")
             conn.execute("DETACH DATABASE part")
             other.unlink()

@@ -68,7 +68,11 @@ ACTIONS_5M = (
     "jump_last",
     "jump_middle",
     "details",
+    "filter_recipient",
+    "filter_amount_date",
+    "totals",
 )
+RECIPIENT_QUERY = "petrov"  # a surname among the card and bank account holders
 
 
 class BlockClock:
@@ -398,6 +402,70 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
             return None
 
         measured("jump_middle", jump_middle, back_to_top, reached_middle)
+
+        bar = panel.filters_bar
+
+        def set_recipient(text: str) -> None:
+            bar.recipient_edit.setText(text)
+            apply_filter_now(panel)
+
+        measured(
+            "filter_recipient", lambda: set_recipient(RECIPIENT_QUERY), lambda: set_recipient("")
+        )
+
+        newest = store.page(limit=1)[0].created_at
+
+        def amount_date() -> None:
+            # One change of filter: USD between 100 and 500 created in the newest row's month.
+            from datetime import datetime
+
+            from PySide6.QtCore import QDate
+
+            day = datetime.fromtimestamp(newest / 1000)
+            widgets = (bar.amount_from, bar.amount_to, bar.dates_combo, bar.date_from, bar.date_to)
+            for widget in widgets:
+                widget.blockSignals(True)
+            bar.amount_from.setText("100")
+            bar.amount_to.setText("500")
+            bar.dates_combo.setCurrentIndex(bar.dates_combo.findData("custom"))
+            bar.date_from.setDate(QDate(day.year, day.month, 1))
+            bar.date_to.setDate(QDate(day.year, day.month, day.day))
+            for widget in widgets:
+                widget.blockSignals(False)
+            currencies.setCurrentIndex(currencies.findData("USD"))
+
+        def no_amount_date() -> None:
+            for widget in (bar.amount_from, bar.amount_to, bar.dates_combo):
+                widget.blockSignals(True)
+            bar.amount_from.clear()
+            bar.amount_to.clear()
+            bar.dates_combo.setCurrentIndex(0)
+            for widget in (bar.amount_from, bar.amount_to, bar.dates_combo):
+                widget.blockSignals(False)
+            currencies.setCurrentIndex(0)
+
+        measured("filter_amount_date", amount_date, no_amount_date)
+
+        if "totals" in actions:
+            # The totals of the filter on show (the recipient search), painted as the chart.
+            settled(lambda: set_recipient(RECIPIENT_QUERY), force=True)
+            chart = panel.totals_panel.chart
+            chart_painted = PaintCounter(chart)
+
+            def show_totals() -> None:
+                chart_painted.arm()
+                BLOCKS.run(lambda: panel.show_totals(True))
+                chart_painted.wait(lambda: not panel.totals_panel.busy())
+
+            def hide_totals() -> None:
+                panel.show_totals(False)
+                app.processEvents()
+
+            BLOCKS.label = "totals"
+            values["totals"] = median(time_ms(show_totals, before=hide_totals))
+            BLOCKS.label = None
+            hide_totals()
+            settled(lambda: set_recipient(""), force=True)
 
         if "details" in values or "details" in actions:
             settled(back_to_top, force=True)

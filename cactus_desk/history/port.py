@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cactus_desk.gateway.outcomes import PayoutOutcome
 from cactus_desk.history.types import (
+    DayTotal,
     DuplicateProbe,
     HistoryFilter,
     HistoryRow,
@@ -31,6 +32,7 @@ from cactus_desk.history.types import (
     ResendAudit,
     ResendStart,
     SortKey,
+    TotalRow,
 )
 from cactus_desk.payouts.states import State
 
@@ -175,6 +177,10 @@ class HistoryReader(Protocol):
         """Events newer than ``after_id``, oldest first."""
         ...
 
+    def last_event_id(self) -> int:
+        """The id of the newest event in the history (0 when there is none)."""
+        ...
+
     def rejected_events(self, limit: int = 100) -> list[Event]:
         """The latest rejected callbacks, newest first."""
         ...
@@ -193,6 +199,15 @@ class HistoryReader(Protocol):
 
     def distinct_currencies(self) -> list[str]:
         """Every currency in the history, sorted."""
+        ...
+
+    def totals(self, history_filter: HistoryFilter) -> list[TotalRow]:
+        """Per currency and state: how many payouts ``history_filter`` selects, and their sum."""
+        ...
+
+    def daily_totals(self, history_filter: HistoryFilter, offset_ms: int = 0) -> list[DayTotal]:
+        """Per day (shifted by ``offset_ms``, the desk's UTC offset) and currency: sent, paid
+        and declined sums of the selected payouts, oldest first, at most ``MAX_CHART_DAYS``."""
         ...
 
     def data_version(self) -> int:

@@ -289,6 +289,56 @@ class HistoryFilter:
     currency: str | None = None
     profile_id: str | None = None
     needs_review: bool = False  # only records flagged for review (conflicts, odd statuses)
+    # The clerk's filters (unused when empty): a recipient's name, phone, account or card's
+    # last digits; an amount range in minor units (with a currency); created in [from, to)
+    # (ms since the epoch); the gateway's numeric statuses; not final and created before.
+    recipient: str = ""
+    amount_min: int | None = None
+    amount_max: int | None = None
+    created_from: int | None = None
+    created_to: int | None = None
+    gateway_statuses: frozenset[int] = frozenset()
+    aged_before: int | None = None
+
+    def narrowed(self) -> bool:
+        """True when any of the clerk's filters (recipient, amount, dates, status, aging)
+        is set: such a query is counted with a cap, like a text search."""
+        return bool(
+            self.recipient.strip()
+            or self.amount_min is not None
+            or self.amount_max is not None
+            or self.created_from is not None
+            or self.created_to is not None
+            or self.gateway_statuses
+            or self.aged_before is not None
+        )
+
+
+@dataclass(frozen=True)
+class TotalRow:
+    """How many payouts of one currency and state a filter selects, and their sum."""
+
+    currency: str
+    state: str
+    count: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class DayTotal:
+    """One day's sums of one currency under a filter: everything sent, what the gateway paid
+    (Success) and what it declined (Declined, or a signed refusal). ``day`` is the day's
+    number since the epoch in the caller's time zone (see ``offset_ms``)."""
+
+    day: int
+    currency: str
+    count: int
+    sent_minor: int
+    paid_minor: int
+    declined_minor: int
+
+
+MAX_CHART_DAYS = 400  # the daily totals a chart reads at most (over a year)
 
 
 class SortKey(StrEnum):

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from cactus_desk.ui.payout.balance import BalanceWidget
     from cactus_desk.ui.payout.form import PayoutForm
     from cactus_desk.ui.payout.send_controller import SendController, SendJob
+    from cactus_desk.ui.recipients.picker import RecipientsController
     from cactus_desk.ui.team_store import StoreIndicator, TeamLive
     from cactus_desk.ui.workers import Runner
 
@@ -366,6 +367,7 @@ class MainWindow(QMainWindow):
         self._add_store_indicator()
         self._form.profileChanged.connect(self._profile_changed)
         self._form.unitsConfirmed.connect(self._remember_units)
+        self._add_recipients()
         self._ready = True
 
         self._tabs.currentChanged.connect(self._tab_changed)
@@ -384,6 +386,7 @@ class MainWindow(QMainWindow):
         if self._background_started or not self._ready or self._shut_down:
             return
         self._background_started = True
+        self._recipients.load()
         self._opening = _HistoryOpening(self.data_dir, self._store_url)
         self._runner.run(
             self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
@@ -474,6 +477,7 @@ class MainWindow(QMainWindow):
         self._history, self._damage = store, None
         self._controller.set_history(store)
         self._start_team_live(store)
+        self._alerts.start()
         if self._sandbox is not None and self._live is None:
             self._start_live_statuses(self._sandbox)
         if self._tabs.currentIndex() == HISTORY_TAB:
@@ -641,6 +645,10 @@ class MainWindow(QMainWindow):
             self._history_panel = HistoryPanel(self.history, self._panel_profiles())
             self._history_panel.restore_columns(self._view_settings.history_columns())
             self._history_panel.resendRequested.connect(self.open_resend)
+            self._history_panel.repeatRequested.connect(self.repeat_payout)
+            from cactus_desk.saved_filters import SavedFilterStore
+
+            self._history_panel.filters_bar.use_saved_filters(SavedFilterStore(self.data_dir))
             self._history_note.setVisible(False)
             self._history_layout.addWidget(self._history_panel)
         return self._history_panel
@@ -823,6 +831,48 @@ class MainWindow(QMainWindow):
 
         self._runner.run(save, lambda _none: self.reload_profiles(), failed)
 
+    # -- saved recipients and repeats --------------------------------------------------------
+
+    def _add_recipients(self) -> None:
+        from cactus_desk.recipients.store import RecipientStore
+        from cactus_desk.ui.alerts import AlertWatcher, TrayNotifier
+        from cactus_desk.ui.recipients.picker import RecipientsController
+
+        self._alerts: AlertWatcher = AlertWatcher(lambda: self._history, self)
+        self.notifier: TrayNotifier = TrayNotifier(self.windowIcon(), self.statusBar(), self)
+        self._alerts.alert.connect(self.notifier.show)
+        data_dir = self.data_dir
+        # Solo mode: this desk's file (the window does not open a team history yet).
+        self._recipients: RecipientsController = RecipientsController(
+            self._form, lambda: RecipientStore(data_dir), self
+        )
+
+    @property
+    def recipients(self) -> RecipientsController:
+        """The saved recipients of the payout form."""
+        return self._finished()._recipients
+
+    def repeat_payout(self, record_id: int) -> None:
+        """Read payout ``record_id`` on a worker, then open a new payout prefilled like it."""
+        store = self._history
+        if store is None:
+            return
+
+        def repeat(record: object) -> None:
+            from cactus_desk.history.types import PayoutRecord
+
+            if self._shut_down or not isinstance(record, PayoutRecord):
+                return
+            if self.recipients.repeat(record):
+                self._tabs.setCurrentIndex(PAYOUT_TAB)
+
+        self._runner.run(
+            lambda: store.get(record_id),
+            repeat,
+            lambda error: self.statusBar().showMessage(f"Cannot repeat the payout: {error}"),
+            channel="repeat",
+        )
+
     # -- menus and dialogs ----------------------------------------------------------------
 
     def _build_menus(self) -> None:
@@ -853,6 +903,10 @@ class MainWindow(QMainWindow):
         self.addAction(self._find_action)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._guide_action = QAction("&User guide", self)
+        self._guide_action.setObjectName("userGuideAction")
+        self._guide_action.triggered.connect(self.open_guide)
+        help_menu.addAction(self._guide_action)
         about = QAction("&About Cactus Desk", self)
         about.setObjectName("aboutAction")
         about.triggered.connect(self.open_about)
@@ -871,6 +925,7 @@ class MainWindow(QMainWindow):
         ]
         self._quit_action.setShortcuts(list(dict.fromkeys(quit_keys)))
         self._find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self._guide_action.setShortcut(QKeySequence("F1"))
 
     def focus_history_search(self) -> None:
         """Show the History tab with the cursor in its search box (Ctrl+F)."""
@@ -880,6 +935,22 @@ class MainWindow(QMainWindow):
             return
         self._tabs.setCurrentIndex(HISTORY_TAB)
         self.history_panel.focus_search()
+
+    def open_guide(self) -> QWidget:
+        """Open the user guide (non-blocking) at the part for the current tab (F1)."""
+        from cactus_desk.ui.help import HelpDialog
+
+        dialog = getattr(self, "_guide", None)
+        if dialog is None:
+            dialog = HelpDialog(self)
+            self._guide: HelpDialog | None = dialog
+        section = "payout"
+        if self._ready and self._tabs.currentIndex() == HISTORY_TAB:
+            section = "history"
+        dialog.show_section(section)
+        dialog.show()
+        dialog.raise_()
+        return dialog
 
     def open_profiles(self) -> QWidget:
         """Open the profile manager (non-blocking) and return it."""
@@ -1362,6 +1433,7 @@ class MainWindow(QMainWindow):
             log.info("main window closed")
             return
         self._remember_layout()
+        self._alerts.stop()
         if self._live is not None:
             self._live.stop()  # before the sandbox and the store it writes to
         if self._team_live is not None:

@@ -561,6 +561,67 @@ def _v5_change_notices(conn: psycopg.Connection) -> None:
     conn.execute(_NOTIFY_CHANGES)
 
 
+_RECIPIENT_FIELDS = (
+    "card_number",
+    "card_holder",
+    "phone_number",
+    "phone_holder",
+    "account_number",
+    "account_holder",
+    "skrill_account",
+    "skrill_holder",
+    "wise_tag",
+    "wise_holder",
+    "papara_account",
+    "papara_holder",
+    "pix_transfer_key",
+    "username",
+)
+RECIPIENT_EXPR = (
+    "("
+    + " || ' ' || ".join(
+        f"coalesce((request_json::jsonb) #>> '{{additional_fields,{name}}}', '')"
+        for name in _RECIPIENT_FIELDS
+    )
+    + ")"
+)
+"""The recipient as searched: its names, phone, account and masked card, from the recorded
+body (which never held a full card number); the recipient filter and its index use it."""
+RECIPIENT_INDEX = "payouts_recipient_trgm"
+
+
+def _clerk_recipient_search(conn: psycopg.Connection) -> None:
+    """The clerk's filters index-backed: a trigram index over the recipient (with pg_trgm),
+    (currency, amount_minor, id) for an amount range, (gateway_status, created_at, id)."""
+    conn.execute("CREATE INDEX payouts_currency_amount ON payouts (currency, amount_minor, id)")
+    conn.execute("CREATE INDEX payouts_status_time ON payouts (gateway_status, created_at, id)")
+    cursor = conn.cursor(row_factory=tuple_row)
+    if cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone():
+        conn.execute(
+            f"CREATE INDEX {RECIPIENT_INDEX} ON payouts USING gin ({RECIPIENT_EXPR} gin_trgm_ops)"
+        )
+
+
+def _clerk_saved_recipients(conn: psycopg.Connection) -> None:
+    """The team's saved recipients: a label, the method, currency, login and the method's
+    fields with any card masked (a card's last four kept apart); never a full card number."""
+    conn.execute(
+        """
+        CREATE TABLE saved_recipients (
+            label TEXT COLLATE "C" NOT NULL,
+            label_key TEXT COLLATE "C" PRIMARY KEY,
+            method TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            site_login TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            card_last4 TEXT CHECK (card_last4 ~ '^[0-9]{4}$'),
+            saved_by TEXT NOT NULL DEFAULT session_user,
+            saved_at BIGINT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
@@ -568,6 +629,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_profiles,
     _v5_change_notices,
     v_approvals,
+    _clerk_recipient_search,
+    _clerk_saved_recipients,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cactus_desk.history.clerk import range_clauses
 from cactus_desk.history.postgres.callbacks import Conn
-from cactus_desk.history.postgres.migrations import COUNTS_TABLE, SEARCH_COLUMNS
+from cactus_desk.history.postgres.migrations import COUNTS_TABLE, RECIPIENT_EXPR, SEARCH_COLUMNS
 from cactus_desk.history.types import HistoryFilter, SortKey
 
 ROW_COLUMNS = (
@@ -60,6 +61,13 @@ def where(history_filter: HistoryFilter) -> tuple[str, list[Any]]:
         params.append(history_filter.profile_id)
     if history_filter.needs_review:
         clauses.append("needs_review = 1")
+    recipient = history_filter.recipient.strip()
+    if recipient:
+        clauses.append(f"{RECIPIENT_EXPR} ILIKE %s")
+        params.append(like_pattern(recipient))
+    more, more_params = range_clauses(history_filter, "%s")
+    clauses.extend(more)
+    params.extend(more_params)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -76,7 +84,8 @@ def order_by(sort: SortKey, descending: bool) -> str:
 
 def count(conn: Conn, history_filter: HistoryFilter, cap: int | None = None) -> int:
     """How many rows match, counting no further than ``cap``."""
-    if not history_filter.text.strip() and not history_filter.needs_review:
+    exact_only = not history_filter.text.strip() and not history_filter.narrowed()
+    if exact_only and not history_filter.needs_review:
         clause, params = where(history_filter)
         row = conn.execute(f"SELECT coalesce(sum(n), 0) AS n FROM {COUNTS_TABLE}{clause}", params)
         found = row.fetchone()
@@ -101,7 +110,7 @@ def page(
 ) -> list[dict[str, Any]]:
     """One page of rows; a page nearer the end is read in reverse order from the end."""
     reverse = False
-    if not history_filter.text.strip():
+    if not history_filter.text.strip() and not history_filter.narrowed():
         matched = count(conn, history_filter)
         if offset >= matched or limit == 0:
             return []

@@ -234,6 +234,13 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
         APPROVER: (_READ,),
         ADMIN: (_READ,),
     },
+    # Saved recipients (cards masked): the people who send payouts keep them.
+    "TABLE saved_recipients": {
+        VIEWER: (_READ,),
+        MAKER: (_READ, Grant("INSERT"), Grant("UPDATE"), Grant("DELETE")),
+        APPROVER: (_READ,),
+        ADMIN: (_READ, Grant("INSERT"), Grant("UPDATE"), Grant("DELETE")),
+    },
     # Opening the history checks its version (every role, the receiver too).
     "TABLE schema_version": {role: (_READ,) for role in GROUP_ROLES},
     "FUNCTION cactus_prune_rejected(BIGINT)": {ADMIN: (Grant("EXECUTE"),)},

@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import PayoutOutcome
+from cactus_desk.history.clerk import daily_sql, totals_sql
 from cactus_desk.history.live import ChangeBatch
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.postgres import callbacks as rows
@@ -48,7 +49,9 @@ from cactus_desk.history.postgres.migrations import (
     migrate,
 )
 from cactus_desk.history.types import (
+    MAX_CHART_DAYS,
     BackupError,
+    DayTotal,
     DuplicateProbe,
     DuplicateRequestIdError,
     HistoryClosedError,
@@ -69,6 +72,7 @@ from cactus_desk.history.types import (
     ResendAudit,
     ResendStart,
     SortKey,
+    TotalRow,
     now_ms,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
@@ -539,6 +543,12 @@ class PostgresHistoryStore:
             row = conn.execute("SELECT coalesce(max(id), 0) AS n FROM payouts").fetchone()
         return int(row["n"]) if row else 0
 
+    def last_event_id(self) -> int:
+        """The id of the newest event in the history (0 when there is none)."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) AS n FROM events").fetchone()
+        return int(row["n"]) if row else 0
+
     def newest_event_id(self, record_id: int) -> int:
         """The id of the newest event of ``record_id`` (0 when it has none)."""
         with self._connection() as conn:
@@ -608,6 +618,34 @@ class PostgresHistoryStore:
         """Every currency in the history, sorted."""
         with self._connection() as conn:
             return queries.distinct(conn, "currency")
+
+    def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
+        """Per currency and state: how many payouts the filter selects, and their sum."""
+        clause, params = queries.where(history_filter)
+        with self._connection() as conn:
+            rows = conn.execute(totals_sql(clause), params).fetchall()
+        return [TotalRow(r["currency"], r["state"], int(r["n"]), int(r["total"])) for r in rows]
+
+    def daily_totals(
+        self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
+    ) -> list[DayTotal]:
+        """Per day and currency: sent, paid and declined sums, oldest first."""
+        clause, params = queries.where(history_filter)
+        sql = daily_sql(clause, "%s")
+        with self._connection() as conn:
+            rows = conn.execute(sql, [offset_ms, *params, MAX_CHART_DAYS * 8]).fetchall()
+        found = [
+            DayTotal(
+                int(r["day"]),
+                r["currency"],
+                int(r["n"]),
+                int(r["sent"]),
+                int(r["paid"]),
+                int(r["declined"]),
+            )
+            for r in rows
+        ]
+        return found[::-1]
 
     def data_version(self) -> int:
         """The team history's change counter: it grows whenever any desk or the receiver

@@ -156,6 +156,12 @@ DAY_MS = 86_400_000  # the width of a day bucket in payouts_day_counts (UTC days
 TIME_BREAKS_TABLE = "payouts_time_breaks"
 AMOUNT_COUNTS_TABLE = "payouts_amount_counts"
 SORT_COUNTS_TABLE = "payouts_sort_counts"
+RECIPIENT_SEARCH_TABLE = "payouts_recipient_search"
+RECIPIENT_BUILD_TABLE = "payouts_recipient_build"
+TOTALS_TABLE = "payouts_totals"
+DAY_TOTALS_TABLE = "payouts_day_totals"
+BLOCK_TOTALS_TABLE = "payouts_block_totals"
+BLOCK_DAYS = 32  # the days a row of payouts_block_totals spans (from a multiple of 32)
 ID_BLOCK_BITS = 16  # a bucket of one value (or of NULLs) spans 2**16 ids
 
 
@@ -228,7 +234,8 @@ def trigram_supported(conn: sqlite3.Connection) -> bool:
 
 
 def rebuild_search_index(conn: sqlite3.Connection) -> None:
-    """Re-read every payout into the text index (when there is one)."""
+    """Re-read every payout into the text indexes (when there are any)."""
+    _rebuild_recipient_index(conn)
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone():
         return
     # A 64 MB buffer (default 1 MB) writes far fewer segments to merge: twice as fast at a
@@ -261,6 +268,7 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
             "FROM payouts GROUP BY 1, 2, 3, 4"
         )
         _rebuild_sort_counts(conn)
+        _rebuild_totals(conn)
         conn.execute(f"DELETE FROM {TIME_BREAKS_TABLE}")
         conn.execute(
             f"INSERT INTO {TIME_BREAKS_TABLE} (id) SELECT id FROM (SELECT id, created_at, "
@@ -578,6 +586,202 @@ def _v9_filtered_sorts(conn: sqlite3.Connection) -> None:
     _rebuild_sort_counts(conn)
 
 
+def _rebuild_recipient_index(conn: sqlite3.Connection) -> None:
+    """Re-read every payout's recipient into its trigram index (when there is one)."""
+    table = RECIPIENT_SEARCH_TABLE
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+        return
+    command = f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)"
+    conn.execute(command, (64 * 1024 * 1024,))
+    conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+    conn.execute(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
+    conn.execute(f"UPDATE {RECIPIENT_BUILD_TABLE} SET next_id = until_id + 1")
+
+
+def recipient_index_ready(conn: sqlite3.Connection) -> bool:
+    """Whether the recipient index holds every payout (its background build is done)."""
+    row = conn.execute(f"SELECT next_id > until_id FROM {RECIPIENT_BUILD_TABLE}").fetchone()
+    return bool(row and row[0])
+
+
+def build_recipient_index(conn: sqlite3.Connection, batch: int) -> bool:
+    """Index the next ``batch`` payouts of the recipient index's build (in the caller's
+    transaction); True while more are left."""
+    row = conn.execute(f"SELECT next_id, until_id FROM {RECIPIENT_BUILD_TABLE}").fetchone()
+    if row is None or row[0] > row[1]:
+        return False
+    start, until = row
+    last = conn.execute(
+        "SELECT max(id) FROM (SELECT id FROM payouts WHERE id >= ? AND id <= ? ORDER BY id "
+        "LIMIT ?)",
+        (start, until, batch),
+    ).fetchone()[0]
+    last = until if last is None else last
+    conn.execute(
+        f"INSERT INTO {RECIPIENT_SEARCH_TABLE}(rowid, recipient) "
+        "SELECT id, recipient FROM payouts WHERE id >= ? AND id <= ?",
+        (start, last),
+    )
+    conn.execute(f"UPDATE {RECIPIENT_BUILD_TABLE} SET next_id = ?", (last + 1,))
+    return last < until
+
+
+# What a recipient is: the request's recipient fields, read by name. One json_extract of all
+# paths yields a JSON array padded with a null per absent field; the nulls' trigrams ("nul",
+# "ull") filled every document and made the index several times slower to build.
+RECIPIENT_FIELDS = (
+    "card_number",
+    "card_holder",
+    "phone_number",
+    "phone_holder",
+    "account_number",
+    "account_holder",
+    "skrill_account",
+    "skrill_holder",
+    "wise_tag",
+    "wise_holder",
+    "papara_account",
+    "papara_holder",
+    "pix_transfer_key",
+    "username",
+)
+
+
+def _totals_statements(table: str, width: int, row: str, step: str) -> str:
+    """Add (``step`` "+1") or take away ``row``'s payout in the totals ``table``."""
+    pairs = [
+        ("state", f"{row}.state"),
+        ("currency", f"{row}.currency"),
+        ("profile_id", f"{row}.profile_id"),
+        ("status", f"coalesce({row}.gateway_status, -1)"),
+    ]
+    if width:  # the bucket of ``width`` days; its column is "day" whatever the width
+        pairs.insert(0, ("day", f"{row}.created_at / {DAY_MS * width}"))
+    keys = ", ".join(key for key, _ in pairs)
+    values = ", ".join(value for _, value in pairs)
+    if step == "+1":
+        return (
+            f"INSERT INTO {table} ({keys}, n, total) VALUES ({values}, 1, {row}.amount_minor) "
+            f"ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total;"
+        )
+    match = " AND ".join(f"{key} = {value}" for key, value in pairs)
+    return f"UPDATE {table} SET n = n - 1, total = total - {row}.amount_minor WHERE {match};"
+
+
+def _rebuild_totals(conn: sqlite3.Connection) -> None:
+    exists = "SELECT 1 FROM sqlite_master WHERE name = ?"
+    if not conn.execute(exists, (TOTALS_TABLE,)).fetchone():
+        return
+    conn.execute(f"DELETE FROM {DAY_TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {DAY_TOTALS_TABLE} (day, state, currency, profile_id, status, n, total) "
+        f"SELECT created_at / {DAY_MS}, state, currency, profile_id, "
+        "coalesce(gateway_status, -1), count(*), sum(amount_minor) FROM payouts "
+        "GROUP BY 1, 2, 3, 4, 5"
+    )
+    conn.execute(f"DELETE FROM {BLOCK_TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {BLOCK_TOTALS_TABLE} (day, state, currency, profile_id, status, n, total) "
+        f"SELECT day / {BLOCK_DAYS}, state, currency, profile_id, status, sum(n), sum(total) "
+        f"FROM {DAY_TOTALS_TABLE} GROUP BY 1, 2, 3, 4, 5"
+    )
+    conn.execute(f"DELETE FROM {TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {TOTALS_TABLE} (state, currency, profile_id, status, n, total) "
+        f"SELECT state, currency, profile_id, status, sum(n), sum(total) FROM {DAY_TOTALS_TABLE} "
+        "GROUP BY 1, 2, 3, 4"
+    )
+
+
+def _add_totals(conn: sqlite3.Connection) -> None:
+    """Counts and sums per (state, currency, profile, gateway status), overall and per UTC
+    day, kept by triggers like ``payouts_day_counts``: totals become a sum over these rows."""
+    keys = "state TEXT NOT NULL, currency TEXT NOT NULL, profile_id TEXT NOT NULL, "
+    keys += "status INTEGER NOT NULL, n INTEGER NOT NULL, total INTEGER NOT NULL"
+    conn.execute(
+        f"CREATE TABLE {TOTALS_TABLE} ({keys}, "
+        "PRIMARY KEY (state, currency, profile_id, status)) WITHOUT ROWID"
+    )
+    for table in (DAY_TOTALS_TABLE, BLOCK_TOTALS_TABLE):
+        conn.execute(
+            f"CREATE TABLE {table} (day INTEGER NOT NULL, {keys}, "
+            "PRIMARY KEY (day, state, currency, profile_id, status)) WITHOUT ROWID"
+        )
+    watched = ("created_at", "state", "currency", "profile_id", "gateway_status", "amount_minor")
+    changed = " OR ".join(f"old.{column} IS NOT new.{column}" for column in watched)
+    widths = ((TOTALS_TABLE, 0), (DAY_TOTALS_TABLE, 1), (BLOCK_TOTALS_TABLE, BLOCK_DAYS))
+    for table, width in widths:
+        add = _totals_statements(table, width, "new", "+1")
+        remove = _totals_statements(table, width, "old", "-1")
+        conn.execute(f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts BEGIN {add} END")
+        conn.execute(f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts BEGIN {remove} END")
+        conn.execute(
+            f"CREATE TRIGGER {table}_update AFTER UPDATE OF {', '.join(watched)} ON payouts "
+            f"WHEN {changed} BEGIN {remove} {add} END"
+        )
+    _rebuild_totals(conn)
+
+
+def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
+    """The recipient made searchable (names, phone, account, the masked card's digits), the
+    clerk's range filters index-backed, and totals kept per day.
+
+    ``recipient`` is a virtual column computed from the recorded body, which holds card
+    numbers masked (first 6 / last 4) only: nothing new is stored, and a full card number
+    never was. A trigram index over it finds a name or the last four digits directly; an
+    index on (currency, amount_minor, id) serves an amount range within a currency.
+    """
+    paths = ", ".join(f"'$.additional_fields.{name}'" for name in RECIPIENT_FIELDS)
+    conn.execute(
+        "ALTER TABLE payouts ADD COLUMN recipient TEXT GENERATED ALWAYS AS "
+        f"(replace(replace(json_extract(request_json, {paths}), 'null,', ''), ',null', '')) "
+        "VIRTUAL"
+    )
+    conn.execute("CREATE INDEX payouts_currency_amount ON payouts (currency, amount_minor, id)")
+    conn.execute("CREATE INDEX payouts_status_time ON payouts (gateway_status, created_at, id)")
+    _add_totals(conn)
+    if not trigram_supported(conn):
+        return  # the recipient filter scans: correct, slower
+    table = RECIPIENT_SEARCH_TABLE
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {table} USING fts5(recipient, content='payouts', "
+        "content_rowid='id', tokenize='trigram', columnsize=0)"
+    )
+    # The payouts already there are indexed in the background (``build_recipient_index``,
+    # ids next_id..until_id, half a minute of work at a million), not here: opening after
+    # the upgrade does not wait for it, and a recipient search scans until it is done. The
+    # triggers keep the index of the payouts outside the range still to build.
+    conn.execute(
+        f"CREATE TABLE {RECIPIENT_BUILD_TABLE} (next_id INTEGER NOT NULL, "
+        "until_id INTEGER NOT NULL)"
+    )
+    conn.execute(
+        f"INSERT INTO {RECIPIENT_BUILD_TABLE} (next_id, until_id) "
+        "SELECT 1, coalesce(max(id), 0) FROM payouts"
+    )
+    indexed = {
+        row: f"({row}.id < (SELECT next_id FROM {RECIPIENT_BUILD_TABLE}) "
+        f"OR {row}.id > (SELECT until_id FROM {RECIPIENT_BUILD_TABLE}))"
+        for row in ("old", "new")
+    }
+    remove = (
+        f"INSERT INTO {table}({table}, rowid, recipient) VALUES ('delete', old.id, old.recipient);"
+    )
+    add = f"INSERT INTO {table}(rowid, recipient) VALUES (new.id, new.recipient);"
+    conn.execute(
+        f"CREATE TRIGGER {table}_insert AFTER INSERT ON payouts WHEN {indexed['new']} "
+        f"BEGIN {add} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {table}_delete AFTER DELETE ON payouts WHEN {indexed['old']} "
+        f"BEGIN {remove} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {table}_update AFTER UPDATE OF request_json ON payouts "
+        f"WHEN {indexed['old']} BEGIN {remove} {add} END"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -588,6 +792,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_unverified_refusals,
     _v8_fast_history_reads,
     _v9_filtered_sorts,
+    _clerk_recipient_search,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -29,10 +29,12 @@ from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
     PayoutOutcome,
 )
+from cactus_desk.history.clerk import daily_sql, range_clauses, totals_sql
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
+from cactus_desk.history.sqlite import totals as kept_totals
 from cactus_desk.history.sqlite.migrations import (
     AMOUNT_COUNTS_TABLE,
     COUNTS_TABLE,
@@ -40,16 +42,21 @@ from cactus_desk.history.sqlite.migrations import (
     DAY_MS,
     ID_BLOCK_BITS,
     PRUNABLE_REASONS,
+    RECIPIENT_SEARCH_TABLE,
     SEARCH_TABLE,
     SORT_BUCKETS,
     SORT_COUNTS_TABLE,
     TIME_BREAKS_TABLE,
     SortBuckets,
     amount_bucket_range,
+    build_recipient_index,
     migrate,
+    recipient_index_ready,
 )
 from cactus_desk.history.types import (
+    MAX_CHART_DAYS,
     BackupError,
+    DayTotal,
     DuplicateProbe,
     DuplicateRequestIdError,
     HistoryClosedError,
@@ -69,6 +76,7 @@ from cactus_desk.history.types import (
     ResendAudit,
     ResendStart,
     SortKey,
+    TotalRow,
     now_ms,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
@@ -84,6 +92,8 @@ _SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 # Pages one incremental merge step writes (a few milliseconds), and how many steps one
 # maintenance pass may take at most within its time budget.
 _MERGE_PAGES = 32
+# Payouts read into the recipient index per step of its background build (~30 ms).
+_RECIPIENT_BATCH = 1_000
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.
@@ -105,6 +115,7 @@ _ROW_COLUMNS = (
 
 def _payout_record(row: sqlite3.Row) -> PayoutRecord:
     values = dict(row)
+    values.pop("recipient", None)  # the searchable recipient, computed from the request
     values["state"] = State(values["state"])
     values["needs_review"] = bool(values["needs_review"])
     values["status_conflict"] = bool(values["status_conflict"])
@@ -198,7 +209,136 @@ def _where(
         params.append(history_filter.profile_id)
     if history_filter.needs_review:
         clauses.append(f"{plus}needs_review = 1")
+    _clerk_where(history_filter, search, clauses, params)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _clerk_where(
+    history_filter: HistoryFilter, search: bool, clauses: list[str], params: list[Any]
+) -> None:
+    """Add the clerk's filters: the recipient (its trigram index), ranges, statuses, aging."""
+    recipient = history_filter.recipient.strip()
+    if recipient and search and len(recipient) >= _TRIGRAM:
+        table = RECIPIENT_SEARCH_TABLE
+        clauses.append(f"id IN (SELECT rowid FROM {table} WHERE {table} MATCH ?)")
+        params.append(_match_phrase(recipient))
+    elif recipient:
+        clauses.append("recipient LIKE ? ESCAPE '\\'")
+        params.append(_like_pattern(recipient))
+    more, more_params = range_clauses(history_filter, "?")
+    clauses.extend(more)
+    params.extend(more_params)
+
+
+def _recipient_source(
+    history_filter: HistoryFilter, search: bool
+) -> tuple[str, str, list[Any]] | None:
+    """``(FROM, WHERE, params)`` driven by the recipient's trigram index, or None when the
+    filter has no recipient it can serve. The index streams its matches in id order, so a
+    capped count or a page in time order stops early instead of collecting every match."""
+    recipient = history_filter.recipient.strip()
+    if not (search and len(recipient) >= _TRIGRAM):
+        return None
+    table = RECIPIENT_SEARCH_TABLE
+    rest, params = _where(replace(history_filter, recipient=""), search=search)
+    source = f"{table} CROSS JOIN payouts ON payouts.id = {table}.rowid"
+    where = f" WHERE {table} MATCH ?" + rest.replace(" WHERE ", " AND ", 1)
+    return source, where, [_match_phrase(recipient), *params]
+
+
+def _narrowed_count(
+    conn: sqlite3.Connection, history_filter: HistoryFilter, search: bool, cap: int | None
+) -> int:
+    """A count under the clerk's filters: the matches read through their index, capped."""
+    driven = _recipient_source(history_filter, search)
+    if driven is not None:
+        source, where, params = driven
+    else:
+        source = "payouts"
+        where, params = _where(history_filter, search=search)
+    limit = -1 if cap is None else max(0, cap)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {source}{where} LIMIT ?)"
+    return int(conn.execute(sql, [*params, limit]).fetchone()[0])
+
+
+def _narrowed_page(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[sqlite3.Row]:
+    """A page under the clerk's filters. In time order a recipient search reads its index in
+    id order (right while no record was created out of time order, as ``_newest_matches``);
+    otherwise, or past the walk budget, the filters' own indexes pick the rows."""
+    driven = _recipient_source(history_filter, search)
+    in_order = (
+        sort is SortKey.CREATED_AT
+        and not conn.execute(f"SELECT 1 FROM {TIME_BREAKS_TABLE} LIMIT 1").fetchone()
+    )
+    if driven is not None and in_order:
+        source, where, params = driven
+        direction = " DESC" if descending else ""
+        sql = (
+            f"SELECT payouts.id FROM {source}{where} "
+            f"ORDER BY {RECIPIENT_SEARCH_TABLE}.rowid{direction} LIMIT ? OFFSET ?"
+        )
+        conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+        try:
+            ids = [row[0] for row in conn.execute(sql, [*params, limit, offset])]
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            ids = None
+        finally:
+            conn.set_progress_handler(None, 0)
+        if ids is not None:
+            return _rows_in_order(conn, ids)
+    if driven is None and sort is SortKey.CREATED_AT:
+        ids = _amount_in_time_order(conn, history_filter, descending, offset, limit, search)
+        if ids is not None:
+            return _rows_in_order(conn, ids)
+    return _select(conn, history_filter, sort, descending, offset, limit, walk=False, search=search)
+
+
+def _amount_in_time_order(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[int] | None:
+    """A page of an amount range without dates in time order: walk the time index (of the
+    currency, when one is set) and test each amount, instead of sorting every amount in the
+    range; None when it is not such a filter or the walk passes its budget (a rare amount)."""
+    f = history_filter
+    if (f.amount_min is None and f.amount_max is None) or f.created_from is not None:
+        return None
+    if f.created_to is not None or f.gateway_statuses or f.aged_before is not None:
+        return None
+    where, params = _where(replace(f, amount_min=None, amount_max=None), search=search)
+    clauses = [where[len(" WHERE ") :]] if where else []
+    for bound, operator in ((f.amount_min, ">="), (f.amount_max, "<=")):
+        if bound is not None:
+            clauses.append(f"+amount_minor {operator} ?")  # + keeps the amount index out
+            params.append(bound)
+    direction = " DESC" if descending else ""
+    sql = (
+        f"SELECT id FROM payouts WHERE {' AND '.join(clauses)} "
+        f"ORDER BY created_at{direction}, id{direction} LIMIT ? OFFSET ?"
+    )
+    conn.set_progress_handler(lambda: 1, _WALK_STEPS)
+    try:
+        return [row[0] for row in conn.execute(sql, [*params, limit, offset])]
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        return None
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def _order_by(sort: SortKey, descending: bool) -> str:
@@ -277,6 +417,8 @@ def _count(
     Without search text the per-filter counts table answers at once. With text, the trigram
     index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early.
     """
+    if history_filter.narrowed():
+        return _narrowed_count(conn, history_filter, search, cap)
     text = history_filter.text.strip()
     if not text and not history_filter.needs_review:  # the counts table has no review column
         where, params = _where(history_filter)
@@ -324,6 +466,17 @@ def _select(
         if merge
         else [history_filter]
     )
+    if (
+        not walk
+        and sort is SortKey.CREATED_AT
+        and len(history_filter.gateway_statuses) > 1
+        and not history_filter.text.strip()
+    ):  # the same for several gateway statuses: one (status, time) range each
+        parts = [
+            replace(part, gateway_statuses=frozenset({status}))
+            for part in parts
+            for status in sorted(history_filter.gateway_statuses)
+        ]
     arms: list[str] = []
     params: list[Any] = []
     for part in parts:
@@ -792,6 +945,8 @@ def _page(
     search: bool,
 ) -> list[sqlite3.Row]:
     """One page, choosing between the filter's index, an index walk and reading backwards."""
+    if history_filter.narrowed():  # the clerk's filters: their own indexes pick the rows
+        return _narrowed_page(conn, history_filter, sort, descending, offset, limit, search)
     if history_filter.text.strip():
         return _text_page(conn, history_filter, sort, descending, offset, limit, search=search)
     total = _count(conn, HistoryFilter(), search=search)
@@ -900,6 +1055,7 @@ class SqliteHistoryStore:
             conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone()
             is not None
         )
+        self._recipient_ready = False  # see _search_for
         if self._search:
             _tune_search(conn)
         self._all.append(conn)
@@ -1137,7 +1293,8 @@ class SqliteHistoryStore:
         payouts takes up to ~0.1 s uncapped (more with exact filters on top).
         """
         with self._connection() as conn:
-            return _count(conn, history_filter, search=self._search, cap=cap)
+            search = self._search_for(conn, history_filter)
+            return _count(conn, history_filter, search=search, cap=cap)
 
     def page(
         self,
@@ -1158,7 +1315,7 @@ class SqliteHistoryStore:
                 descending,
                 offset,
                 limit,
-                search=self._search,
+                search=self._search_for(conn, history_filter),
             )
             if conn.in_transaction:  # a walk given up may have ended the read already
                 conn.execute("COMMIT")
@@ -1171,9 +1328,9 @@ class SqliteHistoryStore:
         descending: bool = True,
     ) -> Iterator[PayoutRecord]:
         """Every matching record in order, streamed from one consistent snapshot."""
-        where, params = _where(history_filter, search=self._search)
-        sql = f"SELECT * FROM payouts{where}{_order_by(sort, descending)}"
         with self._connection() as conn:
+            where, params = _where(history_filter, search=self._search_for(conn, history_filter))
+            sql = f"SELECT * FROM payouts{where}{_order_by(sort, descending)}"
             for row in conn.execute(sql, params):
                 yield _payout_record(row)
 
@@ -1190,6 +1347,56 @@ class SqliteHistoryStore:
         """Every currency in the history, sorted."""
         with self._connection() as conn:
             return _distinct(conn, "currency")
+
+    def _search_for(self, conn: sqlite3.Connection, history_filter: HistoryFilter) -> bool:
+        """Whether the text indexes may serve ``history_filter``: not for a recipient while
+        the recipient index is still being built in the background (it would miss payouts)."""
+        if not (self._search and history_filter.recipient.strip()):
+            return self._search
+        if not self._recipient_ready:
+            self._recipient_ready = recipient_index_ready(conn)
+        return self._recipient_ready
+
+    def _totals_source(
+        self, history_filter: HistoryFilter, search: bool
+    ) -> tuple[str, str, list[Any]]:
+        """What totals read: the recipient's index drives them when there is one."""
+        driven = _recipient_source(history_filter, search)
+        if driven is not None:
+            return driven
+        where, params = _where(history_filter, search=search)
+        return "payouts", where, params
+
+    def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
+        """Per currency and state: how many payouts the filter selects, and their sum."""
+        with self._connection() as conn:
+
+            def direct(part: HistoryFilter) -> list[TotalRow]:
+                search = self._search_for(conn, part)
+                source, where, params = self._totals_source(part, search)
+                rows = conn.execute(totals_sql(where, source), params).fetchall()
+                return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+            kept = kept_totals.totals(conn, history_filter, direct)
+            return direct(history_filter) if kept is None else kept
+
+    def daily_totals(
+        self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
+    ) -> list[DayTotal]:
+        """Per day and currency: sent, paid and declined sums, oldest first."""
+        limit = MAX_CHART_DAYS * 8  # a few currencies a day
+        with self._connection() as conn:
+            search = self._search_for(conn, history_filter)
+            source, where, params = self._totals_source(history_filter, search)
+            sql = daily_sql(where, "?", source)
+            kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
+            if kept is not None:
+                return kept[::-1]
+            rows = conn.execute(sql, [offset_ms, *params, limit]).fetchall()
+        found = [
+            DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows
+        ]
+        return found[::-1]
 
     def data_version(self) -> int:
         """A cheap marker that changes whenever anyone (this or another process) commits."""
@@ -1222,6 +1429,11 @@ class SqliteHistoryStore:
         """The highest record id (0 when empty): new records have higher ones."""
         with self._connection() as conn:
             return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM payouts").fetchone()[0])
+
+    def last_event_id(self) -> int:
+        """The id of the newest event in the history (0 when there is none)."""
+        with self._connection() as conn:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
     def newest_event_id(self, record_id: int) -> int:
         """The id of the newest event of ``record_id`` (0 when it has none)."""
@@ -1426,7 +1638,8 @@ class SqliteHistoryStore:
         return backup.make_backup(self.path, reason, now_ms=self._clock())
 
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
-        """Merge the text index a few small steps and checkpoint the WAL, within ``budget_ms``.
+        """Merge the text index a few small steps, build the recipient index a batch at a time
+        (after the upgrade that added it) and checkpoint the WAL, within ``budget_ms``.
 
         Call it every second or so from a worker (never from a GUI thread). Each merge step is
         its own short transaction and the pass stops as soon as a writer of this process
@@ -1477,6 +1690,26 @@ class SqliteHistoryStore:
                 if not merged:
                     break
                 steps += 1
+            while self._search and not self._recipient_ready:
+                if self._writers_waiting or time.monotonic() >= deadline:
+                    more = True
+                    break
+                if not self._write_lock.acquire(blocking=False):
+                    more = True
+                    break
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        unbuilt = build_recipient_index(conn, _RECIPIENT_BATCH)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    self._write_lock.release()
+                steps += 1
+                if not unbuilt:
+                    self._recipient_ready = True
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
             # under steady writes it would grow without end. Copy the few frames left while

@@ -24,10 +24,12 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
+from cactus_desk.history.clerk import is_aged
 from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey, iso_utc
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey, iso_utc, now_ms
 from cactus_desk.money import UnknownCurrencyError, format_major, with_decimals
 from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
@@ -150,6 +152,19 @@ def state_cell(row: HistoryRow) -> str:
     return f"{text} · conflict: check" if row.status_conflict else text
 
 
+_AGING_ICON: list[QIcon] = []
+
+
+def aging_icon(row: HistoryRow) -> QIcon | None:
+    """The State cell's flag for a payout still not final a day on (``history.clerk``)."""
+    if not is_aged(row.state, row.gateway_status, row.created_at, now_ms()):
+        return None
+    if not _AGING_ICON:
+        style_ = QApplication.style()
+        _AGING_ICON.append(style_.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+    return _AGING_ICON[0]
+
+
 def row_cells(row: HistoryRow) -> tuple[str, ...]:
     """Every cell's text for ``row``, in column order."""
     return (
@@ -261,7 +276,8 @@ class _Query:
 
     @property
     def text(self) -> bool:
-        return bool(self.history_filter.text.strip())
+        # The clerk's filters are counted with a cap too: no counts table answers them.
+        return bool(self.history_filter.text.strip()) or self.history_filter.narrowed()
 
 
 @dataclass(frozen=True)
@@ -323,6 +339,7 @@ _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _FONT = int(Qt.ItemDataRole.FontRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _USER = int(Qt.ItemDataRole.UserRole)
 _AMOUNT = int(Column.AMOUNT)
 _COLUMNS = len(Column)
@@ -876,7 +893,11 @@ class HistoryModel(QAbstractTableModel):
             return entry.look.background
         if role == _ALIGNMENT:
             return _RIGHT if index.column() == _AMOUNT else _LEFT
+        if role == _DECORATION:
+            return aging_icon(entry.row) if index.column() == Column.STATE else None
         if role < _USER:
+            if role == _TOOLTIP and index.column() == Column.STATE and aging_icon(entry.row):
+                return "Aging: not final 24 hours after it was made"
             if role == _TOOLTIP:
                 return self._tooltip(entry.row, Column(index.column()))
             return None

@@ -56,6 +56,7 @@ from cactus_desk.payouts.states import State, state_text
 from cactus_desk.payouts.statuses import status_label
 from cactus_desk.profiles import ProfileStore, ProfileStoreError
 from cactus_desk.ui import style
+from cactus_desk.ui.history.filters_bar import FiltersBar
 from cactus_desk.ui.history.model import (
     HEADERS,
     READ_POOL,
@@ -67,6 +68,8 @@ from cactus_desk.ui.history.model import (
 )
 from cactus_desk.ui.history.table_view import HistoryTableView
 from cactus_desk.ui.history.timeline import LOADING_DETAILS, TimelinePanel, can_reconcile
+from cactus_desk.ui.history.totals import TotalsPanel
+from cactus_desk.ui.receipts.actions import ReceiptActions
 from cactus_desk.ui.view_settings import documents_folder
 from cactus_desk.ui.workers import Runner, shared_pool, wait_for
 
@@ -245,6 +248,7 @@ class HistoryPanel(QWidget):
     exportFinished = Signal(str, int)  # path, number of payouts
     exportFailed = Signal(str)  # a plain message
     resendRequested = Signal(int)  # record id: the person asked to send an UNKNOWN one again
+    repeatRequested = Signal(int)  # record id: a new payout like this one
 
     def __init__(
         self, store: HistoryStore, profiles: ProfileStore, parent: QWidget | None = None
@@ -371,6 +375,16 @@ class HistoryPanel(QWidget):
         filters.addWidget(self._currency_combo)
         filters.addWidget(self._profile_combo)
         filters.addWidget(self._export_button)
+        self.filters_bar = FiltersBar(parent=self)
+        self.filters_bar.changed.connect(self._apply_filter)
+        self.totals_panel = TotalsPanel(store, self)
+        self.totals_panel.setVisible(False)
+        self.totals_button = QPushButton("Totals", self)
+        self.totals_button.setObjectName("totalsButton")
+        self.totals_button.setCheckable(True)
+        self.totals_button.setToolTip("Totals and a daily chart of the payouts the filters select")
+        self.totals_button.toggled.connect(self.show_totals)
+        filters.addWidget(self.totals_button)
         footer = QHBoxLayout()
         footer.addWidget(self._count_label)
         footer.addStretch(1)
@@ -388,10 +402,37 @@ class HistoryPanel(QWidget):
         )
         self._resend_button.setVisible(False)
         self._resend_button.clicked.connect(self._resend_clicked)
+        self.repeat_button = QPushButton("Repeat this payout…", self)
+        self.repeat_button.setObjectName("repeatButton")
+        self.repeat_button.setToolTip(
+            "A new payout with the same profile, recipient and amount and a new request id "
+            "(a card number is typed again)"
+        )
+        self.repeat_button.setVisible(False)
+        self.repeat_button.clicked.connect(self._repeat_clicked)
+        self.shown_details: PayoutDetails | None = None
+        self.receipts = ReceiptActions(self)
+        self.receipts.saved.connect(lambda path: self._set_status(f"Receipt saved to {path}."))
+        self.receipts.failed.connect(lambda message: self._set_status(message, error=True))
+        self.receipt_button = QPushButton("Receipt PDF…", self)
+        self.receipt_button.setObjectName("receiptButton")
+        self.receipt_button.setToolTip("Save this payout's receipt as a PDF (card masked)")
+        self.print_button = QPushButton("Print…", self)
+        self.print_button.setObjectName("printReceiptButton")
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(False)
+        self.receipt_button.clicked.connect(self._receipt_clicked)
+        self.print_button.clicked.connect(self._print_clicked)
         details_box = QWidget(self)
         details_layout = QVBoxLayout(details_box)
         details_layout.setContentsMargins(0, 0, 0, 0)
-        details_layout.addWidget(self._resend_button, 0, Qt.AlignmentFlag.AlignLeft)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self._resend_button)
+        buttons.addWidget(self.repeat_button)
+        buttons.addWidget(self.receipt_button)
+        buttons.addWidget(self.print_button)
+        buttons.addStretch(1)
+        details_layout.addLayout(buttons)
         details_layout.addWidget(self._details, 1)
         splitter.addWidget(details_box)
         splitter.setStretchFactor(0, 3)
@@ -400,6 +441,8 @@ class HistoryPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
+        layout.addWidget(self.filters_bar)
+        layout.addWidget(self.totals_panel)
         layout.addWidget(splitter, 1)
         layout.addLayout(footer)
 
@@ -560,17 +603,28 @@ class HistoryPanel(QWidget):
         """The filter the controls describe."""
         choice = self._state_combo.currentData()
         review = choice == NEEDS_REVIEW
-        return HistoryFilter(
+        base = HistoryFilter(
             text=self._filter_edit.text().strip(),
             states=frozenset() if review else frozenset(choice or ()),
             needs_review=review,
             currency=self._currency_combo.currentData() or None,
             profile_id=self._profile_combo.currentData() or None,
         )
+        return self.filters_bar.apply(base, base.currency)
+
+    def show_totals(self, shown: bool = True) -> None:
+        """Show (and add up) or hide the totals of the filtered payouts."""
+        self.totals_panel.setVisible(shown)
+        if self.totals_button.isChecked() != shown:
+            self.totals_button.setChecked(shown)
+        if shown:
+            self.totals_panel.refresh(self.current_filter())
 
     def _apply_filter(self) -> None:
         self._filter_timer.stop()
         self._model.set_filter(self.current_filter())
+        if self.totals_panel.isVisible():
+            self.totals_panel.refresh(self._model.history_filter)
         self._update_count()  # "searching…" while a text search runs on a worker
 
     def _fill_choices(self) -> None:
@@ -771,6 +825,10 @@ class HistoryPanel(QWidget):
         self._details.clear()
         self._timeline.show_record(None)
         self._resend_button.setVisible(False)
+        self.repeat_button.setVisible(False)
+        self.shown_details = None
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(False)
 
     def _show_current(self, index: QModelIndex, _previous: QModelIndex | None = None) -> None:
         record_id = self._model.loaded_record_id(index.row()) if index.isValid() else None
@@ -800,6 +858,10 @@ class HistoryPanel(QWidget):
         record = details.record
         self._details.setPlainText(details_text(record, self._decimals.get(record.profile_id)))
         self._resend_button.setVisible(record.state.in_doubt)
+        self.repeat_button.setVisible(True)
+        self.shown_details = details
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(True)
         self._timeline.show_record(record, details.events)
 
     def _details_failed(self, record_id: int, error: BaseException) -> None:  # GUI thread
@@ -955,6 +1017,9 @@ class HistoryPanel(QWidget):
         resend.setObjectName("resendAction")
         resend.setEnabled(row.state.in_doubt)
         resend.triggered.connect(lambda: self.resendRequested.emit(record_id))
+        repeat = menu.addAction("Repeat this payout…")
+        repeat.setObjectName("repeatAction")
+        repeat.triggered.connect(lambda: self.repeatRequested.emit(record_id))
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(self._table.viewport().mapToGlobal(position))
 
@@ -962,6 +1027,21 @@ class HistoryPanel(QWidget):
         record_id = self._model.record_id(self._table.currentIndex().row())
         if record_id is not None:
             self.resendRequested.emit(record_id)
+
+    def _receipt_clicked(self) -> None:
+        details = self.shown_details
+        if details is not None:
+            self.receipts.choose_path(details, self._decimals.get(details.record.profile_id))
+
+    def _print_clicked(self) -> None:
+        details = self.shown_details
+        if details is not None:
+            self.receipts.print_(details, self._decimals.get(details.record.profile_id))
+
+    def _repeat_clicked(self) -> None:
+        record_id = self._selected_record_id()
+        if record_id is not None:
+            self.repeatRequested.emit(record_id)
 
     def _reconciled(self, record_id: int, _event_id: int) -> None:
         self._set_status(f"Payout #{record_id}: final state set by hand.")

@@ -8,6 +8,7 @@ through a confirm dialog and then the ``SendController``, which works off the GU
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -111,6 +112,8 @@ class PayoutForm(QWidget):
         self._dialog: ConfirmDialog | None = None
         self._syncing = False
         self._shown_profile: Profile | None = None  # whose form this is, to notice a switch
+        # Further checks (a saved card recipient's last four): (method, fields) -> errors.
+        self._extra_checks: list[Callable[[str, Mapping[str, str | bool]], dict[str, str]]] = []
 
         self.environment_banner = style.environment_banner("sandbox", self)
         self.banner = ResultBanner(self)
@@ -407,6 +410,15 @@ class PayoutForm(QWidget):
         if key in labels:
             return labels[key].text()
         return self.panel().error_text(key)
+
+    def add_check(self, check: Callable[[str, Mapping[str, str | bool]], dict[str, str]]) -> None:
+        """Check every draft with ``check(method, fields)`` too (its errors by field)."""
+        self._extra_checks.append(check)
+        self._revalidate()
+
+    def revalidate(self) -> dict[str, str]:
+        """Check the draft again now (after a change made outside the form's inputs)."""
+        return self._revalidate()
 
     def set_balances(self, balances: dict[str, int]) -> None:
         """The available balances by currency (minor units), for the over-balance warning."""
@@ -737,6 +749,9 @@ class PayoutForm(QWidget):
             )
             if used is not None and "request_id" not in errors:
                 errors["request_id"] = self._used_message(used)
+            for check in self._extra_checks:
+                for key, message in check(self.method(), self.panel().values()).items():
+                    errors.setdefault(key, message)
         self._errors = errors
         shown = {key: msg for key, msg in errors.items() if key in self._touched}
         if "request_id" in errors and self.request_id_edit.text().strip():

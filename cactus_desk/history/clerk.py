@@ -1,0 +1,119 @@
+"""The clerk's filters as SQL both adapters share, and the aging rule.
+
+A payout is *open* while its money is not decided: still submitting, in doubt, or accepted
+without a final gateway status (Success or Declined). An open payout older than the aging
+limit (default 24 hours) is *aged*. The recipient search is each adapter's own (a trigram
+index in either); the range and status filters here are plain comparisons on indexed columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from cactus_desk.history.types import HistoryFilter
+from cactus_desk.payouts.states import State
+from cactus_desk.payouts.statuses import GatewayStatus
+
+DEFAULT_AGING_MS = 24 * 3600 * 1000
+FINAL_STATUSES = (int(GatewayStatus.SUCCESS), int(GatewayStatus.DECLINE))
+OPEN_STATES = (State.SUBMITTING, State.UNKNOWN, State.REFUSED_UNVERIFIED)
+
+
+def is_open(state: State | str, gateway_status: int | None) -> bool:
+    """True while the payout's money is not decided."""
+    if state in OPEN_STATES:
+        return True
+    return state == State.ACCEPTED and gateway_status not in FINAL_STATUSES
+
+
+def is_aged(
+    state: State | str,
+    gateway_status: int | None,
+    created_at: int,
+    now_ms: int,
+    limit_ms: int = DEFAULT_AGING_MS,
+) -> bool:
+    """True for an open payout created more than ``limit_ms`` before ``now_ms``."""
+    return is_open(state, gateway_status) and created_at < now_ms - limit_ms
+
+
+def range_clauses(history_filter: HistoryFilter, mark: str) -> tuple[list[str], list[Any]]:
+    """The amount, date, status and aging clauses with ``mark`` as the placeholder."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    f = history_filter
+    # With a date range the (currency, created_at) index narrows best: a unary + keeps the
+    # planner off the amount index, whose range spans every date.
+    amount = "+amount_minor" if f.created_from is not None else "amount_minor"
+    if f.amount_min is not None:
+        clauses.append(f"{amount} >= {mark}")
+        params.append(f.amount_min)
+    if f.amount_max is not None:
+        clauses.append(f"{amount} <= {mark}")
+        params.append(f.amount_max)
+    if f.created_from is not None:
+        clauses.append(f"created_at >= {mark}")
+        params.append(f.created_from)
+    if f.created_to is not None:
+        clauses.append(f"created_at < {mark}")
+        params.append(f.created_to)
+    if f.gateway_statuses:
+        codes = sorted(f.gateway_statuses)
+        clauses.append(f"gateway_status IN ({', '.join([mark] * len(codes))})")
+        params.extend(codes)
+    if f.aged_before is not None:
+        states = ", ".join([mark] * len(OPEN_STATES))
+        finals = ", ".join([mark] * len(FINAL_STATUSES))
+        clauses.append(
+            f"created_at < {mark} AND (state IN ({states}) OR (state = {mark} AND "
+            f"(gateway_status IS NULL OR gateway_status NOT IN ({finals}))))"
+        )
+        params.extend(
+            [f.aged_before, *[str(s) for s in OPEN_STATES], str(State.ACCEPTED), *FINAL_STATUSES]
+        )
+    return clauses, params
+
+
+PRESETS = ("today", "yesterday", "this week", "this month")
+
+
+def preset_range(preset: str, now: datetime) -> tuple[int, int]:
+    """``[from, to)`` in ms since the epoch for a date preset, in ``now``'s time zone (the
+    desk's local time: a clerk's "today" is their own day). The week starts on Monday."""
+    start_today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if preset == "today":
+        start, end = start_today, start_today + timedelta(days=1)
+    elif preset == "yesterday":
+        start, end = start_today - timedelta(days=1), start_today
+    elif preset == "this week":
+        start = start_today - timedelta(days=start_today.weekday())
+        end = start + timedelta(days=7)
+    elif preset == "this month":
+        start = start_today.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    else:
+        raise ValueError(f"Unknown date preset: {preset!r}")
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def totals_sql(where: str, source: str = "payouts") -> str:
+    """Counts and sums per currency and state under ``where`` (a WHERE clause or '')."""
+    return (
+        "SELECT currency, state, count(*) AS n, coalesce(sum(amount_minor), 0) AS total "
+        f"FROM {source}{where} GROUP BY currency, state ORDER BY currency, state"
+    )
+
+
+def daily_sql(where: str, mark: str, source: str = "payouts") -> str:
+    """Per-day sums under ``where``; the first parameter (``mark``) is the UTC offset in ms,
+    the last the row limit. A decline is status Declined or a signed refusal."""
+    day = f"((created_at + {mark}) / 86400000)"
+    return (
+        f"SELECT {day} AS day, currency, count(*) AS n, "
+        "coalesce(sum(amount_minor), 0) AS sent, "
+        "coalesce(sum(CASE WHEN gateway_status = 4 THEN amount_minor ELSE 0 END), 0) AS paid, "
+        "coalesce(sum(CASE WHEN gateway_status = 5 OR state = 'REJECTED' "
+        "THEN amount_minor ELSE 0 END), 0) AS declined "
+        f"FROM {source}{where} GROUP BY 1, currency ORDER BY 1 DESC, currency LIMIT {mark}"
+    )

@@ -1,0 +1,1 @@
+"""Saved recipients in the payout form: the picker, saving one, repeating a payout."""

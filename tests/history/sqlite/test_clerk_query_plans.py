@@ -1,0 +1,124 @@
+"""EXPLAIN QUERY PLAN of the clerk's filters on the SQLite history: every count and page
+reads through an index (the recipient's trigram index, the amount, time and status indexes),
+never the whole table; a 1-2 character recipient, which no trigram can serve, is the only
+scan. In time order a date range pages without sorting (aging reads the few open payouts
+through the state index and sorts those)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, SortKey
+from tests.payouts.conftest import StepClock, make_attempt
+
+ROWS = 90
+START = 1_714_558_953_123
+
+FILTERS = [
+    HistoryFilter(recipient="petrov"),
+    HistoryFilter(recipient="4242"),
+    HistoryFilter(recipient="petrov", currency="USD"),
+    HistoryFilter(currency="USD", amount_min=1_010, amount_max=1_050),
+    HistoryFilter(amount_min=1_090),
+    HistoryFilter(created_from=START + 10_000, created_to=START + 40_000),
+    HistoryFilter(created_from=START + 10_000, created_to=START + 40_000, currency="RUB"),
+    HistoryFilter(gateway_statuses=frozenset({5})),
+    HistoryFilter(gateway_statuses=frozenset({4, 5}), created_from=START),
+    HistoryFilter(aged_before=START + 30_000),
+]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHistoryStore, list]]:
+    """A small history whose store records every statement its connections run."""
+    path: Path = tmp_path_factory.mktemp("clerk-plans") / "history.sqlite3"
+    statements: list[str] = []
+    original = SqliteHistoryStore._connect
+
+    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
+        conn = original(self)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteHistoryStore, "_connect", connect)
+        store = SqliteHistoryStore(path, clock=StepClock(START))
+    for i in range(ROWS):
+        holder = ("Ivan Petrov", "Yulia Sokolova", "Budi Santoso")[i % 3]
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:04d}",
+                currency=("USD", "IDR", "RUB")[i % 3],
+                amount_minor=1000 + (i * 37) % 101,
+                request_fields={"card_number": f"424242******{i:04d}", "card_holder": holder},
+            )
+        )
+        store.record_outcome(record_id, Accepted(f"INV-{i}", 3 + i % 3, "ok"))
+    yield store, statements
+    store.close()
+
+
+def _plans(path: Path, statements: list[str]) -> list[tuple[str, list[str]]]:
+    explained = []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        for sql in statements:
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+            explained.append((sql, plan))
+    return explained
+
+
+@pytest.mark.parametrize("history_filter", FILTERS, ids=str)
+@pytest.mark.parametrize("sort", list(SortKey))
+def test_no_clerk_filter_reads_the_whole_table(
+    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter, sort: SortKey
+) -> None:
+    store, statements = traced
+    statements.clear()
+    total = store.count(history_filter, cap=1_000)
+    assert total > 0, history_filter
+    for offset in {0, max(0, total - 5)}:
+        store.page(history_filter, sort, True, offset, 5)
+    explained = _plans(store.path, statements)
+    assert explained
+    for sql, plan in explained:
+        assert "SCAN payouts" not in plan, (sql, plan)
+        if sort is SortKey.CREATED_AT and history_filter.created_from is not None:
+            assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (sql, plan)
+
+
+def test_a_short_recipient_is_the_one_scan(traced: tuple[SqliteHistoryStore, list[str]]) -> None:
+    store, statements = traced
+    statements.clear()
+    assert store.count(HistoryFilter(recipient="Iv"), cap=1_000) == ROWS // 3
+    [(_, plan)] = _plans(store.path, statements)
+    assert "SCAN payouts" in plan
+
+
+@pytest.mark.parametrize(
+    "history_filter",
+    [HistoryFilter(amount_min=1_090), HistoryFilter(currency="USD", amount_max=1_050)],
+    ids=str,
+)
+def test_an_amount_range_without_dates_pages_in_time_order_without_sorting(
+    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter
+) -> None:
+    """The first page walks the time index and tests each amount: no sort of every amount
+    in the range (the amount index's order is not the time order)."""
+    store, statements = traced
+    statements.clear()
+    rows = store.page(history_filter, SortKey.CREATED_AT, True, 0, 5)
+    assert rows
+    assert [r.created_at for r in rows] == sorted((r.created_at for r in rows), reverse=True)
+    explained = [(sql, plan) for sql, plan in _plans(store.path, statements) if "LIMIT" in sql]
+    assert explained
+    for sql, plan in explained:
+        assert "SCAN payouts" not in plan or "INDEX" in " ".join(plan), (sql, plan)
+        assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (sql, plan)

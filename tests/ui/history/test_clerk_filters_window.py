@@ -1,0 +1,174 @@
+"""The History tab's clerk filters, totals, chart and exports in the real window."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import openpyxl
+import pytest
+from pytestqt.qtbot import QtBot
+
+from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter
+from cactus_desk.ui.history.panel import HistoryPanel
+from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
+from tests.callbacks.helpers import ATTEMPT
+
+WAIT_MS = 10_000
+DAY_MS = 86_400_000
+
+
+def _add(store: HistoryStore, request_id: str, status: int | None, **changes: object) -> None:
+    record_id = store.create_attempt(replace(ATTEMPT, request_id=request_id, **changes))
+    if status is not None:
+        store.record_outcome(record_id, Accepted(f"inv-{request_id}", status, "ok"))
+
+
+@pytest.fixture
+def panel(window: MainWindow, qtbot: QtBot) -> HistoryPanel:
+    """The History tab over a seeded history: cards, a phone, RUB and USD, each status."""
+    qtbot.waitUntil(lambda: window.history_opening() is False, timeout=WAIT_MS)
+    store = window.history
+    _add(
+        store,
+        "po-petrov",
+        4,
+        amount_minor=150_000,
+        request_fields={"card_number": "424242******4242", "card_holder": "Ivan Petrov"},
+    )
+    _add(
+        store,
+        "po-anna",
+        5,
+        amount_minor=2_500,
+        request_fields={"card_number": "555555******4444", "card_holder": "Anna Smirnova"},
+    )
+    _add(
+        store,
+        "po-oleg",
+        3,
+        method="sbp",
+        amount_minor=99_900,
+        request_fields={"phone_number": "79990001122", "phone_holder": "Oleg Petrov"},
+    )
+    _add(
+        store,
+        "po-usd",
+        4,
+        currency="USD",
+        amount_minor=10_000,
+        request_fields={"card_number": "411111******1111", "card_holder": "John Wick"},
+    )
+    old = SqliteHistoryStore(store.location, clock=lambda: store.now() - 2 * DAY_MS)
+    try:  # created two days ago and never answered: aged
+        _add(
+            old,
+            "po-old",
+            None,
+            amount_minor=5_000,
+            request_fields={"card_number": "220000******0001", "card_holder": "Pavel Orlov"},
+        )
+    finally:
+        old.close()
+    window.tabs.setCurrentIndex(HISTORY_TAB)
+    shown = window.history_panel
+    shown.refresh()
+    assert shown.wait_until_idle()
+    return shown
+
+
+def _shown(panel: HistoryPanel, qtbot: QtBot) -> list[str]:
+    qtbot.wait(400)  # the bar's typing pause
+    assert panel.wait_until_idle()
+    model = panel.model
+    qtbot.waitUntil(
+        lambda: all(model.history_row(i) is not None for i in range(model.rowCount())),
+        timeout=WAIT_MS,
+    )
+    return sorted(model.history_row(i).request_id for i in range(model.rowCount()))  # type: ignore[union-attr]
+
+
+def test_each_filter_in_the_bar_selects_the_right_payouts(
+    panel: HistoryPanel, qtbot: QtBot
+) -> None:
+    bar = panel.filters_bar
+    bar.recipient_edit.setText("petrov")
+    assert _shown(panel, qtbot) == ["po-oleg", "po-petrov"]
+    bar.recipient_edit.setText("4444")
+    assert _shown(panel, qtbot) == ["po-anna"]
+    bar.recipient_edit.clear()
+    bar.amount_from.setText("25")
+    bar.amount_to.setText("1000")
+    assert len(_shown(panel, qtbot)) == 5  # no currency: the amount is left out, and said
+    assert "Choose a currency" in bar.error_label.text()
+    currency = panel.findChild(type(bar.status_combo), "historyCurrencyCombo")
+    assert currency is not None
+    qtbot.waitUntil(lambda: currency.findData("RUB") >= 0, timeout=WAIT_MS)
+    currency.setCurrentIndex(currency.findData("RUB"))
+    assert _shown(panel, qtbot) == ["po-anna", "po-old", "po-oleg"]
+    assert not bar.error_label.isVisible()
+    currency.setCurrentIndex(0)
+    bar.amount_from.clear()
+    bar.amount_to.clear()
+    bar.status_combo.setCurrentIndex(bar.status_combo.findData(5))
+    assert _shown(panel, qtbot) == ["po-anna"]
+    bar.status_combo.setCurrentIndex(bar.status_combo.findData(4))
+    assert _shown(panel, qtbot) == ["po-petrov", "po-usd"]
+    bar.status_combo.setCurrentIndex(0)
+    bar.dates_combo.setCurrentIndex(bar.dates_combo.findData("today"))
+    assert _shown(panel, qtbot) == ["po-anna", "po-oleg", "po-petrov", "po-usd"]
+    bar.dates_combo.setCurrentIndex(bar.dates_combo.findData("yesterday"))
+    assert _shown(panel, qtbot) == []
+    bar.dates_combo.setCurrentIndex(0)
+    bar.aging_check.setChecked(True)
+    assert _shown(panel, qtbot) == ["po-old"]
+
+
+def test_filters_saved_by_name_come_back(panel: HistoryPanel, qtbot: QtBot) -> None:
+    bar = panel.filters_bar
+    bar.recipient_edit.setText("petrov")
+    bar.status_combo.setCurrentIndex(bar.status_combo.findData(4))
+    bar.save_as("Paid to Petrov")
+    qtbot.waitUntil(lambda: "Paid to Petrov" in bar.saved_names(), timeout=WAIT_MS)
+    bar.recipient_edit.clear()
+    bar.status_combo.setCurrentIndex(0)
+    assert len(_shown(panel, qtbot)) == 5
+    assert bar.choose_saved("Paid to Petrov")
+    assert _shown(panel, qtbot) == ["po-petrov"]
+
+
+def test_totals_match_a_direct_sum_and_export_as_csv_and_xlsx(
+    panel: HistoryPanel, qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    panel.filters_bar.recipient_edit.setText("petrov")
+    _shown(panel, qtbot)
+    with qtbot.waitSignal(panel.totals_panel.updated, timeout=WAIT_MS):
+        panel.totals_button.click()
+    records = list(window.history.iter_records(HistoryFilter(recipient="petrov")))
+    expected: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in records:
+        count, total = expected.get((r.currency, str(r.state)), (0, 0))
+        expected[(r.currency, str(r.state))] = (count + 1, total + r.amount_minor)
+    shown = {(t.currency, t.state): (t.count, t.amount_minor) for t in panel.totals_panel.totals()}
+    assert shown == expected == {("RUB", "ACCEPTED"): (2, 249_900)}
+    assert "2499.00" in panel.totals_panel.table_label.text()  # 1500.00 + 999.00 in RUB
+    days = panel.totals_panel.chart.days()
+    assert sum(d.sent_minor for d in days) == 249_900
+    assert sum(d.paid_minor for d in days) == 150_000
+    image = panel.totals_panel.chart.grab().toImage()
+    assert image.width() > 0
+
+    csv_path, xlsx_path = tmp_path / "totals.csv", tmp_path / "totals.xlsx"
+    panel.totals_panel.export(str(csv_path))
+    qtbot.waitUntil(lambda: not panel.totals_panel.busy(), timeout=WAIT_MS)
+    panel.totals_panel.export(str(xlsx_path))
+    qtbot.waitUntil(lambda: not panel.totals_panel.busy(), timeout=WAIT_MS)
+    rows = list(csv.reader(csv_path.open(encoding="utf-8")))
+    assert ["RUB", "All", "2", "249900", "2499.00"] in rows
+    sheet = openpyxl.load_workbook(xlsx_path)["Totals"]
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert ["RUB", "All", 2, 249900, "2499.00"] in cells
