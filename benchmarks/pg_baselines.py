@@ -37,9 +37,7 @@ def queries(rows: int) -> dict[str, Query]:
 
     def open_(conn: Any) -> list[tuple]:
         total(conn)
-        return conn.execute(
-            f"{page} ORDER BY created_at DESC, id DESC LIMIT {PAGE}"
-        ).fetchall()
+        return conn.execute(f"{page} ORDER BY created_at DESC, id DESC LIMIT {PAGE}").fetchall()
 
     def filter_text(conn: Any) -> list[tuple]:
         with conn.transaction():
