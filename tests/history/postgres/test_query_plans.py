@@ -208,3 +208,22 @@ def test_the_day_counts_follow_every_write(
         "WHERE real.n IS DISTINCT FROM kept.n AND coalesce(kept.n, 0) <> 0"
     ).fetchone()
     assert differing == {"n": 0}
+
+
+@pytest.mark.parametrize("name", ["everything", "state REJECTED", "profile"])
+def test_the_middle_page_in_time_order_steps_over_one_day_at_most(
+    generated: psycopg.Connection[dict[str, Any]], name: str
+) -> None:
+    """No OFFSET over half the history: the day counts bound the rows stepped over."""
+    history_filter = FILTERS[name]
+    recorder = Recorder(generated)
+    total = queries.count(cast(Conn, recorder), history_filter)
+    queries.page(cast(Conn, recorder), history_filter, SortKey.CREATED_AT, True, total // 2, PAGE)
+    busiest = generated.execute(
+        "SELECT max(n) AS n FROM (SELECT count(*) AS n FROM payouts "
+        "GROUP BY created_at / 86400000) AS days"
+    ).fetchone()
+    assert busiest is not None
+    offsets = [params[-1] for sql, params in recorder.statements if sql.endswith("OFFSET %s")]
+    assert offsets
+    assert max(offsets) <= busiest["n"] < total // 4
