@@ -72,9 +72,7 @@ def generated(pg_databases: PgDatabases) -> Iterator[psycopg.Connection[dict[str
             with conn.transaction():
                 fill(conn, ROWS, lambda _: None)
             conn.execute("VACUUM (ANALYZE)")
-        with psycopg.connect(
-            url, password=password, autocommit=True, row_factory=dict_row
-        ) as conn:
+        with psycopg.connect(url, password=password, autocommit=True, row_factory=dict_row) as conn:
             yield conn
     finally:
         pg_databases.drop(name)
