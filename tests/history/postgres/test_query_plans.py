@@ -21,6 +21,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from benchmarks import pg_baselines
+from benchmarks.generate import timeline_ids
+from benchmarks.history import TEXT_QUERY
 from benchmarks.pg_data import fill
 from cactus_desk.history.postgres import queries
 from cactus_desk.history.postgres.callbacks import Conn
@@ -62,8 +65,8 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def generated(pg_databases: PgDatabases) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A connection to a migrated database holding ``ROWS`` generated payouts, analysed."""
+def generated_db(pg_databases: PgDatabases) -> Iterator[tuple[str, str]]:
+    """(URL, password) of a migrated database holding ``ROWS`` generated payouts, analysed."""
     name = pg_databases.create()
     url = pg_databases.url(name)
     password = pg_databases.cluster.password
@@ -72,10 +75,17 @@ def generated(pg_databases: PgDatabases) -> Iterator[psycopg.Connection[dict[str
             with conn.transaction():
                 fill(conn, ROWS, lambda _: None)
             conn.execute("VACUUM (ANALYZE)")
-        with psycopg.connect(url, password=password, autocommit=True, row_factory=dict_row) as conn:
-            yield conn
+        yield url, password
     finally:
         pg_databases.drop(name)
+
+
+@pytest.fixture(scope="module")
+def generated(generated_db: tuple[str, str]) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A connection to the generated database handing out rows as dicts (as the store's)."""
+    url, password = generated_db
+    with psycopg.connect(url, password=password, autocommit=True, row_factory=dict_row) as conn:
+        yield conn
 
 
 def _seq_scans(plan: dict[str, Any]) -> list[str]:
@@ -225,3 +235,35 @@ def test_the_middle_page_in_time_order_steps_over_one_day_at_most(
     offsets = [params[-1] for sql, params in recorder.statements if sql.endswith("OFFSET %s")]
     assert offsets
     assert max(offsets) <= busiest["n"] < total // 4
+
+
+def test_the_benchmarks_bounds_show_the_rows_the_store_shows(
+    generated: psycopg.Connection[dict[str, Any]], generated_db: tuple[str, str]
+) -> None:
+    """A lower bound of another result would bound nothing: each hand-written query of
+    ``benchmarks.pg_baselines`` shows the first page the store's own reads show."""
+    url, password = generated_db
+    conn = cast(Conn, generated)
+    rejected_usd = HistoryFilter(states=frozenset({State.REJECTED}), currency="USD")
+    everything = HistoryFilter()
+    total = queries.count(conn, everything)
+    expected = {
+        "open": queries.page(conn, everything, SortKey.CREATED_AT, True, 0, PAGE),
+        "filter_text": queries.page(
+            conn, HistoryFilter(text=TEXT_QUERY), SortKey.CREATED_AT, True, 0, PAGE
+        ),
+        "sort_amount_filtered": queries.page(conn, rejected_usd, SortKey.AMOUNT, True, 0, PAGE),
+        "jump_middle": queries.page(conn, everything, SortKey.CREATED_AT, True, total // 2, PAGE),
+    }
+    with psycopg.connect(url, password=password, autocommit=True) as plain:
+        bounds = pg_baselines.queries(ROWS)
+        for name, rows in expected.items():
+            assert len(rows) == PAGE
+            assert [row[0] for row in bounds[name](plain)] == [row["id"] for row in rows], name
+        events = bounds["details"](plain)
+    record = timeline_ids(ROWS)[1]
+    timeline = generated.execute(
+        "SELECT id FROM events WHERE record_id = %s ORDER BY id", (record,)
+    ).fetchall()
+    assert [row[0] for row in events] == [row["id"] for row in timeline]
+    assert len(events) == 20
