@@ -443,7 +443,7 @@ def generate(cluster: BenchCluster, rows: int, *, log: bool = True) -> None:
         ).close()
     with _connect(cluster) as conn:
         conn.execute("SET session_replication_role = replica")  # no triggers, no FK checks
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute("SET maintenance_work_mem = '2GB'")  # the trigram index builds in memory
         derived = [
             (name, definition)
             for name, definition in conn.execute(
