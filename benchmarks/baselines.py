@@ -181,6 +181,13 @@ class BareTable:
     """The baseline program: a query on a bare connection, its rows in a plain table."""
 
     def __init__(self, path: Path, side: Path, size: tuple[int, int]) -> None:
+        uri = f"file:{path}?mode=ro"
+        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        self.conn.execute("ATTACH DATABASE ? AS side", (f"file:{side}?mode=ro",))
+        self._show_table(size)
+
+    def _show_table(self, size: tuple[int, int]) -> None:
+        """The plain table of ``size``, shown (any connection's rows go in it)."""
         from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QObject, Qt
         from PySide6.QtWidgets import QTableView
 
@@ -211,9 +218,6 @@ class BareTable:
         # The longest single event-loop pass seen (the paint of the table): the least that
         # showing a screen of rows blocks the GUI thread, whatever fetched them.
         self.longest_pass = 0.0
-        uri = f"file:{path}?mode=ro"
-        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-        self.conn.execute("ATTACH DATABASE ? AS side", (f"file:{side}?mode=ro",))
         self.model = Rows()
         self.view = QTableView()
         self.view.setModel(self.model)

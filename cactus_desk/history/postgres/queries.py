@@ -4,15 +4,33 @@ Every filter and sort has an index (``migrations``); text search is ``ILIKE '%te
 the searched columns, served by the trigram GIN index when pg_trgm is installed (three
 characters or more) and a scan otherwise. Counts without text come from the per-filter
 counts table, so they are instant at any size.
+
+At millions of rows (the same answers as the SQLite store, by PostgreSQL's means):
+
+- A page of a search first walks the sort's index over the first ``WALKS`` rows of the
+  order, testing the text on each: a word found often (a surname) fills the page there, and
+  the page is exact (the first matches of the order are the first matches in it). A rarer
+  word falls back to the trigram index's matches, sorted.
+- A page far down in time order (past ``FAR_OFFSET`` rows) finds its UTC day from the
+  per-day counts, then steps over the rows of that day only.
+- A single state is an equality, so (state, currency, amount) and (state, time) indexes
+  give their order directly; several states merge one ordered range per state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cactus_desk.history.clerk import range_clauses
 from cactus_desk.history.postgres.callbacks import Conn
-from cactus_desk.history.postgres.migrations import COUNTS_TABLE, RECIPIENT_EXPR, SEARCH_COLUMNS
+from cactus_desk.history.postgres.migrations import (
+    COUNTS_TABLE,
+    DAY_COUNTS_TABLE,
+    DAY_MS,
+    RECIPIENT_EXPR,
+    SEARCH_COLUMNS,
+)
 from cactus_desk.history.types import HistoryFilter, SortKey
 
 ROW_COLUMNS = (
@@ -20,6 +38,10 @@ ROW_COLUMNS = (
     "site_login, method, currency, amount_minor, state, gateway_status, message, "
     "status_source, needs_review, status_conflict, profile_id"
 )
+#: A search walks this many rows of the sort's index (then more) before the trigram index.
+WALKS = (20_000, 200_000)
+#: Past this many rows in time order, a page is found through the per-day counts.
+FAR_OFFSET = 1_000
 
 # (expression, nullable): each matches an index in migrations.py.
 _ORDER_TERMS: dict[SortKey, tuple[tuple[str, bool], ...]] = {
@@ -50,7 +72,10 @@ def where(history_filter: HistoryFilter) -> tuple[str, list[Any]]:
     if text:
         clauses.append("(" + " OR ".join(f"{c} ILIKE %s" for c in SEARCH_COLUMNS) + ")")
         params.extend([like_pattern(text)] * len(SEARCH_COLUMNS))
-    if history_filter.states:
+    if len(history_filter.states) == 1:  # an equality: the (state, ...) indexes give order
+        clauses.append("state = %s")
+        params.append(str(next(iter(history_filter.states))))
+    elif history_filter.states:
         clauses.append("state = ANY(%s)")
         params.append(sorted(str(state) for state in history_filter.states))
     if history_filter.currency:
@@ -109,10 +134,14 @@ def page(
     limit: int,
 ) -> list[dict[str, Any]]:
     """One page of rows; a page nearer the end is read in reverse order from the end."""
+    if limit == 0:
+        return []
+    if history_filter.text.strip():
+        return _search_page(conn, history_filter, sort, descending, offset, limit)
     reverse = False
-    if not history_filter.text.strip() and not history_filter.narrowed():
+    if not history_filter.narrowed():
         matched = count(conn, history_filter)
-        if offset >= matched or limit == 0:
+        if offset >= matched:
             return []
         if 2 * offset + limit > matched:
             # OFFSET steps over every skipped row: read the reversed (total) order instead.
@@ -121,13 +150,117 @@ def page(
             offset, limit = matched - end, end - offset
             descending = not descending
     clause, params = where(history_filter)
-    rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM payouts{clause}{order_by(sort, descending)} LIMIT %s OFFSET %s",
-        [*params, limit, offset],
-    ).fetchall()
+    simple = not history_filter.needs_review and not history_filter.narrowed()
+    if sort == SortKey.CREATED_AT and offset > FAR_OFFSET and simple:
+        # The per-day counts know states, currencies and profiles only.
+        clause, params, offset = _day_start(conn, history_filter, descending, offset)
+    rows = _ordered(conn, history_filter, clause, params, sort, descending, offset, limit)
     if reverse:
         rows.reverse()
     return rows
+
+
+def _ordered(
+    conn: Conn,
+    history_filter: HistoryFilter,
+    clause: str,
+    params: list[Any],
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The rows of ``clause`` in order; several states merge one ordered range per state."""
+    order = order_by(sort, descending)
+    states = sorted(str(state) for state in history_filter.states)
+    by_index = sort == SortKey.CREATED_AT or (sort == SortKey.AMOUNT and history_filter.currency)
+    if len(states) > 1 and by_index:
+        # One index range per state, merged (MergeAppend), each cut at offset + limit.
+        clause = clause.replace("state = ANY(%s)", "state = %s")
+        at = _state_param(history_filter)
+        parts, merged = [], []
+        for state in states:
+            part = list(params)
+            part[at] = state
+            parts.append(f"(SELECT {ROW_COLUMNS} FROM payouts{clause}{order} LIMIT %s)")
+            merged += [*part, offset + limit]
+        sql = " UNION ALL ".join(parts)
+        return conn.execute(
+            f"SELECT * FROM ({sql}) AS merged{order} LIMIT %s OFFSET %s",
+            [*merged, limit, offset],
+        ).fetchall()
+    return conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM payouts{clause}{order} LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    ).fetchall()
+
+
+def _state_param(history_filter: HistoryFilter) -> int:
+    """Where the states' parameter sits in ``where(history_filter)``'s parameters."""
+    return len(SEARCH_COLUMNS) if history_filter.text.strip() else 0
+
+
+def _day_start(
+    conn: Conn, history_filter: HistoryFilter, descending: bool, offset: int
+) -> tuple[str, list[Any], int]:
+    """The filter narrowed to the day holding row ``offset`` onwards, and the offset in it.
+
+    The per-day counts (kept by triggers) give how many matching rows each day holds; the
+    rows before the day in this order are skipped by the time bound instead of OFFSET.
+    """
+    clause, params = where(history_filter)
+    direction = "DESC" if descending else "ASC"
+    days = conn.execute(
+        f"SELECT day, sum(n) AS n FROM {DAY_COUNTS_TABLE}{clause} GROUP BY day "
+        f"HAVING sum(n) > 0 ORDER BY day {direction}",
+        params,
+    ).fetchall()
+    before = 0
+    for row in days:
+        n = int(row["n"])
+        if before + n > offset:
+            day = int(row["day"])
+            bound = (
+                ("created_at < %s", (day + 1) * DAY_MS)
+                if descending
+                else ("created_at >= %s", day * DAY_MS)
+            )
+            joined = f"{clause} AND {bound[0]}" if clause else f" WHERE {bound[0]}"
+            return joined, [*params, bound[1]], offset - before
+        before += n
+    return clause, params, offset  # the counts disagree: plain OFFSET is still right
+
+
+def _search_page(
+    conn: Conn,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A page of a text search (see the module's docstring)."""
+    order = order_by(sort, descending)
+    text_clause, text_params = where(HistoryFilter(text=history_filter.text))
+    rest = dataclasses.replace(history_filter, text="")
+    rest_clause, rest_params = where(rest)
+    for walk in WALKS:
+        # The first ``walk`` rows of the order, then the text tested on each of them: when
+        # they hold the whole page it is the page of the full order.
+        rows = conn.execute(
+            f"SELECT * FROM (SELECT {ROW_COLUMNS} FROM payouts{rest_clause}{order} "
+            f"LIMIT %s) AS walked{text_clause}{order} LIMIT %s OFFSET %s",
+            [*rest_params, walk, *text_params, limit, offset],
+        ).fetchall()
+        if len(rows) == limit:
+            return rows
+        if walk >= count(conn, rest):
+            return rows  # the walk covered every row of the filter
+    clause, params = where(history_filter)
+    return conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM payouts{clause}{order} LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    ).fetchall()
 
 
 def distinct(conn: Conn, column: str) -> list[Any]:
