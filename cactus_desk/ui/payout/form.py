@@ -315,6 +315,7 @@ class PayoutForm(QWidget):
         self.send_button.clicked.connect(self.request_send)
         self._controller.started.connect(self._send_started)
         self._controller.finished.connect(self._send_finished)
+        self._controller.submitted.connect(self._submitted)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -560,6 +561,14 @@ class PayoutForm(QWidget):
                 self._used_ids.setdefault(key, result.code)
         # A payout in doubt keeps its id on show: the person must read the warning first.
         if result.new_id_due and self.request_id_edit.text().strip() == job.request_id:
+            self.new_request_id()
+        self._after_send()
+
+    def _submitted(self, job: SendJob, submitted: object) -> None:
+        """Held by the team's policy: recorded as awaiting approval, nothing sent."""
+        self.banner.show_awaiting(str(getattr(submitted, "message", "")))
+        # The approval request holds this request id: the next payout needs a new one.
+        if self.request_id_edit.text().strip() == job.request_id:
             self.new_request_id()
         self._after_send()
 
