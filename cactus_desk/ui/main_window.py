@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
         self._approvals_tab: ApprovalsTab | None = None
         self._approvals_port: TeamApprovals | None = None
         self._awaiting: dict[int, str] = {}  # this desk's approval requests -> request id
+        self._reconnect_delay: float | None = None  # the team store unreachable at start
         self._team_profiles: list[Profile] | None = None  # the team's, as last read
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
@@ -468,6 +469,11 @@ class MainWindow(QMainWindow):
         self._opening = None
         if self._shut_down:
             return
+        from cactus_desk.history.types import HistoryUnreachableError
+
+        if self._store_url and isinstance(error, HistoryUnreachableError):
+            self._team_store_unreachable(str(error))
+            return
         self._startup_error = error
         message = " ".join(str(error).split()) or type(error).__name__
         log.error("the payout history could not be opened: %s", message)
@@ -476,7 +482,42 @@ class MainWindow(QMainWindow):
         self._set_history_note(HISTORY_NOT_OPEN_TEXT)
         self.startupFailed.emit(message)
 
+    def _team_store_unreachable(self, message: str) -> None:
+        """The team store cannot be reached at start: the window stays open and usable, says
+        so, refuses sends with the reason, and tries again with a growing back-off."""
+        from PySide6.QtCore import QTimer
+
+        from cactus_desk.ui.team_store import UNREACHABLE_TEXT, next_reconnect_delay
+
+        log.warning("the team store cannot be reached; trying again: %s", message)
+        self._store_indicator.set_unreachable(True, message)
+        self.statusBar().showMessage(UNREACHABLE_TEXT)
+        self._set_history_note(f"{UNREACHABLE_TEXT}\n\n{message}")
+        self._controller.set_unavailable_reason(
+            f"{UNREACHABLE_TEXT} Nothing can be sent until it is back, because the payout "
+            f"could not be recorded first. ({message})"
+        )
+        self._reconnect_delay = next_reconnect_delay(self._reconnect_delay)
+        QTimer.singleShot(round(self._reconnect_delay * 1000), self._reopen_team_store)
+
+    def _reopen_team_store(self) -> None:
+        if self._shut_down or self._history is not None or self._opening is not None:
+            return
+        self._opening = _HistoryOpening(self.data_dir, self._store_url)
+        self._runner.run(
+            self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
+        )
+
     def _adopt_history(self, store: HistoryStore) -> None:
+        if self._reconnect_delay is not None:  # the team store came back by itself
+            from cactus_desk.ui.team_store import RECONNECTED_SHOWN_MS, RECONNECTED_TEXT
+
+            self._reconnect_delay = None
+            self._controller.set_unavailable_reason("")
+            self._store_indicator.set_unreachable(False)
+            self.statusBar().showMessage(RECONNECTED_TEXT, RECONNECTED_SHOWN_MS)
+            self._set_history_note(OPENING_HISTORY_TEXT)
+            self._load_team_profiles()
         self._history, self._damage = store, None
         self._controller.set_history(store)
         self._start_team_live(store)
@@ -1209,6 +1250,7 @@ class MainWindow(QMainWindow):
             if self._shut_down:
                 return
             self._profile_store, self._team_profiles = found[0], list(found[1])
+            self._empty.problem.setVisible(False)  # e.g. the store was unreachable before
             self.reload_profiles()
             self._balance.release()
 
@@ -1221,7 +1263,12 @@ class MainWindow(QMainWindow):
             self._team_profiles = []
             self._empty.problem.setText(message)
             self._empty.problem.setVisible(True)
-            self.statusBar().showMessage(message)
+            if self._reconnect_delay is None:
+                self.statusBar().showMessage(message)
+            else:  # the store is down: read again once it is back
+                from cactus_desk.ui.team_store import UNREACHABLE_TEXT
+
+                self.statusBar().showMessage(UNREACHABLE_TEXT)
             self.reload_profiles()
 
         self._runner.run(load, loaded, failed, channel=PROFILES_CHANNEL)

@@ -57,6 +57,7 @@ from cactus_desk.history.types import (
     HistoryPermissionError,
     HistoryRow,
     HistoryUnavailableError,
+    HistoryUnreachableError,
     InterruptedAttempt,
     MaintenanceReport,
     ManualEvent,
@@ -163,6 +164,13 @@ class PostgresHistoryStore:
                 "only its owner may do: the database owner runs cactus-desk --store URL team "
                 "init (or opens it once)."
             ) from None
+        except psycopg.OperationalError as exc:
+            # No answer, or a server shutting down or starting up: it may come back.
+            state = exc.sqlstate or ""
+            asks_password = "password" in str(exc)  # libpq's own "no password supplied"
+            if (not state or state.startswith(("08", "57P"))) and not asks_password:
+                raise HistoryUnreachableError(self._unreachable(exc)) from None
+            raise HistoryOpenError(self._unreachable(exc)) from None
         except psycopg.Error as exc:
             raise HistoryOpenError(self._unreachable(exc)) from None
         self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(

@@ -456,6 +456,9 @@ class PayoutForm(QWidget):
         profile = self.current_profile()
         if profile is None or not self.can_send():
             return None
+        if self._controller.unavailable_reason:  # e.g. the team store cannot be reached
+            self.banner.show_error(self._controller.unavailable_reason)
+            return None
         draft = PayoutDraft(**asdict(self._draft(profile)))
         from cactus_desk.ui.off_thread import call_off_gui
 

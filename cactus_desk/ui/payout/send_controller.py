@@ -74,6 +74,7 @@ class SendController(QObject):
         self._jobs: dict[str, SendJob] = {}  # profile id -> its job in flight
         self._closed = False
         self._team_store: str | None = None  # a team history's URL: its policies apply
+        self._unavailable = ""  # why nothing can be sent right now (e.g. store unreachable)
 
     @property
     def service(self) -> SendService:
@@ -119,6 +120,15 @@ class SendController(QObject):
         else:
             self._start(job, lambda: _send_or_submit(store, service, payout, profile))
         return None
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why nothing can be sent right now, or '' (set by the window)."""
+        return self._unavailable
+
+    def set_unavailable_reason(self, reason: str) -> None:
+        """Refuse every send with ``reason`` ('' to take sends again)."""
+        self._unavailable = reason
 
     def set_team_store(self, url: str | None) -> None:
         """On a team history (``url``) each new payout is first checked against the team's
@@ -172,7 +182,7 @@ class SendController(QObject):
             return SendResult(
                 SendCode.HISTORY_UNAVAILABLE,
                 request_id,
-                "The payout was not sent: no history is open to record it in.",
+                self._unavailable or "The payout was not sent: no history is open to record it in.",
             )
         if profile.id in self._jobs:
             return SendResult(
