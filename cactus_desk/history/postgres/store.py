@@ -167,8 +167,11 @@ class PostgresHistoryStore:
         except psycopg.OperationalError as exc:
             # No answer, or a server shutting down or starting up: it may come back.
             state = exc.sqlstate or ""
-            asks_password = "password" in str(exc)  # libpq's own "no password supplied"
-            if (not state or state.startswith(("08", "57P"))) and not asks_password:
+            # libpq's own "no password supplied" and TLS failures are set-up problems: trying
+            # again cannot help.
+            text = str(exc)
+            set_up = any(word in text for word in ("password", "SSL", "certificate"))
+            if (not state or state.startswith(("08", "57P"))) and not set_up:
                 raise HistoryUnreachableError(self._unreachable(exc)) from None
             raise HistoryOpenError(self._unreachable(exc)) from None
         except psycopg.Error as exc:
