@@ -508,6 +508,8 @@ class PayoutForm(QWidget):
         )
         dialog = ConfirmDialog(details, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if self.needs_approval():
+            dialog.submit_for_approval()
         confirmed = False
 
         def on_accepted() -> None:

@@ -145,7 +145,9 @@ def test_a_payout_submitted_from_the_window_is_approved_in_another_and_becomes_s
             maker.form.amount_edit.setText("1500.00")
             wait_until(lambda: maker.form.send_button.text() == "Submit for approval…")
             request_id = maker.form.request_id_edit.text()
-            driver.confirm(driver.open_confirm())
+            dialog = driver.open_confirm()
+            assert dialog.send_button().text() == "Submit for approval"
+            driver.confirm(dialog)
             wait_until(lambda: maker.form.banner.kind() == "awaiting")
             assert "awaits approval" in maker.form.banner.text()
             assert "nothing was sent to the gateway" in maker.form.banner.text()
