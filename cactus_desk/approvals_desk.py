@@ -118,6 +118,8 @@ def send_approved(
         request.fields(),
     )
     if service is not None:
+        if service.history is None:  # e.g. the team store unreachable: nothing is claimed
+            raise NotSentError("No history is open on this desk to record the payout in.")
         with approvals.approvals_connection(url, password) as conn:
             approvals.claim_send(conn, approval_id)
         return service.send(payout, profile)
