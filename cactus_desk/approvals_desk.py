@@ -7,6 +7,7 @@ same path as every other payout. ``TeamApprovals`` is the port the window's tab 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,17 @@ def summary(request: ApprovalRequest) -> str:
 
 
 def send_approved(
-    data_dir: Path, store: str, approval_id: int, *, password: str | None = None
+    data_dir: Path,
+    store: str,
+    approval_id: int,
+    *,
+    password: str | None = None,
+    service: SendService | None = None,
 ) -> SendResult | NoSalt:
     """Claim the approved request ``approval_id`` and send it from this desk (``password``
     for the approvals' connections; the history and profiles take the keyring's).
+    ``service``: the window's own send service (the window holds the data folder's lock and
+    its history is open), else the folder is locked and the history opened here.
 
     Raises ``NotSentError`` (nothing left: not approved, claimed by another desk, profile
     changed, history or keyring unusable) and ``ApprovalError`` (the database refused).
@@ -109,6 +117,12 @@ def send_approved(
         request.amount_minor,
         request.fields(),
     )
+    if service is not None:
+        if service.history is None:  # e.g. the team store unreachable: nothing is claimed
+            raise NotSentError("No history is open on this desk to record the payout in.")
+        with approvals.approvals_connection(url, password) as conn:
+            approvals.claim_send(conn, approval_id)
+        return service.send(payout, profile)
     lock = InstanceLock(data_dir)
     if data_dir.is_dir() and not lock.acquire():
         raise NotSentError(lock.message)
@@ -145,13 +159,27 @@ class TeamApprovals:
     Every method does network and SQL: call them on a worker, never the GUI thread.
     """
 
-    def __init__(self, store: str, data_dir: Path, *, password: str | None = None) -> None:
-        """``password``: the login's, else the keyring's for the URL, else ``PGPASSWORD``."""
+    def __init__(
+        self,
+        store: str,
+        data_dir: Path,
+        *,
+        password: str | None = None,
+        service: Callable[[], SendService] | None = None,
+    ) -> None:
+        """``password``: the login's, else the keyring's for the URL, else ``PGPASSWORD``;
+        ``service``: the window's send service (see ``send_approved``)."""
         self.url = check_store_url(store).url
         self.data_dir = data_dir
         self._password = password
+        self._service = service
         self._listener: Any = None
         self._listening: Any = None
+
+    def get(self, approval_id: int) -> ApprovalRequest:
+        """One request as it stands now (any state)."""
+        with approvals.approvals_connection(self.url, self._password) as conn:
+            return approvals.get(conn, approval_id)
 
     def login(self) -> str:
         """The login this desk works as."""
@@ -187,7 +215,13 @@ class TeamApprovals:
     def send(self, approval_id: int) -> str:
         """Send an approved request from this desk; the outcome in words."""
         try:
-            result = send_approved(self.data_dir, self.url, approval_id, password=self._password)
+            result = send_approved(
+                self.data_dir,
+                self.url,
+                approval_id,
+                password=self._password,
+                service=self._service() if self._service is not None else None,
+            )
         except (NotSentError, ApprovalError) as exc:
             return f"Not sent: {exc}"
         if isinstance(result, NoSalt):

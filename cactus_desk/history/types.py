@@ -67,6 +67,11 @@ class HistoryOpenError(HistoryError):
     """The history file cannot be opened or created; the message says why."""
 
 
+class HistoryUnreachableError(HistoryOpenError):
+    """A team history's server cannot be reached right now (down, restarting, no network):
+    trying again later may succeed."""
+
+
 class RecordNotFoundError(HistoryError, LookupError):
     """No history record has this id."""
 

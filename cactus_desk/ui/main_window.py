@@ -42,15 +42,18 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QCloseEvent
     from PySide6.QtWidgets import QLabel, QMessageBox, QTabWidget
 
+    from cactus_desk.approvals_desk import TeamApprovals
+    from cactus_desk.history.approvals import ApprovalRequest
     from cactus_desk.history.port import HistoryStore
     from cactus_desk.history.types import CorruptHistoryError
+    from cactus_desk.payout_approval import Submitted
     from cactus_desk.payouts.send import ResendTarget, SendResult
     from cactus_desk.payouts.states import State
     from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.profiles_fast import ProfileSnapshot
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
-    from cactus_desk.ui.approvals.tab import ApprovalsPort
+    from cactus_desk.ui.approvals.tab import ApprovalsPort, ApprovalsTab
     from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
     from cactus_desk.ui.dialogs.recovery import RecoveryBanner
     from cactus_desk.ui.history.live_updates import LiveStatuses
@@ -267,6 +270,10 @@ class MainWindow(QMainWindow):
         # The team store's URL (no password in it), or None for this computer's history.
         self._store_url = store_url
         self._team_live: TeamLive | None = None
+        self._approvals_tab: ApprovalsTab | None = None
+        self._approvals_port: TeamApprovals | None = None
+        self._awaiting: dict[int, str] = {}  # this desk's approval requests -> request id
+        self._reconnect_delay: float | None = None  # the team store unreachable at start
         self._team_profiles: list[Profile] | None = None  # the team's, as last read
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
@@ -465,6 +472,11 @@ class MainWindow(QMainWindow):
         self._opening = None
         if self._shut_down:
             return
+        from cactus_desk.history.types import HistoryUnreachableError
+
+        if self._store_url and isinstance(error, HistoryUnreachableError):
+            self._team_store_unreachable(str(error))
+            return
         self._startup_error = error
         message = " ".join(str(error).split()) or type(error).__name__
         log.error("the payout history could not be opened: %s", message)
@@ -473,11 +485,48 @@ class MainWindow(QMainWindow):
         self._set_history_note(HISTORY_NOT_OPEN_TEXT)
         self.startupFailed.emit(message)
 
+    def _team_store_unreachable(self, message: str) -> None:
+        """The team store cannot be reached at start: the window stays open and usable, says
+        so, refuses sends with the reason, and tries again with a growing back-off."""
+        from PySide6.QtCore import QTimer
+
+        from cactus_desk.ui.team_store import UNREACHABLE_TEXT, next_reconnect_delay
+
+        log.warning("the team store cannot be reached; trying again: %s", message)
+        self._store_indicator.set_unreachable(True, message)
+        self.statusBar().showMessage(UNREACHABLE_TEXT)
+        self._set_history_note(f"{UNREACHABLE_TEXT}\n\n{message}")
+        self._controller.set_unavailable_reason(
+            f"{UNREACHABLE_TEXT} Nothing can be sent until it is back, because the payout "
+            f"could not be recorded first. ({message})"
+        )
+        self._reconnect_delay = next_reconnect_delay(self._reconnect_delay)
+        QTimer.singleShot(round(self._reconnect_delay * 1000), self._reopen_team_store)
+
+    def _reopen_team_store(self) -> None:
+        if self._shut_down or self._history is not None or self._opening is not None:
+            return
+        self._opening = _HistoryOpening(self.data_dir, self._store_url)
+        self._runner.run(
+            self._opening, self._history_arrived, self._history_open_failed, channel=OPEN_CHANNEL
+        )
+
     def _adopt_history(self, store: HistoryStore) -> None:
+        if self._reconnect_delay is not None:  # the team store came back by itself
+            from cactus_desk.ui.team_store import RECONNECTED_SHOWN_MS, RECONNECTED_TEXT
+
+            self._reconnect_delay = None
+            self._controller.set_unavailable_reason("")
+            self._store_indicator.set_unreachable(False)
+            self.statusBar().showMessage(RECONNECTED_TEXT, RECONNECTED_SHOWN_MS)
+            self._set_history_note(OPENING_HISTORY_TEXT)
+            self._load_team_profiles()
         self._history, self._damage = store, None
         self._controller.set_history(store)
         self._start_team_live(store)
         self._alerts.start()
+        if self._store_url and hasattr(store, "change_listener"):
+            self._start_team_approvals(self._store_url)
         if self._sandbox is not None and self._live is None:
             self._start_live_statuses(self._sandbox)
         if self._tabs.currentIndex() == HISTORY_TAB:
@@ -1272,6 +1321,7 @@ class MainWindow(QMainWindow):
             if self._shut_down:
                 return
             self._profile_store, self._team_profiles = found[0], list(found[1])
+            self._empty.problem.setVisible(False)  # e.g. the store was unreachable before
             self.reload_profiles()
             self._balance.release()
 
@@ -1284,7 +1334,12 @@ class MainWindow(QMainWindow):
             self._team_profiles = []
             self._empty.problem.setText(message)
             self._empty.problem.setVisible(True)
-            self.statusBar().showMessage(message)
+            if self._reconnect_delay is None:
+                self.statusBar().showMessage(message)
+            else:  # the store is down: read again once it is back
+                from cactus_desk.ui.team_store import UNREACHABLE_TEXT
+
+                self.statusBar().showMessage(UNREACHABLE_TEXT)
             self.reload_profiles()
 
         self._runner.run(load, loaded, failed, channel=PROFILES_CHANNEL)
@@ -1311,6 +1366,91 @@ class MainWindow(QMainWindow):
         live.signedIn.connect(self._store_indicator.set_login)
         self._team_live = live
         live.start()
+
+    def _start_team_approvals(self, url: str) -> None:
+        """On a team history (once): the policies for the form's button, submitting held
+        payouts for approval, the Approvals tab, and the decisions on this desk's requests."""
+        if self._approvals_tab is not None:
+            return
+        from cactus_desk.approvals_desk import TeamApprovals
+
+        controller = self._controller
+        controller.set_team_store(url)
+        controller.submitted.connect(self._approval_submitted)
+        port = TeamApprovals(url, self.data_dir, service=lambda: controller.service)
+        self._approvals_port = port
+        tab = cast("ApprovalsTab", self.add_approvals_tab(port))
+        tab.listed.connect(self._approvals_listed)
+        self._approvals_tab = tab
+        self._load_approval_thresholds()
+
+    @property
+    def approvals_tab(self) -> ApprovalsTab | None:
+        """The Approvals tab (a team history only)."""
+        return self._approvals_tab
+
+    def _load_approval_thresholds(self) -> None:
+        from cactus_desk import payout_approval
+
+        url = self._store_url
+        if not url:
+            return
+
+        def loaded(found: dict[tuple[str, str], int]) -> None:
+            if not self._shut_down:
+                self._form.set_approval_thresholds(found)
+
+        def failed(error: BaseException) -> None:
+            log.warning("the team's approval policies could not be read: %s", error)
+
+        self._runner.run(
+            lambda: payout_approval.thresholds(url), loaded, failed, channel="approval-policies"
+        )
+
+    def _approval_submitted(self, _job: SendJob, submitted: Submitted) -> None:
+        self._awaiting[submitted.approval_id] = submitted.request_id
+        if self._approvals_tab is not None:
+            self._approvals_tab.refresh()
+
+    def _approvals_listed(self) -> None:
+        """The team's approvals changed: the policies again, and this desk's own requests."""
+        self._load_approval_thresholds()
+        port = self._approvals_port
+        if port is None:
+            return
+        for approval_id in list(self._awaiting):
+
+            def read(chosen: int = approval_id) -> ApprovalRequest:  # worker thread
+                return port.get(chosen)
+
+            self._runner.run(
+                read,
+                self._approval_decided,
+                lambda error: log.warning("an approval request could not be read: %s", error),
+                channel=f"approval-{approval_id}",
+            )
+
+    def _approval_decided(self, request: ApprovalRequest) -> None:
+        if self._shut_down or request.id not in self._awaiting:
+            return
+        banner, what = self._form.banner, f"Request {request.id} ({request.request_id})"
+        by = ", ".join(request.approvers)
+        if request.state == "REJECTED_BY_APPROVER":
+            del self._awaiting[request.id]
+            why = f": {request.reason}" if request.reason else ""
+            banner.show_error(f"{what} was rejected by {request.decided_by}{why}. It was not sent.")
+        elif request.state in ("WITHDRAWN", "EXPIRED"):
+            del self._awaiting[request.id]
+            banner.show_error(f"{what} is {request.state.lower()}. It was not sent.")
+        elif request.payout_id is not None:
+            del self._awaiting[request.id]
+            banner.show_approved(
+                f"{what} was approved by {by} and sent; its status follows here and in History."
+            )
+            self._form.status_follower.follow(request.payout_id)
+            self._form.status_follower.check()
+        elif request.state == "APPROVED":
+            banner.show_approved(f"{what} was approved by {by}; an approver's desk sends it.")
 
     def _panel_profiles(self) -> ProfileStore:
         """What the History panel reads profiles (their decimals) from: on a team store the
@@ -1438,6 +1578,8 @@ class MainWindow(QMainWindow):
             self._live.stop()  # before the sandbox and the store it writes to
         if self._team_live is not None:
             self._team_live.stop()
+        if self._approvals_tab is not None:
+            self._approvals_tab.stop()
         if self._sandbox is not None:
             # Stopping first releases a handler a fault holds, so a pending send ends now.
             self._sandbox.stop()

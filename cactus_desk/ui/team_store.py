@@ -27,6 +27,17 @@ RECONNECTED_TEXT = "Team store reconnected"
 RECONNECTED_SHOWN_MS = 10_000
 
 
+#: Back-off between attempts to open a team store that could not be reached at start (as
+#: the listener's: the first delay, doubled up to the last), in seconds.
+REOPEN_BACKOFF_S = (0.25, 5.0)
+
+
+def next_reconnect_delay(previous: float | None) -> float:
+    """The wait before the next attempt: the first one, then doubled up to the cap."""
+    first, cap = REOPEN_BACKOFF_S
+    return first if previous is None else min(previous * 2, cap)
+
+
 def team_label(url: str) -> tuple[str, str, str]:
     """``(host/db, host:port/db, login in the URL)`` of a store URL, for people."""
     from cactus_desk.history import check_store_url

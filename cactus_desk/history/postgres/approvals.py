@@ -107,6 +107,15 @@ def required_approvals(conn: Conn, profile_id: str, currency: str, amount_minor:
     return int(row["n"]) if row else 0
 
 
+def policy_thresholds(conn: Conn) -> dict[tuple[str, str], int]:
+    """(profile id, currency) -> the minor units from which a payout needs an approval."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT profile_id, currency, approve_at FROM approval_policies"
+        ).fetchall()
+    return {(str(r["profile_id"]), str(r["currency"])): int(r["approve_at"]) for r in rows}
+
+
 def set_policy(
     conn: Conn,
     profile_id: str,

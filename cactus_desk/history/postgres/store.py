@@ -60,6 +60,7 @@ from cactus_desk.history.types import (
     HistoryPermissionError,
     HistoryRow,
     HistoryUnavailableError,
+    HistoryUnreachableError,
     InterruptedAttempt,
     MaintenanceReport,
     ManualEvent,
@@ -167,6 +168,16 @@ class PostgresHistoryStore:
                 "only its owner may do: the database owner runs cactus-desk --store URL team "
                 "init (or opens it once)."
             ) from None
+        except psycopg.OperationalError as exc:
+            # No answer, or a server shutting down or starting up: it may come back.
+            state = exc.sqlstate or ""
+            # libpq's own "no password supplied" and TLS failures are set-up problems: trying
+            # again cannot help.
+            text = str(exc)
+            set_up = any(word in text for word in ("password", "SSL", "certificate"))
+            if (not state or state.startswith(("08", "57P"))) and not set_up:
+                raise HistoryUnreachableError(self._unreachable(exc)) from None
+            raise HistoryOpenError(self._unreachable(exc)) from None
         except psycopg.Error as exc:
             raise HistoryOpenError(self._unreachable(exc)) from None
         self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(

@@ -55,6 +55,8 @@ class ApprovalsTab(QWidget):
     """Payouts awaiting approval; the selected one's summary, note, and the actions."""
 
     count_changed = Signal(int)
+    #: The list was read again (another desk's change, or this one's).
+    listed = Signal()
 
     def __init__(self, port: ApprovalsPort, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -158,6 +160,7 @@ class ApprovalsTab(QWidget):
                 self.table.selectRow(row)
         self.count_changed.emit(self.actionable())
         self._selected()
+        self.listed.emit()
 
     def actionable(self) -> int:
         """Requests this login may approve: awaiting approval, someone else's, not yet by it."""

@@ -95,6 +95,7 @@ class ConfirmDialog(QDialog):
             banner.setText("LIVE: this sends real money")
 
         heading = QLabel("Check every detail. Nothing is sent until you press “Send payout”.")
+        self._heading = heading
         heading.setWordWrap(True)
 
         form = QFormLayout()
@@ -171,6 +172,16 @@ class ConfirmDialog(QDialog):
         needed = layout.totalHeightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
+
+    def submit_for_approval(self) -> None:
+        """The team's policy holds this payout: confirming submits it, nothing is sent yet."""
+        button = self.send_button()
+        button.setText("Submit for approval")
+        button.setAccessibleName("Submit for approval")
+        self._heading.setText(
+            "Check every detail. This payout needs a team approver's approval: pressing "
+            "“Submit for approval” records it as awaiting approval and sends nothing yet."
+        )
 
     def send_button(self) -> QPushButton:
         """The "Send payout" button."""

@@ -318,6 +318,7 @@ class PayoutForm(QWidget):
         self.send_button.clicked.connect(self.request_send)
         self._controller.started.connect(self._send_started)
         self._controller.finished.connect(self._send_finished)
+        self._controller.submitted.connect(self._submitted)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -467,6 +468,9 @@ class PayoutForm(QWidget):
         profile = self.current_profile()
         if profile is None or not self.can_send():
             return None
+        if self._controller.unavailable_reason:  # e.g. the team store cannot be reached
+            self.banner.show_error(self._controller.unavailable_reason)
+            return None
         draft = PayoutDraft(**asdict(self._draft(profile)))
         from cactus_desk.ui.off_thread import call_off_gui
 
@@ -516,6 +520,8 @@ class PayoutForm(QWidget):
         )
         dialog = ConfirmDialog(details, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if self.needs_approval():
+            dialog.submit_for_approval()
         confirmed = False
 
         def on_accepted() -> None:
@@ -572,6 +578,14 @@ class PayoutForm(QWidget):
                 self._used_ids.setdefault(key, result.code)
         # A payout in doubt keeps its id on show: the person must read the warning first.
         if result.new_id_due and self.request_id_edit.text().strip() == job.request_id:
+            self.new_request_id()
+        self._after_send()
+
+    def _submitted(self, job: SendJob, submitted: object) -> None:
+        """Held by the team's policy: recorded as awaiting approval, nothing sent."""
+        self.banner.show_awaiting(str(getattr(submitted, "message", "")))
+        # The approval request holds this request id: the next payout needs a new one.
+        if self.request_id_edit.text().strip() == job.request_id:
             self.new_request_id()
         self._after_send()
 

@@ -78,6 +78,8 @@ class ResultBanner(QFrame):
         "refused_unverified": (style.UNKNOWN_BG, style.UNKNOWN_FG),
         "error": (style.REJECTED_BG, style.REJECTED_FG),
         "warning": (style.UNKNOWN_BG, style.UNKNOWN_FG),
+        "awaiting": (style.UNKNOWN_BG, style.UNKNOWN_FG),
+        "approved": (style.ACCEPTED_BG, style.ACCEPTED_FG),
     }
     _TITLES: ClassVar[dict[str, str]] = {
         "accepted": "Accepted",
@@ -89,6 +91,8 @@ class ResultBanner(QFrame):
         "refused_unverified": State.REFUSED_UNVERIFIED.label,
         "error": "Not sent",
         "warning": "Check the history",
+        "awaiting": "Awaiting approval",
+        "approved": "Approved",
     }
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -153,6 +157,14 @@ class ResultBanner(QFrame):
             self.show_outcome(
                 Accepted(record.invoice_id, status, record.message), record.request_id
             )
+
+    def show_awaiting(self, message: str) -> None:
+        """Show that the payout was submitted for approval (nothing was sent yet)."""
+        self._show("awaiting", message)
+
+    def show_approved(self, message: str) -> None:
+        """Show that a payout submitted for approval was approved (its send follows)."""
+        self._show("approved", message)
 
     def show_error(self, message: str) -> None:
         """Show a problem that stopped the payout before it left (nothing was sent)."""

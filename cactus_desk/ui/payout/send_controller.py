@@ -54,6 +54,8 @@ class SendController(QObject):
 
     started = Signal(object)  # SendJob
     finished = Signal(object, object)  # SendJob, SendResult
+    # On a team history: the payout was held by a policy and submitted for approval instead.
+    submitted = Signal(object, object)  # SendJob, payout_approval.Submitted
 
     def __init__(
         self,
@@ -71,6 +73,8 @@ class SendController(QObject):
         self._runner = Runner(self)
         self._jobs: dict[str, SendJob] = {}  # profile id -> its job in flight
         self._closed = False
+        self._team_store: str | None = None  # a team history's URL: its policies apply
+        self._unavailable = ""  # why nothing can be sent right now (e.g. store unreachable)
 
     @property
     def service(self) -> SendService:
@@ -110,9 +114,26 @@ class SendController(QObject):
         if refused is not None:
             return refused
         job = SendJob(profile, payout.request_id, time.monotonic(), payout=payout)
-        service = self._service
-        self._start(job, lambda: service.send(payout, profile))
+        service, store = self._service, self._team_store
+        if store is None:
+            self._start(job, lambda: service.send(payout, profile))
+        else:
+            self._start(job, lambda: _send_or_submit(store, service, payout, profile))
         return None
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why nothing can be sent right now, or '' (set by the window)."""
+        return self._unavailable
+
+    def set_unavailable_reason(self, reason: str) -> None:
+        """Refuse every send with ``reason`` ('' to take sends again)."""
+        self._unavailable = reason
+
+    def set_team_store(self, url: str | None) -> None:
+        """On a team history (``url``) each new payout is first checked against the team's
+        approval policies (on the worker) and submitted for approval when one holds it."""
+        self._team_store = url
 
     def resend(
         self, record: PayoutRecord, profile: Profile, reentered: Mapping[str, str]
@@ -161,7 +182,7 @@ class SendController(QObject):
             return SendResult(
                 SendCode.HISTORY_UNAVAILABLE,
                 request_id,
-                "The payout was not sent: no history is open to record it in.",
+                self._unavailable or "The payout was not sent: no history is open to record it in.",
             )
         if profile.id in self._jobs:
             return SendResult(
@@ -171,7 +192,7 @@ class SendController(QObject):
             )
         return None
 
-    def _start(self, job: SendJob, work: Callable[[], SendResult]) -> None:
+    def _start(self, job: SendJob, work: Callable[[], object]) -> None:
         from cactus_desk.payouts.send import unexpected_failure
 
         self._jobs[job.profile.id] = job
@@ -184,9 +205,36 @@ class SendController(QObject):
         )
 
     def _done(self, job: SendJob, result: object) -> None:
+        from cactus_desk.payout_approval import Submitted
         from cactus_desk.payouts.send import SendResult, unexpected_failure
 
         self._jobs.pop(job.profile.id, None)
+        if isinstance(result, Submitted):
+            self.submitted.emit(job, result)
+            return
         if not isinstance(result, SendResult):
             result = unexpected_failure(job.request_id, TypeError(type(result).__name__))
         self.finished.emit(job, result)
+
+
+def _send_or_submit(store: str, service: SendService, payout: Payout, profile: Profile) -> object:
+    """Worker thread: submit ``payout`` for approval when the team's policy holds it (the
+    same core operation as ``payout send``), else send it; a refusal sends nothing."""
+    from cactus_desk.history.approvals import ApprovalError
+    from cactus_desk.history.types import HistoryError
+    from cactus_desk.payout_approval import submit_if_held
+    from cactus_desk.payouts.send import SendCode, SendResult
+
+    try:
+        submitted = submit_if_held(store, payout)
+    except ApprovalError as exc:
+        return SendResult(SendCode.NOT_SENT, payout.request_id, str(exc))
+    except HistoryError as exc:
+        return SendResult(
+            SendCode.HISTORY_UNAVAILABLE,
+            payout.request_id,
+            f"The team's approval policies could not be read ({exc}); nothing was sent.",
+        )
+    if submitted is not None:
+        return submitted
+    return service.send(payout, profile)

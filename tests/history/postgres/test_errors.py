@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.history.postgres.store import PostgresHistoryStore
-from cactus_desk.history.types import HistoryError, HistoryOpenError, HistoryUnavailableError
+from cactus_desk.history.types import (
+    HistoryError,
+    HistoryOpenError,
+    HistoryUnavailableError,
+    HistoryUnreachableError,
+)
 from tests.history.contract.helpers import accepted, attempt
 from tests.pg_databases import PgDatabases
 
@@ -76,6 +81,22 @@ def test_an_unreachable_server_is_an_open_error(tmp_path: Path) -> None:
     url = "postgresql://alice@127.0.0.1:1/cactus"
     with pytest.raises(HistoryOpenError, match="cannot be reached"):
         PostgresHistoryStore(url, password="s3cret-pw-x", local_dir=tmp_path, connect_timeout=2)
+    # One the window tries again by itself (the server may come back) ...
+    with pytest.raises(HistoryUnreachableError):
+        PostgresHistoryStore(url, password="s3cret-pw-x", local_dir=tmp_path, connect_timeout=2)
+
+
+def test_set_up_problems_are_not_retried_as_unreachable(
+    pg_databases: PgDatabases, database: str, tmp_path: Path
+) -> None:
+    """... unlike a TLS set-up the server refuses or a wrong password: trying again cannot help."""
+    for url, password in (
+        (pg_databases.url(database) + "?sslmode=require", pg_databases.cluster.password),
+        (pg_databases.url(database), pg_databases.cluster.password + "-wrong"),
+    ):
+        with pytest.raises(HistoryOpenError) as caught:
+            PostgresHistoryStore(url, password=password, local_dir=tmp_path)
+        assert not isinstance(caught.value, HistoryUnreachableError), caught.value
 
 
 def test_the_password_never_comes_from_a_file(
