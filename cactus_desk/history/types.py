@@ -399,6 +399,11 @@ class PayoutDetails:
     record: PayoutRecord
     events: tuple[Event, ...]
     resends: tuple[ResendAudit, ...]
+    # Who acted, in the store's own word (a team store's database logins); empty where the
+    # store keeps no logins (this computer's history).
+    made_by: str = ""
+    approved_by: tuple[str, ...] = ()
+    settled_by: tuple[str, ...] = ()
 
     @property
     def newest_event_id(self) -> int:
