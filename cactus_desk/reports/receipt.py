@@ -88,7 +88,15 @@ def build_receipt(
     made_by = details.made_by or getattr(record, "created_by", None)
     people = [("Made by", _clean(made_by) if made_by else "This desk (its own history)")]
     if details.made_by:  # a team store: its logins, approvals and settlements kept apart
-        people.append(("Approved by", ", ".join(map(_clean, details.approved_by)) or "—"))
+        approved = details.approved_by
+        people.append(
+            (
+                "Approved by",
+                "— (this login may not read the approvals)"
+                if approved is None
+                else ", ".join(map(_clean, approved)) or "—",
+            )
+        )
         people.append(("Settled by hand by", ", ".join(map(_clean, details.settled_by)) or "—"))
     else:
         settled = [e for e in details.events if e.who]

@@ -769,23 +769,32 @@ def _made_by(row: Mapping[str, Any]) -> str:
     return str(row.get("created_by") or "")
 
 
-def _acted(conn: Conn, row: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The logins that approved the payout's request (one that led to sending) and those that
-    settled it by hand, as the database recorded them (``session_user``)."""
-    approvers = conn.execute(
-        "SELECT DISTINCT a.approver FROM approvals a "
-        "JOIN approval_requests r ON r.id = a.approval_id "
-        "WHERE r.request_id = %s AND r.merchant_id = %s AND r.site_id = %s "
-        "AND r.state IN ('APPROVED', 'SENDING', 'SENT') ORDER BY a.approver",
-        (row["request_id"], row["merchant_id"], row["site_id"]),
-    ).fetchall()
+def _acted(conn: Conn, row: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """The logins that approved the payout's request (one that led to sending; None when this
+    login may not read the approvals) and those that settled it by hand, as the database
+    recorded them (``session_user``)."""
+    readable = conn.execute(
+        "SELECT has_table_privilege('approvals', 'SELECT') "
+        "AND has_table_privilege('approval_requests', 'SELECT') AS readable"
+    ).fetchone()
+    approvers = (
+        None
+        if not (readable and readable["readable"])
+        else conn.execute(
+            "SELECT DISTINCT a.approver FROM approvals a "
+            "JOIN approval_requests r ON r.id = a.approval_id "
+            "WHERE r.request_id = %s AND r.merchant_id = %s AND r.site_id = %s "
+            "AND r.state IN ('APPROVED', 'SENDING', 'SENT') ORDER BY a.approver",
+            (row["request_id"], row["merchant_id"], row["site_id"]),
+        ).fetchall()
+    )
     settlers = conn.execute(
         "SELECT DISTINCT recorded_by FROM events WHERE record_id = %s AND source = 'manual' "
         "AND recorded_by <> '' ORDER BY recorded_by",
         (row["id"],),
     ).fetchall()
     return (
-        tuple(str(r["approver"]) for r in approvers),
+        None if approvers is None else tuple(str(r["approver"]) for r in approvers),
         tuple(str(r["recorded_by"]) for r in settlers),
     )
 

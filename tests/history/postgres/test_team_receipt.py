@@ -51,3 +51,19 @@ def test_a_team_receipt_reads_made_approved_and_settled_by_from_the_store(
     small_id = maker_store.create_attempt(recorded_attempt(small))
     people = dict(build_receipt(maker_store.details(small_id)).people)
     assert people == {"Made by": maker, "Approved by": "—", "Settled by hand by": "—"}
+
+
+def test_a_receipt_still_reads_where_the_login_may_not_read_the_approvals(
+    approval_team: ApprovalTeam,
+) -> None:
+    maker = approval_team.add("maker", "maker")
+    viewer = approval_team.add("vic", "viewer")
+    record_id = approval_team.team.store(maker).create_attempt(
+        recorded_attempt(payout("po-viewed", APPROVE_AT - 1))
+    )
+    # A team whose privileges predate the approvals (``team init`` not run again).
+    approval_team.conn().execute("REVOKE SELECT ON approvals FROM cactus_viewer")
+    details = approval_team.team.store(viewer).details(record_id)
+    assert (details.made_by, details.approved_by) == (maker, None)
+    people = dict(build_receipt(details).people)
+    assert people["Approved by"] == "— (this login may not read the approvals)"
