@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cactus_desk.history.postgres.connect import StoreUrl
     from cactus_desk.history.types import CorruptHistoryError, OpenedHistory
     from cactus_desk.profiles import ProfileRepository
+    from cactus_desk.recipients.store import RecipientRepository
 
 
 def open_history(data_dir: Path, store: str | None = None) -> HistoryStore:
@@ -96,6 +97,35 @@ def open_profiles(
         except KeyringError as exc:
             raise ProfileStoreError(f"The team store's password cannot be read: {exc}") from None
     return PostgresProfileStore(store, password=password)
+
+
+def open_recipients(
+    data_dir: Path, store: str | None = None, *, password: str | None = None
+) -> RecipientRepository:
+    """The saved recipients a desk uses: the team's (at ``store``, a ``postgresql://`` URL)
+    or this desk's file in ``data_dir``. Nothing is read until the first call.
+
+    The team store's password is ``password``, else the keyring's, else ``PGPASSWORD``.
+    Raises ``RecipientStoreError`` (a URL that cannot be used, a keyring that fails).
+    """
+    from cactus_desk.recipients.store import RecipientStore, RecipientStoreError
+
+    if not store:
+        return RecipientStore(data_dir)
+    from cactus_desk.history.postgres.connect import parse_store_url
+    from cactus_desk.history.postgres.recipients import PostgresRecipientStore
+    from cactus_desk.secrets import KeyringError, get_store_password
+
+    try:
+        target = parse_store_url(store)
+    except ValueError as exc:
+        raise RecipientStoreError(str(exc)) from None
+    if password is None:
+        try:
+            password = get_store_password(target.account)
+        except KeyringError as exc:
+            raise RecipientStoreError(f"The team store's password cannot be read: {exc}") from None
+    return PostgresRecipientStore(store, password=password)
 
 
 def take_daily_backup(data_dir: Path, should_stop: Callable[[], bool]) -> Path | None:

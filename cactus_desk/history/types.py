@@ -404,6 +404,12 @@ class PayoutDetails:
     record: PayoutRecord
     events: tuple[Event, ...]
     resends: tuple[ResendAudit, ...]
+    # Who acted, in the store's own word (a team store's database logins); empty where the
+    # store keeps no logins (this computer's history); ``approved_by`` is None when the login
+    # reading may not read the approvals.
+    made_by: str = ""
+    approved_by: tuple[str, ...] | None = ()
+    settled_by: tuple[str, ...] = ()
 
     @property
     def newest_event_id(self) -> int:

@@ -85,12 +85,24 @@ def build_receipt(
         timeline.append((_local(event.received_at), _clean(event.summary)))
     for resend in details.resends:
         timeline.append((_local(resend.confirmed_at), f"Sent again (attempt {resend.attempt})"))
-    made_by = getattr(record, "created_by", None)
+    made_by = details.made_by or getattr(record, "created_by", None)
     people = [("Made by", _clean(made_by) if made_by else "This desk (its own history)")]
-    settled = [e for e in details.events if e.who]
-    people.append(
-        ("Approved / settled by", ", ".join(sorted({_clean(e.who) for e in settled})) or "—")
-    )
+    if details.made_by:  # a team store: its logins, approvals and settlements kept apart
+        approved = details.approved_by
+        people.append(
+            (
+                "Approved by",
+                "— (this login may not read the approvals)"
+                if approved is None
+                else ", ".join(map(_clean, approved)) or "—",
+            )
+        )
+        people.append(("Settled by hand by", ", ".join(map(_clean, details.settled_by)) or "—"))
+    else:
+        settled = [e for e in details.events if e.who]
+        people.append(
+            ("Approved / settled by", ", ".join(sorted({_clean(e.who) for e in settled})) or "—")
+        )
     printed = now_ms if now_ms is not None else int(datetime.now().timestamp() * 1000)
     return Receipt(
         title=f"Payout receipt · {record.request_id}",

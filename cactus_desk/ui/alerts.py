@@ -1,8 +1,10 @@
 """Desktop alerts: a system tray notification when a payout is declined or needs review.
 
-``AlertWatcher`` looks at the history's new events on a worker every few seconds (whoever
-wrote them: this window's receiver, a receiver service, another desk) and reads the rows they
-touched; a Declined status, a signed refusal or a review flag raises ``alert``.
+``AlertWatcher`` looks at the history's new events on a worker (whoever wrote them: this
+window's receiver, a receiver service, another desk) and reads the rows they touched; a
+Declined status, a signed refusal or a review flag raises ``alert``. On this computer's
+history it looks every few seconds; on a team store the window has it look on each of the
+store's change notices, with only a slow safety look of its own (``TEAM_POLL_MS``).
 ``TrayNotifier`` shows it in the system tray, or in the status bar where there is no tray.
 """
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:  # the history's modules load with the history, not at the win
 
 log = logging.getLogger(__name__)
 POLL_MS = 3_000
+#: On a team store the change notices drive the looks; this timer only backs them up.
+TEAM_POLL_MS = 30_000
 BATCH = 500
 
 
@@ -63,18 +67,29 @@ class AlertWatcher(QObject):
         self._store = store
         self._runner = Runner(self)
         self._after: int | None = None
+        self._again = False  # a look was asked for while one was on its way
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self.look)
 
-    def start(self) -> None:
-        """Start from the newest event now (older ones raise nothing)."""
+    def start(self, interval_ms: int | None = None) -> None:
+        """Start from the newest event now (older ones raise nothing), looking again every
+        ``interval_ms`` (``POLL_MS`` when not given)."""
+        self._timer.setInterval(POLL_MS if interval_ms is None else interval_ms)
         self._timer.start()
         self.look()
+
+    def interval_ms(self) -> int:
+        """How long the watcher's own timer waits between looks."""
+        return self._timer.interval()
 
     def stop(self) -> None:
         """Stop looking."""
         self._timer.stop()
+
+    def watching(self) -> bool:
+        """True once the first look has found where the new events start."""
+        return self._after is not None
 
     def busy(self) -> bool:
         """True while a look is on its way."""
@@ -83,8 +98,12 @@ class AlertWatcher(QObject):
     def look(self) -> None:
         """Read the new events and their rows on a worker."""
         store = self._store()
-        if store is None or self._runner.busy():
+        if store is None:
             return
+        if self._runner.busy():  # a notice during a look: look once more after it
+            self._again = True
+            return
+        self._again = False
         after = self._after
 
         def read() -> tuple[int, list[Alert]]:  # worker thread
@@ -98,12 +117,21 @@ class AlertWatcher(QObject):
             rows = store.rows_by_id(sorted(touched)) if touched else []
             return events[-1].id, alerts_for(rows, declined)
 
-        self._runner.run(read, self._read, lambda error: log.warning("alerts: %s", error))
+        self._runner.run(read, self._read, self._failed)
+
+    def _failed(self, error: BaseException) -> None:
+        log.warning("alerts: %s", error)
+        self._look_again()
 
     def _read(self, result: tuple[int, list[Alert]]) -> None:
         self._after, alerts = result
         for item in alerts:
             self.alert.emit(item)
+        self._look_again()
+
+    def _look_again(self) -> None:
+        if self._again and self._timer.isActive():
+            self.look()
 
 
 class TrayNotifier(QObject):

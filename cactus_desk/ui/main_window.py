@@ -51,8 +51,10 @@ if TYPE_CHECKING:
     from cactus_desk.payouts.states import State
     from cactus_desk.profiles import Profile, ProfileStore
     from cactus_desk.profiles_fast import ProfileSnapshot
+    from cactus_desk.recipients.store import RecipientRepository
     from cactus_desk.sandbox import SandboxGateway
     from cactus_desk.secrets import SecretStore
+    from cactus_desk.ui.alerts import AlertWatcher
     from cactus_desk.ui.approvals.tab import ApprovalsPort, ApprovalsTab
     from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
     from cactus_desk.ui.dialogs.recovery import RecoveryBanner
@@ -524,7 +526,12 @@ class MainWindow(QMainWindow):
         self._history, self._damage = store, None
         self._controller.set_history(store)
         self._start_team_live(store)
-        self._alerts.start()
+        if self._team_live is not None:  # the team's change notices drive the alerts' looks
+            from cactus_desk.ui.alerts import TEAM_POLL_MS
+
+            self._alerts.start(TEAM_POLL_MS)
+        else:
+            self._alerts.start()
         if self._store_url and hasattr(store, "change_listener"):
             self._start_team_approvals(self._store_url)
         if self._sandbox is not None and self._live is None:
@@ -754,6 +761,8 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
             self.refresh_profiles()
+            if self._store_url and self._ready and self._background_started and not self._shut_down:
+                self._recipients.load()  # another desk may have saved one meanwhile
 
     def refresh_profiles(self, select_id: str | None = None) -> None:
         """Re-read the profiles on a worker; the form changes only if they did."""
@@ -883,18 +892,26 @@ class MainWindow(QMainWindow):
     # -- saved recipients and repeats --------------------------------------------------------
 
     def _add_recipients(self) -> None:
-        from cactus_desk.recipients.store import RecipientStore
         from cactus_desk.ui.alerts import AlertWatcher, TrayNotifier
         from cactus_desk.ui.recipients.picker import RecipientsController
 
         self._alerts: AlertWatcher = AlertWatcher(lambda: self._history, self)
         self.notifier: TrayNotifier = TrayNotifier(self.windowIcon(), self.statusBar(), self)
         self._alerts.alert.connect(self.notifier.show)
-        data_dir = self.data_dir
-        # Solo mode: this desk's file (the window does not open a team history yet).
-        self._recipients: RecipientsController = RecipientsController(
-            self._form, lambda: RecipientStore(data_dir), self
-        )
+        data_dir, store_url = self.data_dir, self._store_url
+
+        def repository() -> RecipientRepository:  # worker thread: a file, or the team store
+            from cactus_desk.history import open_recipients
+
+            return open_recipients(data_dir, store_url)
+
+        # On a team store the team's recipients (every desk's), else this desk's file.
+        self._recipients: RecipientsController = RecipientsController(self._form, repository, self)
+
+    @property
+    def alert_watcher(self) -> AlertWatcher:
+        """What raises the declined and review alerts."""
+        return self._finished()._alerts
 
     @property
     def recipients(self) -> RecipientsController:
@@ -1482,6 +1499,7 @@ class MainWindow(QMainWindow):
             else:
                 self._history_panel.look_for_changes()
         self._form.status_follower.check()
+        self._alerts.look()  # a Declined or flagged payout written by any desk or receiver
 
     def _team_state(self, state: str, message: str) -> None:
         from cactus_desk.history.live import RECONNECTED, UNREACHABLE

@@ -501,7 +501,15 @@ class PostgresHistoryStore:
                 raise RecordNotFoundError(f"No payout with history record {record_id}")
             events = _events_for(conn, record_id)
             resends = _resends(conn, record_id)
-        return PayoutDetails(_payout_record(row), tuple(events), tuple(resends))
+            approved_by, settled_by = _acted(conn, row)
+        return PayoutDetails(
+            _payout_record(row),
+            tuple(events),
+            tuple(resends),
+            made_by=_made_by(row),
+            approved_by=approved_by,
+            settled_by=settled_by,
+        )
 
     def count(self, history_filter: HistoryFilter = _EVERYTHING, *, cap: int | None = None) -> int:
         """How many records match (at most ``cap``: a result equal to it means "at least")."""
@@ -763,6 +771,43 @@ def _events_for(conn: Conn, record_id: int) -> list[Event]:
         "SELECT * FROM events WHERE record_id = %s ORDER BY id", (record_id,)
     ).fetchall()
     return [rows.row_to_event(row) for row in found]
+
+
+def _made_by(row: Mapping[str, Any]) -> str:
+    """The login that recorded the payout (or copied it in from a desk's own history)."""
+    if row.get("imported_by"):
+        return f"{row['imported_by']} (copied in from a desk's own history)"
+    return str(row.get("created_by") or "")
+
+
+def _acted(conn: Conn, row: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """The logins that approved the payout's request (one that led to sending; None when this
+    login may not read the approvals) and those that settled it by hand, as the database
+    recorded them (``session_user``)."""
+    readable = conn.execute(
+        "SELECT has_table_privilege('approvals', 'SELECT') "
+        "AND has_table_privilege('approval_requests', 'SELECT') AS readable"
+    ).fetchone()
+    approvers = (
+        None
+        if not (readable and readable["readable"])
+        else conn.execute(
+            "SELECT DISTINCT a.approver FROM approvals a "
+            "JOIN approval_requests r ON r.id = a.approval_id "
+            "WHERE r.request_id = %s AND r.merchant_id = %s AND r.site_id = %s "
+            "AND r.state IN ('APPROVED', 'SENDING', 'SENT') ORDER BY a.approver",
+            (row["request_id"], row["merchant_id"], row["site_id"]),
+        ).fetchall()
+    )
+    settlers = conn.execute(
+        "SELECT DISTINCT recorded_by FROM events WHERE record_id = %s AND source = 'manual' "
+        "AND recorded_by <> '' ORDER BY recorded_by",
+        (row["id"],),
+    ).fetchall()
+    return (
+        None if approvers is None else tuple(str(r["approver"]) for r in approvers),
+        tuple(str(r["recorded_by"]) for r in settlers),
+    )
 
 
 def _resends(conn: Conn, record_id: int) -> list[ResendAudit]:
