@@ -18,8 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from cactus_desk.batch.ids import retry_batch_id
 from cactus_desk.batch.store import records_by_request_id
-from cactus_desk.batch.validate import Batch, BatchRow
+from cactus_desk.batch.validate import Batch, BatchRow, check_rows
 from cactus_desk.history.port import HistoryReader
 from cactus_desk.history.types import PayoutRecord
 from cactus_desk.payouts.send import SendCode, SendResult, SendService
@@ -229,9 +230,6 @@ def refused_rows(batch: Batch, records: dict[str, PayoutRecord]) -> list[BatchRo
 
 def failed_again_batch(batch: Batch, records: dict[str, PayoutRecord]) -> Batch:
     """A new batch of the refused rows of ``batch``, with new derived request ids."""
-    from cactus_desk.batch.ids import retry_batch_id
-    from cactus_desk.batch.validate import check_rows
-
     rows = refused_rows(batch, records)
     new_id = retry_batch_id(batch.batch_id, [row.line for row in rows])
     fresh = [

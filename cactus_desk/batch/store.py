@@ -18,7 +18,7 @@ def batch_filter(batch: str) -> HistoryFilter:
 
 
 def batch_records(history: HistoryReader, batch: str) -> list[PayoutRecord]:
-    """Every record of ``batch``, oldest first."""
+    """Every record of ``batch``, in line order."""
     prefix = batch_prefix(batch)
     records = [
         record
@@ -27,7 +27,7 @@ def batch_records(history: HistoryReader, batch: str) -> list[PayoutRecord]:
         )
         if record.request_id.startswith(prefix)
     ]
-    return sorted(records, key=lambda record: record.id)
+    return sorted(records, key=lambda record: record.request_id)
 
 
 def records_by_request_id(

@@ -17,9 +17,11 @@ from decimal import Decimal
 from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
 from cactus_desk.batch.ids import batch_id, row_request_id
 from cactus_desk.batch.reading import Table
+from cactus_desk.batch.store import batch_records
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
 from cactus_desk.money import format_major
+from cactus_desk.payouts.draft import PayoutDraft
 from cactus_desk.payouts.duplicates import find_recent_duplicates, recipient_key
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, payout_for
 from cactus_desk.payouts.submit import recorded_attempt
@@ -180,8 +182,6 @@ def check_rows(batch: Batch) -> None:
 
 def validate_row(row: BatchRow, batch: Batch) -> None:
     """Build the row's payout through the form's checks; errors go to ``row.errors``."""
-    from cactus_desk.payouts.draft import PayoutDraft
-
     values = row.values
     for wire, value in values.items():
         if wire != "amount" and SCIENTIFIC.fullmatch(value):
@@ -228,8 +228,6 @@ def validate_row(row: BatchRow, batch: Batch) -> None:
 
 def check_history(batch: Batch, history: HistoryReader) -> None:
     """Warn of rows repeating a payout of the last 24 hours, and of a file imported before."""
-    from cactus_desk.batch.store import batch_records
-
     earlier = batch_records(history, batch.batch_id)
     if earlier:
         batch.warnings.append(
