@@ -1,0 +1,140 @@
+"""A real ``cactus-desk batch send`` process killed (SIGKILL) mid-batch, then run again on
+the same file: only rows never sent are sent, and rows left in doubt are not resent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cactus_desk.history import open_history, open_profiles
+from cactus_desk.payouts.states import State
+from cactus_desk.sandbox import SandboxGateway
+from tests.batch.cli import add_profile
+from tests.batch.files import CARD_HEADERS, card_rows, write_csv
+from tests.memory_keyring import MemoryKeyring
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 120
+KILL_AFTER = 50
+
+
+class HoldAfter:
+    """The sandbox's accept hook: lets ``limit`` payouts answer, then holds every later
+    answer (its invoice already made) until released: those rows are mid-send when killed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.accepted = 0
+        self.held = 0
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, invoice: dict[str, Any]) -> None:
+        with self._lock:
+            self.accepted += 1
+            hold = self.accepted > self.limit
+            if hold:
+                self.held += 1
+        if hold:
+            self.release.wait(60)
+
+
+@pytest.fixture
+def gateway() -> Iterator[SandboxGateway]:
+    with SandboxGateway(balances={"RUB": 10**12}) as sandbox:
+        yield sandbox
+
+
+def child_env(tmp_path: Path, salt_key: str, salt: str) -> dict[str, str]:
+    keyring_file = tmp_path / "keyring.json"
+    keyring_file.write_text(json.dumps({f"cactus-desk\n{salt_key}": salt}))
+    env = dict(os.environ)
+    env["PYTHON_KEYRING_BACKEND"] = "tests.batch.file_keyring.FileKeyring"
+    env["CACTUS_TEST_KEYRING_FILE"] = str(keyring_file)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def wait_for(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_killed_batch_resumes_sending_only_rows_never_sent(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    gateway: SandboxGateway,
+    data_home: Path,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    add_profile(monkeypatch, capsys, gateway)
+    profile = open_profiles(data_home, None).get("Shop")
+    env = child_env(tmp_path, f"{profile.id}:salt", gateway.salt)
+    path = write_csv(tmp_path / "batch.csv", CARD_HEADERS, card_rows(ROWS))
+    command = [sys.executable, "-m", "cactus_desk", "batch", "send", str(path)]
+    command += ["--profile", "Shop", "--yes", "--concurrency", "4"]
+
+    hold = HoldAfter(KILL_AFTER)
+    gateway.on_accept = hold
+    child = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(lambda: hold.held >= 1 or child.poll() is not None, 120, "a held answer")
+        assert child.poll() is None, child.communicate()
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        hold.release.set()
+    assert child.returncode == -signal.SIGKILL
+    gateway.on_accept = None
+
+    with open_history(data_home) as store:
+        before = {record.request_id: record for record in store.iter_records()}
+    assert KILL_AFTER <= len(before) < ROWS
+    assert sum(1 for r in before.values() if r.state is State.ACCEPTED) >= KILL_AFTER
+    in_flight = {rid for rid, r in before.items() if r.state is State.SUBMITTING}
+    assert in_flight  # killed mid-send, not between rows
+    sent_first = len(gateway.invoices)
+
+    again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    out = again.stdout.decode()
+    # Rows whose answer the kill lost are in doubt: exit 5, and they were not resent.
+    assert again.returncode == 5, out + again.stderr.decode()
+    assert f"{len(before)} were already in the history" in out
+
+    with open_history(data_home) as store:
+        after = {record.request_id: record for record in store.iter_records()}
+    assert len(after) == ROWS
+    seen = Counter(invoice["request_id"] for invoice in gateway.invoices)
+    # The sandbox saw every request id at most once, and no request was refused as a repeat.
+    assert set(seen.values()) == {1}
+    assert gateway.requests_received == len(gateway.invoices)
+    # Every row either reached the sandbox exactly once, or is recorded as never sent.
+    never_left = {rid for rid, r in after.items() if r.state is State.NOT_SENT}
+    assert set(seen) == set(after) - never_left
+    assert never_left <= in_flight
+    # The rows the kill caught after they left are UNKNOWN, and stayed so.
+    unknown = {rid for rid, r in after.items() if r.state is State.UNKNOWN}
+    assert unknown and unknown <= in_flight and unknown <= set(seen)
+    # The second run sent exactly the rows the first never recorded.
+    assert len(gateway.invoices) - sent_first == ROWS - len(before)
+    assert all(after[rid].state is State.ACCEPTED for rid in set(after) - set(before))
