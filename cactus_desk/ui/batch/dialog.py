@@ -251,8 +251,8 @@ class BatchDialog(QDialog):
         try:
             columns = list(batch.columns)
             self.grid.clear()
-            self.grid.setColumnCount(len(columns))
-            self.grid.setHorizontalHeaderLabels(columns)
+            self.grid.setColumnCount(len(columns) + 1)
+            self.grid.setHorizontalHeaderLabels([*columns, "Problems"])
             self.grid.setRowCount(len(batch.rows))
             self.grid.setVerticalHeaderLabels([str(row.line) for row in batch.rows])
             for r, row in enumerate(batch.rows):
@@ -271,7 +271,14 @@ class BatchDialog(QDialog):
                         item.setBackground(WARNING_BRUSH)
                         item.setToolTip("\n".join(row.warnings))
                     self.grid.setItem(r, c, item)
+                notes = [f"{key}: {message}" for key, message in row.errors.items()]
+                problems = QTableWidgetItem("; ".join(notes + row.warnings))
+                problems.setFlags(problems.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                if row.errors:
+                    problems.setForeground(QBrush(QColor("#b00020")))
+                self.grid.setItem(r, len(columns), problems)
             self.grid.resizeColumnsToContents()
+            self.grid.horizontalHeader().setStretchLastSection(True)
         finally:
             self._filling = False
 
@@ -302,9 +309,22 @@ class BatchDialog(QDialog):
         item = self.grid.item(row, index)
         return item.toolTip() or None if item is not None else None
 
+    def edit_cell(self, row: int, column: str, text: str) -> None:
+        """Type ``text`` into a cell, as a person fixing it would."""
+        assert self.batch is not None
+        item = self.grid.item(row, list(self.batch.columns).index(column))
+        if item is not None:
+            item.setText(text)
+
+    def checking(self) -> bool:
+        """True while the file is read or rows are checked."""
+        return self._runner.busy()
+
     def _cell_edited(self, item: QTableWidgetItem) -> None:
         if self._filling or self.batch is None:
             return
+        if item.column() >= len(self.batch.columns):
+            return  # the problems column is not a value
         row = self.batch.rows[item.row()]
         wire = self.batch.columns[item.column()]
         row.values[wire] = item.text().strip()
@@ -369,6 +389,9 @@ class BatchDialog(QDialog):
         self.results.setHorizontalHeaderLabels(["request_id", "outcome", "invoice", "message"])
         self.results.setRowCount(len(batch.rows))
         self.results.setVerticalHeaderLabels([str(row.line) for row in batch.rows])
+        for column, width in enumerate((200, 120, 150)):
+            self.results.setColumnWidth(column, width)
+        self.results.horizontalHeader().setStretchLastSection(True)
         self._positions = {row.line: index for index, row in enumerate(batch.rows)}
         self.control = Control()
         self.pause_button.setEnabled(True)
@@ -413,7 +436,7 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.report_button.setEnabled(True)
         self.again_button.setEnabled(True)
-        self.counts.setText(self.counts.text() + " — done.")
+        self.counts.setText(self.counts.text().removesuffix(" (paused)") + " — done.")
         self.results.resizeColumnsToContents()
         self.finished_sending.emit(outcome)
 
@@ -428,9 +451,11 @@ class BatchDialog(QDialog):
         if self.control.paused:
             self.control.resume()
             self.pause_button.setText("Pause")
+            self.counts.setText(self.counts.text().removesuffix(" (paused)"))
         else:
             self.control.pause()
             self.pause_button.setText("Resume")
+            self.counts.setText(self.counts.text() + " (paused)")
 
     def cancel(self) -> None:
         """Send no further row; rows already leaving finish and are recorded."""
