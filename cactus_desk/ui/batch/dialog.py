@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.batch.columns import MappingMemory, mapping_for, missing_columns
+from cactus_desk.batch.ids import batch_prefix
 from cactus_desk.batch.reading import Table, read_table
 from cactus_desk.batch.report import report_rows, write_report
 from cactus_desk.batch.sending import (
@@ -72,6 +73,7 @@ class BatchDialog(QDialog):
     """Import, check, fix, confirm and send one batch file."""
 
     finished_sending = Signal(object)  # BatchOutcome
+    show_in_history = Signal(str)  # the History search that shows this batch's rows
 
     def __init__(
         self,
@@ -146,6 +148,8 @@ class BatchDialog(QDialog):
         self.report_button.clicked.connect(self._ask_report)
         self.again_button = _named(QPushButton("Pay the failed rows again"), "batchAgain")
         self.again_button.clicked.connect(self.pay_failed_again)
+        self.history_button = _named(QPushButton("Show in History"), "batchShowHistory")
+        self.history_button.clicked.connect(self._show_in_history)
         self.results = _named(QTableWidget(), "batchResults")
         self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         progress_page = QWidget()
@@ -157,7 +161,7 @@ class BatchDialog(QDialog):
         for button in (self.pause_button, self.cancel_button):
             controls.addWidget(button)
         controls.addStretch(1)
-        for button in (self.again_button, self.report_button):
+        for button in (self.history_button, self.again_button, self.report_button):
             controls.addWidget(button)
             button.setEnabled(False)
         progress_layout.addLayout(controls)
@@ -436,6 +440,7 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.report_button.setEnabled(True)
         self.again_button.setEnabled(True)
+        self.history_button.setEnabled(True)
         self.counts.setText(self.counts.text().removesuffix(" (paused)") + " — done.")
         self.results.resizeColumnsToContents()
         self.finished_sending.emit(outcome)
@@ -462,6 +467,10 @@ class BatchDialog(QDialog):
         self.control.cancel()
         self.pause_button.setText("Pause")
         self.cancel_button.setEnabled(False)
+
+    def _show_in_history(self) -> None:
+        if self.batch is not None:
+            self.show_in_history.emit(batch_prefix(self.batch.batch_id))
 
     def sending(self) -> bool:
         """True while the batch is being sent."""

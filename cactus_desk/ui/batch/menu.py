@@ -59,10 +59,19 @@ def open_batch(window: MainWindow, path: Path | None = None) -> BatchDialog | No
         balances=balances,
     )
     dialog.finished_sending.connect(lambda _: _refresh_history(window))
+    dialog.show_in_history.connect(lambda text: show_batch_in_history(window, text))
     dialog.setModal(False)
     dialog.show()
     dialog.load(path)
     return dialog
+
+
+def show_batch_in_history(window: MainWindow, search: str) -> None:
+    """The History tab filtered to one batch's rows."""
+    from cactus_desk.ui.main_window import HISTORY_TAB
+
+    window.tabs.setCurrentIndex(HISTORY_TAB)
+    window.history_panel.search_for(search)
 
 
 def _refresh_history(window: MainWindow) -> None:

@@ -15,7 +15,7 @@ from cactus_desk.payouts.states import State
 from cactus_desk.sandbox import Fault
 from cactus_desk.ui.batch.dialog import BatchDialog
 from cactus_desk.ui.batch.menu import save_template
-from cactus_desk.ui.main_window import MainWindow
+from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.batch.files import CARD, CARD_HEADERS, card_rows, write_csv, write_xlsx
 
 
@@ -193,3 +193,19 @@ def test_file_menu_has_import_batch_and_download_template(
     runner = save_template(window, "card", out)
     qtbot.waitUntil(lambda: not runner.busy())
     assert read_table(out).headers[:4] == ("site_login", "amount", "currency", "method")
+
+
+def test_show_in_history_filters_the_history_to_the_batch(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    other = opened(window, qtbot, write_csv(tmp_path / "a.csv", CARD_HEADERS, card_rows(2)))
+    send(other, qtbot)
+    dialog = opened(
+        window, qtbot, write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(3, start=20))
+    )
+    send(dialog, qtbot)
+    assert dialog.history_button.isEnabled()
+    dialog.history_button.click()
+    panel = window.history_panel
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=10_000)
+    assert window.tabs.currentIndex() == HISTORY_TAB
