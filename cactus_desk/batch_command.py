@@ -180,12 +180,16 @@ def _balances(profile: Profile) -> Callable[[], dict[str, Decimal]]:
     return read
 
 
-def _checked(table: Table, profile: Profile, ctx: Context, store: HistoryStore | None) -> Batch:
+def _checked(
+    table: Table, profile: Profile, ctx: Context, store: HistoryStore | None, name: str = ""
+) -> Batch:
     from cactus_desk.batch.columns import MappingMemory, mapping_for
     from cactus_desk.batch.validate import validate_batch
 
     mapping = mapping_for(table.headers, MappingMemory(ctx.data_dir))
-    return validate_batch(table, mapping, profile, history=store, balances=_balances(profile))
+    return validate_batch(
+        table, mapping, profile, history=store, balances=_balances(profile), file_name=name
+    )
 
 
 def _print_problems(batch: Batch, out: TextIO) -> None:
@@ -264,7 +268,7 @@ def _send(args: argparse.Namespace, ctx: Context, table: Table, profile: Profile
         # This process holds the folder: rows a killed run left SUBMITTING get their
         # truthful state (not sent, or unknown) and are then never sent again here.
         recover_interrupted(store)
-        batch = _checked(table, profile, ctx, store)
+        batch = _checked(table, profile, ctx, store, args.file.name)
         if args.pay_failed_again and batch.ok:
             from cactus_desk.batch.sending import existing_records, failed_again_batch
 

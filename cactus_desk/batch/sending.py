@@ -183,6 +183,7 @@ def send_batch(
     if not batch.ok:
         raise ValueError("The batch has errors; fix them before sending.")
     control = control or Control()
+    history.record_batch(batch.entry())  # before any row: the file is known as this batch
     known = existing_records(history, batch)
     progress = Progress(total=len(batch.rows))
     lock = threading.Lock()

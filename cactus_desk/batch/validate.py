@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
@@ -19,7 +20,8 @@ from cactus_desk.batch.ids import batch_id, row_request_id
 from cactus_desk.batch.reading import Table
 from cactus_desk.batch.store import batch_records
 from cactus_desk.catalog import UnknownMethodError, load_catalog
-from cactus_desk.history.port import HistoryReader
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import BatchEntry
 from cactus_desk.money import format_major
 from cactus_desk.payouts.draft import PayoutDraft
 from cactus_desk.payouts.duplicates import find_recent_duplicates, recipient_key
@@ -68,6 +70,20 @@ class Batch:
     warnings: list[str] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)  # available, minor units
     parent: str | None = None
+    file_name: str = ""
+
+    def entry(self) -> BatchEntry:
+        """What the history keeps of this batch."""
+        return BatchEntry(
+            batch_id=self.batch_id,
+            merchant_id=self.profile.merchant_id,
+            site_id=self.profile.site_id,
+            profile_id=self.profile.id,
+            file_sha256=self.file_sha256,
+            file_name=self.file_name,
+            row_count=len(self.rows),
+            parent=self.parent,
+        )
 
     @property
     def bad_rows(self) -> list[BatchRow]:
@@ -113,10 +129,11 @@ def validate_batch(
     mapping: Mapping[int, str],
     profile: Profile,
     *,
-    history: HistoryReader | None = None,
+    history: HistoryStore | None = None,
     balances: BalanceReader | None = None,
     rows: Sequence[BatchRow] | None = None,
     batch: str | None = None,
+    file_name: str = "",
 ) -> Batch:
     """Check every row of ``table`` (or the edited ``rows``) for ``profile``."""
     bid = batch or batch_id(profile.id, table.sha256)
@@ -126,6 +143,7 @@ def validate_batch(
         profile=profile,
         rows=list(rows) if rows is not None else rows_of(table, mapping),
         columns=tuple(mapping[index] for index in sorted(mapping)),
+        file_name=file_name,
     )
     missing = missing_columns(mapping)
     if missing:
@@ -226,8 +244,15 @@ def validate_row(row: BatchRow, batch: Batch) -> None:
         row.payout = payout
 
 
-def check_history(batch: Batch, history: HistoryReader) -> None:
+def check_history(batch: Batch, history: HistoryStore) -> None:
     """Warn of rows repeating a payout of the last 24 hours, and of a file imported before."""
+    for entry in history.batches_for_file(batch.file_sha256):
+        when = datetime.fromtimestamp(entry.created_at / 1000).strftime("%Y-%m-%d %H:%M")
+        same = entry.batch_id == batch.batch_id
+        batch.warnings.append(
+            f"The same file (SHA-256 {batch.file_sha256[:12]}…) was imported on {when} as "
+            f"batch {entry.batch_id}" + (" (this batch)." if same else " through another profile.")
+        )
     earlier = batch_records(history, batch.batch_id)
     if earlier:
         batch.warnings.append(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cactus_desk.gateway.outcomes import PayoutOutcome
 from cactus_desk.history.types import (
+    BatchEntry,
     DuplicateProbe,
     HistoryFilter,
     HistoryRow,
@@ -242,7 +243,22 @@ class HistoryMaintenance(Protocol):
 
 
 @runtime_checkable
-class HistoryStore(PayoutLedger, StatusLedger, HistoryReader, HistoryMaintenance, Protocol):
+class BatchLedger(Protocol):
+    """Batch files and their membership (the rows are found by their derived request ids)."""
+
+    def record_batch(self, entry: BatchEntry) -> BatchEntry:
+        """Keep ``entry`` unless its (merchant, site, batch id) is known; return the stored
+        one (its ``created_at`` is the first import's)."""
+        ...
+
+    def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
+        """Every batch imported from a file with this SHA-256, oldest first."""
+        ...
+
+
+class HistoryStore(
+    PayoutLedger, StatusLedger, HistoryReader, HistoryMaintenance, BatchLedger, Protocol
+):
     """The whole port: what an open history offers."""
 
     def __enter__(self) -> HistoryStore:

@@ -410,3 +410,34 @@ class MaintenanceReport:
     merge_steps: int
     more: bool
     wal_frames_left: int
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """A batch file imported through a profile: its rows' request ids are derived from
+    ``batch_id`` (``cb-<batch_id>-<line>``). ``created_at`` is the first import's."""
+
+    batch_id: str
+    merchant_id: str
+    site_id: int
+    profile_id: str
+    file_sha256: str
+    file_name: str
+    row_count: int
+    parent: str | None = None  # the batch whose refused rows this one pays again
+    created_at: int = 0  # epoch milliseconds; set by the history
+
+
+def batch_entry(row: Any) -> BatchEntry:
+    """A ``BatchEntry`` from a stored row (a mapping by column name)."""
+    return BatchEntry(
+        batch_id=row["batch_id"],
+        merchant_id=row["merchant_id"],
+        site_id=int(row["site_id"]),
+        profile_id=row["profile_id"],
+        file_sha256=row["file_sha256"],
+        file_name=row["file_name"],
+        row_count=int(row["row_count"]),
+        parent=row["parent"],
+        created_at=int(row["created_at"]),
+    )

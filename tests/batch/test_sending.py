@@ -160,3 +160,30 @@ def test_pause_holds_further_rows_and_cancel_sends_no_more(
         assert len(batch_records(store, batch.batch_id)) == 2  # cancelled rows left no record
     finally:
         sender.close()
+
+
+def test_the_batch_and_its_file_are_recorded_before_any_row_and_a_reimport_is_warned(
+    open_store: Callable[[], HistoryStore], gateway: SandboxGateway, tmp_path: Path
+) -> None:
+    store = open_store()
+    path = write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(2))
+    sha = read_table(path).sha256
+    assert store.batches_for_file(sha) == []
+    sender = service(store, gateway)
+    try:
+        batch = batch_of(path, gateway, store)
+        gateway.set_fault(Fault.REJECT)  # every row refused: only the batch entry proves it
+        send_batch(batch, sender)
+    finally:
+        sender.close()
+    [entry] = store.batches_for_file(sha)
+    assert (entry.batch_id, entry.file_sha256, entry.row_count) == (batch.batch_id, sha, 2)
+    assert (entry.merchant_id, entry.site_id, entry.profile_id) == ("sandbox", 101, "p1")
+    assert entry.created_at > 0
+    # Recording it again keeps the first import's entry.
+    assert store.record_batch(batch.entry()) == entry
+    again = batch_of(path, gateway, store)
+    assert any(
+        "was imported on" in warning and f"batch {batch.batch_id} (this batch)" in warning
+        for warning in again.warnings
+    )

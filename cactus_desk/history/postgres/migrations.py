@@ -531,11 +531,25 @@ def _v4_profiles(conn: psycopg.Connection) -> None:
         conn.execute(statement)
 
 
+def _batches(conn: psycopg.Connection) -> None:
+    """Batch files: which file (SHA-256) was imported through which profile as which batch."""
+    conn.execute(
+        'CREATE TABLE batches (merchant_id TEXT COLLATE "C" NOT NULL, site_id BIGINT NOT NULL, '
+        'batch_id TEXT COLLATE "C" NOT NULL, profile_id TEXT NOT NULL, '
+        "file_sha256 TEXT NOT NULL, file_name TEXT NOT NULL, row_count INTEGER NOT NULL, "
+        "parent TEXT, created_at BIGINT NOT NULL, "
+        "created_by TEXT NOT NULL DEFAULT session_user, "
+        "PRIMARY KEY (merchant_id, site_id, batch_id))"
+    )
+    conn.execute("CREATE INDEX batches_file ON batches (file_sha256, created_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
     _v3_attribution,
     _v4_profiles,
+    _batches,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -156,6 +156,18 @@ PROFILE_READ_COLUMNS = (
     "version",
 )
 
+BATCH_COLUMNS = (
+    "merchant_id",
+    "site_id",
+    "batch_id",
+    "profile_id",
+    "file_sha256",
+    "file_name",
+    "row_count",
+    "parent",
+    "created_at",
+)
+
 PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "TABLE payouts": {
         VIEWER: (_READ,),
@@ -177,6 +189,13 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
         MAKER: (_READ, Grant("INSERT", RESEND_COLUMNS)),
         APPROVER: (_READ,),
         ADMIN: (_READ, Grant("INSERT", (*RESEND_COLUMNS, *_IMPORTED))),
+    },
+    # Batch files: a maker records the batches it sends; created_by is the database's.
+    "TABLE batches": {
+        VIEWER: (_READ,),
+        MAKER: (_READ, Grant("INSERT", BATCH_COLUMNS)),
+        APPROVER: (_READ,),
+        ADMIN: (_READ, Grant("INSERT", BATCH_COLUMNS)),
     },
     "TABLE payouts_counts": {
         VIEWER: (_READ,),

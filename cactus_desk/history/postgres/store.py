@@ -47,6 +47,7 @@ from cactus_desk.history.postgres.migrations import (
 )
 from cactus_desk.history.types import (
     BackupError,
+    BatchEntry,
     DuplicateProbe,
     DuplicateRequestIdError,
     HistoryClosedError,
@@ -67,6 +68,7 @@ from cactus_desk.history.types import (
     ResendAudit,
     ResendStart,
     SortKey,
+    batch_entry,
     now_ms,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
@@ -415,6 +417,40 @@ class PostgresHistoryStore:
             return _insert_manual(conn, self._clock(), event)
 
     # -- callbacks and manual states ------------------------------------------------------
+
+    def record_batch(self, entry: BatchEntry) -> BatchEntry:
+        """Keep ``entry`` unless its batch is known; return the stored one."""
+        values = (
+            entry.merchant_id,
+            entry.site_id,
+            entry.batch_id,
+            entry.profile_id,
+            entry.file_sha256,
+            entry.file_name,
+            entry.row_count,
+            entry.parent,
+        )
+        with self._write("send payouts") as conn:
+            conn.execute(
+                "INSERT INTO batches (merchant_id, site_id, batch_id, profile_id, file_sha256, "
+                "file_name, row_count, parent, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*values, self._clock()),
+            )
+            row = conn.execute(
+                "SELECT * FROM batches WHERE merchant_id = %s AND site_id = %s AND batch_id = %s",
+                (entry.merchant_id, entry.site_id, entry.batch_id),
+            ).fetchone()
+        return batch_entry(row)
+
+    def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
+        """Every batch imported from a file with this SHA-256, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE file_sha256 = %s ORDER BY created_at, batch_id",
+                (file_sha256,),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
 
     def record_rejected_callback(
         self,

@@ -578,6 +578,17 @@ def _v9_filtered_sorts(conn: sqlite3.Connection) -> None:
     _rebuild_sort_counts(conn)
 
 
+def _batches(conn: sqlite3.Connection) -> None:
+    """Batch files: which file (SHA-256) was imported through which profile as which batch."""
+    conn.execute(
+        "CREATE TABLE batches (merchant_id TEXT NOT NULL, site_id INTEGER NOT NULL, "
+        "batch_id TEXT NOT NULL, profile_id TEXT NOT NULL, file_sha256 TEXT NOT NULL, "
+        "file_name TEXT NOT NULL, row_count INTEGER NOT NULL, parent TEXT, "
+        "created_at INTEGER NOT NULL, PRIMARY KEY (merchant_id, site_id, batch_id))"
+    )
+    conn.execute("CREATE INDEX batches_file ON batches (file_sha256, created_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -588,6 +599,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_unverified_refusals,
     _v8_fast_history_reads,
     _v9_filtered_sorts,
+    _batches,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -50,6 +50,7 @@ from cactus_desk.history.sqlite.migrations import (
 )
 from cactus_desk.history.types import (
     BackupError,
+    BatchEntry,
     DuplicateProbe,
     DuplicateRequestIdError,
     HistoryClosedError,
@@ -69,6 +70,7 @@ from cactus_desk.history.types import (
     ResendAudit,
     ResendStart,
     SortKey,
+    batch_entry,
     now_ms,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
@@ -1356,6 +1358,40 @@ class SqliteHistoryStore:
         """Append an operator's event (source manual) to the audit trail; return its id."""
         with self._write() as conn:
             return _insert_manual(conn, self._clock(), event)
+
+    def record_batch(self, entry: BatchEntry) -> BatchEntry:
+        """Keep ``entry`` unless its batch is known; return the stored one."""
+        values = (
+            entry.merchant_id,
+            entry.site_id,
+            entry.batch_id,
+            entry.profile_id,
+            entry.file_sha256,
+            entry.file_name,
+            entry.row_count,
+            entry.parent,
+        )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO batches (merchant_id, site_id, batch_id, profile_id, "
+                "file_sha256, file_name, row_count, parent, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, self._clock()),
+            )
+            row = conn.execute(
+                "SELECT * FROM batches WHERE merchant_id = ? AND site_id = ? AND batch_id = ?",
+                (entry.merchant_id, entry.site_id, entry.batch_id),
+            ).fetchone()
+        return batch_entry(row)
+
+    def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
+        """Every batch imported from a file with this SHA-256, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE file_sha256 = ? ORDER BY created_at, batch_id",
+                (file_sha256,),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
 
     def record_rejected_callback(
         self,

@@ -228,6 +228,7 @@ class BatchDialog(QDialog):
         )
         rows = self.batch.rows if self.batch is not None and self.batch.profile == profile else None
         history, mapping = self._history, dict(self._mapping)
+        file_name = self.file_label.text()
         balances = None
         if self._balances is not None:
             reader = self._balances
@@ -236,7 +237,13 @@ class BatchDialog(QDialog):
 
         def check() -> Batch:
             return validate_batch(
-                table, mapping, profile, history=history, balances=balances, rows=rows
+                table,
+                mapping,
+                profile,
+                history=history,
+                balances=balances,
+                rows=rows,
+                file_name=file_name,
             )
 
         self._runner.run(check, self._checked, self._failed, channel="check")
