@@ -68,9 +68,7 @@ def open_batch(window: MainWindow, path: Path | None = None) -> BatchDialog | No
 
 def show_batch_in_history(window: MainWindow, search: str) -> None:
     """The History tab filtered to one batch's rows."""
-    from cactus_desk.ui.main_window import HISTORY_TAB
-
-    window.tabs.setCurrentIndex(HISTORY_TAB)
+    window.focus_history_search()  # shows the History tab
     window.history_panel.search_for(search)
 
 
