@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QCloseEvent, QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -478,6 +478,17 @@ class BatchDialog(QDialog):
     def _show_in_history(self) -> None:
         if self.batch is not None:
             self.show_in_history.emit(batch_prefix(self.batch.batch_id))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """While sending, stay open: rows in flight must be seen through (or cancelled)."""
+        if self.sending():
+            self.counts.setText(
+                self.counts.text().removesuffix(" — cancel or wait before closing.")
+                + " — cancel or wait before closing."
+            )
+            event.ignore()
+            return
+        super().closeEvent(event)
 
     def sending(self) -> bool:
         """True while the batch is being sent."""

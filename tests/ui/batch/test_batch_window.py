@@ -171,6 +171,9 @@ def test_pause_resume_and_cancel_keep_the_window_responsive(
     qtbot.waitUntil(lambda: dialog.progress_bar.value() >= 4, timeout=20_000)
     dialog.toggle_pause()
     assert dialog.pause_button.text() == "Resume"
+    assert "(paused)" in dialog.counts.text()
+    assert not dialog.close()  # a batch in flight keeps its dialog open
+    assert dialog.isVisible() and "cancel or wait" in dialog.counts.text()
     dialog.toggle_pause()
     dialog.cancel()
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=20_000)
@@ -180,6 +183,7 @@ def test_pause_resume_and_cancel_keep_the_window_responsive(
     assert 4 <= sent < 40
     assert outcome.count("cancelled") == 40 - sent
     assert dialog.again_button.isEnabled() and dialog.report_button.isEnabled()
+    assert dialog.close()
 
 
 def test_file_menu_has_import_batch_and_download_template(
