@@ -29,6 +29,7 @@ GROUPS = (
     ("responsiveness",),
     ("history", "5m"),
     ("writes",),
+    ("batch",),
 )
 # --quick: the sizes stand in for 1M and 5M.
 QUICK_ROWS = {DEFAULT_ROWS: 2000, LARGE_ROWS: 3000}

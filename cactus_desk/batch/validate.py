@@ -24,7 +24,7 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import BatchEntry
 from cactus_desk.money import format_major
 from cactus_desk.payouts.draft import PayoutDraft
-from cactus_desk.payouts.duplicates import find_recent_duplicates, recipient_key
+from cactus_desk.payouts.duplicates import find_recent_duplicates_many, recipient_key
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, payout_for
 from cactus_desk.payouts.submit import recorded_attempt
 from cactus_desk.profiles import Profile
@@ -261,12 +261,14 @@ def check_history(batch: Batch, history: HistoryStore) -> None:
             f"{batch.batch_id}); sending it again sends only rows never sent."
         )
     own = {record.request_id for record in earlier}
-    for row in batch.rows:
-        if row.payout is None:
-            continue
+    checked = [row for row in batch.rows if row.payout is not None]
+    found = find_recent_duplicates_many(
+        history, [recorded_attempt(row.payout) for row in checked if row.payout is not None]
+    )
+    for row, records in zip(checked, found, strict=True):
         repeats = [
             record
-            for record in find_recent_duplicates(history, recorded_attempt(row.payout))
+            for record in records
             if record.request_id not in own and record.request_id != row.request_id
         ]
         if repeats:

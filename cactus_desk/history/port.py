@@ -188,6 +188,11 @@ class HistoryReader(Protocol):
         """Recent records like ``probe``, newest first: the duplicate guard's candidates."""
         ...
 
+    def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
+        """``recent_similar`` for many probes in one index-backed lookup: the candidates of
+        ``probes[i]`` at index ``i``, each newest first (a batch's duplicate check)."""
+        ...
+
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, latest name)`` of every profile in the history."""
         ...

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cactus_desk.masking import scrub_card_numbers
 from cactus_desk.payouts.states import State
 
 if TYPE_CHECKING:
@@ -441,3 +443,25 @@ def batch_entry(row: Any) -> BatchEntry:
         parent=row["parent"],
         created_at=int(row["created_at"]),
     )
+
+
+ProbeKey = tuple[int, str, str, str]  # amount_minor, currency, site_login, method
+
+
+def probe_groups(
+    probes: Sequence[DuplicateProbe],
+) -> dict[tuple[str, int, tuple[str, ...]], dict[ProbeKey, list[int]]]:
+    """The probes' indexes by their lookup key, grouped by (environment, window start,
+    excluded states): one statement per group."""
+    groups: dict[tuple[str, int, tuple[str, ...]], dict[ProbeKey, list[int]]] = {}
+    for index, probe in enumerate(probes):
+        excluded = tuple(sorted(str(state) for state in probe.exclude_states))
+        key = (
+            probe.amount_minor,
+            probe.currency,
+            scrub_card_numbers(probe.site_login),
+            probe.method,
+        )
+        group = groups.setdefault((probe.environment, probe.since, excluded), {})
+        group.setdefault(key, []).append(index)
+    return groups

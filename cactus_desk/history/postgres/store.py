@@ -70,6 +70,7 @@ from cactus_desk.history.types import (
     SortKey,
     batch_entry,
     now_ms,
+    probe_groups,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
@@ -611,6 +612,35 @@ class PostgresHistoryStore:
                 ),
             ).fetchall()
         return [_payout_record(row) for row in found]
+
+    def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
+        """``recent_similar`` for every probe in one statement per (environment, window,
+        excluded states): each probe a seek in ``payouts_similar``."""
+        found: list[list[PayoutRecord]] = [[] for _ in probes]
+        for (environment, since, excluded), keys in probe_groups(probes).items():
+            amounts = [key[0] for key in keys]
+            currencies = [key[1] for key in keys]
+            logins = [key[2] for key in keys]
+            methods = [key[3] for key in keys]
+            with self._connection() as conn:
+                rows_found = conn.execute(
+                    "SELECT * FROM payouts WHERE id IN (SELECT payouts.id FROM "
+                    "unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+                    "AS probe (amount_minor, currency, site_login, method) "
+                    "JOIN payouts ON payouts.site_login = probe.site_login "
+                    "AND payouts.amount_minor = probe.amount_minor "
+                    "AND payouts.currency = probe.currency AND payouts.method = probe.method "
+                    "AND payouts.created_at >= %s "
+                    "WHERE payouts.environment = %s AND NOT (payouts.state = ANY(%s))) "
+                    "ORDER BY created_at DESC, id DESC",
+                    (amounts, currencies, logins, methods, since, environment, list(excluded)),
+                ).fetchall()
+            for row in rows_found:
+                record = _payout_record(row)
+                key = (record.amount_minor, record.currency, record.site_login, record.method)
+                for index in keys.get(key, ()):
+                    found[index].append(record)
+        return found
 
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""

@@ -72,6 +72,7 @@ from cactus_desk.history.types import (
     SortKey,
     batch_entry,
     now_ms,
+    probe_groups,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
@@ -1278,6 +1279,35 @@ class SqliteHistoryStore:
                 ),
             ).fetchall()
         return [_payout_record(row) for row in rows]
+
+    def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
+        """``recent_similar`` for every probe in one statement per (environment, window,
+        excluded states): the probes are the outer loop, each a seek in ``payouts_by_amount``."""
+        found: list[list[PayoutRecord]] = [[] for _ in probes]
+        for (environment, since, excluded), keys in probe_groups(probes).items():
+            probe_json = json.dumps([list(key) for key in keys])
+            with self._connection() as conn:
+                rows = conn.execute(
+                    "WITH probe (amount_minor, currency, site_login, method) AS ("
+                    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                    "json_extract(value, '$[2]'), json_extract(value, '$[3]') "
+                    "FROM json_each(?)) "
+                    "SELECT * FROM payouts WHERE id IN (SELECT payouts.id FROM probe "
+                    "CROSS JOIN payouts ON payouts.amount_minor = probe.amount_minor "
+                    # Unary plus: a seek by amount per probe, never a walk of a day's rows.
+                    "AND +payouts.currency = probe.currency "
+                    "AND payouts.site_login = probe.site_login AND payouts.method = probe.method "
+                    "WHERE payouts.environment = ? AND +payouts.created_at >= ? "
+                    f"AND payouts.state NOT IN ({', '.join('?' * len(excluded))})) "
+                    "ORDER BY created_at DESC, id DESC",
+                    (probe_json, environment, since, *excluded),
+                ).fetchall()
+            for row in rows:
+                record = _payout_record(row)
+                key = (record.amount_minor, record.currency, record.site_login, record.method)
+                for index in keys.get(key, ()):
+                    found[index].append(record)
+        return found
 
     def interrupted_attempts(self) -> list[InterruptedAttempt]:
         """Attempts still SUBMITTING (left by a crash when no other process is sending)."""
