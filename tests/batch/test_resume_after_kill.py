@@ -1,5 +1,6 @@
 """A real ``cactus-desk batch send`` process killed (SIGKILL) mid-batch, then run again on
-the same file: only rows never sent are sent, and rows left in doubt are not resent."""
+the same file: only rows never sent are sent, and rows left in doubt are not resent; the
+sandbox's own count of the requests it received shows each request_id exactly once."""
 
 from __future__ import annotations
 
@@ -127,8 +128,15 @@ def test_a_killed_batch_resumes_sending_only_rows_never_sent(
         after = {record.request_id: record for record in store.iter_records()}
     assert len(after) == ROWS
     seen = Counter(invoice["request_id"] for invoice in gateway.invoices)
-    # The sandbox made at most one invoice per request id (it refuses a repeated id).
+    # The sandbox made at most one invoice per request id (it refuses a repeated id)...
     assert set(seen.values()) == {1}
+    # ...and it received each request id at most once over both runs: its own count of the
+    # payout requests that reached it, refused repeats included, not what the history says.
+    received = gateway.request_ids_received
+    assert sum(received.values()) == gateway.requests_received
+    assert set(received.values()) == {1}, {rid: n for rid, n in received.items() if n > 1}
+    assert set(received) == set(seen)  # every request that arrived was accepted
+    assert set(received) <= set(after)
     # Rows the first run never recorded were all sent by the second, once, and accepted.
     new = set(after) - set(before)
     assert len(new) == ROWS - len(before)
@@ -141,5 +149,7 @@ def test_a_killed_batch_resumes_sending_only_rows_never_sent(
         if after[rid].state is State.NOT_SENT:
             assert rid not in seen
     assert any(after[rid].state is State.UNKNOWN for rid in in_flight)
-    # Every row the sandbox did not see is one the kill caught before it left.
-    assert set(after) - set(seen) <= in_flight
+    # Every row the sandbox did not see is one the kill caught before it left, and every row
+    # that was not caught mid-send reached the sandbox exactly once.
+    assert set(after) - set(received) <= in_flight
+    assert all(received.get(rid) == 1 for rid in set(after) - in_flight)

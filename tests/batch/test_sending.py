@@ -187,3 +187,30 @@ def test_the_batch_and_its_file_are_recorded_before_any_row_and_a_reimport_is_wa
         "was imported on" in warning and f"batch {batch.batch_id} (this batch)" in warning
         for warning in again.warnings
     )
+
+
+def test_the_sandbox_counts_every_request_it_receives_per_request_id(
+    open_store: Callable[[], HistoryStore], gateway: SandboxGateway, tmp_path: Path
+) -> None:
+    """The count the kill test relies on: a repeated request id is counted twice even though
+    the sandbox refuses it and makes no second invoice."""
+    from cactus_desk.gateway.client import CactusClient
+
+    store = open_store()
+    path = write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(3))
+    sender = service(store, gateway)
+    try:
+        batch = batch_of(path, gateway, store)
+        send_batch(batch, sender, concurrency=2)
+        row = batch.rows[0]
+        assert row.payout is not None
+        client = CactusClient(gateway.base_url, read_timeout=30)
+        try:
+            client.payout(row.payout.wire_request(), gateway.salt)
+        finally:
+            client.close()
+    finally:
+        sender.close()
+    received = gateway.request_ids_received
+    assert received == {batch.rows[0].request_id: 2, **{r.request_id: 1 for r in batch.rows[1:]}}
+    assert len(gateway.invoices) == 3
