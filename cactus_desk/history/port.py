@@ -260,6 +260,10 @@ class BatchLedger(Protocol):
         """Every batch imported from a file with this SHA-256, oldest first."""
         ...
 
+    def recent_batches(self, limit: int = 100) -> list[BatchEntry]:
+        """The ``limit`` most recently imported batches, newest first."""
+        ...
+
 
 class HistoryStore(
     PayoutLedger, StatusLedger, HistoryReader, HistoryMaintenance, BatchLedger, Protocol

@@ -613,6 +613,9 @@ class MainWindow(QMainWindow):
             self._history_panel.resendRequested.connect(self.open_resend)
             self._history_note.setVisible(False)
             self._history_layout.addWidget(self._history_panel)
+            from cactus_desk.ui.batch.history_pane import install_batches_pane
+
+            install_batches_pane(self, self._history_panel)
         return self._history_panel
 
     @property

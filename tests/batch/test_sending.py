@@ -214,3 +214,32 @@ def test_the_sandbox_counts_every_request_it_receives_per_request_id(
     received = gateway.request_ids_received
     assert received == {batch.rows[0].request_id: 2, **{r.request_id: 1 for r in batch.rows[1:]}}
     assert len(gateway.invoices) == 3
+
+
+def test_recent_batches_lists_the_newest_first_and_summaries_count_rows_never_sent(
+    open_store: Callable[[], HistoryStore], gateway: SandboxGateway, tmp_path: Path
+) -> None:
+    from cactus_desk.batch.summary import batch_summaries, interrupted_batches
+
+    store = open_store()
+    sender = service(store, gateway)
+    try:
+        done = batch_of(write_csv(tmp_path / "a.csv", CARD_HEADERS, card_rows(2)), gateway, store)
+        send_batch(done, sender)
+        stopped = batch_of(
+            write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(4, start=10)), gateway, store
+        )
+        control = Control()
+        control.cancel()  # recorded as a batch, no row sent
+        send_batch(stopped, sender, control=control)
+    finally:
+        sender.close()
+    entries = store.recent_batches(10)
+    assert {entry.batch_id for entry in entries} == {done.batch_id, stopped.batch_id}
+    assert entries == sorted(entries, key=lambda e: (e.created_at, e.batch_id), reverse=True)
+    assert len(store.recent_batches(1)) == 1
+    summaries = {summary.entry.batch_id: summary for summary in batch_summaries(store)}
+    assert summaries[done.batch_id].recorded == 2 and not summaries[done.batch_id].interrupted
+    assert summaries[stopped.batch_id].never_sent == 4
+    assert [s.entry.batch_id for s in interrupted_batches(store)] == [stopped.batch_id]
+    assert summaries[done.batch_id].totals_text() == "2 accepted"

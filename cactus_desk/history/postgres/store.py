@@ -444,6 +444,15 @@ class PostgresHistoryStore:
             ).fetchone()
         return batch_entry(row)
 
+    def recent_batches(self, limit: int = 100) -> list[BatchEntry]:
+        """The ``limit`` most recently imported batches, newest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches ORDER BY created_at DESC, batch_id DESC LIMIT %s",
+                (max(0, int(limit)),),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
+
     def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
         """Every batch imported from a file with this SHA-256, oldest first."""
         with self._connection() as conn:

@@ -76,6 +76,11 @@ def _refresh_history(window: MainWindow) -> None:
     panel = window._history_panel  # only when the History tab was built
     if panel is not None:
         panel.refresh()
+        from cactus_desk.ui.batch.history_pane import BatchesPane
+
+        pane = window.findChild(BatchesPane)
+        if pane is not None:
+            pane.refresh()
 
 
 def download_template(window: MainWindow) -> None:
