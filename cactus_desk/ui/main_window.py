@@ -960,6 +960,9 @@ class MainWindow(QMainWindow):
             self._recovery_banner.show_message(
                 " ".join(part for part in (note, text) if part), show_button=bool(self._recovered)
             )
+        from cactus_desk.ui.batch.interrupted import notice_interrupted_batches
+
+        notice_interrupted_batches(self, store)  # after the settling: in doubt is UNKNOWN
         if check_pending:
             self._runner.run(
                 store.check_integrity,

@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from cactus_desk.ui.main_window import MainWindow
 
 
-def open_batch(window: MainWindow, path: Path | None = None) -> BatchDialog | None:
-    """Open the batch dialog on ``path`` (asked for when None); None when none was chosen."""
+def open_batch(
+    window: MainWindow, path: Path | None = None, profile_id: str | None = None
+) -> BatchDialog | None:
+    """Open the batch dialog on ``path`` (asked for when None) with ``profile_id`` chosen
+    (when given and known); None when no file was chosen."""
     if path is None:
         name, _ = QFileDialog.getOpenFileName(
             window,
@@ -61,6 +64,8 @@ def open_batch(window: MainWindow, path: Path | None = None) -> BatchDialog | No
     dialog.finished_sending.connect(lambda _: _refresh_history(window))
     dialog.show_in_history.connect(lambda text: show_batch_in_history(window, text))
     dialog.setModal(False)
+    if profile_id is not None and dialog.profile_box.findData(profile_id) >= 0:
+        dialog.profile_box.setCurrentIndex(dialog.profile_box.findData(profile_id))
     dialog.show()
     dialog.load(path)
     return dialog
