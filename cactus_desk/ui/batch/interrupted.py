@@ -34,8 +34,9 @@ def _rows(count: int) -> str:
 def notice_text(summary: BatchSummary, profile_name: str) -> str:
     """What the clerk is told about one interrupted batch."""
     entry = summary.entry
+    name = entry.file_name or "a file"
     text = (
-        f"The batch from {entry.file_name or 'a file'} (profile {profile_name}, batch {entry.batch_id}) "
+        f"The batch from {name} (profile {profile_name}, batch {entry.batch_id}) "
         f"was interrupted: {summary.never_sent} of its {entry.row_count} rows were never sent."
     )
     if summary.in_doubt:
