@@ -50,13 +50,14 @@ HEADERS = ["site_login", "amount", "currency", "method", "card_number", "card_ho
 MERCHANT, SITE = "m_cactus_main", 101  # the generated history's main shop (live)
 
 
-def card_rows(count: int, seed: int) -> list[list[str]]:
-    """``count`` valid RUB card payouts to different logins, amounts spread as people pay."""
+def card_rows(count: int, seed: int, top_minor: int = 500_000) -> list[list[str]]:
+    """``count`` valid RUB card payouts to different logins, amounts spread as people pay
+    (1.00 to ``top_minor`` kopecks)."""
     rng = random.Random(seed)
     return [
         [
             f"batch{seed}.user{n:05d}",
-            f"{rng.randint(100, 500_000) / 100:.2f}",
+            f"{rng.randint(100, top_minor) / 100:.2f}",
             "RUB",
             "card",
             CARD,
@@ -204,7 +205,8 @@ def ui_stall_figure(history_source: Path, folder: Path) -> Result:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     data = folder / "desk"
     copy_history(history_source, data)
-    path = write_xlsx(folder / "payouts-ui.xlsx", card_rows(UI_ROWS, seed=7))
+    # Small amounts: 10,000 rows stay within the window's sandbox balance (every row accepted).
+    path = write_xlsx(folder / "payouts-ui.xlsx", card_rows(UI_ROWS, seed=7, top_minor=9_999))
     window = build_main_window(["--data-dir", str(data), "--sandbox"])
     window.resize(1280, 800)
     window.show()
@@ -248,6 +250,8 @@ def ui_stall_figure(history_source: Path, folder: Path) -> Result:
     dialog.wait_idle()
     dialog.close()
     window.shutdown()
+    if accepted != UI_ROWS:
+        raise RuntimeError(f"only {accepted} of {UI_ROWS} rows were accepted")
     return Result(
         "batch_ui_stall_p99",
         round(statistics.quantiles(stalls, n=100, method="inclusive")[98], 1),
