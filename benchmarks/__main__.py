@@ -33,6 +33,7 @@ GROUPS = (
     ("writes",),
     ("pg_live",),
     ("pg_history",),
+    ("batch",),
 )
 # --quick: the sizes stand in for 1M and 5M.
 QUICK_ROWS = {DEFAULT_ROWS: 2000, LARGE_ROWS: 3000}

@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cactus_desk import payout_command
 
     payout_command.add_parser(commands, _cmd_payout_send)
+    from cactus_desk import batch_command
+
+    batch_command.add_parser(commands, _cmd_batch)
     from cactus_desk import team_command
 
     team_actions = team_command.add_parser(commands, _cmd_team_connect)
@@ -863,6 +866,12 @@ def _cmd_payout_send(args: argparse.Namespace, ctx: Context) -> int:
     from cactus_desk import payout_command
 
     return payout_command.run(args, ctx)
+
+
+def _cmd_batch(args: argparse.Namespace, ctx: Context) -> int:
+    from cactus_desk import batch_command
+
+    return batch_command.run(args, ctx)
 
 
 # --- invoice statuses: the callback receiver, callback import, manual reconciliation ---------

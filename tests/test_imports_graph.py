@@ -23,6 +23,7 @@ SEAMS = {
     "cactus_desk.team_command": "the team command loads only what it uses",
     "cactus_desk.approvals_command": "the approvals command loads only what it uses",
     "cactus_desk.team_approvals_command": "the policy and audit commands load what they use",
+    "cactus_desk.batch_command": "the batch command loads only what it uses",
     "cactus_desk.payouts.send": "the gateway client (httpx) loads on the first send, not at start",
     "cactus_desk.payouts.draft": "PayoutDraft (pydantic) loads when named, not for the checks",
     "cactus_desk.selftest": "composition root of the self-test",

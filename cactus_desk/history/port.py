@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cactus_desk.gateway.outcomes import PayoutOutcome
 from cactus_desk.history.types import (
+    BatchEntry,
     DayTotal,
     DuplicateProbe,
     HistoryFilter,
@@ -193,6 +194,11 @@ class HistoryReader(Protocol):
         """Recent records like ``probe``, newest first: the duplicate guard's candidates."""
         ...
 
+    def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
+        """``recent_similar`` for many probes in one index-backed lookup: the candidates of
+        ``probes[i]`` at index ``i``, each newest first (a batch's duplicate check)."""
+        ...
+
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, latest name)`` of every profile in the history."""
         ...
@@ -257,7 +263,26 @@ class HistoryMaintenance(Protocol):
 
 
 @runtime_checkable
-class HistoryStore(PayoutLedger, StatusLedger, HistoryReader, HistoryMaintenance, Protocol):
+class BatchLedger(Protocol):
+    """Batch files and their membership (the rows are found by their derived request ids)."""
+
+    def record_batch(self, entry: BatchEntry) -> BatchEntry:
+        """Keep ``entry`` unless its (merchant, site, batch id) is known; return the stored
+        one (its ``created_at`` is the first import's)."""
+        ...
+
+    def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
+        """Every batch imported from a file with this SHA-256, oldest first."""
+        ...
+
+    def recent_batches(self, limit: int = 100) -> list[BatchEntry]:
+        """The ``limit`` most recently imported batches, newest first."""
+        ...
+
+
+class HistoryStore(
+    PayoutLedger, StatusLedger, HistoryReader, HistoryMaintenance, BatchLedger, Protocol
+):
     """The whole port: what an open history offers."""
 
     def __enter__(self) -> HistoryStore:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cactus_desk.masking import scrub_card_numbers
 from cactus_desk.payouts.states import State
 
 if TYPE_CHECKING:
@@ -471,3 +473,56 @@ class MaintenanceReport:
     merge_steps: int
     more: bool
     wal_frames_left: int
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """A batch file imported through a profile: its rows' request ids are derived from
+    ``batch_id`` (``cb-<batch_id>-<line>``). ``created_at`` is the first import's."""
+
+    batch_id: str
+    merchant_id: str
+    site_id: int
+    profile_id: str
+    file_sha256: str
+    file_name: str
+    row_count: int
+    parent: str | None = None  # the batch whose refused rows this one pays again
+    created_at: int = 0  # epoch milliseconds; set by the history
+
+
+def batch_entry(row: Any) -> BatchEntry:
+    """A ``BatchEntry`` from a stored row (a mapping by column name)."""
+    return BatchEntry(
+        batch_id=row["batch_id"],
+        merchant_id=row["merchant_id"],
+        site_id=int(row["site_id"]),
+        profile_id=row["profile_id"],
+        file_sha256=row["file_sha256"],
+        file_name=row["file_name"],
+        row_count=int(row["row_count"]),
+        parent=row["parent"],
+        created_at=int(row["created_at"]),
+    )
+
+
+ProbeKey = tuple[int, str, str, str]  # amount_minor, currency, site_login, method
+
+
+def probe_groups(
+    probes: Sequence[DuplicateProbe],
+) -> dict[tuple[str, int, tuple[str, ...]], dict[ProbeKey, list[int]]]:
+    """The probes' indexes by their lookup key, grouped by (environment, window start,
+    excluded states): one statement per group."""
+    groups: dict[tuple[str, int, tuple[str, ...]], dict[ProbeKey, list[int]]] = {}
+    for index, probe in enumerate(probes):
+        excluded = tuple(sorted(str(state) for state in probe.exclude_states))
+        key = (
+            probe.amount_minor,
+            probe.currency,
+            scrub_card_numbers(probe.site_login),
+            probe.method,
+        )
+        group = groups.setdefault((probe.environment, probe.since, excluded), {})
+        group.setdefault(key, []).append(index)
+    return groups

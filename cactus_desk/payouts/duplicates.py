@@ -12,7 +12,7 @@ is kept.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cactus_desk.catalog import UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
@@ -91,4 +91,36 @@ def find_recent_duplicates(
         fields = record.request.get("additional_fields") or {}
         if recipient_key(record.method, fields) == wanted:
             matches.append(record)
+    return matches
+
+
+def find_recent_duplicates_many(
+    store: HistoryReader, attempts: Sequence[NewAttempt], now: int | None = None
+) -> list[list[PayoutRecord]]:
+    """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
+    moment = now_ms() if now is None else now
+    probes = [
+        DuplicateProbe(
+            environment=attempt.environment,
+            site_login=attempt.site_login,
+            method=attempt.method,
+            currency=attempt.currency,
+            amount_minor=attempt.amount_minor,
+            since=moment - WINDOW_MS,
+            exclude_states=_NO_MONEY_MOVED,
+        )
+        for attempt in attempts
+    ]
+    found = store.recent_similar_many(probes)
+    matches: list[list[PayoutRecord]] = []
+    for attempt, candidates in zip(attempts, found, strict=True):
+        wanted = recipient_key(attempt.method, attempt.request_fields)
+        matches.append(
+            [
+                record
+                for record in candidates
+                if recipient_key(record.method, record.request.get("additional_fields") or {})
+                == wanted
+            ]
+        )
     return matches

@@ -8,6 +8,7 @@ import secrets
 import socket
 import struct
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,6 +162,7 @@ class SandboxGateway:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests_received = 0
+        self._request_ids: Counter[str] = Counter()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         # Called on the handler thread with each invoice the sandbox creates; keep it quick.
@@ -250,6 +252,13 @@ class SandboxGateway:
         with self._lock:
             return self._requests_received
 
+    @property
+    def request_ids_received(self) -> dict[str, int]:
+        """How many payout POSTs reached the handler per ``request_id`` their body named
+        (refused and repeated ones included): what the gateway saw, whatever it answered."""
+        with self._lock:
+            return dict(self._request_ids)
+
     def available(self, currency: str) -> int:
         """The available balance in ``currency``, in minor units."""
         return self._ledger.available(currency)
@@ -311,6 +320,9 @@ class SandboxGateway:
             self._requests_received += 1
         setting = self._faults.take()
         body = handler.read_json_object()
+        if body is not None and isinstance(body.get("request_id"), str):
+            with self._lock:
+                self._request_ids[body["request_id"]] += 1
         if setting is not None and setting.fault in (Fault.REJECT, Fault.REFUSE_WITHOUT_ID):
             log.info("sandbox: fault %s", setting.fault)
             echo = body is not None and setting.fault is Fault.REJECT

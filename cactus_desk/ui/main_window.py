@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from cactus_desk.secrets import SecretStore
     from cactus_desk.ui.alerts import AlertWatcher
     from cactus_desk.ui.approvals.tab import ApprovalsPort, ApprovalsTab
+    from cactus_desk.ui.batch.dialog import BatchDialog
     from cactus_desk.ui.dialogs.import_callbacks import ImportCallbacksDialog
     from cactus_desk.ui.dialogs.recovery import RecoveryBanner
     from cactus_desk.ui.history.live_updates import LiveStatuses
@@ -462,6 +463,8 @@ class MainWindow(QMainWindow):
                 opened.store.close()
             return
         self._import_action.setEnabled(True)
+        self._batch_action.setEnabled(True)
+        self._template_action.setEnabled(True)
         if opened.store is None:
             assert opened.damage is not None
             self._history_damaged(opened.damage)
@@ -707,6 +710,9 @@ class MainWindow(QMainWindow):
             self._history_panel.filters_bar.use_saved_filters(SavedFilterStore(self.data_dir))
             self._history_note.setVisible(False)
             self._history_layout.addWidget(self._history_panel)
+            from cactus_desk.ui.batch.history_pane import install_batches_pane
+
+            install_batches_pane(self, self._history_panel)
         return self._history_panel
 
     @property
@@ -955,9 +961,19 @@ class MainWindow(QMainWindow):
         self._import_action.setObjectName("importCallbacksAction")
         self._import_action.triggered.connect(self.open_import_callbacks)
         file_menu.addAction(self._import_action)
+        self._batch_action = QAction("Import &batch…", self)
+        self._batch_action.setObjectName("importBatchAction")
+        self._batch_action.triggered.connect(lambda: self.open_batch())
+        file_menu.addAction(self._batch_action)
+        self._template_action = QAction("Download &template…", self)
+        self._template_action.setObjectName("batchTemplateAction")
+        self._template_action.triggered.connect(self.open_batch_template)
+        file_menu.addAction(self._template_action)
         # Enabled by finish_startup, once the profiles and the history are there.
         for action in (self._profiles_action, self._sandbox_action, self._import_action):
             action.setEnabled(False)
+        self._batch_action.setEnabled(False)
+        self._template_action.setEnabled(False)
         file_menu.addSeparator()
         self._quit_action = QAction("&Quit", self)
         self._quit_action.triggered.connect(self.close)
@@ -1048,6 +1064,18 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def open_batch(self, path: Path | None = None) -> BatchDialog | None:
+        """Import a batch file (asked for when not given) into the batch dialog."""
+        from cactus_desk.ui.batch.menu import open_batch
+
+        return open_batch(self, path)
+
+    def open_batch_template(self) -> None:
+        """Write a batch template for a method the person picks."""
+        from cactus_desk.ui.batch.menu import download_template
+
+        download_template(self)
+
     def _callbacks_imported(self) -> None:
         if self._history_panel is not None:
             self._history_panel.refresh()
@@ -1115,6 +1143,9 @@ class MainWindow(QMainWindow):
             self._recovery_banner.show_message(
                 " ".join(part for part in (note, text) if part), show_button=bool(self._recovered)
             )
+        from cactus_desk.ui.batch.interrupted import notice_interrupted_batches
+
+        notice_interrupted_batches(self, store)  # after the settling: in doubt is UNKNOWN
         if check_pending:
             self._runner.run(
                 store.check_integrity,

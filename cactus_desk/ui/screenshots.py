@@ -152,6 +152,10 @@ def render(outdir: Path) -> list[Path]:
             if rows:
                 panel.view.selectRow(rows - 1)  # the first payout, with its whole timeline
             written.append(_save(window, outdir / "history.png"))
+
+            from cactus_desk.ui.batch.screenshots import render_batch
+
+            written += render_batch(window, outdir)
         finally:
             window.shutdown()
             window.deleteLater()

@@ -620,6 +620,8 @@ def _clerk_saved_recipients(conn: psycopg.Connection) -> None:
         )
         """
     )
+
+
 DAY_COUNTS_TABLE = "payouts_day_counts"
 DAY_MS = 86_400_000
 _DAY_DOWN = f"""
@@ -697,6 +699,19 @@ def _read_paths(conn: psycopg.Connection) -> None:
     rebuild_count_tables(conn)
 
 
+def _batches(conn: psycopg.Connection) -> None:
+    """Batch files: which file (SHA-256) was imported through which profile as which batch."""
+    conn.execute(
+        'CREATE TABLE batches (merchant_id TEXT COLLATE "C" NOT NULL, site_id BIGINT NOT NULL, '
+        'batch_id TEXT COLLATE "C" NOT NULL, profile_id TEXT NOT NULL, '
+        "file_sha256 TEXT NOT NULL, file_name TEXT NOT NULL, row_count INTEGER NOT NULL, "
+        "parent TEXT, created_at BIGINT NOT NULL, "
+        "created_by TEXT NOT NULL DEFAULT session_user, "
+        "PRIMARY KEY (merchant_id, site_id, batch_id))"
+    )
+    conn.execute("CREATE INDEX batches_file ON batches (file_sha256, created_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
@@ -707,6 +722,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _clerk_recipient_search,
     _clerk_saved_recipients,
     _read_paths,
+    _batches,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -182,6 +182,19 @@ APPROVAL_PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "FUNCTION cactus_audit_note(TEXT, TEXT, JSONB)": {role: _RUN for role in _READERS},
 }
 
+
+BATCH_COLUMNS = (
+    "merchant_id",
+    "site_id",
+    "batch_id",
+    "profile_id",
+    "file_sha256",
+    "file_name",
+    "row_count",
+    "parent",
+    "created_at",
+)
+
 PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "TABLE payouts": {
         VIEWER: (_READ,),
@@ -205,6 +218,13 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
         MAKER: (_READ, Grant("INSERT", RESEND_COLUMNS)),
         APPROVER: (_READ,),
         ADMIN: (_READ, Grant("INSERT", (*RESEND_COLUMNS, *_IMPORTED))),
+    },
+    # Batch files: a maker records the batches it sends; created_by is the database's.
+    "TABLE batches": {
+        VIEWER: (_READ,),
+        MAKER: (_READ, Grant("INSERT", BATCH_COLUMNS)),
+        APPROVER: (_READ,),
+        ADMIN: (_READ, Grant("INSERT", BATCH_COLUMNS)),
     },
     "TABLE payouts_counts": {
         VIEWER: (_READ,),

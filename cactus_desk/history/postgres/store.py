@@ -51,6 +51,7 @@ from cactus_desk.history.postgres.migrations import (
 from cactus_desk.history.types import (
     MAX_CHART_DAYS,
     BackupError,
+    BatchEntry,
     DayTotal,
     DuplicateProbe,
     DuplicateRequestIdError,
@@ -74,7 +75,9 @@ from cactus_desk.history.types import (
     ResendStart,
     SortKey,
     TotalRow,
+    batch_entry,
     now_ms,
+    probe_groups,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
@@ -450,6 +453,49 @@ class PostgresHistoryStore:
 
     # -- callbacks and manual states ------------------------------------------------------
 
+    def record_batch(self, entry: BatchEntry) -> BatchEntry:
+        """Keep ``entry`` unless its batch is known; return the stored one."""
+        values = (
+            entry.merchant_id,
+            entry.site_id,
+            entry.batch_id,
+            entry.profile_id,
+            entry.file_sha256,
+            entry.file_name,
+            entry.row_count,
+            entry.parent,
+        )
+        with self._write("send payouts") as conn:
+            conn.execute(
+                "INSERT INTO batches (merchant_id, site_id, batch_id, profile_id, file_sha256, "
+                "file_name, row_count, parent, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*values, self._clock()),
+            )
+            row = conn.execute(
+                "SELECT * FROM batches WHERE merchant_id = %s AND site_id = %s AND batch_id = %s",
+                (entry.merchant_id, entry.site_id, entry.batch_id),
+            ).fetchone()
+        return batch_entry(row)
+
+    def recent_batches(self, limit: int = 100) -> list[BatchEntry]:
+        """The ``limit`` most recently imported batches, newest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches ORDER BY created_at DESC, batch_id DESC LIMIT %s",
+                (max(0, int(limit)),),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
+
+    def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
+        """Every batch imported from a file with this SHA-256, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE file_sha256 = %s ORDER BY created_at, batch_id",
+                (file_sha256,),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
+
     def record_rejected_callback(
         self,
         payload: Mapping[str, Any],
@@ -623,6 +669,35 @@ class PostgresHistoryStore:
                 ),
             ).fetchall()
         return [_payout_record(row) for row in found]
+
+    def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
+        """``recent_similar`` for every probe in one statement per (environment, window,
+        excluded states): each probe a seek in ``payouts_similar``."""
+        found: list[list[PayoutRecord]] = [[] for _ in probes]
+        for (environment, since, excluded), keys in probe_groups(probes).items():
+            amounts = [key[0] for key in keys]
+            currencies = [key[1] for key in keys]
+            logins = [key[2] for key in keys]
+            methods = [key[3] for key in keys]
+            with self._connection() as conn:
+                rows_found = conn.execute(
+                    "SELECT * FROM payouts WHERE id IN (SELECT payouts.id FROM "
+                    "unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+                    "AS probe (amount_minor, currency, site_login, method) "
+                    "JOIN payouts ON payouts.site_login = probe.site_login "
+                    "AND payouts.amount_minor = probe.amount_minor "
+                    "AND payouts.currency = probe.currency AND payouts.method = probe.method "
+                    "AND payouts.created_at >= %s "
+                    "WHERE payouts.environment = %s AND NOT (payouts.state = ANY(%s))) "
+                    "ORDER BY created_at DESC, id DESC",
+                    (amounts, currencies, logins, methods, since, environment, list(excluded)),
+                ).fetchall()
+            for row in rows_found:
+                record = _payout_record(row)
+                key = (record.amount_minor, record.currency, record.site_login, record.method)
+                for index in keys.get(key, ()):
+                    found[index].append(record)
+        return found
 
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""

@@ -782,6 +782,17 @@ def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
     )
 
 
+def _batches(conn: sqlite3.Connection) -> None:
+    """Batch files: which file (SHA-256) was imported through which profile as which batch."""
+    conn.execute(
+        "CREATE TABLE batches (merchant_id TEXT NOT NULL, site_id INTEGER NOT NULL, "
+        "batch_id TEXT NOT NULL, profile_id TEXT NOT NULL, file_sha256 TEXT NOT NULL, "
+        "file_name TEXT NOT NULL, row_count INTEGER NOT NULL, parent TEXT, "
+        "created_at INTEGER NOT NULL, PRIMARY KEY (merchant_id, site_id, batch_id))"
+    )
+    conn.execute("CREATE INDEX batches_file ON batches (file_sha256, created_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -793,6 +804,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v8_fast_history_reads,
     _v9_filtered_sorts,
     _clerk_recipient_search,
+    _batches,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

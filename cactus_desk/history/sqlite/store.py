@@ -56,6 +56,7 @@ from cactus_desk.history.sqlite.migrations import (
 from cactus_desk.history.types import (
     MAX_CHART_DAYS,
     BackupError,
+    BatchEntry,
     DayTotal,
     DuplicateProbe,
     DuplicateRequestIdError,
@@ -77,7 +78,9 @@ from cactus_desk.history.types import (
     ResendStart,
     SortKey,
     TotalRow,
+    batch_entry,
     now_ms,
+    probe_groups,
 )
 from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
@@ -1496,6 +1499,35 @@ class SqliteHistoryStore:
             ).fetchall()
         return [_payout_record(row) for row in rows]
 
+    def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
+        """``recent_similar`` for every probe in one statement per (environment, window,
+        excluded states): the probes are the outer loop, each a seek in ``payouts_by_amount``."""
+        found: list[list[PayoutRecord]] = [[] for _ in probes]
+        for (environment, since, excluded), keys in probe_groups(probes).items():
+            probe_json = json.dumps([list(key) for key in keys])
+            with self._connection() as conn:
+                rows = conn.execute(
+                    "WITH probe (amount_minor, currency, site_login, method) AS ("
+                    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                    "json_extract(value, '$[2]'), json_extract(value, '$[3]') "
+                    "FROM json_each(?)) "
+                    "SELECT * FROM payouts WHERE id IN (SELECT payouts.id FROM probe "
+                    "CROSS JOIN payouts ON payouts.amount_minor = probe.amount_minor "
+                    # Unary plus: a seek by amount per probe, never a walk of a day's rows.
+                    "AND +payouts.currency = probe.currency "
+                    "AND payouts.site_login = probe.site_login AND payouts.method = probe.method "
+                    "WHERE payouts.environment = ? AND +payouts.created_at >= ? "
+                    f"AND payouts.state NOT IN ({', '.join('?' * len(excluded))})) "
+                    "ORDER BY created_at DESC, id DESC",
+                    (probe_json, environment, since, *excluded),
+                ).fetchall()
+            for row in rows:
+                record = _payout_record(row)
+                key = (record.amount_minor, record.currency, record.site_login, record.method)
+                for index in keys.get(key, ()):
+                    found[index].append(record)
+        return found
+
     def interrupted_attempts(self) -> list[InterruptedAttempt]:
         """Attempts still SUBMITTING (left by a crash when no other process is sending)."""
         with self._connection() as conn:
@@ -1575,6 +1607,49 @@ class SqliteHistoryStore:
         """Append an operator's event (source manual) to the audit trail; return its id."""
         with self._write() as conn:
             return _insert_manual(conn, self._clock(), event)
+
+    def record_batch(self, entry: BatchEntry) -> BatchEntry:
+        """Keep ``entry`` unless its batch is known; return the stored one."""
+        values = (
+            entry.merchant_id,
+            entry.site_id,
+            entry.batch_id,
+            entry.profile_id,
+            entry.file_sha256,
+            entry.file_name,
+            entry.row_count,
+            entry.parent,
+        )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO batches (merchant_id, site_id, batch_id, profile_id, "
+                "file_sha256, file_name, row_count, parent, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, self._clock()),
+            )
+            row = conn.execute(
+                "SELECT * FROM batches WHERE merchant_id = ? AND site_id = ? AND batch_id = ?",
+                (entry.merchant_id, entry.site_id, entry.batch_id),
+            ).fetchone()
+        return batch_entry(row)
+
+    def recent_batches(self, limit: int = 100) -> list[BatchEntry]:
+        """The ``limit`` most recently imported batches, newest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches ORDER BY created_at DESC, batch_id DESC LIMIT ?",
+                (max(0, int(limit)),),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
+
+    def batches_for_file(self, file_sha256: str) -> list[BatchEntry]:
+        """Every batch imported from a file with this SHA-256, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE file_sha256 = ? ORDER BY created_at, batch_id",
+                (file_sha256,),
+            ).fetchall()
+        return [batch_entry(row) for row in rows]
 
     def record_rejected_callback(
         self,

@@ -573,6 +573,10 @@ class HistoryPanel(QWidget):
         self._filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self._filter_edit.selectAll()
 
+    def search_for(self, text: str) -> None:
+        """Show the payouts matching ``text`` (e.g. one batch's request id prefix)."""
+        self._filter_edit.setText(text)
+
     def export_csv(self, path: str | os.PathLike[str]) -> None:
         """Write the payouts matching the filters to ``path`` on a worker thread.
 

@@ -167,3 +167,42 @@ def test_a_backup_is_taken_on_request_and_the_history_works_on(store: HistorySto
     assert store.count() == 2
     with pytest.raises(ValueError):
         store.back_up("../elsewhere")
+
+
+def test_recent_similar_many_answers_each_probe_as_recent_similar_does(
+    store: HistoryStore,
+) -> None:
+    first = accepted(store, "po-1")
+    in_doubt = unknown(store, "po-2")
+    other_amount = accepted(store, "po-3", amount_minor=1)
+    refused = store.create_attempt(attempt(request_id="po-4"))
+    store.record_not_sent(refused, "Not sent")
+    probe = DuplicateProbe(
+        environment="sandbox",
+        site_login="alice",
+        method="card",
+        currency="RUB",
+        amount_minor=150000,
+        since=0,
+    )
+    probes = [
+        probe,
+        DuplicateProbe(**{**vars(probe), "amount_minor": 1}),
+        DuplicateProbe(**{**vars(probe), "site_login": "bob"}),
+        DuplicateProbe(**{**vars(probe), "since": store.get(in_doubt).created_at}),
+        DuplicateProbe(**{**vars(probe), "environment": "live"}),
+        probe,  # the same probe twice gets the same answer twice
+    ]
+    found = store.recent_similar_many(probes)
+    assert [[record.id for record in records] for records in found] == [
+        [record.id for record in store.recent_similar(one)] for one in probes
+    ]
+    assert [[record.id for record in records] for records in found] == [
+        [in_doubt, first],
+        [other_amount],
+        [],
+        [in_doubt],
+        [],
+        [in_doubt, first],
+    ]
+    assert store.recent_similar_many([]) == []

@@ -1,0 +1,303 @@
+"""Checking every row of a batch with the form's own checks, before anything is sent.
+
+Each row becomes a ``Payout`` through ``payouts.payout.payout_for`` (the catalog and field
+checks of the one-off form). On top: values a spreadsheet shortened to scientific notation,
+request ids repeated in the file, payouts repeated in the file or in the last 24 hours of
+history, totals per currency (against the balance when the gateway gives it) and a file
+imported before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
+from cactus_desk.batch.ids import batch_id, row_request_id
+from cactus_desk.batch.reading import Table
+from cactus_desk.batch.store import batch_records
+from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.history.types import BatchEntry
+from cactus_desk.money import format_major
+from cactus_desk.payouts.draft import PayoutDraft
+from cactus_desk.payouts.duplicates import find_recent_duplicates_many, recipient_key
+from cactus_desk.payouts.payout import Payout, PayoutInvalidError, payout_for
+from cactus_desk.payouts.submit import recorded_attempt
+from cactus_desk.profiles import Profile
+
+SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
+SCIENTIFIC_MESSAGE = (
+    "{value} looks like a number the spreadsheet shortened to scientific notation, losing "
+    "digits; format the column as text and type the full value again."
+)
+_TRUE = frozenset({"true", "yes", "1", "y"})
+_FALSE = frozenset({"false", "no", "0", "n", ""})
+
+
+@dataclass
+class BatchRow:
+    """One row: its line, its values by wire name, and what validation found."""
+
+    index: int
+    line: int
+    values: dict[str, str]
+    request_id: str = ""
+    payout: Payout | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # column (wire name) -> message
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when the row can be sent."""
+        return self.payout is not None and not self.errors
+
+
+@dataclass
+class Batch:
+    """A validated batch: its id, rows, totals and file-level warnings."""
+
+    batch_id: str
+    file_sha256: str
+    profile: Profile
+    rows: list[BatchRow]
+    columns: tuple[str, ...]
+    totals: dict[str, int] = field(default_factory=dict)  # currency -> minor units
+    problems: list[str] = field(default_factory=list)  # file-level errors: nothing sendable
+    warnings: list[str] = field(default_factory=list)
+    balances: dict[str, int] = field(default_factory=dict)  # available, minor units
+    parent: str | None = None
+    file_name: str = ""
+
+    def entry(self) -> BatchEntry:
+        """What the history keeps of this batch."""
+        return BatchEntry(
+            batch_id=self.batch_id,
+            merchant_id=self.profile.merchant_id,
+            site_id=self.profile.site_id,
+            profile_id=self.profile.id,
+            file_sha256=self.file_sha256,
+            file_name=self.file_name,
+            row_count=len(self.rows),
+            parent=self.parent,
+        )
+
+    @property
+    def bad_rows(self) -> list[BatchRow]:
+        """Rows with at least one error."""
+        return [row for row in self.rows if not row.valid]
+
+    @property
+    def ok(self) -> bool:
+        """True when every row is valid and the file has no problem."""
+        return not self.problems and not self.bad_rows and bool(self.rows)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per currency."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            if row.payout is not None:
+                counts[row.payout.currency] = counts.get(row.payout.currency, 0) + 1
+        return counts
+
+    def total_text(self, currency: str) -> str:
+        """A currency's total as major units, e.g. ``"1 500.00 RUB"``."""
+        cur = self.profile.currency(currency)
+        return f"{format_major(self.totals.get(currency, 0), cur)} {currency}"
+
+
+BalanceReader = Callable[[], Mapping[str, Decimal]]
+"""Available balances in major units by currency; may raise (the gateway is unreachable)."""
+
+
+def rows_of(table: Table, mapping: Mapping[int, str]) -> list[BatchRow]:
+    """The table's rows as values by wire name (columns not mapped are left out)."""
+    rows = []
+    for index, cells in enumerate(table.rows):
+        if not any(cells):
+            continue  # a blank line between rows
+        values = {wire: cells[column].strip() for column, wire in mapping.items()}
+        rows.append(BatchRow(index=index, line=table.line_of(index), values=values))
+    return rows
+
+
+def validate_batch(
+    table: Table,
+    mapping: Mapping[int, str],
+    profile: Profile,
+    *,
+    history: HistoryStore | None = None,
+    balances: BalanceReader | None = None,
+    rows: Sequence[BatchRow] | None = None,
+    batch: str | None = None,
+    file_name: str = "",
+) -> Batch:
+    """Check every row of ``table`` (or the edited ``rows``) for ``profile``."""
+    bid = batch or batch_id(profile.id, table.sha256)
+    result = Batch(
+        batch_id=bid,
+        file_sha256=table.sha256,
+        profile=profile,
+        rows=list(rows) if rows is not None else rows_of(table, mapping),
+        columns=tuple(mapping[index] for index in sorted(mapping)),
+        file_name=file_name,
+    )
+    missing = missing_columns(mapping)
+    if missing:
+        result.problems.append(
+            "The file has no column for " + ", ".join(missing) + " (name the columns "
+            "by their wire names, or map them)."
+        )
+        return result
+    if not result.rows:
+        result.problems.append("The file has no rows to pay.")
+        return result
+    check_rows(result)
+    if history is not None:
+        check_history(result, history)
+    if balances is not None:
+        check_balances(result, balances)
+    result.warnings.extend(table.notes)
+    return result
+
+
+def check_rows(batch: Batch) -> None:
+    """Validate each row, find repeats inside the file and add up the totals."""
+    seen_ids: dict[str, int] = {}
+    seen_payouts: dict[tuple[object, ...], int] = {}
+    batch.totals = {}
+    for row in batch.rows:
+        row.errors = {}
+        row.warnings = []
+        row.payout = None
+        validate_row(row, batch)
+        rid = row.request_id
+        if rid in seen_ids and "request_id" not in row.errors:
+            row.errors["request_id"] = (
+                f"The request id {rid} is already used on line {seen_ids[rid]}."
+            )
+            row.payout = None
+        seen_ids.setdefault(rid, row.line)
+        payout = row.payout
+        if payout is None:
+            continue
+        key = (
+            payout.site_login.casefold(),
+            payout.method,
+            payout.currency,
+            payout.amount_minor,
+            recipient_key(payout.method, payout.fields),
+        )
+        if key in seen_payouts:
+            row.warnings.append(f"Repeats the payout on line {seen_payouts[key]}.")
+        else:
+            seen_payouts[key] = row.line
+        batch.totals[payout.currency] = batch.totals.get(payout.currency, 0) + payout.amount_minor
+
+
+def validate_row(row: BatchRow, batch: Batch) -> None:
+    """Build the row's payout through the form's checks; errors go to ``row.errors``."""
+    values = row.values
+    for wire, value in values.items():
+        if wire != "amount" and SCIENTIFIC.fullmatch(value):
+            row.errors[wire] = SCIENTIFIC_MESSAGE.format(value=value)
+    given = values.get("request_id", "").strip()
+    row.request_id = given or row_request_id(batch.batch_id, row.line)
+    method_wire = values.get("method", "").strip()
+    fields: dict[str, str | bool] = {}
+    try:
+        method = load_catalog().method(method_wire)
+    except UnknownMethodError:
+        method = None
+    if method is not None:
+        for spec in method.fields:
+            text = values.get(spec.wire, "").strip()
+            if spec.kind == "bool":
+                if text.lower() not in _TRUE | _FALSE:
+                    row.errors.setdefault(spec.wire, "Write true or false.")
+                    continue
+                fields[spec.wire] = text.lower() in _TRUE
+            elif text:
+                fields[spec.wire] = text
+    draft = PayoutDraft(
+        profile_id=batch.profile.id,
+        site_login=values.get("site_login", ""),
+        currency=values.get("currency", "").strip().upper(),
+        method=method_wire,
+        amount_text=values.get("amount", ""),
+        fields=fields,
+        request_id=row.request_id,
+    )
+    try:
+        payout = payout_for(draft, batch.profile)
+    except PayoutInvalidError as exc:
+        for key, message in exc.errors.items():
+            row.errors.setdefault(key, message)
+        return
+    except ValueError as exc:  # the gateway's own model refused a value
+        row.errors.setdefault("method", str(exc))
+        return
+    if not row.errors:
+        row.payout = payout
+
+
+def check_history(batch: Batch, history: HistoryStore) -> None:
+    """Warn of rows repeating a payout of the last 24 hours, and of a file imported before."""
+    for entry in history.batches_for_file(batch.file_sha256):
+        when = datetime.fromtimestamp(entry.created_at / 1000).strftime("%Y-%m-%d %H:%M")
+        same = entry.batch_id == batch.batch_id
+        batch.warnings.append(
+            f"The same file (SHA-256 {batch.file_sha256[:12]}…) was imported on {when} as "
+            f"batch {entry.batch_id}" + (" (this batch)." if same else " through another profile.")
+        )
+    earlier = batch_records(history, batch.batch_id)
+    if earlier:
+        batch.warnings.append(
+            f"This file was imported before with this profile: {len(earlier)} of its rows are "
+            "already in the history (batch "
+            f"{batch.batch_id}); sending it again sends only rows never sent."
+        )
+    own = {record.request_id for record in earlier}
+    checked = [row for row in batch.rows if row.payout is not None]
+    found = find_recent_duplicates_many(
+        history, [recorded_attempt(row.payout) for row in checked if row.payout is not None]
+    )
+    for row, records in zip(checked, found, strict=True):
+        repeats = [
+            record
+            for record in records
+            if record.request_id not in own and record.request_id != row.request_id
+        ]
+        if repeats:
+            first = repeats[0]
+            row.warnings.append(
+                f"Repeats a payout of the last 24 hours: request {first.request_id} "
+                f"({first.state.label})."
+            )
+
+
+def check_balances(batch: Batch, balances: BalanceReader) -> None:
+    """Warn when a currency's total is above the available balance the gateway reports."""
+    try:
+        available = balances()
+    except Exception as exc:
+        batch.warnings.append(f"The balance could not be checked ({exc}).")
+        return
+    for code, total in sorted(batch.totals.items()):
+        major = available.get(code)
+        if major is None:
+            continue
+        cur = batch.profile.currency(code)
+        minor = int(Decimal(major).scaleb(cur.exponent).to_integral_value())
+        batch.balances[code] = minor
+        if total > minor:
+            batch.warnings.append(
+                f"The {code} total {format_major(total, cur)} is above the available balance "
+                f"{format_major(minor, cur)}: some payouts will be refused."
+            )
+
+
+REQUIRED_HEADERS = BASE_COLUMNS

@@ -1,0 +1,534 @@
+"""The batch dialog: a file's rows in a grid with each error at its cell (fixable in place),
+the totals and warnings, a confirmation with the LIVE/SANDBOX marker, then the progress
+(counts, ETA, pause, resume, cancel) and the report.
+
+Reading, validating, sending and writing the report all run on workers; the GUI thread only
+shows their results. Sending goes through the window's one ``SendService``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QBrush, QCloseEvent, QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cactus_desk.batch.columns import MappingMemory, mapping_for, missing_columns
+from cactus_desk.batch.ids import batch_prefix
+from cactus_desk.batch.reading import Table, read_table
+from cactus_desk.batch.report import report_rows, write_report
+from cactus_desk.batch.sending import (
+    BatchOutcome,
+    Control,
+    Progress,
+    RowResult,
+    existing_records,
+    failed_again_batch,
+    send_batch,
+)
+from cactus_desk.batch.validate import Batch, check_rows, validate_batch
+from cactus_desk.history.port import HistoryStore
+from cactus_desk.payouts.send import SendService
+from cactus_desk.profiles import Profile
+from cactus_desk.ui.workers import Runner, shared_pool
+
+ERROR_BRUSH = QBrush(QColor("#f8d7da"))
+WARNING_BRUSH = QBrush(QColor("#fff3cd"))
+GRID, PROGRESS = 0, 1
+
+
+_W = TypeVar("_W", bound=QWidget)
+
+
+def _named(widget: _W, name: str) -> _W:
+    widget.setObjectName(name)
+    return widget
+
+
+class _Relay(QObject):
+    """Carries each finished row from the sending threads to the GUI thread (queued)."""
+
+    row = Signal(object, object)
+
+
+class BatchDialog(QDialog):
+    """Import, check, fix, confirm and send one batch file."""
+
+    finished_sending = Signal(object)  # BatchOutcome
+    show_in_history = Signal(str)  # the History search that shows this batch's rows
+
+    def __init__(
+        self,
+        history: HistoryStore,
+        profiles: Sequence[Profile],
+        service: SendService,
+        data_dir: Path,
+        parent: QWidget | None = None,
+        *,
+        balances: Callable[[Profile], Any] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("batchDialog")
+        self.setWindowTitle("Batch payouts")
+        self.resize(1100, 620)
+        self._history = history
+        self._profiles = list(profiles)
+        self._service = service
+        self._memory = MappingMemory(data_dir)
+        self._balances = balances
+        self._runner = Runner(self)
+        self._send_runner = Runner(self, shared_pool("batch-send", 1))
+        self._table: Table | None = None
+        self._mapping: dict[int, str] = {}
+        self.batch: Batch | None = None
+        self.outcome: BatchOutcome | None = None
+        self.control = Control()
+        self.mapping_dialog: QDialog | None = None
+        self._relay = _Relay()
+        self._relay.row.connect(self._row_sent)
+        self._started = 0.0
+        self._filling = False
+
+        self.profile_box = _named(QComboBox(), "batchProfile")
+        for profile in self._profiles:
+            marker = "LIVE" if profile.environment == "live" else "SANDBOX"
+            self.profile_box.addItem(f"{profile.name} ({marker})", profile.id)
+        self.profile_box.currentIndexChanged.connect(lambda _: self.revalidate())
+        self.marker = _named(QLabel(), "batchMarker")
+        self.file_label = _named(QLabel(), "batchFile")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Profile:"))
+        top.addWidget(self.profile_box)
+        top.addWidget(self.marker)
+        top.addStretch(1)
+        top.addWidget(self.file_label)
+
+        self.grid = _named(QTableWidget(), "batchGrid")
+        self.grid.itemChanged.connect(self._cell_edited)
+        self.summary = _named(QLabel(), "batchSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.send_button = _named(QPushButton("Send batch…"), "batchSend")
+        self.send_button.setEnabled(False)
+        self.send_button.clicked.connect(self.request_send)
+        grid_page = QWidget()
+        grid_layout = QVBoxLayout(grid_page)
+        grid_layout.addWidget(self.grid, 1)
+        grid_layout.addWidget(self.summary)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.send_button)
+        grid_layout.addLayout(buttons)
+
+        self.progress_bar = _named(QProgressBar(), "batchProgress")
+        self.counts = _named(QLabel(), "batchCounts")
+        self.pause_button = _named(QPushButton("Pause"), "batchPause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button = _named(QPushButton("Cancel"), "batchCancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.report_button = _named(QPushButton("Save report…"), "batchReport")
+        self.report_button.clicked.connect(self._ask_report)
+        self.again_button = _named(QPushButton("Pay the failed rows again"), "batchAgain")
+        self.again_button.clicked.connect(self.pay_failed_again)
+        self.history_button = _named(QPushButton("Show in History"), "batchShowHistory")
+        self.history_button.clicked.connect(self._show_in_history)
+        self.results = _named(QTableWidget(), "batchResults")
+        self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        progress_page = QWidget()
+        progress_layout = QVBoxLayout(progress_page)
+        progress_layout.addWidget(self.progress_bar)
+        progress_layout.addWidget(self.counts)
+        progress_layout.addWidget(self.results, 1)
+        controls = QHBoxLayout()
+        for button in (self.pause_button, self.cancel_button):
+            controls.addWidget(button)
+        controls.addStretch(1)
+        for button in (self.history_button, self.again_button, self.report_button):
+            controls.addWidget(button)
+            button.setEnabled(False)
+        progress_layout.addLayout(controls)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(grid_page)
+        self.pages.addWidget(progress_page)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.pages, 1)
+
+    # -- loading and checking ----------------------------------------------------------------
+
+    @property
+    def profile(self) -> Profile | None:
+        """The profile chosen to send with."""
+        chosen = self.profile_box.currentData()
+        return next((p for p in self._profiles if p.id == chosen), None)
+
+    def load(self, path: Path) -> None:
+        """Read ``path`` and find its columns on a worker; the grid fills when checked."""
+        self.file_label.setText(path.name)
+        self.summary.setText("Reading the file…")
+        memory = self._memory
+
+        def read() -> tuple[Table, dict[int, str]]:
+            table = read_table(path)
+            return table, mapping_for(table.headers, memory)
+
+        self._runner.run(read, self._loaded, self._failed, channel="load")
+
+    def _loaded(self, loaded: tuple[Table, dict[int, str]]) -> None:
+        table, mapping = loaded
+        self._table = table
+        self._mapping = mapping
+        if not missing_columns(mapping):
+            self.revalidate()
+            return
+        from cactus_desk.ui.batch.mapping import MappingDialog
+
+        dialog = MappingDialog(table.headers, mapping, self)
+        self.mapping_dialog = dialog
+        self.summary.setText("Match the file's columns to continue.")
+        dialog.accepted.connect(lambda: self._mapped(table, dialog.mapping()))
+        dialog.open()
+
+    def _mapped(self, table: Table, mapping: dict[int, str]) -> None:
+        self._mapping = mapping
+        memory = self._memory
+        self._runner.run(lambda: memory.remember(table.headers, mapping), lambda _: None)
+        self.revalidate()
+
+    def revalidate(self) -> None:
+        """Check the whole batch again (history and balance included) on a worker."""
+        table, profile = self._table, self.profile
+        if table is None or profile is None:
+            return
+        mark = "LIVE: real money" if profile.environment == "live" else "SANDBOX: no real money"
+        self.marker.setText(mark)
+        self.marker.setStyleSheet(
+            "color: white; background: #b00020; padding: 2px 6px;"
+            if profile.environment == "live"
+            else "color: white; background: #2e7d32; padding: 2px 6px;"
+        )
+        rows = self.batch.rows if self.batch is not None and self.batch.profile == profile else None
+        history, mapping = self._history, dict(self._mapping)
+        file_name = self.file_label.text()
+        balances = None
+        if self._balances is not None:
+            reader = self._balances
+            balances = lambda: reader(profile)  # noqa: E731
+        self.send_button.setEnabled(False)
+
+        def check() -> Batch:
+            return validate_batch(
+                table,
+                mapping,
+                profile,
+                history=history,
+                balances=balances,
+                rows=rows,
+                file_name=file_name,
+            )
+
+        self._runner.run(check, self._checked, self._failed, channel="check")
+
+    def _checked(self, batch: Batch) -> None:
+        self.batch = batch
+        self._fill_grid(batch)
+        self._show_summary(batch)
+        self.send_button.setEnabled(batch.ok)
+
+    def _failed(self, error: BaseException) -> None:
+        self.summary.setText(str(error) or type(error).__name__)
+
+    def _fill_grid(self, batch: Batch) -> None:
+        self._filling = True
+        try:
+            columns = list(batch.columns)
+            self.grid.clear()
+            self.grid.setColumnCount(len(columns) + 1)
+            self.grid.setHorizontalHeaderLabels([*columns, "Problems"])
+            self.grid.setRowCount(len(batch.rows))
+            self.grid.setVerticalHeaderLabels([str(row.line) for row in batch.rows])
+            for r, row in enumerate(batch.rows):
+                for c, wire in enumerate(columns):
+                    item = QTableWidgetItem(row.values.get(wire, ""))
+                    error = row.errors.get(wire)
+                    if error is None and wire == "method" and row.errors:
+                        # An error on no column of the file (e.g. a field the method needs).
+                        unplaced = {k: v for k, v in row.errors.items() if k not in columns}
+                        if unplaced:
+                            error = "; ".join(f"{k}: {v}" for k, v in unplaced.items())
+                    if error is not None:
+                        item.setBackground(ERROR_BRUSH)
+                        item.setToolTip(error)
+                    elif row.warnings:
+                        item.setBackground(WARNING_BRUSH)
+                        item.setToolTip("\n".join(row.warnings))
+                    self.grid.setItem(r, c, item)
+                notes = [f"{key}: {message}" for key, message in row.errors.items()]
+                problems = QTableWidgetItem("; ".join(notes + row.warnings))
+                problems.setFlags(problems.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                if row.errors:
+                    problems.setForeground(QBrush(QColor("#b00020")))
+                self.grid.setItem(r, len(columns), problems)
+            self.grid.resizeColumnsToContents()
+            self.grid.horizontalHeader().setStretchLastSection(True)
+        finally:
+            self._filling = False
+
+    def _show_summary(self, batch: Batch) -> None:
+        lines = []
+        lines.extend(batch.problems)
+        bad = len(batch.bad_rows)
+        lines.append(
+            f"{len(batch.rows)} rows, {bad} with errors (red cells: hover for the message, "
+            "edit to fix)."
+            if bad
+            else f"{len(batch.rows)} rows, all valid."
+        )
+        counts = batch.counts()
+        for code in sorted(batch.totals):
+            lines.append(f"{code}: {counts.get(code, 0)} payouts, {batch.total_text(code)}")
+        lines.extend(f"Warning: {warning}" for warning in batch.warnings)
+        warned = sum(1 for row in batch.rows if row.warnings)
+        if warned:
+            lines.append(f"Warning: {warned} rows repeat another payout (yellow rows).")
+        self.summary.setText("\n".join(lines))
+
+    def cell_error(self, row: int, column: str) -> str | None:
+        """The error shown at a cell (tests and screenshots)."""
+        if self.batch is None:
+            return None
+        index = list(self.batch.columns).index(column)
+        item = self.grid.item(row, index)
+        return item.toolTip() or None if item is not None else None
+
+    def edit_cell(self, row: int, column: str, text: str) -> None:
+        """Type ``text`` into a cell, as a person fixing it would."""
+        assert self.batch is not None
+        item = self.grid.item(row, list(self.batch.columns).index(column))
+        if item is not None:
+            item.setText(text)
+
+    def checking(self) -> bool:
+        """True while the file is read or rows are checked."""
+        return self._runner.busy()
+
+    def _cell_edited(self, item: QTableWidgetItem) -> None:
+        if self._filling or self.batch is None:
+            return
+        if item.column() >= len(self.batch.columns):
+            return  # the problems column is not a value
+        row = self.batch.rows[item.row()]
+        wire = self.batch.columns[item.column()]
+        row.values[wire] = item.text().strip()
+        batch = self.batch
+        self.send_button.setEnabled(False)
+
+        def check() -> Batch:
+            check_rows(batch)
+            return batch
+
+        self._runner.run(check, self._checked, self._failed, channel="check")
+
+    # -- confirming and sending -------------------------------------------------------------
+
+    def confirm_text(self) -> str:
+        """What the confirmation shows: marker, counts and totals per currency, warnings."""
+        batch = self.batch
+        assert batch is not None
+        profile = batch.profile
+        marker = (
+            "LIVE: this sends real money"
+            if profile.environment == "live"
+            else "SANDBOX: no real money"
+        )
+        counts = batch.counts()
+        lines = [marker, f"Profile: {profile.name}", f"{len(batch.rows)} payouts:"]
+        lines += [
+            f"  {code}: {counts.get(code, 0)} payouts, {batch.total_text(code)}"
+            for code in sorted(batch.totals)
+        ]
+        lines += [f"Warning: {warning}" for warning in batch.warnings]
+        warned = sum(1 for row in batch.rows if row.warnings)
+        if warned:
+            lines.append(f"Warning: {warned} rows repeat another payout.")
+        return "\n".join(lines)
+
+    def request_send(self) -> QMessageBox | None:
+        """Ask the person to confirm (non-blocking); returns the question shown."""
+        if self.batch is None or not self.batch.ok:
+            return None
+        box = QMessageBox(self)
+        box.setObjectName("batchConfirm")
+        box.setWindowTitle("Send this batch?")
+        box.setText(self.confirm_text())
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).clicked.connect(self.start_sending)
+        box.open()
+        return box
+
+    def start_sending(self) -> None:
+        """Send the checked batch on a worker; the progress page shows how it goes."""
+        batch = self.batch
+        if batch is None or not batch.ok or self._send_runner.busy():
+            return
+        self.pages.setCurrentIndex(PROGRESS)
+        self.profile_box.setEnabled(False)
+        self.progress_bar.setRange(0, len(batch.rows))
+        self.progress_bar.setValue(0)
+        self.results.clear()
+        self.results.setColumnCount(4)
+        self.results.setHorizontalHeaderLabels(["request_id", "outcome", "invoice", "message"])
+        self.results.setRowCount(len(batch.rows))
+        self.results.setVerticalHeaderLabels([str(row.line) for row in batch.rows])
+        for column, width in enumerate((200, 120, 150)):
+            self.results.setColumnWidth(column, width)
+        self.results.horizontalHeader().setStretchLastSection(True)
+        self._positions = {row.line: index for index, row in enumerate(batch.rows)}
+        self.control = Control()
+        self.pause_button.setEnabled(True)
+        self.cancel_button.setEnabled(True)
+        self.again_button.setEnabled(False)
+        self.report_button.setEnabled(False)
+        self._started = time.monotonic()
+        service, control, relay = self._service, self.control, self._relay
+
+        def send() -> BatchOutcome:
+            return send_batch(
+                batch, service, control=control, on_row=lambda r, p: relay.row.emit(r, p)
+            )
+
+        self._send_runner.run(send, self._sent, self._send_failed)
+
+    def _row_sent(self, result: RowResult, progress: Progress) -> None:
+        self.progress_bar.setValue(progress.done)
+        eta = progress.eta_seconds()
+        left = (
+            f", about {eta:.0f} s left"
+            if eta is not None and progress.done < progress.total
+            else ""
+        )
+        self.counts.setText(
+            f"{progress.done} of {progress.total}: {progress.accepted} accepted, "
+            f"{progress.refused} refused, {progress.in_doubt} in doubt, "
+            f"{progress.skipped} already sent{left}" + (" (paused)" if self.control.paused else "")
+        )
+        index = self._positions.get(result.line)
+        if index is None:
+            return
+        state = result.state.label if result.state is not None else result.code
+        for column, text in enumerate(
+            (result.request_id, state, result.invoice_id or "", result.message)
+        ):
+            self.results.setItem(index, column, QTableWidgetItem(text))
+
+    def _sent(self, outcome: BatchOutcome) -> None:
+        self.outcome = outcome
+        self.pause_button.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        self.report_button.setEnabled(True)
+        self.again_button.setEnabled(True)
+        self.history_button.setEnabled(True)
+        self.counts.setText(self.counts.text().removesuffix(" (paused)") + " — done.")
+        self.results.resizeColumnsToContents()
+        self.finished_sending.emit(outcome)
+
+    def _send_failed(self, error: BaseException) -> None:
+        self.counts.setText(f"The batch stopped: {error}")
+        self.pause_button.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        self.report_button.setEnabled(True)
+
+    def toggle_pause(self) -> None:
+        """Pause sending further rows, or go on."""
+        if self.control.paused:
+            self.control.resume()
+            self.pause_button.setText("Pause")
+            self.counts.setText(self.counts.text().removesuffix(" (paused)"))
+        else:
+            self.control.pause()
+            self.pause_button.setText("Resume")
+            self.counts.setText(self.counts.text() + " (paused)")
+
+    def cancel(self) -> None:
+        """Send no further row; rows already leaving finish and are recorded."""
+        self.control.cancel()
+        self.pause_button.setText("Pause")
+        self.cancel_button.setEnabled(False)
+
+    def _show_in_history(self) -> None:
+        if self.batch is not None:
+            self.show_in_history.emit(batch_prefix(self.batch.batch_id))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """While sending, stay open: rows in flight must be seen through (or cancelled)."""
+        if self.sending():
+            self.counts.setText(
+                self.counts.text().removesuffix(" — cancel or wait before closing.")
+                + " — cancel or wait before closing."
+            )
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+    def sending(self) -> bool:
+        """True while the batch is being sent."""
+        return self._send_runner.busy()
+
+    # -- report and paying again ------------------------------------------------------------
+
+    def save_report(self, path: Path, on_done: Callable[[Path], None] | None = None) -> None:
+        """Write the report (XLSX or CSV by suffix) from the history, on a worker."""
+        batch, history = self.batch, self._history
+        assert batch is not None
+
+        def write() -> Path:
+            write_report(path, report_rows(batch, existing_records(history, batch)))
+            return path
+
+        self._runner.run(write, on_done or (lambda p: None), self._failed)
+
+    def _ask_report(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Save report", "batch-report.xlsx", "Excel (*.xlsx);;CSV (*.csv)"
+        )
+        if name:
+            self.save_report(Path(name))
+
+    def pay_failed_again(self) -> None:
+        """Check a new batch of the refused rows (on a worker); the grid shows it to send."""
+        batch, history = self.batch, self._history
+        if batch is None:
+            return
+
+        def build() -> Batch:
+            return failed_again_batch(batch, existing_records(history, batch))
+
+        def shown(again: Batch) -> None:
+            self.pages.setCurrentIndex(GRID)
+            self._checked(again)
+
+        self._runner.run(build, shown, self._failed)
+
+    def wait_idle(self, msecs: int = 30_000) -> bool:
+        """Wait for the workers (shutdown and tests)."""
+        return self._runner.wait_idle(msecs) and self._send_runner.wait_idle(msecs)
