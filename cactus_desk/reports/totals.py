@@ -89,7 +89,7 @@ def write_totals_csv(totals: Sequence[TotalRow], days: Sequence[DayTotal], strea
 
 def write_totals_xlsx(totals: Sequence[TotalRow], days: Sequence[DayTotal], path: Path) -> None:
     """A workbook with a "Totals" and a "Daily" sheet; minor units as whole numbers."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]  # loaded on first use
+    from openpyxl import Workbook  # loaded on first use
 
     book = Workbook()
     sheet = book.active
