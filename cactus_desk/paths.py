@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 APP_DIR_NAME = "cactus-desk"
@@ -38,3 +39,38 @@ def ensure_private_dir(path: Path) -> Path:
     with contextlib.suppress(OSError):
         path.chmod(0o700)
     return path
+
+
+def write_private_file(folder: Path, path: Path, text: str) -> None:
+    """Replace ``path`` (inside ``folder``) with ``text`` atomically and durably, mode 0600.
+
+    The text goes to a temporary file in the same folder (mkstemp creates it 0600), is
+    synced, then renamed over ``path``; a reader sees the old file or the new one, never a
+    part. Raises ``OSError``.
+    """
+    ensure_private_dir(folder)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

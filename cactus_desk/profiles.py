@@ -8,8 +8,6 @@ The salt is in neither: it stays in each machine's OS keyring.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import unicodedata
 import uuid
@@ -21,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cactus_desk.catalog import load_catalog
 from cactus_desk.gateway.urls import check_base_url
 from cactus_desk.money import MAX_DECIMALS, Currency, currencies, with_decimals
-from cactus_desk.paths import ensure_private_dir
+from cactus_desk.paths import write_private_file
 
 PROFILES_FILE = "profiles.json"
 FILE_VERSION = 1
@@ -380,32 +378,6 @@ class ProfileStore:
         }
         payload = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         try:
-            ensure_private_dir(self.data_dir)
-            # mkstemp creates the file 0600, so the settings are never readable by others.
-            fd, temp_name = tempfile.mkstemp(prefix=".profiles-", suffix=".tmp", dir=self.data_dir)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp_name, self.path)
-            except BaseException:
-                Path(temp_name).unlink(missing_ok=True)
-                raise
-            _fsync_dir(self.data_dir)
+            write_private_file(self.data_dir, self.path, payload)
         except OSError as exc:
             raise ProfileStoreError(f"Cannot save the profiles to {self.path}: {exc}") from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (where the platform allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

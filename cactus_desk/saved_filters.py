@@ -7,12 +7,10 @@ clerk's filters); the window reads and writes it on a worker.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from cactus_desk.paths import ensure_private_dir
+from cactus_desk.paths import write_private_file
 
 FILE_NAME = "saved-filters.json"
 NAME_MAX = 60
@@ -65,16 +63,6 @@ class SavedFilterStore:
     def _write(self, saved: dict[str, dict[str, Any]]) -> None:
         payload = json.dumps(saved, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         try:
-            ensure_private_dir(self.data_dir)
-            fd, temp = tempfile.mkstemp(prefix=".filters-", suffix=".tmp", dir=self.data_dir)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            write_private_file(self.data_dir, self.path, payload)
         except OSError as exc:
             raise SavedFilterError(f"Cannot save the filters to {self.path}: {exc}") from None

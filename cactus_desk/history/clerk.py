@@ -15,6 +15,24 @@ from cactus_desk.history.types import HistoryFilter
 from cactus_desk.payouts.states import State
 from cactus_desk.payouts.statuses import GatewayStatus
 
+#: What a recipient is for the recipient search: these fields of the recorded body (where a
+#: card number is already masked), in this order, in both adapters' search columns.
+RECIPIENT_FIELDS = (
+    "card_number",
+    "card_holder",
+    "phone_number",
+    "phone_holder",
+    "account_number",
+    "account_holder",
+    "skrill_account",
+    "skrill_holder",
+    "wise_tag",
+    "wise_holder",
+    "papara_account",
+    "papara_holder",
+    "pix_transfer_key",
+    "username",
+)
 DEFAULT_AGING_MS = 24 * 3600 * 1000
 FINAL_STATUSES = (int(GatewayStatus.SUCCESS), int(GatewayStatus.DECLINE))
 OPEN_STATES = (State.SUBMITTING, State.UNKNOWN, State.REFUSED_UNVERIFIED)

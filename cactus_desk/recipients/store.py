@@ -8,12 +8,10 @@ window calls them on a worker.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from cactus_desk.paths import ensure_private_dir
+from cactus_desk.paths import write_private_file
 from cactus_desk.recipients.model import RecipientError, SavedRecipient
 
 FILE_NAME = "recipients.json"
@@ -102,18 +100,6 @@ class RecipientStore:
         }
         payload = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         try:
-            ensure_private_dir(self.data_dir)
-            fd, temp_name = tempfile.mkstemp(
-                prefix=".recipients-", suffix=".tmp", dir=self.data_dir
-            )
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp_name, self.path)
-            except BaseException:
-                Path(temp_name).unlink(missing_ok=True)
-                raise
+            write_private_file(self.data_dir, self.path, payload)
         except OSError as exc:
             raise RecipientStoreError(f"Cannot save the recipients to {self.path}: {exc}") from None

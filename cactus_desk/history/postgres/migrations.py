@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from cactus_desk.history.clerk import RECIPIENT_FIELDS
 from cactus_desk.history.postgres.approval_schema import v_approvals
 from cactus_desk.history.postgres.roles import GROUP_ROLES
 
@@ -561,27 +562,11 @@ def _v5_change_notices(conn: psycopg.Connection) -> None:
     conn.execute(_NOTIFY_CHANGES)
 
 
-_RECIPIENT_FIELDS = (
-    "card_number",
-    "card_holder",
-    "phone_number",
-    "phone_holder",
-    "account_number",
-    "account_holder",
-    "skrill_account",
-    "skrill_holder",
-    "wise_tag",
-    "wise_holder",
-    "papara_account",
-    "papara_holder",
-    "pix_transfer_key",
-    "username",
-)
 RECIPIENT_EXPR = (
     "("
     + " || ' ' || ".join(
         f"coalesce((request_json::jsonb) #>> '{{additional_fields,{name}}}', '')"
-        for name in _RECIPIENT_FIELDS
+        for name in RECIPIENT_FIELDS
     )
     + ")"
 )

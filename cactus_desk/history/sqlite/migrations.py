@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cactus_desk.history.clerk import RECIPIENT_FIELDS
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -626,27 +628,6 @@ def build_recipient_index(conn: sqlite3.Connection, batch: int) -> bool:
     return last < until
 
 
-# What a recipient is: the request's recipient fields, read by name. One json_extract of all
-# paths yields a JSON array padded with a null per absent field; the nulls' trigrams ("nul",
-# "ull") filled every document and made the index several times slower to build.
-RECIPIENT_FIELDS = (
-    "card_number",
-    "card_holder",
-    "phone_number",
-    "phone_holder",
-    "account_number",
-    "account_holder",
-    "skrill_account",
-    "skrill_holder",
-    "wise_tag",
-    "wise_holder",
-    "papara_account",
-    "papara_holder",
-    "pix_transfer_key",
-    "username",
-)
-
-
 def _totals_statements(table: str, width: int, row: str, step: str) -> str:
     """Add (``step`` "+1") or take away ``row``'s payout in the totals ``table``."""
     pairs = [
@@ -731,6 +712,8 @@ def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
     never was. A trigram index over it finds a name or the last four digits directly; an
     index on (currency, amount_minor, id) serves an amount range within a currency.
     """
+    # One json_extract of all paths yields a JSON array padded with a null per absent field;
+    # the nulls' trigrams ("nul", "ull") filled every document and slowed the index build.
     paths = ", ".join(f"'$.additional_fields.{name}'" for name in RECIPIENT_FIELDS)
     conn.execute(
         "ALTER TABLE payouts ADD COLUMN recipient TEXT GENERATED ALWAYS AS "
