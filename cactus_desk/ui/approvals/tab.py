@@ -30,6 +30,11 @@ from cactus_desk.approvals_desk import ApprovalView, amount_text
 from cactus_desk.ui.workers import Runner
 
 COLUMNS = ("ID", "State", "Amount", "Profile", "Recipient", "Maker", "Submitted", "Approvals")
+#: Why an expired request's Approve and Reject are disabled (shown in its details).
+EXPIRED_NOTE = (
+    "EXPIRED: its time for approval ran out, so it can no longer be approved or sent; "
+    "the maker submits it again if it is still wanted."
+)
 #: Seconds one wait for NOTIFY lasts before the worker checks whether the tab still lives.
 LISTEN_SECONDS = 1.0
 
@@ -193,9 +198,10 @@ class ApprovalsTab(QWidget):
                 if view.similar
                 else "No similar payout in the 24 hours before."
             )
+            expired = f"\n{EXPIRED_NOTE}" if view.request.state == "EXPIRED" else ""
             self.details.setPlainText(
                 f"{view.summary}\nSubmitted: {_when(view.request.created_at)}, expires "
-                f"{_when(view.request.expires_at)}\n{similar}"
+                f"{_when(view.request.expires_at)}\n{similar}{expired}"
             )
         self._enable(view)
 
@@ -216,7 +222,12 @@ class ApprovalsTab(QWidget):
             self.status.setText(done if result is None else f"{done} {result}")
             self.refresh()
 
-        self._runner.run(fn, finished, self._failed)
+        def refused(error: BaseException) -> None:
+            # The list may be stale (e.g. the request expired meanwhile): read it again.
+            self._failed(error)
+            self.refresh()
+
+        self._runner.run(fn, finished, refused)
 
     def _approve(self) -> None:
         view = self._current()
