@@ -172,19 +172,50 @@ def test_an_expired_request_shows_expired_and_cannot_be_approved_from_the_window
     assert sandbox.requests_received == 0
 
 
-def test_two_approvers_windows_sending_at_once_make_one_gateway_request(
-    desks: Desks, qtbot: QtBot
-) -> None:
+def test_two_approvers_windows_approving_at_once_send_once(desks: Desks, qtbot: QtBot) -> None:
     team, sandbox, shop, open_as = desks
     maker = team.add("maker", "maker")
     ann, bob = team.add("ann", "approver"), team.add("bob", "approver")
     for login in (ann, bob):
         set_limit(team.conn(), login, "RUB", 10**9)
     tabs = [_tab_of(open_as(login), shop, qtbot) for login in (ann, bob)]
-    approval_id = _held(team, maker, shop, "po-race", 150_000)
-    # Approved by a desk that does not send (a plain connection as ann): both tabs offer it.
-    with approvals_connection(team.team.url(ann), team.team.passwords[ann]) as conn:
-        assert approve(conn, approval_id, "checked") == "APPROVED"
+    approval_id = _held(team, maker, shop, "po-both", 150_000)
+    for tab in tabs:
+        qtbot.waitUntil(lambda tab=tab: _row_of(tab, approval_id) >= 0, timeout=WAIT_MS)
+        tab.table.selectRow(_row_of(tab, approval_id))
+        tab.note.setText("checked")
+    # Both click in the same turn of the event loop: one approval decides, one is refused.
+    for tab in tabs:
+        tab.approve_button.click()
+    qtbot.waitUntil(
+        lambda: all(t.status.text() not in ("", "Working…") for t in tabs), timeout=WAIT_MS
+    )
+    outcomes = sorted(t.status.text() for t in tabs)
+    sent = [text for text in outcomes if text.startswith(f"Approved request {approval_id}. ")]
+    refused = [text for text in outcomes if "not awaiting approval" in text]
+    assert len(sent) == 1 and len(refused) == 1, outcomes
+    assert "accepted" in sent[0], outcomes
+    state, approvers = _state(team, approval_id)
+    assert state == "SENT" and len(approvers) == 1
+    assert sandbox.requests_received == 1
+
+
+def test_two_approvers_windows_sending_at_once_make_one_gateway_request(
+    desks: Desks, qtbot: QtBot
+) -> None:
+    team, sandbox, shop, open_as = desks
+    set_policy(team.conn(), shop.id, "RUB", APPROVE_AT, SECOND_AT, 72)
+    maker = team.add("maker", "maker")
+    ann, bob = team.add("ann", "approver"), team.add("bob", "approver")
+    for login in (ann, bob):
+        set_limit(team.conn(), login, "RUB", 10**9)
+    tabs = [_tab_of(open_as(login), shop, qtbot) for login in (ann, bob)]
+    approval_id = _held(team, maker, shop, "po-race", 1_500_000)
+    # Both approve on plain connections (desks that do not send): both may send it now.
+    for login in (ann, bob):
+        with approvals_connection(team.team.url(login), team.team.passwords[login]) as conn:
+            approve(conn, approval_id, f"checked by {login}")
+    assert _state(team, approval_id) == ("APPROVED", (ann, bob))
     for tab in tabs:
         qtbot.waitUntil(lambda tab=tab: _cell(tab, approval_id, 1) == "APPROVED", timeout=WAIT_MS)
         tab.table.selectRow(_row_of(tab, approval_id))
@@ -198,5 +229,6 @@ def test_two_approvers_windows_sending_at_once_make_one_gateway_request(
     refused = [text for text in outcomes if "Not sent:" in text]
     accepted = [text for text in outcomes if "accepted" in text]
     assert len(refused) == 1 and len(accepted) == 1, outcomes
+    assert "not approved and waiting to be sent" in refused[0], outcomes
     assert _state(team, approval_id)[0] == "SENT"
     assert sandbox.requests_received == 1
