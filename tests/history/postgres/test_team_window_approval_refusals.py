@@ -65,6 +65,24 @@ def _click_approve(tab: ApprovalsTab, approval_id: int, note: str) -> None:
     tab.approve_button.click()
 
 
+def _until_quiet(tab: ApprovalsTab, qtbot: QtBot) -> None:
+    """Wait until the tab heard every notice and read the list after it: one wait for NOTIFY
+    ended with nothing new while no read is under way, so only a later action reads again."""
+    port = tab._port
+    heard: list[bool] = []
+    listen = port.wait_for_change
+
+    def recorded(timeout_s: float) -> bool:
+        changed = listen(timeout_s)
+        heard.append(changed)
+        return changed
+
+    port.wait_for_change = recorded  # type: ignore[method-assign]
+    qtbot.waitUntil(
+        lambda: bool(heard) and not heard[-1] and not tab._runner.busy("list"), timeout=WAIT_MS
+    )
+
+
 def _state(team: ApprovalTeam, approval_id: int) -> tuple[str, tuple[str, ...]]:
     with approvals_connection(team.team.url(), team.team.owner_password) as conn:
         found = get(conn, approval_id)
@@ -152,6 +170,7 @@ def test_an_expired_request_shows_expired_and_cannot_be_approved_from_the_window
     stale = _held(team, maker, shop, "po-stale", 150_000)
     tab = _tab_of(open_as(approver), shop, qtbot)
     qtbot.waitUntil(lambda: _cell(tab, stale, 1) == "AWAITING_APPROVAL", timeout=WAIT_MS)
+    _until_quiet(tab, qtbot)
 
     # Its time runs out while the tab shows it (the owner moves the mark back: no notice).
     team.conn().execute(
