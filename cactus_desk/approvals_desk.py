@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cactus_desk.batch.sending import BatchOutcome
+from cactus_desk.batch_approval import BatchNotSentError, outcome_text, send_approved_batch
 from cactus_desk.history import approvals, check_store_url, open_history, open_profiles
 from cactus_desk.history.approvals import ApprovalError, ApprovalRequest
 from cactus_desk.history.types import HistoryError
@@ -206,8 +207,6 @@ def _send_batch(
     password: str | None,
     service: SendService | None,
 ) -> BatchOutcome | NoSalt:
-    from cactus_desk.batch_approval import BatchNotSentError, send_approved_batch
-
     try:
         sent = send_approved_batch(data_dir, url, request, password=password, service=service)
     except BatchNotSentError as exc:
@@ -302,8 +301,6 @@ class TeamApprovals:
         if isinstance(result, NoSalt):
             return result.message
         if isinstance(result, BatchOutcome):
-            from cactus_desk.batch_approval import outcome_text
-
             return outcome_text(result)
         return f"{result.code}: {result.message}"
 

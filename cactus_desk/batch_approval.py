@@ -13,6 +13,7 @@ batch to everyone but the claimant of the approved batch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from cactus_desk.history.approvals import ApprovalError, ApprovalRequest, approv
 from cactus_desk.history.types import HistoryError
 from cactus_desk.instance_lock import InstanceLock
 from cactus_desk.payouts.payout import Payout, PayoutTarget
+from cactus_desk.payouts.recovery import recover_interrupted
 from cactus_desk.payouts.send import MAY_HAVE_LEFT, SendCode, SendService
 from cactus_desk.profiles import Profile, ProfileStoreError
 from cactus_desk.secrets import KeyringError, SecretStore
@@ -128,8 +130,6 @@ def approved_batch(
     request: ApprovalRequest, rows: list[approvals.BatchApprovalRow], profile: Profile
 ) -> Batch:
     """The batch to send, rebuilt from what was approved: every row's exact body."""
-    import json
-
     details = json.loads(request.request_json)
     target = PayoutTarget(
         request.profile_id,
@@ -244,8 +244,6 @@ def send_approved_batch(
             history = open_history(data_dir, url)
         except HistoryError as exc:
             raise BatchNotSentError(str(exc)) from None
-        from cactus_desk.payouts.recovery import recover_interrupted
-
         own = SendService(history, lambda chosen: secrets.get_salt(chosen.id))
         try:
             # This process holds the folder: rows a stopped run left SUBMITTING get their
