@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor
@@ -45,11 +45,13 @@ from cactus_desk.batch.sending import (
     send_batch,
 )
 from cactus_desk.batch.validate import Batch, check_rows, validate_batch
-from cactus_desk.batch_approval import BatchSubmitted, submit_if_held
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.send import SendService
 from cactus_desk.profiles import Profile
 from cactus_desk.ui.workers import Runner, shared_pool
+
+if TYPE_CHECKING:
+    from cactus_desk.batch_approval import BatchSubmitted
 
 ERROR_BRUSH = QBrush(QColor("#f8d7da"))
 WARNING_BRUSH = QBrush(QColor("#fff3cd"))
@@ -425,10 +427,12 @@ class BatchDialog(QDialog):
         service, control, relay, store = self._service, self.control, self._relay, self._store
 
         def send() -> BatchOutcome | BatchSubmitted:
-            # A batch the team's policy holds is submitted as one unit; nothing is sent.
-            submitted = submit_if_held(store, batch)
-            if submitted is not None:
-                return submitted
+            if store:  # a batch the team's policy holds is submitted as one unit, not sent
+                from cactus_desk.batch_approval import submit_if_held
+
+                submitted = submit_if_held(store, batch)
+                if submitted is not None:
+                    return submitted
             return send_batch(
                 batch, service, control=control, on_row=lambda r, p: relay.row.emit(r, p)
             )
@@ -458,7 +462,7 @@ class BatchDialog(QDialog):
             self.results.setItem(index, column, QTableWidgetItem(text))
 
     def _sent(self, outcome: BatchOutcome | BatchSubmitted) -> None:
-        if isinstance(outcome, BatchSubmitted):
+        if not isinstance(outcome, BatchOutcome):
             self._submitted(outcome)
             return
         self.outcome = outcome
