@@ -235,7 +235,10 @@ def _print_batch(ctx: Context, outcome: Any) -> int:
             print(f"line {result.line}: {result.request_id}: {result.message}", file=ctx.stdout)
     print(outcome_text(outcome), file=ctx.stdout)
     states = [result.state for result in outcome.results]
-    if outcome.count(*MAY_HAVE_LEFT) or any(s is not None and s.in_doubt for s in states):
+    # A row recorded before this run and still SUBMITTING may be in flight at another desk.
+    if outcome.count(*MAY_HAVE_LEFT) or any(
+        s is not None and (s.in_doubt or s is State.SUBMITTING) for s in states
+    ):
         return EXIT_IN_DOUBT
     if outcome.count(CANCELLED):
         return EXIT_NOT_SENT

@@ -89,9 +89,10 @@ def batch_summary(request: ApprovalRequest, rows: list[approvals.BatchApprovalRo
     """What the batch's confirmation showed, for the approver, and its rows (never card data:
     card rows cannot wait for approval)."""
     env = "LIVE: this sends real money" if request.environment == "live" else "SANDBOX"
+    count = sum(total.rows for total in request.totals)
     lines = [
         env,
-        f"Batch:       {request.batch_id}, {len(rows)} rows, approved or rejected as one",
+        f"Batch:       {request.batch_id}, {count} rows, approved or rejected as one",
         f"Profile:     {request.profile_name}",
         *(
             f"Total {total.currency}:   {total.rows} payouts, "
@@ -109,8 +110,8 @@ def batch_summary(request: ApprovalRequest, rows: list[approvals.BatchApprovalRo
             f"  line {row.line}: {row.request_id}  {_money(row.amount_minor, row.currency)}  "
             f"{row.method} to {row.site_login}" + (f" ({fields})" if fields else "")
         )
-    if len(rows) > SUMMARY_ROWS:
-        lines.append(f"  … and {len(rows) - SUMMARY_ROWS} more rows")
+    if count > len(rows[:SUMMARY_ROWS]):
+        lines.append(f"  … and {count - len(rows[:SUMMARY_ROWS])} more rows")
     return "\n".join(lines)
 
 
@@ -262,7 +263,9 @@ class TeamApprovals:
             found = approvals.list_requests(conn, open_only=True)
             return [
                 ApprovalView(
-                    request, batch_summary(request, approvals.batch_rows(conn, request.id)), ()
+                    request,
+                    batch_summary(request, approvals.batch_rows(conn, request.id, SUMMARY_ROWS)),
+                    (),
                 )
                 if request.is_batch
                 else ApprovalView(

@@ -103,13 +103,14 @@ def submit_batch(
     return int(row["id"])
 
 
-def batch_rows(conn: Conn, approval_id: int) -> list[BatchApprovalRow]:
-    """The rows of batch request ``approval_id``, in line order (none for a single payout)."""
+def batch_rows(conn: Conn, approval_id: int, limit: int | None = None) -> list[BatchApprovalRow]:
+    """The rows of batch request ``approval_id`` in line order (the first ``limit``; none for
+    a single payout)."""
     with conn.transaction():
         found = conn.execute(
             "SELECT line, request_id, site_login, method, currency, amount_minor, request_json "
-            "FROM approval_batch_rows WHERE approval_id = %s ORDER BY line",
-            (approval_id,),
+            "FROM approval_batch_rows WHERE approval_id = %s ORDER BY line LIMIT %s",
+            (approval_id, limit),
         ).fetchall()
     return [
         BatchApprovalRow(

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
+
 from cactus_desk.batch.ids import row_request_id
+from cactus_desk.history.postgres.opening import desk_id
 from cactus_desk.payout_approval import EXIT_SUBMITTED
-from cactus_desk.payout_command import EXIT_NOT_SENT
+from cactus_desk.payout_command import EXIT_IN_DOUBT, EXIT_NOT_SENT
 from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.team_command import EXIT_DENIED
 from tests.batch.files import CARD, write_csv
@@ -102,4 +105,46 @@ def test_a_held_batch_with_card_rows_is_refused_naming_them_and_below_it_sends(
     small = write_csv(tmp_path / "small.csv", HEADERS, ROWS[:2])
     code, out, err = desks.run(maker, "batch", "send", str(small), "--profile", "Shop", "--yes")
     assert code == 0, out + err
+    assert gateway.requests_received == 2
+
+
+def test_an_approved_batch_stopped_mid_send_resumes_without_resending_a_row_in_doubt(
+    desks: Desks, gateway: SandboxGateway, tmp_path: Path
+) -> None:
+    maker = desks.add_user("maker", "maker")
+    approver = desks.add_user("approver", "approver", "RUB=500000")
+    _with_salt(desks, maker, gateway)
+    path = write_csv(tmp_path / "payroll.csv", HEADERS, ROWS)
+    code, out, err = desks.run(maker, "batch", "send", str(path), "--profile", "Shop", "--yes")
+    assert code == EXIT_SUBMITTED, out + err
+    batch = _batch_id(out.split("Submitted batch", 1)[1])
+    # As if the approver's desk had approved and claimed it, then died after recording line 2
+    # and sending it (the answer lost).
+    with psycopg.connect(
+        desks.team.url(approver), password=desks.team.passwords[approver], autocommit=True
+    ) as conn:
+        conn.execute("SELECT cactus_approve_payout(1, 'checked')")
+        conn.execute("SELECT cactus_claim_send(1)")
+        conn.execute(
+            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment, "
+            "merchant_id, site_id, request_id, site_login, method, currency, amount_minor, "
+            "state, request_json, desk) SELECT 1, 1, r.profile_id, r.profile_name, r.environment, "
+            "b.merchant_id, b.site_id, b.request_id, b.site_login, b.method, b.currency, "
+            "b.amount_minor, 'SUBMITTING', b.request_json, %s FROM approval_batch_rows b "
+            "JOIN approval_requests r ON r.id = b.approval_id WHERE b.line = 2",
+            (desk_id(desks.folder / approver),),
+        )
+        conn.execute("UPDATE payouts SET sending_started_at = 2, send_attempts = 1")
+    code, out, err = desks.run(approver, "approvals", "send", "1")
+    assert code == EXIT_IN_DOUBT, out + err
+    assert f"Batch {batch}: 3 rows, 2 accepted, 0 refused, 0 in doubt, 1 already recorded" in out
+    with psycopg.connect(desks.team.url(), password=desks.team.owner_password) as conn:
+        states = conn.execute("SELECT request_id, state FROM payouts ORDER BY request_id")
+        assert [state for _, state in states] == ["UNKNOWN", "ACCEPTED", "ACCEPTED"]
+    assert gateway.request_ids_received == {row_request_id(batch, n): 1 for n in (3, 4)}
+    code, out, err = desks.run(approver, "approvals", "list", "--all", "--format", "json")
+    assert [item["state"] for item in json.loads(out)] == ["SENT"]
+    # Nothing sends the row in doubt again.
+    code, out, err = desks.run(approver, "approvals", "send", "1")
+    assert code == EXIT_DENIED and "SENT" in err
     assert gateway.requests_received == 2
