@@ -218,24 +218,12 @@ def send_approved_batch(
             f"The profile {profile.name!r} changed since the batch was submitted; reject it "
             "and submit it again."
         )
-    with approvals_connection(url, password) as conn:
-        me = approvals.session_login(conn)
-        resuming = request.state == "SENDING" and request.send_claimed_by == me
-        if not resuming:
-            # One winner: another desk's claim is refused here and it sends nothing.
-            request = approvals.claim_send(conn, request.id)
-        rows = approvals.batch_rows(conn, request.id)
-    batch = approved_batch(request, rows, profile)
-
-    def send(chosen: SendService) -> BatchOutcome:
-        return send_batch(
-            batch, chosen, concurrency=DEFAULT_CONCURRENCY, control=control, on_row=on_row
-        )
-
     if service is not None:
-        if service.history is None:
+        if service.history is None:  # nothing is claimed then
             raise BatchNotSentError("No history is open on this desk to record the batch in.")
-        return send(service)
+        return _claim_and_send(url, password, request, profile, service, on_row, control)
+    # The folder is locked and the history open before the claim: a claim is never made by
+    # a desk that could not go on to send.
     lock = InstanceLock(data_dir)
     if data_dir.is_dir() and not lock.acquire():
         raise BatchNotSentError(lock.message)
@@ -249,12 +237,34 @@ def send_approved_batch(
             # This process holds the folder: rows a stopped run left SUBMITTING get their
             # truthful state first, and are then never sent again.
             recover_interrupted(history)
-            return send(own)
+            return _claim_and_send(url, password, request, profile, own, on_row, control)
         finally:
             own.close()
             history.close()
     finally:
         lock.release()
+
+
+def _claim_and_send(
+    url: str,
+    password: str | None,
+    request: ApprovalRequest,
+    profile: Profile,
+    service: SendService,
+    on_row: OnRow | None,
+    control: Control | None,
+) -> BatchOutcome:
+    with approvals_connection(url, password) as conn:
+        me = approvals.session_login(conn)
+        resuming = request.state == "SENDING" and request.send_claimed_by == me
+        if not resuming:
+            # One winner: another desk's claim is refused here and it sends nothing.
+            request = approvals.claim_send(conn, request.id)
+        rows = approvals.batch_rows(conn, request.id)
+    batch = approved_batch(request, rows, profile)
+    return send_batch(
+        batch, service, concurrency=DEFAULT_CONCURRENCY, control=control, on_row=on_row
+    )
 
 
 def outcome_text(outcome: BatchOutcome) -> str:
