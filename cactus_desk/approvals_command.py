@@ -124,7 +124,21 @@ def _as_json(request: ApprovalRequest) -> dict[str, Any]:
         "created_at": _when(request.created_at),
         "expires_at": _when(request.expires_at),
         "payout_id": request.payout_id,
+        "batch_id": request.batch_id,
+        "totals": [
+            {"currency": t.currency, "rows": t.rows, "amount": _major(t.amount_minor, t.currency)}
+            for t in request.totals
+        ],
     }
+
+
+def _major(amount_minor: int, currency: str) -> str:
+    from cactus_desk.money import UnknownCurrencyError, format_major
+
+    try:
+        return format_major(amount_minor, currency, grouping=False)
+    except UnknownCurrencyError:
+        return f"{amount_minor} minor units"
 
 
 def list_command(args: argparse.Namespace, ctx: Context) -> int:
@@ -140,6 +154,18 @@ def list_command(args: argparse.Namespace, ctx: Context) -> int:
         print("No payouts are waiting for approval.", file=ctx.stdout)
     for request in found:
         approvers = ", ".join(request.approvers) or "none yet"
+        if request.is_batch:
+            totals = "; ".join(
+                f"{t.rows} rows {_major(t.amount_minor, t.currency)} {t.currency}"
+                for t in request.totals
+            )
+            print(
+                f"{request.id}\t{request.state}\tbatch {request.batch_id}: {totals}\t"
+                f"{request.profile_name}\tby {request.maker} {_when(request.created_at)}\t"
+                f"approvals {len(request.approvers)}/{request.required} ({approvers})",
+                file=ctx.stdout,
+            )
+            continue
         print(
             f"{request.id}\t{request.state}\t{amount_text(request)} {request.currency}\t"
             f"{request.profile_name}\t{request.site_login}\t{request.method}\t"
@@ -174,6 +200,7 @@ def send_command(args: argparse.Namespace, ctx: Context) -> int:
 
 def _send_approved(approval_id: int, ctx: Context) -> int:
     from cactus_desk.approvals_desk import NoSalt, NotSentError, send_approved
+    from cactus_desk.batch.sending import BatchOutcome
     from cactus_desk.history.approvals import ApprovalRefusedError
     from cactus_desk.history.types import HistoryError
     from cactus_desk.payout_command import _print_result
@@ -189,8 +216,35 @@ def _send_approved(approval_id: int, ctx: Context) -> int:
     if isinstance(result, NoSalt):
         print(result.message, file=ctx.stdout)
         return EXIT_OK
+    if isinstance(result, BatchOutcome):
+        return _print_batch(ctx, result)
     _print_result(ctx.stdout, result)
     return EXIT_CODES[result.code]
+
+
+def _print_batch(ctx: Context, outcome: Any) -> int:
+    """Each row not accepted, then the counts; the exit status as ``batch send``'s."""
+    from cactus_desk.batch.sending import ALREADY, CANCELLED
+    from cactus_desk.batch_approval import outcome_text
+    from cactus_desk.payout_command import EXIT_IN_DOUBT, EXIT_NOT_SENT, EXIT_REJECTED
+    from cactus_desk.payouts.send import MAY_HAVE_LEFT, SendCode
+    from cactus_desk.payouts.states import State
+
+    for result in outcome.results:
+        if result.code not in (SendCode.ACCEPTED, ALREADY):
+            print(f"line {result.line}: {result.request_id}: {result.message}", file=ctx.stdout)
+    print(outcome_text(outcome), file=ctx.stdout)
+    states = [result.state for result in outcome.results]
+    # A row recorded before this run and still SUBMITTING may be in flight at another desk.
+    if outcome.count(*MAY_HAVE_LEFT) or any(
+        s is not None and (s.in_doubt or s is State.SUBMITTING) for s in states
+    ):
+        return EXIT_IN_DOUBT
+    if outcome.count(CANCELLED):
+        return EXIT_NOT_SENT
+    if any(s in (State.REJECTED, State.NOT_SENT) for s in states):
+        return EXIT_REJECTED
+    return EXIT_OK
 
 
 def reject_command(args: argparse.Namespace, ctx: Context) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cactus_desk.batch.sending import BatchOutcome
+from cactus_desk.batch_approval import BatchNotSentError, outcome_text, send_approved_batch
 from cactus_desk.history import approvals, check_store_url, open_history, open_profiles
 from cactus_desk.history.approvals import ApprovalError, ApprovalRequest
 from cactus_desk.history.types import HistoryError
@@ -61,6 +63,58 @@ def summary(request: ApprovalRequest) -> str:
     return "\n".join(lines)
 
 
+#: Rows a batch's summary lists; the rest are counted (the totals cover every row).
+SUMMARY_ROWS = 200
+
+
+def _money(amount_minor: int, currency: str) -> str:
+    try:
+        return f"{format_major(amount_minor, currency, grouping=True)} {currency}"
+    except UnknownCurrencyError:
+        return f"{amount_minor} minor units of {currency}"
+
+
+def totals_text(request: ApprovalRequest) -> str:
+    """A batch's totals, ``3 rows: 1 500.00 RUB; 1 row: 20.00 USD`` (else the amount)."""
+    if not request.is_batch:
+        return f"{amount_text(request, grouping=True)} {request.currency}"
+    return "; ".join(
+        f"{total.rows} row{'s' if total.rows != 1 else ''}: "
+        f"{_money(total.amount_minor, total.currency)}"
+        for total in request.totals
+    )
+
+
+def batch_summary(request: ApprovalRequest, rows: list[approvals.BatchApprovalRow]) -> str:
+    """What the batch's confirmation showed, for the approver, and its rows (never card data:
+    card rows cannot wait for approval)."""
+    env = "LIVE: this sends real money" if request.environment == "live" else "SANDBOX"
+    count = sum(total.rows for total in request.totals)
+    lines = [
+        env,
+        f"Batch:       {request.batch_id}, {count} rows, approved or rejected as one",
+        f"Profile:     {request.profile_name}",
+        *(
+            f"Total {total.currency}:   {total.rows} payouts, "
+            f"{_money(total.amount_minor, total.currency)}"
+            for total in request.totals
+        ),
+        f"Maker:       {request.maker}",
+        f"Approvals:   {len(request.approvers)} of {request.required}"
+        + (f" ({', '.join(request.approvers)})" if request.approvers else ""),
+        "Rows:",
+    ]
+    for row in rows[:SUMMARY_ROWS]:
+        fields = ", ".join(f"{name}={value}" for name, value in row.fields().items())
+        lines.append(
+            f"  line {row.line}: {row.request_id}  {_money(row.amount_minor, row.currency)}  "
+            f"{row.method} to {row.site_login}" + (f" ({fields})" if fields else "")
+        )
+    if count > len(rows[:SUMMARY_ROWS]):
+        lines.append(f"  … and {count - len(rows[:SUMMARY_ROWS])} more rows")
+    return "\n".join(lines)
+
+
 def send_approved(
     data_dir: Path,
     store: str,
@@ -68,8 +122,9 @@ def send_approved(
     *,
     password: str | None = None,
     service: SendService | None = None,
-) -> SendResult | NoSalt:
-    """Claim the approved request ``approval_id`` and send it from this desk (``password``
+) -> SendResult | NoSalt | BatchOutcome:
+    """Claim the approved request ``approval_id`` and send it from this desk (a batch: every
+    row, see ``batch_approval.send_approved_batch``) (``password``
     for the approvals' connections; the history and profiles take the keyring's).
     ``service``: the window's own send service (the window holds the data folder's lock and
     its history is open), else the folder is locked and the history opened here.
@@ -80,6 +135,8 @@ def send_approved(
     url = check_store_url(store).url
     with approvals.approvals_connection(url, password) as conn:
         request = approvals.get(conn, approval_id)
+    if request.is_batch:
+        return _send_batch(data_dir, url, request, password, service)
     secrets = SecretStore()
     try:
         salt = secrets.get_salt(request.profile_id)
@@ -144,6 +201,20 @@ def send_approved(
         lock.release()
 
 
+def _send_batch(
+    data_dir: Path,
+    url: str,
+    request: ApprovalRequest,
+    password: str | None,
+    service: SendService | None,
+) -> BatchOutcome | NoSalt:
+    try:
+        sent = send_approved_batch(data_dir, url, request, password=password, service=service)
+    except BatchNotSentError as exc:
+        raise NotSentError(str(exc)) from None
+    return NoSalt(sent) if isinstance(sent, str) else sent
+
+
 @dataclass(frozen=True)
 class ApprovalView:
     """One request as the tab shows it: the request, its summary and the duplicate check."""
@@ -192,6 +263,12 @@ class TeamApprovals:
             found = approvals.list_requests(conn, open_only=True)
             return [
                 ApprovalView(
+                    request,
+                    batch_summary(request, approvals.batch_rows(conn, request.id, SUMMARY_ROWS)),
+                    (),
+                )
+                if request.is_batch
+                else ApprovalView(
                     request, summary(request), tuple(approvals.similar_sent(conn, request))
                 )
                 for request in found
@@ -226,6 +303,8 @@ class TeamApprovals:
             return f"Not sent: {exc}"
         if isinstance(result, NoSalt):
             return result.message
+        if isinstance(result, BatchOutcome):
+            return outcome_text(result)
         return f"{result.code}: {result.message}"
 
     def wait_for_change(self, timeout_s: float) -> bool:

@@ -48,6 +48,8 @@ Exit status:
   3  at least one row was refused (see the report); none is in doubt
   4  cancelled, or rows were not sent (nothing left this computer for those rows)
   5  at least one row is in doubt: it may exist at the gateway; do not send it again
+  6  on a team history, the batch's total needs approval: it was submitted for approval
+     as one request and nothing was sent (an approver's desk sends it once approved)
 """
 
 
@@ -277,6 +279,11 @@ def _send(args: argparse.Namespace, ctx: Context, table: Table, profile: Profile
             _print_problems(batch, ctx.stderr)
             print("Nothing was sent.", file=ctx.stderr)
             return EXIT_USAGE
+        held = _held(ctx, batch)
+        if held is None:
+            return EXIT_ERROR
+        if held:
+            return _submit(args, ctx, batch, held)
         refusal = _confirm(args, ctx, batch)
         if refusal is not None:
             return _fail(ctx, refusal, EXIT_USAGE)
@@ -287,7 +294,54 @@ def _send(args: argparse.Namespace, ctx: Context, table: Table, profile: Profile
         store.close()
 
 
-def _confirm(args: argparse.Namespace, ctx: Context, batch: Batch) -> str | None:
+def _held(ctx: Context, batch: Batch) -> int | None:
+    """0 on this computer's own history or below the team's thresholds; else the approvals
+    the team's policy asks for the batch; None (said why) when the policy cannot be read."""
+    if not ctx.store:
+        return 0
+    from cactus_desk.batch_approval import batch_approvals_needed
+    from cactus_desk.history.types import HistoryError
+
+    try:
+        return batch_approvals_needed(ctx.store, batch)
+    except HistoryError as exc:
+        _fail(ctx, f"the team's approval policies could not be read ({exc}); nothing was sent", 1)
+        return None
+
+
+def _submit(args: argparse.Namespace, ctx: Context, batch: Batch, needed: int) -> int:
+    """Submit the held batch for approval as one unit; nothing is sent."""
+    from cactus_desk.batch_approval import submit_batch
+    from cactus_desk.history.approvals import ApprovalError
+    from cactus_desk.history.types import HistoryError
+    from cactus_desk.payout_approval import EXIT_SUBMITTED
+
+    people = "one approval" if needed == 1 else "two approvals by different people"
+    print(
+        f"The team's approval policy asks {people} for this batch's total: it is submitted "
+        "for approval as one request, and nothing is sent now.",
+        file=ctx.stdout,
+    )
+    refusal = _confirm(args, ctx, batch, question="Submit this batch for approval?")
+    if refusal is not None:
+        return _fail(ctx, refusal.replace("nothing was sent", "nothing was submitted"), EXIT_USAGE)
+    try:
+        submitted = submit_batch(ctx.store or "", batch, needed)
+    except ApprovalError as exc:
+        return _fail(ctx, f"{exc} Nothing was sent.", EXIT_NOT_SENT)
+    except HistoryError as exc:
+        return _fail(ctx, f"{exc} Nothing was sent.", EXIT_ERROR)
+    print(
+        f"{submitted.message} An approver runs: cactus-desk approvals approve "
+        f"{submitted.approval_id} --note TEXT",
+        file=ctx.stdout,
+    )
+    return EXIT_SUBMITTED
+
+
+def _confirm(
+    args: argparse.Namespace, ctx: Context, batch: Batch, question: str = "Send this batch?"
+) -> str | None:
     profile = batch.profile
     out = ctx.stdout
     env = (
@@ -311,7 +365,7 @@ def _confirm(args: argparse.Namespace, ctx: Context, batch: Batch) -> str | None
         return None
     if not ctx.stdin.isatty():
         return "not confirmed: add --yes to send this batch without a terminal; nothing was sent"
-    print("Send this batch? [y/N] ", end="", file=out, flush=True)
+    print(f"{question} [y/N] ", end="", file=out, flush=True)
     if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
         return "not confirmed; nothing was sent"
     return None

@@ -17,6 +17,7 @@ from cactus_desk.history.postgres.approvals import (
     ApprovalError,
     ApprovalRefusedError,
     ApprovalRequest,
+    BatchTotal,
     NotApprovableError,
     approve,
     claim_send,
@@ -36,6 +37,12 @@ from cactus_desk.history.postgres.approvals import (
     withdraw,
 )
 from cactus_desk.history.postgres.audit import AuditCheck, export_csv, verify
+from cactus_desk.history.postgres.batch_approvals import (
+    BatchApprovalRow,
+    batch_rows,
+    required_for_totals,
+    submit_batch,
+)
 from cactus_desk.history.postgres.team import Conn
 from cactus_desk.history.team import _connection
 
@@ -45,10 +52,13 @@ __all__ = [
     "ApprovalRefusedError",
     "ApprovalRequest",
     "AuditCheck",
+    "BatchApprovalRow",
+    "BatchTotal",
     "Conn",
     "NotApprovableError",
     "approvals_connection",
     "approve",
+    "batch_rows",
     "claim_send",
     "export_csv",
     "get",
@@ -58,11 +68,13 @@ __all__ = [
     "policy_thresholds",
     "reject",
     "required_approvals",
+    "required_for_totals",
     "session_login",
     "set_limit",
     "set_policy",
     "similar_sent",
     "submit",
+    "submit_batch",
     "verify",
     "wait_for_change",
     "withdraw",

@@ -36,6 +36,15 @@ class NotApprovableError(ApprovalError):
 
 
 @dataclass(frozen=True)
+class BatchTotal:
+    """One currency of a batch submitted for approval: its rows and their total."""
+
+    currency: str
+    rows: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
 class ApprovalRequest:
     """One payout submitted for approval, as the approvers see it."""
 
@@ -62,6 +71,13 @@ class ApprovalRequest:
     reason: str
     send_claimed_by: str | None
     payout_id: int | None
+    batch_id: str | None = None  # a whole batch (its rows in ``batch_approvals``)
+    totals: tuple[BatchTotal, ...] = ()  # a batch's rows and total per currency
+
+    @property
+    def is_batch(self) -> bool:
+        """True when the request is a whole batch, approved or rejected as one unit."""
+        return self.batch_id is not None
 
     def fields(self) -> dict[str, str]:
         """The payout's additional fields (full: card payouts never reach approval)."""
@@ -198,6 +214,9 @@ _SELECT = (
     "WHERE a.approval_id = r.id), '{}') AS approvers, "
     "coalesce((SELECT array_agg(a.note ORDER BY a.approved_at) FROM approvals a "
     "WHERE a.approval_id = r.id), '{}') AS notes, "
+    "coalesce((SELECT jsonb_agg(jsonb_build_array(t.currency, t.row_count, t.amount_minor) "
+    "ORDER BY t.currency) FROM approval_batch_totals t WHERE t.approval_id = r.id), '[]') "
+    "AS totals, "
     "CASE WHEN r.state = 'AWAITING_APPROVAL' AND r.expires_at <= "
     "(extract(epoch FROM clock_timestamp()) * 1000)::bigint THEN 'EXPIRED' ELSE r.state END "
     "AS shown_state FROM approval_requests r"
@@ -229,6 +248,8 @@ def _request(row: dict[str, Any]) -> ApprovalRequest:
         reason=row["reason"],
         send_claimed_by=row["send_claimed_by"],
         payout_id=row["payout_id"],
+        batch_id=row.get("batch_id"),
+        totals=tuple(BatchTotal(str(c), int(n), int(a)) for c, n, a in row.get("totals") or ()),
     )
 
 
@@ -242,7 +263,13 @@ def get(conn: Conn, approval_id: int) -> ApprovalRequest:
 
 def list_requests(conn: Conn, *, open_only: bool = False) -> list[ApprovalRequest]:
     """The requests, newest first (``open_only``: those still awaiting approval)."""
-    where = " WHERE r.state IN ('AWAITING_APPROVAL', 'APPROVED')" if open_only else ""
+    # A batch still SENDING is open too: its claimant resumes the rows not yet recorded.
+    where = (
+        " WHERE r.state IN ('AWAITING_APPROVAL', 'APPROVED') "
+        "OR (r.state = 'SENDING' AND r.batch_id IS NOT NULL)"
+        if open_only
+        else ""
+    )
     try:
         rows = conn.execute(f"{_SELECT}{where} ORDER BY r.id DESC").fetchall()
     except psycopg.errors.InsufficientPrivilege as exc:

@@ -23,6 +23,7 @@ from psycopg.rows import tuple_row
 
 from cactus_desk.history.clerk import RECIPIENT_FIELDS
 from cactus_desk.history.postgres.approval_schema import v_approvals
+from cactus_desk.history.postgres.batch_approval_schema import v_batch_approvals
 from cactus_desk.history.postgres.roles import GROUP_ROLES
 
 Migration = Callable[[psycopg.Connection], None]
@@ -708,6 +709,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _clerk_saved_recipients,
     _read_paths,
     _batches,
+    v_batch_approvals,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

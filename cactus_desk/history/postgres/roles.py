@@ -168,6 +168,8 @@ APPROVAL_PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
             "approval_requests",
             "approvals",
             "audit_log",
+            "approval_batch_totals",
+            "approval_batch_rows",
         )
     },
     "FUNCTION cactus_required_approvals(TEXT, TEXT, BIGINT)": {role: _RUN for role in _READERS},
@@ -175,6 +177,9 @@ APPROVAL_PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "FUNCTION cactus_set_limit(TEXT, TEXT, BIGINT)": {ADMIN: _RUN},
     "FUNCTION cactus_submit_payout(TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, TEXT, TEXT, TEXT, "
     "BIGINT, TEXT)": {MAKER: _RUN},
+    "FUNCTION cactus_submit_batch(TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, JSONB, JSONB)": {
+        MAKER: _RUN
+    },
     "FUNCTION cactus_approve_payout(BIGINT, TEXT)": {APPROVER: _RUN},
     "FUNCTION cactus_reject_payout(BIGINT, TEXT)": {APPROVER: _RUN},
     "FUNCTION cactus_withdraw_payout(BIGINT)": {MAKER: _RUN},
@@ -223,7 +228,8 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
     "TABLE batches": {
         VIEWER: (_READ,),
         MAKER: (_READ, Grant("INSERT", BATCH_COLUMNS)),
-        APPROVER: (_READ,),
+        # ... and an approver the approved batch it sends.
+        APPROVER: (_READ, Grant("INSERT", BATCH_COLUMNS)),
         ADMIN: (_READ, Grant("INSERT", BATCH_COLUMNS)),
     },
     "TABLE payouts_counts": {

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cactus_desk.approvals_desk import ApprovalView, amount_text
+from cactus_desk.approvals_desk import ApprovalView, totals_text
 from cactus_desk.ui.workers import Runner
 
 COLUMNS = ("ID", "State", "Amount", "Profile", "Recipient", "Maker", "Submitted", "Approvals")
@@ -152,9 +152,11 @@ class ApprovalsTab(QWidget):
             cells = (
                 str(request.id),
                 request.state,
-                f"{amount_text(request, grouping=True)} {request.currency}",
+                totals_text(request),
                 request.profile_name,
-                f"{request.site_login} ({request.method})",
+                f"Batch {request.batch_id}"
+                if request.is_batch
+                else f"{request.site_login} ({request.method})",
                 request.maker,
                 _when(request.created_at),
                 f"{len(request.approvers)}/{request.required}",
@@ -196,6 +198,8 @@ class ApprovalsTab(QWidget):
             similar = (
                 "REPEAT: sent in the 24 hours before: " + ", ".join(view.similar)
                 if view.similar
+                else "Repeats were checked row by row when the batch was imported."
+                if view.request.is_batch
                 else "No similar payout in the 24 hours before."
             )
             expired = f"\n{EXPIRED_NOTE}" if view.request.state == "EXPIRED" else ""
@@ -211,7 +215,16 @@ class ApprovalsTab(QWidget):
         self.approve_button.setEnabled(awaiting)
         self.reject_button.setEnabled(awaiting)
         self.withdraw_button.setEnabled(awaiting and own)
-        self.send_button.setEnabled(view is not None and view.request.state == "APPROVED")
+        # A batch this login claimed and did not finish sending is resumed by the same button.
+        resumable = (
+            view is not None
+            and view.request.is_batch
+            and view.request.state == "SENDING"
+            and view.request.send_claimed_by == self._login
+        )
+        self.send_button.setEnabled(
+            (view is not None and view.request.state == "APPROVED") or resumable
+        )
 
     # -- acting -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor
@@ -50,6 +50,9 @@ from cactus_desk.payouts.send import SendService
 from cactus_desk.profiles import Profile
 from cactus_desk.ui.workers import Runner, shared_pool
 
+if TYPE_CHECKING:
+    from cactus_desk.batch_approval import BatchSubmitted
+
 ERROR_BRUSH = QBrush(QColor("#f8d7da"))
 WARNING_BRUSH = QBrush(QColor("#fff3cd"))
 GRID, PROGRESS = 0, 1
@@ -84,7 +87,9 @@ class BatchDialog(QDialog):
         parent: QWidget | None = None,
         *,
         balances: Callable[[Profile], Any] | None = None,
+        store: str | None = None,
     ) -> None:
+        """``store``: the team history's URL, whose approval policy may hold the batch."""
         super().__init__(parent)
         self.setObjectName("batchDialog")
         self.setWindowTitle("Batch payouts")
@@ -94,6 +99,9 @@ class BatchDialog(QDialog):
         self._service = service
         self._memory = MappingMemory(data_dir)
         self._balances = balances
+        self._store = store
+        #: The batch submitted for approval instead of sent (a team's policy held it).
+        self.submitted: BatchSubmitted | None = None
         self._runner = Runner(self)
         self._send_runner = Runner(self, shared_pool("batch-send", 1))
         self._table: Table | None = None
@@ -370,6 +378,12 @@ class BatchDialog(QDialog):
         warned = sum(1 for row in batch.rows if row.warnings)
         if warned:
             lines.append(f"Warning: {warned} rows repeat another payout.")
+        if self._store:
+            lines.append(
+                "Team: when a currency's total (or any row) reaches the team's approval "
+                "threshold, the whole batch is submitted for approval as one request instead, "
+                "and nothing is sent until it is approved."
+            )
         return "\n".join(lines)
 
     def request_send(self) -> QMessageBox | None:
@@ -410,9 +424,15 @@ class BatchDialog(QDialog):
         self.again_button.setEnabled(False)
         self.report_button.setEnabled(False)
         self._started = time.monotonic()
-        service, control, relay = self._service, self.control, self._relay
+        service, control, relay, store = self._service, self.control, self._relay, self._store
 
-        def send() -> BatchOutcome:
+        def send() -> BatchOutcome | BatchSubmitted:
+            if store:  # a batch the team's policy holds is submitted as one unit, not sent
+                from cactus_desk.batch_approval import submit_if_held
+
+                submitted = submit_if_held(store, batch)
+                if submitted is not None:
+                    return submitted
             return send_batch(
                 batch, service, control=control, on_row=lambda r, p: relay.row.emit(r, p)
             )
@@ -441,7 +461,10 @@ class BatchDialog(QDialog):
         ):
             self.results.setItem(index, column, QTableWidgetItem(text))
 
-    def _sent(self, outcome: BatchOutcome) -> None:
+    def _sent(self, outcome: BatchOutcome | BatchSubmitted) -> None:
+        if not isinstance(outcome, BatchOutcome):
+            self._submitted(outcome)
+            return
         self.outcome = outcome
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
@@ -451,6 +474,16 @@ class BatchDialog(QDialog):
         self.counts.setText(self.counts.text().removesuffix(" (paused)") + " — done.")
         self.results.resizeColumnsToContents()
         self.finished_sending.emit(outcome)
+
+    def _submitted(self, submitted: BatchSubmitted) -> None:
+        self.submitted = submitted
+        self.pause_button.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        for index in range(self.results.rowCount()):
+            self.results.setItem(index, 1, QTableWidgetItem("Awaiting approval"))
+        self.counts.setText(submitted.message)
 
     def _send_failed(self, error: BaseException) -> None:
         self.counts.setText(f"The batch stopped: {error}")

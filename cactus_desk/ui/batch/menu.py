@@ -60,6 +60,7 @@ def open_batch(
         window.data_dir,
         window,
         balances=balances,
+        store=window._store_url,  # a team's approval policy may hold the batch
     )
     dialog.finished_sending.connect(lambda _: _refresh_history(window))
     dialog.show_in_history.connect(lambda text: show_batch_in_history(window, text))
