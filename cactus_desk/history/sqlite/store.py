@@ -1749,8 +1749,9 @@ class SqliteHistoryStore:
         return backup.make_backup(self.path, reason, now_ms=self._clock())
 
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
-        """Merge the text index a few small steps, build the recipient index a batch at a time
-        (after the upgrade that added it) and checkpoint the WAL, within ``budget_ms``.
+        """Merge the text index a few small steps, build the recipient index and the login
+        counts a batch at a time (after the upgrades that added them) and checkpoint the WAL,
+        within ``budget_ms``.
 
         Call it every second or so from a worker (never from a GUI thread). Each merge step is
         its own short transaction and the pass stops as soon as a writer of this process
