@@ -39,6 +39,7 @@ from cactus_desk.history.sqlite.login_counts import (
     build_login_counts,
     login_bucket,
     login_counts_ready,
+    login_kind,
 )
 from cactus_desk.history.sqlite.migrations import (
     AMOUNT_COUNTS_TABLE,
@@ -844,15 +845,14 @@ def _login_start(
     descending: bool,
     offset: int,
 ) -> tuple[list[tuple[str, list[Any]]], int] | None:
-    """``_sort_bucket`` for the login order under no filter or a state filter, from the
-    nested login counts (a few hundred count rows read, a short OFFSET left); None when
-    they cannot serve (another order, a currency or profile filter, or still being built).
+    """``_sort_bucket`` for the login order under any states and a currency or a profile
+    (not both), from the nested login counts (a few hundred count rows read, a short OFFSET
+    left); None when they cannot serve (another order or filter, or still being built).
     """
-    if sort is not SortKey.SITE_LOGIN or history_filter.currency or history_filter.profile_id:
+    kind = login_kind(history_filter.currency, history_filter.profile_id)
+    if sort is not SortKey.SITE_LOGIN or kind is None or not login_counts_ready(conn):
         return None
-    if not login_counts_ready(conn):
-        return None
-    found = login_bucket(conn, history_filter.states, descending, offset)
+    found = login_bucket(conn, *kind, history_filter.states, descending, offset)
     if found is None:  # past the counted rows: no row ("WHERE 0")
         return [("0", [])], 0
     prefix, before, inside = found

@@ -62,6 +62,10 @@ FILTERS = [
     HistoryFilter(states=frozenset({"REJECTED"})),
     HistoryFilter(states=frozenset({"ACCEPTED"})),
     HistoryFilter(states=frozenset({"REJECTED", "UNKNOWN"})),
+    HistoryFilter(currency="USD"),
+    HistoryFilter(states=frozenset({"REJECTED"}), currency="IDR"),
+    HistoryFilter(profile_id="p1"),
+    HistoryFilter(states=frozenset({"ACCEPTED", "UNKNOWN"}), profile_id="p0"),
 ]
 
 
@@ -70,7 +74,7 @@ def _fill(store: SqliteHistoryStore, rows: int, start: int = 0) -> None:
         record_id = store.create_attempt(
             make_attempt(
                 request_id=f"lg-{i}",
-                site_login=LOGINS[(i * 7) % len(LOGINS)] if i % 4 else "bob",
+                site_login=LOGINS[(i * 7 + i // 10) % len(LOGINS)] if i % 4 else "bob",
                 currency=("USD", "IDR")[i % 2],
                 profile_id=f"p{i % 3}",
             )
@@ -94,14 +98,15 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteHistoryS
 
 @pytest.fixture
 def used(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Every page deeper than its first row starts from a count; the buckets found."""
+    """Every page deeper than its first row starts from a count; the buckets found (their
+    prefix length, prefix, neighbour and offset inside)."""
     monkeypatch.setattr(store_module, "_DEEP_OFFSET", 0)
     found: list[tuple[Any, ...]] = []
     original = store_module.login_bucket
 
-    def spy(*args: Any) -> Any:
-        result = original(*args)
-        found.append(result)
+    def spy(conn: sqlite3.Connection, kind: login_counts.LoginKind, *args: Any) -> Any:
+        result = original(conn, kind, *args)
+        found.append((kind.lengths[-1], *result))
         return result
 
     monkeypatch.setattr(store_module, "login_bucket", spy)
@@ -113,10 +118,15 @@ def _by_offset(
 ) -> list[int]:
     """The page as a plain OFFSET query over the whole order reads it."""
     direction = " DESC" if descending else ""
-    where, params = "", list[Any]()
+    clauses, params = [], list[Any]()
     if history_filter.states:
-        where = f" WHERE state IN ({', '.join('?' * len(history_filter.states))})"
-        params = sorted(history_filter.states)
+        clauses.append(f"state IN ({', '.join('?' * len(history_filter.states))})")
+        params += sorted(history_filter.states)
+    for column in ("currency", "profile_id"):
+        if getattr(history_filter, column):
+            clauses.append(f"{column} = ?")
+            params.append(getattr(history_filter, column))
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     with store.read_connection() as conn:
         rows = conn.execute(
             f"SELECT id FROM payouts{where} ORDER BY site_login COLLATE NOCASE{direction}, "
@@ -145,21 +155,22 @@ def test_every_deep_login_page_is_the_offset_querys_page(
     assert total > 20, "the filter should match many rows"
     assert used and all(found is not None for found in used)
     # What the OFFSET steps over is inside one last-level bucket, not the order before it.
-    sizes: dict[str, int] = {}
+    sizes: dict[tuple[int, str], int] = {}
     for row in history.page(history_filter, limit=ROWS):
-        # SQLite's lower() folds ASCII letters only, like the order's NOCASE.
-        prefix = "".join(c.lower() if c.isascii() else c for c in row.site_login[:12])
-        sizes[prefix] = sizes.get(prefix, 0) + 1
-    assert all(inside < sizes[prefix] for prefix, _, inside in used)
-    assert max(sizes.values()) < total // 2
+        for length in (9, 12):
+            # SQLite's lower() folds ASCII letters only, like the order's NOCASE.
+            prefix = "".join(c.lower() if c.isascii() else c for c in row.site_login[:length])
+            sizes[length, prefix] = sizes.get((length, prefix), 0) + 1
+    assert all(inside < sizes[length, prefix] for length, prefix, _, inside in used)
+    assert any(before is not None for _, _, before, _ in used), "buckets were skipped"
 
 
 def _kept(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return [
         tuple(row)
         for row in conn.execute(
-            f"SELECT lvl, parent, v, state, n FROM {LOGIN_COUNTS_TABLE} WHERE n != 0 "
-            "ORDER BY 1, 2, 3, 4"
+            f"SELECT lvl, dim, parent, v, state, n FROM {LOGIN_COUNTS_TABLE} WHERE n != 0 "
+            "ORDER BY 1, 2, 3, 4, 5"
         )
     ]
 
@@ -175,8 +186,14 @@ def _assert_counts_are_a_recount(store: SqliteHistoryStore) -> None:
             conn.execute("ROLLBACK TO recount")
             conn.execute("RELEASE recount")
     assert kept == fresh
-    assert {row[0] for row in fresh} == set(range(1, len(LOGIN_LEVELS) + 1))
-    assert all(row[4] > 0 for row in fresh)
+    levels = {kind.base + k for kind in login_counts.KINDS for k in range(1, len(kind.lengths) + 1)}
+    assert {row[0] for row in fresh} == levels
+    assert all(row[5] > 0 for row in fresh)
+    for kind in login_counts.KINDS:  # every kind's last level counts every payout once
+        last = kind.base + len(kind.lengths)
+        assert sum(row[5] for row in fresh if row[0] == last) == sum(
+            row[5] for row in fresh if row[0] == len(LOGIN_LEVELS)
+        )
 
 
 def test_the_counts_follow_every_write(tmp_path: Path) -> None:
@@ -190,6 +207,8 @@ def test_the_counts_follow_every_write(tmp_path: Path) -> None:
             conn.execute("UPDATE payouts SET site_login = 'Zora.New' WHERE id % 6 = 0")
             conn.execute("UPDATE payouts SET site_login = upper(site_login) WHERE id % 6 = 1")
             conn.execute("UPDATE payouts SET state = 'REJECTED' WHERE id % 6 = 2")
+            conn.execute("UPDATE payouts SET currency = 'EUR' WHERE id % 6 = 3")
+            conn.execute("UPDATE payouts SET profile_id = 'p9' WHERE id % 6 = 4")
             deleted = conn.execute(
                 "DELETE FROM payouts WHERE id % 9 = 0 AND id NOT IN (SELECT record_id FROM "
                 "events WHERE record_id IS NOT NULL) AND id NOT IN (SELECT record_id FROM resends)"
@@ -334,11 +353,16 @@ def test_the_migration_leaves_the_build_to_the_upkeep(tmp_path: Path) -> None:
 def test_a_deep_login_page_reads_one_parent_per_level_and_index_ranges(
     history: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """EXPLAIN QUERY PLAN of a middle page: the counts by their key (level and parent), the
-    page by the login index's ranges; nothing scans a table or sorts."""
+    """EXPLAIN QUERY PLAN of a middle page: the counts by their key (level, currency or
+    profile, parent), the page by the login index's ranges; nothing scans a table or sorts."""
     monkeypatch.setattr(store_module, "_DEEP_OFFSET", 0)
     statements: list[str] = []
-    for history_filter in (HistoryFilter(), HistoryFilter(states=frozenset({"REJECTED"}))):
+    for history_filter in (
+        HistoryFilter(),
+        HistoryFilter(states=frozenset({"REJECTED"})),
+        HistoryFilter(states=frozenset({"REJECTED"}), currency="USD"),
+        HistoryFilter(profile_id="p2"),
+    ):
         for descending in (False, True):
             total = history.count(history_filter)
             with history.read_connection() as conn:
@@ -362,10 +386,12 @@ def test_a_deep_login_page_reads_one_parent_per_level_and_index_ranges(
             if sql.lstrip().upper().startswith("SELECT")
         }
     counts = [plan for sql, plan in plans.items() if LOGIN_COUNTS_TABLE in sql]
-    assert len(counts) >= 4 * len(LOGIN_LEVELS)
+    assert len(counts) >= 2 * len(LOGIN_LEVELS)
+    for dim in ("'USD'", "'p2'", "dim = ''"):
+        assert any(LOGIN_COUNTS_TABLE in sql and dim in sql for sql in plans), dim
     for plan in counts:
         assert any(
-            f"SEARCH {LOGIN_COUNTS_TABLE} USING PRIMARY KEY (lvl=? AND parent=?)" in line
+            f"SEARCH {LOGIN_COUNTS_TABLE} USING PRIMARY KEY (lvl=? AND dim=? AND parent=?)" in line
             for line in plan
         ), plan
     pages = [plan for sql, plan in plans.items() if "site_login COLLATE NOCASE" in sql]
