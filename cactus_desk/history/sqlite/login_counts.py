@@ -48,6 +48,7 @@ BY_CURRENCY = LoginKind(10, "currency", (3, 6, 9))
 BY_PROFILE = LoginKind(20, "profile_id", (3, 6, 9))
 KINDS = (BY_STATE, BY_CURRENCY, BY_PROFILE)
 LOGIN_LEVELS = BY_STATE.lengths
+_REBUILD_BATCH = 50_000  # payouts per batch of a recount at once (bounded temporary space)
 
 
 def _level_sql(row: str) -> list[tuple[int, str, str, str]]:
@@ -193,8 +194,9 @@ def rebuild_login_counts(conn: sqlite3.Connection) -> None:
     if not conn.execute(exists, (LOGIN_COUNTS_TABLE,)).fetchone():
         return
     conn.execute(f"DELETE FROM {LOGIN_COUNTS_TABLE}")
-    _add_counts(conn, "SELECT site_login, state, currency, profile_id FROM payouts", [])
-    conn.execute(f"UPDATE {LOGIN_BUILD_TABLE} SET done = 1, last = NULL")
+    conn.execute(f"UPDATE {LOGIN_BUILD_TABLE} SET done = 0, last = NULL")
+    while build_login_counts(conn, _REBUILD_BATCH):
+        pass
 
 
 def login_kind(currency: str | None, profile_id: str | None) -> tuple[LoginKind, str] | None:
