@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cactus_desk.history.clerk import RECIPIENT_FIELDS
+from cactus_desk.history.sqlite.login_counts import add_login_counts, rebuild_login_counts
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -271,6 +272,7 @@ def rebuild_counts(conn: sqlite3.Connection) -> None:
         )
         _rebuild_sort_counts(conn)
         _rebuild_totals(conn)
+        rebuild_login_counts(conn)
         conn.execute(f"DELETE FROM {TIME_BREAKS_TABLE}")
         conn.execute(
             f"INSERT INTO {TIME_BREAKS_TABLE} (id) SELECT id FROM (SELECT id, created_at, "
@@ -788,6 +790,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v9_filtered_sorts,
     _clerk_recipient_search,
     _batches,
+    add_login_counts,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

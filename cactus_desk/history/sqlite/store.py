@@ -35,6 +35,12 @@ from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
 from cactus_desk.history.sqlite import totals as kept_totals
+from cactus_desk.history.sqlite.login_counts import (
+    build_login_counts,
+    login_bucket,
+    login_counts_ready,
+    login_kind,
+)
 from cactus_desk.history.sqlite.migrations import (
     AMOUNT_COUNTS_TABLE,
     COUNTS_TABLE,
@@ -97,6 +103,8 @@ _SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 _MERGE_PAGES = 32
 # Payouts read into the recipient index per step of its background build (~30 ms).
 _RECIPIENT_BATCH = 1_000
+# Payouts counted per step of the login counts' background build (a few milliseconds).
+_LOGIN_BATCH = 2_000
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.
@@ -830,6 +838,31 @@ def _sort_bucket(
     return None
 
 
+def _login_start(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+) -> tuple[list[tuple[str, list[Any]]], int] | None:
+    """``_sort_bucket`` for the login order under any states and a currency or a profile
+    (not both), from the nested login counts (a few hundred count rows read, a short OFFSET
+    left); None when they cannot serve (another order or filter, or still being built).
+    """
+    kind = login_kind(history_filter.currency, history_filter.profile_id)
+    if sort is not SortKey.SITE_LOGIN or kind is None or not login_counts_ready(conn):
+        return None
+    found = login_bucket(conn, *kind, history_filter.states, descending, offset)
+    if found is None:  # past the counted rows: no row ("WHERE 0")
+        return [("0", [])], 0
+    prefix, before, inside = found
+    if not descending:
+        return [("site_login COLLATE NOCASE >= ?", [prefix])], inside
+    if before is None:
+        return [], inside  # the bucket is the first: the page is at the top
+    return [("site_login COLLATE NOCASE < ?", [before])], inside
+
+
 def _sorted_page(
     conn: sqlite3.Connection,
     history_filter: HistoryFilter,
@@ -849,7 +882,9 @@ def _sorted_page(
     filtered = bool(history_filter.states or history_filter.currency or history_filter.profile_id)
     ranges: list[tuple[str, list[Any]]] = [("", [])]
     if offset > _DEEP_OFFSET:
-        found = _sort_bucket(conn, buckets, history_filter, descending, offset)
+        found = _login_start(conn, history_filter, sort, descending, offset)
+        if found is None:
+            found = _sort_bucket(conn, buckets, history_filter, descending, offset)
         if found is None:
             return []
         if found[0]:
@@ -1059,6 +1094,7 @@ class SqliteHistoryStore:
             is not None
         )
         self._recipient_ready = False  # see _search_for
+        self._login_ready = False  # the login counts' background build is done
         if self._search:
             _tune_search(conn)
         self._all.append(conn)
@@ -1713,8 +1749,9 @@ class SqliteHistoryStore:
         return backup.make_backup(self.path, reason, now_ms=self._clock())
 
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
-        """Merge the text index a few small steps, build the recipient index a batch at a time
-        (after the upgrade that added it) and checkpoint the WAL, within ``budget_ms``.
+        """Merge the text index a few small steps, build the recipient index and the login
+        counts a batch at a time (after the upgrades that added them) and checkpoint the WAL,
+        within ``budget_ms``.
 
         Call it every second or so from a worker (never from a GUI thread). Each merge step is
         its own short transaction and the pass stops as soon as a writer of this process
@@ -1785,6 +1822,29 @@ class SqliteHistoryStore:
                 steps += 1
                 if not unbuilt:
                     self._recipient_ready = True
+            while not self._login_ready:
+                if login_counts_ready(conn):
+                    self._login_ready = True
+                    break
+                if self._writers_waiting or time.monotonic() >= deadline:
+                    more = True
+                    break
+                if not self._write_lock.acquire(blocking=False):
+                    more = True
+                    break
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        uncounted = build_login_counts(conn, _LOGIN_BATCH)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    self._write_lock.release()
+                steps += 1
+                if not uncounted:
+                    self._login_ready = True
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
             # under steady writes it would grow without end. Copy the few frames left while
