@@ -460,7 +460,7 @@ def generate(cluster: BenchCluster, rows: int, *, log: bool = True) -> None:
         with conn.transaction():
             # Tables emptied in the writing transaction are written without WAL
             # (wal_level=minimal): half the disk writes of the bulk load.
-            conn.execute("TRUNCATE payouts, events, resends")
+            conn.execute("TRUNCATE payouts, events, resends CASCADE")  # and what refers to them
             fill(conn, rows, phase)
         phase("events written")
         for _, definition in derived:
