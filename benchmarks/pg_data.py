@@ -1,31 +1,33 @@
 """A PostgreSQL cluster of the benchmarks' own and the 10M-payout team history inside it.
 
-The cluster is started by the benchmark itself on a free loopback port (as the ``postgres``
-user when run as root: PostgreSQL refuses root), its data folder cached under
-``benchmarks/data/`` keyed by the server's major version, the row count and
-``GENERATOR_VERSION``, so a second run reuses it. The history is generated server-side in
-SQL (``generate_series``, one ``INSERT ... SELECT``) with the distribution of
-``benchmarks/generate.py``: five profiles, every method with its currencies, every state,
-log-uniform amounts, two years of timestamps, masked request JSON, a login pool, an applied
-callback for every fourth accepted payout, and a 20-event timeline on ``timeline_ids``.
+The cluster (``tests.pg_cluster.PgServer``, shared with the test suite's throwaway one) is
+started by the benchmark itself on a free loopback port (as the ``postgres`` user when run
+as root: PostgreSQL refuses root), its data folder cached under ``benchmarks/data/`` keyed
+by the server's major version, the row count and ``GENERATOR_VERSION``, so a second run
+reuses it. The history is generated server-side in SQL (``generate_series``, one
+``INSERT ... SELECT``) with the distribution of ``benchmarks/generate.py``: five profiles,
+every method with its currencies, every state, log-uniform amounts, two years of
+timestamps, masked request JSON, a login pool, an applied callback for every fourth accepted
+payout, and a 20-event timeline on ``timeline_ids``.
 
 The schema is the app's: the store migrates the empty database first; the bulk insert then
-runs without the payouts' indexes and with triggers off (``session_replication_role``), the
-indexes are rebuilt from their own definitions and every counts table from the payouts.
+runs without the payouts' indexes and with triggers off (``session_replication_role``) in
+the transaction that emptied the tables (no WAL), the tables are vacuumed before any index
+exists, the indexes are rebuilt from their own definitions over several connections at
+once, and the summaries the triggers keep are computed in one pass over the payouts.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
-import pwd
 import secrets
 import shutil
-import socket
-import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from benchmarks.common import DATA
@@ -42,137 +44,56 @@ from benchmarks.generate import (
     free_disk_gb,
     timeline_ids,
 )
+from tests.pg_cluster import (
+    PgServer,
+    PostgresUnavailableError,
+    find_bindir,
+    server_major,
+)
 
 GENERATOR_VERSION = 1
 PG_ROWS = 10_000_000
 SUPERUSER = "bench_owner"
 DATABASE = "cactus_bench"
+#: Connections (and parallel workers) the build spreads its index builds over.
+BUILD_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
-class PostgresMissingError(RuntimeError):
-    """No PostgreSQL server binaries on this machine (the group is skipped)."""
+PostgresMissingError = PostgresUnavailableError  # no server binaries: the group is skipped
 
 
-def find_bindir() -> Path:
-    """The folder holding ``initdb`` and ``pg_ctl`` (``CACTUS_DESK_PG_BINDIR`` overrides)."""
-    override = os.environ.get("CACTUS_DESK_PG_BINDIR")
-    candidates = [Path(override)] if override else []
-    candidates += sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
-    )
-    on_path = shutil.which("initdb")
-    if on_path:
-        candidates.append(Path(on_path).parent)
-    for folder in candidates:
-        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
-            return folder
-    raise PostgresMissingError("PostgreSQL server binaries (initdb, pg_ctl) not found")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_ids() -> tuple[int, int] | None:
-    """As root, the ``postgres`` user's ids (PostgreSQL refuses root); otherwise None."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        entry = pwd.getpwnam("postgres")
-    except KeyError as exc:
-        raise RuntimeError(
-            "running as root and there is no postgres user to run PostgreSQL"
-        ) from exc
-    return entry.pw_uid, entry.pw_gid
-
-
-def _major(bindir: Path) -> str:
-    out = subprocess.run(
-        [str(bindir / "pg_ctl"), "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    return out.split()[-1].split(".")[0]
-
-
-class BenchCluster:
-    """The benchmarks' cluster over a cached data folder; ``start`` initialises it if new."""
+class BenchCluster(PgServer):
+    """The benchmarks' cluster over a cached data folder; ``initdb`` it if new, ``start``."""
 
     def __init__(self, root: Path) -> None:
-        self.bindir = find_bindir()
-        self._ids = server_ids()
-        self.root = root
-        self.data = root / "data"
-        self.log = root / "server.log"
+        sockets = Path(tempfile.mkdtemp(prefix="cactus-bench-pg-"))
+        super().__init__(root, SUPERUSER, sockets)
+        self.own(sockets)
         self.secret = root / "password"
-        self.port = _free_port()
-        self._sockets = Path(tempfile.mkdtemp(prefix="cactus-bench-pg-"))
-        self._own(self._sockets)
-
-    def _own(self, path: Path) -> None:
-        if self._ids is not None:
-            os.chown(path, *self._ids)
 
     @property
     def password(self) -> str:
         """The superuser's password (kept in the git-ignored cache folder, mode 0600)."""
         return self.secret.read_text(encoding="utf-8").strip()
 
-    def _run(self, tool: str, *args: str, timeout: float = 600) -> None:
-        user, group = self._ids if self._ids is not None else (None, None)
-        result = subprocess.run(
-            [str(self.bindir / tool), *args],
-            user=user,
-            group=group,
-            extra_groups=[] if group is not None else None,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{tool} failed: {result.stderr.strip()}\n{log}")
-
-    def initdb(self) -> None:
-        """A new cluster in ``root`` (which must not hold one)."""
+    def initdb(self, password: str = "") -> None:
+        """A new cluster in ``root`` (which must not hold one), with a new password."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._own(self.root)
-        self.secret.write_text(secrets.token_urlsafe(16) + "\n", encoding="utf-8")
+        self.secret.write_text((password or secrets.token_urlsafe(16)) + "\n", encoding="utf-8")
         self.secret.chmod(0o600)
-        pwfile = self._sockets / "pw"
-        pwfile.write_text(self.password + "\n", encoding="utf-8")
-        self._own(pwfile)
-        self._run(
-            "initdb",
-            "--pgdata",
-            str(self.data),
-            "--username",
-            SUPERUSER,
-            "--pwfile",
-            str(pwfile),
-            "--auth-local=scram-sha-256",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-        )
-        pwfile.unlink()
+        super().initdb(self.password)
 
-    def start(self, *, durable: bool = True) -> None:
+    def start(self, settings: Mapping[str, str] | None = None, *, durable: bool = True) -> None:
         """Start the server; ``durable=False`` (the bulk build only) turns fsync off."""
-        settings = {
-            "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": str(self._sockets),
+        tuned = {
             "max_connections": "100",
             "shared_buffers": "1GB",
             "effective_cache_size": "8GB",
             "maintenance_work_mem": "1GB",
             "work_mem": "64MB",
-            "max_parallel_maintenance_workers": "2",
+            "max_worker_processes": str(max(8, BUILD_WORKERS + 4)),
+            "max_parallel_workers": str(max(8, BUILD_WORKERS)),
+            "max_parallel_maintenance_workers": str(max(2, BUILD_WORKERS - 1)),
             "random_page_cost": "1.1",
             "wal_level": "minimal",
             "max_wal_senders": "0",
@@ -182,19 +103,18 @@ class BenchCluster:
             "full_page_writes": "on" if durable else "off",
             "synchronous_commit": "on",
         }
-        options = f"-p {self.port} " + " ".join(f"-c {k}={v}" for k, v in settings.items())
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        super().start({**tuned, **(settings or {})}, timeout=600)
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast", *, timeout: float = 600) -> None:
         """Stop the server cleanly (a checkpoint), then flush the files to disk."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        super().stop(mode, timeout=timeout)
         os.sync()
 
     def close(self) -> None:
         """Stop if running; remove the socket folder (never the cached data)."""
         with contextlib.suppress(RuntimeError):
             self.stop()
-        shutil.rmtree(self._sockets, ignore_errors=True)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
     def url(self, db: str = DATABASE) -> str:
         """A password-less URL (the password is passed apart)."""
@@ -203,7 +123,7 @@ class BenchCluster:
 
 def cache_root(rows: int) -> Path:
     """The cached cluster folder for ``rows`` payouts on this server version."""
-    return DATA / f"pg{_major(find_bindir())}-{rows}-gen{GENERATOR_VERSION}"
+    return DATA / f"pg{server_major(find_bindir())}-{rows}-gen{GENERATOR_VERSION}"
 
 
 @contextlib.contextmanager
@@ -443,7 +363,6 @@ def generate(cluster: BenchCluster, rows: int, *, log: bool = True) -> None:
         ).close()
     with _connect(cluster) as conn:
         conn.execute("SET session_replication_role = replica")  # no triggers, no FK checks
-        conn.execute("SET maintenance_work_mem = '2GB'")  # the trigram index builds in memory
         derived = [
             (name, definition)
             for name, definition in conn.execute(
@@ -460,17 +379,48 @@ def generate(cluster: BenchCluster, rows: int, *, log: bool = True) -> None:
         with conn.transaction():
             # Tables emptied in the writing transaction are written without WAL
             # (wal_level=minimal): half the disk writes of the bulk load.
-            conn.execute("TRUNCATE payouts, events, resends")
+            conn.execute("TRUNCATE payouts, events, resends CASCADE")  # and what refers to them
             fill(conn, rows, phase)
         phase("events written")
-        for _, definition in derived:
-            conn.execute(definition)
-        phase("indexes built")
+        # Before the indexes: a vacuum of a table without them only sets the hint bits and
+        # the visibility map (which the index-only scans need), and no index is read twice.
+        conn.execute("VACUUM (FREEZE) payouts")
+        conn.execute("VACUUM (FREEZE) events")
+        phase("vacuumed")
+    build_indexes(cluster, [definition for _, definition in derived])
+    phase("indexes built")
+    with _connect(cluster) as conn:
         rebuild_counts(conn)
         phase("counts rebuilt")
-        conn.execute("VACUUM (ANALYZE) payouts")
-        conn.execute("VACUUM (ANALYZE) events")
-        phase("vacuumed and analysed")
+        conn.execute("ANALYZE payouts")
+        conn.execute("ANALYZE events")
+        phase("analysed")
+
+
+def build_indexes(cluster: BenchCluster, definitions: list[str]) -> None:
+    """Run ``definitions`` over ``BUILD_WORKERS`` connections at once, longest first.
+
+    The trigram (GIN) builds use one core each however many there are, so they start first
+    and side by side; the B-tree builds after them also take parallel workers of their own.
+    """
+    ordered = sorted(definitions, key=lambda sql: " USING gin " not in sql)
+    queue = iter(ordered)
+    lock = threading.Lock()
+    memory_mb = max(256, min(2048, 4096 // BUILD_WORKERS))
+
+    def worker() -> None:
+        with _connect(cluster) as conn:
+            conn.execute(f"SET maintenance_work_mem = '{memory_mb}MB'")
+            while True:
+                with lock:
+                    definition = next(queue, None)
+                if definition is None:
+                    return
+                conn.execute(definition)
+
+    with concurrent.futures.ThreadPoolExecutor(BUILD_WORKERS) as pool:
+        for done in [pool.submit(worker) for _ in range(BUILD_WORKERS)]:
+            done.result()
 
 
 def fill(conn, rows: int, phase: Callable[[str], None] = print) -> None:  # type: ignore[no-untyped-def]
@@ -500,12 +450,30 @@ def fill(conn, rows: int, phase: Callable[[str], None] = print) -> None:  # type
 
 
 def rebuild_counts(conn) -> None:  # type: ignore[no-untyped-def]
-    """Every counts table the migrations keep by trigger, rebuilt from the payouts."""
-    from cactus_desk.history.postgres.migrations import COUNTS_TABLE, rebuild_count_tables
+    """Every summary the migrations keep by trigger, rebuilt in one pass over the payouts.
 
-    conn.execute(f"DELETE FROM {COUNTS_TABLE}")
+    The per-day counts are the finest; the per-filter counts and the per-day totals are
+    sums of them.
+    """
+    from cactus_desk.history.postgres.migrations import (
+        COUNTS_TABLE,
+        DAY_COUNTS_TABLE,
+        DAY_MS,
+        DAY_TOTALS_TABLE,
+    )
+
+    for table in (COUNTS_TABLE, DAY_COUNTS_TABLE, DAY_TOTALS_TABLE):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute(
+        f"INSERT INTO {DAY_COUNTS_TABLE} (state, currency, profile_id, day, n) "
+        f"SELECT state, currency, profile_id, created_at / {DAY_MS}, count(*) FROM payouts "
+        "GROUP BY 1, 2, 3, 4"
+    )
     conn.execute(
         f"INSERT INTO {COUNTS_TABLE} (state, currency, profile_id, n) "
-        "SELECT state, currency, profile_id, count(*) FROM payouts GROUP BY 1, 2, 3"
+        f"SELECT state, currency, profile_id, sum(n) FROM {DAY_COUNTS_TABLE} GROUP BY 1, 2, 3"
     )
-    rebuild_count_tables(conn)
+    conn.execute(
+        f"INSERT INTO {DAY_TOTALS_TABLE} (day, n) "
+        f"SELECT day, sum(n) FROM {DAY_COUNTS_TABLE} GROUP BY 1"
+    )

@@ -1,8 +1,9 @@
-"""A throwaway PostgreSQL cluster for the team-store tests, started by the suite itself.
+"""Private PostgreSQL clusters started from the machine's server binaries, for the team-store
+tests (a throwaway ``PgCluster``) and the benchmarks (a cached one, ``benchmarks.pg_data``).
 
 The server binaries come from the machine (Debian's ``postgresql`` package puts them under
 ``/usr/lib/postgresql/<version>/bin``; ``CACTUS_DESK_PG_BINDIR`` overrides). PostgreSQL
-refuses to run as root, so when the suite runs as root the cluster's folder is handed to the
+refuses to run as root, so when run as root the cluster's folder is handed to the
 ``postgres`` user and every server command runs as that user.
 """
 
@@ -16,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 SUPERUSER = "cactus_owner"
@@ -45,13 +47,22 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
+def server_major(bindir: Path) -> str:
+    """The major version of the server in ``bindir`` (e.g. ``"15"``)."""
+    out = subprocess.run(
+        [str(bindir / "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()[-1].split(".")[0]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _server_user() -> tuple[int, int] | None:
+def server_ids() -> tuple[int, int] | None:
     """PostgreSQL refuses root: as root, the ``postgres`` user's ids; otherwise None."""
     if os.geteuid() != 0:
         return None
@@ -62,39 +73,31 @@ def _server_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-class PgCluster:
-    """One private cluster on a free loopback port; ``start``, ``stop``, ``restart``."""
+class PgServer:
+    """A cluster in ``root / "data"``, on a free loopback port, its socket in ``sockets``.
 
-    def __init__(self) -> None:
+    ``initdb`` creates it (``superuser`` with a password, SCRAM only), ``start`` runs it
+    with the given settings, ``stop`` ends it; the server commands run as ``postgres`` when
+    this process is root.
+    """
+
+    def __init__(self, root: Path, superuser: str, sockets: Path) -> None:
         self.bindir = find_bindir()
-        self._ids = _server_user()
-        self.root = Path(tempfile.mkdtemp(prefix="cactus-pg-"))
-        self.data = self.root / "data"
-        self.log = self.root / "server.log"
-        self.port = _free_port()
-        self.password = secrets.token_urlsafe(16)
-        pwfile = self.root / "pw"
-        pwfile.write_text(self.password + "\n", encoding="utf-8")
-        if self._ids is not None:
-            os.chown(self.root, *self._ids)
-            os.chown(pwfile, *self._ids)
-        self._run(
-            "initdb",
-            "--pgdata",
-            str(self.data),
-            "--username",
-            SUPERUSER,
-            "--pwfile",
-            str(pwfile),
-            "--auth-local=scram-sha-256",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-        )
-        pwfile.unlink()
+        self._ids = server_ids()
+        self.root = root
+        self.superuser = superuser
+        self.sockets = sockets
+        self.data = root / "data"
+        self.log = root / "server.log"
+        self.port = free_port()
 
-    def _run(self, tool: str, *args: str) -> None:
+    def own(self, path: Path) -> None:
+        """Hand ``path`` to the server's user (when this process is root)."""
+        if self._ids is not None:
+            os.chown(path, *self._ids)
+
+    def run(self, tool: str, *args: str, timeout: float = 120) -> None:
+        """Run a server command (as the server's user); raise with the log on failure."""
         user, group = self._ids if self._ids is not None else (None, None)
         result = subprocess.run(
             [str(self.bindir / tool), *args],
@@ -104,25 +107,68 @@ class PgCluster:
             cwd=self.root,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
         if result.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"{tool} failed: {result.stderr.strip()}\n{log}")
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 "
-            f"-c unix_socket_directories={self.root} -c fsync=off "
-            "-c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+    def initdb(self, password: str) -> None:
+        """A new cluster whose superuser has ``password`` (passed in a file removed after)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.own(self.root)
+        pwfile = self.sockets / "pw"
+        pwfile.write_text(password + "\n", encoding="utf-8")
+        pwfile.chmod(0o600)
+        self.own(pwfile)
+        try:
+            self.run(
+                "initdb",
+                "--pgdata",
+                str(self.data),
+                "--username",
+                self.superuser,
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=scram-sha-256",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
 
-    def stop(self, mode: str = "fast") -> None:
+    def start(self, settings: Mapping[str, str] | None = None, *, timeout: float = 120) -> None:
+        """Start the server with ``settings`` and wait until it accepts connections."""
+        fixed = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.sockets)}
+        options = f"-p {self.port} " + " ".join(
+            f"-c {key}={value}" for key, value in {**fixed, **(settings or {})}.items()
+        )
+        log = str(self.log)
+        self.run(
+            "pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start", timeout=timeout
+        )
+
+    def stop(self, mode: str = "fast", *, timeout: float = 120) -> None:
         """Stop the server (``fast`` ends sessions cleanly, ``immediate`` is a crash)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", timeout=timeout)
+
+
+class PgCluster(PgServer):
+    """One throwaway cluster in a temporary folder; ``start``, ``stop``, ``restart``."""
+
+    def __init__(self) -> None:
+        root = Path(tempfile.mkdtemp(prefix="cactus-pg-"))
+        super().__init__(root, SUPERUSER, sockets=root)
+        self.password = secrets.token_urlsafe(16)
+        self.initdb(self.password)
+
+    def start(self, settings: Mapping[str, str] | None = None, *, timeout: float = 120) -> None:
+        """Start the server (no fsync: the data is thrown away) and wait for it."""
+        fixed = {"fsync": "off", "max_connections": "200"}
+        super().start({**fixed, **(settings or {})}, timeout=timeout)
 
     def restart(self) -> None:
         """Stop and start again on the same port, keeping the data."""

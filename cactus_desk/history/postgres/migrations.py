@@ -698,6 +698,57 @@ def _batches(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX batches_file ON batches (file_sha256, created_at)")
 
 
+DAY_TOTALS_TABLE = "payouts_day_totals"
+_DAY_TOTALS_FUNCTION = f"""
+CREATE FUNCTION cactus_total_payout_days() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE {DAY_TOTALS_TABLE} SET n = n - 1 WHERE day = OLD.created_at / {DAY_MS};
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO {DAY_TOTALS_TABLE} (day, n) VALUES (NEW.created_at / {DAY_MS}, 1)
+            ON CONFLICT (day) DO UPDATE SET n = {DAY_TOTALS_TABLE}.n + 1;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+
+def rebuild_day_totals(conn: psycopg.Connection) -> None:
+    """The per-day totals recomputed from the payouts (a bulk load without triggers)."""
+    conn.execute(f"DELETE FROM {DAY_TOTALS_TABLE}")
+    conn.execute(
+        f"INSERT INTO {DAY_TOTALS_TABLE} (day, n) "
+        f"SELECT created_at / {DAY_MS}, count(*) FROM payouts GROUP BY 1"
+    )
+
+
+def _day_totals(conn: psycopg.Connection) -> None:
+    """How many payouts each UTC day of creation holds, whatever their state, currency or
+    profile: a page far down the whole history in time order finds its day among a few
+    hundred rows (one per day), not by adding up the per-day counts of every filter."""
+    cursor = conn.cursor(row_factory=tuple_row)
+    row = cursor.execute("SELECT current_schema()").fetchone()
+    schema = sql.Identifier(str(row[0])).as_string(conn) if row else "public"
+    conn.execute(f"CREATE TABLE {DAY_TOTALS_TABLE} (day BIGINT PRIMARY KEY, n BIGINT NOT NULL)")
+    conn.execute(_DAY_TOTALS_FUNCTION)
+    conn.execute(
+        "ALTER FUNCTION cactus_total_payout_days() SECURITY DEFINER "
+        f"SET search_path = {schema}, pg_temp"
+    )
+    conn.execute(
+        "CREATE TRIGGER payouts_day_totals_insert AFTER INSERT OR DELETE ON payouts "
+        "FOR EACH ROW EXECUTE FUNCTION cactus_total_payout_days()"
+    )
+    conn.execute(
+        "CREATE TRIGGER payouts_day_totals_update AFTER UPDATE OF created_at ON payouts "
+        f"FOR EACH ROW WHEN (old.created_at / {DAY_MS} IS DISTINCT FROM new.created_at / "
+        f"{DAY_MS}) EXECUTE FUNCTION cactus_total_payout_days()"
+    )
+    rebuild_day_totals(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_history,
     _v2_text_search,
@@ -710,6 +761,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _read_paths,
     _batches,
     v_batch_approvals,
+    _day_totals,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

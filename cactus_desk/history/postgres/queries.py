@@ -7,12 +7,14 @@ counts table, so they are instant at any size.
 
 At millions of rows (the same answers as the SQLite store, by PostgreSQL's means):
 
-- A page of a search first walks the sort's index over the first ``WALKS`` rows of the
-  order, testing the text on each: a word found often (a surname) fills the page there, and
-  the page is exact (the first matches of the order are the first matches in it). A rarer
-  word falls back to the trigram index's matches, sorted.
+- A page of a search walks the sort's index over at most ``WALK`` rows of the order,
+  testing the text on each and stopping at the page's last match: a word found often (a
+  surname) fills the page after a few thousand rows, and the page is exact (the first
+  matches of the order are the first matches in it). A rarer word falls back to the trigram
+  index's matches, sorted.
 - A page far down in time order (past ``FAR_OFFSET`` rows) finds its UTC day from the
-  per-day counts, then steps over the rows of that day only.
+  per-day totals (everything) or the per-day counts (a state, currency or profile), then
+  steps over that day's index entries only and reads the page's rows by id.
 - A single state is an equality, so (state, currency, amount) and (state, time) indexes
   give their order directly; several states merge one ordered range per state.
 """
@@ -20,6 +22,7 @@ At millions of rows (the same answers as the SQLite store, by PostgreSQL's means
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from cactus_desk.history.clerk import range_clauses
@@ -28,6 +31,7 @@ from cactus_desk.history.postgres.migrations import (
     COUNTS_TABLE,
     DAY_COUNTS_TABLE,
     DAY_MS,
+    DAY_TOTALS_TABLE,
     RECIPIENT_EXPR,
     SEARCH_COLUMNS,
 )
@@ -38,8 +42,8 @@ ROW_COLUMNS = (
     "site_login, method, currency, amount_minor, state, gateway_status, message, "
     "status_source, needs_review, status_conflict, profile_id"
 )
-#: A search walks this many rows of the sort's index (then more) before the trigram index.
-WALKS = (20_000, 200_000)
+#: A search walks at most this many rows of the sort's index before the trigram index.
+WALK = 200_000
 #: Past this many rows in time order, a page is found through the per-day counts.
 FAR_OFFSET = 1_000
 
@@ -96,13 +100,16 @@ def where(history_filter: HistoryFilter) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def order_by(sort: SortKey, descending: bool) -> str:
-    """ORDER BY for ``sort``, ties broken by id, NULLs where SQLite puts them."""
+def order_by(sort: SortKey, descending: bool, names: Sequence[str] = ()) -> str:
+    """ORDER BY for ``sort``, ties broken by id, NULLs where SQLite puts them.
+
+    ``names``: columns holding the sort's terms (in order), used instead of the terms.
+    """
     direction = " DESC" if descending else ""
     nulls = " NULLS LAST" if descending else " NULLS FIRST"
     terms = [
-        term + direction + (nulls if nullable else "")
-        for term, nullable in _ORDER_TERMS[SortKey(sort)]
+        (names[i] if names else term) + direction + (nulls if nullable else "")
+        for i, (term, nullable) in enumerate(_ORDER_TERMS[SortKey(sort)])
     ]
     return " ORDER BY " + ", ".join([*terms, "id" + direction])
 
@@ -154,6 +161,11 @@ def page(
     if sort == SortKey.CREATED_AT and offset > FAR_OFFSET and simple:
         # The per-day counts know states, currencies and profiles only.
         clause, params, offset = _day_start(conn, history_filter, descending, offset)
+        if len(history_filter.states) <= 1:
+            rows = _stepped(conn, clause, params, descending, offset, limit)
+            if reverse:
+                rows.reverse()
+            return rows
     rows = _ordered(conn, history_filter, clause, params, sort, descending, offset, limit)
     if reverse:
         rows.reverse()
@@ -205,30 +217,42 @@ def _day_start(
 ) -> tuple[str, list[Any], int]:
     """The filter narrowed to the day holding row ``offset`` onwards, and the offset in it.
 
-    The per-day counts (kept by triggers) give how many matching rows each day holds; the
-    rows before the day in this order are skipped by the time bound instead of OFFSET.
+    One statement over one row per day: the per-day totals (kept by triggers) for the whole
+    history, the per-day counts summed by day for a state, currency or profile. The rows
+    before the day in this order are skipped by the time bound instead of OFFSET.
     """
     clause, params = where(history_filter)
     direction = "DESC" if descending else "ASC"
-    days = conn.execute(
-        f"SELECT day, sum(n) AS n FROM {DAY_COUNTS_TABLE}{clause} GROUP BY day "
-        f"HAVING sum(n) > 0 ORDER BY day {direction}",
-        params,
+    if clause:
+        days = f"SELECT day, sum(n) AS n FROM {DAY_COUNTS_TABLE}{clause} GROUP BY day"
+    else:
+        days = f"SELECT day, n FROM {DAY_TOTALS_TABLE}"
+    found = conn.execute(
+        "SELECT day, before FROM (SELECT day, n, coalesce(sum(n) OVER (ORDER BY day "
+        f"{direction} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before "
+        f"FROM ({days}) AS per_day WHERE n > 0) AS running WHERE before + n > %s "
+        f"ORDER BY day {direction} LIMIT 1",
+        [*params, offset],
+    ).fetchone()
+    if found is None:
+        return clause, params, offset  # the counts disagree: plain OFFSET is still right
+    day = int(found["day"])
+    bound, edge = ("created_at < %s", day + 1) if descending else ("created_at >= %s", day)
+    joined = f"{clause} AND {bound}" if clause else f" WHERE {bound}"
+    return joined, [*params, edge * DAY_MS], offset - int(found["before"])
+
+
+def _stepped(
+    conn: Conn, clause: str, params: list[Any], descending: bool, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """The page in time order after ``offset`` rows of ``clause``: the rows stepped over are
+    index entries only (an index-only scan of ids), then the page's rows are read by id."""
+    order = order_by(SortKey.CREATED_AT, descending)
+    return conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM payouts WHERE id IN (SELECT id FROM payouts{clause}"
+        f"{order} LIMIT %s OFFSET %s){order}",
+        [*params, limit, offset],
     ).fetchall()
-    before = 0
-    for row in days:
-        n = int(row["n"])
-        if before + n > offset:
-            day = int(row["day"])
-            bound = (
-                ("created_at < %s", (day + 1) * DAY_MS)
-                if descending
-                else ("created_at >= %s", day * DAY_MS)
-            )
-            joined = f"{clause} AND {bound[0]}" if clause else f" WHERE {bound[0]}"
-            return joined, [*params, bound[1]], offset - before
-        before += n
-    return clause, params, offset  # the counts disagree: plain OFFSET is still right
 
 
 def _search_page(
@@ -240,25 +264,27 @@ def _search_page(
     limit: int,
 ) -> list[dict[str, Any]]:
     """A page of a text search (see the module's docstring)."""
-    order = order_by(sort, descending)
     text_clause, text_params = where(HistoryFilter(text=history_filter.text))
     rest = dataclasses.replace(history_filter, text="")
     rest_clause, rest_params = where(rest)
-    for walk in WALKS:
-        # The first ``walk`` rows of the order, then the text tested on each of them: when
-        # they hold the whole page it is the page of the full order.
-        rows = conn.execute(
-            f"SELECT * FROM (SELECT {ROW_COLUMNS} FROM payouts{rest_clause}{order} "
-            f"LIMIT %s) AS walked{text_clause}{order} LIMIT %s OFFSET %s",
-            [*rest_params, walk, *text_params, limit, offset],
-        ).fetchall()
-        if len(rows) == limit:
-            return rows
-        if walk >= count(conn, rest):
-            return rows  # the walk covered every row of the filter
+    # The walk's sort keys are columns of its own, so the outer ORDER BY is the order the
+    # walk already has (no sort): the executor pulls rows from the index only until the
+    # outer LIMIT is met, and at most ``WALK`` of them.
+    terms = [term for term, _ in _ORDER_TERMS[SortKey(sort)]]
+    names = [f"sort_{i}" for i in range(len(terms))]
+    keys = ", ".join(f"{term} AS {name}" for term, name in zip(terms, names, strict=True))
+    outer = order_by(sort, descending, names)
+    rows = conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM (SELECT {ROW_COLUMNS}, {keys} FROM payouts{rest_clause}"
+        f"{order_by(sort, descending)} LIMIT %s) AS walked{text_clause}{outer} "
+        "LIMIT %s OFFSET %s",
+        [*rest_params, WALK, *text_params, limit, offset],
+    ).fetchall()
+    if len(rows) == limit or count(conn, rest) <= WALK:
+        return rows  # the page was found, or the walk covered every row of the filter
     clause, params = where(history_filter)
     return conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM payouts{clause}{order} LIMIT %s OFFSET %s",
+        f"SELECT {ROW_COLUMNS} FROM payouts{clause}{order_by(sort, descending)} LIMIT %s OFFSET %s",
         [*params, limit, offset],
     ).fetchall()
 

@@ -244,6 +244,12 @@ PRIVILEGES: Mapping[str, Mapping[str, tuple[Grant, ...]]] = {
         APPROVER: (_READ,),
         ADMIN: (_READ,),
     },
+    "TABLE payouts_day_totals": {
+        VIEWER: (_READ,),
+        MAKER: (_READ,),
+        APPROVER: (_READ,),
+        ADMIN: (_READ,),
+    },
     "TABLE history_version": {
         VIEWER: (_READ,),
         MAKER: (_READ,),
