@@ -29,7 +29,7 @@ from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
     PayoutOutcome,
 )
-from cactus_desk.history.clerk import daily_sql, range_clauses, totals_sql
+from cactus_desk.history.clerk import LocalZone, daily_sql, local_zone, range_clauses, totals_sql
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
@@ -49,9 +49,12 @@ from cactus_desk.history.sqlite.migrations import (
     TIME_BREAKS_TABLE,
     SortBuckets,
     amount_bucket_range,
+    build_local_totals,
     build_recipient_index,
+    local_totals_state,
     migrate,
     recipient_index_ready,
+    reset_local_totals,
 )
 from cactus_desk.history.types import (
     MAX_CHART_DAYS,
@@ -97,6 +100,8 @@ _SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 _MERGE_PAGES = 32
 # Payouts read into the recipient index per step of its background build (~30 ms).
 _RECIPIENT_BATCH = 1_000
+# Payouts added to the local-day totals per step of their background build (~50 ms).
+_LOCAL_BATCH = 2_000
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.
@@ -1020,9 +1025,14 @@ def _prepare_file(path: Path) -> None:
 class SqliteHistoryStore:
     """The payout history database (see the module docstring for the threading model)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], int] = now_ms, zone: LocalZone | None = None
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        # The zone whose days the local-day totals keep: the desk's own (this process's).
+        self._zone = local_zone() if zone is None else zone
+        self._local_ready = False  # the local-day totals hold every payout in self._zone
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -1370,6 +1380,15 @@ class SqliteHistoryStore:
         where, params = _where(history_filter, search=search)
         return "payouts", where, params
 
+    def _local_kept(self, conn: sqlite3.Connection, zone: LocalZone) -> bool:
+        """Whether the local-day totals hold every payout, in ``zone``'s days."""
+        if zone.key != self._zone.key:
+            return False
+        if not self._local_ready:
+            kept_zone, ready = local_totals_state(conn)
+            self._local_ready = ready and kept_zone == zone.key
+        return self._local_ready
+
     def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
         """Per currency and state: how many payouts the filter selects, and their sum."""
         with self._connection() as conn:
@@ -1381,18 +1400,30 @@ class SqliteHistoryStore:
                 return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
             kept = kept_totals.totals(conn, history_filter, direct)
+            if kept is None and self._local_kept(conn, self._zone):
+                search = self._search_for(conn, history_filter)
+                kept = kept_totals.local_totals(conn, history_filter, self._zone, search)
             return direct(history_filter) if kept is None else kept
 
     def daily_totals(
-        self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
+        self,
+        history_filter: HistoryFilter = _EVERYTHING,
+        offset_ms: int = 0,
+        zone: LocalZone | None = None,
     ) -> list[DayTotal]:
-        """Per day and currency: sent, paid and declined sums, oldest first."""
+        """Per day and currency: sent, paid and declined sums, oldest first. Days are
+        ``zone``'s local days, or UTC days shifted by ``offset_ms`` without one."""
         limit = MAX_CHART_DAYS * 8  # a few currencies a day
+        days_in = LocalZone.fixed(offset_ms) if zone is None else zone
         with self._connection() as conn:
             search = self._search_for(conn, history_filter)
             source, where, params = self._totals_source(history_filter, search)
-            sql = daily_sql(where, "?", source)
-            kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
+            sql = daily_sql(where, "?", source, zone)
+            kept = None
+            if self._local_kept(conn, days_in):
+                kept = kept_totals.local_daily(conn, history_filter, days_in, search, limit)
+            if kept is None and zone is None:
+                kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
             if kept is not None:
                 return kept[::-1]
             rows = conn.execute(sql, [offset_ms, *params, limit]).fetchall()
@@ -1785,6 +1816,31 @@ class SqliteHistoryStore:
                 steps += 1
                 if not unbuilt:
                     self._recipient_ready = True
+            while not self._local_ready:
+                if self._writers_waiting or time.monotonic() >= deadline:
+                    more = True
+                    break
+                if not self._write_lock.acquire(blocking=False):
+                    more = True
+                    break
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        kept_zone, _built = local_totals_state(conn)
+                        if kept_zone != self._zone.key:  # first run, or the desk's zone moved
+                            reset_local_totals(conn, self._zone.changes, self._zone.key)
+                            unbuilt = True
+                        else:
+                            unbuilt = build_local_totals(conn, _LOCAL_BATCH)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    self._write_lock.release()
+                steps += 1
+                if not unbuilt:
+                    self._local_ready = True
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
             # under steady writes it would grow without end. Copy the few frames left while
