@@ -771,6 +771,10 @@ LOCAL_DAY_TOTALS_TABLE = "payouts_local_day_totals"
 WORDS_TABLE = "payouts_recipient_words"
 WORD_SEARCH_TABLE = "payouts_recipient_word_search"
 WORD_TOTALS_TABLE = "payouts_word_totals"
+WORD_DAYS_TABLE = "payouts_word_days"
+#: A word is kept when it has a letter (or any character beyond ASCII): a search text with
+#: one is never found in a word of digits and punctuation only ("******", "+", "[").
+KEPT_WORD = "value GLOB '*[^ -@[-`{-~]*'"
 #: Characters that end a recipient word: digits, blanks and the commonest punctuation of
 #: names, e-mail addresses and the recorded JSON (whose quotes and backslashes must end words;
 #: SQLite's JSON text holds no raw control characters). Few: SQLite's parser nests about 20
@@ -798,14 +802,25 @@ def local_day_sql(row: str) -> str:
     return f"(({row}.created_at + {offset}) / {DAY_MS})"
 
 
+def _chart_sql(row: str) -> tuple[str, str]:
+    """What ``row``'s payout adds to the chart's paid and declined sums."""
+    paid = f"CASE WHEN {row}.gateway_status = 4 THEN {row}.amount_minor ELSE 0 END"
+    declined = (
+        f"CASE WHEN {row}.gateway_status = 5 OR {row}.state = 'REJECTED' "
+        f"THEN {row}.amount_minor ELSE 0 END"
+    )
+    return paid, declined
+
+
 def _local_statements(row: str, step: str) -> str:
-    """Add (``step`` "+1") or take away ``row``'s payout in the local-day tables."""
+    """Add (``step`` "+1") or take away ``row``'s payout in the local-day and word tables."""
     day = local_day_sql(row)
     values = f"{row}.state, {row}.currency, {row}.profile_id, coalesce({row}.gateway_status, -1)"
     keys = "state, currency, profile_id, status"
     words = f"json_each({recipient_words_sql(row)})"
+    paid, declined = _chart_sql(row)
     match = (
-        f"day = {day} AND state = {row}.state AND currency = {row}.currency AND "
+        f"state = {row}.state AND currency = {row}.currency AND "
         f"profile_id = {row}.profile_id AND status = coalesce({row}.gateway_status, -1)"
     )
     if step == "+1":
@@ -814,17 +829,26 @@ def _local_statements(row: str, step: str) -> str:
             f"VALUES ({day}, {values}, 1, {row}.amount_minor) "
             "ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total; "
             f"INSERT OR IGNORE INTO {WORDS_TABLE} (word) SELECT DISTINCT value FROM {words} "
-            "WHERE value <> ''; "
-            f"INSERT INTO {WORD_TOTALS_TABLE} (word, day, {keys}, n, total) "
-            f"SELECT DISTINCT value, {day}, {values}, 1, {row}.amount_minor FROM {words} "
-            "WHERE value <> '' "
-            "ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total;"
+            f"WHERE {KEPT_WORD}; "
+            f"INSERT INTO {WORD_TOTALS_TABLE} (word, {keys}, n, total) "
+            f"SELECT DISTINCT value, {values}, 1, {row}.amount_minor FROM {words} "
+            f"WHERE {KEPT_WORD} "
+            "ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total; "
+            f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+            f"SELECT DISTINCT value, {day}, {row}.currency, 1, {row}.amount_minor, {paid}, "
+            f"{declined} FROM {words} WHERE {KEPT_WORD} "
+            "ON CONFLICT DO UPDATE SET n = n + 1, sent = sent + excluded.sent, "
+            "paid = paid + excluded.paid, declined = declined + excluded.declined;"
         )
     return (
         f"UPDATE {LOCAL_DAY_TOTALS_TABLE} SET n = n - 1, total = total - {row}.amount_minor "
-        f"WHERE {match}; "
+        f"WHERE day = {day} AND {match}; "
         f"UPDATE {WORD_TOTALS_TABLE} SET n = n - 1, total = total - {row}.amount_minor "
-        f"WHERE word IN (SELECT value FROM {words}) AND {match};"
+        f"WHERE word IN (SELECT value FROM {words}) AND {match}; "
+        f"UPDATE {WORD_DAYS_TABLE} SET n = n - 1, sent = sent - {row}.amount_minor, "
+        f"paid = paid - ({paid}), declined = declined - ({declined}) "
+        f"WHERE word IN (SELECT value FROM {words}) AND day = {day} "
+        f"AND currency = {row}.currency;"
     )
 
 
@@ -838,6 +862,7 @@ def reset_local_totals(
     conn.executemany(f"INSERT INTO {ZONE_TABLE} (start_ms, offset_ms) VALUES (?, ?)", changes)
     conn.execute(f"DELETE FROM {LOCAL_DAY_TOTALS_TABLE}")
     conn.execute(f"DELETE FROM {WORD_TOTALS_TABLE}")
+    conn.execute(f"DELETE FROM {WORD_DAYS_TABLE}")
     conn.execute(
         f"UPDATE {LOCAL_BUILD_TABLE} SET zone = ?, next_id = 1, "
         "until_id = (SELECT coalesce(max(id), 0) FROM payouts)",
@@ -874,7 +899,7 @@ def build_local_totals(conn: sqlite3.Connection, batch: int) -> bool:
         f"WHERE id >= ? AND id <= ? GROUP BY 1, 2, 3, 4, 5 {add}",
         (start, last),
     )
-    words = f"json_each({recipient_words_sql('payouts')}) AS w"
+    words = f"json_each({recipient_words_sql('payouts')})"
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS local_build_words (id INTEGER, word TEXT, "
         "PRIMARY KEY (id, word)) WITHOUT ROWID"
@@ -882,19 +907,27 @@ def build_local_totals(conn: sqlite3.Connection, batch: int) -> bool:
     conn.execute("DELETE FROM temp.local_build_words")
     conn.execute(
         "INSERT OR IGNORE INTO temp.local_build_words (id, word) "
-        f"SELECT payouts.id, w.value FROM payouts, {words} "
-        "WHERE payouts.id >= ? AND payouts.id <= ? AND w.value <> ''",
+        f"SELECT payouts.id, value FROM payouts, {words} "
+        f"WHERE payouts.id >= ? AND payouts.id <= ? AND {KEPT_WORD}",
         (start, last),
     )
     conn.execute(
         f"INSERT OR IGNORE INTO {WORDS_TABLE} (word) "
         "SELECT DISTINCT word FROM temp.local_build_words WHERE true"
     )
+    joined = "FROM temp.local_build_words AS b JOIN payouts ON payouts.id = b.id WHERE true"
     conn.execute(
-        f"INSERT INTO {WORD_TOTALS_TABLE} (word, day, {keys}, n, total) "
-        f"SELECT b.word, {day}, {values}, count(*), sum(amount_minor) "
-        "FROM temp.local_build_words AS b JOIN payouts ON payouts.id = b.id "
-        f"WHERE true GROUP BY 1, 2, 3, 4, 5, 6 {add}"
+        f"INSERT INTO {WORD_TOTALS_TABLE} (word, {keys}, n, total) "
+        f"SELECT b.word, {values}, count(*), sum(amount_minor) {joined} "
+        f"GROUP BY 1, 2, 3, 4, 5 {add}"
+    )
+    paid, declined = _chart_sql("payouts")
+    conn.execute(
+        f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+        f"SELECT b.word, {day}, currency, count(*), sum(amount_minor), sum({paid}), "
+        f"sum({declined}) {joined} GROUP BY 1, 2, 3 "
+        "ON CONFLICT DO UPDATE SET n = n + excluded.n, sent = sent + excluded.sent, "
+        "paid = paid + excluded.paid, declined = declined + excluded.declined"
     )
     conn.execute(f"UPDATE {LOCAL_BUILD_TABLE} SET next_id = ?", (last + 1,))
     return last < until
@@ -902,7 +935,9 @@ def build_local_totals(conn: sqlite3.Connection, batch: int) -> bool:
 
 def _local_totals(conn: sqlite3.Connection) -> None:
     """Totals per day of the desk's own time zone (any offset, daylight saving included),
-    overall and per recipient word, kept by triggers like ``payouts_day_totals``.
+    per recipient word (by state, currency, profile and status) and per recipient word and
+    local day (the chart's sent, paid and declined per currency), kept by triggers like
+    ``payouts_day_totals``.
 
     The zone's offsets are a table the triggers read; the payouts already there are added up
     in the background (``build_local_totals``, ids next_id..until_id), and again whenever the
@@ -929,8 +964,14 @@ def _local_totals(conn: sqlite3.Connection) -> None:
     )
     conn.execute(f"CREATE TABLE {WORDS_TABLE} (id INTEGER PRIMARY KEY, word TEXT NOT NULL UNIQUE)")
     conn.execute(
-        f"CREATE TABLE {WORD_TOTALS_TABLE} (word TEXT NOT NULL, day INTEGER NOT NULL, {keys}, "
-        f"PRIMARY KEY (word, day, {key_columns})) WITHOUT ROWID"
+        f"CREATE TABLE {WORD_TOTALS_TABLE} (word TEXT NOT NULL, {keys}, "
+        f"PRIMARY KEY (word, {key_columns})) WITHOUT ROWID"
+    )
+    sums = "n INTEGER NOT NULL, sent INTEGER NOT NULL, paid INTEGER NOT NULL, "
+    sums += "declined INTEGER NOT NULL"
+    conn.execute(
+        f"CREATE TABLE {WORD_DAYS_TABLE} (word TEXT NOT NULL, day INTEGER NOT NULL, "
+        f"currency TEXT NOT NULL, {sums}, PRIMARY KEY (word, day, currency)) WITHOUT ROWID"
     )
     if trigram_supported(conn):
         conn.execute(

@@ -101,7 +101,7 @@ _MERGE_PAGES = 32
 # Payouts read into the recipient index per step of its background build (~30 ms).
 _RECIPIENT_BATCH = 1_000
 # Payouts added to the local-day totals per step of their background build (~50 ms).
-_LOCAL_BATCH = 2_000
+_LOCAL_BATCH = 500
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.

@@ -27,6 +27,7 @@ from cactus_desk.history.sqlite.migrations import (
     LOCAL_DAY_TOTALS_TABLE,
     TOTALS_TABLE,
     WORD_BREAKS,
+    WORD_DAYS_TABLE,
     WORD_SEARCH_TABLE,
     WORD_TOTALS_TABLE,
     WORDS_TABLE,
@@ -178,9 +179,12 @@ def _plain(f: HistoryFilter) -> bool:
 
 def _word_of(conn: sqlite3.Connection, text: str, search: bool) -> str | bool | None:
     """The one kept word that holds ``text``; False when none does, None when the words
-    cannot answer (the text holds a word break, e.g. a digit, or several words hold it)."""
+    cannot answer (the text holds a word break, e.g. a digit, or no letter, or several words
+    hold it)."""
     if not text or any(ch in WORD_BREAKS for ch in text):
         return None
+    if not any(ch.isalpha() or not ch.isascii() for ch in text):
+        return None  # only letters put a word in the kept ones
     if search and len(text) >= TRIGRAM:
         sql = (
             f"SELECT word FROM {WORDS_TABLE} WHERE id IN (SELECT rowid FROM "
@@ -196,64 +200,77 @@ def _word_of(conn: sqlite3.Connection, text: str, search: bool) -> str | bool | 
     return str(found[0][0]) if len(found) == 1 else None
 
 
-def _local_source(
-    conn: sqlite3.Connection, f: HistoryFilter, zone: LocalZone, search: bool
-) -> tuple[str, list[Any]] | None:
-    """``(FROM ... WHERE, params)`` over the local-day tables for ``f`` in ``zone``, or None
-    when they cannot answer it exactly (another zone, a range that cuts a local day, ...)."""
-    if not _plain(f):
-        return None
-    for bound in (f.created_from, f.created_to):
-        if bound is not None and not zone.day_start(bound):
+def _day_clauses(f: HistoryFilter, zone: LocalZone) -> tuple[list[str], list[Any]] | None:
+    """The local days of ``f``'s date range, or None when it cuts a local day."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for bound, clause in ((f.created_from, "day >= ?"), (f.created_to, "day < ?")):
+        if bound is None:
+            continue
+        if not zone.day_start(bound):
             return None
-    clauses, params = _key_clauses(f)
-    if f.created_from is not None:
-        clauses.append("day >= ?")
-        params.append(zone.day_of(f.created_from))
-    if f.created_to is not None:
-        clauses.append("day < ?")
-        params.append(zone.day_of(f.created_to))
-    table = LOCAL_DAY_TOTALS_TABLE
-    recipient = f.recipient.strip()
-    if recipient:
-        word = _word_of(conn, recipient, search)
-        if word is None:
-            return None
-        clauses.insert(0, "word = ?")
-        params.insert(0, word if word is not False else "")
-        table = WORD_TOTALS_TABLE
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    return f"{table}{where}", params
+        clauses.append(clause)
+        params.append(zone.day_of(bound))
+    return clauses, params
 
 
 def local_totals(
     conn: sqlite3.Connection, f: HistoryFilter, zone: LocalZone, search: bool
 ) -> list[TotalRow] | None:
-    """Per currency and state under ``f`` from the local-day tables kept in ``zone``, or
-    None when they cannot answer it exactly."""
-    source = _local_source(conn, f, zone, search)
-    if source is None:
+    """Per currency and state under ``f`` (a recipient search without a date range) from
+    the recipient-word sums, or None when they cannot answer it exactly."""
+    recipient = f.recipient.strip()
+    if not (_plain(f) and recipient) or f.created_from is not None or f.created_to is not None:
         return None
+    word = _word_of(conn, recipient, search)
+    if word is None:
+        return None
+    clauses, params = _key_clauses(f)
+    where = " AND ".join(["word = ?", *clauses])
     sql = (
-        f"SELECT currency, state, sum(n), sum(total) FROM {source[0]} "
+        f"SELECT currency, state, sum(n), sum(total) FROM {WORD_TOTALS_TABLE} WHERE {where} "
         "GROUP BY currency, state HAVING sum(n) > 0 ORDER BY currency, state"
     )
-    return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in conn.execute(sql, source[1])]
+    rows = conn.execute(sql, [word or "", *params])
+    return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
 
 def local_daily(
     conn: sqlite3.Connection, f: HistoryFilter, zone: LocalZone, search: bool, limit: int
 ) -> list[DayTotal] | None:
-    """Per local day and currency, newest first, from the local-day tables kept in ``zone``,
-    or None when they cannot answer ``f`` exactly."""
-    source = _local_source(conn, f, zone, search)
-    if source is None:
+    """Per local day of ``zone`` and currency, newest first, from the local-day sums (the
+    kept zone's), or None when they cannot answer ``f`` exactly."""
+    days = _day_clauses(f, zone)
+    if not _plain(f) or days is None:
         return None
-    sql = (
-        "SELECT day, currency, sum(n), sum(total), "
-        "sum(CASE WHEN status = 4 THEN total ELSE 0 END), "
-        "sum(CASE WHEN status = 5 OR state = 'REJECTED' THEN total ELSE 0 END) "
-        f"FROM {source[0]} GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1 DESC, 2 LIMIT ?"
-    )
-    rows = conn.execute(sql, [*source[1], limit])
+    recipient = f.recipient.strip()
+    if recipient:
+        if f.states or f.profile_id is not None or f.gateway_statuses:
+            return None  # the chart's word sums are per currency only
+        word = _word_of(conn, recipient, search)
+        if word is None:
+            return None
+        clauses = ["word = ?", *days[0]]
+        params: list[Any] = [word or "", *days[1]]
+        if f.currency is not None:
+            clauses.append("currency = ?")
+            params.append(f.currency)
+        sql = (
+            "SELECT day, currency, sum(n), sum(sent), sum(paid), sum(declined) "
+            f"FROM {WORD_DAYS_TABLE} WHERE {' AND '.join(clauses)} "
+            "GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1 DESC, 2 LIMIT ?"
+        )
+    else:
+        keys, params = _key_clauses(f)
+        clauses = [*days[0], *keys]
+        params = [*days[1], *params]
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        sql = (
+            "SELECT day, currency, sum(n), sum(total), "
+            "sum(CASE WHEN status = 4 THEN total ELSE 0 END), "
+            "sum(CASE WHEN status = 5 OR state = 'REJECTED' THEN total ELSE 0 END) "
+            f"FROM {LOCAL_DAY_TOTALS_TABLE}{where} GROUP BY 1, 2 HAVING sum(n) > 0 "
+            "ORDER BY 1 DESC, 2 LIMIT ?"
+        )
+    rows = conn.execute(sql, [*params, limit])
     return [DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
