@@ -100,8 +100,12 @@ _SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 _MERGE_PAGES = 32
 # Payouts read into the recipient index per step of its background build (~30 ms).
 _RECIPIENT_BATCH = 1_000
-# Payouts added to the local-day totals per step of their background build (~50 ms).
+# Payouts added to the local-day totals per step of their background build: the first
+# step's, then grown or shrunk so that a step (one write transaction) takes about
+# _LOCAL_STEP_S, within these bounds.
 _LOCAL_BATCH = 500
+_LOCAL_BATCH_MAX = 20_000
+_LOCAL_STEP_S = 0.05
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.
@@ -1033,6 +1037,7 @@ class SqliteHistoryStore:
         # The zone whose days the local-day totals keep: the desk's own (this process's).
         self._zone = local_zone() if zone is None else zone
         self._local_ready = False  # the local-day totals hold every payout in self._zone
+        self._local_batch = _LOCAL_BATCH
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -1831,7 +1836,11 @@ class SqliteHistoryStore:
                             reset_local_totals(conn, self._zone.changes, self._zone.key)
                             unbuilt = True
                         else:
-                            unbuilt = build_local_totals(conn, _LOCAL_BATCH)
+                            began = time.monotonic()
+                            unbuilt = build_local_totals(conn, self._local_batch)
+                            self._local_batch = _next_batch(
+                                self._local_batch, time.monotonic() - began
+                            )
                     except BaseException:
                         conn.execute("ROLLBACK")
                         raise
@@ -1918,6 +1927,15 @@ _ROWS_BY_ID = (
 _ROW_STATE_AT = [f.name for f in fields(HistoryRow)].index("state")
 _ROW_REVIEW_AT = [f.name for f in fields(HistoryRow)].index("needs_review")
 _ROW_CONFLICT_AT = [f.name for f in fields(HistoryRow)].index("status_conflict")
+
+
+def _next_batch(batch: int, took_s: float) -> int:
+    """The local-day build's next batch: doubled after a quick step, halved after a slow one."""
+    if took_s < _LOCAL_STEP_S / 2:
+        return min(batch * 2, _LOCAL_BATCH_MAX)
+    if took_s > _LOCAL_STEP_S * 2:
+        return max(batch // 2, 1)
+    return batch
 
 
 def _history_row_from_values(values: tuple[Any, ...]) -> HistoryRow:

@@ -59,6 +59,7 @@ def test_kept_sums_are_built_in_budgets_and_answer_recipient_totals(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(store_module, "_LOCAL_BATCH", 7)
+    monkeypatch.setattr(store_module, "_LOCAL_BATCH_MAX", 7)
     path, clock = tmp_path / "history.sqlite3", [START]
     store = _open(path, NEPAL, clock)
     _write(store, 40, "before")
