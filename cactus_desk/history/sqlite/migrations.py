@@ -802,6 +802,12 @@ def local_day_sql(row: str) -> str:
     return f"(({row}.created_at + {offset}) / {DAY_MS})"
 
 
+_CHART_ADD = (
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n, sent = sent + excluded.sent, "
+    "paid = paid + excluded.paid, declined = declined + excluded.declined"
+)
+
+
 def _chart_sql(row: str) -> tuple[str, str]:
     """What ``row``'s payout adds to the chart's paid and declined sums."""
     paid = f"CASE WHEN {row}.gateway_status = 4 THEN {row}.amount_minor ELSE 0 END"
@@ -837,8 +843,10 @@ def _local_statements(row: str, step: str) -> str:
             f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
             f"SELECT DISTINCT value, {day}, {row}.currency, 1, {row}.amount_minor, {paid}, "
             f"{declined} FROM {words} WHERE {KEPT_WORD} "
-            "ON CONFLICT DO UPDATE SET n = n + 1, sent = sent + excluded.sent, "
-            "paid = paid + excluded.paid, declined = declined + excluded.declined;"
+            f"{_CHART_ADD}; "
+            f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+            f"VALUES ('', {day}, {row}.currency, 1, {row}.amount_minor, {paid}, {declined}) "
+            f"{_CHART_ADD};"
         )
     return (
         f"UPDATE {LOCAL_DAY_TOTALS_TABLE} SET n = n - 1, total = total - {row}.amount_minor "
@@ -847,7 +855,7 @@ def _local_statements(row: str, step: str) -> str:
         f"WHERE word IN (SELECT value FROM {words}) AND {match}; "
         f"UPDATE {WORD_DAYS_TABLE} SET n = n - 1, sent = sent - {row}.amount_minor, "
         f"paid = paid - ({paid}), declined = declined - ({declined}) "
-        f"WHERE word IN (SELECT value FROM {words}) AND day = {day} "
+        f"WHERE (word = '' OR word IN (SELECT value FROM {words})) AND day = {day} "
         f"AND currency = {row}.currency;"
     )
 
@@ -925,9 +933,13 @@ def build_local_totals(conn: sqlite3.Connection, batch: int) -> bool:
     conn.execute(
         f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
         f"SELECT b.word, {day}, currency, count(*), sum(amount_minor), sum({paid}), "
-        f"sum({declined}) {joined} GROUP BY 1, 2, 3 "
-        "ON CONFLICT DO UPDATE SET n = n + excluded.n, sent = sent + excluded.sent, "
-        "paid = paid + excluded.paid, declined = declined + excluded.declined"
+        f"sum({declined}) {joined} GROUP BY 1, 2, 3 {_CHART_ADD}"
+    )
+    conn.execute(
+        f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+        f"SELECT '', {day}, currency, count(*), sum(amount_minor), sum({paid}), "
+        f"sum({declined}) FROM payouts WHERE id >= ? AND id <= ? GROUP BY 1, 2, 3 {_CHART_ADD}",
+        (start, last),
     )
     conn.execute(f"UPDATE {LOCAL_BUILD_TABLE} SET next_id = ?", (last + 1,))
     return last < until
@@ -936,8 +948,8 @@ def build_local_totals(conn: sqlite3.Connection, batch: int) -> bool:
 def _local_totals(conn: sqlite3.Connection) -> None:
     """Totals per day of the desk's own time zone (any offset, daylight saving included),
     per recipient word (by state, currency, profile and status) and per recipient word and
-    local day (the chart's sent, paid and declined per currency), kept by triggers like
-    ``payouts_day_totals``.
+    local day (the chart's sent, paid and declined per currency; the word '' holds every
+    payout's), kept by triggers like ``payouts_day_totals``.
 
     The zone's offsets are a table the triggers read; the payouts already there are added up
     in the background (``build_local_totals``, ids next_id..until_id), and again whenever the

@@ -244,10 +244,11 @@ def local_daily(
     if not _plain(f) or days is None:
         return None
     recipient = f.recipient.strip()
-    if recipient:
-        if f.states or f.profile_id is not None or f.gateway_statuses:
+    by_currency = not (f.states or f.profile_id is not None or f.gateway_statuses)
+    if recipient or by_currency:
+        if not by_currency:
             return None  # the chart's word sums are per currency only
-        word = _word_of(conn, recipient, search)
+        word = _word_of(conn, recipient, search) if recipient else ""  # '': every payout
         if word is None:
             return None
         clauses = ["word = ?", *days[0]]
@@ -258,7 +259,8 @@ def local_daily(
         sql = (
             "SELECT day, currency, sum(n), sum(sent), sum(paid), sum(declined) "
             f"FROM {WORD_DAYS_TABLE} WHERE {' AND '.join(clauses)} "
-            "GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1 DESC, 2 LIMIT ?"
+            # In the primary key's order backwards: no sort of every day first.
+            "GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1 DESC, 2 DESC LIMIT ?"
         )
     else:
         keys, params = _key_clauses(f)

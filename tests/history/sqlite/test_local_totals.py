@@ -90,6 +90,11 @@ def test_kept_sums_are_built_in_budgets_and_answer_recipient_totals(
         shown = store.daily_totals(f, zone=NEPAL)
         assert days is None or days[::-1] == shown
         assert sum(d.count for d in shown) == sum(t.count for t in answer)
+    for f in (HistoryFilter(), HistoryFilter(currency="RUB")):
+        with store.read_connection() as conn:  # the chart of every payout: the word ''
+            days = kept.local_daily(conn, f, NEPAL, search=True, limit=1000)
+        assert days is not None
+        assert sum(d.sent_minor for d in days) == sum(t.amount_minor for t in _direct(store, f))
     with store.read_connection() as conn:
         # Two kept words hold "petrov" (petrov, petrovich), a break is inside "na sm", digits
         # are breaks: the payouts are read instead, never a sum that counts one twice.
