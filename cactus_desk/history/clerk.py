@@ -8,7 +8,13 @@ index in either); the range and status filters here are plain comparisons on ind
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import bisect
+import functools
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from cactus_desk.history.types import HistoryFilter
@@ -123,10 +129,13 @@ def totals_sql(where: str, source: str = "payouts") -> str:
     )
 
 
-def daily_sql(where: str, mark: str, source: str = "payouts") -> str:
-    """Per-day sums under ``where``; the first parameter (``mark``) is the UTC offset in ms,
-    the last the row limit. A decline is status Declined or a signed refusal."""
+def daily_sql(where: str, mark: str, source: str = "payouts", zone: LocalZone | None = None) -> str:
+    """Per-day sums under ``where``; the first parameter (``mark``) is the UTC offset in ms
+    (unused with ``zone``, whose own days are summed), the last the row limit. A decline is
+    status Declined or a signed refusal."""
     day = f"((created_at + {mark}) / 86400000)"
+    if zone is not None:
+        day = f"({zone.day_sql('created_at')} + 0 * {mark})"
     return (
         f"SELECT {day} AS day, currency, count(*) AS n, "
         "coalesce(sum(amount_minor), 0) AS sent, "
@@ -135,3 +144,83 @@ def daily_sql(where: str, mark: str, source: str = "payouts") -> str:
         "THEN amount_minor ELSE 0 END), 0) AS declined "
         f"FROM {source}{where} GROUP BY 1, currency ORDER BY 1 DESC, currency LIMIT {mark}"
     )
+
+
+DAY_MS = 86_400_000
+_FIRST_MS = 0  # payouts are never older than 1970: offsets are read from then on
+_LAST_MS = 4_102_444_800_000  # 2100-01-01, far enough for any payout
+
+
+@dataclass(frozen=True)
+class LocalZone:
+    """A desk's time zone as its UTC offsets: ``changes`` is ``(from_ms, offset_ms)`` pairs
+    in time order (the first from the earliest time), so a day is the desk's own day whatever
+    its offset (+5:30, +5:45) and across daylight-saving changes."""
+
+    changes: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def fixed(cls, offset_ms: int) -> LocalZone:
+        """A zone that is always ``offset_ms`` ahead of UTC."""
+        return cls(((-(2**62), offset_ms),))
+
+    @property
+    def key(self) -> str:
+        """A short name of these offsets (two desks with equal offsets share it)."""
+        text = ";".join(f"{start}:{offset}" for start, offset in self.changes)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def offset_at(self, at_ms: int) -> int:
+        """The UTC offset in ms at ``at_ms``."""
+        index = bisect.bisect_right(self.changes, (at_ms, 2**62)) - 1
+        return self.changes[max(index, 0)][1]
+
+    def day_of(self, at_ms: int) -> int:
+        """The local day number (days since 1970-01-01 in local time) of ``at_ms``."""
+        return (at_ms + self.offset_at(at_ms)) // DAY_MS
+
+    def day_start(self, at_ms: int) -> bool:
+        """Whether ``at_ms`` is the first instant of a local day."""
+        return (at_ms + self.offset_at(at_ms)) % DAY_MS == 0
+
+    def day_sql(self, column: str) -> str:
+        """SQL for the local day number of ``column`` (ms since the epoch, never negative)."""
+        if len(self.changes) == 1:
+            return f"(({column} + {int(self.changes[0][1])}) / {DAY_MS})"
+        whens = " ".join(
+            f"WHEN {column} >= {int(start)} THEN {int(offset)}"
+            for start, offset in reversed(self.changes[1:])
+        )
+        return f"(({column} + CASE {whens} ELSE {int(self.changes[0][1])} END) / {DAY_MS})"
+
+
+def _offset_ms(at_ms: int, tz: tzinfo | None) -> int:
+    if tz is None:
+        return int(time.localtime(at_ms // 1000).tm_gmtoff) * 1000
+    offset = datetime.fromtimestamp(at_ms // 1000, tz).utcoffset()
+    return int(offset.total_seconds()) * 1000 if offset else 0
+
+
+def local_zone(tz: tzinfo | None = None) -> LocalZone:
+    """The offsets of ``tz`` (this process's local time zone, ``TZ`` or the system's, when
+    None) from 1970 to 2100, read day by day and each change found to the second."""
+    return _zone_of(tz, os.environ.get("TZ") if tz is None else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _zone_of(tz: tzinfo | None, _tz_name: str | None) -> LocalZone:
+    changes: list[tuple[int, int]] = [(-(2**62), _offset_ms(_FIRST_MS, tz))]
+    at = _FIRST_MS
+    while at < _LAST_MS:
+        after = at + DAY_MS
+        if _offset_ms(after, tz) != changes[-1][1]:
+            low, high = at // 1000, after // 1000  # the change is in (low, high]
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _offset_ms(middle * 1000, tz) == changes[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            changes.append((high * 1000, _offset_ms(high * 1000, tz)))
+        at = after
+    return LocalZone(tuple(changes))

@@ -40,6 +40,7 @@ from cactus_desk.payouts.states import State
 if TYPE_CHECKING:
     from cactus_desk.callbacks.events import Event, EventSource
     from cactus_desk.callbacks.rules import ApplyResult, Reason
+    from cactus_desk.history.clerk import LocalZone
 
 
 @runtime_checkable
@@ -211,9 +212,12 @@ class HistoryReader(Protocol):
         """Per currency and state: how many payouts ``history_filter`` selects, and their sum."""
         ...
 
-    def daily_totals(self, history_filter: HistoryFilter, offset_ms: int = 0) -> list[DayTotal]:
-        """Per day (shifted by ``offset_ms``, the desk's UTC offset) and currency: sent, paid
-        and declined sums of the selected payouts, oldest first, at most ``MAX_CHART_DAYS``."""
+    def daily_totals(
+        self, history_filter: HistoryFilter, offset_ms: int = 0, zone: LocalZone | None = None
+    ) -> list[DayTotal]:
+        """Per day (``zone``'s local days, or UTC days shifted by ``offset_ms``) and currency:
+        sent, paid and declined sums of the selected payouts, oldest first, at most
+        ``MAX_CHART_DAYS``."""
         ...
 
     def data_version(self) -> int:

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import PayoutOutcome
-from cactus_desk.history.clerk import daily_sql, totals_sql
+from cactus_desk.history.clerk import LocalZone, daily_sql, totals_sql
 from cactus_desk.history.live import ChangeBatch
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.postgres import callbacks as rows
@@ -721,11 +721,15 @@ class PostgresHistoryStore:
         return [TotalRow(r["currency"], r["state"], int(r["n"]), int(r["total"])) for r in rows]
 
     def daily_totals(
-        self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
+        self,
+        history_filter: HistoryFilter = _EVERYTHING,
+        offset_ms: int = 0,
+        zone: LocalZone | None = None,
     ) -> list[DayTotal]:
-        """Per day and currency: sent, paid and declined sums, oldest first."""
+        """Per day and currency: sent, paid and declined sums, oldest first. Days are
+        ``zone``'s local days, or UTC days shifted by ``offset_ms`` without one."""
         clause, params = queries.where(history_filter)
-        sql = daily_sql(clause, "%s")
+        sql = daily_sql(clause, "%s", zone=zone)
         with self._connection() as conn:
             rows = conn.execute(sql, [offset_ms, *params, MAX_CHART_DAYS * 8]).fetchall()
         found = [

@@ -767,6 +767,257 @@ def _clerk_recipient_search(conn: sqlite3.Connection) -> None:
     )
 
 
+LOCAL_BUILD_TABLE = "payouts_local_build"
+ZONE_TABLE = "payouts_zone_offsets"
+LOCAL_DAY_TOTALS_TABLE = "payouts_local_day_totals"
+WORDS_TABLE = "payouts_recipient_words"
+WORD_SEARCH_TABLE = "payouts_recipient_word_search"
+WORD_TOTALS_TABLE = "payouts_word_totals"
+WORD_DAYS_TABLE = "payouts_word_days"
+#: A word is kept when it has a letter (or any character beyond ASCII): a search text with
+#: one is never found in a word of digits and punctuation only ("******", "+", "[").
+KEPT_WORD = "value GLOB '*[^ -@[-`{-~]*'"
+#: Characters that end a recipient word: digits, blanks and the commonest punctuation of
+#: names, e-mail addresses and the recorded JSON (whose quotes and backslashes must end words;
+#: SQLite's JSON text holds no raw control characters). Few: SQLite's parser nests about 20
+#: calls of replace() at most.
+WORD_BREAKS = '0123456789 "\\,.@-'
+
+
+def recipient_words_sql(row: str) -> str:
+    """A JSON array of the words of ``row``'s recipient: ASCII lower case, split at each of
+    ``WORD_BREAKS``. A search text without those characters occurs in a recipient exactly
+    when it occurs in one of its words."""
+    text = f"lower({row}.recipient)"
+    for char in WORD_BREAKS:
+        quoted = "char(39)" if char == "'" else f"'{char}'"
+        text = f"replace({text}, {quoted}, char(1))"
+    return f"('[\"' || replace({text}, char(1), '\",\"') || '\"]')"
+
+
+def local_day_sql(row: str) -> str:
+    """The local day of ``row``'s payout in the zone kept in ``payouts_zone_offsets``."""
+    offset = (
+        f"(SELECT offset_ms FROM {ZONE_TABLE} WHERE start_ms <= {row}.created_at "
+        "ORDER BY start_ms DESC LIMIT 1)"
+    )
+    return f"(({row}.created_at + {offset}) / {DAY_MS})"
+
+
+_CHART_ADD = (
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n, sent = sent + excluded.sent, "
+    "paid = paid + excluded.paid, declined = declined + excluded.declined"
+)
+
+
+def _chart_sql(row: str) -> tuple[str, str]:
+    """What ``row``'s payout adds to the chart's paid and declined sums."""
+    paid = f"CASE WHEN {row}.gateway_status = 4 THEN {row}.amount_minor ELSE 0 END"
+    declined = (
+        f"CASE WHEN {row}.gateway_status = 5 OR {row}.state = 'REJECTED' "
+        f"THEN {row}.amount_minor ELSE 0 END"
+    )
+    return paid, declined
+
+
+def _local_statements(row: str, step: str) -> str:
+    """Add (``step`` "+1") or take away ``row``'s payout in the local-day and word tables."""
+    day = local_day_sql(row)
+    values = f"{row}.state, {row}.currency, {row}.profile_id, coalesce({row}.gateway_status, -1)"
+    keys = "state, currency, profile_id, status"
+    words = f"json_each({recipient_words_sql(row)})"
+    paid, declined = _chart_sql(row)
+    match = (
+        f"state = {row}.state AND currency = {row}.currency AND "
+        f"profile_id = {row}.profile_id AND status = coalesce({row}.gateway_status, -1)"
+    )
+    if step == "+1":
+        return (
+            f"INSERT INTO {LOCAL_DAY_TOTALS_TABLE} (day, {keys}, n, total) "
+            f"VALUES ({day}, {values}, 1, {row}.amount_minor) "
+            "ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total; "
+            f"INSERT OR IGNORE INTO {WORDS_TABLE} (word) SELECT DISTINCT value FROM {words} "
+            f"WHERE {KEPT_WORD}; "
+            f"INSERT INTO {WORD_TOTALS_TABLE} (word, {keys}, n, total) "
+            f"SELECT DISTINCT value, {values}, 1, {row}.amount_minor FROM {words} "
+            f"WHERE {KEPT_WORD} "
+            "ON CONFLICT DO UPDATE SET n = n + 1, total = total + excluded.total; "
+            f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+            f"SELECT DISTINCT value, {day}, {row}.currency, 1, {row}.amount_minor, {paid}, "
+            f"{declined} FROM {words} WHERE {KEPT_WORD} "
+            f"{_CHART_ADD}; "
+            f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+            f"VALUES ('', {day}, {row}.currency, 1, {row}.amount_minor, {paid}, {declined}) "
+            f"{_CHART_ADD};"
+        )
+    return (
+        f"UPDATE {LOCAL_DAY_TOTALS_TABLE} SET n = n - 1, total = total - {row}.amount_minor "
+        f"WHERE day = {day} AND {match}; "
+        f"UPDATE {WORD_TOTALS_TABLE} SET n = n - 1, total = total - {row}.amount_minor "
+        f"WHERE word IN (SELECT value FROM {words}) AND {match}; "
+        f"UPDATE {WORD_DAYS_TABLE} SET n = n - 1, sent = sent - {row}.amount_minor, "
+        f"paid = paid - ({paid}), declined = declined - ({declined}) "
+        f"WHERE (word = '' OR word IN (SELECT value FROM {words})) AND day = {day} "
+        f"AND currency = {row}.currency;"
+    )
+
+
+def reset_local_totals(
+    conn: sqlite3.Connection, changes: Sequence[tuple[int, int]], key: str
+) -> None:
+    """Keep the local-day totals in a new zone (``changes`` as ``LocalZone.changes``): empty
+    them, and let ``build_local_totals`` add up every payout again (in the caller's
+    transaction)."""
+    conn.execute(f"DELETE FROM {ZONE_TABLE}")
+    conn.executemany(f"INSERT INTO {ZONE_TABLE} (start_ms, offset_ms) VALUES (?, ?)", changes)
+    conn.execute(f"DELETE FROM {LOCAL_DAY_TOTALS_TABLE}")
+    conn.execute(f"DELETE FROM {WORD_TOTALS_TABLE}")
+    conn.execute(f"DELETE FROM {WORD_DAYS_TABLE}")
+    conn.execute(
+        f"UPDATE {LOCAL_BUILD_TABLE} SET zone = ?, next_id = 1, "
+        "until_id = (SELECT coalesce(max(id), 0) FROM payouts)",
+        (key,),
+    )
+
+
+def local_totals_state(conn: sqlite3.Connection) -> tuple[str, bool]:
+    """The zone the local-day totals are kept in, and whether they hold every payout."""
+    row = conn.execute(f"SELECT zone, next_id > until_id FROM {LOCAL_BUILD_TABLE}").fetchone()
+    return (str(row[0]), bool(row[1])) if row else ("", False)
+
+
+def build_local_totals(conn: sqlite3.Connection, batch: int) -> bool:
+    """Add the next ``batch`` payouts to the local-day totals (in the caller's transaction);
+    True while more are left."""
+    row = conn.execute(f"SELECT next_id, until_id FROM {LOCAL_BUILD_TABLE}").fetchone()
+    if row is None or row[0] > row[1]:
+        return False
+    start, until = row
+    last = conn.execute(
+        "SELECT max(id) FROM (SELECT id FROM payouts WHERE id >= ? AND id <= ? ORDER BY id "
+        "LIMIT ?)",
+        (start, until, batch),
+    ).fetchone()[0]
+    last = until if last is None else last
+    day = local_day_sql("payouts")
+    keys = "state, currency, profile_id, status"
+    values = "state, currency, profile_id, coalesce(gateway_status, -1)"
+    add = "ON CONFLICT DO UPDATE SET n = n + excluded.n, total = total + excluded.total"
+    conn.execute(
+        f"INSERT INTO {LOCAL_DAY_TOTALS_TABLE} (day, {keys}, n, total) "
+        f"SELECT {day}, {values}, count(*), sum(amount_minor) FROM payouts "
+        f"WHERE id >= ? AND id <= ? GROUP BY 1, 2, 3, 4, 5 {add}",
+        (start, last),
+    )
+    words = f"json_each({recipient_words_sql('payouts')})"
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS local_build_words (id INTEGER, word TEXT, "
+        "PRIMARY KEY (id, word)) WITHOUT ROWID"
+    )
+    conn.execute("DELETE FROM temp.local_build_words")
+    conn.execute(
+        "INSERT OR IGNORE INTO temp.local_build_words (id, word) "
+        f"SELECT payouts.id, value FROM payouts, {words} "
+        f"WHERE payouts.id >= ? AND payouts.id <= ? AND {KEPT_WORD}",
+        (start, last),
+    )
+    conn.execute(
+        f"INSERT OR IGNORE INTO {WORDS_TABLE} (word) "
+        "SELECT DISTINCT word FROM temp.local_build_words WHERE true"
+    )
+    joined = "FROM temp.local_build_words AS b JOIN payouts ON payouts.id = b.id WHERE true"
+    conn.execute(
+        f"INSERT INTO {WORD_TOTALS_TABLE} (word, {keys}, n, total) "
+        f"SELECT b.word, {values}, count(*), sum(amount_minor) {joined} "
+        f"GROUP BY 1, 2, 3, 4, 5 {add}"
+    )
+    paid, declined = _chart_sql("payouts")
+    conn.execute(
+        f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+        f"SELECT b.word, {day}, currency, count(*), sum(amount_minor), sum({paid}), "
+        f"sum({declined}) {joined} GROUP BY 1, 2, 3 {_CHART_ADD}"
+    )
+    conn.execute(
+        f"INSERT INTO {WORD_DAYS_TABLE} (word, day, currency, n, sent, paid, declined) "
+        f"SELECT '', {day}, currency, count(*), sum(amount_minor), sum({paid}), "
+        f"sum({declined}) FROM payouts WHERE id >= ? AND id <= ? GROUP BY 1, 2, 3 {_CHART_ADD}",
+        (start, last),
+    )
+    conn.execute(f"UPDATE {LOCAL_BUILD_TABLE} SET next_id = ?", (last + 1,))
+    return last < until
+
+
+def _local_totals(conn: sqlite3.Connection) -> None:
+    """Totals per day of the desk's own time zone (any offset, daylight saving included),
+    per recipient word (by state, currency, profile and status) and per recipient word and
+    local day (the chart's sent, paid and declined per currency; the word '' holds every
+    payout's), kept by triggers like ``payouts_day_totals``.
+
+    The zone's offsets are a table the triggers read; the payouts already there are added up
+    in the background (``build_local_totals``, ids next_id..until_id), and again whenever the
+    desk's zone changes (``reset_local_totals``). Until then totals read the payouts.
+    """
+    keys = "state TEXT NOT NULL, currency TEXT NOT NULL, profile_id TEXT NOT NULL, "
+    keys += "status INTEGER NOT NULL, n INTEGER NOT NULL, total INTEGER NOT NULL"
+    key_columns = "state, currency, profile_id, status"
+    conn.execute(
+        f"CREATE TABLE {ZONE_TABLE} (start_ms INTEGER PRIMARY KEY, offset_ms INTEGER NOT NULL)"
+    )
+    conn.execute(f"INSERT INTO {ZONE_TABLE} (start_ms, offset_ms) VALUES (?, 0)", (-(2**62),))
+    conn.execute(
+        f"CREATE TABLE {LOCAL_BUILD_TABLE} (zone TEXT NOT NULL, next_id INTEGER NOT NULL, "
+        "until_id INTEGER NOT NULL)"
+    )
+    conn.execute(
+        f"INSERT INTO {LOCAL_BUILD_TABLE} (zone, next_id, until_id) "
+        "SELECT '', 1, coalesce(max(id), 0) FROM payouts"
+    )
+    conn.execute(
+        f"CREATE TABLE {LOCAL_DAY_TOTALS_TABLE} (day INTEGER NOT NULL, {keys}, "
+        f"PRIMARY KEY (day, {key_columns})) WITHOUT ROWID"
+    )
+    conn.execute(f"CREATE TABLE {WORDS_TABLE} (id INTEGER PRIMARY KEY, word TEXT NOT NULL UNIQUE)")
+    conn.execute(
+        f"CREATE TABLE {WORD_TOTALS_TABLE} (word TEXT NOT NULL, {keys}, "
+        f"PRIMARY KEY (word, {key_columns})) WITHOUT ROWID"
+    )
+    sums = "n INTEGER NOT NULL, sent INTEGER NOT NULL, paid INTEGER NOT NULL, "
+    sums += "declined INTEGER NOT NULL"
+    conn.execute(
+        f"CREATE TABLE {WORD_DAYS_TABLE} (word TEXT NOT NULL, day INTEGER NOT NULL, "
+        f"currency TEXT NOT NULL, {sums}, PRIMARY KEY (word, day, currency)) WITHOUT ROWID"
+    )
+    if trigram_supported(conn):
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {WORD_SEARCH_TABLE} USING fts5(word, content='{WORDS_TABLE}', "
+            "content_rowid='id', tokenize='trigram', columnsize=0)"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {WORD_SEARCH_TABLE}_insert AFTER INSERT ON {WORDS_TABLE} BEGIN "
+            f"INSERT INTO {WORD_SEARCH_TABLE}(rowid, word) VALUES (new.id, new.word); END"
+        )
+    built = {
+        row: f"({row}.id < (SELECT next_id FROM {LOCAL_BUILD_TABLE}) "
+        f"OR {row}.id > (SELECT until_id FROM {LOCAL_BUILD_TABLE}))"
+        for row in ("old", "new")
+    }
+    add, remove = _local_statements("new", "+1"), _local_statements("old", "-1")
+    watched = ("created_at", "state", "currency", "profile_id", "gateway_status", "amount_minor")
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in (*watched, "request_json"))
+    name = LOCAL_DAY_TOTALS_TABLE
+    conn.execute(
+        f"CREATE TRIGGER {name}_insert AFTER INSERT ON payouts WHEN {built['new']} BEGIN {add} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {name}_delete AFTER DELETE ON payouts WHEN {built['old']} "
+        f"BEGIN {remove} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(watched)}, request_json "
+        f"ON payouts WHEN {built['old']} AND ({changed}) BEGIN {remove} {add} END"
+    )
+
+
 def _batches(conn: sqlite3.Connection) -> None:
     """Batch files: which file (SHA-256) was imported through which profile as which batch."""
     conn.execute(
@@ -791,6 +1042,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _clerk_recipient_search,
     _batches,
     add_login_counts,
+    _local_totals,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -29,7 +29,7 @@ from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
 from cactus_desk.gateway.outcomes import (
     PayoutOutcome,
 )
-from cactus_desk.history.clerk import daily_sql, range_clauses, totals_sql
+from cactus_desk.history.clerk import LocalZone, daily_sql, local_zone, range_clauses, totals_sql
 from cactus_desk.history.outcomes import keep_early_callback, outcome_columns
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
@@ -55,9 +55,12 @@ from cactus_desk.history.sqlite.migrations import (
     TIME_BREAKS_TABLE,
     SortBuckets,
     amount_bucket_range,
+    build_local_totals,
     build_recipient_index,
+    local_totals_state,
     migrate,
     recipient_index_ready,
+    reset_local_totals,
 )
 from cactus_desk.history.types import (
     MAX_CHART_DAYS,
@@ -105,6 +108,12 @@ _MERGE_PAGES = 32
 _RECIPIENT_BATCH = 1_000
 # Payouts counted per step of the login counts' background build (a few milliseconds).
 _LOGIN_BATCH = 2_000
+# Payouts added to the local-day totals per step of their background build: the first
+# step's, then grown or shrunk so that a step (one write transaction) takes about
+# _LOCAL_STEP_S, within these bounds.
+_LOCAL_BATCH = 500
+_LOCAL_BATCH_MAX = 20_000
+_LOCAL_STEP_S = 0.05
 # A backstop only: in steady state the maintenance step checkpoints long before the WAL
 # reaches this (pages of 4 KiB), so a commit never pays for the checkpoint. A process that runs
 # no maintenance (a one-off command) still keeps its WAL bounded.
@@ -1055,9 +1064,15 @@ def _prepare_file(path: Path) -> None:
 class SqliteHistoryStore:
     """The payout history database (see the module docstring for the threading model)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], int] = now_ms, zone: LocalZone | None = None
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        # The zone whose days the local-day totals keep: the desk's own (this process's).
+        self._zone = local_zone() if zone is None else zone
+        self._local_ready = False  # the local-day totals hold every payout in self._zone
+        self._local_batch = _LOCAL_BATCH
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -1406,6 +1421,15 @@ class SqliteHistoryStore:
         where, params = _where(history_filter, search=search)
         return "payouts", where, params
 
+    def _local_kept(self, conn: sqlite3.Connection, zone: LocalZone) -> bool:
+        """Whether the local-day totals hold every payout, in ``zone``'s days."""
+        if zone.key != self._zone.key:
+            return False
+        if not self._local_ready:
+            kept_zone, ready = local_totals_state(conn)
+            self._local_ready = ready and kept_zone == zone.key
+        return self._local_ready
+
     def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
         """Per currency and state: how many payouts the filter selects, and their sum."""
         with self._connection() as conn:
@@ -1417,18 +1441,30 @@ class SqliteHistoryStore:
                 return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
             kept = kept_totals.totals(conn, history_filter, direct)
+            if kept is None and self._local_kept(conn, self._zone):
+                search = self._search_for(conn, history_filter)
+                kept = kept_totals.local_totals(conn, history_filter, self._zone, search)
             return direct(history_filter) if kept is None else kept
 
     def daily_totals(
-        self, history_filter: HistoryFilter = _EVERYTHING, offset_ms: int = 0
+        self,
+        history_filter: HistoryFilter = _EVERYTHING,
+        offset_ms: int = 0,
+        zone: LocalZone | None = None,
     ) -> list[DayTotal]:
-        """Per day and currency: sent, paid and declined sums, oldest first."""
+        """Per day and currency: sent, paid and declined sums, oldest first. Days are
+        ``zone``'s local days, or UTC days shifted by ``offset_ms`` without one."""
         limit = MAX_CHART_DAYS * 8  # a few currencies a day
+        days_in = LocalZone.fixed(offset_ms) if zone is None else zone
         with self._connection() as conn:
             search = self._search_for(conn, history_filter)
             source, where, params = self._totals_source(history_filter, search)
-            sql = daily_sql(where, "?", source)
-            kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
+            sql = daily_sql(where, "?", source, zone)
+            kept = None
+            if self._local_kept(conn, days_in):
+                kept = kept_totals.local_daily(conn, history_filter, days_in, search, limit)
+            if kept is None and zone is None:
+                kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
             if kept is not None:
                 return kept[::-1]
             rows = conn.execute(sql, [offset_ms, *params, limit]).fetchall()
@@ -1845,6 +1881,35 @@ class SqliteHistoryStore:
                 steps += 1
                 if not uncounted:
                     self._login_ready = True
+            while not self._local_ready:
+                if self._writers_waiting or time.monotonic() >= deadline:
+                    more = True
+                    break
+                if not self._write_lock.acquire(blocking=False):
+                    more = True
+                    break
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        kept_zone, _built = local_totals_state(conn)
+                        if kept_zone != self._zone.key:  # first run, or the desk's zone moved
+                            reset_local_totals(conn, self._zone.changes, self._zone.key)
+                            unbuilt = True
+                        else:
+                            began = time.monotonic()
+                            unbuilt = build_local_totals(conn, self._local_batch)
+                            self._local_batch = _next_batch(
+                                self._local_batch, time.monotonic() - began
+                            )
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    self._write_lock.release()
+                steps += 1
+                if not unbuilt:
+                    self._local_ready = True
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
             # under steady writes it would grow without end. Copy the few frames left while
@@ -1922,6 +1987,15 @@ _ROWS_BY_ID = (
 _ROW_STATE_AT = [f.name for f in fields(HistoryRow)].index("state")
 _ROW_REVIEW_AT = [f.name for f in fields(HistoryRow)].index("needs_review")
 _ROW_CONFLICT_AT = [f.name for f in fields(HistoryRow)].index("status_conflict")
+
+
+def _next_batch(batch: int, took_s: float) -> int:
+    """The local-day build's next batch: doubled after a quick step, halved after a slow one."""
+    if took_s < _LOCAL_STEP_S / 2:
+        return min(batch * 2, _LOCAL_BATCH_MAX)
+    if took_s > _LOCAL_STEP_S * 2:
+        return max(batch // 2, 1)
+    return batch
 
 
 def _history_row_from_values(values: tuple[Any, ...]) -> HistoryRow:

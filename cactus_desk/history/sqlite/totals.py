@@ -4,6 +4,11 @@ A filter of states, currency, profile, gateway statuses and a date range is answ
 aggregate rows: the whole UTC days inside the range from the per-day table, the ragged ends
 (less than a day each) from the payouts themselves through the time index. Other filters
 (text, recipient, amounts, aging, review) return None and the caller reads the payouts.
+
+The local-day tables (``payouts_local_day_totals``, ``payouts_word_totals``) answer by the
+desk's own days, and a recipient search whose text lies within one kept recipient word (a
+name, an e-mail's part): a search text without digits or word breaks occurs in a recipient
+exactly when it occurs in one of its words, so one matching word's sums are the exact sums.
 """
 
 from __future__ import annotations
@@ -13,16 +18,24 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from cactus_desk.history.clerk import LocalZone
 from cactus_desk.history.sqlite.migrations import (
     BLOCK_DAYS,
     BLOCK_TOTALS_TABLE,
     DAY_MS,
     DAY_TOTALS_TABLE,
+    LOCAL_DAY_TOTALS_TABLE,
     TOTALS_TABLE,
+    WORD_BREAKS,
+    WORD_DAYS_TABLE,
+    WORD_SEARCH_TABLE,
+    WORD_TOTALS_TABLE,
+    WORDS_TABLE,
 )
 from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow
 
 Direct = Callable[[HistoryFilter], list[TotalRow]]
+TRIGRAM = 3  # the trigram index finds substrings of at least this many characters
 
 
 def answerable(history_filter: HistoryFilter) -> bool:
@@ -150,4 +163,116 @@ def daily(
         "ORDER BY 1 DESC, 2 LIMIT ?"
     )
     rows = conn.execute(sql, [shift, *params, limit])
+    return [DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
+
+
+def _plain(f: HistoryFilter) -> bool:
+    """Whether ``f`` has no filter but the keys of the aggregates and a date range."""
+    return not (
+        f.text.strip()
+        or f.amount_min is not None
+        or f.amount_max is not None
+        or f.aged_before is not None
+        or f.needs_review
+    )
+
+
+def _word_of(conn: sqlite3.Connection, text: str, search: bool) -> str | bool | None:
+    """The one kept word that holds ``text``; False when none does, None when the words
+    cannot answer (the text holds a word break, e.g. a digit, or no letter, or several words
+    hold it)."""
+    if not text or any(ch in WORD_BREAKS for ch in text):
+        return None
+    if not any(ch.isalpha() or not ch.isascii() for ch in text):
+        return None  # only letters put a word in the kept ones
+    if search and len(text) >= TRIGRAM:
+        sql = (
+            f"SELECT word FROM {WORDS_TABLE} WHERE id IN (SELECT rowid FROM "
+            f"{WORD_SEARCH_TABLE} WHERE {WORD_SEARCH_TABLE} MATCH ?) LIMIT 2"
+        )
+        found = conn.execute(sql, ('"' + text.replace('"', '""') + '"',)).fetchall()
+    else:  # as the payouts are searched without their text index: LIKE, ASCII case folding
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = f"SELECT word FROM {WORDS_TABLE} WHERE word LIKE ? ESCAPE '\\' LIMIT 2"
+        found = conn.execute(sql, (f"%{escaped}%",)).fetchall()
+    if not found:
+        return False
+    return str(found[0][0]) if len(found) == 1 else None
+
+
+def _day_clauses(f: HistoryFilter, zone: LocalZone) -> tuple[list[str], list[Any]] | None:
+    """The local days of ``f``'s date range, or None when it cuts a local day."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for bound, clause in ((f.created_from, "day >= ?"), (f.created_to, "day < ?")):
+        if bound is None:
+            continue
+        if not zone.day_start(bound):
+            return None
+        clauses.append(clause)
+        params.append(zone.day_of(bound))
+    return clauses, params
+
+
+def local_totals(
+    conn: sqlite3.Connection, f: HistoryFilter, zone: LocalZone, search: bool
+) -> list[TotalRow] | None:
+    """Per currency and state under ``f`` (a recipient search without a date range) from
+    the recipient-word sums, or None when they cannot answer it exactly."""
+    recipient = f.recipient.strip()
+    if not (_plain(f) and recipient) or f.created_from is not None or f.created_to is not None:
+        return None
+    word = _word_of(conn, recipient, search)
+    if word is None:
+        return None
+    clauses, params = _key_clauses(f)
+    where = " AND ".join(["word = ?", *clauses])
+    sql = (
+        f"SELECT currency, state, sum(n), sum(total) FROM {WORD_TOTALS_TABLE} WHERE {where} "
+        "GROUP BY currency, state HAVING sum(n) > 0 ORDER BY currency, state"
+    )
+    rows = conn.execute(sql, [word or "", *params])
+    return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+def local_daily(
+    conn: sqlite3.Connection, f: HistoryFilter, zone: LocalZone, search: bool, limit: int
+) -> list[DayTotal] | None:
+    """Per local day of ``zone`` and currency, newest first, from the local-day sums (the
+    kept zone's), or None when they cannot answer ``f`` exactly."""
+    days = _day_clauses(f, zone)
+    if not _plain(f) or days is None:
+        return None
+    recipient = f.recipient.strip()
+    by_currency = not (f.states or f.profile_id is not None or f.gateway_statuses)
+    if recipient or by_currency:
+        if not by_currency:
+            return None  # the chart's word sums are per currency only
+        word = _word_of(conn, recipient, search) if recipient else ""  # '': every payout
+        if word is None:
+            return None
+        clauses = ["word = ?", *days[0]]
+        params: list[Any] = [word or "", *days[1]]
+        if f.currency is not None:
+            clauses.append("currency = ?")
+            params.append(f.currency)
+        sql = (
+            "SELECT day, currency, sum(n), sum(sent), sum(paid), sum(declined) "
+            f"FROM {WORD_DAYS_TABLE} WHERE {' AND '.join(clauses)} "
+            # In the primary key's order backwards: no sort of every day first.
+            "GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1 DESC, 2 DESC LIMIT ?"
+        )
+    else:
+        keys, params = _key_clauses(f)
+        clauses = [*days[0], *keys]
+        params = [*days[1], *params]
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        sql = (
+            "SELECT day, currency, sum(n), sum(total), "
+            "sum(CASE WHEN status = 4 THEN total ELSE 0 END), "
+            "sum(CASE WHEN status = 5 OR state = 'REJECTED' THEN total ELSE 0 END) "
+            f"FROM {LOCAL_DAY_TOTALS_TABLE}{where} GROUP BY 1, 2 HAVING sum(n) > 0 "
+            "ORDER BY 1 DESC, 2 LIMIT ?"
+        )
+    rows = conn.execute(sql, [*params, limit])
     return [DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]

@@ -57,6 +57,8 @@ class FiltersBar(QWidget):
         self._runner = Runner(self)
         self._saved_store: SavedFilterStore | None = None
         self._saved: dict[str, dict[str, Any]] = {}
+        self._main_row: tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], None]]
+        self._main_row = (dict, lambda _settings: None)
         self.aging_ms = DEFAULT_AGING_MS
 
         self.recipient_edit = QLineEdit(self)
@@ -203,26 +205,51 @@ class FiltersBar(QWidget):
 
     # -- saved filters -----------------------------------------------------------------------
 
+    def use_main_row(
+        self,
+        settings: Callable[[], dict[str, Any]],
+        restore: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Save and restore the panel's first filter row (search text, state, currency,
+        profile) with this bar's: ``settings`` reads it, ``restore`` puts it back quietly."""
+        self._main_row = (settings, restore)
+
     def settings(self) -> dict[str, Any]:
-        """The bar's settings as plain values (what a saved filter keeps)."""
+        """Every filter setting as plain values (what a saved filter keeps): the panel's first
+        row and this bar's."""
+        dates = (self.date_from.date(), self.date_to.date())
         return {
+            **self._main_row[0](),
             "recipient": self.recipient_edit.text(),
             "amount_from": self.amount_from.text(),
             "amount_to": self.amount_to.text(),
             "dates": self.dates_combo.currentData(),
+            "date_from": dates[0].toString(Qt.DateFormat.ISODate),
+            "date_to": dates[1].toString(Qt.DateFormat.ISODate),
             "status": self.status_combo.currentData(),
             "aging": self.aging_check.isChecked(),
         }
 
     def restore(self, settings: dict[str, Any]) -> None:
-        """Put saved ``settings`` back (anything unknown is left as it is)."""
+        """Put saved ``settings`` back, the first row's with them (a setting a saved filter
+        does not name goes back to its default)."""
         widgets = (self.recipient_edit, self.amount_from, self.amount_to)
-        for widget in (*widgets, self.dates_combo, self.status_combo, self.aging_check):
+        quiet = (self.date_from, self.date_to, self.dates_combo, self.status_combo)
+        for widget in (*widgets, *quiet, self.aging_check):
             widget.blockSignals(True)
         try:
             for key, edit in zip(("recipient", "amount_from", "amount_to"), widgets, strict=True):
                 value = settings.get(key)
                 edit.setText(value if isinstance(value, str) else "")
+            for key, date_edit in (("date_from", self.date_from), ("date_to", self.date_to)):
+                value = settings.get(key)
+                chosen = (
+                    QDate.fromString(value, Qt.DateFormat.ISODate)
+                    if isinstance(value, str)
+                    else QDate()
+                )
+                if chosen.isValid():
+                    date_edit.setDate(chosen)
             index = self.dates_combo.findData(settings.get("dates"))
             self.dates_combo.setCurrentIndex(max(index, 0))
             custom = self.dates_combo.currentData() == CUSTOM
@@ -231,8 +258,9 @@ class FiltersBar(QWidget):
             index = self.status_combo.findData(settings.get("status"))
             self.status_combo.setCurrentIndex(max(index, 0))
             self.aging_check.setChecked(settings.get("aging") is True)
+            self._main_row[1](settings)
         finally:
-            for widget in (*widgets, self.dates_combo, self.status_combo, self.aging_check):
+            for widget in (*widgets, *quiet, self.aging_check):
                 widget.blockSignals(False)
         self.changed.emit()
 

@@ -377,6 +377,7 @@ class HistoryPanel(QWidget):
         filters.addWidget(self._export_button)
         self.filters_bar = FiltersBar(parent=self)
         self.filters_bar.changed.connect(self._apply_filter)
+        self.filters_bar.use_main_row(self._main_row_settings, self._restore_main_row)
         self.totals_panel = TotalsPanel(store, self)
         self.totals_panel.setVisible(False)
         self.totals_button = QPushButton("Totals", self)
@@ -615,6 +616,41 @@ class HistoryPanel(QWidget):
             profile_id=self._profile_combo.currentData() or None,
         )
         return self.filters_bar.apply(base, base.currency)
+
+    def _main_row_settings(self) -> dict[str, Any]:
+        """The first filter row as plain values, for a saved filter."""
+        choice = self._state_combo.currentData()
+        state = choice if isinstance(choice, str) else sorted(str(s) for s in choice or ())
+        return {
+            "text": self._filter_edit.text(),
+            "state": state,
+            "currency": self._currency_combo.currentData(),
+            "profile": self._profile_combo.currentData(),
+        }
+
+    def _restore_main_row(self, settings: dict[str, Any]) -> None:
+        """Put a saved filter's first row back without applying it (the bar applies it)."""
+        text = settings.get("text")
+        wanted = settings.get("state")
+        if isinstance(wanted, list):
+            wanted = frozenset(str(s) for s in wanted)
+        state = next((i for i, (_label, data) in enumerate(_STATE_CHOICES) if data == wanted), 0)
+        widgets = (self._filter_edit, self._state_combo, self._currency_combo, self._profile_combo)
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            self._filter_edit.setText(text if isinstance(text, str) else "")
+            self._filter_timer.stop()
+            self._state_combo.setCurrentIndex(state)
+            for combo, key in (
+                (self._currency_combo, "currency"),
+                (self._profile_combo, "profile"),
+            ):
+                value = settings.get(key)
+                combo.setCurrentIndex(max(combo.findData(value), 0) if value else 0)
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
 
     def show_totals(self, shown: bool = True) -> None:
         """Show (and add up) or hide the totals of the filtered payouts."""

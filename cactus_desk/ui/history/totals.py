@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cactus_desk.history.clerk import local_zone
 from cactus_desk.history.port import HistoryReader
 from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow
 from cactus_desk.reports.totals import day_text, totals_rows, write_totals_csv, write_totals_xlsx
@@ -151,7 +152,9 @@ class TotalsPanel(QWidget):
         self.status.setText("Adding up…")
 
         def read() -> tuple[list[TotalRow], list[DayTotal]]:  # worker thread
-            return store.totals(history_filter), store.daily_totals(history_filter, offset)
+            # The desk's own days, daylight-saving changes included (offset_ms for old callers).
+            days = store.daily_totals(history_filter, offset, zone=local_zone())
+            return store.totals(history_filter), days
 
         self._runner.run(read, self._read, self._failed, channel=CHANNEL)
 

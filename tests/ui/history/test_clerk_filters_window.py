@@ -172,3 +172,51 @@ def test_totals_match_a_direct_sum_and_export_as_csv_and_xlsx(
     sheet = openpyxl.load_workbook(xlsx_path)["Totals"]
     cells = [[c.value for c in row] for row in sheet.iter_rows()]
     assert ["RUB", "All", 2, 249900, "2499.00"] in cells
+
+
+def test_a_saved_filter_brings_back_every_setting_of_both_rows(
+    panel: HistoryPanel, qtbot: QtBot
+) -> None:
+    from PySide6.QtCore import QDate
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
+    bar = panel.filters_bar
+    search = panel.findChild(QLineEdit, "historyFilterEdit")
+    states = panel.findChild(QComboBox, "historyStateCombo")
+    currency = panel.findChild(QComboBox, "historyCurrencyCombo")
+    assert search is not None and states is not None and currency is not None
+    qtbot.waitUntil(lambda: currency.findData("RUB") >= 0, timeout=WAIT_MS)
+    search.setText("po-")
+    states.setCurrentIndex(states.findText("Accepted"))
+    currency.setCurrentIndex(currency.findData("RUB"))
+    bar.recipient_edit.setText("petrov")
+    bar.amount_from.setText("1000")
+    bar.amount_to.setText("2000")
+    bar.dates_combo.setCurrentIndex(bar.dates_combo.findData("custom"))
+    today = QDate.currentDate()
+    bar.date_from.setDate(today.addDays(-3))
+    bar.date_to.setDate(today)
+    bar.status_combo.setCurrentIndex(bar.status_combo.findData(4))
+    assert _shown(panel, qtbot) == ["po-petrov"]
+    wanted = panel.current_filter()
+    bar.save_as("Big Petrov RUB")
+    qtbot.waitUntil(lambda: "Big Petrov RUB" in bar.saved_names(), timeout=WAIT_MS)
+
+    search.clear()
+    states.setCurrentIndex(0)
+    currency.setCurrentIndex(0)
+    for edit in (bar.recipient_edit, bar.amount_from, bar.amount_to):
+        edit.clear()
+    bar.dates_combo.setCurrentIndex(0)
+    bar.date_from.setDate(today)
+    bar.status_combo.setCurrentIndex(0)
+    assert len(_shown(panel, qtbot)) == 5
+
+    assert bar.choose_saved("Big Petrov RUB")
+    assert _shown(panel, qtbot) == ["po-petrov"]
+    assert search.text() == "po-"
+    assert states.currentText() == "Accepted"
+    assert currency.currentData() == "RUB"
+    assert bar.date_from.date() == today.addDays(-3)
+    assert panel.current_filter() == wanted
+    assert panel.model.history_filter == panel.current_filter()
