@@ -22,6 +22,7 @@ from cactus_desk.history.sqlite.login_counts import (
     LOGIN_BUILD_TABLE,
     LOGIN_COUNTS_TABLE,
     LOGIN_LEVELS,
+    add_login_counts,
     login_counts_ready,
     rebuild_login_counts,
 )
@@ -342,8 +343,10 @@ def test_the_migration_leaves_the_build_to_the_upkeep(tmp_path: Path) -> None:
                 (f"{LOGIN_COUNTS_TABLE}%",),
             ).fetchall():
                 conn.execute(f'DROP TRIGGER "{name}"')
-            conn.execute("DELETE FROM schema_version WHERE version = ?", (len(MIGRATIONS),))
-            assert migrate(conn) == len(MIGRATIONS)
+            # Replay only this migration: the later ones' objects stay as they are.
+            version = MIGRATIONS.index(add_login_counts) + 1
+            conn.execute("DELETE FROM schema_version WHERE version >= ?", (version,))
+            assert migrate(conn, MIGRATIONS[:version]) == version
             assert login_counts_ready(conn) is ready
             assert conn.execute(f"SELECT count(*) FROM {LOGIN_COUNTS_TABLE}").fetchone()[0] == 0
         finally:
