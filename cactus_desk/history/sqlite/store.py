@@ -1021,7 +1021,7 @@ def _prepare_file(path: Path) -> None:
 class _Pending:
     """One caller's write waiting for a group commit: its work, then its result or error."""
 
-    __slots__ = ("work", "done", "result", "error")
+    __slots__ = ("done", "error", "result", "work")
 
     def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
         self.work = work
