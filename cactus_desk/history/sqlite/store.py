@@ -1197,7 +1197,7 @@ class SqliteHistoryStore:
                     _commit_group(conn, group)
         error = item.error
         if error is None:
-            return item.result  # type: ignore[no-any-return]
+            return item.result
         if isinstance(error, sqlite3.Error):
             if self._closed:
                 raise HistoryClosedError("The payout history is closed") from error
