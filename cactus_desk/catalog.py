@@ -236,6 +236,8 @@ class Catalog:
         self.methods: tuple[MethodSpec, ...] = tuple(methods)
         self.currencies: dict[str, Currency] = dict(currency_table)
         self._by_wire = {spec.wire: spec for spec in self.methods}
+        # (method, currency) -> its fields: a batch asks the same few thousands of times.
+        self._fields_for: dict[tuple[str, str], tuple[FieldSpec, ...]] = {}
 
     @classmethod
     def from_data(cls, data: Any, source: str = CATALOG_FILE) -> Catalog:
@@ -304,7 +306,15 @@ class Catalog:
 
     def fields_for(self, method: MethodSpec | str, currency: str) -> tuple[FieldSpec, ...]:
         """The fields a payout by ``method`` in ``currency`` shows, in catalog order."""
-        return tuple(spec for spec in self._spec(method).fields if spec.shown_for(currency))
+        spec = self._spec(method)
+        mine = isinstance(currency, str) and self._by_wire.get(spec.wire) is spec
+        known = self._fields_for.get((spec.wire, currency)) if mine else None
+        if known is not None:
+            return known
+        shown = tuple(field for field in spec.fields if field.shown_for(currency))
+        if mine:
+            self._fields_for[spec.wire, currency] = shown
+        return shown
 
     def validate_fields(
         self, method: MethodSpec | str, currency: str, values: Mapping[str, str | bool]
@@ -313,6 +323,13 @@ class Catalog:
 
         Keys that are not fields of the method for this currency are ignored.
         """
+        return self.checked_fields(method, currency, values)[0]
+
+    def checked_fields(
+        self, method: MethodSpec | str, currency: str, values: Mapping[str, str | bool]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """``validate_fields``'s messages, and the ``wire_fields`` of the fields that passed
+        (all of ``wire_fields`` when there is no message): both from one pass."""
         spec = self._spec(method)
         errors: dict[str, str] = {}
         present: dict[str, str] = {}
@@ -335,7 +352,7 @@ class Catalog:
             and not present.get("time")
         ):
             errors["time"] = "Choose “As soon as possible” or give a time."
-        return errors
+        return errors, present
 
     def wire_fields(
         self, method: MethodSpec | str, currency: str, values: Mapping[str, str | bool]

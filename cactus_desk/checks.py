@@ -7,7 +7,6 @@ message; none raises. ``normalize`` gives the form a value takes on the wire.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -33,6 +32,8 @@ _CNPJ = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}", re.ASCII)
 # What people put between the digits of a card or phone number; none of it goes on the wire.
 _CARD_SEPARATORS = frozenset(" -\u00a0")
 _PHONE_SEPARATORS = frozenset(" -().\u00a0")
+_DROP_CARD_SEPARATORS = str.maketrans(dict.fromkeys(_CARD_SEPARATORS))
+_DROP_PHONE_SEPARATORS = str.maketrans(dict.fromkeys(_PHONE_SEPARATORS))
 
 PHONE_MESSAGE = (
     "10 to 15 digits with the country code, e.g. 79999999999 "
@@ -40,11 +41,16 @@ PHONE_MESSAGE = (
 )
 
 
+# Every character of the categories Cc, Cs, Zl and Zp (fixed sets in Unicode) and the bidi
+# controls, as one character class: one C-speed search instead of a lookup per character.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029" + "".join(sorted(_BIDI_CONTROLS)) + "]"
+)
+
+
 def _unsafe_character(value: str) -> str | None:
-    for ch in value:
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS:
-            return "Remove the control or invisible characters (line breaks, tabs and the like)."
+    if _UNSAFE.search(value):
+        return "Remove the control or invisible characters (line breaks, tabs and the like)."
     return None
 
 
@@ -138,7 +144,7 @@ def check_phone(value: str) -> str | None:
 def _compact_phone(value: str) -> str:
     text = value.strip()
     text = text[1:] if text.startswith("+") else text
-    return "".join(ch for ch in text if ch not in _PHONE_SEPARATORS)
+    return text.translate(_DROP_PHONE_SEPARATORS)
 
 
 def _mod11_digit(digits: str, weights: range | list[int]) -> str:
@@ -317,7 +323,7 @@ def normalize(check: str, value: str) -> str:
     PIX key, and a punctuated CPF or CNPJ), account numbers their spaces with IBAN letters
     upper-cased, flags are lower-cased; everything else loses surrounding whitespace."""
     if check == "card_number":
-        return "".join(ch for ch in value.strip() if ch not in _CARD_SEPARATORS)
+        return value.strip().translate(_DROP_CARD_SEPARATORS)
     if check == "account_number":
         return "".join(value.split()).upper()
     if check == "phone" or (check == "skrill_account" and "@" not in value):

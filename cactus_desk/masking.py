@@ -74,6 +74,8 @@ def _mask_run(text: str, *, luhn: bool) -> str:
 def scrub_card_numbers(text: str, *, luhn: bool = True) -> str:
     """Mask every 12–19 digit Luhn-valid number as first 6 / last 4, whatever separates its
     digits (spaces, dashes, dots, slashes, underscores); without ``luhn``, every such number."""
+    if sum(map(str.isdecimal, text)) < 12:  # \d is str.isdecimal: too few digits for a card
+        return text
     return _DIGIT_RUN.sub(lambda match: _mask_run(match.group(0), luhn=luhn), text)
 
 

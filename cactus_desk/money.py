@@ -26,6 +26,7 @@ _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _AMOUNT_CHARS = frozenset("0123456789 .,")
 # Letters that are typed for a digit by mistake: named in the message rather than dropped.
 _LOOKALIKES = {"O": "0", "o": "0", "l": "1", "I": "1", "S": "5", "B": "8"}
+_PLAIN_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 _EXPONENT = re.compile(r"[0-9.,]*[0-9]e[+-]?[0-9]+", re.ASCII)
 
 
@@ -203,6 +204,29 @@ def parse_amount(text: str, currency: Currency | str) -> int:
     cur = _resolve(currency)
     if not isinstance(text, str):
         raise AmountError("Enter an amount.")
+    plain = _PLAIN_AMOUNT.fullmatch(text) if len(text) <= MAX_AMOUNT_TEXT else None
+    if plain is not None and len(plain.group(2) or "") != 3:
+        # Digits with at most one dot and no grouping: every check below would pass it as is
+        # (three decimals may be a thousands group, so those take the long way).
+        int_digits, frac = plain.group(1), plain.group(2) or ""
+    else:
+        int_digits, frac = _amount_digits(text, cur)
+    if len(frac) > cur.exponent:
+        if cur.exponent == 0:
+            raise AmountError(f"{cur.code} has no minor units: enter a whole number.")
+        raise AmountError(f"{cur.code} allows at most {cur.exponent} decimals.")
+    minor = int(int_digits + frac.ljust(cur.exponent, "0"))
+    if minor == 0:
+        raise AmountError("The amount must be more than zero.")
+    if minor > MAX_MINOR:
+        raise AmountError(
+            f"That amount is too large (at most {format_major(MAX_MINOR, cur)} {cur.code})."
+        )
+    return minor
+
+
+def _amount_digits(text: str, cur: Currency) -> tuple[str, str]:
+    """The integer and fraction digits of what a person typed, every form checked."""
     if len(text) > MAX_AMOUNT_TEXT:
         raise AmountError("That is far too long to be an amount.")
     cleaned = "".join(" " if ch in _GROUP_SPACES else ch for ch in text).strip()
@@ -222,19 +246,7 @@ def parse_amount(text: str, currency: Currency | str) -> int:
     if stray is not None:
         raise _stray_character(stray, cur)
 
-    int_digits, frac = _split(cleaned, cur)
-    if len(frac) > cur.exponent:
-        if cur.exponent == 0:
-            raise AmountError(f"{cur.code} has no minor units: enter a whole number.")
-        raise AmountError(f"{cur.code} allows at most {cur.exponent} decimals.")
-    minor = int(int_digits + frac.ljust(cur.exponent, "0"))
-    if minor == 0:
-        raise AmountError("The amount must be more than zero.")
-    if minor > MAX_MINOR:
-        raise AmountError(
-            f"That amount is too large (at most {format_major(MAX_MINOR, cur)} {cur.code})."
-        )
-    return minor
+    return _split(cleaned, cur)
 
 
 def to_major(minor: int, currency: Currency | str) -> Decimal:

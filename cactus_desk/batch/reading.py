@@ -128,6 +128,8 @@ def read_spreadsheet(data: bytes, name: str = "file") -> Table:
 
 def cell_text(value: object) -> str:
     """One spreadsheet cell as the text a person typed, as far as it can be known."""
+    if type(value) is str:  # most cells: text, as the template formats them
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):

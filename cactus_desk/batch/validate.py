@@ -9,8 +9,10 @@ imported before.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,13 +21,13 @@ from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
 from cactus_desk.batch.ids import batch_id, row_request_id
 from cactus_desk.batch.reading import Table
 from cactus_desk.batch.store import batch_records
-from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import BatchEntry
 from cactus_desk.money import format_major
 from cactus_desk.payouts.draft import PayoutDraft
 from cactus_desk.payouts.duplicates import find_recent_duplicates_many, recipient_key
-from cactus_desk.payouts.payout import Payout, PayoutInvalidError, payout_for
+from cactus_desk.payouts.payout import Payout, PayoutInvalidError, PayoutTarget, build_payout
 from cactus_desk.payouts.submit import recorded_attempt
 from cactus_desk.profiles import Profile
 
@@ -155,13 +157,28 @@ def validate_batch(
     if not result.rows:
         result.problems.append("The file has no rows to pay.")
         return result
-    check_rows(result)
-    if history is not None:
-        check_history(result, history)
+    with _collector_paused():
+        check_rows(result)
+        if history is not None:
+            check_history(result, history)
     if balances is not None:
         check_balances(result, balances)
     result.warnings.extend(table.notes)
     return result
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a batch is checked: its objects are freed by
+    reference counting, and the collector's passes over the ever larger heap (every few
+    hundred new objects) took a sixth of the time. On again afterwards, if it was on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def check_rows(batch: Batch) -> None:
@@ -169,11 +186,12 @@ def check_rows(batch: Batch) -> None:
     seen_ids: dict[str, int] = {}
     seen_payouts: dict[tuple[object, ...], int] = {}
     batch.totals = {}
+    rules = RowRules.of(batch)
     for row in batch.rows:
         row.errors = {}
         row.warnings = []
         row.payout = None
-        validate_row(row, batch)
+        validate_row(row, batch, rules)
         rid = row.request_id
         if rid in seen_ids and "request_id" not in row.errors:
             row.errors["request_id"] = (
@@ -198,8 +216,33 @@ def check_rows(batch: Batch) -> None:
         batch.totals[payout.currency] = batch.totals.get(payout.currency, 0) + payout.amount_minor
 
 
-def validate_row(row: BatchRow, batch: Batch) -> None:
+@dataclass(frozen=True)
+class RowRules:
+    """What every row of a batch is checked against, worked out once per batch: the profile's
+    target, enabled methods and decimals, and the catalog (the form's own rules)."""
+
+    profile: Profile
+    target: PayoutTarget
+    extensions: tuple[str, ...]
+    decimals: Mapping[str, int]
+    catalog: Catalog
+
+    @classmethod
+    def of(cls, batch: Batch) -> RowRules:
+        """The rules for ``batch``'s profile."""
+        profile = batch.profile
+        return cls(
+            profile,
+            PayoutTarget.of(profile),
+            tuple(profile.extensions),
+            dict(profile.decimals),
+            load_catalog(),
+        )
+
+
+def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> None:
     """Build the row's payout through the form's checks; errors go to ``row.errors``."""
+    rules = rules or RowRules.of(batch)
     values = row.values
     for wire, value in values.items():
         if wire != "amount" and SCIENTIFIC.fullmatch(value):
@@ -209,7 +252,7 @@ def validate_row(row: BatchRow, batch: Batch) -> None:
     method_wire = values.get("method", "").strip()
     fields: dict[str, str | bool] = {}
     try:
-        method = load_catalog().method(method_wire)
+        method = rules.catalog.method(method_wire)
     except UnknownMethodError:
         method = None
     if method is not None:
@@ -232,7 +275,10 @@ def validate_row(row: BatchRow, batch: Batch) -> None:
         request_id=row.request_id,
     )
     try:
-        payout = payout_for(draft, batch.profile)
+        # payout_for's build, with the profile's parts worked out once for the whole batch.
+        payout = build_payout(
+            draft, rules.target, extensions=rules.extensions, decimals=rules.decimals
+        )
     except PayoutInvalidError as exc:
         for key, message in exc.errors.items():
             row.errors.setdefault(key, message)

@@ -38,6 +38,8 @@ def check_separators(payload: Mapping[str, Any]) -> None:
     The signing string joins ``key:value;`` pairs, so ``a;amount:1`` in one value would
     read as another field. Call before signing anything the console sends.
     """
+    if _clean(payload):
+        return  # the usual case; the walk below only names the field
     stack: list[tuple[str, Any]] = [(str(key), value) for key, value in payload.items()]
     while stack:
         name, value = stack.pop()
@@ -49,6 +51,35 @@ def check_separators(payload: Mapping[str, Any]) -> None:
             stack.extend((name, item) for item in value)
         elif name != SIGNATURE_KEY and SEPARATOR in str(value):
             raise SeparatorError(name)
+
+
+def _clean(payload: Mapping[str, Any]) -> bool:
+    """True when ``check_separators`` would find nothing: no key holds ``;``, and no value
+    rendered as text does, the top-level ``signature`` (and its list items) aside."""
+    for key, value in payload.items():
+        name = str(key)
+        if SEPARATOR in name:
+            return False
+        kind = type(value)
+        if kind is str:  # the usual values first, without a call
+            if SEPARATOR in value and name != SIGNATURE_KEY:
+                return False
+        elif kind is not int and not _clean_value(value, exempt=name == SIGNATURE_KEY):
+            return False
+    return True
+
+
+def _clean_value(value: Any, *, exempt: bool) -> bool:
+    if type(value) is str:
+        return exempt or SEPARATOR not in value
+    if isinstance(value, Mapping):
+        return all(
+            SEPARATOR not in str(key) and _clean_value(item, exempt=False)
+            for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(_clean_value(item, exempt=exempt) for item in value)
+    return exempt or SEPARATOR not in str(value)
 
 
 def _render(value: Any) -> str:

@@ -515,8 +515,12 @@ def probe_groups(
     """The probes' indexes by their lookup key, grouped by (environment, window start,
     excluded states): one statement per group."""
     groups: dict[tuple[str, int, tuple[str, ...]], dict[ProbeKey, list[int]]] = {}
+    sorted_states: dict[frozenset[State], tuple[str, ...]] = {}  # the probes share a few sets
     for index, probe in enumerate(probes):
-        excluded = tuple(sorted(str(state) for state in probe.exclude_states))
+        excluded = sorted_states.get(probe.exclude_states)
+        if excluded is None:
+            excluded = tuple(sorted(str(state) for state in probe.exclude_states))
+            sorted_states[probe.exclude_states] = excluded
         key = (
             probe.amount_minor,
             probe.currency,

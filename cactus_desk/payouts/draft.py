@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
 from cactus_desk.gateway.signature import SEPARATOR, SEPARATOR_MESSAGE
 from cactus_desk.money import AmountError, currencies, parse_amount, with_decimals
@@ -21,6 +23,7 @@ MAX_SITE_LOGIN = 128
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _CARD_FIELD = "card_number"
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
 
 
 if TYPE_CHECKING:
@@ -94,7 +97,28 @@ def validate_draft(
 
     ``decimals`` is the profile's override of a currency's decimals (``Profile.decimals``).
     """
+    return check_draft(draft, extensions=extensions, decimals=decimals).errors
+
+
+@dataclass(frozen=True)
+class CheckedDraft:
+    """What ``validate_draft`` found, with the values it worked out on the way."""
+
+    errors: DraftErrors
+    amount_minor: int | None = None  # the amount, when it parsed
+    fields: dict[str, str] | None = None  # the wire fields, when the fields were checked
+
+
+def check_draft(
+    draft: DraftValues,
+    *,
+    extensions: Iterable[str] = (),
+    decimals: Mapping[str, int] | None = None,
+) -> CheckedDraft:
+    """``validate_draft``'s checks, keeping the parsed amount and the wire fields, so that
+    building the payout does not parse and normalise everything a second time."""
     catalog = load_catalog()
+    amount_minor: int | None = None
     errors: DraftErrors = {}
     for key, problem in (
         ("site_login", _site_login_problem(draft.site_login)),
@@ -111,7 +135,7 @@ def validate_draft(
         errors["currency"] = "Choose a currency."
     else:
         try:
-            parse_amount(draft.amount_text, cur)
+            amount_minor = parse_amount(draft.amount_text, cur)
         except AmountError as exc:
             errors["amount"] = exc.message
 
@@ -119,18 +143,19 @@ def validate_draft(
         method = catalog.method(draft.method)
     except UnknownMethodError:
         errors["method"] = "Choose a payout method."
-        return errors
+        return CheckedDraft(errors, amount_minor)
     if cur is None:
-        return errors
+        return CheckedDraft(errors, amount_minor)
     if cur.code not in method.currencies:
         offered = ", ".join(method.currencies)
         errors["method"] = f"{method.label} is not offered for {cur.code} (only {offered})."
-        return errors
+        return CheckedDraft(errors, amount_minor)
     if not method.documented and method.wire not in set(extensions):
         errors["method"] = f"{method.label} is not enabled for this profile."
-        return errors
-    errors.update(catalog.validate_fields(method, cur.code, draft.fields))
-    return errors
+        return CheckedDraft(errors, amount_minor)
+    field_errors, fields = catalog.checked_fields(method, cur.code, draft.fields)
+    errors.update(field_errors)
+    return CheckedDraft(errors, amount_minor, fields)
 
 
 def mask_card(number: str) -> str:
@@ -139,21 +164,25 @@ def mask_card(number: str) -> str:
     """
     compact = normalize("card_number", number)
     # Only the digits count, whatever separates them (spaces, dashes, dots…).
-    digits = "".join(ch for ch in compact if ch in "0123456789")
+    digits = _NOT_ASCII_DIGIT.sub("", compact)
     if len(digits) < 12:
         return "*" * len(compact)
     return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
 
 
+@lru_cache(maxsize=256)
+def _card_wires(catalog: Catalog, method: str) -> frozenset[str]:
+    """The wire names of ``method``'s card number fields (``card_number`` whatever the method)."""
+    try:
+        spec = catalog.method(method)
+    except UnknownMethodError:
+        return frozenset({_CARD_FIELD})
+    return frozenset({_CARD_FIELD, *(f.wire for f in spec.fields if f.check == "card_number")})
+
+
 def redacted_fields(method: str, fields: Mapping[str, str]) -> dict[str, str]:
     """The additional fields as they may be stored or shown: the card number masked."""
-    card_wires = {_CARD_FIELD}
-    try:
-        spec = load_catalog().method(method)
-    except UnknownMethodError:
-        spec = None
-    if spec is not None:
-        card_wires |= {field.wire for field in spec.fields if field.check == "card_number"}
+    card_wires = _card_wires(load_catalog(), method)
     return {
         key: mask_card(value) if key in card_wires and isinstance(value, str) else value
         for key, value in fields.items()

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
-from cactus_desk.catalog import UnknownMethodError, load_catalog
+from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
 from cactus_desk.history.types import DuplicateProbe, NewAttempt, PayoutRecord, now_ms
 from cactus_desk.payouts.draft import mask_card
@@ -40,11 +41,21 @@ _NO_MONEY_MOVED = frozenset({State.REJECTED, State.NOT_SENT})
 
 def identifying_fields(method: str) -> dict[str, str]:
     """Wire name -> check name of the fields of ``method`` that identify the recipient."""
+    return dict(_identifying(load_catalog(), method))
+
+
+@lru_cache(maxsize=256)
+def _identifying(catalog: Catalog, method: str) -> tuple[tuple[str, str], ...]:
+    """``identifying_fields`` sorted by wire name, worked out once per catalog and method."""
     try:
-        spec = load_catalog().method(method)
+        spec = catalog.method(method)
     except UnknownMethodError:
-        return {}
-    return {field.wire: field.check for field in spec.fields if field.check in IDENTIFYING_CHECKS}
+        return ()
+    return tuple(
+        sorted(
+            (field.wire, field.check) for field in spec.fields if field.check in IDENTIFYING_CHECKS
+        )
+    )
 
 
 def _normalise(check: str, value: object) -> str:
@@ -61,7 +72,7 @@ def recipient_key(method: str, fields: Mapping[str, object]) -> tuple[tuple[str,
     """What identifies the recipient of a payout by ``method`` with ``fields`` (masked or not)."""
     return tuple(
         (wire, _normalise(check, fields.get(wire, "")))
-        for wire, check in sorted(identifying_fields(method).items())
+        for wire, check in _identifying(load_catalog(), method)
     )
 
 
@@ -114,6 +125,9 @@ def find_recent_duplicates_many(
     found = store.recent_similar_many(probes)
     matches: list[list[PayoutRecord]] = []
     for attempt, candidates in zip(attempts, found, strict=True):
+        if not candidates:  # most attempts: no recipient to compare
+            matches.append([])
+            continue
         wanted = recipient_key(attempt.method, attempt.request_fields)
         matches.append(
             [

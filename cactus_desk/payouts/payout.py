@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from cactus_desk.catalog import load_catalog
+from pydantic import ValidationError
+
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.money import parse_amount, with_decimals
-from cactus_desk.payouts.draft import DraftErrors, PayoutDraft, redacted_fields, validate_draft
+from cactus_desk.payouts.draft import DraftErrors, PayoutDraft, check_draft, redacted_fields
 
 if TYPE_CHECKING:
     from cactus_desk.profiles import Profile
@@ -79,8 +79,6 @@ class Payout:
         if not str(self.target.profile_id).strip():
             raise ValueError("The profile id must not be empty")
         # The gateway's own model checks the rest (non-empty values, strict types, no ";").
-        from pydantic import ValidationError
-
         try:
             self.wire_request()
         except ValidationError as exc:
@@ -137,17 +135,19 @@ def build_payout(
     method is left to the caller.
     """
     enabled = (draft.method,) if extensions is None else tuple(extensions)
-    errors = validate_draft(draft, extensions=enabled, decimals=decimals)
-    if errors:
-        raise PayoutInvalidError(errors)
+    checked = check_draft(draft, extensions=enabled, decimals=decimals)
+    if checked.errors:
+        raise PayoutInvalidError(checked.errors)
+    # No message: the amount parsed and every field passed, so both values are there.
+    assert checked.amount_minor is not None and checked.fields is not None
     return Payout(
         target=target,
         request_id=draft.request_id.strip(),
         site_login=draft.site_login.strip(),
         method=draft.method,
         currency=draft.currency,
-        amount_minor=parse_amount(draft.amount_text, with_decimals(draft.currency, decimals)),
-        fields=load_catalog().wire_fields(draft.method, draft.currency, draft.fields),
+        amount_minor=checked.amount_minor,
+        fields=checked.fields,
     )
 
 

@@ -353,6 +353,13 @@ class Ledger:
         with self._lock:
             return copy.deepcopy(self._invoices)
 
+    def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        """A copy of one invoice, or None (copying every invoice per payout would make a long
+        batch quadratic)."""
+        with self._lock:
+            invoice = self._by_id.get(invoice_id)
+            return None if invoice is None else copy.deepcopy(invoice)
+
     def available(self, currency: str) -> int:
         """The available balance in ``currency``, in minor units."""
         with self._lock:

@@ -346,14 +346,13 @@ class SandboxGateway:
         hook = self.on_accept
         if hook is None or answer.get("success") is not True:
             return
-        invoice_id = str(answer.get("invoice_id"))
-        for invoice in reversed(self._ledger.invoices):
-            if invoice["invoice_id"] == invoice_id:
-                try:
-                    hook(invoice)
-                except Exception:  # the payout's answer must not depend on the hook
-                    log.exception("sandbox: the on_accept hook failed")
-                return
+        invoice = self._ledger.invoice(str(answer.get("invoice_id")))
+        if invoice is None:
+            return
+        try:
+            hook(invoice)
+        except Exception:  # the payout's answer must not depend on the hook
+            log.exception("sandbox: the on_accept hook failed")
 
     def _misbehave(self, handler: _Handler, setting: FaultSetting, answer: dict[str, Any]) -> None:
         fault = setting.fault

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
@@ -95,6 +95,7 @@ from cactus_desk.masking import masked_json, scrub_card_numbers
 from cactus_desk.payouts.states import State
 
 _BUSY_TIMEOUT_S = 10.0
+_T = TypeVar("_T")
 # The write path never merges the text index or checkpoints the WAL in the common case: both
 # are the maintenance step's work (``run_maintenance``). FTS5 keeps these in its own config
 # table, so they hold for every process on the file: no automatic merge after a commit, and a
@@ -1061,6 +1062,45 @@ def _prepare_file(path: Path) -> None:
         path.chmod(0o600)
 
 
+class _Pending:
+    """One caller's write waiting for a group commit: its work, then its result or error."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+def _commit_group(conn: sqlite3.Connection, group: list[_Pending]) -> None:
+    """Run every pending write in one transaction, each in a savepoint of its own (one that
+    fails leaves the others), then COMMIT once: one fsync for all. A failure of the
+    transaction itself fails every write of the group (none of them is in the file)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for item in group:
+            conn.execute("SAVEPOINT grouped")
+            try:
+                item.result = item.work(conn)
+            except BaseException as exc:
+                conn.execute("ROLLBACK TO grouped")
+                item.error = exc
+            conn.execute("RELEASE grouped")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        for item in group:
+            if item.error is None:
+                item.result, item.error = None, exc
+    finally:
+        for item in group:
+            item.done = True
+
+
 class SqliteHistoryStore:
     """The payout history database (see the module docstring for the threading model)."""
 
@@ -1081,6 +1121,8 @@ class SqliteHistoryStore:
         self._write_lock = threading.RLock()
         self._waiting_lock = threading.Lock()
         self._writers_waiting = 0
+        self._pending: list[_Pending] = []  # writes waiting for a group commit
+        self._pending_lock = threading.Lock()
         self._maintainer: sqlite3.Connection | None = None
         self._upkeep_lock = threading.Lock()  # one maintenance pass at a time
         self._closed = False
@@ -1188,6 +1230,31 @@ class SqliteHistoryStore:
                 raise
             conn.execute("COMMIT")
 
+    def _grouped(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` inside a write transaction, committed together with the writes other
+        threads queue meanwhile (group commit): whichever writer gets the turn commits every
+        write waiting, so concurrent sends share one fsync. Returns (or raises what ``work``
+        raised) only once the COMMIT holding its write is durable, as ``_write`` does."""
+        item = _Pending(work)
+        with self._connection() as conn:
+            # Queued only once this caller holds a connection: a write queued by a caller that
+            # then failed could be committed by another writer after the caller gave up.
+            with self._pending_lock:
+                self._pending.append(item)
+            with self._turn():
+                if not item.done:
+                    with self._pending_lock:
+                        group, self._pending = self._pending, []
+                    _commit_group(conn, group)
+        error = item.error
+        if error is None:
+            return item.result
+        if isinstance(error, sqlite3.Error):
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed") from error
+            raise HistoryUnavailableError(str(error) or type(error).__name__) from error
+        raise error
+
     def close(self) -> None:
         """Close every connection; the store cannot be used afterwards."""
         with self._lock:
@@ -1229,8 +1296,8 @@ class SqliteHistoryStore:
     def create_attempt(self, attempt: NewAttempt) -> int:
         """Record ``attempt`` as SUBMITTING and return its id; raises DuplicateRequestIdError."""
         stamp = self._clock()
-        duplicate = False
-        with self._write() as conn:
+
+        def insert(conn: sqlite3.Connection) -> int | None:
             try:
                 cursor = conn.execute(
                     "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, "
@@ -1254,19 +1321,20 @@ class SqliteHistoryStore:
                         masked_json(attempt.request_payload()),
                     ),
                 )
-                record_id = cursor.lastrowid
             except sqlite3.IntegrityError as exc:
                 if getattr(exc, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_UNIQUE":
                     raise
-                duplicate = True
-        if duplicate:
+                return None  # the request id is taken
+            return cursor.lastrowid
+
+        record_id = self._grouped(insert)
+        if record_id is None:
             raise DuplicateRequestIdError(
                 attempt.request_id,
                 attempt.merchant_id,
                 attempt.site_id,
                 self._find_request(attempt.merchant_id, attempt.site_id, attempt.request_id),
             ) from None
-        assert record_id is not None
         return record_id
 
     def _find_request(self, merchant_id: str, site_id: int, request_id: str) -> int | None:
@@ -1290,7 +1358,8 @@ class SqliteHistoryStore:
     def mark_sending(self, record_id: int) -> None:
         """Durably note that a SUBMITTING attempt's request is about to leave (recovery uses it)."""
         stamp = self._clock()
-        with self._write() as conn:
+
+        def mark(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
                 "UPDATE payouts SET sending_started_at = ?, send_attempts = send_attempts + 1, "
                 "updated_at = ? WHERE id = ? AND state = ?",
@@ -1301,6 +1370,8 @@ class SqliteHistoryStore:
                     f"History record {record_id} is not waiting to be sent; nothing was sent."
                 )
 
+        self._grouped(mark)
+
     def record_not_sent(self, record_id: int, reason: str, *, detail: str = "") -> None:
         """Mark a SUBMITTING attempt as NOT_SENT: it was stopped before any byte left."""
         columns = {"state": str(State.NOT_SENT), "message": scrub_card_numbers(reason)}
@@ -1310,8 +1381,8 @@ class SqliteHistoryStore:
 
     def _finish(self, record_id: int, columns: dict[str, Any]) -> None:
         columns["updated_at"] = self._clock()
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        with self._write() as conn:
+
+        def finish(conn: sqlite3.Connection) -> None:
             row = conn.execute(
                 "SELECT state, gateway_status, invoice_id FROM payouts WHERE id = ?", (record_id,)
             ).fetchone()
@@ -1324,10 +1395,12 @@ class SqliteHistoryStore:
                 )
             if row["gateway_status"] is not None:
                 keep_early_callback(columns, row)
-                assignments = ", ".join(f"{name} = ?" for name in columns)
+            assignments = ", ".join(f"{name} = ?" for name in columns)
             conn.execute(
                 f"UPDATE payouts SET {assignments} WHERE id = ?", [*columns.values(), record_id]
             )
+
+        self._grouped(finish)
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -8,12 +8,14 @@ shows their results. Sending goes through the window's one ``SendService``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 ERROR_BRUSH = QBrush(QColor("#f8d7da"))
 WARNING_BRUSH = QBrush(QColor("#fff3cd"))
 GRID, PROGRESS = 0, 1
+ROWS_SHOWN_EVERY_MS = 100
 
 
 _W = TypeVar("_W", bound=QWidget)
@@ -67,9 +70,33 @@ def _named(widget: _W, name: str) -> _W:
 
 
 class _Relay(QObject):
-    """Carries each finished row from the sending threads to the GUI thread (queued)."""
+    """Carries finished rows from the sending threads to the GUI thread, coalesced: rows
+    wait in a list, and ``rows`` is emitted only when the list was empty, so the GUI
+    thread gets one queued call per burst however fast the rows come."""
 
-    row = Signal(object, object)
+    rows = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._waiting: list[RowResult] = []
+        self._progress: Progress | None = None
+
+    def put(self, result: RowResult, progress: Progress) -> None:
+        """Queue one finished row (called on a sending thread, under the batch's lock)."""
+        with self._lock:
+            wake = not self._waiting
+            self._waiting.append(result)
+            self._progress = replace(progress)  # the counts as of this row
+        if wake:
+            self.rows.emit()
+
+    def take(self) -> tuple[list[RowResult], Progress | None]:
+        """The rows waiting and the latest counts; the list starts empty again."""
+        with self._lock:
+            rows, self._waiting = self._waiting, []
+            progress, self._progress = self._progress, None
+            return rows, progress
 
 
 class BatchDialog(QDialog):
@@ -111,7 +138,12 @@ class BatchDialog(QDialog):
         self.control = Control()
         self.mapping_dialog: QDialog | None = None
         self._relay = _Relay()
-        self._relay.row.connect(self._row_sent)
+        # Rows are shown at most every ROWS_SHOWN_EVERY_MS: a fast batch never floods the GUI.
+        self._rows_timer = QTimer(self)
+        self._rows_timer.setSingleShot(True)
+        self._rows_timer.setInterval(ROWS_SHOWN_EVERY_MS)
+        self._rows_timer.timeout.connect(self._show_rows)
+        self._relay.rows.connect(self._rows_timer_start)
         self._started = 0.0
         self._filling = False
 
@@ -425,6 +457,7 @@ class BatchDialog(QDialog):
         self.report_button.setEnabled(False)
         self._started = time.monotonic()
         service, control, relay, store = self._service, self.control, self._relay, self._store
+        relay.take()  # nothing of an earlier run is shown for this one
 
         def send() -> BatchOutcome | BatchSubmitted:
             if store:  # a batch the team's policy holds is submitted as one unit, not sent
@@ -433,14 +466,33 @@ class BatchDialog(QDialog):
                 submitted = submit_if_held(store, batch)
                 if submitted is not None:
                     return submitted
-            return send_batch(
-                batch, service, control=control, on_row=lambda r, p: relay.row.emit(r, p)
-            )
+            return send_batch(batch, service, control=control, on_row=relay.put)
 
         self._send_runner.run(send, self._sent, self._send_failed)
 
-    def _row_sent(self, result: RowResult, progress: Progress) -> None:
+    def _rows_timer_start(self) -> None:
+        if not self._rows_timer.isActive():
+            self._rows_timer.start()
+
+    def _show_rows(self) -> None:
+        """Show every row finished since the last time, and the latest counts, at once."""
+        rows, progress = self._relay.take()
+        if progress is None:
+            return
+        self.results.setUpdatesEnabled(False)
+        try:
+            for result in rows:
+                self._show_row(result)
+        finally:
+            self.results.setUpdatesEnabled(True)
+        self._show_progress(progress)
+
+    def _show_progress(self, progress: Progress) -> None:
+        # QProgressBar.setValue repaints at once (synchronously); with updates off it only
+        # schedules a paint, which Qt merges with the table's into the next frame.
+        self.progress_bar.setUpdatesEnabled(False)
         self.progress_bar.setValue(progress.done)
+        self.progress_bar.setUpdatesEnabled(True)
         eta = progress.eta_seconds()
         left = (
             f", about {eta:.0f} s left"
@@ -452,6 +504,8 @@ class BatchDialog(QDialog):
             f"{progress.refused} refused, {progress.in_doubt} in doubt, "
             f"{progress.skipped} already sent{left}" + (" (paused)" if self.control.paused else "")
         )
+
+    def _show_row(self, result: RowResult) -> None:
         index = self._positions.get(result.line)
         if index is None:
             return
@@ -462,9 +516,11 @@ class BatchDialog(QDialog):
             self.results.setItem(index, column, QTableWidgetItem(text))
 
     def _sent(self, outcome: BatchOutcome | BatchSubmitted) -> None:
+        self._rows_timer.stop()
         if not isinstance(outcome, BatchOutcome):
             self._submitted(outcome)
             return
+        self._show_rows()  # the last rows, before the batch is said to be done
         self.outcome = outcome
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
@@ -486,6 +542,8 @@ class BatchDialog(QDialog):
         self.counts.setText(submitted.message)
 
     def _send_failed(self, error: BaseException) -> None:
+        self._rows_timer.stop()
+        self._show_rows()
         self.counts.setText(f"The batch stopped: {error}")
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
