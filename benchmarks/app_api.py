@@ -8,6 +8,7 @@ the app waits for.
 
 from __future__ import annotations
 
+from cactus_desk.history.clerk import local_zone
 from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.history.sqlite.backup import (
     daily_backup_if_due,
@@ -18,8 +19,10 @@ from cactus_desk.history.sqlite.backup import (
 )
 from cactus_desk.history.sqlite.migrations import (
     MIGRATIONS,
+    build_local_totals,
     rebuild_counts,
     rebuild_search_index,
+    reset_local_totals,
 )
 from cactus_desk.history.sqlite.schema import HISTORY_FILE
 from cactus_desk.history.sqlite.store import SqliteHistoryStore as HistoryStore
@@ -41,8 +44,18 @@ __all__ = [
     "prepare_history",
     "prune_backups",
     "rebuild_counts",
+    "rebuild_local_totals",
     "rebuild_search_index",
 ]
+
+
+def rebuild_local_totals(conn: object) -> None:
+    """Add every payout to the local-day and per-word totals in this process's time zone, in
+    the caller's transaction (what the app's upkeep does in small steps after an upgrade)."""
+    zone = local_zone()
+    reset_local_totals(conn, zone.changes, zone.key)  # type: ignore[arg-type]
+    while build_local_totals(conn, 100_000):  # type: ignore[arg-type]
+        pass
 
 
 def apply_filter_now(panel: object) -> None:

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.app_api import SCHEMA_VERSION, HistoryStore, rebuild_counts, rebuild_search_index
+from benchmarks.app_api import (
+    SCHEMA_VERSION,
+    HistoryStore,
+    rebuild_counts,
+    rebuild_local_totals,
+    rebuild_search_index,
+)
 
 GENERATOR_VERSION = 2
 DEFAULT_ROWS = 1_000_000
@@ -463,8 +469,9 @@ def build(path: Path, rows: int = DEFAULT_ROWS, seed: int = 6, *, log: bool = Fa
         rebuild_search_index(conn)
         phase("text index built")
         rebuild_counts(conn)
+        rebuild_local_totals(conn)
         conn.execute("COMMIT")
-        phase("counts built, committed")
+        phase("counts and local totals built, committed")
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()

@@ -87,3 +87,16 @@ def test_the_slices_cover_every_record_once_in_time_order() -> None:
         assert earlier.end_ms <= later.start_ms
         # Invoice ranges of the slices never meet (at most 3 per accepted payout).
         assert earlier.invoice_base + 3 * earlier.rows <= later.invoice_base
+
+
+def test_the_local_day_and_word_totals_are_built_in_this_desks_zone(tiny_history: Path) -> None:
+    """A generated history opens with its kept totals complete, as an upgraded one is once its
+    upkeep has finished, so the benchmarks time the app's steady state."""
+    from cactus_desk.history.clerk import local_zone
+    from cactus_desk.history.sqlite.migrations import local_totals_state
+
+    conn = sqlite3.connect(f"file:{tiny_history}?mode=ro", uri=True)
+    try:
+        assert local_totals_state(conn) == (local_zone().key, True)
+    finally:
+        conn.close()
