@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from cactus_desk.history.clerk import local_zone
 from cactus_desk.history.port import HistoryReader
-from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow
+from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow, TotalsTooBroadError
 from cactus_desk.reports.totals import day_text, totals_rows, write_totals_csv, write_totals_xlsx
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
@@ -181,6 +181,7 @@ class TotalsPanel(QWidget):
         self.xlsx_button.setObjectName("totalsXlsxButton")
         self.status = style.muted_label("", self)
         self.status.setObjectName("totalsStatus")
+        self.status.setWordWrap(True)
         # The figures scroll inside a pane of constant height: new figures then never
         # re-lay out the window (and repaint the History table) when they arrive.
         self.table_scroll = QScrollArea(self)
@@ -254,7 +255,17 @@ class TotalsPanel(QWidget):
         self.updated.emit()
 
     def _failed(self, error: BaseException) -> None:
+        self._totals, self._days = [], []
+        self.chart.set_empty_text("No totals for this search")
+        self.chart.set_days([])
+        if isinstance(error, TotalsTooBroadError):
+            # Said plainly, with how to narrow it; no figure stands in for the total.
+            self.table_label.setText("Totals not available.")
+            self.status.setText(str(error))
+            self.updated.emit()
+            return
         log.warning("totals could not be read: %s", error)
+        self.table_label.setText("Totals not available.")
         self.status.setText(f"Totals could not be read: {error}")
 
     def _show_chart(self) -> None:

@@ -251,3 +251,26 @@ def test_totals_are_read_on_a_worker_and_old_figures_never_stand_for_a_new_filte
     qtbot.waitUntil(lambda: not pane.busy() and pane.totals() != [], timeout=WAIT_MS)
     # Figures arriving never resize the pane (which would re-lay out and repaint the table).
     assert pane.height() == height
+
+
+def test_totals_too_broad_to_add_up_say_so_and_show_no_figure(
+    panel: HistoryPanel, qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Card digits are not in the kept word sums: the payouts are summed, here over the bound.
+    monkeypatch.setattr(window.history, "direct_totals_max_rows", 0)
+    panel.filters_bar.recipient_edit.setText("4242")
+    assert _shown(panel, qtbot) == ["po-petrov"]
+    pane = panel.totals_panel
+    with qtbot.waitSignal(pane.updated, timeout=WAIT_MS):
+        panel.totals_button.click()
+    assert pane.totals() == [] and pane.chart.days() == []
+    assert pane.table_label.text() == "Totals not available."
+    assert "not available for this search" in pane.status.text()
+    assert "Narrow it" in pane.status.text()
+    assert "1500.00" not in pane.table_label.text() + pane.status.text()
+    # Within the bound the same search is added up exactly.
+    monkeypatch.setattr(window.history, "direct_totals_max_rows", 10)
+    with qtbot.waitSignal(pane.updated, timeout=WAIT_MS):
+        panel.filters_bar.changed.emit()
+    assert [(t.currency, t.count, t.amount_minor) for t in pane.totals()] == [("RUB", 1, 150_000)]
+    assert "1500.00" in pane.table_label.text()
