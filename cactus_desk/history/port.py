@@ -209,7 +209,8 @@ class HistoryReader(Protocol):
         ...
 
     def totals(self, history_filter: HistoryFilter) -> list[TotalRow]:
-        """Per currency and state: how many payouts ``history_filter`` selects, and their sum."""
+        """Per currency and state: how many payouts ``history_filter`` selects, and their sum;
+        TotalsTooBroadError rather than a partial sum when they cannot be added up in time."""
         ...
 
     def daily_totals(

@@ -74,6 +74,12 @@ class HistoryUnreachableError(HistoryOpenError):
     trying again later may succeed."""
 
 
+class TotalsTooBroadError(HistoryError):
+    """The totals of a filter the kept sums cannot answer would take too long to add up from
+    the payouts themselves, so none are given (a partial sum never stands for the total).
+    The message says how to narrow the filter."""
+
+
 class RecordNotFoundError(HistoryError, LookupError):
     """No history record has this id."""
 

@@ -87,6 +87,7 @@ from cactus_desk.history.types import (
     ResendStart,
     SortKey,
     TotalRow,
+    TotalsTooBroadError,
     batch_entry,
     now_ms,
     probe_groups,
@@ -550,6 +551,14 @@ def _walk_or_none(
         conn.set_progress_handler(None, 0)
 
 
+# Totals the kept sums cannot answer are summed from the payouts within these bounds.
+DIRECT_TOTALS_MAX_ROWS = 200_000
+DIRECT_TOTALS_BUDGET_S = 3.0
+_BUDGET_STEPS = 10_000  # SQLite VM steps between two looks at the clock
+TOO_BROAD = (
+    "Totals are not available for this search yet: it matches too many payouts to add up "
+    "here. Narrow it with a fuller recipient name, a currency or a date range."
+)
 _SORT_MATCHES = 2_000  # text matches few enough to fetch and sort for any page
 _SET_MATCHES = 100_000  # text matches few enough to test a walked index against as a set
 _DEEP_OFFSET = 1_000  # past this many rows a page starts from its bucket's count
@@ -1112,6 +1121,8 @@ class SqliteHistoryStore:
         # The zone whose days the local-day totals keep: the desk's own (this process's).
         self._zone = local_zone() if zone is None else zone
         self._local_ready = False  # the local-day totals hold every payout in self._zone
+        self.direct_totals_max_rows = DIRECT_TOTALS_MAX_ROWS
+        self.direct_totals_budget_s = DIRECT_TOTALS_BUDGET_S
         self._local_batch = _LOCAL_BATCH
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
@@ -1503,14 +1514,43 @@ class SqliteHistoryStore:
             self._local_ready = ready and kept_zone == zone.key
         return self._local_ready
 
+    def _bounded(
+        self,
+        conn: sqlite3.Connection,
+        source: str,
+        where: str,
+        params: list[Any],
+        sql: str,
+        sql_params: list[Any],
+    ) -> list[Any]:
+        """``sql``'s rows, summed from the payouts themselves within the direct-sum bounds
+        (at most ``direct_totals_max_rows`` matching payouts, ``direct_totals_budget_s`` of
+        work), or TotalsTooBroadError: never a sum of only the rows read so far."""
+        deadline = time.monotonic() + self.direct_totals_budget_s
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _BUDGET_STEPS)
+        try:
+            counted = f"SELECT count(*) FROM (SELECT 1 FROM {source}{where} LIMIT ?)"
+            cap = self.direct_totals_max_rows
+            if int(conn.execute(counted, [*params, cap + 1]).fetchone()[0]) > cap:
+                raise TotalsTooBroadError(TOO_BROAD)
+            return conn.execute(sql, sql_params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "interrupt" in str(exc):
+                raise TotalsTooBroadError(TOO_BROAD) from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
     def totals(self, history_filter: HistoryFilter = _EVERYTHING) -> list[TotalRow]:
-        """Per currency and state: how many payouts the filter selects, and their sum."""
+        """Per currency and state: how many payouts the filter selects, and their sum
+        (TotalsTooBroadError when the kept sums cannot answer and too many payouts match)."""
         with self._connection() as conn:
 
             def direct(part: HistoryFilter) -> list[TotalRow]:
                 search = self._search_for(conn, part)
                 source, where, params = self._totals_source(part, search)
-                rows = conn.execute(totals_sql(where, source), params).fetchall()
+                sql = totals_sql(where, source)
+                rows = self._bounded(conn, source, where, params, sql, params)
                 return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
             kept = kept_totals.totals(conn, history_filter, direct)
@@ -1540,7 +1580,7 @@ class SqliteHistoryStore:
                 kept = kept_totals.daily(conn, history_filter, offset_ms, limit)
             if kept is not None:
                 return kept[::-1]
-            rows = conn.execute(sql, [offset_ms, *params, limit]).fetchall()
+            rows = self._bounded(conn, source, where, params, sql, [offset_ms, *params, limit])
         found = [
             DayTotal(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows
         ]

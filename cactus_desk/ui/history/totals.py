@@ -13,26 +13,29 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from cactus_desk.history.clerk import local_zone
 from cactus_desk.history.port import HistoryReader
-from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow
+from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow, TotalsTooBroadError
 from cactus_desk.reports.totals import day_text, totals_rows, write_totals_csv, write_totals_xlsx
 from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
 CHANNEL = "totals"
+PANE_LINES = 12  # the pane's height in text lines: the chart, and the figures (scrolled)
 SERIES = (
     ("Sent", QColor(90, 120, 200)),
     ("Paid", QColor(60, 160, 90)),
@@ -45,6 +48,21 @@ def _utc_offset_ms() -> int:
     return int(offset.total_seconds() * 1000) if offset else 0
 
 
+def _table_text(totals: Sequence[TotalRow]) -> str:
+    """The totals per currency and state as aligned plain-text columns."""
+    rows = [
+        (str(currency), str(state), str(count), str(major))
+        for currency, state, count, _minor, major in totals_rows(totals)
+    ]
+    if not rows:
+        return ""
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        f"{c:<{widths[0]}}  {s:<{widths[1]}}  {n:>{widths[2]}}  {m:>{widths[3]}}"
+        for c, s, n, m in rows
+    )
+
+
 class DailyChart(QWidget):
     """Grouped bars per day: sent, paid and declined of one currency."""
 
@@ -53,6 +71,8 @@ class DailyChart(QWidget):
         self.setObjectName("dailyChart")
         self.setMinimumHeight(120)
         self._days: list[DayTotal] = []
+        self._bars: list[list[QRectF]] | None = None
+        self._empty_text = "No payouts to chart"
         self.setToolTip("Daily totals of the filtered payouts: sent, paid, declined")
 
     def sizeHint(self) -> QSize:
@@ -61,32 +81,56 @@ class DailyChart(QWidget):
     def set_days(self, days: Sequence[DayTotal]) -> None:
         """The days to draw (one currency, oldest first)."""
         self._days = list(days)
+        self._bars = None
         self.update()
 
     def days(self) -> list[DayTotal]:
         """The days drawn."""
         return list(self._days)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._bars = None
+        super().resizeEvent(event)
+
+    def _plot_rect(self) -> QRectF:
+        return QRectF(self.rect()).adjusted(8, 8, -8, -22)
+
+    def _bars_of(self, rect: QRectF) -> list[list[QRectF]]:
+        """The bars of each series, worked out once per set of days and size: a paint then
+        costs one drawRects call per series however many days a long range holds."""
+        if self._bars is None:
+            peak = max(max(d.sent_minor, d.paid_minor, d.declined_minor) for d in self._days)
+            peak = peak or 1
+            slot = rect.width() / len(self._days)
+            bar = max(1.0, min(14.0, slot / 4))
+            bars: list[list[QRectF]] = [[], [], []]
+            for index, day in enumerate(self._days):
+                left = rect.left() + index * slot + (slot - 3 * bar) / 2
+                values = (day.sent_minor, day.paid_minor, day.declined_minor)
+                for offset, value in enumerate(values):
+                    if value:
+                        height = rect.height() * value / peak
+                        bars[offset].append(
+                            QRectF(left + offset * bar, rect.bottom() - height, bar, height)
+                        )
+            self._bars = bars
+        return self._bars
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        rect = QRectF(self.rect()).adjusted(8, 8, -8, -22)
+        rect = self._plot_rect()
         painter.setPen(self.palette().mid().color())
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         if not self._days:
             painter.setPen(self.palette().placeholderText().color())
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "No payouts to chart")
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self._empty_text)
             return
-        peak = max(max(d.sent_minor, d.paid_minor, d.declined_minor) for d in self._days) or 1
-        slot = rect.width() / len(self._days)
-        bar = max(1.0, min(14.0, slot / 4))
+        # Axis-aligned bars need no antialiasing; without it a year of days paints in a few ms.
         painter.setPen(Qt.PenStyle.NoPen)
-        for index, day in enumerate(self._days):
-            left = rect.left() + index * slot + (slot - 3 * bar) / 2
-            for offset, value in enumerate((day.sent_minor, day.paid_minor, day.declined_minor)):
-                height = rect.height() * value / peak
-                painter.setBrush(SERIES[offset][1])
-                painter.drawRect(QRectF(left + offset * bar, rect.bottom() - height, bar, height))
+        for (_name, color), bars in zip(SERIES, self._bars_of(rect), strict=True):
+            if bars:
+                painter.setBrush(color)
+                painter.drawRects(bars)
         painter.setPen(self.palette().text().color())
         first, last = self._days[0].day, self._days[-1].day
         label_rect = QRectF(rect.left(), rect.bottom() + 4, rect.width(), 16)
@@ -98,6 +142,12 @@ class DailyChart(QWidget):
             painter.fillRect(QRectF(x, label_rect.top() + 4, 8, 8), color)
             painter.drawText(QRectF(x + 11, label_rect.top(), 60, 16), name)
             x += 62
+
+    def set_empty_text(self, text: str) -> None:
+        """What the chart says when it has no days (e.g. while the totals are read)."""
+        self._empty_text = text
+        if not self._days:
+            self.update()
 
 
 class TotalsPanel(QWidget):
@@ -115,7 +165,11 @@ class TotalsPanel(QWidget):
         self._days: list[DayTotal] = []
         self.table_label = QLabel(self)
         self.table_label.setObjectName("totalsLabel")
-        self.table_label.setTextFormat(Qt.TextFormat.RichText)
+        # Plain text in a fixed-pitch font: a rich-text table of every currency and state
+        # took tens of milliseconds of the GUI thread to lay out each time figures arrived.
+        self.table_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.table_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.table_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.currency_combo = QComboBox(self)
         self.currency_combo.setObjectName("chartCurrencyCombo")
@@ -127,8 +181,17 @@ class TotalsPanel(QWidget):
         self.xlsx_button.setObjectName("totalsXlsxButton")
         self.status = style.muted_label("", self)
         self.status.setObjectName("totalsStatus")
+        self.status.setWordWrap(True)
+        # The figures scroll inside a pane of constant height: new figures then never
+        # re-lay out the window (and repaint the History table) when they arrive.
+        self.table_scroll = QScrollArea(self)
+        self.table_scroll.setObjectName("totalsScroll")
+        self.table_scroll.setWidgetResizable(True)
+        self.table_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.table_scroll.setWidget(self.table_label)
+        self.setFixedHeight(PANE_LINES * self.fontMetrics().lineSpacing())
         side = QVBoxLayout()
-        side.addWidget(self.table_label, 1)
+        side.addWidget(self.table_scroll, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.csv_button)
         buttons.addWidget(self.xlsx_button)
@@ -150,6 +213,12 @@ class TotalsPanel(QWidget):
         self._filter = history_filter
         store, offset = self._store, _utc_offset_ms()
         self.status.setText("Adding up…")
+        # The old figures belong to another filter: never show them as this one's. Clearing
+        # also keeps the pane's first paint cheap (no chart of the old days while laid out).
+        self._totals, self._days = [], []
+        self.table_label.setText("Adding up…")
+        self.chart.set_empty_text("Adding up…")
+        self.chart.set_days([])
 
         def read() -> tuple[list[TotalRow], list[DayTotal]]:  # worker thread
             # The desk's own days, daylight-saving changes included (offset_ms for old callers).
@@ -168,16 +237,7 @@ class TotalsPanel(QWidget):
 
     def _read(self, result: tuple[list[TotalRow], list[DayTotal]]) -> None:
         self._totals, self._days = result
-        lines = ["<table cellspacing='0' cellpadding='2'>"]
-        for currency, state, count, _minor, major in totals_rows(self._totals):
-            weight = "b" if state == "All" else "span"
-            lines.append(
-                f"<tr><td><{weight}>{currency}</{weight}></td><td>{state}</td>"
-                f"<td align='right'>{count}</td><td align='right'><{weight}>{major}"
-                f"</{weight}></td></tr>"
-            )
-        lines.append("</table>")
-        self.table_label.setText("".join(lines) if self._totals else "No payouts selected.")
+        self.table_label.setText(_table_text(self._totals) or "No payouts selected.")
         counts: dict[str, int] = {}
         for t in self._totals:
             counts[t.currency] = counts.get(t.currency, 0) + t.count
@@ -190,11 +250,22 @@ class TotalsPanel(QWidget):
         self.currency_combo.setCurrentIndex(index if index >= 0 else 0)
         self.currency_combo.blockSignals(False)
         self.status.setText("")
+        self.chart.set_empty_text("No payouts to chart")
         self._show_chart()
         self.updated.emit()
 
     def _failed(self, error: BaseException) -> None:
+        self._totals, self._days = [], []
+        self.chart.set_empty_text("No totals for this search")
+        self.chart.set_days([])
+        if isinstance(error, TotalsTooBroadError):
+            # Said plainly, with how to narrow it; no figure stands in for the total.
+            self.table_label.setText("Totals not available.")
+            self.status.setText(str(error))
+            self.updated.emit()
+            return
         log.warning("totals could not be read: %s", error)
+        self.table_label.setText("Totals not available.")
         self.status.setText(f"Totals could not be read: {error}")
 
     def _show_chart(self) -> None:

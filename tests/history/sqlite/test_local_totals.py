@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.history.clerk import LocalZone
 from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite import totals as kept
 from cactus_desk.history.sqlite.migrations import local_totals_state
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
-from cactus_desk.history.types import HistoryFilter, TotalRow
+from cactus_desk.history.types import HistoryFilter, TotalRow, TotalsTooBroadError
 from tests.payouts.conftest import make_attempt
 
 NEPAL = LocalZone.fixed(5 * 3_600_000 + 45 * 60_000)
@@ -123,3 +125,36 @@ def test_kept_sums_are_built_in_budgets_and_answer_recipient_totals(
     assert {d.day: d.sent_minor for d in days} == expected
     assert len(expected) > 2
     moved.close()
+
+
+def test_totals_the_kept_sums_cannot_answer_are_exact_or_refused_never_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _open(tmp_path / "history.sqlite3", NEPAL, [START])
+    _write(store, 30, "po")
+    while store.run_maintenance(budget_ms=50).more or not store._local_ready:
+        pass
+    # "petrov" lies in two kept words (petrov, petrovich): summed from the payouts, exactly.
+    petrov = HistoryFilter(recipient="petrov")
+    exact = _direct(store, petrov)
+    assert sum(t.count for t in exact) == 20
+    assert store.totals(petrov) == exact
+    assert sum(d.count for d in store.daily_totals(petrov, zone=NEPAL)) == 20
+    # More matching payouts than the bound: no figure at all, with how to narrow the search.
+    store.direct_totals_max_rows = 19
+    for read in (lambda: store.totals(petrov), lambda: store.daily_totals(petrov, zone=NEPAL)):
+        with pytest.raises(TotalsTooBroadError, match="Narrow it"):
+            read()
+    # A search the kept word sums answer is never bounded; one within the bound is exact.
+    smirnova = HistoryFilter(recipient="smirnova")
+    assert store.totals(smirnova) == _direct(store, smirnova)
+    store.direct_totals_max_rows = 20
+    assert store.totals(petrov) == exact
+    # Out of time: the work is stopped and refused, not cut short into a smaller sum.
+    store.direct_totals_budget_s = -1.0
+    monkeypatch.setattr(store_module, "_BUDGET_STEPS", 1)  # the clock looked at every step
+    with pytest.raises(TotalsTooBroadError):
+        store.totals(HistoryFilter(recipient="0001"))
+    store.direct_totals_budget_s = 3.0  # the stopped read left the connection usable
+    assert store.totals(petrov) == exact
+    store.close()

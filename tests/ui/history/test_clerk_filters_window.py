@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -220,3 +221,56 @@ def test_a_saved_filter_brings_back_every_setting_of_both_rows(
     assert bar.date_from.date() == today.addDays(-3)
     assert panel.current_filter() == wanted
     assert panel.model.history_filter == panel.current_filter()
+
+
+def test_totals_are_read_on_a_worker_and_old_figures_never_stand_for_a_new_filter(
+    panel: HistoryPanel, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    for name in ("totals", "daily_totals"):
+        original = getattr(SqliteHistoryStore, name)
+
+        def spy(self: object, *args: object, _original: object = original, **kw: object) -> object:
+            threads.append(threading.current_thread().name)
+            return _original(self, *args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(SqliteHistoryStore, name, spy)
+    panel.filters_bar.recipient_edit.setText("petrov")
+    _shown(panel, qtbot)
+    with qtbot.waitSignal(panel.totals_panel.updated, timeout=WAIT_MS):
+        panel.totals_button.click()
+    assert threads and threading.main_thread().name not in threads
+    pane = panel.totals_panel
+    assert "2499.00" in pane.table_label.text()
+    height = pane.height()
+    # A new filter: until its own figures arrive the pane shows none, never the old ones.
+    panel.filters_bar.recipient_edit.setText("anna")
+    panel.filters_bar.changed.emit()
+    assert pane.totals() == [] and pane.chart.days() == []
+    assert "2499.00" not in pane.table_label.text()
+    qtbot.waitUntil(lambda: not pane.busy() and pane.totals() != [], timeout=WAIT_MS)
+    # Figures arriving never resize the pane (which would re-lay out and repaint the table).
+    assert pane.height() == height
+
+
+def test_totals_too_broad_to_add_up_say_so_and_show_no_figure(
+    panel: HistoryPanel, qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Card digits are not in the kept word sums: the payouts are summed, here over the bound.
+    monkeypatch.setattr(window.history, "direct_totals_max_rows", 0)
+    panel.filters_bar.recipient_edit.setText("4242")
+    assert _shown(panel, qtbot) == ["po-petrov"]
+    pane = panel.totals_panel
+    with qtbot.waitSignal(pane.updated, timeout=WAIT_MS):
+        panel.totals_button.click()
+    assert pane.totals() == [] and pane.chart.days() == []
+    assert pane.table_label.text() == "Totals not available."
+    assert "not available for this search" in pane.status.text()
+    assert "Narrow it" in pane.status.text()
+    assert "1500.00" not in pane.table_label.text() + pane.status.text()
+    # Within the bound the same search is added up exactly.
+    monkeypatch.setattr(window.history, "direct_totals_max_rows", 10)
+    with qtbot.waitSignal(pane.updated, timeout=WAIT_MS):
+        panel.filters_bar.changed.emit()
+    assert [(t.currency, t.count, t.amount_minor) for t in pane.totals()] == [("RUB", 1, 150_000)]
+    assert "1500.00" in pane.table_label.text()
