@@ -456,6 +456,9 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
                 chart_painted.arm()
                 BLOCKS.run(lambda: panel.show_totals(True))
                 chart_painted.wait(lambda: not panel.totals_panel.busy())
+                # Figures, not the "not available" answer: that would time a refusal.
+                if not panel.totals_panel.totals() or not chart.days():
+                    raise RuntimeError("the totals pane showed no figures for the search")
 
             def hide_totals() -> None:
                 panel.show_totals(False)
