@@ -12,6 +12,8 @@ Callers hold the folder's ``InstanceLock`` and settle interrupted attempts
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -167,6 +169,18 @@ def _sent_result(row: BatchRow, result: SendResult) -> RowResult:
     )
 
 
+def lower_thread_priority(niceness: int) -> None:
+    """Lower the calling thread's CPU priority by ``niceness`` (Linux: each thread has its
+    own nice value); elsewhere, or when the system refuses, nothing changes."""
+    if niceness <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+    except OSError:
+        pass  # a priority is a courtesy to the GUI, never a reason not to send
+
+
 def send_batch(
     batch: Batch,
     service: SendService,
@@ -174,9 +188,12 @@ def send_batch(
     concurrency: int = DEFAULT_CONCURRENCY,
     control: Control | None = None,
     on_row: Callable[[RowResult, Progress], None] | None = None,
+    niceness: int = 0,
 ) -> BatchOutcome:
     """Send every valid row of ``batch`` not already in the history, ``concurrency`` at a
-    time; ``on_row`` is called (on a sending thread, under a lock) after each row."""
+    time; ``on_row`` is called (on a sending thread, under a lock) after each row.
+    ``niceness`` lowers the sending threads' CPU priority (only theirs, see
+    ``lower_thread_priority``) so a window on the same machine stays responsive."""
     history = service.history
     if history is None:
         raise ValueError("No history is open: nothing can be sent.")
@@ -213,7 +230,12 @@ def send_batch(
         else:
             pending.append(row)
     workers = max(1, min(concurrency, MAX_CONCURRENCY))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch-send") as pool:
+    with ThreadPoolExecutor(
+        max_workers=workers,
+        thread_name_prefix="batch-send",
+        initializer=lower_thread_priority,
+        initargs=(niceness,),
+    ) as pool:
         for future in [pool.submit(send_row, row) for row in pending]:
             future.result()
     return BatchOutcome(batch.batch_id, tuple(results[line] for line in sorted(results)))

@@ -4,6 +4,8 @@ without sending twice, paused, resumed and cancelled."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -243,3 +245,30 @@ def test_recent_batches_lists_the_newest_first_and_summaries_count_rows_never_se
     assert summaries[stopped.batch_id].never_sent == 4
     assert [s.entry.batch_id for s in interrupted_batches(store)] == [stopped.batch_id]
     assert summaries[done.batch_id].totals_text() == "2 accepted"
+
+
+def test_niceness_lowers_only_the_sending_threads_priority(
+    open_store: Callable[[], HistoryStore], gateway: SandboxGateway, tmp_path: Path
+) -> None:
+    store = open_store()
+    path = write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(6))
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[tuple[int, int]] = []
+
+    def on_row(_result: object, _progress: object) -> None:
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+
+    sender = service(store, gateway)
+    try:
+        batch = batch_of(path, gateway, store)
+        outcome = send_batch(batch, sender, concurrency=3, on_row=on_row, niceness=5)
+        assert outcome.count(SendCode.ACCEPTED) == 6
+        assert len(seen) == 6
+        # Linux gives each thread its own nice value; elsewhere nothing changes.
+        lowered = min(caller + 5, 19) if sys.platform.startswith("linux") else caller
+        assert {priority for _tid, priority in seen} == {lowered}
+        assert threading.get_native_id() not in {tid for tid, _ in seen}
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+    finally:
+        sender.close()

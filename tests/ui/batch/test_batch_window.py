@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +16,7 @@ from cactus_desk.batch.store import batch_records
 from cactus_desk.catalog import load_catalog
 from cactus_desk.payouts.states import State
 from cactus_desk.sandbox import Fault
-from cactus_desk.ui.batch.dialog import BatchDialog
+from cactus_desk.ui.batch.dialog import SENDING_NICENESS, BatchDialog
 from cactus_desk.ui.batch.menu import save_template
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.batch.files import CARD, CARD_HEADERS, card_rows, write_csv, write_xlsx
@@ -213,3 +216,24 @@ def test_show_in_history_filters_the_history_to_the_batch(
     panel = window.history_panel
     qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=10_000)
     assert window.tabs.currentIndex() == HISTORY_TAB
+
+
+def test_the_window_sends_on_threads_below_the_gui_threads_priority(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    dialog = opened(window, qtbot, write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(5)))
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    put = dialog._relay.put
+    seen: list[int] = []
+
+    def spy(result, progress):  # type: ignore[no-untyped-def]
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        put(result, progress)
+
+    dialog._relay.put = spy  # type: ignore[method-assign]
+    send(dialog, qtbot)
+    assert len(seen) == 5
+    # Linux gives each thread its own nice value; elsewhere nothing changes.
+    lowered = min(gui + SENDING_NICENESS, 19) if sys.platform.startswith("linux") else gui
+    assert set(seen) == {lowered}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui
