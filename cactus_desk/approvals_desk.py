@@ -122,6 +122,7 @@ def send_approved(
     *,
     password: str | None = None,
     service: SendService | None = None,
+    niceness: int = 0,
 ) -> SendResult | NoSalt | BatchOutcome:
     """Claim the approved request ``approval_id`` and send it from this desk (a batch: every
     row, see ``batch_approval.send_approved_batch``) (``password``
@@ -136,7 +137,7 @@ def send_approved(
     with approvals.approvals_connection(url, password) as conn:
         request = approvals.get(conn, approval_id)
     if request.is_batch:
-        return _send_batch(data_dir, url, request, password, service)
+        return _send_batch(data_dir, url, request, password, service, niceness)
     secrets = SecretStore()
     try:
         salt = secrets.get_salt(request.profile_id)
@@ -207,9 +208,12 @@ def _send_batch(
     request: ApprovalRequest,
     password: str | None,
     service: SendService | None,
+    niceness: int = 0,
 ) -> BatchOutcome | NoSalt:
     try:
-        sent = send_approved_batch(data_dir, url, request, password=password, service=service)
+        sent = send_approved_batch(
+            data_dir, url, request, password=password, service=service, niceness=niceness
+        )
     except BatchNotSentError as exc:
         raise NotSentError(str(exc)) from None
     return NoSalt(sent) if isinstance(sent, str) else sent
@@ -237,13 +241,16 @@ class TeamApprovals:
         *,
         password: str | None = None,
         service: Callable[[], SendService] | None = None,
+        niceness: int = 0,
     ) -> None:
         """``password``: the login's, else the keyring's for the URL, else ``PGPASSWORD``;
-        ``service``: the window's send service (see ``send_approved``)."""
+        ``service``: the window's send service (see ``send_approved``); ``niceness``: how far
+        a batch's sending threads go below the caller's priority."""
         self.url = check_store_url(store).url
         self.data_dir = data_dir
         self._password = password
         self._service = service
+        self._niceness = niceness
         self._listener: Any = None
         self._listening: Any = None
 
@@ -298,6 +305,7 @@ class TeamApprovals:
                 approval_id,
                 password=self._password,
                 service=self._service() if self._service is not None else None,
+                niceness=self._niceness,
             )
         except (NotSentError, ApprovalError) as exc:
             return f"Not sent: {exc}"

@@ -180,6 +180,7 @@ def send_approved_batch(
     service: SendService | None = None,
     on_row: OnRow | None = None,
     control: Control | None = None,
+    niceness: int = 0,
 ) -> BatchOutcome | str:
     """Claim the approved batch ``request`` and send its rows from this desk; a text instead
     when this desk holds no salt for its profile (another desk sends it).
@@ -221,7 +222,7 @@ def send_approved_batch(
     if service is not None:
         if service.history is None:  # nothing is claimed then
             raise BatchNotSentError("No history is open on this desk to record the batch in.")
-        return _claim_and_send(url, password, request, profile, service, on_row, control)
+        return _claim_and_send(url, password, request, profile, service, on_row, control, niceness)
     # The folder is locked and the history open before the claim: a claim is never made by
     # a desk that could not go on to send.
     lock = InstanceLock(data_dir)
@@ -237,7 +238,7 @@ def send_approved_batch(
             # This process holds the folder: rows a stopped run left SUBMITTING get their
             # truthful state first, and are then never sent again.
             recover_interrupted(history)
-            return _claim_and_send(url, password, request, profile, own, on_row, control)
+            return _claim_and_send(url, password, request, profile, own, on_row, control, niceness)
         finally:
             own.close()
             history.close()
@@ -253,6 +254,7 @@ def _claim_and_send(
     service: SendService,
     on_row: OnRow | None,
     control: Control | None,
+    niceness: int = 0,
 ) -> BatchOutcome:
     with approvals_connection(url, password) as conn:
         me = approvals.session_login(conn)
@@ -263,7 +265,12 @@ def _claim_and_send(
         rows = approvals.batch_rows(conn, request.id)
     batch = approved_batch(request, rows, profile)
     return send_batch(
-        batch, service, concurrency=DEFAULT_CONCURRENCY, control=control, on_row=on_row
+        batch,
+        service,
+        concurrency=DEFAULT_CONCURRENCY,
+        control=control,
+        on_row=on_row,
+        niceness=niceness,
     )
 
 

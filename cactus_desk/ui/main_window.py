@@ -1421,11 +1421,14 @@ class MainWindow(QMainWindow):
         if self._approvals_tab is not None:
             return
         from cactus_desk.approvals_desk import TeamApprovals
+        from cactus_desk.ui.batch.dialog import SENDING_NICENESS
 
         controller = self._controller
         controller.set_team_store(url)
         controller.submitted.connect(self._approval_submitted)
-        port = TeamApprovals(url, self.data_dir, service=lambda: controller.service)
+        port = TeamApprovals(
+            url, self.data_dir, service=lambda: controller.service, niceness=SENDING_NICENESS
+        )
         self._approvals_port = port
         tab = cast("ApprovalsTab", self.add_approvals_tab(port))
         tab.listed.connect(self._approvals_listed)

@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from cactus_desk.batch import sending
 from cactus_desk.batch.ids import row_request_id
 from cactus_desk.history.approvals import approvals_connection, get, set_limit
 from cactus_desk.profiles import Profile
 from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.ui.approvals.tab import ApprovalsTab
-from cactus_desk.ui.batch.dialog import BatchDialog
+from cactus_desk.ui.batch.dialog import SENDING_NICENESS, BatchDialog
 from cactus_desk.ui.main_window import MainWindow
 from tests.batch.files import write_csv
 from tests.history.conftest import pg_databases
@@ -74,7 +76,7 @@ def _select(tab: ApprovalsTab, approval_id: int) -> None:
 
 
 def test_a_batch_above_the_threshold_waits_for_approval_as_one_and_is_sent_once(
-    desks: Desks, tmp_path: Path, qtbot: QtBot
+    desks: Desks, tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     team, sandbox, shop, open_as = desks
     maker_login = team.add("maker", "maker", "approver")  # holding both roles changes nothing
@@ -126,7 +128,16 @@ def test_a_batch_above_the_threshold_waits_for_approval_as_one_and_is_sent_once(
         assert conn.execute("SELECT count(*) AS n FROM payouts").fetchone()["n"] == 0
     assert sandbox.requests_received == 0
 
-    # The approver approves the batch; their desk sends every row, each exactly once.
+    # The approver approves the batch; their desk sends every row, each exactly once, on
+    # threads below the GUI thread's priority, as the batch window does.
+    lowered: list[int] = []
+    lower = sending.lower_thread_priority
+
+    def spy(niceness: int) -> None:
+        lowered.append(niceness)
+        lower(niceness)
+
+    monkeypatch.setattr(sending, "lower_thread_priority", spy)
     _select(approver_tab, approval_id)
     approver_tab.note.setText("payroll checked against the contract")
     approver_tab.approve_button.click()
@@ -134,6 +145,7 @@ def test_a_batch_above_the_threshold_waits_for_approval_as_one_and_is_sent_once(
         lambda: approver_tab.status.text().startswith(f"Approved request {approval_id}."), 30_000
     )
     assert "3 accepted, 0 refused, 0 in doubt" in approver_tab.status.text()
+    assert lowered and set(lowered) == {SENDING_NICENESS}
     expected = {row_request_id(batch.batch_id, line): 1 for line in (2, 3, 4)}
     assert sandbox.request_ids_received == expected
     with approvals_connection(team.team.url(), team.team.owner_password) as conn:
