@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import QEvent, QThreadPool, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QWidget
 
@@ -89,6 +89,9 @@ OPEN_CHANNEL = "open-history"
 PROFILES_CHANNEL = "load-profiles"
 # Waiting for the worker pool at exit: a payout in flight already answered or timed out.
 SHUTDOWN_WAIT_MS = 15_000
+# Workers of the shared pool at least: on a big history the integrity checks and the daily
+# backup each hold one for minutes, and sends and reads must never queue behind them.
+MIN_WORKERS = 8
 # The history's upkeep (history.run_maintenance) runs on a worker this often.
 UPKEEP_INTERVAL_MS = 1000
 UPKEEP_CHANNEL = "history-upkeep"
@@ -349,6 +352,8 @@ class MainWindow(QMainWindow):
             self._lock.release()
             raise
         self._build_pages()
+        pool = QThreadPool.globalInstance()
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), MIN_WORKERS))
         self._runner: Runner = Runner(self)
         self._start_upkeep()
         self._controller: SendController = SendController(

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite.schema import HISTORY_FILE
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import MaintenanceReport
 from cactus_desk.ui import main_window
 from cactus_desk.ui.dialogs.recovery import CorruptHistoryDialog
@@ -70,4 +71,32 @@ def test_the_complete_check_runs_later_and_takes_a_damaged_history_down(
         assert "malformed" in dialog.error.problem or "corrupt" in dialog.error.problem.lower()
         assert not (data_home / HISTORY_FILE).exists()  # set aside, never overwritten
     finally:
+        window.shutdown()
+
+
+def test_sends_and_reads_never_queue_behind_the_slow_checks(
+    qtbot: QtBot, data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a big history the start-up check with its daily backup and the complete check each
+    hold a worker for minutes; the window's other work (a send, the totals) still runs."""
+    seed_history(data_home)
+    release = threading.Event()
+    checking: list[bool] = []
+
+    def slow_check(self: SqliteHistoryStore, *, complete: bool = False) -> str | None:
+        checking.append(complete)
+        release.wait(60)
+        return None
+
+    monkeypatch.setattr(SqliteHistoryStore, "check_integrity", slow_check)
+    monkeypatch.setattr(main_window, "COMPLETE_CHECK_DELAY_MS", 50)
+    window = open_window(qtbot, data_home)
+    try:
+        qtbot.waitUntil(lambda: sorted(checking) == [False, True], timeout=20_000)
+        done: list[int] = []
+        for _ in range(4):  # as many as a send, its balance, the totals and a status look
+            window._controller._runner.run(lambda: 42, done.append)
+        qtbot.waitUntil(lambda: len(done) == 4, timeout=5_000)
+    finally:
+        release.set()
         window.shutdown()
