@@ -128,6 +128,11 @@ class Runner(QObject):
         """Drop the results of jobs already running on ``channel``. GUI thread."""
         self._latest.pop(channel, None)
 
+    def waiting(self, channel: str) -> bool:
+        """True while the latest job on ``channel`` has not delivered (stale ones left
+        running do not count: their results are dropped). GUI thread."""
+        return channel in self._latest
+
     def busy(self, channel: str | None = None) -> bool:
         """True while a job (on ``channel``, if given) has not delivered yet."""
         return any(channel is None or ch == channel for ch, _, _ in self._pending.values())

@@ -654,9 +654,10 @@ class HistoryPanel(QWidget):
 
     def show_totals(self, shown: bool = True) -> None:
         """Show (and add up) or hide the totals of the filtered payouts."""
-        self.totals_panel.setVisible(shown)
         if self.totals_button.isChecked() != shown:
-            self.totals_button.setChecked(shown)
+            self.totals_button.setChecked(shown)  # its toggled signal comes back here, once
+            return
+        self.totals_panel.setVisible(shown)
         if shown:
             self.totals_panel.refresh(self.current_filter())
 

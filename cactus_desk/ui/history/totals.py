@@ -35,6 +35,7 @@ from cactus_desk.ui.workers import Runner
 
 log = logging.getLogger(__name__)
 CHANNEL = "totals"
+EXPORT_CHANNEL = "totals-export"
 PANE_LINES = 12  # the pane's height in text lines: the chart, and the figures (scrolled)
 SERIES = (
     ("Sent", QColor(90, 120, 200)),
@@ -228,8 +229,9 @@ class TotalsPanel(QWidget):
         self._runner.run(read, self._read, self._failed, channel=CHANNEL)
 
     def busy(self) -> bool:
-        """True while totals are being read or written."""
-        return self._runner.busy()
+        """True while the totals on show are being read, or an export written (reads a newer
+        filter superseded may still run: their results are dropped)."""
+        return self._runner.waiting(CHANNEL) or self._runner.waiting(EXPORT_CHANNEL)
 
     def totals(self) -> list[TotalRow]:
         """The totals shown."""
@@ -302,4 +304,5 @@ class TotalsPanel(QWidget):
             write,
             lambda _none: self.status.setText(f"Totals saved to {target.name}."),
             lambda error: self.status.setText(f"Totals could not be saved: {error}"),
+            channel=EXPORT_CHANNEL,
         )

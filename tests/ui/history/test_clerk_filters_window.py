@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
-from cactus_desk.history.types import HistoryFilter
+from cactus_desk.history.types import HistoryFilter, TotalRow
 from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.main_window import HISTORY_TAB, MainWindow
 from tests.callbacks.helpers import ATTEMPT
@@ -274,3 +274,37 @@ def test_totals_too_broad_to_add_up_say_so_and_show_no_figure(
         panel.filters_bar.changed.emit()
     assert [(t.currency, t.count, t.amount_minor) for t in pane.totals()] == [("RUB", 1, 150_000)]
     assert "1500.00" in pane.table_label.text()
+
+
+def test_showing_the_totals_reads_them_once_and_a_superseded_read_never_keeps_them_busy(
+    panel: HistoryPanel, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    asked: list[str] = []
+    original = SqliteHistoryStore.totals
+
+    def held(self: SqliteHistoryStore, history_filter: HistoryFilter) -> list[TotalRow]:
+        asked.append(history_filter.recipient)
+        if history_filter.recipient == "petrov":
+            release.wait(WAIT_MS / 1000)
+        return original(self, history_filter)
+
+    monkeypatch.setattr(SqliteHistoryStore, "totals", held)
+    panel.filters_bar.recipient_edit.setText("petrov")
+    _shown(panel, qtbot)
+    pane = panel.totals_panel
+    try:
+        panel.show_totals(True)  # as a shortcut or a saved layout does: the button follows
+        assert panel.totals_button.isChecked() and pane.isVisible()
+        qtbot.waitUntil(lambda: asked == ["petrov"], timeout=WAIT_MS)
+        # A new filter while the first read still runs: once its own figures are in, the
+        # pane is done, whatever the superseded read is still doing.
+        panel.filters_bar.recipient_edit.setText("anna")
+        panel.filters_bar.changed.emit()
+        qtbot.waitUntil(lambda: not pane.busy() and pane.totals() != [], timeout=WAIT_MS)
+        assert asked == ["petrov", "anna"]  # one read per filter, none twice
+    finally:
+        release.set()
+    qtbot.wait(100)
+    assert asked == ["petrov", "anna"]
+    assert not pane.busy()
