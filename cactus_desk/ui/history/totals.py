@@ -57,6 +57,7 @@ def _table_text(totals: Sequence[TotalRow]) -> str:
     ]
     if not rows:
         return ""
+    rows.insert(0, ("Currency", "State", "Payouts", "Amount"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
         f"{c:<{widths[0]}}  {s:<{widths[1]}}  {n:>{widths[2]}}  {m:>{widths[3]}}"
