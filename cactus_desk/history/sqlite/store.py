@@ -1897,6 +1897,45 @@ class SqliteHistoryStore:
             raise ValueError(f"A backup reason is a short lower-case tag, not {reason!r}")
         return backup.make_backup(self.path, reason, now_ms=self._clock())
 
+    def _build_steps(
+        self,
+        conn: sqlite3.Connection,
+        deadline: float,
+        step: Callable[[sqlite3.Connection], bool],
+    ) -> tuple[int, bool]:
+        """Run ``step`` (one write transaction each; True while work is left) until it is
+        done, the budget ends, or a writer waits: (steps taken, whether it is done)."""
+        steps = 0
+        while True:
+            if self._writers_waiting or time.monotonic() >= deadline:
+                return steps, False
+            if not self._write_lock.acquire(blocking=False):
+                return steps, False
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    left = step(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                self._write_lock.release()
+            steps += 1
+            if not left:
+                return steps, True
+
+    def _local_step(self, conn: sqlite3.Connection) -> bool:
+        """One step of the local-day totals' build; True while more is left."""
+        kept_zone, _built = local_totals_state(conn)
+        if kept_zone != self._zone.key:  # first run, or the desk's zone moved
+            reset_local_totals(conn, self._zone.changes, self._zone.key)
+            return True
+        began = time.monotonic()
+        left = build_local_totals(conn, self._local_batch)
+        self._local_batch = _next_batch(self._local_batch, time.monotonic() - began)
+        return left
+
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
         """Merge the text index a few small steps, build the recipient index and the login
         counts a batch at a time (after the upgrades that added them) and checkpoint the WAL,
@@ -1951,78 +1990,21 @@ class SqliteHistoryStore:
                 if not merged:
                     break
                 steps += 1
-            while self._search and not self._recipient_ready:
-                if self._writers_waiting or time.monotonic() >= deadline:
-                    more = True
-                    break
-                if not self._write_lock.acquire(blocking=False):
-                    more = True
-                    break
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        unbuilt = build_recipient_index(conn, _RECIPIENT_BATCH)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                finally:
-                    self._write_lock.release()
-                steps += 1
-                if not unbuilt:
-                    self._recipient_ready = True
-            while not self._login_ready:
-                if login_counts_ready(conn):
-                    self._login_ready = True
-                    break
-                if self._writers_waiting or time.monotonic() >= deadline:
-                    more = True
-                    break
-                if not self._write_lock.acquire(blocking=False):
-                    more = True
-                    break
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        uncounted = build_login_counts(conn, _LOGIN_BATCH)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                finally:
-                    self._write_lock.release()
-                steps += 1
-                if not uncounted:
-                    self._login_ready = True
-            while not self._local_ready:
-                if self._writers_waiting or time.monotonic() >= deadline:
-                    more = True
-                    break
-                if not self._write_lock.acquire(blocking=False):
-                    more = True
-                    break
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        kept_zone, _built = local_totals_state(conn)
-                        if kept_zone != self._zone.key:  # first run, or the desk's zone moved
-                            reset_local_totals(conn, self._zone.changes, self._zone.key)
-                            unbuilt = True
-                        else:
-                            began = time.monotonic()
-                            unbuilt = build_local_totals(conn, self._local_batch)
-                            self._local_batch = _next_batch(
-                                self._local_batch, time.monotonic() - began
-                            )
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                finally:
-                    self._write_lock.release()
-                steps += 1
-                if not unbuilt:
-                    self._local_ready = True
+            if self._search and not self._recipient_ready:
+                taken, self._recipient_ready = self._build_steps(
+                    conn, deadline, lambda c: build_recipient_index(c, _RECIPIENT_BATCH)
+                )
+                steps, more = steps + taken, more or not self._recipient_ready
+            if not self._login_ready and login_counts_ready(conn):
+                self._login_ready = True
+            if not self._login_ready:
+                taken, self._login_ready = self._build_steps(
+                    conn, deadline, lambda c: build_login_counts(c, _LOGIN_BATCH)
+                )
+                steps, more = steps + taken, more or not self._login_ready
+            if not self._local_ready:
+                taken, self._local_ready = self._build_steps(conn, deadline, self._local_step)
+                steps, more = steps + taken, more or not self._local_ready
             busy, wal_frames, copied = _checkpoint(conn)
             # Writes that landed while the bulk was copied keep the WAL from starting over, so
             # under steady writes it would grow without end. Copy the few frames left while
