@@ -175,7 +175,7 @@ def shared_pool(name: str, threads: int) -> QThreadPool:
 
 
 def wait_for(done: Callable[[], bool], msecs: int = 30_000) -> bool:
-    """Run a local event loop until ``done()`` holds (or ``msecs`` pass); return ``done()``.
+    """Run a local event loop until ``done()`` holds (or ``msecs`` pass); True if it held.
 
     For a caller that needs a background answer before it returns (e.g. "select this
     payout"): the GUI thread keeps painting and handling input, and the answer still comes
@@ -187,13 +187,18 @@ def wait_for(done: Callable[[], bool], msecs: int = 30_000) -> bool:
     loop = QEventLoop()
     poll = QTimer()
     poll.setInterval(5)
+    reached = False
 
     def check() -> None:
-        if done() or deadline.hasExpired():
+        nonlocal reached
+        reached = reached or done()
+        if reached or deadline.hasExpired():
             loop.quit()
 
     poll.timeout.connect(check)
     poll.start()
     loop.exec()
     poll.stop()
-    return done()
+    # The loop finishes the events already queued after quit(); one of them may start new
+    # work, so what counts is that the condition held when it was looked at.
+    return reached or done()

@@ -22,7 +22,6 @@ At millions of rows (the same answers as the SQLite store, by PostgreSQL's means
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
 from cactus_desk.history.clerk import range_clauses
@@ -100,16 +99,13 @@ def where(history_filter: HistoryFilter) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def order_by(sort: SortKey, descending: bool, names: Sequence[str] = ()) -> str:
-    """ORDER BY for ``sort``, ties broken by id, NULLs where SQLite puts them.
-
-    ``names``: columns holding the sort's terms (in order), used instead of the terms.
-    """
+def order_by(sort: SortKey, descending: bool) -> str:
+    """ORDER BY for ``sort``, ties broken by id, NULLs where SQLite puts them."""
     direction = " DESC" if descending else ""
     nulls = " NULLS LAST" if descending else " NULLS FIRST"
     terms = [
-        (names[i] if names else term) + direction + (nulls if nullable else "")
-        for i, (term, nullable) in enumerate(_ORDER_TERMS[SortKey(sort)])
+        term + direction + (nulls if nullable else "")
+        for term, nullable in _ORDER_TERMS[SortKey(sort)]
     ]
     return " ORDER BY " + ", ".join([*terms, "id" + direction])
 
@@ -267,17 +263,13 @@ def _search_page(
     text_clause, text_params = where(HistoryFilter(text=history_filter.text))
     rest = dataclasses.replace(history_filter, text="")
     rest_clause, rest_params = where(rest)
-    # The walk's sort keys are columns of its own, so the outer ORDER BY is the order the
-    # walk already has (no sort): the executor pulls rows from the index only until the
-    # outer LIMIT is met, and at most ``WALK`` of them.
-    terms = [term for term, _ in _ORDER_TERMS[SortKey(sort)]]
-    names = [f"sort_{i}" for i in range(len(terms))]
-    keys = ", ".join(f"{term} AS {name}" for term, name in zip(terms, names, strict=True))
-    outer = order_by(sort, descending, names)
+    # No outer ORDER BY: a subquery scan hands its rows on in the walk's order, and an outer
+    # sort would make the planner plan the walk for full retrieval (for an order that is not
+    # the table's own, a scan and sort of the whole walk). Without one, the outer LIMIT
+    # reaches the walk's planning: it takes the index and stops at the page's last match.
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM (SELECT {ROW_COLUMNS}, {keys} FROM payouts{rest_clause}"
-        f"{order_by(sort, descending)} LIMIT %s) AS walked{text_clause}{outer} "
-        "LIMIT %s OFFSET %s",
+        f"SELECT {ROW_COLUMNS} FROM (SELECT {ROW_COLUMNS} FROM payouts{rest_clause}"
+        f"{order_by(sort, descending)} LIMIT %s) AS walked{text_clause} LIMIT %s OFFSET %s",
         [*rest_params, WALK, *text_params, limit, offset],
     ).fetchall()
     if len(rows) == limit or count(conn, rest) <= WALK:

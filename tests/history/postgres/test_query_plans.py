@@ -339,8 +339,9 @@ def test_a_dense_search_walks_only_as_far_as_its_page(
     and the executor stops at the page's last match, long before the walk's bound."""
     monkeypatch.setattr(queries, "WALK", ROWS)
     recorder = Recorder(generated)
-    rows = queries.page(cast(Conn, recorder), HistoryFilter(text=DENSE_WORD), sort, True, 0, PAGE)
-    assert len(rows) == PAGE
+    history_filter = HistoryFilter(text=DENSE_WORD)
+    rows = queries.page(cast(Conn, recorder), history_filter, sort, True, 0, PAGE)
+    assert [row["id"] for row in rows] == _plain(generated, history_filter, sort, True, 0)
     assert len(recorder.statements) == 1  # no count, no second read: the walk found the page
     plan = _plan(generated, *recorder.statements[0], analyze=True)
     nodes = list(_nodes(plan))

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
@@ -73,6 +74,14 @@ def test_a_recipient_saved_at_one_desk_is_picked_at_another(
     qtbot: QtBot,
 ) -> None:
     first, second = consoles("a"), consoles("b")
+    for window in (first, second):
+        _ready(window)
+    # Showing a window asks for its activation; let those land (and their reads end) before
+    # the first desk is brought forward, so the second desk gains focus only when told to.
+    qtbot.wait(300)
+    first.activateWindow()
+    wait_until(lambda: QGuiApplication.focusWindow() is first.windowHandle())
+    qtbot.wait(100)
     for window in (first, second):
         _ready(window)
     PayoutDriver(first, qtbot).fill("card", "RUB", site_login="alice")
