@@ -66,6 +66,16 @@ def batch_summaries(history: HistoryStore, limit: int = RECENT_BATCHES) -> list[
     ]
 
 
-def interrupted_batches(history: HistoryStore, limit: int = RECENT_BATCHES) -> list[BatchSummary]:
-    """Recent batches with rows never recorded (a kill, crash or cancel stopped them)."""
-    return [summary for summary in batch_summaries(history, limit) if summary.interrupted]
+def interrupted_batches(
+    history: HistoryStore, limit: int = RECENT_BATCHES, login: str = ""
+) -> list[BatchSummary]:
+    """Recent batches with rows never recorded (a kill, crash or cancel stopped them).
+
+    ``login``: on a team history, only the batches that login began sending (another
+    person's batch may be sending at their desk right now).
+    """
+    return [
+        summary
+        for summary in batch_summaries(history, limit)
+        if summary.interrupted and (not login or summary.entry.created_by in ("", login))
+    ]

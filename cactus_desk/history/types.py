@@ -495,6 +495,7 @@ class BatchEntry:
     row_count: int
     parent: str | None = None  # the batch whose refused rows this one pays again
     created_at: int = 0  # epoch milliseconds; set by the history
+    created_by: str = ""  # on a team history, the login that began sending it (the database's)
 
 
 def batch_entry(row: Any) -> BatchEntry:
@@ -509,6 +510,8 @@ def batch_entry(row: Any) -> BatchEntry:
         row_count=int(row["row_count"]),
         parent=row["parent"],
         created_at=int(row["created_at"]),
+        # sqlite3.Row's ``in`` looks at the values, so the keys are asked for by name.
+        created_by=str(row["created_by"] or "") if "created_by" in row.keys() else "",  # noqa: SIM118
     )
 
 

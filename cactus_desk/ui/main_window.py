@@ -1445,6 +1445,18 @@ class MainWindow(QMainWindow):
         """The Approvals tab (a team history only)."""
         return self._approvals_tab
 
+    @property
+    def approvals_port(self) -> TeamApprovals | None:
+        """The team's approvals as this desk's login (a team history only; worker calls)."""
+        return self._approvals_port
+
+    def show_approval_request(self, approval_id: int) -> None:
+        """Bring the Approvals tab forward with request ``approval_id`` selected."""
+        tab = self._approvals_tab
+        if tab is not None:
+            self.tabs.setCurrentWidget(tab)
+            tab.select_request(approval_id)
+
     def _load_approval_thresholds(self) -> None:
         from cactus_desk import payout_approval
 

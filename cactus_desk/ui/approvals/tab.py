@@ -73,6 +73,7 @@ class ApprovalsTab(QWidget):
         self._listen_runner = Runner(self, listen_pool, low_priority=True)
         self._login = ""
         self._views: list[ApprovalView] = []
+        self._wanted: int | None = None  # a request to select once it is listed
         self._stopped = False
 
         self.table = QTableWidget(0, len(COLUMNS), self)
@@ -142,9 +143,24 @@ class ApprovalsTab(QWidget):
     def _listen_failed(self, error: BaseException) -> None:
         self.status.setText(f"Live updates stopped: {error}")
 
+    def select_request(self, approval_id: int) -> None:
+        """Select request ``approval_id``, now if it is listed, else once it is."""
+        self._wanted = approval_id
+        if self._select_wanted():
+            return
+        self.refresh()
+
+    def _select_wanted(self) -> bool:
+        for row, view in enumerate(self._views):
+            if view.request.id == self._wanted:
+                self._wanted = None
+                self.table.selectRow(row)
+                return True
+        return False
+
     def _show(self, views: object) -> None:
         assert isinstance(views, list)
-        chosen = self.selected_id()
+        chosen = self._wanted if self._wanted is not None else self.selected_id()
         self._views = views
         self.table.setRowCount(len(views))
         for row, view in enumerate(views):
@@ -165,6 +181,8 @@ class ApprovalsTab(QWidget):
                 self.table.setItem(row, column, QTableWidgetItem(text))
             if request.id == chosen:
                 self.table.selectRow(row)
+        if self._wanted is not None and any(view.request.id == self._wanted for view in views):
+            self._wanted = None
         self.count_changed.emit(self.actionable())
         self._selected()
         self.listed.emit()

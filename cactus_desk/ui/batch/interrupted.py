@@ -3,12 +3,16 @@ named with its file and the rows never sent, and the file can be opened again to
 
 Full card numbers are never stored, so only the file itself can resume the batch: it must
 be the same file (its SHA-256 is the batch's), and the batch then sends only rows never
-recorded; rows left in doubt are never resent automatically.
+recorded; rows left in doubt are never resent automatically. A team batch that was approved
+is resumed from the Approvals tab instead (what was approved is what is sent, never the
+file), and on a team only the batches this login began sending are named: another person's
+may be sending at their desk right now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,25 +24,58 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
+    from cactus_desk.approvals_desk import TeamApprovals
     from cactus_desk.ui.batch.dialog import BatchDialog
     from cactus_desk.ui.main_window import MainWindow
 
 NOTICE = "interruptedBatchNotice"
 MISMATCH = "batchFileMismatch"
+SHOW_APPROVALS = "Show in Approvals"
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The interrupted batches to name, and which of them are approved team batches (by
+    batch id, the approval request's id)."""
+
+    summaries: list[BatchSummary]
+    approved: dict[str, int] = field(default_factory=dict)
+
+
+def find_interrupted(store: HistoryStore, port: TeamApprovals | None) -> Interrupted:
+    """This desk's interrupted batches (worker thread): on a team, those its login began,
+    with the approval request of each approved one."""
+    signed_in_as = getattr(store, "signed_in_as", None)
+    login = signed_in_as() if port is not None and callable(signed_in_as) else ""
+    found = interrupted_batches(store, login=login)
+    approved: dict[str, int] = {}
+    if found and port is not None:
+        approved = {
+            view.request.batch_id: view.request.id
+            for view in port.requests()
+            if view.request.batch_id
+        }
+    return Interrupted(found, approved)
 
 
 def _rows(count: int) -> str:
     return f"{count} row" + ("" if count == 1 else "s")
 
 
-def notice_text(summary: BatchSummary, profile_name: str) -> str:
-    """What the clerk is told about one interrupted batch."""
+def notice_text(summary: BatchSummary, profile_name: str, approval_id: int | None = None) -> str:
+    """What the clerk is told about one interrupted batch (``approval_id``: the approval
+    request of an approved team batch, resumed from the Approvals tab)."""
     entry = summary.entry
     name = entry.file_name or "a file"
     text = (
         f"The batch from {name} (profile {profile_name}, batch {entry.batch_id}) "
         f"was interrupted: {summary.never_sent} of its {entry.row_count} rows were never sent."
     )
+    if approval_id is not None:
+        text += (
+            f" It was approved as request {approval_id}: send the rest from the Approvals tab "
+            "(select it, then Send approved), not from the file."
+        )
     if summary.in_doubt:
         text += (
             f" {_rows(summary.in_doubt)} {'is' if summary.in_doubt == 1 else 'are'} in doubt "
@@ -50,32 +87,50 @@ def notice_text(summary: BatchSummary, profile_name: str) -> str:
 def notice_interrupted_batches(window: MainWindow, store: HistoryStore) -> Runner:
     """Look for interrupted batches on a worker; tell the clerk when there are any."""
     runner = Runner(window)
+    port = window.approvals_port
     runner.run(
-        lambda: interrupted_batches(store),
+        lambda: find_interrupted(store, port),
         lambda found: _tell(window, found),
         lambda error: None,  # a history that cannot be read is reported by the window
     )
     return runner
 
 
-def _tell(window: MainWindow, found: list[BatchSummary]) -> None:
-    if not found:
+def _tell(window: MainWindow, found: Interrupted) -> None:
+    if not found.summaries:
         return
     names = {profile.id: profile.name for profile in window.all_profiles()}
-    texts = [notice_text(s, names.get(s.entry.profile_id, s.entry.profile_id)) for s in found]
-    newest = found[0]
+    texts = [
+        notice_text(
+            s,
+            names.get(s.entry.profile_id, s.entry.profile_id),
+            found.approved.get(s.entry.batch_id),
+        )
+        for s in found.summaries
+    ]
+    from_files = [s for s in found.summaries if s.entry.batch_id not in found.approved]
+    approved = [s for s in found.summaries if s.entry.batch_id in found.approved]
     box = QMessageBox(window)
     box.setObjectName(NOTICE)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Interrupted batch")
     box.setText("\n\n".join(texts))
-    box.setInformativeText(
-        f"Open {newest.entry.file_name} again to send the rows never sent: the file is needed "
-        "because full card numbers are never stored, and it must be the same file."
-    )
-    again = box.addButton("Open the file again…", QMessageBox.ButtonRole.AcceptRole)
+    advice = []
+    if from_files:
+        newest = from_files[0]
+        advice.append(
+            f"Open {newest.entry.file_name} again to send the rows never sent: the file is "
+            "needed because full card numbers are never stored, and it must be the same file."
+        )
+        again = box.addButton("Open the file again…", QMessageBox.ButtonRole.AcceptRole)
+        again.clicked.connect(lambda: _choose(window, newest))
+    if approved:
+        advice.append("Rows already recorded are never sent again, those in doubt included.")
+        request_id = found.approved[approved[0].entry.batch_id]
+        show = box.addButton(SHOW_APPROVALS, QMessageBox.ButtonRole.ActionRole)
+        show.clicked.connect(lambda: window.show_approval_request(request_id))
+    box.setInformativeText(" ".join(advice))
     box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
-    again.clicked.connect(lambda: _choose(window, newest))
     box.open()
 
 

@@ -18,11 +18,18 @@ from pytestqt.qtbot import QtBot
 
 from cactus_desk.batch import sending
 from cactus_desk.batch.ids import row_request_id
-from cactus_desk.history.approvals import approvals_connection, get, set_limit
+from cactus_desk.batch.sending import Control
+from cactus_desk.batch.summary import interrupted_batches
+from cactus_desk.batch_approval import send_approved_batch
+from cactus_desk.history import open_history
+from cactus_desk.history.approvals import approvals_connection, approve, get, set_limit
+from cactus_desk.history.postgres.connect import parse_store_url
 from cactus_desk.profiles import Profile
 from cactus_desk.sandbox import SandboxGateway
+from cactus_desk.secrets import set_store_password
 from cactus_desk.ui.approvals.tab import ApprovalsTab
 from cactus_desk.ui.batch.dialog import SENDING_NICENESS, BatchDialog
+from cactus_desk.ui.batch.interrupted import NOTICE, SHOW_APPROVALS
 from cactus_desk.ui.main_window import MainWindow
 from tests.batch.files import write_csv
 from tests.history.conftest import pg_databases
@@ -200,3 +207,59 @@ def test_a_rejected_batch_sends_nothing(desks: Desks, tmp_path: Path, qtbot: QtB
     wait_until(lambda: "stopped" in again.counts.text(), 20_000)
     assert "REJECTED_BY_APPROVER" in again.counts.text()
     assert sandbox.requests_received == 0
+
+
+def test_an_approved_batch_stopped_at_the_approver_desk_is_resumed_from_approvals(
+    desks: Desks, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """The approver's desk stopped right after claiming the approved batch: on its next
+    start it names the batch and points to the Approvals tab (never to the file, which that
+    desk may not have); another login's desk is not told of a batch it never sent."""
+    team, sandbox, shop, open_as = desks
+    maker_login = team.add("maker", "maker")
+    approver_login = team.add("appr", "approver")
+    set_limit(team.conn(), approver_login, "RUB", 10**9)
+    maker = open_as(maker_login)
+    _ready(maker, shop, qtbot)
+    dialog = _import(maker, shop, write_csv(tmp_path / "payroll.csv", HEADERS, ROWS), qtbot)
+    batch = dialog.batch
+    assert batch is not None
+    _confirm(dialog)
+    assert dialog.submitted is not None
+    approval_id = dialog.submitted.approval_id
+
+    url, password = team.team.url(approver_login), team.team.passwords[approver_login]
+    set_store_password(parse_store_url(url).account, password)  # as the approver's desk holds it
+    with approvals_connection(url, password) as conn:
+        assert approve(conn, approval_id, "checked") == "APPROVED"
+        request = get(conn, approval_id)
+    stopped = Control()
+    stopped.cancel()  # the desk stops after the claim, before any row leaves
+    outcome = send_approved_batch(
+        tmp_path / approver_login, url, request, password=password, control=stopped
+    )
+    assert not isinstance(outcome, str)
+    assert sandbox.requests_received == 0
+    with approvals_connection(url, password) as conn:
+        assert get(conn, approval_id).state == "SENDING"
+
+    approver = open_as(approver_login)
+    wait_until(lambda: approver.findChild(QMessageBox, NOTICE) is not None, 20_000)
+    box = approver.findChild(QMessageBox, NOTICE)
+    assert isinstance(box, QMessageBox)
+    assert f"approved as request {approval_id}" in box.text()
+    assert f"batch {batch.batch_id}" in box.text() and "3 of its 3 rows" in box.text()
+    assert "Open the file again…" not in [button.text() for button in box.buttons()]
+    [show] = [button for button in box.buttons() if button.text() == SHOW_APPROVALS]
+    show.click()
+    tab = approver.approvals_tab
+    assert tab is not None
+    assert approver.tabs.currentWidget() is tab
+    wait_until(lambda: tab.selected_id() == approval_id)
+    assert tab.send_button.isEnabled()
+
+    # The maker's desk never began sending it: nothing to resume there.
+    with open_history(tmp_path / "maker-check", team.team.url(maker_login)) as store:
+        assert interrupted_batches(store, login=maker_login) == []
+        [mine] = interrupted_batches(store, login=approver_login)
+    assert mine.entry.batch_id == batch.batch_id and mine.entry.created_by == approver_login
