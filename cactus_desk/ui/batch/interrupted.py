@@ -11,6 +11,7 @@ may be sending at their desk right now.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from cactus_desk.approvals_desk import TeamApprovals
     from cactus_desk.ui.batch.dialog import BatchDialog
     from cactus_desk.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
 
 NOTICE = "interruptedBatchNotice"
 MISMATCH = "batchFileMismatch"
@@ -50,10 +53,13 @@ def find_interrupted(store: HistoryStore, port: TeamApprovals | None) -> Interru
     found = interrupted_batches(store, login=login)
     approved: dict[str, int] = {}
     if found and port is not None:
+        try:
+            views = port.requests()
+        except Exception as exc:  # the batches are still named; the tab says what is wrong
+            log.warning("the approvals could not be read for the interrupted batches: %s", exc)
+            views = []
         approved = {
-            view.request.batch_id: view.request.id
-            for view in port.requests()
-            if view.request.batch_id
+            view.request.batch_id: view.request.id for view in views if view.request.batch_id
         }
     return Interrupted(found, approved)
 
