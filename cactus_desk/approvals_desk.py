@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cactus_desk.approved_request import NotSendableHere, request_target, sending_profile
 from cactus_desk.batch.sending import BatchOutcome
 from cactus_desk.batch_approval import BatchNotSentError, outcome_text, send_approved_batch
-from cactus_desk.history import approvals, check_store_url, open_history, open_profiles
+from cactus_desk.history import approvals, check_store_url, open_history
 from cactus_desk.history.approvals import ApprovalError, ApprovalRequest
 from cactus_desk.history.types import HistoryError
 from cactus_desk.instance_lock import InstanceLock
 from cactus_desk.money import UnknownCurrencyError, format_major
-from cactus_desk.payouts.payout import Payout, PayoutTarget
+from cactus_desk.payouts.payout import Payout
 from cactus_desk.payouts.send import SendResult, SendService
-from cactus_desk.profiles import ProfileStoreError
-from cactus_desk.secrets import KeyringError, SecretStore
+from cactus_desk.secrets import SecretStore
 
 
 class NotSentError(Exception):
@@ -138,34 +138,13 @@ def send_approved(
         request = approvals.get(conn, approval_id)
     if request.is_batch:
         return _send_batch(data_dir, url, request, password, service, niceness)
-    secrets = SecretStore()
     try:
-        salt = secrets.get_salt(request.profile_id)
-    except KeyringError as exc:
+        found = sending_profile(data_dir, url, request, "payout")
+    except NotSendableHere as exc:
         raise NotSentError(str(exc)) from None
-    if not salt:
-        return NoSalt(
-            f"This computer has no salt for {request.profile_name!r}, so it does not send the "
-            f"payout; a desk holding it sends it with: cactus-desk approvals send {approval_id}"
-        )
-    try:
-        profile = open_profiles(data_dir, url).get_by_id(request.profile_id)
-    except (LookupError, ProfileStoreError) as exc:
-        raise NotSentError(
-            f"The profile {request.profile_name!r} cannot be read ({exc})."
-        ) from None
-    target = PayoutTarget(
-        request.profile_id,
-        request.profile_name,
-        request.environment,
-        request.merchant_id,
-        request.site_id,
-    )
-    if PayoutTarget.of(profile) != target:
-        raise NotSentError(
-            f"The profile {profile.name!r} changed since the payout was submitted; reject it "
-            "and submit it again."
-        )
+    if isinstance(found, str):
+        return NoSalt(found)
+    profile, target = found, request_target(request)
     payout = Payout(
         target,
         request.request_id,
@@ -189,7 +168,7 @@ def send_approved(
             history = open_history(data_dir, url)
         except HistoryError as exc:
             raise NotSentError(str(exc)) from None
-        service = SendService(history, lambda chosen: secrets.get_salt(chosen.id))
+        service = SendService(history, lambda chosen: SecretStore().get_salt(chosen.id))
         try:
             # One winner: another desk's claim is refused here and it sends nothing.
             with approvals.approvals_connection(url, password) as conn:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cactus_desk.approved_request import NotSendableHere, request_target, sending_profile
 from cactus_desk.batch.sending import (
     ALREADY,
     DEFAULT_CONCURRENCY,
@@ -28,15 +29,15 @@ from cactus_desk.batch.sending import (
     send_batch,
 )
 from cactus_desk.batch.validate import Batch, BatchRow
-from cactus_desk.history import approvals, check_store_url, open_history, open_profiles
+from cactus_desk.history import approvals, check_store_url, open_history
 from cactus_desk.history.approvals import ApprovalError, ApprovalRequest, approvals_connection
 from cactus_desk.history.types import HistoryError
 from cactus_desk.instance_lock import InstanceLock
-from cactus_desk.payouts.payout import Payout, PayoutTarget
+from cactus_desk.payouts.payout import Payout
 from cactus_desk.payouts.recovery import recover_interrupted
 from cactus_desk.payouts.send import MAY_HAVE_LEFT, SendCode, SendService
-from cactus_desk.profiles import Profile, ProfileStoreError
-from cactus_desk.secrets import KeyringError, SecretStore
+from cactus_desk.profiles import Profile
+from cactus_desk.secrets import SecretStore
 
 
 class BatchNotSentError(Exception):
@@ -131,13 +132,7 @@ def approved_batch(
 ) -> Batch:
     """The batch to send, rebuilt from what was approved: every row's exact body."""
     details = json.loads(request.request_json)
-    target = PayoutTarget(
-        request.profile_id,
-        request.profile_name,
-        request.environment,
-        request.merchant_id,
-        request.site_id,
-    )
+    target = request_target(request)
     built = []
     for index, row in enumerate(rows):
         payout = Payout(
@@ -191,34 +186,13 @@ def send_approved_batch(
     Raises ``BatchNotSentError`` and ``ApprovalError`` (the database refused the claim).
     """
     url = check_store_url(store).url
-    secrets = SecretStore()
     try:
-        salt = secrets.get_salt(request.profile_id)
-    except KeyringError as exc:
+        found = sending_profile(data_dir, url, request, "batch")
+    except NotSendableHere as exc:
         raise BatchNotSentError(str(exc)) from None
-    if not salt:
-        return (
-            f"This computer has no salt for {request.profile_name!r}, so it does not send the "
-            f"batch; a desk holding it sends it with: cactus-desk approvals send {request.id}"
-        )
-    try:
-        profile = open_profiles(data_dir, url).get_by_id(request.profile_id)
-    except (LookupError, ProfileStoreError) as exc:
-        raise BatchNotSentError(
-            f"The profile {request.profile_name!r} cannot be read ({exc})."
-        ) from None
-    target = PayoutTarget(
-        request.profile_id,
-        request.profile_name,
-        request.environment,
-        request.merchant_id,
-        request.site_id,
-    )
-    if PayoutTarget.of(profile) != target:
-        raise BatchNotSentError(
-            f"The profile {profile.name!r} changed since the batch was submitted; reject it "
-            "and submit it again."
-        )
+    if isinstance(found, str):
+        return found
+    profile = found
     if service is not None:
         if service.history is None:  # nothing is claimed then
             raise BatchNotSentError("No history is open on this desk to record the batch in.")
@@ -233,7 +207,7 @@ def send_approved_batch(
             history = open_history(data_dir, url)
         except HistoryError as exc:
             raise BatchNotSentError(str(exc)) from None
-        own = SendService(history, lambda chosen: secrets.get_salt(chosen.id))
+        own = SendService(history, lambda chosen: SecretStore().get_salt(chosen.id))
         try:
             # This process holds the folder: rows a stopped run left SUBMITTING get their
             # truthful state first, and are then never sent again.
