@@ -9,11 +9,13 @@ import json
 import secrets
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cactus_desk.payout_approval import EXIT_SUBMITTED
 from cactus_desk.sandbox import SandboxGateway
-from cactus_desk.team_command import EXIT_DENIED, EXIT_USAGE
+from cactus_desk.secrets import SecretStore
+from cactus_desk.team_command import EXIT_DENIED, EXIT_FAILURE, EXIT_USAGE
 from tests.history.postgres.team_fixtures import Team, team_db
 from tests.test_payout_command import CARD, _close_the_log_file, cactus, gateway
 
@@ -243,3 +245,34 @@ def test_settling_by_hand_and_a_history_export_are_audited_with_who(
     assert rows == [("settle by hand", maker), ("export history", viewer)]
     code, out, err = desks.run(None, "team", "audit", "verify")
     assert code == 0, out + err
+
+
+def test_a_desk_without_the_salt_leaves_the_send_and_a_changed_profile_sends_nothing(
+    desks: Desks, gateway: SandboxGateway
+) -> None:
+    """The approving desk holds no salt: it approves, sends nothing and names the command for
+    a desk that holds it. Once the profile's shop changed, no desk sends the old request."""
+    maker = desks.add_user("maker", "maker")
+    approver = desks.add_user("approver", "approver", "RUB=500000")
+    code, _, err = desks.run(maker, *_send("--request-id", "po-held"))
+    assert code == EXIT_SUBMITTED, err
+    # The desks of this test share one keyring: the approver's desk is one without the salt.
+    with psycopg.connect(desks.team.url(), password=desks.team.owner_password) as conn:
+        row = conn.execute("SELECT id FROM profiles WHERE name = 'Shop'").fetchone()
+    assert row is not None
+    SecretStore().delete_salt(row[0])
+
+    code, out, err = desks.run(approver, "approvals", "approve", "1", "--note", "checked")
+    assert code == 0, err
+    assert "has no salt for 'Shop', so it does not send the payout" in out
+    assert "cactus-desk approvals send 1" in out
+    assert len(gateway.invoices) == 0
+
+    # The shop's site changes after the approval: what was approved no longer goes there.
+    with psycopg.connect(desks.team.url(), password=desks.team.owner_password) as conn:
+        conn.execute("UPDATE profiles SET site_id = site_id + 1 WHERE name = 'Shop'")
+    _with_salt(desks, maker, gateway)
+    code, out, err = desks.run(maker, "approvals", "send", "1")
+    assert code == EXIT_FAILURE, out
+    assert "changed since the payout was submitted" in err and "Nothing" not in out
+    assert len(gateway.invoices) == 0
