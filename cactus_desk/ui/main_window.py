@@ -1152,11 +1152,7 @@ class MainWindow(QMainWindow):
 
         notice_interrupted_batches(self, store)  # after the settling: in doubt is UNKNOWN
         if check_pending:
-            self._runner.run(
-                store.check_integrity,
-                lambda problem: self._history_checked(store, problem),
-                lambda error: log.warning("the history could not be checked: %s", error),
-            )
+            self._daily_check(store)  # one check (and daily backup) at a time, with the timer's
         self._check_completely_later(store)
 
     def _check_completely_later(self, store: HistoryStore) -> None:
@@ -1189,8 +1185,9 @@ class MainWindow(QMainWindow):
         self._daily_timer.timeout.connect(self._daily_check)
         self._daily_timer.start()
 
-    def _daily_check(self) -> None:
-        store = self._history
+    def _daily_check(self, store: HistoryStore | None = None) -> None:
+        """The bounded check and the daily backup when due, on a worker; not while one runs."""
+        store = store or self._history
         if store is None or self._shut_down or self._runner.busy(DAILY_CHECK_CHANNEL):
             return
         self._runner.run(

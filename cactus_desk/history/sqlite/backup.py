@@ -237,8 +237,12 @@ def make_backup(
         if not target.exists() and not (folder / name).exists():
             break
         stamp_ms += 1  # two backups in one millisecond: never overwrite one
-    snapshot = folder / f".{name}.partial"
-    packed = folder / f".{target.name}.partial"
+    # Partial files of this call alone: another backup of the folder may run meanwhile (the
+    # window's start-up check and its daily timer, or the receiver's upkeep in a process of
+    # its own), and the same millisecond gives it the same name.
+    mine = uuid.uuid4().hex[:12]
+    snapshot = folder / f".{name}.{mine}.partial"
+    packed = folder / f".{target.name}.{mine}.partial"
     with _registered(folder, should_stop) as stop:
         source = sqlite3.connect(history, timeout=10.0, isolation_level=None)
         try:

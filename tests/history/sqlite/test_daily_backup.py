@@ -232,3 +232,38 @@ def test_a_command_run_when_the_daily_backup_is_due_returns_without_it(
     assert code == 0, capsys.readouterr().err
     assert time.monotonic() - started < 10
     assert _files(data_home) == []
+
+
+def test_two_backups_of_one_folder_at_the_same_moment_both_finish(
+    data_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two backups taken together (the window's start-up check and its daily timer, or the
+    receiver's upkeep in another process) each work on files of their own: both finish,
+    the backup is whole, and no partial file is left behind."""
+    history = _history(data_home, 50)
+    both_copied = threading.Barrier(2, timeout=10)
+    real = backup._copy_database
+
+    def copy_then_wait(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        both_copied.wait()  # each has its snapshot before either goes on
+
+    monkeypatch.setattr(backup, "_copy_database", copy_then_wait)
+    made: list[Path] = []
+    failed: list[BaseException] = []
+
+    def take() -> None:
+        try:
+            made.append(make_backup(history, "daily", now_ms=T0))
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failed == []
+    assert len(made) == 2 and all(path.is_file() for path in made)
+    assert len(_request_ids(made[0], tmp_path)) == 50
+    assert not [name for name in _files(data_home) if name.endswith(".partial")]
