@@ -1187,7 +1187,7 @@ class MainWindow(QMainWindow):
 
     def _daily_check(self, store: HistoryStore | None = None) -> None:
         """The bounded check and the daily backup when due, on a worker; not while one runs."""
-        store = store or self._history
+        store = store if store is not None else self._history
         if store is None or self._shut_down or self._runner.busy(DAILY_CHECK_CHANNEL):
             return
         self._runner.run(
