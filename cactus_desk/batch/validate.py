@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
 from cactus_desk.batch.ids import batch_id, row_request_id
@@ -26,9 +27,8 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import BatchEntry
 from cactus_desk.money import format_major
 from cactus_desk.payouts.draft import PayoutDraft
-from cactus_desk.payouts.duplicates import find_recent_duplicates_many, recipient_key
+from cactus_desk.payouts.duplicates import find_payout_duplicates_many, recipient_key
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, PayoutTarget, build_payout
-from cactus_desk.payouts.submit import recorded_attempt
 from cactus_desk.profiles import Profile
 
 SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
@@ -184,7 +184,7 @@ def _collector_paused() -> Iterator[None]:
 def check_rows(batch: Batch) -> None:
     """Validate each row, find repeats inside the file and add up the totals."""
     seen_ids: dict[str, int] = {}
-    seen_payouts: dict[tuple[object, ...], int] = {}
+    repeats = _RepeatFinder()
     batch.totals = {}
     rules = RowRules.of(batch)
     for row in batch.rows:
@@ -202,18 +202,37 @@ def check_rows(batch: Batch) -> None:
         payout = row.payout
         if payout is None:
             continue
-        key = (
-            payout.site_login.casefold(),
-            payout.method,
-            payout.currency,
-            payout.amount_minor,
-            recipient_key(payout.method, payout.fields),
-        )
-        if key in seen_payouts:
-            row.warnings.append(f"Repeats the payout on line {seen_payouts[key]}.")
-        else:
-            seen_payouts[key] = row.line
+        earlier = repeats.first_line(payout, row.line)
+        if earlier is not None:
+            row.warnings.append(f"Repeats the payout on line {earlier}.")
         batch.totals[payout.currency] = batch.totals.get(payout.currency, 0) + payout.amount_minor
+
+
+class _RepeatFinder:
+    """Payouts of a file repeating an earlier row: the same login (casefolded), method,
+    currency, amount and recipient. Rows are grouped by everything but the recipient first;
+    the recipient's key is worked out only for rows whose group already holds another."""
+
+    def __init__(self) -> None:
+        # (login, method, currency, amount) -> [payout, line, recipient key once worked out]
+        self._groups: dict[tuple[str, str, str, int], list[list[Any]]] = {}
+
+    def first_line(self, payout: Payout, line: int) -> int | None:
+        """The line of the first earlier payout ``payout`` repeats, else None (and remember
+        ``payout`` as on ``line``)."""
+        coarse = (payout.site_login.casefold(), payout.method, payout.currency, payout.amount_minor)
+        group = self._groups.get(coarse)
+        if group is None:
+            self._groups[coarse] = [[payout, line, None]]
+            return None
+        key = recipient_key(payout.method, payout.fields)
+        for entry in group:
+            if entry[2] is None:
+                entry[2] = recipient_key(entry[0].method, entry[0].fields)
+            if entry[2] == key:
+                return int(entry[1])
+        group.append([payout, line, key])
+        return None
 
 
 @dataclass(frozen=True)
@@ -245,7 +264,8 @@ def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> 
     rules = rules or RowRules.of(batch)
     values = row.values
     for wire, value in values.items():
-        if wire != "amount" and SCIENTIFIC.fullmatch(value):
+        # The cheap test first: a value without an exponent letter cannot match.
+        if wire != "amount" and ("e" in value or "E" in value) and SCIENTIFIC.fullmatch(value):
             row.errors[wire] = SCIENTIFIC_MESSAGE.format(value=value)
     given = values.get("request_id", "").strip()
     row.request_id = given or row_request_id(batch.batch_id, row.line)
@@ -308,8 +328,8 @@ def check_history(batch: Batch, history: HistoryStore) -> None:
         )
     own = {record.request_id for record in earlier}
     checked = [row for row in batch.rows if row.payout is not None]
-    found = find_recent_duplicates_many(
-        history, [recorded_attempt(row.payout) for row in checked if row.payout is not None]
+    found = find_payout_duplicates_many(
+        history, [row.payout for row in checked if row.payout is not None]
     )
     for row, records in zip(checked, found, strict=True):
         repeats = [

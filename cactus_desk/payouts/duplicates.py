@@ -14,12 +14,16 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
 from cactus_desk.history.types import DuplicateProbe, NewAttempt, PayoutRecord, now_ms
 from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.states import State
+
+if TYPE_CHECKING:
+    from cactus_desk.payouts.payout import Payout
 
 WINDOW_MS = 24 * 3600 * 1000
 # Field checks (catalog "check" names) whose values say who receives the money.
@@ -105,30 +109,85 @@ def find_recent_duplicates(
     return matches
 
 
+class _Question(NamedTuple):
+    """One payout's duplicate question: its lookup key and its recipient's fields."""
+
+    environment: str
+    site_login: str
+    method: str
+    currency: str
+    amount_minor: int
+    fields: Mapping[str, object]
+
+
 def find_recent_duplicates_many(
     store: HistoryReader, attempts: Sequence[NewAttempt], now: int | None = None
 ) -> list[list[PayoutRecord]]:
     """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
+    return _recent_duplicates_many(
+        store,
+        [
+            _Question(
+                attempt.environment,
+                attempt.site_login,
+                attempt.method,
+                attempt.currency,
+                attempt.amount_minor,
+                attempt.request_fields,
+            )
+            for attempt in attempts
+        ],
+        now,
+    )
+
+
+def find_payout_duplicates_many(
+    store: HistoryReader, payouts: Sequence[Payout], now: int | None = None
+) -> list[list[PayoutRecord]]:
+    """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
+    what the history would keep of each: the recipient key masks a full card number itself,
+    and it is worked out only for payouts the lookup found candidates for."""
+    return _recent_duplicates_many(
+        store,
+        [
+            _Question(
+                payout.target.environment,
+                payout.site_login,
+                payout.method,
+                payout.currency,
+                payout.amount_minor,
+                payout.fields,
+            )
+            for payout in payouts
+        ],
+        now,
+    )
+
+
+def _recent_duplicates_many(
+    store: HistoryReader, questions: Sequence[_Question], now: int | None
+) -> list[list[PayoutRecord]]:
     moment = now_ms() if now is None else now
+    since = moment - WINDOW_MS
     probes = [
         DuplicateProbe(
-            environment=attempt.environment,
-            site_login=attempt.site_login,
-            method=attempt.method,
-            currency=attempt.currency,
-            amount_minor=attempt.amount_minor,
-            since=moment - WINDOW_MS,
+            environment=question.environment,
+            site_login=question.site_login,
+            method=question.method,
+            currency=question.currency,
+            amount_minor=question.amount_minor,
+            since=since,
             exclude_states=_NO_MONEY_MOVED,
         )
-        for attempt in attempts
+        for question in questions
     ]
     found = store.recent_similar_many(probes)
     matches: list[list[PayoutRecord]] = []
-    for attempt, candidates in zip(attempts, found, strict=True):
-        if not candidates:  # most attempts: no recipient to compare
+    for question, candidates in zip(questions, found, strict=True):
+        if not candidates:  # most payouts: no recipient to compare
             matches.append([])
             continue
-        wanted = recipient_key(attempt.method, attempt.request_fields)
+        wanted = recipient_key(question.method, question.fields)
         matches.append(
             [
                 record
