@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
 from cactus_desk.batch.ids import batch_id, row_request_id
@@ -27,7 +27,6 @@ from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import BatchEntry, PayoutRecord, now_ms
 from cactus_desk.money import format_major
-from cactus_desk.payouts.draft import PayoutDraft
 from cactus_desk.payouts.duplicates import find_payout_duplicates_many, recipient_key
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, PayoutTarget, build_payout
 from cactus_desk.profiles import Profile
@@ -267,6 +266,19 @@ class RowRules:
         )
 
 
+class _RowDraft(NamedTuple):
+    """A row's values as the draft ``build_payout`` checks (``DraftValues``). Not the form's
+    pydantic ``PayoutDraft``: its checks are of types, and here every value is the text a
+    cell gave and ``fields`` holds only text and booleans built by ``validate_row``."""
+
+    site_login: str
+    currency: str
+    method: str
+    amount_text: str
+    fields: dict[str, str | bool]
+    request_id: str
+
+
 def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> None:
     """Build the row's payout through the form's checks; errors go to ``row.errors``."""
     rules = rules or RowRules.of(batch)
@@ -293,8 +305,7 @@ def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> 
                 fields[spec.wire] = text.lower() in _TRUE
             elif text:
                 fields[spec.wire] = text
-    draft = PayoutDraft(
-        profile_id=batch.profile.id,
+    draft = _RowDraft(
         site_login=values.get("site_login", ""),
         currency=values.get("currency", "").strip().upper(),
         method=method_wire,
@@ -324,9 +335,9 @@ class _HistoryLookup:
     without the GIL. Both stores hand each call a connection of its own; the rows' own checks
     never wait for this thread, and ``results`` waits for all of it."""
 
-    def __init__(self, history: HistoryStore, chunk: int = LOOKUP_CHUNK) -> None:
+    def __init__(self, history: HistoryStore) -> None:
         self._history = history
-        self._chunk = chunk
+        self._chunk = LOOKUP_CHUNK
         self._now = now_ms()  # one 24-hour window for the whole batch
         self._pending: list[tuple[BatchRow, Payout]] = []
         self._jobs: list[tuple[list[BatchRow], Future[list[list[PayoutRecord]]]]] = []
