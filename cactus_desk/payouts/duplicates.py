@@ -12,9 +12,9 @@ is kept.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
@@ -109,35 +109,26 @@ def find_recent_duplicates(
     return matches
 
 
-class _Question(NamedTuple):
-    """One payout's duplicate question: its lookup key and its recipient's fields."""
-
-    environment: str
-    site_login: str
-    method: str
-    currency: str
-    amount_minor: int
-    fields: Mapping[str, object]
-
-
 def find_recent_duplicates_many(
     store: HistoryReader, attempts: Sequence[NewAttempt], now: int | None = None
 ) -> list[list[PayoutRecord]]:
     """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
+    moment = now_ms() if now is None else now
+    probes = [
+        _probe(
+            attempt.environment,
+            attempt.site_login,
+            attempt.method,
+            attempt.currency,
+            attempt.amount_minor,
+            moment,
+        )
+        for attempt in attempts
+    ]
     return _recent_duplicates_many(
         store,
-        [
-            _Question(
-                attempt.environment,
-                attempt.site_login,
-                attempt.method,
-                attempt.currency,
-                attempt.amount_minor,
-                attempt.request_fields,
-            )
-            for attempt in attempts
-        ],
-        now,
+        probes,
+        lambda index: recipient_key(attempts[index].method, attempts[index].request_fields),
     )
 
 
@@ -147,47 +138,53 @@ def find_payout_duplicates_many(
     """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
     what the history would keep of each: the recipient key masks a full card number itself,
     and it is worked out only for payouts the lookup found candidates for."""
+    moment = now_ms() if now is None else now
+    probes = [
+        _probe(
+            payout.target.environment,
+            payout.site_login,
+            payout.method,
+            payout.currency,
+            payout.amount_minor,
+            moment,
+        )
+        for payout in payouts
+    ]
     return _recent_duplicates_many(
         store,
-        [
-            _Question(
-                payout.target.environment,
-                payout.site_login,
-                payout.method,
-                payout.currency,
-                payout.amount_minor,
-                payout.fields,
-            )
-            for payout in payouts
-        ],
-        now,
+        probes,
+        lambda index: recipient_key(payouts[index].method, payouts[index].fields),
+    )
+
+
+def _probe(
+    environment: str, site_login: str, method: str, currency: str, amount_minor: int, now: int
+) -> DuplicateProbe:
+    return DuplicateProbe(
+        environment=environment,
+        site_login=site_login,
+        method=method,
+        currency=currency,
+        amount_minor=amount_minor,
+        since=now - WINDOW_MS,
+        exclude_states=_NO_MONEY_MOVED,
     )
 
 
 def _recent_duplicates_many(
-    store: HistoryReader, questions: Sequence[_Question], now: int | None
+    store: HistoryReader,
+    probes: Sequence[DuplicateProbe],
+    wanted_key: Callable[[int], tuple[tuple[str, str], ...]],
 ) -> list[list[PayoutRecord]]:
-    moment = now_ms() if now is None else now
-    since = moment - WINDOW_MS
-    probes = [
-        DuplicateProbe(
-            environment=question.environment,
-            site_login=question.site_login,
-            method=question.method,
-            currency=question.currency,
-            amount_minor=question.amount_minor,
-            since=since,
-            exclude_states=_NO_MONEY_MOVED,
-        )
-        for question in questions
-    ]
+    """Each probe's candidates whose recipient has the key ``wanted_key(index)`` gives (asked
+    only for probes with candidates)."""
     found = store.recent_similar_many(probes)
     matches: list[list[PayoutRecord]] = []
-    for question, candidates in zip(questions, found, strict=True):
+    for index, candidates in enumerate(found):
         if not candidates:  # most payouts: no recipient to compare
             matches.append([])
             continue
-        wanted = recipient_key(question.method, question.fields)
+        wanted = wanted_key(index)
         matches.append(
             [
                 record
