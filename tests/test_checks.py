@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime
 
 import pytest
@@ -187,6 +188,20 @@ def test_wise_tag_without_at_suggests_the_fix() -> None:
 def test_luhn() -> None:
     assert luhn_ok("79927398713")
     assert not luhn_ok("79927398710")
+
+
+def test_luhn_agrees_with_the_textbook_walk_on_any_digit_string() -> None:
+    def walk(digits: str) -> bool:  # from the right, every second digit doubled
+        total = 0
+        for index, ch in enumerate(reversed(digits)):
+            number = int(ch) * (2 if index % 2 else 1)
+            total += number - 9 if number > 9 else number
+        return total % 10 == 0
+
+    rng = random.Random(15)
+    for _ in range(5000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 25)))
+        assert luhn_ok(digits) is walk(digits), digits
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,7 @@ def read_spreadsheet(data: bytes, name: str = "file") -> Table:
         raise BatchFileError(
             f"{name}: not a readable spreadsheet ({type(exc).__name__})."
         ) from None
-    lines = [tuple(cell_text(value) for value in row) for row in cells]
+    lines = [tuple(map(cell_text, row)) for row in cells]
     return _table(lines, file_sha256(data), name)
 
 
@@ -167,7 +167,10 @@ def _table(
         raise BatchFileError(f"{name}: the first line must name the columns; it is empty.")
     headers = tuple(cell.strip() for cell in lines[0])
     width = len(headers)
-    rows = tuple(tuple(row[:width]) + ("",) * (width - len(row)) for row in lines[1:])
+    rows = tuple(
+        row if len(row) == width else tuple(row[:width]) + ("",) * (width - len(row))
+        for row in lines[1:]
+    )
     if len(rows) > MAX_ROWS:
         raise BatchFileError(f"{name}: too many rows (at most {MAX_ROWS:,}).")
     notes = tuple(

@@ -12,10 +12,12 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from cactus_desk.batch.columns import BASE_COLUMNS, missing_columns
 from cactus_desk.batch.ids import batch_id, row_request_id
@@ -23,12 +25,10 @@ from cactus_desk.batch.reading import Table
 from cactus_desk.batch.store import batch_records
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryStore
-from cactus_desk.history.types import BatchEntry
+from cactus_desk.history.types import BatchEntry, PayoutRecord, now_ms
 from cactus_desk.money import format_major
-from cactus_desk.payouts.draft import PayoutDraft
-from cactus_desk.payouts.duplicates import find_recent_duplicates_many, recipient_key
+from cactus_desk.payouts.duplicates import find_payout_duplicates_many, recipient_key
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, PayoutTarget, build_payout
-from cactus_desk.payouts.submit import recorded_attempt
 from cactus_desk.profiles import Profile
 
 SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
@@ -38,6 +38,7 @@ SCIENTIFIC_MESSAGE = (
 )
 _TRUE = frozenset({"true", "yes", "1", "y"})
 _FALSE = frozenset({"false", "no", "0", "n", ""})
+LOOKUP_CHUNK = 1000  # rows per duplicate lookup in the history while later rows are checked
 
 
 @dataclass
@@ -158,9 +159,12 @@ def validate_batch(
         result.problems.append("The file has no rows to pay.")
         return result
     with _collector_paused():
-        check_rows(result)
-        if history is not None:
-            check_history(result, history)
+        if history is None:
+            check_rows(result)
+        else:
+            with _HistoryLookup(history) as lookup:
+                check_rows(result, lookup.add)
+                check_history(result, history, lookup.results())
     if balances is not None:
         check_balances(result, balances)
     result.warnings.extend(table.notes)
@@ -181,10 +185,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def check_rows(batch: Batch) -> None:
-    """Validate each row, find repeats inside the file and add up the totals."""
+def check_rows(batch: Batch, checked: Callable[[BatchRow, Payout], None] | None = None) -> None:
+    """Validate each row, find repeats inside the file and add up the totals; ``checked`` is
+    told of each row that has a payout, as soon as it has it."""
     seen_ids: dict[str, int] = {}
-    seen_payouts: dict[tuple[object, ...], int] = {}
+    repeats = _RepeatFinder()
     batch.totals = {}
     rules = RowRules.of(batch)
     for row in batch.rows:
@@ -202,18 +207,39 @@ def check_rows(batch: Batch) -> None:
         payout = row.payout
         if payout is None:
             continue
-        key = (
-            payout.site_login.casefold(),
-            payout.method,
-            payout.currency,
-            payout.amount_minor,
-            recipient_key(payout.method, payout.fields),
-        )
-        if key in seen_payouts:
-            row.warnings.append(f"Repeats the payout on line {seen_payouts[key]}.")
-        else:
-            seen_payouts[key] = row.line
+        if checked is not None:
+            checked(row, payout)
+        earlier = repeats.first_line(payout, row.line)
+        if earlier is not None:
+            row.warnings.append(f"Repeats the payout on line {earlier}.")
         batch.totals[payout.currency] = batch.totals.get(payout.currency, 0) + payout.amount_minor
+
+
+class _RepeatFinder:
+    """Payouts of a file repeating an earlier row: the same login (casefolded), method,
+    currency, amount and recipient. Rows are grouped by everything but the recipient first;
+    the recipient's key is worked out only for rows whose group already holds another."""
+
+    def __init__(self) -> None:
+        # (login, method, currency, amount) -> [payout, line, recipient key once worked out]
+        self._groups: dict[tuple[str, str, str, int], list[list[Any]]] = {}
+
+    def first_line(self, payout: Payout, line: int) -> int | None:
+        """The line of the first earlier payout ``payout`` repeats, else None (and remember
+        ``payout`` as on ``line``)."""
+        coarse = (payout.site_login.casefold(), payout.method, payout.currency, payout.amount_minor)
+        group = self._groups.get(coarse)
+        if group is None:
+            self._groups[coarse] = [[payout, line, None]]
+            return None
+        key = recipient_key(payout.method, payout.fields)
+        for entry in group:
+            if entry[2] is None:
+                entry[2] = recipient_key(entry[0].method, entry[0].fields)
+            if entry[2] == key:
+                return int(entry[1])
+        group.append([payout, line, key])
+        return None
 
 
 @dataclass(frozen=True)
@@ -240,12 +266,26 @@ class RowRules:
         )
 
 
+class _RowDraft(NamedTuple):
+    """A row's values as the draft ``build_payout`` checks (``DraftValues``). Not the form's
+    pydantic ``PayoutDraft``: its checks are of types, and here every value is the text a
+    cell gave and ``fields`` holds only text and booleans built by ``validate_row``."""
+
+    site_login: str
+    currency: str
+    method: str
+    amount_text: str
+    fields: dict[str, str | bool]
+    request_id: str
+
+
 def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> None:
     """Build the row's payout through the form's checks; errors go to ``row.errors``."""
     rules = rules or RowRules.of(batch)
     values = row.values
     for wire, value in values.items():
-        if wire != "amount" and SCIENTIFIC.fullmatch(value):
+        # The cheap test first: a value without an exponent letter cannot match.
+        if wire != "amount" and ("e" in value or "E" in value) and SCIENTIFIC.fullmatch(value):
             row.errors[wire] = SCIENTIFIC_MESSAGE.format(value=value)
     given = values.get("request_id", "").strip()
     row.request_id = given or row_request_id(batch.batch_id, row.line)
@@ -265,8 +305,7 @@ def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> 
                 fields[spec.wire] = text.lower() in _TRUE
             elif text:
                 fields[spec.wire] = text
-    draft = PayoutDraft(
-        profile_id=batch.profile.id,
+    draft = _RowDraft(
         site_login=values.get("site_login", ""),
         currency=values.get("currency", "").strip().upper(),
         method=method_wire,
@@ -290,8 +329,62 @@ def validate_row(row: BatchRow, batch: Batch, rules: RowRules | None = None) -> 
         row.payout = payout
 
 
-def check_history(batch: Batch, history: HistoryStore) -> None:
-    """Warn of rows repeating a payout of the last 24 hours, and of a file imported before."""
+class _HistoryLookup:
+    """The history's duplicate lookups of checked rows, made on a thread of their own while
+    later rows are checked: a chunk of rows at a time, the database's part of the work done
+    without the GIL. Both stores hand each call a connection of its own; the rows' own checks
+    never wait for this thread, and ``results`` waits for all of it."""
+
+    def __init__(self, history: HistoryStore) -> None:
+        self._history = history
+        self._chunk = LOOKUP_CHUNK
+        self._now = now_ms()  # one 24-hour window for the whole batch
+        self._pending: list[tuple[BatchRow, Payout]] = []
+        self._jobs: list[tuple[list[BatchRow], Future[list[list[PayoutRecord]]]]] = []
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-history")
+
+    def __enter__(self) -> _HistoryLookup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # On an error, lookups not started are dropped; the one running is waited for.
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, row: BatchRow, payout: Payout) -> None:
+        """Look ``row`` (checked, as ``payout``) up with the next chunk."""
+        self._pending.append((row, payout))
+        if len(self._pending) >= self._chunk:
+            self._submit()
+
+    def _submit(self) -> None:
+        pending, self._pending = self._pending, []
+        job = self._thread.submit(
+            find_payout_duplicates_many,
+            self._history,
+            [payout for _, payout in pending],
+            self._now,
+        )
+        self._jobs.append(([row for row, _ in pending], job))
+
+    def results(self) -> list[tuple[BatchRow, list[PayoutRecord]]]:
+        """Every added row with the records it may repeat (raises what a lookup raised)."""
+        if self._pending:
+            self._submit()
+        found: list[tuple[BatchRow, list[PayoutRecord]]] = []
+        for rows, job in self._jobs:
+            found.extend(zip(rows, job.result(), strict=True))
+        return found
+
+
+def check_history(
+    batch: Batch,
+    history: HistoryStore,
+    found: Sequence[tuple[BatchRow, list[PayoutRecord]]] | None = None,
+) -> None:
+    """Warn of rows repeating a payout of the last 24 hours, and of a file imported before.
+
+    ``found``: each row with a payout and its candidates, already looked up (else looked up
+    here)."""
     for entry in history.batches_for_file(batch.file_sha256):
         when = datetime.fromtimestamp(entry.created_at / 1000).strftime("%Y-%m-%d %H:%M")
         same = entry.batch_id == batch.batch_id
@@ -307,11 +400,18 @@ def check_history(batch: Batch, history: HistoryStore) -> None:
             f"{batch.batch_id}); sending it again sends only rows never sent."
         )
     own = {record.request_id for record in earlier}
-    checked = [row for row in batch.rows if row.payout is not None]
-    found = find_recent_duplicates_many(
-        history, [recorded_attempt(row.payout) for row in checked if row.payout is not None]
-    )
-    for row, records in zip(checked, found, strict=True):
+    if found is None:
+        checked = [row for row in batch.rows if row.payout is not None]
+        found = list(
+            zip(
+                checked,
+                find_payout_duplicates_many(
+                    history, [row.payout for row in checked if row.payout is not None]
+                ),
+                strict=True,
+            )
+        )
+    for row, records in found:
         repeats = [
             record
             for record in records

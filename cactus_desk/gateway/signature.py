@@ -73,10 +73,15 @@ def _clean_value(value: Any, *, exempt: bool) -> bool:
     if type(value) is str:
         return exempt or SEPARATOR not in value
     if isinstance(value, Mapping):
-        return all(
-            SEPARATOR not in str(key) and _clean_value(item, exempt=False)
-            for key, item in value.items()
-        )
+        for key, item in value.items():
+            if SEPARATOR in str(key):
+                return False
+            if type(item) is str:  # additional fields: text, without a call each
+                if SEPARATOR in item:
+                    return False
+            elif not _clean_value(item, exempt=False):
+                return False
+        return True
     if isinstance(value, list | tuple):
         return all(_clean_value(item, exempt=exempt) for item in value)
     return exempt or SEPARATOR not in str(value)

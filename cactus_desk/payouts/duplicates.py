@@ -12,14 +12,18 @@ is kept.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
 from cactus_desk.history.types import DuplicateProbe, NewAttempt, PayoutRecord, now_ms
 from cactus_desk.payouts.draft import mask_card
 from cactus_desk.payouts.states import State
+
+if TYPE_CHECKING:
+    from cactus_desk.payouts.payout import Payout
 
 WINDOW_MS = 24 * 3600 * 1000
 # Field checks (catalog "check" names) whose values say who receives the money.
@@ -111,24 +115,76 @@ def find_recent_duplicates_many(
     """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
     moment = now_ms() if now is None else now
     probes = [
-        DuplicateProbe(
-            environment=attempt.environment,
-            site_login=attempt.site_login,
-            method=attempt.method,
-            currency=attempt.currency,
-            amount_minor=attempt.amount_minor,
-            since=moment - WINDOW_MS,
-            exclude_states=_NO_MONEY_MOVED,
+        _probe(
+            attempt.environment,
+            attempt.site_login,
+            attempt.method,
+            attempt.currency,
+            attempt.amount_minor,
+            moment,
         )
         for attempt in attempts
     ]
+    return _recent_duplicates_many(
+        store,
+        probes,
+        lambda index: recipient_key(attempts[index].method, attempts[index].request_fields),
+    )
+
+
+def find_payout_duplicates_many(
+    store: HistoryReader, payouts: Sequence[Payout], now: int | None = None
+) -> list[list[PayoutRecord]]:
+    """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
+    what the history would keep of each: the recipient key masks a full card number itself,
+    and it is worked out only for payouts the lookup found candidates for."""
+    moment = now_ms() if now is None else now
+    probes = [
+        _probe(
+            payout.target.environment,
+            payout.site_login,
+            payout.method,
+            payout.currency,
+            payout.amount_minor,
+            moment,
+        )
+        for payout in payouts
+    ]
+    return _recent_duplicates_many(
+        store,
+        probes,
+        lambda index: recipient_key(payouts[index].method, payouts[index].fields),
+    )
+
+
+def _probe(
+    environment: str, site_login: str, method: str, currency: str, amount_minor: int, now: int
+) -> DuplicateProbe:
+    return DuplicateProbe(
+        environment=environment,
+        site_login=site_login,
+        method=method,
+        currency=currency,
+        amount_minor=amount_minor,
+        since=now - WINDOW_MS,
+        exclude_states=_NO_MONEY_MOVED,
+    )
+
+
+def _recent_duplicates_many(
+    store: HistoryReader,
+    probes: Sequence[DuplicateProbe],
+    wanted_key: Callable[[int], tuple[tuple[str, str], ...]],
+) -> list[list[PayoutRecord]]:
+    """Each probe's candidates whose recipient has the key ``wanted_key(index)`` gives (asked
+    only for probes with candidates)."""
     found = store.recent_similar_many(probes)
     matches: list[list[PayoutRecord]] = []
-    for attempt, candidates in zip(attempts, found, strict=True):
-        if not candidates:  # most attempts: no recipient to compare
+    for index, candidates in enumerate(found):
+        if not candidates:  # most payouts: no recipient to compare
             matches.append([])
             continue
-        wanted = recipient_key(attempt.method, attempt.request_fields)
+        wanted = wanted_key(index)
         matches.append(
             [
                 record

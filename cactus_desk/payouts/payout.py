@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from cactus_desk.gateway.models import PayoutRequest
-from cactus_desk.payouts.draft import DraftErrors, PayoutDraft, check_draft, redacted_fields
+from cactus_desk.payouts.draft import (
+    DraftErrors,
+    DraftValues,
+    PayoutDraft,
+    check_draft,
+    redacted_fields,
+)
 
 if TYPE_CHECKING:
     from cactus_desk.profiles import Profile
@@ -122,7 +128,7 @@ class Payout:
 
 
 def build_payout(
-    draft: PayoutDraft,
+    draft: DraftValues,
     target: PayoutTarget,
     *,
     extensions: Iterable[str] | None = None,
