@@ -12,9 +12,9 @@ is kept.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
@@ -109,26 +109,30 @@ def find_recent_duplicates(
     return matches
 
 
+class _Subject(NamedTuple):
+    """What a duplicate lookup needs of a payout, recorded or not."""
+
+    environment: str
+    site_login: str
+    method: str
+    currency: str
+    amount_minor: int
+    fields: Mapping[str, object]
+
+
 def find_recent_duplicates_many(
     store: HistoryReader, attempts: Sequence[NewAttempt], now: int | None = None
 ) -> list[list[PayoutRecord]]:
     """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
-    moment = now_ms() if now is None else now
-    probes = [
-        _probe(
-            attempt.environment,
-            attempt.site_login,
-            attempt.method,
-            attempt.currency,
-            attempt.amount_minor,
-            moment,
-        )
-        for attempt in attempts
-    ]
     return _recent_duplicates_many(
         store,
-        probes,
-        lambda index: recipient_key(attempts[index].method, attempts[index].request_fields),
+        [
+            _Subject(
+                a.environment, a.site_login, a.method, a.currency, a.amount_minor, a.request_fields
+            )
+            for a in attempts
+        ],
+        now,
     )
 
 
@@ -138,53 +142,43 @@ def find_payout_duplicates_many(
     """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
     what the history would keep of each: the recipient key masks a full card number itself,
     and it is worked out only for payouts the lookup found candidates for."""
-    moment = now_ms() if now is None else now
-    probes = [
-        _probe(
-            payout.target.environment,
-            payout.site_login,
-            payout.method,
-            payout.currency,
-            payout.amount_minor,
-            moment,
-        )
-        for payout in payouts
-    ]
     return _recent_duplicates_many(
         store,
-        probes,
-        lambda index: recipient_key(payouts[index].method, payouts[index].fields),
-    )
-
-
-def _probe(
-    environment: str, site_login: str, method: str, currency: str, amount_minor: int, now: int
-) -> DuplicateProbe:
-    return DuplicateProbe(
-        environment=environment,
-        site_login=site_login,
-        method=method,
-        currency=currency,
-        amount_minor=amount_minor,
-        since=now - WINDOW_MS,
-        exclude_states=_NO_MONEY_MOVED,
+        [
+            _Subject(
+                p.target.environment, p.site_login, p.method, p.currency, p.amount_minor, p.fields
+            )
+            for p in payouts
+        ],
+        now,
     )
 
 
 def _recent_duplicates_many(
-    store: HistoryReader,
-    probes: Sequence[DuplicateProbe],
-    wanted_key: Callable[[int], tuple[tuple[str, str], ...]],
+    store: HistoryReader, subjects: Sequence[_Subject], now: int | None
 ) -> list[list[PayoutRecord]]:
-    """Each probe's candidates whose recipient has the key ``wanted_key(index)`` gives (asked
-    only for probes with candidates)."""
+    """Each subject's recent payouts to the same recipient (its recipient key is worked out
+    only when the lookup found candidates for it)."""
+    since = (now_ms() if now is None else now) - WINDOW_MS
+    probes = [
+        DuplicateProbe(
+            environment=subject.environment,
+            site_login=subject.site_login,
+            method=subject.method,
+            currency=subject.currency,
+            amount_minor=subject.amount_minor,
+            since=since,
+            exclude_states=_NO_MONEY_MOVED,
+        )
+        for subject in subjects
+    ]
     found = store.recent_similar_many(probes)
     matches: list[list[PayoutRecord]] = []
     for index, candidates in enumerate(found):
         if not candidates:  # most payouts: no recipient to compare
             matches.append([])
             continue
-        wanted = wanted_key(index)
+        wanted = recipient_key(subjects[index].method, subjects[index].fields)
         matches.append(
             [
                 record
