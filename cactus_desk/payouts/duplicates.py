@@ -12,9 +12,9 @@ is kept.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
@@ -109,30 +109,27 @@ def find_recent_duplicates(
     return matches
 
 
-class _Subject(NamedTuple):
-    """What a duplicate lookup needs of a payout, recorded or not."""
-
-    environment: str
-    site_login: str
-    method: str
-    currency: str
-    amount_minor: int
-    fields: Mapping[str, object]
-
-
 def find_recent_duplicates_many(
     store: HistoryReader, attempts: Sequence[NewAttempt], now: int | None = None
 ) -> list[list[PayoutRecord]]:
     """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
-    return _recent_duplicates_many(
-        store,
+    since = _window_start(now)
+    found = store.recent_similar_many(
         [
-            _Subject(
-                a.environment, a.site_login, a.method, a.currency, a.amount_minor, a.request_fields
+            DuplicateProbe(
+                a.environment,
+                a.site_login,
+                a.method,
+                a.currency,
+                a.amount_minor,
+                since,
+                _NO_MONEY_MOVED,
             )
             for a in attempts
-        ],
-        now,
+        ]
+    )
+    return _same_recipient(
+        found, lambda index: recipient_key(attempts[index].method, attempts[index].request_fields)
     )
 
 
@@ -142,49 +139,48 @@ def find_payout_duplicates_many(
     """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
     what the history would keep of each: the recipient key masks a full card number itself,
     and it is worked out only for payouts the lookup found candidates for."""
-    return _recent_duplicates_many(
-        store,
+    since = _window_start(now)
+    found = store.recent_similar_many(
         [
-            _Subject(
-                p.target.environment, p.site_login, p.method, p.currency, p.amount_minor, p.fields
+            DuplicateProbe(
+                p.target.environment,
+                p.site_login,
+                p.method,
+                p.currency,
+                p.amount_minor,
+                since,
+                _NO_MONEY_MOVED,
             )
             for p in payouts
-        ],
-        now,
+        ]
+    )
+    return _same_recipient(
+        found, lambda index: recipient_key(payouts[index].method, payouts[index].fields)
     )
 
 
-def _recent_duplicates_many(
-    store: HistoryReader, subjects: Sequence[_Subject], now: int | None
+def _window_start(now: int | None) -> int:
+    """The start of the duplicate window ending at ``now`` (default: the current time)."""
+    return (now_ms() if now is None else now) - WINDOW_MS
+
+
+def _same_recipient(
+    found: Sequence[list[PayoutRecord]], wanted: Callable[[int], tuple[tuple[str, str], ...]]
 ) -> list[list[PayoutRecord]]:
-    """Each subject's recent payouts to the same recipient (its recipient key is worked out
-    only when the lookup found candidates for it)."""
-    since = (now_ms() if now is None else now) - WINDOW_MS
-    probes = [
-        DuplicateProbe(
-            environment=subject.environment,
-            site_login=subject.site_login,
-            method=subject.method,
-            currency=subject.currency,
-            amount_minor=subject.amount_minor,
-            since=since,
-            exclude_states=_NO_MONEY_MOVED,
-        )
-        for subject in subjects
-    ]
-    found = store.recent_similar_many(probes)
+    """Of each subject's candidates, those paying the same recipient; ``wanted(i)`` is subject
+    ``i``'s recipient key, worked out only when the lookup found candidates for it."""
     matches: list[list[PayoutRecord]] = []
     for index, candidates in enumerate(found):
         if not candidates:  # most payouts: no recipient to compare
             matches.append([])
             continue
-        wanted = recipient_key(subjects[index].method, subjects[index].fields)
+        key = wanted(index)
         matches.append(
             [
                 record
                 for record in candidates
                 if recipient_key(record.method, record.request.get("additional_fields") or {})
-                == wanted
+                == key
             ]
         )
     return matches

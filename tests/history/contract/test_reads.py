@@ -138,7 +138,7 @@ def test_recent_similar_payouts_for_the_duplicate_guard(store: HistoryStore) -> 
         since=0,
     )
     assert [record.id for record in store.recent_similar(probe)] == [in_doubt, first]
-    later = DuplicateProbe(**{**vars(probe), "since": store.get(in_doubt).created_at})
+    later = probe._replace(since=store.get(in_doubt).created_at)
     assert [record.id for record in store.recent_similar(later)] == [in_doubt]
 
 
@@ -187,10 +187,10 @@ def test_recent_similar_many_answers_each_probe_as_recent_similar_does(
     )
     probes = [
         probe,
-        DuplicateProbe(**{**vars(probe), "amount_minor": 1}),
-        DuplicateProbe(**{**vars(probe), "site_login": "bob"}),
-        DuplicateProbe(**{**vars(probe), "since": store.get(in_doubt).created_at}),
-        DuplicateProbe(**{**vars(probe), "environment": "live"}),
+        probe._replace(amount_minor=1),
+        probe._replace(site_login="bob"),
+        probe._replace(since=store.get(in_doubt).created_at),
+        probe._replace(environment="live"),
         probe,  # the same probe twice gets the same answer twice
     ]
     found = store.recent_similar_many(probes)
