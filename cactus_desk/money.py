@@ -80,6 +80,11 @@ def currencies() -> dict[str, Currency]:
     return dict(_load())
 
 
+def find_currency(code: str) -> Currency | None:
+    """The currency with this code, or None: ``currencies().get(code)`` without the copy."""
+    return _load().get(code)
+
+
 def currency(code: str) -> Currency:
     """Return the currency with this code; raise ``UnknownCurrencyError`` if there is none."""
     try:

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,8 +123,20 @@ def read_spreadsheet(data: bytes, name: str = "file") -> Table:
         raise BatchFileError(
             f"{name}: not a readable spreadsheet ({type(exc).__name__})."
         ) from None
-    lines = [tuple(map(cell_text, row)) for row in cells]
-    return _table(lines, file_sha256(data), name)
+    return _table(_text_lines(cells), file_sha256(data), name)
+
+
+def _text_lines(cells: Sequence[Sequence[object]]) -> list[tuple[str, ...]]:
+    """Every row's cells as text (``cell_text``)."""
+    strip = str.strip
+    lines = []
+    for row in cells:
+        try:
+            # Most rows (a template's) are text throughout: stripped without a call per cell.
+            lines.append(tuple(map(strip, row)))  # type: ignore[arg-type]  # TypeError below
+        except TypeError:  # a number, date, boolean or empty cell
+            lines.append(tuple(map(cell_text, row)))
+    return lines
 
 
 def cell_text(value: object) -> str:

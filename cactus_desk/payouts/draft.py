@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
 from cactus_desk.gateway.signature import SEPARATOR, SEPARATOR_MESSAGE
-from cactus_desk.money import AmountError, currencies, parse_amount, with_decimals
+from cactus_desk.money import AmountError, find_currency, parse_amount, with_decimals
 
 DraftErrors = dict[str, str]
 """Messages keyed by ``site_login``, ``amount``, ``request_id``, ``currency``, ``method``
@@ -127,8 +127,7 @@ def check_draft(
         if problem:
             errors[key] = problem
 
-    known = currencies()
-    cur = known.get(draft.currency)
+    cur = find_currency(draft.currency)
     if cur is not None:
         cur = with_decimals(cur, decimals)
     if cur is None:
