@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cactus_desk.batch.reading import BatchFileError, read_table
+from cactus_desk.batch.reading import BatchFileError, _text_lines, cell_text, read_table
 from tests.batch.files import ACCOUNT, write_csv, write_xlsx
 
 HEADERS = ["site_login", "amount", "currency", "method", "account_number", "account_holder"]
@@ -71,6 +74,26 @@ def test_a_long_number_the_spreadsheet_stored_as_a_number_reads_as_scientific(
     )
     [row] = read_table(path).rows
     assert row[4] == "4.242424E+15"  # flagged by validation, never guessed back
+
+
+CELLS = st.one_of(
+    st.text(),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+    st.timedeltas(max_value=dt.timedelta(days=10_000)),
+)
+
+
+@given(st.lists(st.lists(st.text(), max_size=8) | st.lists(CELLS, max_size=8), max_size=6))
+def test_rows_of_text_read_in_one_pass_read_as_each_cell_does(rows: list[list[object]]) -> None:
+    """The one-pass strip of a text row gives what ``cell_text`` gives cell by cell, and a
+    row with any other cell (at any place) falls back to it."""
+    assert _text_lines(rows) == [tuple(map(cell_text, row)) for row in rows]
 
 
 def test_the_file_sha256_identifies_the_bytes(tmp_path: Path) -> None:
