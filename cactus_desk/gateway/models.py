@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from cactus_desk.gateway.signature import SIGNATURE_KEY, check_separators, sign, verify
+from cactus_desk.gateway.signature import SEPARATOR, SIGNATURE_KEY, check_separators, sign, verify
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
@@ -68,7 +68,22 @@ class PayoutRequest(BaseModel):
 
     @model_validator(mode="after")
     def _no_separators(self) -> PayoutRequest:
-        check_separators(self.unsigned_payload())
+        # Every value here is text or an int: one test over all the text finds a ";" as the
+        # walk would (and a batch builds thousands of these); the walk names the field.
+        fields = self.additional_fields
+        text = "".join(
+            (
+                self.merchant_id,
+                self.site_login,
+                self.request_id,
+                self.currency,
+                self.method,
+                *fields.keys(),
+                *fields.values(),
+            )
+        )
+        if SEPARATOR in text:
+            check_separators(self.unsigned_payload())
         return self
 
     def unsigned_payload(self) -> dict[str, Any]:

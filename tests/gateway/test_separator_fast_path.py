@@ -1,4 +1,4 @@
-"""``check_separators``'s quick scan agrees with the field-naming walk on every payload."""
+"""``check_separators``'s quick scan, and the payout model's, agree with the field-naming walk."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from cactus_desk.gateway.models import PayoutRequest
 from cactus_desk.gateway.signature import SIGNATURE_KEY, SeparatorError, check_separators
 
 
@@ -59,3 +61,32 @@ def test_a_signature_is_exempt_but_a_separator_elsewhere_is_named() -> None:
         assert exc.field == "additional_fields.card_holder"
     else:
         raise AssertionError("a separator in a field was not refused")
+
+
+_word = st.sampled_from(["a", "ab"]) | st.text(alphabet="ab;", min_size=1, max_size=3)
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "merchant_id": _word,
+            "site_login": _word,
+            "request_id": _word,
+            "currency": _word,
+            "method": _word,
+            "additional_fields": st.dictionaries(_word, st.text(alphabet="ab;", max_size=3)),
+        }
+    )
+)
+def test_the_payout_model_refuses_exactly_the_bodies_the_walk_refuses(
+    texts: dict[str, Any],
+) -> None:
+    """The model's one test over all its text refuses exactly what the walk refuses."""
+    body = {**texts, "site_id": 7, "amount": 100}
+    try:
+        PayoutRequest.model_validate(body)
+    except ValidationError as exc:
+        assert _walk(body) is not None
+        assert "';'" in str(exc)
+    else:
+        assert _walk(body) is None
