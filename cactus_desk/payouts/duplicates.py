@@ -12,7 +12,7 @@ is kept.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -113,20 +113,10 @@ def find_recent_duplicates_many(
     store: HistoryReader, attempts: Sequence[NewAttempt], now: int | None = None
 ) -> list[list[PayoutRecord]]:
     """``find_recent_duplicates`` for many attempts in one lookup (``recent_similar_many``)."""
-    since = _window_start(now)
-    found = store.recent_similar_many(
-        [
-            DuplicateProbe(
-                a.environment,
-                a.site_login,
-                a.method,
-                a.currency,
-                a.amount_minor,
-                since,
-                _NO_MONEY_MOVED,
-            )
-            for a in attempts
-        ]
+    found = _similar_many(
+        store,
+        ((a.environment, a.site_login, a.method, a.currency, a.amount_minor) for a in attempts),
+        now,
     )
     return _same_recipient(
         found, lambda index: recipient_key(attempts[index].method, attempts[index].request_fields)
@@ -139,29 +129,28 @@ def find_payout_duplicates_many(
     """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
     what the history would keep of each: the recipient key masks a full card number itself,
     and it is worked out only for payouts the lookup found candidates for."""
-    since = _window_start(now)
-    found = store.recent_similar_many(
-        [
-            DuplicateProbe(
-                p.target.environment,
-                p.site_login,
-                p.method,
-                p.currency,
-                p.amount_minor,
-                since,
-                _NO_MONEY_MOVED,
-            )
+    found = _similar_many(
+        store,
+        (
+            (p.target.environment, p.site_login, p.method, p.currency, p.amount_minor)
             for p in payouts
-        ]
+        ),
+        now,
     )
     return _same_recipient(
         found, lambda index: recipient_key(payouts[index].method, payouts[index].fields)
     )
 
 
-def _window_start(now: int | None) -> int:
-    """The start of the duplicate window ending at ``now`` (default: the current time)."""
-    return (now_ms() if now is None else now) - WINDOW_MS
+def _similar_many(
+    store: HistoryReader, subjects: Iterable[tuple[str, str, str, str, int]], now: int | None
+) -> list[list[PayoutRecord]]:
+    """``recent_similar_many`` for (environment, login, method, currency, amount) subjects,
+    over the 24 hours before ``now`` (default: the current time)."""
+    since = (now_ms() if now is None else now) - WINDOW_MS
+    return store.recent_similar_many(
+        [DuplicateProbe(*subject, since, _NO_MONEY_MOVED) for subject in subjects]
+    )
 
 
 def _same_recipient(
