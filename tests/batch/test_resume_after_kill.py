@@ -28,6 +28,7 @@ from tests.memory_keyring import MemoryKeyring
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 120
 KILL_AFTER = 50
+CONCURRENCY = 4
 
 
 class HoldAfter:
@@ -89,7 +90,7 @@ def test_a_killed_batch_resumes_sending_only_rows_never_sent(
     env = child_env(tmp_path, f"{profile.id}:salt", gateway.salt)
     path = write_csv(tmp_path / "batch.csv", CARD_HEADERS, card_rows(ROWS))
     command = [sys.executable, "-m", "cactus_desk", "batch", "send", str(path)]
-    command += ["--profile", "Shop", "--yes", "--concurrency", "4"]
+    command += ["--profile", "Shop", "--yes", "--concurrency", str(CONCURRENCY)]
 
     hold = HoldAfter(KILL_AFTER)
     gateway.on_accept = hold
@@ -97,7 +98,10 @@ def test_a_killed_batch_resumes_sending_only_rows_never_sent(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        wait_for(lambda: hold.held >= 1 or child.poll() is not None, 120, "a held answer")
+        # Killed once every sender waits for a held answer: each request has fully arrived,
+        # so the sandbox's count holds only requests whose request_id it read (a kill while
+        # a body is on its way leaves a request counted without one).
+        wait_for(lambda: hold.held >= CONCURRENCY or child.poll() is not None, 120, "held answers")
         assert child.poll() is None, child.communicate()
         child.send_signal(signal.SIGKILL)
         child.wait(30)
