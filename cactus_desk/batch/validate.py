@@ -27,7 +27,12 @@ from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import BatchEntry, PayoutRecord, now_ms
 from cactus_desk.money import format_major
-from cactus_desk.payouts.duplicates import find_payout_duplicates_many, recipient_key
+from cactus_desk.payouts.duplicates import (
+    RecentAmounts,
+    find_payout_duplicates_many,
+    recent_amounts,
+    recipient_key,
+)
 from cactus_desk.payouts.payout import Payout, PayoutInvalidError, PayoutTarget, build_payout
 from cactus_desk.profiles import Profile
 
@@ -162,7 +167,7 @@ def validate_batch(
         if history is None:
             check_rows(result)
         else:
-            with _HistoryLookup(history) as lookup:
+            with _HistoryLookup(history, PayoutTarget.of(profile).environment) as lookup:
                 check_rows(result, lookup.add)
                 check_history(result, history, lookup.results())
     if balances is not None:
@@ -333,10 +338,16 @@ class _HistoryLookup:
     """The history's duplicate lookups of checked rows, made on a thread of their own while
     later rows are checked: a chunk of rows at a time, the database's part of the work done
     without the GIL. Both stores hand each call a connection of its own; the rows' own checks
-    never wait for this thread, and ``results`` waits for all of it."""
+    never wait for this thread, and ``results`` waits for all of it.
 
-    def __init__(self, history: HistoryStore) -> None:
+    The thread first reads the amounts the day's payouts of ``environment`` were for: a row
+    with another amount repeats nothing, so only the others are looked up one by one."""
+
+    def __init__(self, history: HistoryStore, environment: str) -> None:
         self._history = history
+        self._environment = environment
+        self._window: RecentAmounts | None = None
+        self._window_read = False
         self._chunk = LOOKUP_CHUNK
         self._now = now_ms()  # one 24-hour window for the whole batch
         self._pending: list[tuple[BatchRow, Payout]] = []
@@ -358,13 +369,14 @@ class _HistoryLookup:
 
     def _submit(self) -> None:
         pending, self._pending = self._pending, []
-        job = self._thread.submit(
-            find_payout_duplicates_many,
-            self._history,
-            [payout for _, payout in pending],
-            self._now,
-        )
+        job = self._thread.submit(self._find, [payout for _, payout in pending])
         self._jobs.append(([row for row, _ in pending], job))
+
+    def _find(self, payouts: list[Payout]) -> list[list[PayoutRecord]]:
+        if not self._window_read:  # the first job; the jobs run one after another
+            self._window = recent_amounts(self._history, self._environment, self._now)
+            self._window_read = True
+        return find_payout_duplicates_many(self._history, payouts, self._now, window=self._window)
 
     def results(self) -> list[tuple[BatchRow, list[PayoutRecord]]]:
         """Every added row with the records it may repeat (raises what a lookup raised)."""

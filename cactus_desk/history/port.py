@@ -200,6 +200,14 @@ class HistoryReader(Protocol):
         ``probes[i]`` at index ``i``, each newest first (a batch's duplicate check)."""
         ...
 
+    def recent_amounts(
+        self, environment: str, since: int, exclude_states: frozenset[State], limit: int
+    ) -> frozenset[int] | None:
+        """The amounts of ``environment``'s payouts created at or after ``since`` whose state
+        is not one of ``exclude_states``; None when there are more than ``limit`` different
+        ones. A batch's duplicate check probes only rows whose amount is among them."""
+        ...
+
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, latest name)`` of every profile in the history."""
         ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.history.port import HistoryReader
@@ -41,6 +41,8 @@ IDENTIFYING_CHECKS = frozenset(
 )
 _COMPACT_CHECKS = frozenset({"card_number", "phone", "account_number"})
 _NO_MONEY_MOVED = frozenset({State.REJECTED, State.NOT_SENT})
+# Past this many different amounts in a day, a batch's rows are all looked up.
+AMOUNT_FILTER_LIMIT = 100_000
 
 
 def identifying_fields(method: str) -> dict[str, str]:
@@ -123,12 +125,49 @@ def find_recent_duplicates_many(
     )
 
 
+class RecentAmounts(NamedTuple):
+    """The amounts of one environment's payouts of a window that may have moved money."""
+
+    environment: str
+    amounts: frozenset[int]
+
+
+def recent_amounts(
+    store: HistoryReader, environment: str, now: int | None = None
+) -> RecentAmounts | None:
+    """The amounts ``environment``'s payouts of the 24 hours before ``now`` could be repeated
+    in; None when there are too many different ones for a filter to pay its way."""
+    since = (now_ms() if now is None else now) - WINDOW_MS
+    found = store.recent_amounts(environment, since, _NO_MONEY_MOVED, AMOUNT_FILTER_LIMIT)
+    return None if found is None else RecentAmounts(environment, found)
+
+
 def find_payout_duplicates_many(
-    store: HistoryReader, payouts: Sequence[Payout], now: int | None = None
+    store: HistoryReader,
+    payouts: Sequence[Payout],
+    now: int | None = None,
+    *,
+    window: RecentAmounts | None = None,
 ) -> list[list[PayoutRecord]]:
     """``find_recent_duplicates_many`` for payouts not recorded yet, without first deriving
     what the history would keep of each: the recipient key masks a full card number itself,
-    and it is worked out only for payouts the lookup found candidates for."""
+    and it is worked out only for payouts the lookup found candidates for.
+
+    ``window``: ``recent_amounts`` for the same ``now``, when known. A payout of its
+    environment whose amount is not among them repeats nothing and is not looked up."""
+    if window is not None:
+        probed = [
+            index
+            for index, payout in enumerate(payouts)
+            if payout.amount_minor in window.amounts
+            or payout.target.environment != window.environment
+        ]
+        if len(probed) < len(payouts):
+            found: list[list[PayoutRecord]] = [[] for _ in payouts]
+            some = find_payout_duplicates_many(store, [payouts[i] for i in probed], now)
+            for index, records in zip(probed, some, strict=True):
+                found[index] = records
+            return found
     found = _similar_many(
         store,
         (

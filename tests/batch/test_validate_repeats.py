@@ -13,6 +13,7 @@ from cactus_desk.batch import validate as batch_validate
 from cactus_desk.history import open_history
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.types import DuplicateProbe, PayoutRecord
+from cactus_desk.payouts import duplicates
 from cactus_desk.payouts.duplicates import (
     find_payout_duplicates_many,
     find_recent_duplicates_many,
@@ -87,6 +88,46 @@ def test_payouts_find_the_same_history_duplicates_as_their_recorded_attempts(
     assert [len(found) for found in by_payout] == [1, 0, 0, 1, 0, 1, 0]
 
 
+def test_with_the_days_amounts_only_payouts_of_those_amounts_are_looked_up(
+    data_home: Path,
+) -> None:
+    asked = [
+        _payout("user1", 1000, CARD),  # repeats the first record
+        _payout("user1", 1001, CARD),  # an amount nobody was paid today
+        _payout("user2", 2500, OTHER_CARD),  # repeats the second record
+        _payout("user9", 2500, CARD),  # an amount of the day, another login
+        _payout("user3", 700, CARD),
+    ]
+    with open_history(data_home) as store:
+        record_attempt(store, _payout("user1", 1000, CARD))
+        record_attempt(store, _payout("user2", 2500, OTHER_CARD))
+        window = duplicates.recent_amounts(store, "sandbox")
+        watched = _Watched(store)
+        filtered = find_payout_duplicates_many(watched, asked, window=window)  # type: ignore[arg-type]
+        unfiltered = find_payout_duplicates_many(store, asked)
+        live = duplicates.RecentAmounts("live", frozenset())
+        other_environment = find_payout_duplicates_many(watched, asked, window=live)  # type: ignore[arg-type]
+    assert window == duplicates.RecentAmounts("sandbox", frozenset({1000, 2500}))
+    assert [[r.request_id for r in found] for found in filtered] == [
+        [r.request_id for r in found] for found in unfiltered
+    ]
+    assert [len(found) for found in filtered] == [1, 0, 1, 0, 0]
+    # Two lookups: three payouts with the day's amounts, then all five (another environment).
+    assert [count for _, count in watched.calls] == [3, 5]
+    assert [len(found) for found in other_environment] == [1, 0, 1, 0, 0]
+
+
+def test_a_day_of_too_many_amounts_gives_no_filter(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(duplicates, "AMOUNT_FILTER_LIMIT", 1)
+    with open_history(data_home) as store:
+        record_attempt(store, _payout("user1", 1000, CARD))
+        assert duplicates.recent_amounts(store, "sandbox") is not None
+        record_attempt(store, _payout("user2", 2500, CARD))
+        assert duplicates.recent_amounts(store, "sandbox") is None
+
+
 class _Watched:
     """A history whose duplicate lookups say which thread made them and for how many rows."""
 
@@ -111,6 +152,7 @@ def test_history_repeats_are_looked_up_in_chunks_on_another_thread_and_land_on_t
     monkeypatch.setattr(batch_validate, "LOOKUP_CHUNK", 3)
     rows = card_rows(8)
     rows[3][4] = "not a card"  # a row without a payout: never looked up
+    rows[5][1] = "10.50"  # an amount nobody was paid today: never looked up either
     path = write_csv(tmp_path / "h.csv", CARD_HEADERS, rows)
     with open_history(data_home) as store:
         for index in (0, 4, 7):  # in the first, second and last chunk
@@ -128,7 +170,7 @@ def test_history_repeats_are_looked_up_in_chunks_on_another_thread_and_land_on_t
         True,
     ]
     assert "Repeats a payout of the last 24 hours" in batch.rows[4].warnings[0]
-    assert [count for _, count in watched.calls] == [3, 3, 1]
+    assert [count for _, count in watched.calls] == [3, 2, 1]
     assert all(name != threading.current_thread().name for name, _ in watched.calls)
 
 

@@ -699,6 +699,19 @@ class PostgresHistoryStore:
                     found[index].append(record)
         return found
 
+    def recent_amounts(
+        self, environment: str, since: int, exclude_states: frozenset[State], limit: int
+    ) -> frozenset[int] | None:
+        """The different amounts of the window's payouts (``HistoryReader.recent_amounts``):
+        a walk of the window in ``payouts_by_created``."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT amount_minor FROM payouts WHERE created_at >= %s "
+                "AND environment = %s AND NOT (state = ANY(%s)) LIMIT %s",
+                (since, environment, sorted(str(state) for state in exclude_states), limit + 1),
+            ).fetchall()
+        return None if len(rows) > limit else frozenset(int(row["amount_minor"]) for row in rows)
+
     def distinct_profiles(self) -> list[tuple[str, str]]:
         """``(profile_id, name)`` of every profile in the history, with its latest name."""
         with self._snapshot() as conn:

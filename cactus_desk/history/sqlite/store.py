@@ -135,7 +135,7 @@ _ROW_COLUMNS = (
 )
 
 
-def _payout_record(row: sqlite3.Row) -> PayoutRecord:
+def _payout_record(row: Mapping[str, Any]) -> PayoutRecord:
     values = dict(row)
     values.pop("recipient", None)  # the searchable recipient, computed from the request
     values["state"] = State(values["state"])
@@ -1686,32 +1686,61 @@ class SqliteHistoryStore:
 
     def recent_similar_many(self, probes: Sequence[DuplicateProbe]) -> list[list[PayoutRecord]]:
         """``recent_similar`` for every probe in one statement per (environment, window,
-        excluded states): the probes are the outer loop, each a seek in ``payouts_by_amount``."""
+        excluded states): the probes are the outer loop, each a seek in ``payouts_by_amount``.
+
+        The matches come back as one row holding a JSON array: the module gives up and takes
+        back the GIL at every row it steps to, and on a thread racing a busy one (a batch's
+        checks) each take waits out the switch interval, so a hundred matches took half a
+        second to fetch as rows."""
         found: list[list[PayoutRecord]] = [[] for _ in probes]
         for (environment, since, excluded), keys in probe_groups(probes).items():
             probe_json = json.dumps([list(key) for key in keys])
             with self._connection() as conn:
-                rows = conn.execute(
+                names = [
+                    column[0]
+                    for column in conn.execute("SELECT * FROM payouts LIMIT 0").description
+                ]
+                (matches,) = conn.execute(
                     "WITH probe (amount_minor, currency, site_login, method) AS ("
                     "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                     "json_extract(value, '$[2]'), json_extract(value, '$[3]') "
                     "FROM json_each(?)) "
-                    "SELECT * FROM payouts WHERE id IN (SELECT payouts.id FROM probe "
+                    f"SELECT json_group_array(json_array({', '.join(names)})) FROM payouts "
+                    "WHERE id IN (SELECT payouts.id FROM probe "
                     "CROSS JOIN payouts ON payouts.amount_minor = probe.amount_minor "
                     # Unary plus: a seek by amount per probe, never a walk of a day's rows.
                     "AND +payouts.currency = probe.currency "
                     "AND payouts.site_login = probe.site_login AND payouts.method = probe.method "
                     "WHERE payouts.environment = ? AND +payouts.created_at >= ? "
-                    f"AND payouts.state NOT IN ({', '.join('?' * len(excluded))})) "
-                    "ORDER BY created_at DESC, id DESC",
+                    f"AND payouts.state NOT IN ({', '.join('?' * len(excluded))}))",
                     (probe_json, environment, since, *excluded),
-                ).fetchall()
-            for row in rows:
-                record = _payout_record(row)
+                ).fetchone()
+            records = [
+                _payout_record(dict(zip(names, row, strict=True))) for row in json.loads(matches)
+            ]
+            records.sort(key=lambda record: (record.created_at, record.id), reverse=True)
+            for record in records:
                 key = (record.amount_minor, record.currency, record.site_login, record.method)
                 for index in keys.get(key, ()):
                     found[index].append(record)
         return found
+
+    def recent_amounts(
+        self, environment: str, since: int, exclude_states: frozenset[State], limit: int
+    ) -> frozenset[int] | None:
+        """The different amounts of the window's payouts (``HistoryReader.recent_amounts``):
+        a walk of the window in ``payouts_by_created``, answered as one row."""
+        excluded = sorted(str(state) for state in exclude_states)
+        with self._connection() as conn:
+            (amounts,) = conn.execute(
+                "SELECT json_group_array(amount_minor) FROM (SELECT DISTINCT amount_minor "
+                "FROM payouts INDEXED BY payouts_by_created WHERE created_at >= ? "
+                f"AND environment = ? AND state NOT IN ({', '.join('?' * len(excluded))}) "
+                "LIMIT ?)",
+                (since, environment, *excluded, limit + 1),
+            ).fetchone()
+        found = json.loads(amounts)
+        return None if len(found) > limit else frozenset(found)
 
     def interrupted_attempts(self) -> list[InterruptedAttempt]:
         """Attempts still SUBMITTING (left by a crash when no other process is sending)."""

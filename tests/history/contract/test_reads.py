@@ -206,3 +206,24 @@ def test_recent_similar_many_answers_each_probe_as_recent_similar_does(
         [in_doubt, first],
     ]
     assert store.recent_similar_many([]) == []
+
+
+def test_recent_amounts_are_the_windows_amounts_that_may_have_moved_money(
+    store: HistoryStore,
+) -> None:
+    no_money = frozenset({State.REJECTED, State.NOT_SENT})
+    assert store.recent_amounts("sandbox", 0, no_money, 10) == frozenset()
+    first = accepted(store, "po-1", amount_minor=100)
+    unknown(store, "po-2")  # 150000: in doubt, so it may have moved money
+    accepted(store, "po-3", amount_minor=100)  # the same amount again
+    accepted(store, "po-4", amount_minor=700, environment="live")
+    refused = store.create_attempt(attempt(request_id="po-5", amount_minor=900))
+    store.record_not_sent(refused, "Not sent")
+    assert store.recent_amounts("sandbox", 0, no_money, 10) == frozenset({100, 150000})
+    assert store.recent_amounts("sandbox", 0, frozenset(), 10) == frozenset({100, 150000, 900})
+    assert store.recent_amounts("live", 0, no_money, 10) == frozenset({700})
+    after = store.get(first).created_at + 3_600_000  # created before the window opens
+    assert store.recent_amounts("sandbox", after, no_money, 10) == frozenset()
+    # More different amounts than the limit: no filter at all.
+    assert store.recent_amounts("sandbox", 0, no_money, 2) == frozenset({100, 150000})
+    assert store.recent_amounts("sandbox", 0, frozenset(), 2) is None
