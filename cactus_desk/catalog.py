@@ -334,7 +334,11 @@ class Catalog:
         errors: dict[str, str] = {}
         present: dict[str, str] = {}
         for field in self.fields_for(spec, currency):
-            text, problem = _as_text(field, values.get(field.wire))
+            value = values.get(field.wire)
+            if type(value) is str:  # most values: no call to make them text
+                text, problem = value, None
+            else:
+                text, problem = _as_text(field, value)
             if problem is None and SEPARATOR in text:
                 problem = SEPARATOR_MESSAGE  # it would forge other fields in the signature
             elif problem is None and text.strip():

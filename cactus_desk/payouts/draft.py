@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from cactus_desk.catalog import Catalog, UnknownMethodError, load_catalog
 from cactus_desk.checks import normalize
@@ -100,9 +99,9 @@ def validate_draft(
     return check_draft(draft, extensions=extensions, decimals=decimals).errors
 
 
-@dataclass(frozen=True)
-class CheckedDraft:
-    """What ``validate_draft`` found, with the values it worked out on the way."""
+class CheckedDraft(NamedTuple):
+    """What ``validate_draft`` found, with the values it worked out on the way (a named
+    tuple: a batch makes one per row)."""
 
     errors: DraftErrors
     amount_minor: int | None = None  # the amount, when it parsed
