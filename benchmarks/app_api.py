@@ -11,6 +11,8 @@ from __future__ import annotations
 from cactus_desk.history.clerk import local_zone
 from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.history.sqlite.backup import (
+    backup_dir,
+    daily_backup_due,
     daily_backup_if_due,
     list_backups,
     make_backup,
@@ -38,6 +40,8 @@ __all__ = [
     "MaintenanceThread",
     "NewAttempt",
     "SortKey",
+    "backup_dir",
+    "daily_backup_due",
     "daily_backup_if_due",
     "list_backups",
     "make_backup",

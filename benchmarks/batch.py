@@ -207,7 +207,7 @@ def ui_stall_figure(history_source: Path, folder: Path) -> Result:
     copy_history(history_source, data)
     # Small amounts: 10,000 rows stay within the window's sandbox balance (every row accepted).
     path = write_xlsx(folder / "payouts-ui.xlsx", card_rows(UI_ROWS, seed=7, top_minor=9_999))
-    window = build_main_window(["--data-dir", str(data), "--sandbox"])
+    window = build_main_window(["--data-dir", str(data), "--sandbox"], settle_heap=True)
     window.resize(1280, 800)
     window.show()
     app.processEvents()

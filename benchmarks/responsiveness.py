@@ -9,6 +9,12 @@ process (``benchmarks.callback_load``) for accepted payouts of the history, so t
 change watch keeps finding changes. A 5 ms precise timer on the GUI thread records how late
 each tick is; a stall is the lateness beyond its 5 ms.
 
+The copied history has no backup of the day, so the window and the receiver each start the
+daily backup (a copy, compressed and read back: about a minute at 1M payouts, on both cores).
+The load and the clock start once it is taken and none is being written: that once-a-day job
+is not the steady state measured here, and while it ran the receiver took only about 55
+callbacks a second, short of the 200 this figure is about. The wait is printed.
+
 ``ui_stall_max`` is the longest stall over all RUNS windows of WINDOW_S seconds (the true
 maximum); ``ui_stall_p99`` the 99th percentile of every tick's stall over the same time.
 """
@@ -37,6 +43,7 @@ TICK_MS = 5
 CALLBACKS_PER_S = 200
 SENDERS = 4
 CALLBACK_RECORDS = 2000
+BACKUP_WAIT_S = 900
 
 
 def _accepted_pairs(history: Path, folder: Path) -> Path:
@@ -55,6 +62,15 @@ def _accepted_pairs(history: Path, folder: Path) -> Path:
     path = folder / "callback-ids.json"
     path.write_text(json.dumps(pairs))
     return path
+
+
+def backups_settled(data: Path) -> bool:
+    """True once ``data``'s daily backup is taken and no backup is being written."""
+    from benchmarks.app_api import backup_dir, daily_backup_due
+
+    folder = backup_dir(data)
+    writing = folder.is_dir() and any(path.name.endswith(".partial") for path in folder.iterdir())
+    return not writing and not daily_backup_due(data)
 
 
 def _start_receiver(data: Path) -> tuple[subprocess.Popen[str], str]:
@@ -96,7 +112,7 @@ def main(argv: list[str]) -> None:
         history = copy_history(source, data)
         ids_file = _accepted_pairs(history, Path(tmp))
         receiver, url = _start_receiver(data)
-        window = build_main_window(["--data-dir", str(data), "--sandbox"])
+        window = build_main_window(["--data-dir", str(data), "--sandbox"], settle_heap=True)
         window.resize(1280, 800)
         window.show()
         app.processEvents()
@@ -141,6 +157,17 @@ def main(argv: list[str]) -> None:
         settle = QEventLoop()
         QTimer.singleShot(3000, settle.quit)
         settle.exec()
+        waited = time.monotonic()
+        while not backups_settled(data):
+            if time.monotonic() - waited > BACKUP_WAIT_S:
+                raise RuntimeError("the daily backup of the copied history did not finish")
+            pause = QEventLoop()
+            QTimer.singleShot(250, pause.quit)
+            pause.exec()
+        print(
+            f"responsiveness: waited {time.monotonic() - waited:.1f} s for the daily backup",
+            flush=True,
+        )
 
         seconds = RUNS * WINDOW_S + 2
         gateway = subprocess.Popen(

@@ -133,20 +133,31 @@ def _set_application_version_and_icon() -> None:
         QGuiApplication.setWindowIcon(QIcon(str(icon)))
 
 
-def build_main_window(argv: list[str]) -> QMainWindow:
+def build_main_window(argv: list[str], *, settle_heap: bool = False) -> QMainWindow:
     """Build the main window from the command-line arguments without entering the event loop.
 
     A ``QApplication`` must exist. ``--sandbox`` starts the embedded sandbox gateway and selects
     its in-memory profile; ``--data-dir DIR`` chooses the data folder; ``--read-timeout S``
     shortens the sandbox profile's read timeout; ``--finalize-after S`` sets how long the sandbox
-    waits before it sends a payout's final callback. Raises UsageError for bad arguments.
+    waits before it sends a payout's final callback. With ``settle_heap`` the heap is settled
+    once the start is over, as ``run`` does (``settle_heap_after_start``). Raises UsageError
+    for bad arguments.
     """
     args = parse_args(list(argv))
     window = _build_shell(args)
     _finish(window, args)
     _set_application_version_and_icon()
+    if settle_heap:
+        settle_heap_after_start(window)
     window.wait_started()
     return window
+
+
+def settle_heap_after_start(window: MainWindow) -> None:
+    """``heap.settle_heap`` once ``window``'s start is over (its ``startSettled``)."""
+    from cactus_desk.heap import settle_heap
+
+    window.startSettled.connect(settle_heap)
 
 
 def _build_shell(args: argparse.Namespace) -> MainWindow:
@@ -280,6 +291,7 @@ def run(argv: list[str] | None = None) -> int:
         from cactus_desk.ui.exception_hook import install_exception_hook
 
         window.startupFailed.connect(fail)  # e.g. a history that cannot be opened
+        settle_heap_after_start(window)
         window.start_background()
         # From here an unexpected error is logged and explained, and the window carries on.
         hooks.append(install_exception_hook(window, log_paths[0]))

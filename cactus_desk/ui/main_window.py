@@ -262,6 +262,9 @@ class MainWindow(QMainWindow):
     """
 
     startupFailed = Signal(str)
+    # Once: the start's deferred loads are over (history opened or not, profiles and the send
+    # path loaded), the moment app.settle_heap_after_start waits for.
+    startSettled = Signal()
 
     def __init__(
         self,
@@ -289,6 +292,8 @@ class MainWindow(QMainWindow):
             raise AlreadyRunningError(self._lock.message)
         self._ready = False
         self._background_started = False
+        self._send_path_loaded = False
+        self._start_settled_sent = False
         self._opening: _HistoryOpening | None = None  # the history's opening, while it runs
         self._startup_error: BaseException | None = None
         self._secrets: SecretStore | None = None
@@ -408,8 +413,8 @@ class MainWindow(QMainWindow):
         )
         self._runner.run(
             _load_send_path,
-            lambda _result: None,
-            lambda error: log.warning("the send service did not load ahead: %s", error),
+            lambda _result: self._send_path_done(),
+            lambda error: self._send_path_done(error),
         )
         if self._store_url:
             self._load_team_profiles()
@@ -423,8 +428,36 @@ class MainWindow(QMainWindow):
                 channel=PROFILES_CHANNEL,
             )
 
+    def _send_path_done(self, error: BaseException | None = None) -> None:
+        if error is not None:
+            log.warning("the send service did not load ahead: %s", error)
+        self._send_path_loaded = True
+        self._check_start_settled()
+
+    def start_settled(self) -> bool:
+        """True once the start's deferred loads are over: the history opened (or could not
+        be), the profiles are in and the send path is loaded."""
+        return (
+            self._background_started
+            and self._send_path_loaded
+            and self._opening is None
+            and self._start_profiles is None
+        )
+
+    def _check_start_settled(self) -> None:
+        # After the handler that got here has finished, so the state is the one it left.
+        from PySide6.QtCore import QTimer
+
+        def check() -> None:
+            if not self._start_settled_sent and not self._shut_down and self.start_settled():
+                self._start_settled_sent = True
+                self.startSettled.emit()
+
+        QTimer.singleShot(0, self, check)
+
     def _real_profiles_loaded(self, _result: object = None) -> None:
         """GUI thread: put the real ``Profile`` objects in place of the start's reading."""
+        self._check_start_settled()
         if self._start_profiles is None or self._shut_down:
             self._start_profiles = None
             return
@@ -461,6 +494,7 @@ class MainWindow(QMainWindow):
     def _history_arrived(self, opened: _Opened) -> None:
         """GUI thread: the opening's result; use the store, or bring up the damage dialog."""
         opening, self._opening = self._opening, None
+        self._check_start_settled()
         if opening is not None:
             opening.take()
         if self._shut_down:  # closed meanwhile: shutdown could not see this store
@@ -480,6 +514,7 @@ class MainWindow(QMainWindow):
     def _history_open_failed(self, error: BaseException) -> None:
         """GUI thread: the history cannot be opened at all (not damage: e.g. no access)."""
         self._opening = None
+        self._check_start_settled()
         if self._shut_down:
             return
         from cactus_desk.history.types import HistoryUnreachableError
@@ -1368,6 +1403,7 @@ class MainWindow(QMainWindow):
 
         def loaded(found: tuple[ProfileStore, list[Profile]]) -> None:
             self._start_profiles = None
+            self._check_start_settled()
             if self._shut_down:
                 return
             self._profile_store, self._team_profiles = found[0], list(found[1])
@@ -1377,6 +1413,7 @@ class MainWindow(QMainWindow):
 
         def failed(error: BaseException) -> None:
             self._start_profiles = None
+            self._check_start_settled()
             if self._shut_down:
                 return
             message = " ".join(str(error).split()) or type(error).__name__

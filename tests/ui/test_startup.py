@@ -563,3 +563,43 @@ def test_the_start_reads_plain_profiles_and_the_store_takes_over_on_first_use(
         assert all(isinstance(p, Profile) for p in window.all_profiles())
     finally:
         window.shutdown()
+
+
+_SETTLE_CODE = """
+import gc, sys
+from PySide6.QtCore import QCoreApplication, QEventLoop, QThread
+from PySide6.QtWidgets import QApplication
+qt = QApplication([])
+from cactus_desk import app
+window = app.build_main_window(["--data-dir", sys.argv[1], "--sandbox"], settle_heap={settle})
+for _ in range(3000):
+    if window.start_settled() and (gc.get_freeze_count() or not {settle}):
+        break
+    QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    QThread.msleep(5)
+for _ in range(20):  # a freeze would follow the settling within a pass or two
+    QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+print("SETTLED", window.start_settled(), "FROZEN", gc.get_freeze_count())
+window.shutdown()
+"""
+
+
+@pytest.mark.parametrize("settle", [True, False])
+def test_the_heap_is_settled_once_the_start_is_over_only_when_asked(
+    tmp_path: Path, settle: bool
+) -> None:
+    code = _SETTLE_CODE.replace("{settle}", str(settle))
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "desk")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=120,
+        check=False,
+    )
+    words = done.stdout.split()
+    assert "SETTLED" in words, done.stderr[-2000:]
+    assert words[words.index("SETTLED") + 1] == "True"
+    frozen = int(words[words.index("FROZEN") + 1])
+    # The start's modules, classes and functions: tens of thousands of objects.
+    assert frozen > 20_000 if settle else frozen == 0
