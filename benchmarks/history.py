@@ -247,6 +247,7 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
     from PySide6.QtCore import QEvent, Qt
     from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit
 
+    from cactus_desk.heap import settle_heap
     from cactus_desk.profiles import ProfileStore
     from cactus_desk.ui.history.model import Column
     from cactus_desk.ui.history.panel import HistoryPanel
@@ -255,6 +256,8 @@ def _panel_results(path: Path, rows: int, label: str, *, explain: bool = False) 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     BLOCKS.start()
     store = HistoryStore(path)
+    # As in the window: its heap is settled once the start is over, the history open.
+    settle_heap()
     trace = SqlTrace(store) if explain else None
     values: dict[str, float] = {}
     notes: dict[str, str] = {}
