@@ -186,15 +186,18 @@ def _collector_paused() -> Iterator[None]:
     The batch's objects then go straight to the oldest generation (``freeze`` and
     ``unfreeze`` move every tracked object there without looking at it): they live as long as
     the batch, and the young generations' passes over them, two of 20 to 40 ms each per
-    10,000 rows right after the check, freed nothing. A full collection still sees them."""
+    10,000 rows right after the check, freed nothing. A full collection still sees them. Not
+    in a window whose heap is settled (``heap.settle_heap``): ``unfreeze`` would put back in
+    every pass what the settling left out."""
     was_on = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_on:
-            gc.freeze()
-            gc.unfreeze()
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

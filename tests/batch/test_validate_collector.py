@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.batch import validate as batch_validate
+from cactus_desk.heap import settle_heap
 from tests.batch.files import CARD_HEADERS, card_rows, write_csv
 from tests.batch.test_validate import checked
 
@@ -68,3 +69,19 @@ def test_a_checked_batch_goes_to_the_oldest_generation_without_a_young_pass(
     assert passes == []  # no collection ran over the rows once they were made
     assert young < 50  # and none is due: the rows are not counted as young
     assert all(id(row) in oldest and id(row.payout) in oldest for row in batch.rows)
+
+
+def test_a_settled_heap_stays_settled_through_a_batch_check(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "pay.csv", CARD_HEADERS, card_rows(5))
+    was = gc.isenabled()
+    gc.enable()
+    settled = settle_heap()
+    try:
+        batch = checked(path)
+        after = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+        (gc.enable if was else gc.disable)()
+    assert batch.ok
+    assert settled > 0
+    assert after == settled  # nothing put back into the passes, and the batch not frozen
