@@ -90,7 +90,6 @@ def find_recent_duplicates(
     ``now`` is epoch milliseconds (default: the current time). Call before sending; the
     person must confirm sending anyway.
     """
-    moment = now_ms() if now is None else now
     candidates = store.recent_similar(
         DuplicateProbe(
             environment=attempt.environment,
@@ -98,7 +97,7 @@ def find_recent_duplicates(
             method=attempt.method,
             currency=attempt.currency,
             amount_minor=attempt.amount_minor,
-            since=moment - WINDOW_MS,
+            since=_window_start(now),
             exclude_states=_NO_MONEY_MOVED,
         )
     )
@@ -137,8 +136,9 @@ def recent_amounts(
 ) -> RecentAmounts | None:
     """The amounts ``environment``'s payouts of the 24 hours before ``now`` could be repeated
     in; None when there are too many different ones for a filter to pay its way."""
-    since = (now_ms() if now is None else now) - WINDOW_MS
-    found = store.recent_amounts(environment, since, _NO_MONEY_MOVED, AMOUNT_FILTER_LIMIT)
+    found = store.recent_amounts(
+        environment, _window_start(now), _NO_MONEY_MOVED, AMOUNT_FILTER_LIMIT
+    )
     return None if found is None else RecentAmounts(environment, found)
 
 
@@ -186,10 +186,15 @@ def _similar_many(
 ) -> list[list[PayoutRecord]]:
     """``recent_similar_many`` for (environment, login, method, currency, amount) subjects,
     over the 24 hours before ``now`` (default: the current time)."""
-    since = (now_ms() if now is None else now) - WINDOW_MS
+    since = _window_start(now)
     return store.recent_similar_many(
         [DuplicateProbe(*subject, since, _NO_MONEY_MOVED) for subject in subjects]
     )
+
+
+def _window_start(now: int | None) -> int:
+    """The start of the duplicate window ending at ``now`` (default: the current time)."""
+    return (now_ms() if now is None else now) - WINDOW_MS
 
 
 def _same_recipient(
