@@ -164,6 +164,9 @@ def _build_shell(args: argparse.Namespace) -> MainWindow:
     """The window's shell (title, menus, "Loading…" in the status bar); takes the instance lock."""
     from PySide6.QtWidgets import QApplication
 
+    from cactus_desk.ui.pyside_imports import quicken_feature_check
+
+    quicken_feature_check()  # before the window's modules are imported
     from cactus_desk.ui.main_window import MainWindow
 
     if QApplication.instance() is None:
