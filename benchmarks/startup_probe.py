@@ -10,6 +10,15 @@ holds: the window says its start-up is finished (``is_ready()``, where it has on
 form's profile choice holds a profile (where there is a form), and every widget of the window
 that is visible and not hidden under an opaque child has been painted since it was last shown,
 with no paint still pending. For the bare window that is its first paint.
+
+Until that first paint the probe filters the events of the whole application (the window does
+not exist before); from then on only those of the window, its native window and its widgets,
+and it looks only at widgets. An object of one of Qt's private classes (the gesture manager a
+scroll area starts, a line edit's text control) handed to Python as a plain QObject, by an
+application-wide filter or by ``children()``, makes PySide6 create every class of QtCore,
+QtGui and QtWidgets with all their enums: 50-90 ms inside the window's start that the app,
+which hands Python no such object, never spends. Widgets created later are found before each
+paint pass (an update request or an expose of the window), so their paints are seen.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import time
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QComboBox, QMainWindow, QWidget
+from shiboken6 import isValid
 
 SETTLE_MS = 1000
 READY_TIMEOUT_MS = 60_000
@@ -36,6 +46,8 @@ class FirstPaint(QObject):
         self._check_queued = False
         self._ready = False
         self._settled = False
+        # The widgets filtered one by one, by id; held so no id is reused while watched.
+        self._watched: dict[int, QObject] = {}
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
@@ -44,6 +56,10 @@ class FirstPaint(QObject):
             if not self._seen and isinstance(watched, QMainWindow):
                 self._seen = True
                 self._window = watched
+                self._watch_window(watched)
+                # Its children paint after it in this pass. Ids seen so far may belong to
+                # wrappers gone since, whose ids a new widget could take: forget them.
+                self._painted = {id(watched)}
                 # A zero timer fires once this paint pass (children included) is done.
                 QTimer.singleShot(0, self._first_painted)
                 QTimer.singleShot(READY_TIMEOUT_MS, self._timed_out)
@@ -57,7 +73,30 @@ class FirstPaint(QObject):
                 QTimer.singleShot(0, self._check_ready)
         elif kind == QEvent.Type.Show:
             self._painted.discard(id(watched))
+        elif kind in _PAINT_PASSES and self._window is not None and not self._ready:
+            self._watch_widgets(self._window)  # before the pass paints a new widget
         return False
+
+    def _watch_window(self, window: QMainWindow) -> None:
+        """Filter the window's own objects instead of the whole application's (see above).
+
+        Called during the window's first paint: its widgets painted later in this pass are
+        filtered by then."""
+        self._app.removeEventFilter(self)
+        self._watch(window)
+        handle = window.windowHandle()
+        if handle is not None:
+            self._watch(handle)
+        self._watch_widgets(window)
+
+    def _watch_widgets(self, window: QMainWindow) -> None:
+        for widget in window.findChildren(QWidget):
+            if id(widget) not in self._watched:
+                self._watch(widget)
+
+    def _watch(self, target: QObject) -> None:
+        self._watched[id(target)] = target
+        target.installEventFilter(self)
 
     def _first_painted(self) -> None:
         print(f"PAINT {time.monotonic_ns()}", flush=True)
@@ -93,6 +132,10 @@ class FirstPaint(QObject):
             return
         self._ready = True
         self._poll.stop()
+        for target in self._watched.values():
+            if isValid(target):
+                target.removeEventFilter(self)
+        self._watched.clear()
         print(f"READY {time.monotonic_ns()}", flush=True)
         self._maybe_quit()
 
@@ -118,10 +161,10 @@ class FirstPaint(QObject):
 def _covered(widget: QWidget) -> bool:
     """True when an opaque visible child fills ``widget`` (Qt then sends it no paint)."""
     rect = widget.rect()
-    for child in widget.children():
+    # Its widgets only: ``children()`` would wrap Qt's private objects too (see above).
+    for child in widget.findChildren(QWidget, options=_DIRECT):
         if (
-            isinstance(child, QWidget)
-            and child.isVisible()
+            child.isVisible()
             and not child.isWindow()
             and (child.autoFillBackground() or child.testAttribute(_OPAQUE))
             and child.geometry().contains(rect)
@@ -130,7 +173,11 @@ def _covered(widget: QWidget) -> bool:
     return False
 
 
-_OPAQUE = __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.WidgetAttribute.WA_OpaquePaintEvent
+_QT = __import__("PySide6.QtCore", fromlist=["Qt"]).Qt
+_OPAQUE = _QT.WidgetAttribute.WA_OpaquePaintEvent
+_DIRECT = _QT.FindChildOption.FindDirectChildrenOnly
+# The events that start a paint pass of the window: its update request, its native expose.
+_PAINT_PASSES = (QEvent.Type.UpdateRequest, QEvent.Type.Expose)
 
 
 def main(argv: list[str]) -> int:
