@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import (
     QEvent,
@@ -378,8 +378,7 @@ class HistoryPanel(QWidget):
         self.filters_bar = FiltersBar(parent=self)
         self.filters_bar.changed.connect(self._apply_filter)
         self.filters_bar.use_main_row(self._main_row_settings, self._restore_main_row)
-        self.totals_panel = TotalsPanel(store, self)
-        self.totals_panel.setVisible(False)
+        self._totals_panel: TotalsPanel | None = None  # built when first asked for
         self.totals_button = QPushButton("Totals", self)
         self.totals_button.setObjectName("totalsButton")
         self.totals_button.setCheckable(True)
@@ -443,7 +442,6 @@ class HistoryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
         layout.addWidget(self.filters_bar)
-        layout.addWidget(self.totals_panel)
         layout.addWidget(splitter, 1)
         layout.addLayout(footer)
 
@@ -464,6 +462,18 @@ class HistoryPanel(QWidget):
     def view(self) -> QTableView:
         """The payout table."""
         return self._table
+
+    @property
+    def totals_panel(self) -> TotalsPanel:
+        """The totals pane under the filters (hidden), built the first time it is asked for:
+        most openings of the history never show it."""
+        if self._totals_panel is None:
+            pane = TotalsPanel(self._store, self)
+            pane.setVisible(False)
+            layout = cast(QVBoxLayout, self.layout())
+            layout.insertWidget(layout.indexOf(self.filters_bar) + 1, pane)
+            self._totals_panel = pane
+        return self._totals_panel
 
     @property
     def timeline(self) -> TimelinePanel:
@@ -657,6 +667,8 @@ class HistoryPanel(QWidget):
         if self.totals_button.isChecked() != shown:
             self.totals_button.setChecked(shown)  # its toggled signal comes back here, once
             return
+        if not shown and self._totals_panel is None:
+            return  # never shown: nothing to hide
         self.totals_panel.setVisible(shown)
         if shown:
             self.totals_panel.refresh(self.current_filter())
@@ -664,8 +676,8 @@ class HistoryPanel(QWidget):
     def _apply_filter(self) -> None:
         self._filter_timer.stop()
         self._model.set_filter(self.current_filter())
-        if self.totals_panel.isVisible():
-            self.totals_panel.refresh(self._model.history_filter)
+        if self._totals_panel is not None and self._totals_panel.isVisible():
+            self._totals_panel.refresh(self._model.history_filter)
         self._update_count()  # "searching…" while a text search runs on a worker
 
     def _fill_choices(self) -> None:

@@ -8,12 +8,12 @@ answer. The chart shows one currency at a time (the one with the most payouts un
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPaintEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "totals"
 EXPORT_CHANNEL = "totals-export"
 PANE_LINES = 12  # the pane's height in text lines: the chart, and the figures (scrolled)
+# A pane shown just now starts its read once it has painted, or after this long at the latest.
+FIRST_PAINT_WAIT_MS = 250
 SERIES = (
     ("Sent", QColor(90, 120, 200)),
     ("Paid", QColor(60, 160, 90)),
@@ -101,21 +103,32 @@ class DailyChart(QWidget):
         """The bars of each series, worked out once per set of days and size: a paint then
         costs one drawRects call per series however many days a long range holds."""
         if self._bars is None:
-            peak = max(max(d.sent_minor, d.paid_minor, d.declined_minor) for d in self._days)
-            peak = peak or 1
-            slot = rect.width() / len(self._days)
+            days = self._days
+            series = (
+                [day.sent_minor for day in days],
+                [day.paid_minor for day in days],
+                [day.declined_minor for day in days],
+            )
+            peak = max(max(values) for values in series) or 1
+            slot = rect.width() / len(days)
             bar = max(1.0, min(14.0, slot / 4))
-            bars: list[list[QRectF]] = [[], [], []]
-            for index, day in enumerate(self._days):
-                left = rect.left() + index * slot + (slot - 3 * bar) / 2
-                values = (day.sent_minor, day.paid_minor, day.declined_minor)
-                for offset, value in enumerate(values):
-                    if value:
-                        height = rect.height() * value / peak
-                        bars[offset].append(
-                            QRectF(left + offset * bar, rect.bottom() - height, bar, height)
-                        )
-            self._bars = bars
+            scale = rect.height() / peak
+            bottom = rect.bottom()
+            first = rect.left() + (slot - 3 * bar) / 2
+            # One comprehension per series: a year of days is three short loops of QRectF.
+            self._bars = [
+                [
+                    QRectF(
+                        first + index * slot + offset * bar,
+                        bottom - value * scale,
+                        bar,
+                        value * scale,
+                    )
+                    for index, value in enumerate(values)
+                    if value
+                ]
+                for offset, values in enumerate(series)
+            ]
         return self._bars
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -163,6 +176,12 @@ class TotalsPanel(QWidget):
         self._store = store
         self._runner = Runner(self)
         self._filter: HistoryFilter | None = None
+        self._painted_since_shown = False
+        self._pending_read: Callable[[], None] | None = None
+        self._read_later = QTimer(self)
+        self._read_later.setSingleShot(True)
+        self._read_later.setInterval(FIRST_PAINT_WAIT_MS)
+        self._read_later.timeout.connect(self._start_pending_read)
         self._totals: list[TotalRow] = []
         self._days: list[DayTotal] = []
         self.table_label = QLabel(self)
@@ -227,12 +246,43 @@ class TotalsPanel(QWidget):
             days = store.daily_totals(history_filter, offset, zone=local_zone())
             return store.totals(history_filter), days
 
-        self._runner.run(read, self._read, self._failed, channel=CHANNEL)
+        def start() -> None:
+            self._runner.run(read, self._read, self._failed, channel=CHANNEL)
+
+        if self.isVisible() and not self._painted_since_shown:
+            # Shown just now: the window lays out and repaints around the pane first, without
+            # a read on a worker taking turns with it for the interpreter lock.
+            self._pending_read = start
+            self._read_later.start()
+            return
+        self._pending_read = None
+        start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._painted_since_shown = False
+        super().showEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if not self._painted_since_shown:
+            self._painted_since_shown = True
+            if self._pending_read is not None:
+                QTimer.singleShot(0, self, self._start_pending_read)  # once this pass is over
+        super().paintEvent(event)
+
+    def _start_pending_read(self) -> None:
+        self._read_later.stop()
+        start, self._pending_read = self._pending_read, None
+        if start is not None:
+            start()
 
     def busy(self) -> bool:
         """True while the totals on show are being read, or an export written (reads a newer
         filter superseded may still run: their results are dropped)."""
-        return self._runner.waiting(CHANNEL) or self._runner.waiting(EXPORT_CHANNEL)
+        return (
+            self._pending_read is not None
+            or self._runner.waiting(CHANNEL)
+            or self._runner.waiting(EXPORT_CHANNEL)
+        )
 
     def totals(self) -> list[TotalRow]:
         """The totals shown."""

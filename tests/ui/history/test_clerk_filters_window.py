@@ -253,6 +253,36 @@ def test_totals_are_read_on_a_worker_and_old_figures_never_stand_for_a_new_filte
     assert pane.height() == height
 
 
+def test_the_totals_pane_is_built_when_first_shown_and_reads_once_it_has_painted(
+    panel: HistoryPanel, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cactus_desk.ui.history.totals import TotalsPanel
+
+    panel.show_totals(False)  # hiding a pane never shown builds nothing
+    assert panel.findChildren(TotalsPanel) == []
+    painted_at_read: list[bool] = []
+    original = SqliteHistoryStore.totals
+
+    def spy(self: object, *args: object, **kw: object) -> object:
+        painted_at_read.append(panes[0]._painted_since_shown)
+        return original(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqliteHistoryStore, "totals", spy)
+    panes = [panel.totals_panel]
+    assert panel.findChildren(TotalsPanel) == panes
+    with qtbot.waitSignal(panes[0].updated, timeout=WAIT_MS):
+        panel.totals_button.click()
+    # The read waited for the pane's first paint (the window laid out anew around it).
+    assert painted_at_read == [True]
+    # A pane shown that never paints (its updates off) still reads, a moment later.
+    panel.show_totals(False)
+    panes[0].setUpdatesEnabled(False)
+    with qtbot.waitSignal(panes[0].updated, timeout=WAIT_MS):
+        panel.show_totals(True)
+        assert panes[0].busy()
+    assert painted_at_read == [True, False]
+
+
 def test_totals_too_broad_to_add_up_say_so_and_show_no_figure(
     panel: HistoryPanel, qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
