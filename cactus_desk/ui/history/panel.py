@@ -827,8 +827,16 @@ class HistoryPanel(QWidget):
 
     def _default_columns(self) -> None:
         header = self._table.horizontalHeader()
-        for visual, column in enumerate(DEFAULT_ORDER):
-            header.moveSection(header.visualIndex(column), visual)
+        # Quiet while moving: the table re-lays out on each move (asking the model for every
+        # heading), eleven times over; once, below, is enough.
+        header.blockSignals(True)
+        try:
+            for visual, column in enumerate(DEFAULT_ORDER):
+                header.moveSection(header.visualIndex(column), visual)
+        finally:
+            header.blockSignals(False)
+        self._table.updateGeometries()
+        self._table.viewport().update()
         cells, titles = self._table.fontMetrics(), header.fontMetrics()
         longest = max((state.label for state in State), key=cells.horizontalAdvance)
         samples = {**_WIDTH_SAMPLES, Column.STATE: longest}
