@@ -51,6 +51,8 @@ TEXT_COUNT_CAP = 10_000
 #: search over millions of payouts reads no further than that page), then it counts on to
 #: ``TEXT_COUNT_CAP`` behind. A search run again (a reload) counts this far first.
 QUICK_COUNT_CAP = PAGE_SIZE
+#: How long after a capped search's first rows its count goes on (they paint meanwhile).
+REFINE_DELAY_MS = 50
 #: The pool every history read runs on, and its threads: a page, the details and the change
 #: watch never queue behind a slow search, or behind jobs of the rest of the window.
 READ_POOL = "history-reads"
@@ -565,6 +567,14 @@ class HistoryModel(QAbstractTableModel):
         self._newest_id = window.newest
         self._apply(query, window)
         if window.capped and query.text and window.total < TEXT_COUNT_CAP:
+            # Once the rows just applied have painted: a count read beside that paint takes
+            # turns with it for the interpreter lock, and the count can wait a moment.
+            QTimer.singleShot(
+                REFINE_DELAY_MS, self, lambda: self._refine_count_if_current(request, query)
+            )
+
+    def _refine_count_if_current(self, request: int, query: _Query) -> None:
+        if request == self._request and not self._loading:
             self._refine_count(request, query)
 
     def _failed(self, request: int, error: BaseException) -> None:  # GUI thread

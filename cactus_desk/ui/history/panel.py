@@ -314,6 +314,11 @@ class HistoryPanel(QWidget):
         )
         self._count_label = QLabel(self)
         self._count_label.setObjectName("historyCountLabel")
+        # Of a fixed size, room for the longest count: its text changes with every query, and
+        # a label that resized re-laid out the whole tab (about 5 ms) before each repaint.
+        self._count_label.setText(f"{count_text(999_999_999, capped=True)} (searching…)")
+        self._count_label.setFixedSize(self._count_label.sizeHint())
+        self._count_label.clear()
         self._status_label = style.muted_label("", self)
         self._status_label.setObjectName("historyStatusLabel")
 

@@ -25,6 +25,7 @@ from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.ui import style
 from cactus_desk.ui.history import model as history_model
+from cactus_desk.ui.history import panel as history_panel
 from cactus_desk.ui.history.model import PAGE_SIZE, Column, HistoryModel, Role
 from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.workers import wait_for
@@ -600,6 +601,60 @@ def test_a_text_search_over_the_cap_shows_the_cap_and_reads_later_pages_on_a_wor
     with qtbot.waitSignal(model.dataChanged, timeout=WAIT_MS):
         pass
     assert model.data(far).startswith("user1")
+
+
+def test_a_capped_search_counts_on_only_a_moment_after_its_rows_are_applied(
+    qtbot: QtBot, big_store: HistoryStore, profiles: ProfileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_model, "TEXT_COUNT_CAP", 1_000)
+    monkeypatch.setattr(history_model, "REFINE_DELAY_MS", 300)
+    counted: list[int] = []
+    original = history_model._count
+
+    def count(*args: object, **kw: object) -> object:
+        counted.append(1)
+        return original(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history_model, "_count", count)
+    panel = HistoryPanel(big_store, profiles)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: not panel.model.is_loading(), timeout=WAIT_MS)
+    counted.clear()
+    panel.findChild(QLineEdit, "historyFilterEdit").setText("user1")
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        panel._apply_filter()
+    # The first page is in ("200+"); its paint goes first, the count on waits a moment.
+    assert panel._count_label.text() == f"{PAGE_SIZE}+ payouts"
+    qtbot.wait(100)
+    assert counted == []
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1_000, timeout=WAIT_MS)
+    assert counted == [1]
+
+
+def test_a_new_count_never_re_lays_out_the_tab(qtbot: QtBot, panel: HistoryPanel) -> None:
+    from PySide6.QtCore import QEvent, QObject
+
+    class Layouts(QObject):
+        requests = 0
+
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.LayoutRequest:
+                Layouts.requests += 1
+            return False
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.wait(50)
+    layouts = Layouts(panel)
+    panel.installEventFilter(layouts)
+    label = panel._count_label
+    size = label.size()
+    for total, capped in ((1, False), (12_345_678, False), (10_000, True)):
+        label.setText(f"{history_panel.count_text(total, capped=capped)} (searching…)")
+        qtbot.wait(20)
+        assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+    assert Layouts.requests == 0
+    assert label.size() == size
 
 
 def test_rows_that_disappeared_are_counted_again_rather_than_queried_on_every_paint(
