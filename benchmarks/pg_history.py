@@ -112,7 +112,7 @@ def panel_results(cluster: BenchCluster, rows: int) -> dict[str, float]:
             # What an action left running behind its paint (a search's count to 10,000)
             # ends before the next timed action starts, so no figure pays for another's.
             deadline = time.monotonic() + 120
-            while panel._runner.busy():
+            while panel._runner.busy() or panel.model.count_pending():
                 BLOCKS.process()
                 if time.monotonic() > deadline:
                     raise TimeoutError("the panel's reads did not end within two minutes")

@@ -381,6 +381,7 @@ class HistoryModel(QAbstractTableModel):
             runner = Runner(self, shared_pool(READ_POOL, READ_THREADS), low_priority=True)
         self._runner = runner
         self._loading = False
+        self._count_due = False  # a capped search's count on waits for REFINE_DELAY_MS
         self._watching = False
         self._request = 0  # bumped by every new query: older answers are dropped
         self._filter = HistoryFilter()
@@ -569,13 +570,19 @@ class HistoryModel(QAbstractTableModel):
         if window.capped and query.text and window.total < TEXT_COUNT_CAP:
             # Once the rows just applied have painted: a count read beside that paint takes
             # turns with it for the interpreter lock, and the count can wait a moment.
+            self._count_due = True
             QTimer.singleShot(
                 REFINE_DELAY_MS, self, lambda: self._refine_count_if_current(request, query)
             )
 
     def _refine_count_if_current(self, request: int, query: _Query) -> None:
+        self._count_due = False
         if request == self._request and not self._loading:
             self._refine_count(request, query)
+
+    def count_pending(self) -> bool:
+        """True while a capped search's count on to ``TEXT_COUNT_CAP`` is due or running."""
+        return self._count_due or self._runner.busy(COUNT_CHANNEL)
 
     def _failed(self, request: int, error: BaseException) -> None:  # GUI thread
         if request != self._request:

@@ -627,8 +627,10 @@ def test_a_capped_search_counts_on_only_a_moment_after_its_rows_are_applied(
     assert panel._count_label.text() == f"{PAGE_SIZE}+ payouts"
     qtbot.wait(100)
     assert counted == []
+    assert panel.model.count_pending()  # due: whoever waits for the reads waits for it too
     qtbot.waitUntil(lambda: panel.model.rowCount() == 1_000, timeout=WAIT_MS)
     assert counted == [1]
+    qtbot.waitUntil(lambda: not panel.model.count_pending(), timeout=WAIT_MS)
 
 
 def test_a_new_count_never_re_lays_out_the_tab(qtbot: QtBot, panel: HistoryPanel) -> None:
