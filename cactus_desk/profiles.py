@@ -8,6 +8,7 @@ The salt is in neither: it stays in each machine's OS keyring.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import unicodedata
 import uuid
@@ -274,6 +275,10 @@ class ProfileStore:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / PROFILES_FILE
         self._lock = threading.RLock()
+        # The file's identity (inode, size, times) and what was read from it: the window asks
+        # for the profiles after every payout, and reading and checking the file again each
+        # time held the GUI thread for milliseconds while workers competed for the interpreter.
+        self._read: tuple[tuple[int, ...], list[Profile]] | None = None
 
     def all(self) -> list[Profile]:
         """All profiles, sorted by name."""
@@ -349,6 +354,20 @@ class ProfileStore:
         )
 
     def _load(self) -> list[Profile]:
+        """The stored profiles, read again only when the file changed; copies, so a caller's
+        change never reaches another caller."""
+        try:
+            seen = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ProfileStoreError(f"Cannot read the profile file {self.path}: {exc}") from None
+        identity = (seen.st_ino, seen.st_dev, seen.st_size, seen.st_mtime_ns, seen.st_ctime_ns)
+        if self._read is None or self._read[0] != identity:
+            self._read = (identity, self._read_file())
+        return [profile.model_copy(deep=True) for profile in self._read[1]]
+
+    def _read_file(self) -> list[Profile]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -212,3 +212,31 @@ def test_a_file_from_before_versions_opens_and_updates(data_home: Path) -> None:
     loaded = store.get("Acme live")
     assert loaded.version == 0
     assert store.update(loaded.model_copy(update={"site_id": 5})).version == 1
+
+
+def test_profiles_are_read_again_only_when_the_file_changes(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ProfileStore(data_home)
+    store.add(make_profile(name="Alpha"))
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> str:
+        reads.append(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    first = store.all()
+    assert [p.name for p in store.all()] == ["Alpha"] and len(reads) == 1
+    first[0].name = "Changed by one caller"  # a copy: no other caller sees it
+    assert [p.name for p in store.all()] == ["Alpha"] and len(reads) == 1
+
+    # Another window (another store on the same folder) adds one: this store sees it.
+    ProfileStore(data_home).add(make_profile(name="Beta"))
+    reads.clear()
+    assert [p.name for p in store.all()] == ["Alpha", "Beta"] and len(reads) == 1
+    # A change by hand, of the same size, is seen too.
+    path = data_home / PROFILES_FILE
+    path.write_text(path.read_text(encoding="utf-8").replace("Beta", "Gamm"), encoding="utf-8")
+    assert [p.name for p in store.all()] == ["Alpha", "Gamm"]

@@ -100,8 +100,10 @@ class ResultBanner(QFrame):
         self.setObjectName("resultBanner")
         self.setAccessibleName("Result of the last payout")
         self._kind = ""
+        self._styled = ""  # the kind whose colours are set: a style sheet is slow to apply
         self._title = QLabel()
         self._title.setTextFormat(Qt.TextFormat.PlainText)
+        self._title.setStyleSheet("font-weight: bold;")
         self._text = QLabel()
         self._text.setTextFormat(Qt.TextFormat.PlainText)
         self._text.setWordWrap(True)
@@ -182,13 +184,14 @@ class ResultBanner(QFrame):
 
     def _show(self, kind: str, message: str) -> None:
         self._kind = kind
-        bg, fg = self._COLOURS[kind]
-        self.setStyleSheet(
-            f"#resultBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
-            f" #resultBanner QLabel {{ color: {fg}; }}"
-        )
+        if kind != self._styled:
+            bg, fg = self._COLOURS[kind]
+            self.setStyleSheet(
+                f"#resultBanner {{ background: {bg}; border: 1px solid {fg}; "
+                f"border-radius: 4px; }} #resultBanner QLabel {{ color: {fg}; }}"
+            )
+            self._styled = kind
         self._title.setText(self._TITLES[kind] + ":")
-        self._title.setStyleSheet("font-weight: bold;")
         self._text.setText(message)
         self.setAccessibleDescription(message)
         self.setVisible(True)
