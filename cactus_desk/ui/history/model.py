@@ -296,10 +296,11 @@ class _Window:
 class _Changes:
     """What the change watch read on a worker for the rows on show."""
 
-    current: list[HistoryRow]
+    found: int  # how many of the rows on show are still in the history
+    changed: dict[int, _Entry]  # by record id: the rows that differ from what was on show
     newest: int
     total: int | None  # None for a text search (not counted again)
-    fresh: list[HistoryRow]  # the newest rows, when they may go on top
+    fresh: list[_Entry]  # the newest rows, when they may go on top
 
 
 def _count(store: HistoryStore, query: _Query, cap: int | None = None) -> tuple[int, bool]:
@@ -731,22 +732,26 @@ class HistoryModel(QAbstractTableModel):
             return
         store, query, total = self._store, self._shown, self._total
         generation, request = self._generation, self._request
-        ids = list({entry.row.id for entry in self._rows.values()})
+        # Compared and formatted on the worker: under a stream of callbacks these checks come
+        # several times a second, and the GUI thread only swaps in the rows that changed.
+        shown = {entry.row.id: entry.key for entry in self._rows.values()}
         on_top = self._inserts_on_top(query)
 
         def read() -> _Changes:  # worker thread
-            current = store.rows_by_id(ids) if ids else []
+            current = store.rows_by_id(list(shown)) if shown else []
+            changed = {row.id: _entry(row) for row in current if change_key(row) != shown[row.id]}
             newest = store.newest_record_id()
             counted = None if query.text else store.count(query.history_filter)
-            fresh: list[HistoryRow] = []
+            fresh: list[_Entry] = []
             if on_top and counted is not None and 0 < counted - total <= PAGE_SIZE:
-                fresh = store.page(query.history_filter, query.sort, True, 0, counted - total)
-            return _Changes(current, newest, counted, fresh)
+                rows = store.page(query.history_filter, query.sort, True, 0, counted - total)
+                fresh = [_entry(row) for row in rows]
+            return _Changes(len(current), changed, newest, counted, fresh)
 
         self._watching = True
         self._runner.run(
             read,
-            lambda changes: self._changes_read(generation, request, len(ids), changes),
+            lambda changes: self._changes_read(generation, request, len(shown), changes),
             self._changes_failed,
         )
 
@@ -762,7 +767,7 @@ class HistoryModel(QAbstractTableModel):
         if generation != self._generation or request != self._request or self._loading:
             self.changesApplied.emit(None)
             return
-        changed = self._update_loaded(changes.current, asked)
+        changed = self._update_loaded(changes, asked)
         if changed is None:
             self._reload()  # records disappeared (a restored backup): start again
             self.changesApplied.emit(set())
@@ -776,24 +781,21 @@ class HistoryModel(QAbstractTableModel):
             self._reload()
         self.changesApplied.emit(changed)
 
-    def _update_loaded(self, current: list[HistoryRow], asked: int) -> set[int] | None:
+    def _update_loaded(self, changes: _Changes, asked: int) -> set[int] | None:
         """Update loaded rows that changed in place; None if some record is gone."""
-        if len(current) != asked:
+        if changes.found != asked:
             return None
-        positions: dict[int, list[int]] = {}
-        for index, entry in self._rows.items():
-            positions.setdefault(entry.row.id, []).append(index)
-        changed: set[int] = set()
-        rows: list[int] = []
-        for row in current:
-            shown = positions.get(row.id)
-            if not shown or self._rows[shown[0]].key == change_key(row):
-                continue
-            entry = _entry(row)
-            changed.add(row.id)
-            for position in shown:
-                self._rows[position] = entry
-            rows.extend(shown)
+        if not changes.changed:
+            return set()
+        # A page read since the look may already show a change: only those still differing.
+        updates = [
+            (index, entry)
+            for index, shown in self._rows.items()
+            if (entry := changes.changed.get(shown.row.id)) is not None and shown.key != entry.key
+        ]
+        changed = {entry.row.id for _, entry in updates}
+        rows = [index for index, _ in updates]
+        self._rows.update(updates)
         # One signal per run of adjacent rows: each makes the view repaint what it covers.
         last = len(Column) - 1
         rows.sort()
@@ -804,18 +806,17 @@ class HistoryModel(QAbstractTableModel):
                 start = at
         return changed
 
-    def _insert_newest(self, newest: int, total: int, fresh: list[HistoryRow]) -> bool:
+    def _insert_newest(self, newest: int, total: int, fresh: list[_Entry]) -> bool:
         """Insert records newer than the shown ones on top; False when a reload is needed."""
         added = total - self._total
         if not self._inserts_on_top(self._shown) or not 0 <= added <= PAGE_SIZE:
             return False  # many at once (an import): reading the first page again is cheaper
-        new = [row for row in fresh if row.id > self._newest_id]
-        if len(new) != added:
+        entries = [entry for entry in fresh if entry.row.id > self._newest_id]
+        if len(entries) != added:
             # A record now matches that was already there (or one sorts below shown rows
             # through clock skew): its place is not on top.
             return False
         if added:
-            entries = [_entry(row) for row in new]
             self.beginInsertRows(QModelIndex(), 0, added - 1)
             self._shift(added, entries)
             self._total = total

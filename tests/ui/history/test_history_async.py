@@ -429,3 +429,36 @@ def test_the_panel_s_readers_are_scheduled_below_the_gui_thread(
     # gives it the CPU. Elsewhere the nice value belongs to the process and stays.
     expected = min(19, gui_nice + workers.READER_NICE) if sys.platform == "linux" else gui_nice
     assert seen == [expected]
+
+
+def test_the_change_watch_compares_and_formats_rows_on_its_worker(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record_id = accepted_record(store, "po-watched", merchant_id="m_demo")
+    model = HistoryModel(store)
+    assert model.wait_until_idle(WAIT_MS)
+    row = model.row_of(record_id)
+    assert row is not None
+    on_gui: list[str] = []
+
+    def spied(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            if on_gui_thread():
+                on_gui.append(name)
+            return real(*args)
+
+        return call
+
+    monkeypatch.setattr(history_model, "_entry", spied("_entry", history_model._entry))
+    monkeypatch.setattr(history_model, "change_key", spied("change_key", history_model.change_key))
+    # Callbacks stream in while payouts are sent: rows change in place and new ones go on top.
+    apply_callback(store, callback(4, "po-watched"), SALT, merchant_id="m_demo", site_id=7)
+    accepted_record(store, "po-newest", "500002", merchant_id="m_demo")
+    with qtbot.waitSignal(model.changesApplied, timeout=WAIT_MS) as applied:
+        model.apply_changes()
+    assert applied.args == [{record_id}]
+    assert model.index(0, Column.REQUEST_ID).data() == "po-newest"
+    assert model.index(row + 1, Column.GATEWAY_STATUS).data() == "Success (4)"
+    assert on_gui == []
