@@ -211,7 +211,10 @@ class BalanceWidget(QWidget):
         profile, provider = self._profile, self._salt_provider
         if profile is None or provider is None:
             return
-        self._show_plain(f"Balance: loading for {profile.name}…")
+        if not self._lines:
+            self._show_plain(f"Balance: loading for {profile.name}…")
+        # Else the figures stay while they are fetched again (after every payout): a text that
+        # flipped to "loading" and back re-laid out the whole window twice each time.
         self._button.setEnabled(False)
         if self._held:
             self._fetch_due = True
@@ -290,7 +293,8 @@ class BalanceWidget(QWidget):
     def _show_plain(self, text: str) -> None:
         self._label.setText(text)
         self._label.setToolTip("")
-        self._label.setStyleSheet("")
+        if self._label.styleSheet():  # the error colour; setting even an empty sheet is slow
+            self._label.setStyleSheet("")
 
     def _set_balances(self, balances: dict[str, int]) -> None:
         self._balances = balances

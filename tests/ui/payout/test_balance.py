@@ -79,8 +79,13 @@ def test_refresh_picks_up_a_changed_balance(
     )
     with CactusClient(gateway.base_url) as client:
         assert isinstance(client.payout(payout, gateway.salt), Accepted)
+    button = widget.findChild(QToolButton, "balanceRefreshButton")
     with qtbot.waitSignal(widget.balancesChanged, timeout=WAIT_MS, check_params_cb=bool):
-        widget.findChild(QToolButton, "balanceRefreshButton").click()
+        button.click()
+        # The figures stay while they are fetched again (no flicker to "loading" and back).
+        assert widget.text() == "Balance: USD 10 000.00 · EUR 14 600.50 +1 more (available)"
+        assert not button.isEnabled()
+    assert button.isEnabled()
     assert widget.balances()["USD"] == 123_456
     assert "USD 1 234.56" in widget.text()
 
