@@ -432,3 +432,30 @@ def test_a_file_that_is_not_a_history_is_refused_and_left_alone(data_home: Path)
 def test_a_history_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HistoryOpenError, match="cannot be opened"):
         SqliteHistoryStore(tmp_path / "no-such-folder" / "history.sqlite3")
+
+
+def test_every_page_is_built_by_position_and_matches_the_rows_by_id(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cactus_desk.history.sqlite import store as sqlite_store
+
+    first = store.create_attempt(make_attempt(request_id="po-by-position-1"))
+    store.record_outcome(first, Accepted("900001", 3, "Payout initialized"))
+    second = store.create_attempt(make_attempt(request_id="po-by-position-2"))
+    store.record_outcome(second, Rejected("Declined by the bank"))
+
+    def by_name(row: object) -> None:
+        raise AssertionError("a page row was built by name")
+
+    monkeypatch.setattr(sqlite_store, "_history_row", by_name)
+    for sort in SortKey:
+        for text in ("", "po-by", "900001"):
+            rows = store.page(HistoryFilter(text=text), sort, True, 0, 10)
+            assert rows and sorted(rows, key=lambda row: row.id) == sorted(
+                store.rows_by_id([row.id for row in rows]), key=lambda row: row.id
+            )
+    page = {row.id: row for row in store.page(HistoryFilter(), SortKey.CREATED_AT, True, 0, 10)}
+    assert page[first].state is State.ACCEPTED and page[first].invoice_id == "900001"
+    assert page[second].state is store.get(second).state is not State.ACCEPTED
+    assert page[second].message == "Declined by the bank"
+    assert page[first].needs_review is False and page[first].status_conflict is False
