@@ -100,9 +100,15 @@ class StatusFollower(QObject):
     def _failed(self, record_id: int, error: BaseException) -> None:
         if record_id != self._record_id:
             return
-        from cactus_desk.history.types import HistoryError  # loaded by then: it raised
+        from cactus_desk.history.types import HistoryError, HistoryUnavailableError  # loaded
 
-        if isinstance(error, (RuntimeError, HistoryError)):  # closed or replaced
+        if isinstance(error, HistoryUnavailableError):
+            # The team's database restarting, the file busy, or the store being replaced:
+            # look again on the next tick (which stops if there is no history any more), so
+            # the banner still catches up with a callback stored meanwhile.
+            log.debug("a followed payout could not be read for now: %s", error)
+            return
+        if isinstance(error, (RuntimeError, HistoryError)):  # closed
             log.debug("stopped following a payout: %s", error)
         else:
             log.error("a followed payout could not be read", exc_info=error)

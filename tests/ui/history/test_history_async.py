@@ -24,7 +24,7 @@ from pytestqt.qtbot import QtBot
 from cactus_desk.callbacks.apply import apply_callback
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
-from cactus_desk.history.types import HistoryFilter
+from cactus_desk.history.types import HistoryFilter, HistoryUnavailableError
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.ui import workers
 from cactus_desk.ui.history import model as history_model
@@ -267,6 +267,44 @@ def test_the_status_follower_reads_on_a_worker(
     apply_callback(store, callback(4, "po-follow"), SALT, merchant_id="m_demo", site_id=7)
     qtbot.waitUntil(lambda: follower.following() is None, timeout=WAIT_MS)  # final: stops
     assert checked.on_gui() == []
+
+
+class RestartingStore(ThreadCheckingStore):
+    """Its change marker cannot be read while ``down`` is set (a database restarting)."""
+
+    def __init__(self, inner: HistoryStore) -> None:
+        super().__init__(inner)
+        self.down = threading.Event()
+        self.failed = 0
+
+    def data_version(self) -> int:
+        if self.down.is_set():
+            self.failed += 1
+            raise HistoryUnavailableError("The team's database cannot be reached")
+        return int(self.__getattr__("data_version")())
+
+
+def test_the_status_follower_keeps_following_while_the_history_is_unreachable(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    restarting = RestartingStore(store)
+    banner = ResultBanner()
+    qtbot.addWidget(banner)
+    record_id = accepted_record(store, "po-restart", merchant_id="m_demo")
+    follower = StatusFollower(banner, lambda: restarting, None)  # type: ignore[arg-type, return-value]
+    follower.follow(record_id)
+    follower.check()
+    qtbot.waitUntil(lambda: "get" in restarting.names(), timeout=WAIT_MS)
+    restarting.down.set()
+    qtbot.waitUntil(lambda: restarting.failed >= 2, timeout=WAIT_MS)  # looked again after one
+    assert follower.following() == record_id
+    # A callback stored meanwhile (the receiver reconnected first) still reaches the banner.
+    apply_callback(store, callback(4, "po-restart"), SALT, merchant_id="m_demo", site_id=7)
+    restarting.down.clear()
+    qtbot.waitUntil(lambda: follower.following() is None, timeout=WAIT_MS)  # final: stops
+    assert "Success" in banner.text()
+    assert restarting.on_gui() == []
 
 
 def test_rows_not_read_yet_paint_as_light_placeholders_and_fill_in(
