@@ -252,18 +252,26 @@ def test_no_history_interaction_reads_the_store_on_the_gui_thread(
     real.close()
 
 
+def _following(
+    qtbot: QtBot, history: HistoryStore, proxy: ThreadCheckingStore, request_id: str
+) -> tuple[ResultBanner, StatusFollower, int]:
+    """A banner whose follower, reading through ``proxy``, has read a new accepted payout."""
+    banner = ResultBanner()
+    qtbot.addWidget(banner)
+    record_id = accepted_record(history, request_id, merchant_id="m_demo")
+    follower = StatusFollower(banner, lambda: proxy, None)  # type: ignore[arg-type, return-value]
+    follower.follow(record_id)
+    follower.check()
+    qtbot.waitUntil(lambda: "get" in proxy.names(), timeout=WAIT_MS)
+    return banner, follower, record_id
+
+
 def test_the_status_follower_reads_on_a_worker(
     qtbot: QtBot,
     store: HistoryStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(store)
-    banner = ResultBanner()
-    qtbot.addWidget(banner)
-    record_id = accepted_record(store, "po-follow", merchant_id="m_demo")
-    follower = StatusFollower(banner, lambda: checked, None)  # type: ignore[arg-type, return-value]
-    follower.follow(record_id)
-    follower.check()
-    qtbot.waitUntil(lambda: "get" in checked.names(), timeout=WAIT_MS)
+    _banner, follower, _record_id = _following(qtbot, store, checked, "po-follow")
     apply_callback(store, callback(4, "po-follow"), SALT, merchant_id="m_demo", site_id=7)
     qtbot.waitUntil(lambda: follower.following() is None, timeout=WAIT_MS)  # final: stops
     assert checked.on_gui() == []
@@ -281,7 +289,7 @@ class RestartingStore(ThreadCheckingStore):
         if self.down.is_set():
             self.failed += 1
             raise HistoryUnavailableError("The team's database cannot be reached")
-        return int(self.__getattr__("data_version")())
+        return int(self.__getattr__("data_version")())  # recorded, as every proxied call
 
 
 def test_the_status_follower_keeps_following_while_the_history_is_unreachable(
@@ -289,13 +297,7 @@ def test_the_status_follower_keeps_following_while_the_history_is_unreachable(
     store: HistoryStore,  # noqa: F811
 ) -> None:
     restarting = RestartingStore(store)
-    banner = ResultBanner()
-    qtbot.addWidget(banner)
-    record_id = accepted_record(store, "po-restart", merchant_id="m_demo")
-    follower = StatusFollower(banner, lambda: restarting, None)  # type: ignore[arg-type, return-value]
-    follower.follow(record_id)
-    follower.check()
-    qtbot.waitUntil(lambda: "get" in restarting.names(), timeout=WAIT_MS)
+    banner, follower, record_id = _following(qtbot, store, restarting, "po-restart")
     restarting.down.set()
     qtbot.waitUntil(lambda: restarting.failed >= 2, timeout=WAIT_MS)  # looked again after one
     assert follower.following() == record_id
