@@ -7,6 +7,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout, QWidget
 
 from cactus_desk.resources import resource_path
+from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
 GUIDE = "guide/guide.html"
@@ -35,6 +36,7 @@ class HelpDialog(QDialog):
         self._section = "payout"
         self._loaded = False
         self._runner.run(_read_guide, self._read, self._failed)
+        style.flat_scroll_bars(self)
 
     def loaded(self) -> bool:
         """True once the guide is on show."""

@@ -594,10 +594,13 @@ class MainWindow(QMainWindow):
         from PySide6.QtCore import Qt
         from PySide6.QtWidgets import QLabel, QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout
 
+        from cactus_desk.ui import style
+
         self._scroll = QScrollArea()
         self._scroll.setObjectName("payoutScroll")
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        style.flat_scroll_bars(self._scroll)
 
         self._tabs = QTabWidget()
         self._tabs.setObjectName("mainTabs")

@@ -151,6 +151,7 @@ def render(outdir: Path) -> list[Path]:
             rows = panel.model.rowCount()
             if rows:
                 panel.view.selectRow(rows - 1)  # the first payout, with its whole timeline
+                _settle(lambda: panel.shown_details is not None)  # read on a worker
             written.append(_save(window, outdir / "history.png"))
 
             from cactus_desk.ui.batch.screenshots import render_batch

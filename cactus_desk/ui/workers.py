@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PySide6.QtCore import (
@@ -111,6 +111,25 @@ class Runner(QObject):
         self._tokens = itertools.count(1)
         self._pending: dict[int, tuple[str | None, SuccessHandler, ErrorHandler | None]] = {}
         self._latest: dict[str, int] = {}
+        self._held: list[_Job] | None = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Start the jobs asked for in the block only when it ends. GUI thread.
+
+        For a window's constructor: its first reads would otherwise share the interpreter
+        with the Python building its widgets, and slow that down.
+        """
+        outer = self._held is not None
+        if not outer:
+            self._held = []
+        try:
+            yield
+        finally:
+            if not outer:
+                jobs, self._held = self._held or [], None
+                for job in jobs:
+                    self._pool.start(job)
 
     def run(
         self,
@@ -125,7 +144,11 @@ class Runner(QObject):
         self._pending[token] = (channel, on_success, on_error)
         if channel is not None:
             self._latest[channel] = token
-        self._pool.start(_Job(token, fn, self._relay, low_priority=self._low_priority))
+        job = _Job(token, fn, self._relay, low_priority=self._low_priority)
+        if self._held is not None:
+            self._held.append(job)
+        else:
+            self._pool.start(job)
         return token
 
     def invalidate(self, channel: str) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from cactus_desk.approvals_desk import ApprovalView, totals_text
+from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
 COLUMNS = ("ID", "State", "Amount", "Profile", "Recipient", "Maker", "Submitted", "Approvals")
@@ -113,6 +114,7 @@ class ApprovalsTab(QWidget):
         layout.addWidget(self.status)
         self._enable(None)
         self._runner.run(port.login, self._logged_in, self._failed)
+        style.flat_scroll_bars(self)
 
     # -- reading ------------------------------------------------------------------------
 

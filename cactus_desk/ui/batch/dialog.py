@@ -50,6 +50,7 @@ from cactus_desk.batch.validate import Batch, check_rows, validate_batch
 from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.send import SendService
 from cactus_desk.profiles import Profile
+from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner, shared_pool
 
 if TYPE_CHECKING:
@@ -219,6 +220,7 @@ class BatchDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.pages, 1)
+        style.flat_scroll_bars(self)
 
     # -- loading and checking ----------------------------------------------------------------
 

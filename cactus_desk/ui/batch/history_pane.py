@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from cactus_desk.batch.ids import batch_prefix
 from cactus_desk.batch.summary import BatchSummary, batch_summaries
 from cactus_desk.history.port import HistoryStore
+from cactus_desk.ui import style
 from cactus_desk.ui.workers import Runner
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class BatchesPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.tree)
+        style.flat_scroll_bars(self)
 
     def loading(self) -> bool:
         """True while the batches are being read."""

@@ -154,6 +154,7 @@ class ImportCallbacksDialog(QDialog):
             self._show_error("There is no profile: add one first, its salt verifies callbacks.")
             self._import.setEnabled(False)
         self.resize(600, 420)
+        style.flat_scroll_bars(self)
 
     # -- public ---------------------------------------------------------------------------
 

@@ -121,6 +121,7 @@ class ReconcileDialog(QDialog):
         layout.addWidget(self._errors["record"])
         layout.addWidget(self._buttons)
         self.resize(520, self.sizeHint().height())
+        style.flat_scroll_bars(self)
 
     @staticmethod
     def _column(widget: QWidget, error: QLabel) -> QWidget:

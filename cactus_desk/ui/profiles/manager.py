@@ -97,6 +97,7 @@ class ProfileManagerDialog(QDialog):
         layout.addWidget(close)
 
         self.reload()
+        style.flat_scroll_bars(self)
 
     @property
     def editor(self) -> ProfileDialog | None:

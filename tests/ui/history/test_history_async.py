@@ -502,3 +502,30 @@ def test_the_change_watch_compares_and_formats_rows_on_its_worker(
     assert model.index(0, Column.REQUEST_ID).data() == "po-newest"
     assert model.index(row + 1, Column.GATEWAY_STATUS).data() == "Success (4)"
     assert on_gui == []
+
+
+def test_the_panel_starts_its_first_reads_once_it_is_built(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No read runs on a worker while the constructor still builds widgets (the reads would
+    share the interpreter with it). A pause late in the constructor gives a started read
+    every chance to run."""
+    checked = ThreadCheckingStore(store)
+    during_build: list[set[str]] = []
+    original = HistoryPanel._default_columns
+
+    def slow_columns(panel: HistoryPanel) -> None:
+        threading.Event().wait(0.3)  # the interpreter is free: a started worker runs now
+        during_build.append(checked.names())
+        original(panel)
+
+    monkeypatch.setattr(HistoryPanel, "_default_columns", slow_columns)
+    panel = HistoryPanel(checked, profiles)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: {"page", "distinct_currencies"} <= checked.names(), timeout=WAIT_MS)
+    _settle(panel)
+    assert during_build == [set()]
+    assert panel.model.rowCount() == ROWS

@@ -18,6 +18,7 @@ from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKin
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import NewAttempt
 from cactus_desk.profiles import ProfileStore
+from cactus_desk.ui import style
 from cactus_desk.ui.history.model import LOADING_TEXT, Column, HistoryModel
 from cactus_desk.ui.history.panel import GUI_SWITCH_INTERVAL_S, HistoryPanel
 from cactus_desk.ui.history.table_view import HistoryTableView
@@ -77,10 +78,12 @@ def panel(qtbot: QtBot, store: SqliteHistoryStore, data_home: Path) -> HistoryPa
 
 
 def _plain_copy(qtbot: QtBot, panel: HistoryPanel) -> QTableView:
-    """Qt's own table over the same model, with the panel's columns, widths and selection."""
+    """Qt's own table over the same model, with the panel's columns, widths, selection and
+    scroll bars."""
     view = panel.view
     plain = QTableView()
     qtbot.addWidget(plain)
+    style.flat_scroll_bars(plain)
     plain.setModel(panel.model)
     plain.setSelectionModel(view.selectionModel())
     plain.setWordWrap(False)
