@@ -1029,6 +1029,20 @@ def _batches(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX batches_file ON batches (file_sha256, created_at)")
 
 
+def _amount_by_profile(conn: sqlite3.Connection) -> None:
+    """The amount order under a profile filter, as ``payouts_sc_amount`` gives it under a
+    state or currency filter.
+
+    ``payouts_scp_amount`` holds each (state, currency, profile) triple's amounts in order:
+    a page sorted by amount under a profile merges the profile's triples, reading index
+    entries only, where it walked the whole amount order checking each row's profile (a
+    middle page of 5M rows took 70-160 ms, a first page up to 0.5 s with a cold cache).
+    """
+    conn.execute(
+        "CREATE INDEX payouts_scp_amount ON payouts (state, currency, profile_id, amount_minor)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -1043,6 +1057,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _batches,
     add_login_counts,
     _local_totals,
+    _amount_by_profile,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

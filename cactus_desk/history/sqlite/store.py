@@ -740,11 +740,14 @@ def _amount_page(
     limit: int,
     bound: tuple[str, int] | None = None,
 ) -> list[sqlite3.Row] | None:
-    """A page sorted by amount under a state or currency filter, by merging index ranges.
+    """A page sorted by amount under a state, currency or profile filter, by merging index
+    ranges.
 
-    ``payouts_sc_amount`` holds each (state, currency) pair's amounts in order; SQLite merges
-    one ordered range per pair the filter allows (MERGE of a compound SELECT), reading ids
-    from the index only, then the page's rows by id. None when the filter allows too many.
+    ``payouts_sc_amount`` holds each (state, currency) pair's amounts in order, and
+    ``payouts_scp_amount`` each (state, currency, profile) triple's; SQLite merges one
+    ordered range per pair (or, under a profile, triple) the filter allows (MERGE of a
+    compound SELECT), reading ids from the index only, then the page's rows by id. None when
+    the filter allows too many.
     """
     where, params = _where(replace(history_filter, needs_review=False))
     pairs = conn.execute(
@@ -758,7 +761,9 @@ def _amount_page(
     if len(pairs) > _MAX_ARMS:
         return None
     extra, extra_params = "", list[Any]()
+    index = "payouts_sc_amount"
     if history_filter.profile_id:
+        index = "payouts_scp_amount"
         extra += " AND profile_id = ?"
         extra_params.append(history_filter.profile_id)
     if history_filter.needs_review:
@@ -767,7 +772,7 @@ def _amount_page(
         extra += f" AND {bound[0]}"
         extra_params.append(bound[1])
     arm = (
-        "SELECT amount_minor, id FROM payouts INDEXED BY payouts_sc_amount "
+        f"SELECT amount_minor, id FROM payouts INDEXED BY {index} "
         f"WHERE state = ? AND currency = ?{extra}"
     )
     direction = " DESC" if descending else ""
@@ -1044,7 +1049,9 @@ def _page(
             return rows[::-1] if reverse else rows
     deep = _deep_bound(conn, history_filter, sort, descending, offset)
     bound, inside = deep if deep is not None else (None, offset)
-    if sort is SortKey.AMOUNT and (history_filter.states or history_filter.currency):
+    if sort is SortKey.AMOUNT and (
+        history_filter.states or history_filter.currency or history_filter.profile_id
+    ):
         rows = _amount_page(conn, history_filter, descending, inside, limit, bound)
     elif bound is not None:
         # From the bucket's start the filter's columns are checked on the sort's index walk.

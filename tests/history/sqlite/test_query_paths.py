@@ -122,6 +122,7 @@ FILTERS = [
     HistoryFilter(states=frozenset({"ACCEPTED"}), currency="IDR"),
     HistoryFilter(states=frozenset({"REJECTED", "UNKNOWN"}), profile_id="p1"),
     HistoryFilter(currency="RUB", profile_id="p0"),
+    HistoryFilter(profile_id="p1"),
     HistoryFilter(text="petrov"),  # dense: a LIKE walk
     HistoryFilter(text="PETROVA"),  # between: the matches as a set the walk tests ids against
     HistoryFilter(text="po-001"),  # few: fetched and sorted

@@ -197,6 +197,44 @@ def test_a_filtered_sort_merges_the_filters_ranges_of_its_index(
         assert "SCAN payouts" not in plan, (sql, plan)
 
 
+@pytest.mark.parametrize(
+    "history_filter",
+    [
+        HistoryFilter(profile_id="p1"),
+        HistoryFilter(currency="RUB", profile_id="p0"),
+        HistoryFilter(states=frozenset({REJECTED, UNKNOWN}), profile_id="p1"),
+    ],
+)
+@pytest.mark.parametrize("middle", [False, True])
+@pytest.mark.parametrize("descending", [True, False])
+def test_the_amount_order_under_a_profile_merges_the_profiles_ranges(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    history_filter: HistoryFilter,
+    middle: bool,
+    descending: bool,
+) -> None:
+    """Under a profile, near the top and far down: the profile's (state, currency) ranges of
+    payouts_scp_amount, merged; never a walk of the whole amount order checking profiles."""
+    store, statements = traced
+    total = store.count(history_filter)
+    assert total >= 4
+    statements.clear()
+    store.page(history_filter, SortKey.AMOUNT, descending, total // 2 - 1 if middle else 0, 3)
+    plans = _plans(store.path, statements)
+    merged = [
+        plan
+        for _, plan in plans
+        if any(
+            "payouts_scp_amount (state=? AND currency=? AND profile_id=?" in line for line in plan
+        )
+    ]
+    assert merged, plans
+    assert not any(any("payouts_by_amount" in line for line in plan) for _, plan in plans)
+    for sql, plan in plans:
+        assert not any("TEMP B-TREE" in line for line in plan), (sql, plan)
+        assert "SCAN payouts" not in plan, (sql, plan)
+
+
 def test_state_currency_and_profile_in_time_order_read_one_index_range(
     traced: tuple[SqliteHistoryStore, list[str]],
 ) -> None:
