@@ -62,36 +62,48 @@ def is_aged(
     return is_open(state, gateway_status) and created_at < now_ms - limit_ms
 
 
-def range_clauses(history_filter: HistoryFilter, mark: str) -> tuple[list[str], list[Any]]:
-    """The amount, date, status and aging clauses with ``mark`` as the placeholder."""
+def range_clauses(
+    history_filter: HistoryFilter, mark: str, *, plus: str = ""
+) -> tuple[list[str], list[Any]]:
+    """The amount, date, status and aging clauses with ``mark`` as the placeholder.
+
+    ``plus="+"`` (SQLite) keeps the planner off each column's index, so it walks the sort's
+    index instead.
+    """
     clauses: list[str] = []
     params: list[Any] = []
     f = history_filter
+
+    def col(name: str) -> str:
+        return f"{plus}{name}"
+
     # With a date range the (currency, created_at) index narrows best: a unary + keeps the
     # planner off the amount index, whose range spans every date.
-    amount = "+amount_minor" if f.created_from is not None else "amount_minor"
+    amount = "+amount_minor" if f.created_from is not None else col("amount_minor")
     if f.amount_min is not None:
         clauses.append(f"{amount} >= {mark}")
         params.append(f.amount_min)
     if f.amount_max is not None:
         clauses.append(f"{amount} <= {mark}")
         params.append(f.amount_max)
+    created, status = col("created_at"), col("gateway_status")
     if f.created_from is not None:
-        clauses.append(f"created_at >= {mark}")
+        clauses.append(f"{created} >= {mark}")
         params.append(f.created_from)
     if f.created_to is not None:
-        clauses.append(f"created_at < {mark}")
+        clauses.append(f"{created} < {mark}")
         params.append(f.created_to)
     if f.gateway_statuses:
         codes = sorted(f.gateway_statuses)
-        clauses.append(f"gateway_status IN ({', '.join([mark] * len(codes))})")
+        clauses.append(f"{status} IN ({', '.join([mark] * len(codes))})")
         params.extend(codes)
     if f.aged_before is not None:
         states = ", ".join([mark] * len(OPEN_STATES))
         finals = ", ".join([mark] * len(FINAL_STATUSES))
+        state = col("state")
         clauses.append(
-            f"created_at < {mark} AND (state IN ({states}) OR (state = {mark} AND "
-            f"(gateway_status IS NULL OR gateway_status NOT IN ({finals}))))"
+            f"{created} < {mark} AND ({state} IN ({states}) OR ({state} = {mark} AND "
+            f"({status} IS NULL OR {status} NOT IN ({finals}))))"
         )
         params.extend(
             [f.aged_before, *[str(s) for s in OPEN_STATES], str(State.ACCEPTED), *FINAL_STATUSES]

@@ -122,3 +122,30 @@ def test_an_amount_range_without_dates_pages_in_time_order_without_sorting(
     for sql, plan in explained:
         assert "SCAN payouts" not in plan or "INDEX" in " ".join(plan), (sql, plan)
         assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (sql, plan)
+
+
+@pytest.mark.parametrize(
+    ("history_filter", "sort", "index"),
+    [
+        (HistoryFilter(gateway_statuses=frozenset({3, 4, 5})), SortKey.SITE_LOGIN, "login"),
+        (HistoryFilter(amount_min=1_000), SortKey.GATEWAY_STATUS, "status"),
+        (HistoryFilter(aged_before=START + 10**9), SortKey.CREATED_AT, "created"),
+    ],
+    ids=str,
+)
+def test_many_matches_page_by_walking_the_sorts_index(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    index: str,
+) -> None:
+    """A filter most payouts match, in another order than its own index's: the first page
+    walks the sort's index testing each row, instead of sorting every match."""
+    store, statements = traced
+    statements.clear()
+    assert store.page(history_filter, sort, True, 0, 5)
+    paged = [(sql, plan) for sql, plan in _plans(store.path, statements) if "ORDER BY" in sql]
+    assert paged
+    for sql, plan in paged:
+        assert any(f"payouts_by_{index}" in line for line in plan), (sql, plan)
+        assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (sql, plan)

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKind
+from cactus_desk.history.clerk import FINAL_STATUSES, OPEN_STATES
 from cactus_desk.history.sqlite import migrations as migrations_module
 from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.migrations import amount_bucket_range, amount_bucket_sql
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
+from cactus_desk.payouts.states import State
 from tests.payouts.conftest import make_attempt
 
 ROWS = 150
@@ -152,6 +154,64 @@ def test_every_page_is_the_slice_of_the_full_order(
     middle = len(expected) // 2
     for offset in (0, 1, 5, middle - 3, middle, len(expected) - 4):
         offset = max(0, offset)
+        page = history.page(history_filter, sort, descending, offset, 7)
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], offset
+
+
+def _clerk_matches(row: HistoryRow, f: HistoryFilter) -> bool:
+    aged = f.aged_before is None or (
+        row.created_at < f.aged_before
+        and (
+            row.state in OPEN_STATES
+            or (row.state == State.ACCEPTED and row.gateway_status not in FINAL_STATUSES)
+        )
+    )
+    return (
+        (f.currency in (None, row.currency))
+        and (f.amount_min is None or row.amount_minor >= f.amount_min)
+        and (f.amount_max is None or row.amount_minor <= f.amount_max)
+        and (not f.gateway_statuses or row.gateway_status in f.gateway_statuses)
+        and aged
+    )
+
+
+@pytest.mark.parametrize(
+    "clerk",
+    [
+        {"amount_min": 10**7 + 5},  # most rows: a walk finds every page
+        {"currency": "IDR", "amount_max": 10**7 + 10},
+        {"gateway_statuses": frozenset({3})},
+        {"aged": True},
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize(
+    "sort",
+    [SortKey.CREATED_AT, SortKey.AMOUNT, SortKey.STATE, SortKey.CURRENCY, SortKey.SITE_LOGIN],
+)
+@pytest.mark.parametrize("descending", [True, False])
+def test_every_page_under_the_clerks_filters_is_the_slice_of_the_full_order(
+    history: SqliteHistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
+    clerk: dict[str, Any],
+    sort: SortKey,
+    descending: bool,
+) -> None:
+    """Near the top a page walks the sort's index on a small budget, far down when the
+    matches are many; either way, or sorted when the walk gives up, the same rows."""
+    monkeypatch.setattr(store_module, "_DENSE_MATCHES", 10)
+    everything = _everything(history)
+    if clerk.pop("aged", False):
+        clerk["aged_before"] = sorted(row.created_at for row in everything)[ROWS // 2]
+    history_filter = HistoryFilter(**clerk)
+    expected = sorted(
+        (row for row in everything if _clerk_matches(row, history_filter)),
+        key=_key(sort),
+        reverse=descending,
+    )
+    assert len(expected) >= 10, "the filter should match several pages"
+    middle = len(expected) // 2
+    for offset in (0, 1, 5, middle - 3, middle, len(expected) - 4):
         page = history.page(history_filter, sort, descending, offset, 7)
         assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], offset
 
