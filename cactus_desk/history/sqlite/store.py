@@ -420,10 +420,13 @@ def _amount_in_time_order(
         conn.set_progress_handler(None, 0)
 
 
-def _order_by(sort: SortKey, descending: bool) -> str:
+def _order_by(sort: SortKey, descending: bool, *, indexed: bool = True) -> str:
+    """The ORDER BY of a sort; ``indexed=False`` keeps SQLite off the sort's own index (a
+    unary + on each term), so it reads the matches through the filter and sorts them."""
     direction = " DESC" if descending else ""
+    plus = "" if indexed else "+"
     terms = [*_ORDER_TERMS[SortKey(sort)], "id"]
-    return " ORDER BY " + ", ".join(term + direction for term in terms)
+    return " ORDER BY " + ", ".join(plus + term + direction for term in terms)
 
 
 _LATEST_NAME = (
@@ -531,6 +534,7 @@ def _select(
     search: bool,
     member: bool = False,
     bound: tuple[str, int] | None = None,
+    sort_matches: bool = False,
 ) -> list[sqlite3.Row]:
     # Several states in time order: one ordered index range per state, merged by SQLite
     # (a compound SELECT's MERGE), instead of sorting every match of the states.
@@ -566,7 +570,8 @@ def _select(
             part_params.append(bound[1])
         arms.append(f"SELECT {_ROW_COLUMNS} FROM payouts{where}")
         params += part_params
-    sql = " UNION ALL ".join(arms) + f"{_order_by(sort, descending)} LIMIT ? OFFSET ?"
+    order = _order_by(sort, descending, indexed=not sort_matches)
+    sql = " UNION ALL ".join(arms) + f"{order} LIMIT ? OFFSET ?"
     return conn.execute(sql, [*params, limit, offset]).fetchall()
 
 
@@ -581,14 +586,20 @@ def _walk_or_none(
     search: bool,
     member: bool = False,
     steps: int = _WALK_STEPS,
+    seconds: float | None = None,
 ) -> list[sqlite3.Row] | None:
     """The page by walking the sort's index, or None if that would cost more than the budget.
 
     The estimate behind a walk assumes the filter is spread evenly over the sort order; when
     it is not (USD payouts sorted by amount sit below every IDR and VND one), the walk is
-    stopped after _WALK_STEPS virtual-machine steps and the caller sorts the matches instead.
+    stopped after ``steps`` virtual-machine steps (or, given ``seconds``, that long) and the
+    caller sorts the matches instead.
     """
-    conn.set_progress_handler(lambda: 1, steps)
+    if seconds is None:
+        conn.set_progress_handler(lambda: 1, steps)
+    else:
+        deadline = time.monotonic() + seconds
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, _BUDGET_STEPS)
     try:
         return _select(
             conn,
@@ -624,6 +635,8 @@ _SET_MATCHES = 100_000  # text matches few enough to test a walked index against
 _DEEP_OFFSET = 1_000  # past this many rows a page starts from its bucket's count
 _MAX_ARMS = 200  # (state, currency) ranges merged for a filtered amount sort
 _NARROWED_WALK_STEPS = _WALK_STEPS // 4  # a walk near the top under the clerk's filters
+# A 1-2 character search walks this long at most, then reads every row (about 1.5 s at 5M).
+_SHORT_WALK_S = 1.0
 _DENSE_MATCHES = 10_000  # clerk's-filter matches that make a walk far down worth its budget
 
 
@@ -647,8 +660,10 @@ def _text_page(
 ) -> list[sqlite3.Row]:
     """A page of a text search, never deciding by a count over the whole history.
 
-    Short text (or no trigram index): walk the sort's index newest first testing LIKE, on a
-    worker; a rare pair of letters makes this a scan, which no index can serve. Longer text:
+    Short text (or no trigram index): walk the sort's index testing LIKE, on a worker; when
+    the walk passes ``_SHORT_WALK_S`` (the matches sit far down that order, or are rare) read
+    every row once and sort the matches: a scan, which no index can serve for 1-2
+    characters, of about 1.5 s at 5M rows where the walk took 10 s and more. Longer text:
     few matches are fetched by the index and sorted; more are a set each entry of the sort's
     index is tested against (inside the index: no row read until one matches); a dense word
     is a LIKE walk that finds a page within a few thousand rows.
@@ -656,7 +671,10 @@ def _text_page(
     args = (conn, history_filter, sort, descending, offset, limit)
     text = history_filter.text.strip()
     if not search or len(text) < _TRIGRAM:
-        return _select(*args, walk=True, search=search)
+        rows = _walk_or_none(*args, search=search, seconds=_SHORT_WALK_S)
+        if rows is None:
+            rows = _select(*args, walk=False, search=search, sort_matches=True)
+        return rows
     if (
         sort is SortKey.CREATED_AT
         and not conn.execute(f"SELECT 1 FROM {TIME_BREAKS_TABLE} LIMIT 1").fetchone()

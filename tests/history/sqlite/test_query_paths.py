@@ -158,6 +158,45 @@ def test_every_page_is_the_slice_of_the_full_order(
         assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], offset
 
 
+@pytest.mark.parametrize(
+    "history_filter",
+    [HistoryFilter(text="yu"), HistoryFilter(text="yu", states=frozenset({"ACCEPTED"}))],
+    ids=repr,
+)
+@pytest.mark.parametrize("sort", [SortKey.CREATED_AT, SortKey.AMOUNT, SortKey.SITE_LOGIN])
+@pytest.mark.parametrize("descending", [True, False])
+def test_a_short_search_whose_walk_gives_up_sorts_its_matches(
+    history: SqliteHistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+) -> None:
+    """A 1-2 character search walks the sort's index for a while, then reads every row and
+    sorts the matches (the walk's clock runs out at once here): the same rows either way."""
+    monkeypatch.setattr(store_module, "_SHORT_WALK_S", 0.0)
+    monkeypatch.setattr(store_module, "_BUDGET_STEPS", 1)
+    sorted_pages: list[int] = []
+    select = store_module._select
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("sort_matches"):
+            sorted_pages.append(args[4])  # the offset
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_select", spied)
+    expected = sorted(
+        (row for row in _everything(history) if _matches(row, history_filter)),
+        key=_key(sort),
+        reverse=descending,
+    )
+    middle = len(expected) // 2
+    for offset in (0, 5, middle, len(expected) - 4):
+        page = history.page(history_filter, sort, descending, offset, 7)
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 7]], offset
+    assert len(sorted_pages) == 4  # every page gave up its walk and sorted
+
+
 def _clerk_matches(row: HistoryRow, f: HistoryFilter) -> bool:
     aged = f.aged_before is None or (
         row.created_at < f.aged_before
