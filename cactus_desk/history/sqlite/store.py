@@ -549,6 +549,13 @@ def _select(
         if merge
         else [history_filter]
     )
+    source = "payouts"
+    if merge and history_filter.currency and not history_filter.profile_id:
+        triples = _profile_parts(conn, history_filter)
+        if triples is not None:
+            # One range of payouts_scp_time per (state, currency, profile), where the
+            # currency's time index read every row of the currency to test its state.
+            parts, source = triples, "payouts INDEXED BY payouts_scp_time"
     if (
         not walk
         and sort is SortKey.CREATED_AT
@@ -568,11 +575,30 @@ def _select(
             where += " AND " if where else " WHERE "
             where += bound[0]
             part_params.append(bound[1])
-        arms.append(f"SELECT {_ROW_COLUMNS} FROM payouts{where}")
+        arms.append(f"SELECT {_ROW_COLUMNS} FROM {source}{where}")
         params += part_params
     order = _order_by(sort, descending, indexed=not sort_matches)
     sql = " UNION ALL ".join(arms) + f"{order} LIMIT ? OFFSET ?"
     return conn.execute(sql, [*params, limit, offset]).fetchall()
+
+
+def _profile_parts(
+    conn: sqlite3.Connection, history_filter: HistoryFilter
+) -> list[HistoryFilter] | None:
+    """The filter split into one exact (state, currency, profile) part per triple that holds
+    rows (from the counts), or None for too many parts or the clerk's filters."""
+    if history_filter.narrowed():
+        return None
+    where, params = _where(replace(history_filter, needs_review=False))
+    triples = conn.execute(
+        f"SELECT state, profile_id FROM {COUNTS_TABLE}{where} AND n > 0", params
+    ).fetchall()
+    if not triples or len(triples) > _MAX_RANGES:
+        return None
+    return [
+        replace(history_filter, states=frozenset({state}), profile_id=profile)
+        for state, profile in triples
+    ]
 
 
 def _walk_or_none(

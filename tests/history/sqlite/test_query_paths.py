@@ -123,6 +123,7 @@ FILTERS = [
     HistoryFilter(currency="USD"),
     HistoryFilter(states=frozenset({"ACCEPTED"}), currency="IDR"),
     HistoryFilter(states=frozenset({"REJECTED", "UNKNOWN"}), profile_id="p1"),
+    HistoryFilter(states=frozenset({"REJECTED", "UNKNOWN"}), currency="IDR"),
     HistoryFilter(currency="RUB", profile_id="p0"),
     HistoryFilter(profile_id="p1"),
     HistoryFilter(text="petrov"),  # dense: a LIKE walk

@@ -235,6 +235,29 @@ def test_the_amount_order_under_a_profile_merges_the_profiles_ranges(
         assert "SCAN payouts" not in plan, (sql, plan)
 
 
+def test_several_states_and_a_currency_in_time_order_merge_their_profiles_ranges(
+    traced: tuple[SqliteHistoryStore, list[str]],
+) -> None:
+    """Several states and a currency, no profile, a page far down the time order (and so of
+    the currency order under several states): one range of payouts_scp_time per (state,
+    currency, profile), merged, where the currency's time index read every row of it to test
+    the state."""
+    store, statements = traced
+    history_filter = HistoryFilter(states=frozenset({REJECTED, UNKNOWN}), currency="USD")
+    total = store.count(history_filter)
+    assert total >= 4
+    statements.clear()
+    store.page(history_filter, SortKey.CREATED_AT, True, total // 2 - 1, 3)
+    plans = [plan for sql, plan in _plans(store.path, statements) if "UNION ALL" in sql]
+    assert plans
+    for plan in plans:
+        assert any("MERGE" in line for line in plan), plan
+        ranges = [line for line in plan if "payouts_scp_time" in line]
+        assert ranges and all("profile_id=?" in line for line in ranges), plan
+        assert not any("payouts_currency_time" in line for line in plan), plan
+        assert not any("TEMP B-TREE" in line for line in plan), plan
+
+
 def test_state_currency_and_profile_in_time_order_read_one_index_range(
     traced: tuple[SqliteHistoryStore, list[str]],
 ) -> None:
