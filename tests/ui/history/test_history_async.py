@@ -39,6 +39,7 @@ from tests.ui.history.test_history_view import (  # noqa: F401 - fixtures
     ROWS,
     _bulk_history,
     big_store,
+    owned_model,
     profiles,
     store,
     template,
@@ -311,10 +312,11 @@ def test_the_status_follower_keeps_following_while_the_history_is_unreachable(
 
 def test_rows_not_read_yet_paint_as_light_placeholders_and_fill_in(
     qtbot: QtBot,
+    owned_model: Callable[[Any], HistoryModel],  # noqa: F811
     big_store: HistoryStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(big_store)
-    model = HistoryModel(checked)  # type: ignore[arg-type]
+    model = owned_model(checked)
     assert model.wait_until_idle(WAIT_MS)
     held = checked.gate("page", lambda *args, **kwargs: args[3] > 0)  # every page but the first
     far = model.index(2_345, Column.TIME)
@@ -335,10 +337,11 @@ def test_rows_not_read_yet_paint_as_light_placeholders_and_fill_in(
 
 def test_a_superseded_query_is_dropped_even_when_it_answers_last(
     qtbot: QtBot,
+    owned_model: Callable[[Any], HistoryModel],  # noqa: F811
     store: HistoryStore,  # noqa: F811
 ) -> None:
     checked = ThreadCheckingStore(store)
-    model = HistoryModel(checked)  # type: ignore[arg-type]
+    model = owned_model(checked)
     assert model.wait_until_idle(WAIT_MS)
     loads: list[int] = []
     model.loaded.connect(lambda: loads.append(model.total()))
@@ -473,11 +476,12 @@ def test_the_panel_s_readers_are_scheduled_below_the_gui_thread(
 
 def test_the_change_watch_compares_and_formats_rows_on_its_worker(
     qtbot: QtBot,
+    owned_model: Callable[[Any], HistoryModel],  # noqa: F811
     store: HistoryStore,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     record_id = accepted_record(store, "po-watched", merchant_id="m_demo")
-    model = HistoryModel(store)
+    model = owned_model(store)
     assert model.wait_until_idle(WAIT_MS)
     row = model.row_of(record_id)
     assert row is not None

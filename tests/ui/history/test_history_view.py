@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import itertools
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QTableView
+from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QTableView, QWidget
 from pytestqt.qtbot import QtBot
 
 from cactus_desk.gateway.client import CactusClient
@@ -26,9 +27,16 @@ from cactus_desk.sandbox import SandboxGateway
 from cactus_desk.ui import style
 from cactus_desk.ui.history import model as history_model
 from cactus_desk.ui.history import panel as history_panel
-from cactus_desk.ui.history.model import PAGE_SIZE, Column, HistoryModel, Role
+from cactus_desk.ui.history.model import (
+    PAGE_SIZE,
+    READ_POOL,
+    READ_THREADS,
+    Column,
+    HistoryModel,
+    Role,
+)
 from cactus_desk.ui.history.panel import HistoryPanel
-from cactus_desk.ui.workers import wait_for
+from cactus_desk.ui.workers import shared_pool, wait_for
 
 ROWS = 450
 HUGE_AMOUNT = 5_000_000_000_17  # above 2**31 and 2**32: Qt ints would truncate it
@@ -507,11 +515,34 @@ def big_store(tmp_path: Path) -> Iterator[HistoryStore]:
     store.close()
 
 
+@pytest.fixture
+def owned_model() -> Iterator[Callable[[Any], HistoryModel]]:
+    """Make models owned by widgets deleted after the test, on the GUI thread, once the read
+    pool is idle.
+
+    Unowned, a model's last reference could be a job's closure released on a worker thread
+    once the test returned, deleting the model there (a crash, now and then).
+    """
+    holders: list[QWidget] = []
+
+    def make(store: Any) -> HistoryModel:
+        holder = QWidget()
+        holders.append(holder)
+        return HistoryModel(store, holder)
+
+    yield make
+    shared_pool(READ_POOL, READ_THREADS).waitForDone(WAIT_MS)
+    holders.clear()
+
+
 def test_the_last_row_of_a_long_history_is_served_without_reading_the_rest(
-    qtbot: QtBot, big_store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    owned_model: Callable[[Any], HistoryModel],
+    big_store: HistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     counting = CountingStore(big_store, monkeypatch)
-    model = HistoryModel(big_store)
+    model = owned_model(big_store)
     assert model.wait_until_idle()
     assert model.rowCount() == BIG
     assert _loaded(model, range(BIG - 2, BIG))
@@ -545,9 +576,9 @@ def test_a_long_history_shows_its_last_rows_in_the_view(
 
 
 def test_new_payouts_go_on_top_and_changed_rows_update_without_a_reset(
-    qtbot: QtBot, big_store: HistoryStore
+    qtbot: QtBot, owned_model: Callable[[Any], HistoryModel], big_store: HistoryStore
 ) -> None:
-    model = HistoryModel(big_store)
+    model = owned_model(big_store)
     assert model.wait_until_idle()
     assert _loaded(model, range(BIG - 1, BIG))
     oldest = model.index(BIG - 1, Column.REQUEST_ID)
@@ -660,9 +691,12 @@ def test_a_new_count_never_re_lays_out_the_tab(qtbot: QtBot, panel: HistoryPanel
 
 
 def test_rows_that_disappeared_are_counted_again_rather_than_queried_on_every_paint(
-    qtbot: QtBot, big_store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    owned_model: Callable[[Any], HistoryModel],
+    big_store: HistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    model = HistoryModel(big_store)
+    model = owned_model(big_store)
     assert model.wait_until_idle()
     with big_store.write_transaction() as conn:  # as a restored, older backup would be
         conn.execute("DELETE FROM payouts WHERE id <= 1000")
