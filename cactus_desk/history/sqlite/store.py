@@ -575,6 +575,10 @@ def _select(
             where += " AND " if where else " WHERE "
             where += bound[0]
             part_params.append(bound[1])
+        if sort_matches:
+            # Every row in the file's order: a filter's index (ACCEPTED: 80 % of the rows)
+            # would read them one lookup at a time, up to 30 s at 5M instead of 1.5.
+            source = "payouts NOT INDEXED"
         arms.append(f"SELECT {_ROW_COLUMNS} FROM {source}{where}")
         params += part_params
     order = _order_by(sort, descending, indexed=not sort_matches)
@@ -1113,6 +1117,11 @@ def _page(
     search: bool,
 ) -> list[sqlite3.Row]:
     """One page, choosing between the filter's index, an index walk and reading backwards."""
+    if (sort is SortKey.CURRENCY and history_filter.currency) or (
+        sort is SortKey.STATE and len(history_filter.states) == 1
+    ):
+        # The order is (value, time, id) and the filter holds the value: the time order.
+        sort = SortKey.CREATED_AT
     if history_filter.narrowed():  # the clerk's filters: their own indexes pick the rows
         return _narrowed_page(conn, history_filter, sort, descending, offset, limit, search)
     if history_filter.text.strip():

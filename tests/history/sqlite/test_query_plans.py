@@ -17,6 +17,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,6 +259,39 @@ def test_several_states_and_a_currency_in_time_order_merge_their_profiles_ranges
         assert not any("TEMP B-TREE" in line for line in plan), plan
 
 
+@pytest.mark.parametrize(
+    ("history_filter", "sort"),
+    [
+        (HistoryFilter(text="petrov", currency="USD"), SortKey.CURRENCY),
+        (HistoryFilter(text="yu", currency="IDR"), SortKey.CURRENCY),
+        (HistoryFilter(text="petrov", states=frozenset({ACCEPTED})), SortKey.STATE),
+        (HistoryFilter(currency="USD", amount_min=1_050), SortKey.CURRENCY),
+    ],
+    ids=str,
+)
+def test_the_filters_own_value_sorted_reads_in_time_order(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+) -> None:
+    """Sorted by currency under one currency (or by state under one state), the order is
+    the time order: the page is read as one, by the time order's paths."""
+    store, _ = traced
+    asked: list[SortKey] = []
+    for name in ("_text_page", "_narrowed_page"):
+        path = getattr(store_module, name)
+
+        def spied(*args: Any, path: Any = path, **kwargs: Any) -> Any:
+            asked.append(args[2])  # the sort the path is given
+            return path(*args, **kwargs)
+
+        monkeypatch.setattr(store_module, name, spied)
+    rows = store.page(history_filter, sort, True, 0, 5)
+    assert asked == [SortKey.CREATED_AT]
+    assert rows == store.page(history_filter, SortKey.CREATED_AT, True, 0, 5)
+
+
 def test_state_currency_and_profile_in_time_order_read_one_index_range(
     traced: tuple[SqliteHistoryStore, list[str]],
 ) -> None:
@@ -306,3 +340,24 @@ def test_a_middle_page_under_a_state_reads_only_ranges_from_its_bucket_on(
             # Each range is bounded on the sorted column or starts the order.
             assert f"{column} IS NOT NULL" not in sql, (sql, plan)
             assert not any("TEMP B-TREE" in line for line in plan), (sql, plan)
+
+
+def test_a_short_search_that_gives_up_its_walk_reads_the_file_in_order(
+    traced: tuple[SqliteHistoryStore, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its matches sorted from one pass over the table, never through a state's index (a
+    common state's rows read one lookup at a time)."""
+    store, statements = traced
+    monkeypatch.setattr(store_module, "_SHORT_WALK_S", 0.0)
+    monkeypatch.setattr(store_module, "_BUDGET_STEPS", 1)
+    statements.clear()
+    store.page(HistoryFilter(text="yu", states=frozenset({ACCEPTED})), SortKey.AMOUNT)
+    sorted_plans = [
+        plan
+        for sql, plan in _plans(store.path, statements)
+        if "ORDER BY +" in sql  # the matches sorted (the walk's ORDER BY has no +)
+    ]
+    assert sorted_plans
+    for plan in sorted_plans:
+        assert "SCAN payouts" in plan, plan
+        assert not any("USING INDEX" in line for line in plan), plan
