@@ -73,20 +73,16 @@ def range_clauses(
     clauses: list[str] = []
     params: list[Any] = []
     f = history_filter
-
-    def col(name: str) -> str:
-        return f"{plus}{name}"
-
     # With a date range the (currency, created_at) index narrows best: a unary + keeps the
     # planner off the amount index, whose range spans every date.
-    amount = "+amount_minor" if f.created_from is not None else col("amount_minor")
+    amount = "+amount_minor" if f.created_from is not None else f"{plus}amount_minor"
     if f.amount_min is not None:
         clauses.append(f"{amount} >= {mark}")
         params.append(f.amount_min)
     if f.amount_max is not None:
         clauses.append(f"{amount} <= {mark}")
         params.append(f.amount_max)
-    created, status = col("created_at"), col("gateway_status")
+    created, status, state = f"{plus}created_at", f"{plus}gateway_status", f"{plus}state"
     if f.created_from is not None:
         clauses.append(f"{created} >= {mark}")
         params.append(f.created_from)
@@ -100,7 +96,6 @@ def range_clauses(
     if f.aged_before is not None:
         states = ", ".join([mark] * len(OPEN_STATES))
         finals = ", ".join([mark] * len(FINAL_STATUSES))
-        state = col("state")
         clauses.append(
             f"{created} < {mark} AND ({state} IN ({states}) OR ({state} = {mark} AND "
             f"({status} IS NULL OR {status} NOT IN ({finals}))))"

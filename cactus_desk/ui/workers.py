@@ -120,16 +120,13 @@ class Runner(QObject):
         For a window's constructor: its first reads would otherwise share the interpreter
         with the Python building its widgets, and slow that down.
         """
-        outer = self._held is not None
-        if not outer:
-            self._held = []
+        self._held = []
         try:
             yield
         finally:
-            if not outer:
-                jobs, self._held = self._held or [], None
-                for job in jobs:
-                    self._pool.start(job)
+            jobs, self._held = self._held or [], None
+            for job in jobs:
+                self._pool.start(job)
 
     def run(
         self,
