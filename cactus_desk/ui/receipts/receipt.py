@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, Qt
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 from PySide6.QtWidgets import QDialog, QWidget
 
 from cactus_desk.reports.receipt import Receipt
@@ -28,7 +28,7 @@ def receipt_html(receipt: Receipt) -> str:
         return f"<table cellspacing='0' cellpadding='3'>{cells}</table>"
 
     return (
-        "<html><body style='font-family:sans-serif;font-size:10pt'>"
+        "<html><body style='font-size:10pt'>"
         f"<h2>{escape(receipt.title)}</h2>"
         f"<p><b>{escape(receipt.environment)}</b> · Cactus Desk</p>"
         f"<h3>Payout</h3>{table(receipt.payout)}"
@@ -42,6 +42,12 @@ def receipt_html(receipt: Receipt) -> str:
 
 def _document(receipt: Receipt) -> QTextDocument:
     document = QTextDocument()
+    font = QFont("sans-serif")
+    font.setStyleHint(QFont.StyleHint.SansSerif)
+    # No ligatures: "ff" in a request id would be one glyph, and copied from the PDF as "ﬀ".
+    for tag in ("liga", "clig", "dlig"):
+        font.setFeature(QFont.Tag(tag), 0)
+    document.setDefaultFont(font)
     document.setHtml(receipt_html(receipt))
     return document
 
