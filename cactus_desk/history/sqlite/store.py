@@ -35,6 +35,7 @@ from cactus_desk.history.sqlite import backup
 from cactus_desk.history.sqlite import callbacks as callback_rows
 from cactus_desk.history.sqlite import events as event_rows
 from cactus_desk.history.sqlite import totals as kept_totals
+from cactus_desk.history.sqlite.kept_orders import KEPT_ROWS, Keeping, KeptOrders
 from cactus_desk.history.sqlite.login_counts import (
     build_login_counts,
     login_bucket,
@@ -306,10 +307,14 @@ def _narrowed_page(
     offset: int,
     limit: int,
     search: bool,
+    keeping: Keeping | None = None,
 ) -> list[sqlite3.Row]:
     """A page under the clerk's filters. In time order a recipient search reads its index in
     id order (right while no record was created out of time order, as ``_newest_matches``);
     otherwise, or past the walk budget, the filters' own indexes pick the rows."""
+    kept = _kept_page(conn, keeping, history_filter, sort, descending, offset, limit, search)
+    if kept is not None:
+        return kept
     driven = _recipient_source(history_filter, search)
     in_order = (
         sort is SortKey.CREATED_AT
@@ -345,7 +350,54 @@ def _narrowed_page(
         )
         if rows is not None:
             return rows
-    return _select(conn, history_filter, sort, descending, offset, limit, walk=False, search=search)
+    args = (conn, history_filter, sort, descending, offset, limit)
+    return _every_match_sorted(*args, search=search, keeping=keeping)
+
+
+def _kept_page(
+    conn: sqlite3.Connection,
+    keeping: Keeping | None,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    search: bool,
+) -> list[sqlite3.Row] | None:
+    """The page from an order a page before it sorted and kept, or None (not kept)."""
+    if keeping is None:
+        return None
+    key = (history_filter, sort, descending, search)
+    ids = keeping.orders.ids(key, keeping.version, offset, limit)
+    return None if ids is None else _rows_in_order(conn, ids)
+
+
+def _every_match_sorted(
+    conn: sqlite3.Connection,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    offset: int,
+    limit: int,
+    *,
+    search: bool,
+    keeping: Keeping | None,
+    sort_matches: bool = False,
+) -> list[sqlite3.Row]:
+    """A page read by sorting every match (ids and sort terms only: narrow rows sort
+    faster). With ``keeping``, a page within the first ``KEPT_ROWS`` sorts that many and
+    keeps their ids: it costs about the same, and the next pages of the query are then read
+    by id (``_kept_page``)."""
+    keep = keeping if offset + limit <= KEPT_ROWS else None
+    first, count = (0, KEPT_ROWS) if keep is not None else (offset, limit)
+    args = (conn, history_filter, sort, descending, first, count)
+    found = _select(*args, walk=False, search=search, sort_matches=sort_matches, ids_only=True)
+    ids = [row["id"] for row in found]
+    if keep is None:
+        return _rows_in_order(conn, ids)
+    key = (history_filter, sort, descending, search)
+    keep.orders.keep(key, keep.version, ids, complete=len(ids) < KEPT_ROWS)
+    return _rows_in_order(conn, ids[offset : offset + limit])
 
 
 def _narrowed_walk_steps(
@@ -535,7 +587,10 @@ def _select(
     member: bool = False,
     bound: tuple[str, int] | None = None,
     sort_matches: bool = False,
+    ids_only: bool = False,
 ) -> list[sqlite3.Row]:
+    """The page's rows (``ids_only``: only their ids where the query has one arm, so a sort
+    of every match carries the id and its sort terms alone)."""
     # Several states in time order: one ordered index range per state, merged by SQLite
     # (a compound SELECT's MERGE), instead of sorting every match of the states.
     merge = (
@@ -579,7 +634,8 @@ def _select(
             # Every row in the file's order: a filter's index (ACCEPTED: 80 % of the rows)
             # would read them one lookup at a time, up to 30 s at 5M instead of 1.5.
             source = "payouts NOT INDEXED"
-        arms.append(f"SELECT {_ROW_COLUMNS} FROM {source}{where}")
+        columns = "id" if ids_only and len(parts) == 1 else _ROW_COLUMNS
+        arms.append(f"SELECT {columns} FROM {source}{where}")
         params += part_params
     order = _order_by(sort, descending, indexed=not sort_matches)
     sql = " UNION ALL ".join(arms) + f"{order} LIMIT ? OFFSET ?"
@@ -687,6 +743,7 @@ def _text_page(
     limit: int,
     *,
     search: bool,
+    keeping: Keeping | None = None,
 ) -> list[sqlite3.Row]:
     """A page of a text search, never deciding by a count over the whole history.
 
@@ -696,14 +753,18 @@ def _text_page(
     characters, of about 1.5 s at 5M rows where the walk took 10 s and more. Longer text:
     few matches are fetched by the index and sorted; more are a set each entry of the sort's
     index is tested against (inside the index: no row read until one matches); a dense word
-    is a LIKE walk that finds a page within a few thousand rows.
+    is a LIKE walk that finds a page within a few thousand rows. Far down, a page of fewer
+    matches sorts them all and keeps the order for the next pages (``_every_match_sorted``).
     """
+    kept = _kept_page(conn, keeping, history_filter, sort, descending, offset, limit, search)
+    if kept is not None:
+        return kept
     args = (conn, history_filter, sort, descending, offset, limit)
     text = history_filter.text.strip()
     if not search or len(text) < _TRIGRAM:
         rows = _walk_or_none(*args, search=search, seconds=_SHORT_WALK_S)
         if rows is None:
-            rows = _select(*args, walk=False, search=search, sort_matches=True)
+            rows = _every_match_sorted(*args, search=search, keeping=keeping, sort_matches=True)
         return rows
     if (
         sort is SortKey.CREATED_AT
@@ -715,6 +776,8 @@ def _text_page(
     matches = _text_count(conn, text, _SET_MATCHES)
     if matches < _SORT_MATCHES:
         return _select(*args, walk=False, search=search)
+    if matches < _SET_MATCHES and offset > _DEEP_OFFSET and keeping is not None:
+        return _every_match_sorted(*args, search=search, keeping=keeping)
     rows = None
     if matches >= _SET_MATCHES:
         rows = _walk_or_none(*args, search=search)
@@ -1115,17 +1178,23 @@ def _page(
     limit: int,
     *,
     search: bool,
+    keeping: Keeping | None = None,
 ) -> list[sqlite3.Row]:
-    """One page, choosing between the filter's index, an index walk and reading backwards."""
+    """One page, choosing between the filter's index, an index walk and reading backwards.
+
+    With ``keeping``, a search's or clerk's filter's page that must sort every match keeps
+    the order's first rows for the next pages (``kept_orders``).
+    """
     if (sort is SortKey.CURRENCY and history_filter.currency) or (
         sort is SortKey.STATE and len(history_filter.states) == 1
     ):
         # The order is (value, time, id) and the filter holds the value: the time order.
         sort = SortKey.CREATED_AT
+    args = (conn, history_filter, sort, descending, offset, limit)
     if history_filter.narrowed():  # the clerk's filters: their own indexes pick the rows
-        return _narrowed_page(conn, history_filter, sort, descending, offset, limit, search)
+        return _narrowed_page(*args, search, keeping)
     if history_filter.text.strip():
-        return _text_page(conn, history_filter, sort, descending, offset, limit, search=search)
+        return _text_page(*args, search=search, keeping=keeping)
     total = _count(conn, HistoryFilter(), search=search)
     reverse = False
     matched = _count(conn, history_filter, search=search)
@@ -1294,6 +1363,7 @@ class SqliteHistoryStore:
                 Path(f"{self.path}{sidecar}").chmod(0o600)
         self._watch = self._connect()
         self._all.append(self._watch)
+        self._kept = KeptOrders()
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: every write opens its own BEGIN IMMEDIATE; check_same_thread is
@@ -1566,6 +1636,11 @@ class SqliteHistoryStore:
     ) -> list[HistoryRow]:
         """One page of matching rows in the given order; ties are broken by id."""
         offset, limit = max(0, offset), max(0, limit)
+        keeping = None
+        if history_filter.narrowed() or history_filter.text.strip():
+            # The version before the read's snapshot: a commit in between only makes the
+            # order kept now older than its tag, so it is read again, never shown stale.
+            keeping = Keeping(self._kept, self.data_version())
         with self._connection() as conn:
             conn.execute("BEGIN")  # the counts and the page from one snapshot
             rows = _page(
@@ -1576,6 +1651,7 @@ class SqliteHistoryStore:
                 offset,
                 limit,
                 search=self._search_for(conn, history_filter),
+                keeping=keeping,
             )
             if conn.in_transaction:  # a walk given up may have ended the read already
                 conn.execute("COMMIT")

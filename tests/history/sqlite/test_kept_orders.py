@@ -1,0 +1,123 @@
+"""A page that sorts every match keeps the order's first rows; the next pages read them by id,
+and a change to the history makes the next page sort again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted, Rejected
+from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.kept_orders import KEPT_ORDERS, KeptOrders
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
+from tests.payouts.conftest import make_attempt
+
+STATUS = 3  # the gateway status every accepted payout here has
+BY_STATUS = HistoryFilter(gateway_statuses=frozenset({STATUS}))
+
+
+def test_an_order_is_given_back_only_at_its_version_and_as_far_as_it_reaches() -> None:
+    orders = KeptOrders()
+    orders.keep("q", 7, list(range(100, 110)), complete=False)
+    assert orders.ids("q", 7, 2, 3) == [102, 103, 104]
+    assert orders.ids("q", 7, 8, 2) == [108, 109]
+    assert orders.ids("q", 7, 8, 3) is None  # past the kept rows, and more may follow
+    assert orders.ids("q", 8, 0, 1) is None  # the history changed since
+    assert orders.ids("other", 7, 0, 1) is None
+    orders.keep("all", 7, [1, 2], complete=True)
+    assert orders.ids("all", 7, 1, 5) == [2]  # every match is kept: the end of the list
+    assert orders.ids("all", 7, 4, 5) == []
+
+
+def test_only_the_most_recently_used_orders_are_kept() -> None:
+    orders = KeptOrders()
+    for key in range(KEPT_ORDERS):
+        orders.keep(key, 1, [key], complete=True)
+    assert orders.ids(0, 1, 0, 1) == [0]  # used: the oldest is now key 1
+    orders.keep("new", 1, [9], complete=True)
+    assert orders.ids(1, 1, 0, 1) is None
+    assert orders.ids(0, 1, 0, 1) == [0]
+    assert orders.ids("new", 1, 0, 1) == [9]
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[SqliteHistoryStore]:
+    store = SqliteHistoryStore(tmp_path / "history.sqlite3")
+    for i in range(40):
+        _add(store, i, accepted=i % 4 != 0)
+    yield store
+    store.close()
+
+
+def _add(store: SqliteHistoryStore, i: int, *, accepted: bool) -> int:
+    record_id = store.create_attempt(
+        make_attempt(request_id=f"po-{i:04d}", amount_minor=1_000 + (i * 37) % 23)
+    )
+    if accepted:
+        store.record_outcome(record_id, Accepted(f"INV-{i}", STATUS, "Payout initialized"))
+    else:
+        store.record_outcome(record_id, Rejected("Insufficient funds", signature_verified=True))
+    return record_id
+
+
+def _by_amount(store: SqliteHistoryStore) -> list[int]:
+    rows: list[HistoryRow] = store.page(HistoryFilter(), limit=1_000)
+    matching = [row for row in rows if row.gateway_status == STATUS]
+    return [row.id for row in sorted(matching, key=lambda row: (row.amount_minor, row.id))]
+
+
+@pytest.fixture
+def sorts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets of the sorts of every match that pages run (walks give up at once)."""
+    monkeypatch.setattr(store_module, "_NARROWED_WALK_STEPS", 1)
+    found: list[int] = []
+    select = store_module._select
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ids_only"):
+            found.append(args[4])
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_select", spied)
+    return found
+
+
+def _page(store: SqliteHistoryStore, offset: int, limit: int = 5) -> list[int]:
+    return [row.id for row in store.page(BY_STATUS, SortKey.AMOUNT, False, offset, limit)]
+
+
+def test_the_next_pages_read_the_order_the_first_page_sorted(
+    history: SqliteHistoryStore, sorts: list[int]
+) -> None:
+    expected = _by_amount(history)
+    assert _page(history, 0) == expected[:5]
+    assert sorts == [0]  # the first page sorted every match, keeping the order
+    for offset in (5, 12, len(expected) - 3):
+        assert _page(history, offset) == expected[offset : offset + 5]
+    assert sorts == [0]  # no page sorted again
+    assert _page(history, len(expected)) == []
+
+
+def test_a_change_to_the_history_makes_the_next_page_sort_again(
+    history: SqliteHistoryStore, sorts: list[int]
+) -> None:
+    _page(history, 0)
+    cheapest = history.create_attempt(make_attempt(request_id="po-new", amount_minor=1))
+    history.record_outcome(cheapest, Accepted("INV-new", STATUS, "Payout initialized"))
+    expected = _by_amount(history)
+    assert expected[0] == cheapest
+    assert _page(history, 0, 40) == expected
+    assert len(sorts) == 2
+
+
+def test_other_filters_and_orders_are_kept_apart(
+    history: SqliteHistoryStore, sorts: list[int]
+) -> None:
+    _page(history, 0)
+    descending = [row.id for row in history.page(BY_STATUS, SortKey.AMOUNT, True, 0, 40)]
+    assert descending == _by_amount(history)[::-1]
+    assert len(sorts) == 2
