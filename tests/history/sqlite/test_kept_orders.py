@@ -121,3 +121,31 @@ def test_other_filters_and_orders_are_kept_apart(
     descending = [row.id for row in history.page(BY_STATUS, SortKey.AMOUNT, True, 0, 40)]
     assert descending == _by_amount(history)[::-1]
     assert len(sorts) == 2
+
+
+def test_a_short_search_far_down_walks_briefly_then_keeps_its_sort(
+    history: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Far down a 1-2 character search the walk's clock is short: the sort it falls back to
+    is kept, so it is paid once rather than a walk for every page."""
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 3)
+    budgets: list[float | None] = []
+
+    def gives_up(*args: Any, **kwargs: Any) -> None:
+        budgets.append(kwargs.get("seconds"))
+
+    monkeypatch.setattr(store_module, "_walk_or_none", gives_up)
+    short = HistoryFilter(text="po")  # every request id
+    rows = history.page(HistoryFilter(), limit=1_000)
+    expected = [row.id for row in sorted(rows, key=lambda row: (row.amount_minor, row.id))]
+
+    def page(offset: int, descending: bool = False) -> list[int]:
+        return [row.id for row in history.page(short, SortKey.AMOUNT, descending, offset, 5)]
+
+    assert page(10) == expected[10:15]
+    assert budgets == [store_module._DEEP_SHORT_WALK_S]
+    assert page(20) == expected[20:25]
+    assert page(2) == expected[2:7]
+    assert budgets == [store_module._DEEP_SHORT_WALK_S]  # both read the kept order
+    assert page(0, descending=True) == expected[::-1][:5]
+    assert budgets[-1] == store_module._SHORT_WALK_S  # near the top: the full walk
