@@ -56,11 +56,6 @@ class KeptOrders:
             while len(self._orders) > KEPT_ORDERS:
                 self._orders.popitem(last=False)
 
-    def clear(self) -> None:
-        """Forget every kept order."""
-        with self._lock:
-            self._orders.clear()
-
 
 @dataclass(frozen=True)
 class Keeping:

@@ -765,8 +765,9 @@ def _text_page(
         return kept
     args = (conn, history_filter, sort, descending, offset, limit)
     text = history_filter.text.strip()
+    # Far down the listed rows, where a sort of every match is kept for the next pages.
+    kept_next = keeping is not None and _DEEP_OFFSET < offset <= KEPT_ROWS - limit
     if not search or len(text) < _TRIGRAM:
-        kept_next = keeping is not None and _DEEP_OFFSET < offset <= KEPT_ROWS - limit
         seconds = _DEEP_SHORT_WALK_S if kept_next else _SHORT_WALK_S
         rows = _walk_or_none(*args, search=search, seconds=seconds)
         if rows is None:
@@ -782,7 +783,7 @@ def _text_page(
     matches = _text_count(conn, text, _SET_MATCHES)
     if matches < _SORT_MATCHES:
         return _select(*args, walk=False, search=search)
-    if matches < _SET_MATCHES and offset > _DEEP_OFFSET and keeping is not None:
+    if matches < _SET_MATCHES and kept_next:
         return _every_match_sorted(*args, search=search, keeping=keeping)
     rows = None
     if matches >= _SET_MATCHES:
@@ -1644,8 +1645,8 @@ class SqliteHistoryStore:
         offset, limit = max(0, offset), max(0, limit)
         keeping = None
         if history_filter.narrowed() or history_filter.text.strip():
-            # The version before the read's snapshot: a commit in between only makes the
-            # order kept now older than its tag, so it is read again, never shown stale.
+            # Read before the snapshot: after a commit in between, an order kept by this
+            # read is newer than its tag, so the next page sorts again rather than trust it.
             keeping = Keeping(self._kept, self.data_version())
         with self._connection() as conn:
             conn.execute("BEGIN")  # the counts and the page from one snapshot
