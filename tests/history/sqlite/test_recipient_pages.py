@@ -1,0 +1,108 @@
+"""How a page under a recipient search (or another clerk's filter) is read: a common
+recipient walks the sort's index testing its matches as a set, a rare one sorts its few
+matches, and an order an index already gives is read a page at a time, never kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite.store import SqliteHistoryStore
+from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
+from tests.payouts.conftest import make_attempt
+
+ROWS = 60
+HOLDERS = ("Ivan Petrov", "Yulia Sokolova", "Budi Santoso")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteHistoryStore]:
+    store = SqliteHistoryStore(tmp_path_factory.mktemp("recipients") / "history.sqlite3")
+    for i in range(ROWS):
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:04d}",
+                currency=("USD", "IDR", "RUB")[i % 3],
+                amount_minor=1_000 + (i * 37) % 41,
+                request_fields={
+                    "card_number": f"424242******{i:04d}",
+                    "card_holder": HOLDERS[i % 3],
+                },
+            )
+        )
+        store.record_outcome(record_id, Accepted(f"INV-{i}", 3, "ok"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The walks pages try (their budgets), with 10 matches counting as many."""
+    monkeypatch.setattr(store_module, "_DENSE_MATCHES", 10)
+    tried: list[dict[str, Any]] = []
+    walk = store_module._walk_or_none
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        tried.append(kwargs)
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_walk_or_none", spied)
+    return tried
+
+
+def _expected(store: SqliteHistoryStore, holder: int, descending: bool) -> list[int]:
+    """The ids of the payouts to ``HOLDERS[holder]`` in amount order."""
+    rows: list[HistoryRow] = store.page(HistoryFilter(), limit=1_000)
+    matching = [row for row in rows if int(row.request_id[3:]) % 3 == holder]
+    ordered = [row.id for row in sorted(matching, key=lambda row: (row.amount_minor, row.id))]
+    return ordered[::-1] if descending else ordered
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_a_common_recipient_walks_the_sorts_index_testing_its_matches_as_a_set(
+    history: SqliteHistoryStore, walks: list[dict[str, Any]], descending: bool
+) -> None:
+    expected = _expected(history, 0, descending)
+    assert len(expected) == ROWS // 3
+    search = HistoryFilter(recipient="petrov")
+    for offset in (0, 3, len(expected) - 2):
+        page = history.page(search, SortKey.AMOUNT, descending, offset, 4)
+        assert [row.id for row in page] == expected[offset : offset + 4]
+    assert walks and all(w.get("seconds") == store_module._MEMBER_WALK_S for w in walks)
+
+
+def test_a_rare_recipient_sorts_its_few_matches_at_once(
+    history: SqliteHistoryStore, walks: list[dict[str, Any]]
+) -> None:
+    page = history.page(HistoryFilter(recipient="0007"), SortKey.AMOUNT, True, 0, 5)
+    assert [row.request_id for row in page] == ["po-0007"]
+    assert walks == []
+
+
+def test_an_order_an_index_gives_is_read_a_page_at_a_time(
+    history: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An amount range sorted by amount: the amount index's range is the order, so the page
+    is read alone (LIMIT and OFFSET of that range), not the first 10,000 rows to keep."""
+    reads: list[tuple[int, int]] = []
+    select = store_module._select
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ids_only"):
+            reads.append((args[4], args[5]))
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_select", spied)
+    in_range = HistoryFilter(amount_min=1_010, amount_max=1_030)
+    page = history.page(in_range, SortKey.AMOUNT, False, 2, 3)
+    every = history.page(HistoryFilter(), limit=1_000)
+    expected = sorted(
+        (row for row in every if 1_010 <= row.amount_minor <= 1_030),
+        key=lambda row: (row.amount_minor, row.id),
+    )
+    assert [row.id for row in page] == [row.id for row in expected[2:5]]
+    assert reads == [(2, 3)]
