@@ -127,7 +127,8 @@ def test_a_short_search_far_down_walks_briefly_then_keeps_its_sort(
     history: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Far down a 1-2 character search the walk's clock is short: the sort it falls back to
-    is kept, so it is paid once rather than a walk for every page."""
+    is kept, so it is paid once rather than a walk for every page. In time order the walk
+    costs only what the page's depth does, and keeps its full clock."""
     monkeypatch.setattr(store_module, "_DEEP_OFFSET", 3)
     budgets: list[float | None] = []
 
@@ -149,3 +150,7 @@ def test_a_short_search_far_down_walks_briefly_then_keeps_its_sort(
     assert budgets == [store_module._DEEP_SHORT_WALK_S]  # both read the kept order
     assert page(0, descending=True) == expected[::-1][:5]
     assert budgets[-1] == store_module._SHORT_WALK_S  # near the top: the full walk
+    in_time = history.page(short, SortKey.CREATED_AT, True, 10, 5)
+    newest_first = sorted(rows, key=lambda row: (row.created_at, row.id), reverse=True)
+    assert [row.id for row in in_time] == [row.id for row in newest_first[10:15]]
+    assert budgets[-1] == store_module._SHORT_WALK_S  # in time order: the full walk, deep too
