@@ -1371,6 +1371,7 @@ class SqliteHistoryStore:
         self._local_batch = _LOCAL_BATCH
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
+        self._lent: set[sqlite3.Connection] = set()  # pooled connections a reader is using
         self._lock = threading.Lock()
         # Writers of this process take turns here rather than in SQLite's busy handler, whose
         # sleeps (1, 2, 5, 10 ms …) would add to every write that meets the maintenance step.
@@ -1435,17 +1436,21 @@ class SqliteHistoryStore:
 
     @contextlib.contextmanager
     def _connection(self, *, translate: bool = True) -> Iterator[sqlite3.Connection]:
-        if self._closed:
-            raise HistoryClosedError("The payout history is closed")
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
+        with self._lock:  # taken and marked lent at once: close() leaves it to us
+            if self._closed:
+                raise HistoryClosedError("The payout history is closed")
+            conn: sqlite3.Connection | None = None
+            with contextlib.suppress(queue.Empty):
+                conn = self._idle.get_nowait()
+                self._lent.add(conn)
+        if conn is None:
             conn = self._connect()
             with self._lock:
                 if self._closed:
                     conn.close()
-                    raise HistoryClosedError("The payout history is closed") from None
+                    raise HistoryClosedError("The payout history is closed")
                 self._all.append(conn)
+                self._lent.add(conn)
         try:
             yield conn
         except sqlite3.Error as exc:
@@ -1455,11 +1460,16 @@ class SqliteHistoryStore:
                 raise HistoryClosedError("The payout history is closed") from exc
             raise HistoryUnavailableError(str(exc) or type(exc).__name__) from exc
         finally:
-            # A connection closed under us by close() just goes back to an unused queue.
-            with contextlib.suppress(sqlite3.ProgrammingError):
+            with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            self._idle.put(conn)
+            with self._lock:
+                self._lent.discard(conn)
+                closed = self._closed
+                if not closed:
+                    self._idle.put(conn)
+            if closed:  # the store was closed while this connection was lent
+                conn.close()
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
@@ -1513,14 +1523,22 @@ class SqliteHistoryStore:
         raise error
 
     def close(self) -> None:
-        """Close every connection; the store cannot be used afterwards."""
+        """Close every connection; the store cannot be used afterwards.
+
+        A connection a reader is using is closed when that reader gives it back: closing it
+        under a running statement crashes the interpreter (the statement's thread reads the
+        freed handle). A maintenance pass under way finishes first.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             connections, self._all = self._all, []
-        for conn in connections:
-            conn.close()
+            lent = set(self._lent)
+        with self._upkeep_lock:
+            for conn in connections:
+                if conn not in lent:
+                    conn.close()
 
     def __enter__(self) -> SqliteHistoryStore:
         return self
