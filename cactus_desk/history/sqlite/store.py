@@ -1460,16 +1460,23 @@ class SqliteHistoryStore:
                 raise HistoryClosedError("The payout history is closed") from exc
             raise HistoryUnavailableError(str(exc) or type(exc).__name__) from exc
         finally:
-            with contextlib.suppress(sqlite3.Error):
+            reusable = False
+            try:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            with self._lock:
-                self._lent.discard(conn)
-                closed = self._closed
-                if not closed:
-                    self._idle.put(conn)
-            if closed:  # the store was closed while this connection was lent
-                conn.close()
+                reusable = True
+            finally:
+                # Back to the pool, unless the store was closed meanwhile or the rollback
+                # failed (its transaction must not reach the next reader): then closed.
+                with self._lock:
+                    self._lent.discard(conn)
+                    reusable = reusable and not self._closed
+                    if reusable:
+                        self._idle.put(conn)
+                    elif conn in self._all:
+                        self._all.remove(conn)
+                if not reusable:
+                    conn.close()
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
