@@ -351,11 +351,12 @@ def _narrowed_page(
         # index gives the order (a currency's amounts) it is read in that order.
         recipient = history_filter.recipient.strip()
         found = _text_count(conn, recipient, _DENSE_MATCHES, RECIPIENT_SEARCH_TABLE)
-        query = _select_query(*args, walk=False, search=search, ids_only=True)
         if (
             found >= _DENSE_MATCHES
             and not (history_filter.needs_review or _range_in_order(history_filter, sort))
-            and _sorts_every_match(conn, *query)
+            and _sorts_every_match(
+                conn, *_select_query(*args, walk=False, search=search, ids_only=True)
+            )
         ):
             rows = _walk_or_none(*args, search=search, seconds=_MEMBER_WALK_S)
     else:
@@ -364,6 +365,13 @@ def _narrowed_page(
     if rows is not None:
         return rows
     return _every_match_sorted(*args, search=search, keeping=keeping)
+
+
+def _order_key(
+    history_filter: HistoryFilter, sort: SortKey, descending: bool, search: bool
+) -> tuple[HistoryFilter, SortKey, bool, bool]:
+    """What a kept order is kept under: the query it is the order of."""
+    return (history_filter, sort, descending, search)
 
 
 def _kept_page(
@@ -379,7 +387,7 @@ def _kept_page(
     """The page from an order a page before it sorted and kept, or None (not kept)."""
     if keeping is None:
         return None
-    key = (history_filter, sort, descending, search)
+    key = _order_key(history_filter, sort, descending, search)
     ids = keeping.orders.ids(key, keeping.version, offset, limit)
     return None if ids is None else _rows_in_order(conn, ids)
 
@@ -412,7 +420,7 @@ def _every_match_sorted(
     ids = [row["id"] for row in _select(*args, first, count, ids_only=True, **options)]
     if keep is None:
         return _rows_in_order(conn, ids)
-    key = (history_filter, sort, descending, search)
+    key = _order_key(history_filter, sort, descending, search)
     keep.orders.keep(key, keep.version, ids, complete=len(ids) < KEPT_ROWS)
     return _rows_in_order(conn, ids[offset : offset + limit])
 
