@@ -99,6 +99,7 @@ UPKEEP_CHANNEL = "history-upkeep"
 # backup when due) runs again on a worker this often.
 DAILY_CHECK_INTERVAL_MS = 3_600_000
 DAILY_CHECK_CHANNEL = "history-daily-check"
+CHECKS_POOL = "history-checks"  # their threads, below the GUI thread
 # When the complete integrity check starts after the history opens (the start-up one is bounded).
 COMPLETE_CHECK_DELAY_MS = 30_000
 # Notices arriving within this long are looked at together (a burst of callbacks).
@@ -341,7 +342,7 @@ class MainWindow(QMainWindow):
         from cactus_desk.ui.payout.balance import BalanceWidget
         from cactus_desk.ui.payout.form import PayoutForm
         from cactus_desk.ui.payout.send_controller import SendController
-        from cactus_desk.ui.workers import Runner
+        from cactus_desk.ui.workers import Runner, shared_pool
 
         try:
             catalog = load_catalog()
@@ -360,6 +361,10 @@ class MainWindow(QMainWindow):
         pool = QThreadPool.globalInstance()
         pool.setMaxThreadCount(max(pool.maxThreadCount(), MIN_WORKERS))
         self._runner: Runner = Runner(self)
+        # The integrity checks and the daily backup: seconds of CPU on a big history, below
+        # the GUI thread so a clerk's window keeps the core (and a pool of their own, so
+        # sends and reads never queue behind them).
+        self._checks = Runner(self, shared_pool(CHECKS_POOL, 2), low_priority=True)
         self._start_upkeep()
         self._controller: SendController = SendController(
             None,  # no send is taken until the history is open (start_background)
@@ -1201,7 +1206,7 @@ class MainWindow(QMainWindow):
         def check() -> None:
             if self._shut_down or store is not self._history:
                 return
-            self._runner.run(
+            self._checks.run(
                 lambda: store.check_integrity(complete=True),
                 lambda problem: self._history_checked(store, problem),
                 lambda error: log.warning("the history could not be checked: %s", error),
@@ -1226,9 +1231,9 @@ class MainWindow(QMainWindow):
     def _daily_check(self, store: HistoryStore | None = None) -> None:
         """The bounded check and the daily backup when due, on a worker; not while one runs."""
         store = store if store is not None else self._history
-        if store is None or self._shut_down or self._runner.busy(DAILY_CHECK_CHANNEL):
+        if store is None or self._shut_down or self._checks.busy(DAILY_CHECK_CHANNEL):
             return
-        self._runner.run(
+        self._checks.run(
             store.check_integrity,
             lambda problem: self._history_checked(store, problem),
             lambda error: log.warning("the history could not be checked: %s", error),
@@ -1694,6 +1699,7 @@ class MainWindow(QMainWindow):
 
         abandon_backups(self.data_dir)  # a daily backup in progress stops, leaving no file
         self._controller.wait_idle(SHUTDOWN_WAIT_MS)  # the whole pool: sends, balances, opening
+        self._checks.wait_idle(SHUTDOWN_WAIT_MS)
         self._controller.close()
         opening, self._opening = self._opening, None
         opened = opening.take() if opening is not None else None
