@@ -1417,8 +1417,17 @@ class SqliteHistoryStore:
         )
         self._recipient_ready = False  # see _search_for
         self._login_ready = False  # the login counts' background build is done
-        if self._search:
-            _tune_search(conn)
+        # Every text index (FTS5): the upkeep merges them, a write never does.
+        self._text_tables = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5(%' ORDER BY name"
+            )
+        ]
+        for table in self._text_tables:
+            _tune_search(conn, table)
+        self._merge_turn = 0  # the index the next merge step is for (_merge_steps)
         self._all.append(conn)
         self._idle.put(conn)
         for sidecar in ("-wal", "-shm"):
@@ -2239,6 +2248,31 @@ class SqliteHistoryStore:
             if not left:
                 return steps, True
 
+    def _merge_steps(self, conn: sqlite3.Connection, deadline: float) -> tuple[int, bool]:
+        """Merge steps of the text indexes (``_MERGE_PAGES`` pages each, in their own short
+        transactions) until none has work left, the budget ends, or a writer waits: (steps
+        taken, whether all are merged). The indexes take turns, carried over between passes:
+        a pass often ends after a step or two, and the index listed last would never get one.
+        """
+        left = set(self._text_tables)
+        steps = 0
+        while left:
+            if self._writers_waiting or time.monotonic() >= deadline:
+                return steps, False
+            if not self._write_lock.acquire(blocking=False):
+                return steps, False
+            table = self._text_tables[self._merge_turn % len(self._text_tables)]
+            self._merge_turn += 1
+            try:
+                merged = table in left and _merge_step(conn, table)
+            finally:
+                self._write_lock.release()
+            if merged:
+                steps += 1
+            else:
+                left.discard(table)
+        return steps, True
+
     def _local_step(self, conn: sqlite3.Connection) -> bool:
         """One step of the local-day totals' build; True while more is left."""
         kept_zone, _built = local_totals_state(conn)
@@ -2251,7 +2285,7 @@ class SqliteHistoryStore:
         return left
 
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
-        """Merge the text index a few small steps, build the recipient index and the login
+        """Merge the text indexes a few small steps, build the recipient index and the login
         counts a batch at a time (after the upgrades that added them) and checkpoint the WAL,
         within ``budget_ms``.
 
@@ -2279,31 +2313,8 @@ class SqliteHistoryStore:
                 self._all.append(self._maintainer)
             conn = self._maintainer
         try:
-            while self._search:
-                if self._writers_waiting or time.monotonic() >= deadline:
-                    more = True
-                    break
-                if not self._write_lock.acquire(blocking=False):
-                    more = True
-                    break
-                try:
-                    before = conn.total_changes
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        conn.execute(
-                            f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rank) VALUES ('merge', ?)",
-                            (_MERGE_PAGES,),
-                        )
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                    merged = conn.total_changes - before >= 2  # FTS5's sign of work done
-                finally:
-                    self._write_lock.release()
-                if not merged:
-                    break
-                steps += 1
+            steps, merged = self._merge_steps(conn, deadline)
+            more = not merged
             if self._search and not self._recipient_ready:
                 taken, self._recipient_ready = self._build_steps(
                     conn, deadline, lambda c: build_recipient_index(c, _RECIPIENT_BATCH)
@@ -2438,24 +2449,38 @@ def _insert_manual(conn: sqlite3.Connection, now: int, event: ManualEvent) -> in
     )
 
 
+def _merge_step(conn: sqlite3.Connection, table: str) -> bool:
+    """One incremental merge of the text index ``table`` in a transaction of its own; False
+    when there was nothing left to merge."""
+    before = conn.total_changes
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('merge', ?)", (_MERGE_PAGES,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return conn.total_changes - before >= 2  # FTS5's sign of work done
+
+
 def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
     """A PASSIVE checkpoint: (busy, frames in the WAL, frames copied); never waits for locks."""
     busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return int(busy), int(frames), int(copied)
 
 
-def _tune_search(conn: sqlite3.Connection) -> None:
-    """Keep the text index's merges off the write path (see ``_SEARCH_SETTINGS``).
+def _tune_search(conn: sqlite3.Connection, table: str) -> None:
+    """Keep the text index ``table``'s merges off the write path (``_SEARCH_SETTINGS``).
 
     Written once per file (the settings live in the file); a file busy elsewhere is tuned
     at a later open.
     """
-    rows = conn.execute(f"SELECT k, v FROM {SEARCH_TABLE}_config").fetchall()
+    rows = conn.execute(f"SELECT k, v FROM {table}_config").fetchall()
     current = {str(row[0]): row[1] for row in rows}
     wanted = {k: v for k, v in _SEARCH_SETTINGS.items() if current.get(k) != v}
     if not wanted:
         return
-    command = f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rank) VALUES (?, ?)"
+    command = f"INSERT INTO {table}({table}, rank) VALUES (?, ?)"
     try:
         conn.execute("BEGIN IMMEDIATE")
         for key, value in wanted.items():

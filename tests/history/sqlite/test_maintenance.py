@@ -11,7 +11,7 @@ import pytest
 from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.history.maintenance import MaintenanceThread
 from cactus_desk.history.sqlite import store as store_module
-from cactus_desk.history.sqlite.migrations import SEARCH_TABLE
+from cactus_desk.history.sqlite.migrations import RECIPIENT_SEARCH_TABLE, SEARCH_TABLE
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryClosedError, HistoryFilter
 from tests.payouts.conftest import make_attempt
@@ -21,11 +21,15 @@ def _raw(store: SqliteHistoryStore) -> sqlite3.Connection:
     return sqlite3.connect(store.path)
 
 
-def _index_pages(store: SqliteHistoryStore) -> int:
-    """Rows of the text index's storage: every segment has at least one."""
+# Both text indexes a write adds to: the search's and the recipient's.
+TEXT_INDEXES = (SEARCH_TABLE, RECIPIENT_SEARCH_TABLE)
+
+
+def _index_pages(store: SqliteHistoryStore, table: str = SEARCH_TABLE) -> int:
+    """Rows of a text index's storage: every segment has at least one."""
     conn = _raw(store)
     try:
-        return int(conn.execute(f"SELECT count(*) FROM {SEARCH_TABLE}_data").fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM {table}_data").fetchone()[0])
     finally:
         conn.close()
 
@@ -42,21 +46,27 @@ def _write(store: SqliteHistoryStore, rows: int, prefix: str = "po") -> list[int
     return ids
 
 
-def test_the_text_index_is_set_to_merge_only_in_upkeep(store: SqliteHistoryStore) -> None:
+@pytest.mark.parametrize("table", TEXT_INDEXES)
+def test_each_text_index_is_set_to_merge_only_in_upkeep(
+    store: SqliteHistoryStore, table: str
+) -> None:
     conn = _raw(store)
-    settings = dict(conn.execute(f"SELECT k, v FROM {SEARCH_TABLE}_config").fetchall())
+    settings = dict(conn.execute(f"SELECT k, v FROM {table}_config").fetchall())
     conn.close()
     assert settings["automerge"] == 0
     assert settings["crisismerge"] == store_module._SEARCH_SETTINGS["crisismerge"]
 
 
-def test_writes_leave_the_merging_to_the_upkeep_pass(store: SqliteHistoryStore) -> None:
-    before = _index_pages(store)
-    ids = _write(store, 25)  # 50 commits that touch the index: below a crisis merge
-    grown = _index_pages(store)
+@pytest.mark.parametrize(("table", "commits"), [(SEARCH_TABLE, 50), (RECIPIENT_SEARCH_TABLE, 25)])
+def test_writes_leave_the_merging_to_the_upkeep_pass(
+    store: SqliteHistoryStore, table: str, commits: int
+) -> None:
+    before = _index_pages(store, table)
+    ids = _write(store, 25)  # commits that touch the index: below a crisis merge
+    grown = _index_pages(store, table)
     # Each committed write leaves its own small segment: nothing was merged on the write path
     # (FTS5's default automerge would have folded them into a handful).
-    assert grown - before >= 50
+    assert grown - before >= commits
     steps = 0
     for _ in range(200):
         report = store.run_maintenance(budget_ms=1000)
@@ -64,11 +74,34 @@ def test_writes_leave_the_merging_to_the_upkeep_pass(store: SqliteHistoryStore) 
         if report.merge_steps == 0 and not report.more:
             break
     assert steps > 0
-    assert _index_pages(store) < (grown - before) // 4
-    # The merged index still finds every record, by request id and by invoice.
+    assert _index_pages(store, table) < (grown - before) // 4
+    # The merged indexes still find every record: by request id, invoice and recipient.
     assert store.count(HistoryFilter(text="po-17")) == 1
     assert store.count(HistoryFilter(text="inv-po-24")) == 1
     assert store.count(HistoryFilter(text="ivan.petrov")) == len(ids)
+    assert store.count(HistoryFilter(recipient="Ivan Petrov")) == len(ids)
+
+
+def test_the_text_indexes_take_turns_across_passes(
+    store: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady writes a pass ends after one step (a writer is waiting by then): each
+    index still gets its steps, not only the one listed first."""
+    _write(store, 30)
+    merged: list[str] = []
+    step = store_module._merge_step
+
+    def one_step_then_a_writer(conn: sqlite3.Connection, table: str) -> bool:
+        merged.append(table)
+        store._writers_waiting = 1
+        return step(conn, table)
+
+    monkeypatch.setattr(store_module, "_merge_step", one_step_then_a_writer)
+    for _ in range(4):
+        store.run_maintenance(budget_ms=1000)
+        store._writers_waiting = 0
+    assert len(merged) == 4
+    assert set(merged) >= set(TEXT_INDEXES)
 
 
 def test_the_upkeep_pass_checkpoints_the_wal_and_commits_do_not(
