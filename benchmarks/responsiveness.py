@@ -241,8 +241,9 @@ def main(argv: list[str]) -> None:
                 receiver.kill()
                 receiver.communicate()
         print(f"responsiveness: {sent} payouts sent; gateway: {report.strip()}", flush=True)
+    listed = "; the longest:" if long_stalls else ""
     print(
-        f"responsiveness: {len(long_stalls)} stalls of {LONG_STALL_MS} ms or more; the longest:",
+        f"responsiveness: {len(long_stalls)} stalls of {LONG_STALL_MS} ms or more{listed}",
         flush=True,
     )
     for at, stall, ran, waited in sorted(long_stalls, key=lambda item: -item[1])[:5]:
