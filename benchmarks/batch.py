@@ -35,7 +35,16 @@ from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
-from benchmarks.common import QUICK, ROOT, RUNS, Result, child_env, emit, median
+from benchmarks.common import (
+    QUICK,
+    ROOT,
+    RUNS,
+    Result,
+    child_env,
+    emit,
+    median,
+    runqueue_clock,
+)
 from benchmarks.generate import DEFAULT_ROWS, history_file
 from benchmarks.writes import copy_history
 
@@ -230,23 +239,36 @@ def ui_stall_figure(history_source: Path, folder: Path) -> Result:
         raise RuntimeError("the benchmark's batch has errors")
     box = dialog.request_send()
     assert box is not None
-    ticks: list[float] = []
+    # (wall clock, the GUI thread's CPU time, its wait for a core) at each tick, as in
+    # benchmarks.responsiveness: the log says what the longest stalls were made of.
+    ticks: list[tuple[float, float, float]] = []
+    queued = runqueue_clock()
     ticker = QTimer()
     ticker.setTimerType(Qt.TimerType.PreciseTimer)
-    ticker.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    ticker.timeout.connect(
+        lambda: ticks.append((time.perf_counter(), time.thread_time(), queued()))
+    )
     ticker.start(TICK_MS)
     started = time.perf_counter()
     box.button(QMessageBox.StandardButton.Yes).click()
     wait(lambda: dialog.outcome is not None, 3600)
     took = time.perf_counter() - started
     ticker.stop()
-    stalls = [max(0.0, (later - earlier) * 1000 - TICK_MS) for earlier, later in pairwise(ticks)]
+    stalls = [max(0.0, (b[0] - a[0]) * 1000 - TICK_MS) for a, b in pairwise(ticks)]
     accepted = dialog.outcome.count(SendCode.ACCEPTED) if dialog.outcome else 0
     print(
         f"batch_ui: {UI_ROWS} rows sent from the window in {took:.1f} s "
         f"({UI_ROWS / took:.0f}/s; {accepted} accepted), longest stall {max(stalls):.1f} ms",
         flush=True,
     )
+    longest = sorted(pairwise(ticks), key=lambda pair: pair[0][0] - pair[1][0])[:3]
+    for (at, ran_from, queued_from), (later, ran_to, queued_to) in longest:
+        print(
+            f"  {(later - at) * 1000 - TICK_MS:.1f} ms at {at - started:.1f} s: the GUI thread "
+            f"ran {(ran_to - ran_from) * 1000:.1f} ms, waited "
+            f"{(queued_to - queued_from) * 1000:.1f} ms for a CPU, and was asleep the rest",
+            flush=True,
+        )
     dialog.wait_idle()
     dialog.close()
     window.shutdown()

@@ -128,3 +128,15 @@ def run_group(module: str, *args: str, timeout: float = 600) -> list[dict[str, o
     if completed.returncode != 0 or not lines:
         raise RuntimeError(f"benchmarks.{module} failed with exit code {completed.returncode}")
     return json.loads(lines[-1][len(MARKER) :])
+
+
+def runqueue_clock() -> Callable[[], float]:
+    """A clock of the calling thread's seconds spent runnable but waiting for a CPU.
+
+    Linux's per-thread schedstat; elsewhere (or without it) a clock that stays at 0.
+    """
+    try:
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return lambda: 0.0
+    return lambda: int(os.pread(fd, 64, 0).split()[1]) / 1e9

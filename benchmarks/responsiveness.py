@@ -31,11 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
-from benchmarks.common import QUICK, ROOT, RUNS, Result, child_env, emit
+from benchmarks.common import QUICK, ROOT, RUNS, Result, child_env, emit, runqueue_clock
 from benchmarks.generate import DEFAULT_ROWS, history_file
 from benchmarks.writes import copy_history
 
@@ -64,18 +63,6 @@ def _accepted_pairs(history: Path, folder: Path) -> Path:
     path = folder / "callback-ids.json"
     path.write_text(json.dumps(pairs))
     return path
-
-
-def runqueue_clock() -> Callable[[], float]:
-    """A clock of the calling thread's seconds spent runnable but waiting for a CPU.
-
-    Linux's per-thread schedstat; elsewhere (or without it) a clock that stays at 0.
-    """
-    try:
-        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
-    except OSError:
-        return lambda: 0.0
-    return lambda: int(os.pread(fd, 64, 0).split()[1]) / 1e9
 
 
 def backups_settled(data: Path) -> bool:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QCloseEvent, QColor
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -27,8 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -51,13 +51,12 @@ from cactus_desk.history.port import HistoryStore
 from cactus_desk.payouts.send import SendService
 from cactus_desk.profiles import Profile
 from cactus_desk.ui import style
+from cactus_desk.ui.batch.grid_model import BatchGridModel, GridRows, ResultsModel, grid_rows
 from cactus_desk.ui.workers import Runner, shared_pool
 
 if TYPE_CHECKING:
     from cactus_desk.batch_approval import BatchSubmitted
 
-ERROR_BRUSH = QBrush(QColor("#f8d7da"))
-WARNING_BRUSH = QBrush(QColor("#fff3cd"))
 GRID, PROGRESS = 0, 1
 ROWS_SHOWN_EVERY_MS = 100
 #: How much lower the sending threads' CPU priority is than the GUI thread's. Their stalls of
@@ -169,8 +168,11 @@ class BatchDialog(QDialog):
         top.addStretch(1)
         top.addWidget(self.file_label)
 
-        self.grid = _named(QTableWidget(), "batchGrid")
-        self.grid.itemChanged.connect(self._cell_edited)
+        self.grid_model = BatchGridModel(self)
+        self.grid_model.edited.connect(self._cell_edited)
+        self.grid = _named(QTableView(), "batchGrid")
+        self.grid.setModel(self.grid_model)
+        self.grid.horizontalHeader().setStretchLastSection(True)
         self.summary = _named(QLabel(), "batchSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
@@ -198,8 +200,11 @@ class BatchDialog(QDialog):
         self.again_button.clicked.connect(self.pay_failed_again)
         self.history_button = _named(QPushButton("Show in History"), "batchShowHistory")
         self.history_button.clicked.connect(self._show_in_history)
-        self.results = _named(QTableWidget(), "batchResults")
-        self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.results_model = ResultsModel(self)
+        self.results = _named(QTableView(), "batchResults")
+        self.results.setModel(self.results_model)
+        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results.horizontalHeader().setStretchLastSection(True)
         progress_page = QWidget()
         progress_layout = QVBoxLayout(progress_page)
         progress_layout.addWidget(self.progress_bar)
@@ -284,63 +289,32 @@ class BatchDialog(QDialog):
             balances = lambda: reader(profile)  # noqa: E731
         self.send_button.setEnabled(False)
 
-        def check() -> Batch:
-            return validate_batch(
-                table,
-                mapping,
-                profile,
-                history=history,
-                balances=balances,
-                rows=rows,
-                file_name=file_name,
+        def check() -> GridRows:
+            return grid_rows(
+                validate_batch(
+                    table,
+                    mapping,
+                    profile,
+                    history=history,
+                    balances=balances,
+                    rows=rows,
+                    file_name=file_name,
+                )
             )
 
         self._runner.run(check, self._checked, self._failed, channel="check")
 
-    def _checked(self, batch: Batch) -> None:
-        self.batch = batch
-        self._fill_grid(batch)
-        self._show_summary(batch)
-        self.send_button.setEnabled(batch.ok)
+    def _checked(self, shown: GridRows) -> None:
+        fresh = shown.batch is not self.batch
+        self.batch = shown.batch
+        self.grid_model.show(shown)
+        if fresh:  # a check after an edit keeps the widths the person may have set
+            self.grid.resizeColumnsToContents()
+        self._show_summary(shown.batch)
+        self.send_button.setEnabled(shown.batch.ok)
 
     def _failed(self, error: BaseException) -> None:
         self.summary.setText(str(error) or type(error).__name__)
-
-    def _fill_grid(self, batch: Batch) -> None:
-        self._filling = True
-        try:
-            columns = list(batch.columns)
-            self.grid.clear()
-            self.grid.setColumnCount(len(columns) + 1)
-            self.grid.setHorizontalHeaderLabels([*columns, "Problems"])
-            self.grid.setRowCount(len(batch.rows))
-            self.grid.setVerticalHeaderLabels([str(row.line) for row in batch.rows])
-            for r, row in enumerate(batch.rows):
-                for c, wire in enumerate(columns):
-                    item = QTableWidgetItem(row.values.get(wire, ""))
-                    error = row.errors.get(wire)
-                    if error is None and wire == "method" and row.errors:
-                        # An error on no column of the file (e.g. a field the method needs).
-                        unplaced = {k: v for k, v in row.errors.items() if k not in columns}
-                        if unplaced:
-                            error = "; ".join(f"{k}: {v}" for k, v in unplaced.items())
-                    if error is not None:
-                        item.setBackground(ERROR_BRUSH)
-                        item.setToolTip(error)
-                    elif row.warnings:
-                        item.setBackground(WARNING_BRUSH)
-                        item.setToolTip("\n".join(row.warnings))
-                    self.grid.setItem(r, c, item)
-                notes = [f"{key}: {message}" for key, message in row.errors.items()]
-                problems = QTableWidgetItem("; ".join(notes + row.warnings))
-                problems.setFlags(problems.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                if row.errors:
-                    problems.setForeground(QBrush(QColor("#b00020")))
-                self.grid.setItem(r, len(columns), problems)
-            self.grid.resizeColumnsToContents()
-            self.grid.horizontalHeader().setStretchLastSection(True)
-        finally:
-            self._filling = False
 
     def _show_summary(self, batch: Batch) -> None:
         lines = []
@@ -363,37 +337,28 @@ class BatchDialog(QDialog):
 
     def cell_error(self, row: int, column: str) -> str | None:
         """The error shown at a cell (tests and screenshots)."""
-        if self.batch is None:
-            return None
-        index = list(self.batch.columns).index(column)
-        item = self.grid.item(row, index)
-        return item.toolTip() or None if item is not None else None
+        return None if self.batch is None else self.grid_model.cell_error(row, column)
 
     def edit_cell(self, row: int, column: str, text: str) -> None:
         """Type ``text`` into a cell, as a person fixing it would."""
         assert self.batch is not None
-        item = self.grid.item(row, list(self.batch.columns).index(column))
-        if item is not None:
-            item.setText(text)
+        model = self.grid_model
+        model.setData(model.index(row, list(self.batch.columns).index(column)), text)
 
     def checking(self) -> bool:
         """True while the file is read or rows are checked."""
         return self._runner.busy()
 
-    def _cell_edited(self, item: QTableWidgetItem) -> None:
-        if self._filling or self.batch is None:
+    def _cell_edited(self, row: int, wire: str, text: str) -> None:
+        if self.batch is None:
             return
-        if item.column() >= len(self.batch.columns):
-            return  # the problems column is not a value
-        row = self.batch.rows[item.row()]
-        wire = self.batch.columns[item.column()]
-        row.values[wire] = item.text().strip()
+        self.batch.rows[row].values[wire] = text
         batch = self.batch
         self.send_button.setEnabled(False)
 
-        def check() -> Batch:
+        def check() -> GridRows:
             check_rows(batch)
-            return batch
+            return grid_rows(batch)
 
         self._runner.run(check, self._checked, self._failed, channel="check")
 
@@ -450,14 +415,9 @@ class BatchDialog(QDialog):
         self.profile_box.setEnabled(False)
         self.progress_bar.setRange(0, len(batch.rows))
         self.progress_bar.setValue(0)
-        self.results.clear()
-        self.results.setColumnCount(4)
-        self.results.setHorizontalHeaderLabels(["request_id", "outcome", "invoice", "message"])
-        self.results.setRowCount(len(batch.rows))
-        self.results.setVerticalHeaderLabels([str(row.line) for row in batch.rows])
+        self.results_model.start([row.line for row in batch.rows])
         for column, width in enumerate((200, 120, 150)):
             self.results.setColumnWidth(column, width)
-        self.results.horizontalHeader().setStretchLastSection(True)
         self._positions = {row.line: index for index, row in enumerate(batch.rows)}
         self.control = Control()
         self.pause_button.setEnabled(True)
@@ -490,12 +450,9 @@ class BatchDialog(QDialog):
         rows, progress = self._relay.take()
         if progress is None:
             return
-        self.results.setUpdatesEnabled(False)
-        try:
-            for result in rows:
-                self._show_row(result)
-        finally:
-            self.results.setUpdatesEnabled(True)
+        positions = self._positions
+        done = [(positions[r.line], _cells(r)) for r in rows if r.line in positions]
+        self.results_model.put(done)
         self._show_progress(progress)
 
     def _show_progress(self, progress: Progress) -> None:
@@ -515,16 +472,6 @@ class BatchDialog(QDialog):
             f"{progress.refused} refused, {progress.in_doubt} in doubt, "
             f"{progress.skipped} already sent{left}" + (" (paused)" if self.control.paused else "")
         )
-
-    def _show_row(self, result: RowResult) -> None:
-        index = self._positions.get(result.line)
-        if index is None:
-            return
-        state = result.state.label if result.state is not None else result.code
-        for column, text in enumerate(
-            (result.request_id, state, result.invoice_id or "", result.message)
-        ):
-            self.results.setItem(index, column, QTableWidgetItem(text))
 
     def _sent(self, outcome: BatchOutcome | BatchSubmitted) -> None:
         self._rows_timer.stop()
@@ -548,8 +495,7 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        for index in range(self.results.rowCount()):
-            self.results.setItem(index, 1, QTableWidgetItem("Awaiting approval"))
+        self.results_model.set_outcome_of_all("Awaiting approval")
         self.counts.setText(submitted.message)
 
     def _send_failed(self, error: BaseException) -> None:
@@ -622,10 +568,10 @@ class BatchDialog(QDialog):
         if batch is None:
             return
 
-        def build() -> Batch:
-            return failed_again_batch(batch, existing_records(history, batch))
+        def build() -> GridRows:
+            return grid_rows(failed_again_batch(batch, existing_records(history, batch)))
 
-        def shown(again: Batch) -> None:
+        def shown(again: GridRows) -> None:
             self.pages.setCurrentIndex(GRID)
             self._checked(again)
 
@@ -634,3 +580,9 @@ class BatchDialog(QDialog):
     def wait_idle(self, msecs: int = 30_000) -> bool:
         """Wait for the workers (shutdown and tests)."""
         return self._runner.wait_idle(msecs) and self._send_runner.wait_idle(msecs)
+
+
+def _cells(result: RowResult) -> tuple[str, str, str, str]:
+    """A row's outcome as the results table shows it."""
+    state = result.state.label if result.state is not None else result.code
+    return (result.request_id, state, result.invoice_id or "", result.message)
