@@ -152,7 +152,6 @@ class BatchDialog(QDialog):
         self._rows_timer.timeout.connect(self._show_rows)
         self._relay.rows.connect(self._rows_timer_start)
         self._started = 0.0
-        self._filling = False
 
         self.profile_box = _named(QComboBox(), "batchProfile")
         for profile in self._profiles:
