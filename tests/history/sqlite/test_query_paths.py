@@ -451,3 +451,63 @@ def test_the_sort_counts_follow_every_write(sortable: SqliteHistoryStore) -> Non
     assert [tuple(row) for row in kept] == [tuple(row) for row in fresh]
     assert len({row[0] for row in fresh}) == 6
     assert any(row[2] > 3 for row in fresh)  # several id blocks
+
+
+def _clerk_and_exact_matches(row: HistoryRow, f: HistoryFilter) -> bool:
+    return _matches(row, f) and _clerk_matches(row, f)
+
+
+@pytest.mark.parametrize(
+    "clerk",
+    [
+        {"gateway_statuses": frozenset({3})},
+        {"gateway_statuses": frozenset({2, 3}), "currency": "IDR"},
+        {"gateway_statuses": frozenset({2}), "states": frozenset({"ACCEPTED", "REJECTED"})},
+        {"amount_min": 1, "profile_id": "p1"},
+        {"aged": True},
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("sort", [sort for sort in SortKey if sort is not SortKey.CREATED_AT])
+@pytest.mark.parametrize("descending", [True, False])
+def test_merged_triples_under_the_clerks_filters_give_the_full_order(
+    sortable: SqliteHistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
+    clerk: dict[str, Any],
+    sort: SortKey,
+    descending: bool,
+) -> None:
+    """In another order than its own index's, a page under the clerk's filters merges one
+    range per live (state, currency, profile) triple: near the top, kept far down, and read
+    by OFFSET past the kept rows, the same rows as the full order."""
+    monkeypatch.setattr(store_module, "KEPT_ROWS", 12)
+    merged: list[int] = []
+    merge = store_module._merged_triples
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        ids = merge(*args, **kwargs)
+        if ids:
+            merged.append(args[4])  # the offset
+        return ids
+
+    monkeypatch.setattr(store_module, "_merged_triples", spied)
+    everything = sortable.page(HistoryFilter(), limit=SORTABLE_ROWS + 10)
+    times = sorted(row.created_at for row in everything)
+    if clerk.pop("aged", False):
+        clerk["aged_before"] = times[len(times) * 2 // 3]
+    history_filter = HistoryFilter(**clerk)
+    key = _bucketed_key(sort) if sort in store_module._BUCKETED else _key(sort)
+    expected = sorted(
+        (row for row in everything if _clerk_and_exact_matches(row, history_filter)),
+        key=key,
+        reverse=descending,
+    )
+    assert len(expected) > 15, "the filter should match past the kept rows"
+    for offset in (0, 1, 2, 4, 9, 11, 14, len(expected) - 2):
+        page = sortable.page(history_filter, sort, descending, offset, 3)
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 3]], offset
+    # A currency's own order is its time order, and the amount index holds a range's order.
+    own_order = (sort is SortKey.CURRENCY and bool(history_filter.currency)) or (
+        sort is SortKey.AMOUNT and history_filter.amount_min is not None
+    )
+    assert bool(merged) is not own_order, merged
