@@ -199,6 +199,44 @@ def test_a_short_search_whose_walk_gives_up_sorts_its_matches(
     assert sorted_pages == [0]  # one sort, of the first rows of the order, for every page
 
 
+@pytest.mark.parametrize(
+    "history_filter",
+    [
+        HistoryFilter(text="petrov"),
+        HistoryFilter(text="petrov", currency="USD"),
+        HistoryFilter(text="PETROVA", states=frozenset({"ACCEPTED"}), profile_id="p1"),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("sort", [SortKey.AMOUNT, SortKey.STATE, SortKey.SITE_LOGIN])
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("lookup_cost", [0, 10**6])
+def test_a_search_whose_walk_gives_up_sorts_its_matches(
+    history: SqliteHistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    descending: bool,
+    lookup_cost: int,
+) -> None:
+    """A 3+ character search of fewer matches than a set walk serves walks the sort's
+    index testing each entry against them for a while, then sorts its matches, read first
+    (or through the exact filter's index when that holds fewer rows): the same rows."""
+    monkeypatch.setattr(store_module, "_SORT_MATCHES", 1)
+    monkeypatch.setattr(store_module, "_MEMBER_WALK_S", 0.0)
+    monkeypatch.setattr(store_module, "_BUDGET_STEPS", 1)
+    monkeypatch.setattr(store_module, "_LOOKUP_COST", lookup_cost)
+    expected = sorted(
+        (row for row in _everything(history) if _matches(row, history_filter)),
+        key=_key(sort),
+        reverse=descending,
+    )
+    assert len(expected) > 8, "the filter should match several pages"
+    for offset in (0, 1, 5, len(expected) // 2, len(expected) - 4):
+        page = history.page(history_filter, sort, descending, offset, 4)
+        assert [row.id for row in page] == [row.id for row in expected[offset : offset + 4]], offset
+
+
 def _clerk_matches(row: HistoryRow, f: HistoryFilter) -> bool:
     aged = f.aged_before is None or (
         row.created_at < f.aged_before
