@@ -364,17 +364,22 @@ def _narrowed_page(
         # A recipient's walk tests each entry of the sort's index against its matches as a
         # set (no row read until one matches), once that set is built: a clock, not a count
         # of steps, bounds it. Fewer matches are sorted at once, and where the filter's own
-        # index gives the order (a currency's amounts) it is read in that order.
+        # index gives the order (a currency's amounts) it is read in that order. Far down, a
+        # walk runs longer, where the matches are dense enough for it to reach the page.
         recipient = history_filter.recipient.strip()
-        found = _text_count(conn, recipient, _DENSE_MATCHES, RECIPIENT_SEARCH_TABLE)
+        found = _text_count(conn, recipient, _SET_MATCHES, RECIPIENT_SEARCH_TABLE)
+        deep = offset > _DEEP_OFFSET
+        total = _count(conn, HistoryFilter(), search=search)
         if (
             found >= _DENSE_MATCHES
+            and (not deep or (offset + limit) * total <= _DEEP_MEMBER_ENTRIES * found)
             and not (history_filter.needs_review or _range_in_order(history_filter, sort))
             and _sorts_every_match(
                 conn, *_select_query(*args, walk=False, search=search, ids_only=True)
             )
         ):
-            rows = _walk_or_none(*args, search=search, seconds=_MEMBER_WALK_S)
+            seconds = _DEEP_MEMBER_WALK_S if deep else _MEMBER_WALK_S
+            rows = _walk_or_none(*args, search=search, seconds=seconds)
     else:
         steps = _narrowed_walk_steps(conn, history_filter, sort, offset, search)
         rows = _walk_or_none(*args, search=search, steps=steps) if steps else None
@@ -810,6 +815,11 @@ _DENSE_MATCHES = 10_000  # clerk's-filter matches that make a walk far down wort
 # A recipient search walks this long at most (its matches as a set: 20-50 ms at 5M rows for a
 # common surname), then sorts every match (about 0.2 s for 120,000 of them).
 _MEMBER_WALK_S = 0.1
+# Far down, a recipient's walk that should reach the page within this many index entries
+# (0.15-0.35 us each at 5M rows) runs this long at most: about 0.1 s at the 10,000th of
+# 120,000 matches, where sorting them all takes 0.2-0.4 s.
+_DEEP_MEMBER_ENTRIES = 500_000
+_DEEP_MEMBER_WALK_S = 0.15
 
 
 def _text_count(conn: sqlite3.Connection, text: str, cap: int, table: str = SEARCH_TABLE) -> int:

@@ -75,6 +75,26 @@ def test_a_common_recipient_walks_the_sorts_index_testing_its_matches_as_a_set(
     assert walks and all(w.get("seconds") == store_module._MEMBER_WALK_S for w in walks)
 
 
+@pytest.mark.parametrize(("entries", "walked"), [(10**6, True), (1, False)])
+def test_far_down_a_recipient_walks_longer_only_where_its_matches_are_dense(
+    history: SqliteHistoryStore,
+    walks: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    entries: int,
+    walked: bool,
+) -> None:
+    """Past ``_DEEP_OFFSET`` the walk's clock is longer, when the matches' density says it
+    reaches the page within ``_DEEP_MEMBER_ENTRIES`` index entries; otherwise the page
+    sorts every match at once. The same rows either way."""
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 5)
+    monkeypatch.setattr(store_module, "_DEEP_MEMBER_ENTRIES", entries)
+    expected = _expected(history, 1, False)
+    page = history.page(HistoryFilter(recipient="sokolova"), SortKey.AMOUNT, False, 12, 4)
+    assert [row.id for row in page] == expected[12:16]
+    budgets = [w.get("seconds") for w in walks]
+    assert budgets == ([store_module._DEEP_MEMBER_WALK_S] if walked else [])
+
+
 def test_a_rare_recipient_sorts_its_few_matches_at_once(
     history: SqliteHistoryStore, walks: list[dict[str, Any]]
 ) -> None:
