@@ -1043,6 +1043,31 @@ def _amount_by_profile(conn: sqlite3.Connection) -> None:
     )
 
 
+SEARCH_TERMS_TABLE = "payouts_search_terms"
+#: The last two characters of a text column, ASCII lower case (as LIKE folds): the key of
+#: its ``payouts_<column>_end`` index.
+ENDING_SQL = "lower(substr({column}, -2))"
+
+
+def _two_character_search(conn: sqlite3.Connection) -> None:
+    """What a 2-character search reads instead of every row (1.3-1.8 s at 5M payouts).
+
+    Two characters inside a value are the start of one of its trigrams, so the trigram index
+    has them: every term that starts with them, listed by ``payouts_search_terms`` (the
+    index's vocabulary, read by range). Two characters at a value's end (or a value of two)
+    start no trigram: ``payouts_<column>_end`` indexes each text column's last two.
+    """
+    exists = "SELECT 1 FROM sqlite_master WHERE name = ?"
+    if not conn.execute(exists, (SEARCH_TABLE,)).fetchone():
+        return  # no trigram index: a short search reads every row, as before
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {SEARCH_TERMS_TABLE} USING fts5vocab({SEARCH_TABLE}, 'row')"
+    )
+    for column in SEARCH_COLUMNS:
+        ending = ENDING_SQL.format(column=column)
+        conn.execute(f"CREATE INDEX payouts_{column}_end ON payouts ({ending})")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -1058,6 +1083,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     add_login_counts,
     _local_totals,
     _amount_by_profile,
+    _two_character_search,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

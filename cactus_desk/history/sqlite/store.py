@@ -54,10 +54,13 @@ from cactus_desk.history.sqlite.migrations import (
     COUNTS_TABLE,
     DAY_COUNTS_TABLE,
     DAY_MS,
+    ENDING_SQL,
     ID_BLOCK_BITS,
     PRUNABLE_REASONS,
     RECIPIENT_SEARCH_TABLE,
+    SEARCH_COLUMNS,
     SEARCH_TABLE,
+    SEARCH_TERMS_TABLE,
     SORT_BUCKETS,
     SORT_COUNTS_TABLE,
     TIME_BREAKS_TABLE,
@@ -213,6 +216,7 @@ def _where(
     member: bool = False,
     text_drives: bool = False,
     own: str = "",
+    short: bool = False,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause; ``search`` when the trigram index exists, ``walk`` for an index walk.
 
@@ -221,6 +225,7 @@ def _where(
     The index folds case for all of Unicode, which only matters for non-ASCII letters.
     ``text_drives``: the trigram index's matches are read and the other filters tested on
     each (``_text_drives``). ``own``: the exact filter whose index the walk reads (no +).
+    ``short``: a 2-character text's matches are read through the indexes too (``_text_set``).
     """
     # A unary + keeps SQLite off the filter's own index, so it walks the sort's index instead.
     plus = "+" if walk else ""
@@ -228,13 +233,13 @@ def _where(
     clauses: list[str] = []
     params: list[Any] = []
     text = history_filter.text.strip()
-    if text and search and (member or not walk) and len(text) >= _TRIGRAM:
+    indexed = len(text) >= _TRIGRAM or (short and len(text) == _SHORT)
+    if text and search and (member or not walk) and indexed:
         # In a walk the unary + keeps the matches a set that each index entry is tested
         # against (the id is in every index), rather than the rows to look up and sort.
-        clauses.append(
-            f"{plus}id IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)"
-        )
-        params.append(_match_phrase(text))
+        matches, match_params = _text_set(text)
+        clauses.append(f"{plus}id IN ({matches})")
+        params.extend(match_params)
     elif text:
         pattern = _like_pattern(text)
         clauses.append(
@@ -425,6 +430,7 @@ def _every_match_sorted(
     keeping: Keeping | None,
     sort_matches: bool = False,
     text_drives: bool = False,
+    short: bool = False,
 ) -> list[sqlite3.Row]:
     """A page read through the filter's own indexes, which may sort every match (then only
     ids and sort terms: narrow rows sort faster). With ``keeping``, such a sort of a page
@@ -436,6 +442,7 @@ def _every_match_sorted(
         "search": search,
         "sort_matches": sort_matches,
         "text_drives": text_drives,
+        "short": short,
     }
     args = (conn, history_filter, sort, descending)
     keep = keeping if offset + limit <= KEPT_ROWS else None
@@ -605,7 +612,8 @@ def _count(
     """How many rows match, counting no further than ``cap``.
 
     Without search text the per-filter counts table answers at once. With text, the trigram
-    index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early.
+    index drives the count (CROSS JOIN keeps it the outer loop), so a cap stops it early;
+    a 2-character text of few matches counts its ``_text_set``.
     """
     if history_filter.narrowed():
         return _narrowed_count(conn, history_filter, search, cap)
@@ -622,6 +630,12 @@ def _count(
             source += f" CROSS JOIN payouts ON payouts.id = {SEARCH_TABLE}.rowid"
         where = f" WHERE {SEARCH_TABLE} MATCH ?" + exact.replace(" WHERE ", " AND ", 1)
         params = [_match_phrase(text), *params]
+    elif search and len(text) == _SHORT and (few := _short_matches(conn, text)) is not None:
+        if history_filter == HistoryFilter(text=history_filter.text):
+            return few if cap is None else min(few, cap)
+        source = "payouts"
+        drives = _text_drives(conn, history_filter, few)
+        where, params = _where(history_filter, search=search, short=True, text_drives=drives)
     else:
         source = "payouts"
         where, params = _where(history_filter)
@@ -662,6 +676,7 @@ def _select_query(
     search: bool,
     member: bool = False,
     text_drives: bool = False,
+    short: bool = False,
     bound: tuple[str, int] | None = None,
     sort_matches: bool = False,
     ids_only: bool = False,
@@ -706,7 +721,13 @@ def _select_query(
     params: list[Any] = []
     for part in parts:
         where, part_params = _where(
-            part, walk=walk, search=search, member=member, text_drives=text_drives, own=own
+            part,
+            walk=walk,
+            search=search,
+            member=member,
+            text_drives=text_drives,
+            own=own,
+            short=short,
         )
         if bound is not None:  # the order from the start of a counted bucket on (_bucket_of)
             where += " AND " if where else " WHERE "
@@ -754,6 +775,7 @@ def _walk_or_none(
     *,
     search: bool,
     member: bool = False,
+    short: bool = False,
     steps: int = _WALK_STEPS,
     seconds: float | None = None,
 ) -> list[sqlite3.Row] | None:
@@ -780,6 +802,7 @@ def _walk_or_none(
             walk=True,
             search=search,
             member=member,
+            short=short,
         )
     except sqlite3.OperationalError as exc:
         if "interrupt" not in str(exc):
@@ -801,6 +824,9 @@ TOO_BROAD = (
 )
 _SORT_MATCHES = 2_000  # text matches few enough to fetch and sort for any page
 _SET_MATCHES = 100_000  # text matches few enough to test a walked index against as a set
+# A 2-character search of fewer matches is served by its _text_set (at 5M rows: "yu" holds
+# 71,000, 0.1 s to read and sort, where reading every row took 1.8 s).
+_SHORT_SET_MATCHES = _SET_MATCHES
 _DEEP_OFFSET = 1_000  # past this many rows a page starts from its bucket's count
 _MAX_ARMS = 200  # (state, currency) ranges merged for a filtered amount sort
 _NARROWED_WALK_STEPS = _WALK_STEPS // 4  # a walk near the top under the clerk's filters
@@ -815,6 +841,9 @@ _DENSE_MATCHES = 10_000  # clerk's-filter matches that make a walk far down wort
 # A recipient search walks this long at most (its matches as a set: 20-50 ms at 5M rows for a
 # common surname), then sorts every match (about 0.2 s for 120,000 of them).
 _MEMBER_WALK_S = 0.1
+# A 2-character text's walk near the top (the sort it falls back to reads up to 100,000
+# matches: 0.1-0.15 s at 5M rows, where a walk that reaches its page takes 5-30 ms).
+_SHORT_MEMBER_WALK_S = 0.04
 # Far down, a recipient's walk that should reach the page within this many index entries
 # (0.15-0.35 us each at 5M rows) runs this long at most: about 0.1 s at the 10,000th of
 # 120,000 matches, where sorting them all takes 0.2-0.4 s.
@@ -823,9 +852,81 @@ _DEEP_MEMBER_WALK_S = 0.15
 
 
 def _text_count(conn: sqlite3.Connection, text: str, cap: int, table: str = SEARCH_TABLE) -> int:
-    """How many rows a trigram index matches for ``text`` (no further than ``cap``)."""
+    """How many rows a trigram index matches for ``text`` (no further than ``cap``); a
+    2-character ``text`` counts its ``_text_set``."""
+    if len(text) < _TRIGRAM:  # the set's ids alone: no row is read
+        matches, params = _text_set(text)
+        sql = f"SELECT count(*) FROM (SELECT DISTINCT id FROM ({matches}) LIMIT ?)"
+        return int(conn.execute(sql, [*params, cap]).fetchone()[0])
     sql = f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)"
     return int(conn.execute(sql, (_match_phrase(text), cap)).fetchone()[0])
+
+
+_SHORT = 2  # a search of two characters: its matches are found through the indexes too
+
+
+def _text_set(text: str) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for the ids of the payouts whose text columns hold ``text``.
+
+    Three or more characters: a phrase of the trigram index. Two: the trigram index's terms
+    that start with them (its vocabulary read by range), and the values that end with them
+    (``payouts_<column>_end``, in any case of each character, as the index folds case).
+    """
+    if len(text) >= _TRIGRAM:
+        sql = f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?"
+        return sql, [_match_phrase(text)]
+    low = "".join(_fold(char) for char in text)
+    # Terms are compared as UTF-8 bytes: U+10FFFF is the greatest character.
+    terms = (
+        "SELECT group_concat('\"' || replace(term, '\"', '\"\"') || '\"', ' OR ') "
+        f"FROM {SEARCH_TERMS_TABLE} WHERE term >= ? AND term <= ?"
+    )
+    # No term: an empty phrase, which matches nothing (NULL would be a syntax error).
+    phrases = f"coalesce(({terms}), '\"\"')"
+    arms = [f"SELECT rowid AS id FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {phrases}"]
+    params: list[Any] = [low, low + "\U0010ffff"]
+    endings = sorted(
+        {_ascii_lower(first + second) for first in _cases(text[0]) for second in _cases(text[1])}
+    )
+    marks = ", ".join("?" * len(endings))
+    for column in SEARCH_COLUMNS:
+        arms.append(f"SELECT id FROM payouts WHERE {ENDING_SQL.format(column=column)} IN ({marks})")
+        params.extend(endings)
+    return " UNION ALL ".join(arms), params
+
+
+def _fold(char: str) -> str:
+    """``char`` in lower case where that is one character (as the trigram index folds)."""
+    lower = char.lower()
+    return lower if len(lower) == 1 else char
+
+
+def _cases(char: str) -> set[str]:
+    """``char`` in each of its one-character cases."""
+    return {case for case in (char, char.lower(), char.upper()) if len(case) == 1}
+
+
+def _ascii_lower(text: str) -> str:
+    """``text`` with ASCII letters in lower case, as SQLite's lower() does."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _short_matches(conn: sqlite3.Connection, text: str) -> int | None:
+    """How many payouts a 2-character ``text``'s ``_text_set`` holds, or None when that is
+    ``_SHORT_SET_MATCHES`` or more (the vocabulary's document counts, an upper bound, say
+    so first): a walk testing LIKE then finds a page sooner than reading them all."""
+    low = "".join(_fold(char) for char in text)
+    documents = conn.execute(
+        f"SELECT coalesce(sum(doc), 0) FROM {SEARCH_TERMS_TABLE} WHERE term >= ? AND term <= ?",
+        (low, low + "\U0010ffff"),
+    ).fetchone()[0]
+    if int(documents) >= _SHORT_SET_MATCHES:
+        return None
+    found = _text_count(conn, text, _SHORT_SET_MATCHES)
+    return found if found < _SHORT_SET_MATCHES else None
 
 
 def _text_page(
@@ -859,7 +960,9 @@ def _text_page(
     text = history_filter.text.strip()
     # Far down the listed rows, where a sort of every match is kept for the next pages.
     kept_next = keeping is not None and _DEEP_OFFSET < offset <= KEPT_ROWS - limit
-    if not search or len(text) < _TRIGRAM:
+    few = _short_matches(conn, text) if search and len(text) == _SHORT else None
+    short = few is not None
+    if not search or (len(text) < _TRIGRAM and not short):
         # In time order the walk keeps its full clock: it costs what the page's depth does
         # (about 0.5 s at the 10,000th match of "yu" at 5M), less than the sort.
         deep = kept_next and sort is not SortKey.CREATED_AT
@@ -875,18 +978,24 @@ def _text_page(
         rows = _newest_matches(conn, history_filter, descending, offset, limit)
         if rows is not None:
             return rows
-    matches = _text_count(conn, text, _SET_MATCHES)
+    matches = few if few is not None else _text_count(conn, text, _SET_MATCHES)
     drives = _text_drives(conn, history_filter, matches)
     if matches < _SORT_MATCHES:
-        return _select(*args, walk=False, search=search, text_drives=drives)
+        return _select(*args, walk=False, search=search, text_drives=drives, short=short)
     if matches < _SET_MATCHES and kept_next:
-        return _every_match_sorted(*args, search=search, keeping=keeping, text_drives=drives)
+        return _every_match_sorted(
+            *args, search=search, keeping=keeping, text_drives=drives, short=short
+        )
     if matches >= _SET_MATCHES:
         rows = _walk_or_none(*args, search=search)
         return rows if rows is not None else _select(*args, walk=True, search=search, member=True)
-    rows = _walk_or_none(*args, search=search, member=True, seconds=_MEMBER_WALK_S)
+    # Near the top, a 2-character text's walk gives up sooner: its sort reads more matches.
+    seconds = _SHORT_MEMBER_WALK_S if short else _MEMBER_WALK_S
+    rows = _walk_or_none(*args, search=search, member=True, short=short, seconds=seconds)
     if rows is None:
-        rows = _every_match_sorted(*args, search=search, keeping=keeping, text_drives=drives)
+        rows = _every_match_sorted(
+            *args, search=search, keeping=keeping, text_drives=drives, short=short
+        )
     return rows
 
 
@@ -913,7 +1022,9 @@ def _newest_matches(
     offset: int,
     limit: int,
 ) -> list[sqlite3.Row] | None:
-    """A text search's page in time order read from the text index in id order.
+    """A text search's page in time order read from the text index in id order (a
+    2-character text without exact filters: its ``_text_set``, whose ids are few enough to
+    put in order).
 
     Only right while every record was created in time order (no time breaks): then the
     index's own order is the page's, and no match beyond the page is read. Exact filters are
@@ -921,23 +1032,30 @@ def _newest_matches(
     """
     exact, params = _where(replace(history_filter, text=""))
     direction = " DESC" if descending else ""
-    match = (
-        f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? ORDER BY rowid{direction}"
-    )
-    phrase = _match_phrase(history_filter.text.strip())
+    text = history_filter.text.strip()
+    if len(text) >= _TRIGRAM:
+        source, key = SEARCH_TABLE, f"{SEARCH_TABLE}.rowid"
+        match = f" WHERE {SEARCH_TABLE} MATCH ?"
+        match_params = [_match_phrase(text)]
+    elif exact:
+        return None  # the set in order, each row read until the page: a walk does better
+    else:
+        matches, match_params = _text_set(text)
+        source, key, match = f"(SELECT DISTINCT id FROM ({matches})) AS m", "m.id", ""
     if not exact:
-        sql = f"{match} LIMIT ? OFFSET ?"
-        ids = [row[0] for row in conn.execute(sql, (phrase, limit, offset))]
+        sql = f"SELECT {key} FROM {source}{match} ORDER BY {key}{direction} LIMIT ? OFFSET ?"
+        ids = [row[0] for row in conn.execute(sql, (*match_params, limit, offset))]
     else:
         sql = (
-            f"SELECT payouts.id FROM {SEARCH_TABLE} CROSS JOIN payouts "
-            f"ON payouts.id = {SEARCH_TABLE}.rowid WHERE {SEARCH_TABLE} MATCH ?"
+            f"SELECT payouts.id FROM {source} CROSS JOIN payouts ON payouts.id = {key}"
+            + match
             + exact.replace(" WHERE ", " AND ", 1)
-            + f" ORDER BY {SEARCH_TABLE}.rowid{direction} LIMIT ? OFFSET ?"
+            + f" ORDER BY {key}{direction} LIMIT ? OFFSET ?"
         )
         conn.set_progress_handler(lambda: 1, _WALK_STEPS)
         try:
-            ids = [row[0] for row in conn.execute(sql, (phrase, *params, limit, offset))]
+            values = (*match_params, *params, limit, offset)
+            ids = [row[0] for row in conn.execute(sql, values)]
         except sqlite3.OperationalError as exc:
             if "interrupt" not in str(exc):
                 raise

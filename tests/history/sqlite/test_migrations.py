@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.history import open_history
+from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.migrations import (
     MIGRATIONS,
     SchemaTooNewError,
@@ -145,3 +146,32 @@ def test_refusals_an_older_version_trusted_without_proof_become_unverified(
         assert store.count(HistoryFilter(states=frozenset({"REJECTED"}))) == 1
     assert states.pop("po-ok") is State.REJECTED
     assert set(states.values()) == {State.REFUSED_UNVERIFIED}
+
+
+def test_an_upgraded_history_finds_two_characters_at_the_end_of_its_old_values(
+    data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 15 indexes the last two characters of each text column of the payouts already
+    there, and lists the trigram index's terms: a 2-character search reads only what those
+    indexes give, and still finds "OK" as a whole message and "yu" at a login's end."""
+    data_home.mkdir(parents=True)
+    path = data_home / "history.sqlite3"
+    conn = _connect(path)
+    migrate(conn, MIGRATIONS[:14])
+    conn.execute(  # a row version 14 wrote
+        "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
+        " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
+        " state, message, request_json) VALUES (1, 1, 'p', 'P', 'live', 'm', 1,"
+        " 'old-request', 'kyu', 'card', 'EUR', 500, 'REJECTED', 'OK', '{}')"
+    )
+    conn.close()
+    monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 10)
+    with SqliteHistoryStore(path) as store:
+        with store.read_connection() as read:
+            names = {row[0] for row in read.execute("SELECT name FROM sqlite_master")}
+        assert {"payouts_search_terms", "payouts_message_end", "payouts_site_login_end"} <= names
+        for text in ("ok", "YU", "ol"):
+            assert [row.request_id for row in store.page(HistoryFilter(text=text))] == [
+                "old-request"
+            ], text
+        assert store.page(HistoryFilter(text="zz")) == []

@@ -178,6 +178,7 @@ def test_a_short_search_whose_walk_gives_up_sorts_its_matches(
     The first page's sort keeps the order, so the next pages read it instead of sorting."""
     monkeypatch.setattr(store_module, "_SHORT_WALK_S", 0.0)
     monkeypatch.setattr(store_module, "_BUDGET_STEPS", 1)
+    monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 0)  # as many as at 5M rows
     sorted_pages: list[int] = []
     select = store_module._select
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import string
 from collections.abc import Callable
 from pathlib import Path
 
@@ -162,3 +163,61 @@ def test_an_older_history_gets_its_index_and_counts_on_upgrade(data_home: Path) 
         # An old refusal with no answer kept proves nothing: the upgrade says so (v5).
         unverified = frozenset({"REFUSED_UNVERIFIED"})
         assert store.count(HistoryFilter(states=unverified, currency="EUR")) == 1
+
+
+TWO_CHARACTER_VALUES = [
+    # (site_login, message): inside a value, at its start or end, the whole value, any case.
+    ("yu", "Payout initialized"),
+    ("kyu", "OK"),
+    ("Yuri", "Declined: card"),
+    ("maria.YU", "ok, paid"),
+    ("budi", "Отказ: ЮР"),
+    ("anna", 'quote "y'),
+    ("ivan", "rate 5%"),
+]
+
+
+@pytest.mark.parametrize("text", ["yu", "YU", "ok", "юр", '"y', "5%", "zq", "d:"])
+@pytest.mark.parametrize("many", [False, True])
+def test_a_two_character_search_finds_every_value_that_holds_it(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch, text: str, many: bool
+) -> None:
+    """Read through the trigram index's terms and the values' endings (or, when they are
+    many, by LIKE): wherever the two characters sit in a value, as that value or at its
+    end, in any case (LIKE folds ASCII only, so its Cyrillic case must match)."""
+    served: list[int | None] = []
+    short_matches = store_module._short_matches
+
+    def spied(*args: object) -> int | None:
+        served.append(short_matches(*args))  # type: ignore[arg-type]
+        return served[-1]
+
+    monkeypatch.setattr(store_module, "_short_matches", spied)
+    if many:
+        monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 0)
+    ids = []
+    for i, (login, message) in enumerate(TWO_CHARACTER_VALUES * 2):
+        record_id = store.create_attempt(
+            make_attempt(request_id=f"r-{i:02d}", site_login=login, currency=CURRENCIES[i % 2])
+        )
+        store.record_outcome(record_id, Rejected(message, signature_verified=True))
+        ids.append(record_id)
+    rows = store.page(limit=1000)
+    ascii_lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+    def fold(value: str) -> str:
+        return value.translate(ascii_lower) if many else value.casefold()
+
+    def holds(value: str | None) -> bool:
+        return fold(text) in fold(value or "")
+
+    expected = sorted(row.id for row in rows if any(map(holds, (row.site_login, row.message))))
+    if not many:
+        assert text != "zq" or expected == []
+    assert sorted(_ids(store, HistoryFilter(text=text))) == expected
+    assert store.count(HistoryFilter(text=text)) == len(expected)
+    usd = sorted(i for i in expected if store.get(i).currency == "USD")
+    in_usd = HistoryFilter(text=text, currency="USD")
+    assert sorted(_ids(store, in_usd, sort=SortKey.AMOUNT)) == usd
+    assert store.count(in_usd) == len(usd)
+    assert served and all((found is None) is many for found in served)
