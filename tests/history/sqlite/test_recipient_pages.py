@@ -126,3 +126,27 @@ def test_an_order_an_index_gives_is_read_a_page_at_a_time(
     )
     assert [row.id for row in page] == [row.id for row in expected[2:5]]
     assert reads == [(2, 3)]
+
+
+@pytest.mark.parametrize(("few", "walked"), [(10**6, False), (0, True)])
+def test_a_date_range_of_few_payouts_sorts_them_without_walking(
+    history: SqliteHistoryStore,
+    walks: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    few: int,
+    walked: bool,
+) -> None:
+    """Its days' counts say how many payouts it can hold: few are sorted at once, where a
+    walk of another order's index would pass over most of the history first."""
+    monkeypatch.setattr(store_module, "_DATED_SORT_ROWS", few)
+    every = history.page(HistoryFilter(), limit=1_000)
+    times = sorted(row.created_at for row in every)
+    first = 10 if walked else 12  # another range: an order kept by the other case is not read
+    dated = HistoryFilter(created_from=times[first], created_to=times[30])
+    expected = sorted(
+        (row for row in every if times[first] <= row.created_at < times[30]),
+        key=lambda row: (row.amount_minor, row.id),
+    )
+    page = history.page(dated, SortKey.AMOUNT, False, 0, 5)
+    assert [row.id for row in page] == [row.id for row in expected[:5]]
+    assert bool(walks) is walked
