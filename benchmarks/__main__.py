@@ -33,6 +33,7 @@ GROUPS = (
     ("history", "load-all"),
     ("responsiveness",),
     ("history", "5m"),
+    ("sweep",),
     ("writes",),
     ("pg_live",),
     ("pg_history",),
@@ -119,7 +120,7 @@ def main(argv: list[str]) -> None:
         print(f"Running {' '.join(group)} ...", flush=True)
         args = list(group)
         if quick and group != ("startup",):
-            rows = LARGE_ROWS if group == ("history", "5m") else DEFAULT_ROWS
+            rows = LARGE_ROWS if group in (("history", "5m"), ("sweep",)) else DEFAULT_ROWS
             rows = PG_QUICK_ROWS if group == ("pg_history",) else QUICK_ROWS[rows]
             args += ["--rows", str(rows)]
         results.extend(run_group(*args, timeout=7200))
