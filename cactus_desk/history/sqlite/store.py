@@ -868,6 +868,9 @@ _MEMBER_WALK_S = 0.1
 # A 2-character text's walk near the top (the sort it falls back to reads up to 100,000
 # matches: 0.1-0.15 s at 5M rows, where a walk that reaches its page takes 5-30 ms).
 _SHORT_MEMBER_WALK_S = 0.025
+# How long a 2-character text's LIKE walk near the top of the time order may take before
+# the page reads the text's set instead.
+_SHORT_FIRST_WALK_S = 0.02
 # Far down, a recipient's walk that should reach the page within this many index entries
 # (0.15-0.35 us each at 5M rows) runs this long at most: about 0.1 s at the 10,000th of
 # 120,000 matches, where sorting them all takes 0.2-0.4 s.
@@ -966,16 +969,17 @@ def _text_page(
 ) -> list[sqlite3.Row]:
     """A page of a text search, never deciding by a count over the whole history.
 
-    Short text (or no trigram index): walk the sort's index testing LIKE, on a worker; when
-    the walk passes ``_SHORT_WALK_S`` (the matches sit far down that order, or are rare) read
-    every row once and sort the matches: a scan, which no index can serve for 1-2
-    characters, of about 1.5 s at 5M rows where the walk took 10 s and more. Far down the
-    listed rows, in another order than time, the walk gives up after ``_DEEP_SHORT_WALK_S``,
-    as the sort is kept. Longer text: few matches are fetched by the index and sorted; more
-    are a set each entry of the sort's index is tested against (inside the index: no row
-    read until one matches); a dense word is a LIKE walk that finds a page within a few
-    thousand rows. Far down, a page of fewer matches sorts them all and keeps the order for
-    the next pages (``_every_match_sorted``).
+    One character, two of ``_SHORT_SET_MATCHES`` matches or more, or no trigram index: walk
+    the sort's index testing LIKE, on a worker; when the walk passes ``_SHORT_WALK_S`` (the
+    matches sit far down that order, or are rare) read every row once and sort the matches:
+    a scan of about 1.5 s at 5M rows where the walk took 10 s and more. Far down the listed
+    rows, in another order than time, the walk gives up after ``_DEEP_SHORT_WALK_S``, as
+    the sort is kept. Longer text, and two characters of fewer matches (their
+    ``_text_set``): few matches are fetched by the index and sorted; more are a set each
+    entry of the sort's index is tested against (inside the index: no row read until one
+    matches); a dense word is a LIKE walk that finds a page within a few thousand rows. Far
+    down, a page of fewer matches sorts them all and keeps the order for the next pages
+    (``_every_match_sorted``).
     """
     kept = _kept_page(conn, keeping, history_filter, sort, descending, offset, limit, search)
     if kept is not None:
@@ -984,6 +988,14 @@ def _text_page(
     text = history_filter.text.strip()
     # Far down the listed rows, where a sort of every match is kept for the next pages.
     kept_next = keeping is not None and _DEEP_OFFSET < offset <= KEPT_ROWS - limit
+    newest = sort is SortKey.CREATED_AT and offset <= _DEEP_OFFSET
+    if search and len(text) == _SHORT and newest and text.isascii():
+        # Near the top of the time order a brief LIKE walk finds the newest matches of
+        # "yu" in about 10 ms, before the matches' set is even counted. (LIKE folds the
+        # case of ASCII letters only: other text reads its set, as its later pages do.)
+        rows = _walk_or_none(*args, search=search, seconds=_SHORT_FIRST_WALK_S)
+        if rows is not None:
+            return rows
     few = _short_matches(conn, text) if search and len(text) == _SHORT else None
     short = few is not None
     if not search or (len(text) < _TRIGRAM and not short):

@@ -221,3 +221,30 @@ def test_a_two_character_search_finds_every_value_that_holds_it(
     assert sorted(_ids(store, in_usd, sort=SortKey.AMOUNT)) == usd
     assert store.count(in_usd) == len(usd)
     assert served and all((found is None) is many for found in served)
+
+
+@pytest.mark.parametrize(("text", "walked"), [("yu", True), ("юр", False)])
+def test_the_newest_matches_of_two_ascii_characters_are_walked_to_first(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch, text: str, walked: bool
+) -> None:
+    """Near the top of the time order a brief LIKE walk comes before the set's count; text
+    beyond ASCII reads its set at once, as LIKE would not fold its case as the index does."""
+    budgets: list[float | None] = []
+    walk = store_module._walk_or_none
+
+    def spied(*args: object, **kwargs: object) -> object:
+        budgets.append(kwargs.get("seconds"))  # type: ignore[arg-type]
+        return walk(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "_walk_or_none", spied)
+    for i, (login, message) in enumerate(TWO_CHARACTER_VALUES):
+        record_id = store.create_attempt(make_attempt(request_id=f"r-{i:02d}", site_login=login))
+        store.record_outcome(record_id, Rejected(message, signature_verified=True))
+    rows = store.page(limit=1000)
+    expected = [
+        row.id
+        for row in rows  # newest first
+        if any(text.casefold() in (v or "").casefold() for v in (row.site_login, row.message))
+    ]
+    assert _ids(store, HistoryFilter(text=text)) == expected
+    assert (budgets[:1] == [store_module._SHORT_FIRST_WALK_S]) is walked
