@@ -344,17 +344,9 @@ def _narrowed_page(
             f"SELECT payouts.id FROM {source}{where} "
             f"ORDER BY {RECIPIENT_SEARCH_TABLE}.rowid{direction} LIMIT ? OFFSET ?"
         )
-        conn.set_progress_handler(lambda: 1, _WALK_STEPS)
-        try:
-            ids = [row[0] for row in conn.execute(sql, [*params, limit, offset])]
-        except sqlite3.OperationalError as exc:
-            if "interrupt" not in str(exc):
-                raise
-            ids = None
-        finally:
-            conn.set_progress_handler(None, 0)
-        if ids is not None:
-            return _rows_in_order(conn, ids)
+        newest = _read_within(conn, sql, [*params, limit, offset], steps=_WALK_STEPS)
+        if newest is not None:
+            return _rows_in_order(conn, [row[0] for row in newest])
     if driven is None and sort is SortKey.CREATED_AT:
         ids = _amount_in_time_order(conn, history_filter, descending, offset, limit, search)
         if ids is not None:
@@ -547,15 +539,8 @@ def _amount_in_time_order(
         f"SELECT id FROM payouts WHERE {' AND '.join(clauses)} "
         f"ORDER BY created_at{direction}, id{direction} LIMIT ? OFFSET ?"
     )
-    conn.set_progress_handler(lambda: 1, _WALK_STEPS)
-    try:
-        return [row[0] for row in conn.execute(sql, [*params, limit, offset])]
-    except sqlite3.OperationalError as exc:
-        if "interrupt" not in str(exc):
-            raise
-        return None
-    finally:
-        conn.set_progress_handler(None, 0)
+    found = _read_within(conn, sql, [*params, limit, offset], steps=_WALK_STEPS)
+    return None if found is None else [row[0] for row in found]
 
 
 def _order_by(sort: SortKey, descending: bool, *, indexed: bool = True) -> str:
@@ -809,24 +794,38 @@ def _walk_or_none(
     stopped after ``steps`` virtual-machine steps (or, given ``seconds``, that long) and the
     caller sorts the matches instead.
     """
+    sql, params = _select_query(
+        conn,
+        history_filter,
+        sort,
+        descending,
+        offset,
+        limit,
+        walk=True,
+        search=search,
+        member=member,
+        short=short,
+    )
+    return _read_within(conn, sql, params, steps=steps, seconds=seconds)
+
+
+def _read_within(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    steps: int = _WALK_STEPS,
+    seconds: float | None = None,
+) -> list[sqlite3.Row] | None:
+    """``sql``'s rows, or None when reading them passes the budget: ``steps`` virtual-machine
+    steps or, given ``seconds``, that long (the clock read every ``_BUDGET_STEPS`` steps)."""
     if seconds is None:
         conn.set_progress_handler(lambda: 1, steps)
     else:
         deadline = time.monotonic() + seconds
         conn.set_progress_handler(lambda: time.monotonic() > deadline, _BUDGET_STEPS)
     try:
-        return _select(
-            conn,
-            history_filter,
-            sort,
-            descending,
-            offset,
-            limit,
-            walk=True,
-            search=search,
-            member=member,
-            short=short,
-        )
+        return conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
         if "interrupt" not in str(exc):
             raise
@@ -1088,16 +1087,11 @@ def _newest_matches(
             + exact.replace(" WHERE ", " AND ", 1)
             + f" ORDER BY {key}{direction} LIMIT ? OFFSET ?"
         )
-        conn.set_progress_handler(lambda: 1, _WALK_STEPS)
-        try:
-            values = (*match_params, *params, limit, offset)
-            ids = [row[0] for row in conn.execute(sql, values)]
-        except sqlite3.OperationalError as exc:
-            if "interrupt" not in str(exc):
-                raise
+        values = (*match_params, *params, limit, offset)
+        found = _read_within(conn, sql, values, steps=_WALK_STEPS)
+        if found is None:
             return None
-        finally:
-            conn.set_progress_handler(None, 0)
+        ids = [row[0] for row in found]
     return _rows_in_order(conn, ids)
 
 
@@ -1354,16 +1348,11 @@ def _merged_triples(
     sql = " UNION ALL ".join([arm] * len(triples)) + _order_by(sort, descending)
     sql += " LIMIT ? OFFSET ?"
     params = [value for triple in triples for value in (*triple, *rest_params)]
-    deadline = time.monotonic() + (_DEEP_MERGE_S if keep is not None else _MERGE_S)
-    conn.set_progress_handler(lambda: time.monotonic() > deadline, _BUDGET_STEPS)
-    try:
-        ids = [row["id"] for row in conn.execute(sql, [*params, count, first])]
-    except sqlite3.OperationalError as exc:
-        if "interrupt" not in str(exc):
-            raise
+    seconds = _DEEP_MERGE_S if keep is not None else _MERGE_S
+    found = _read_within(conn, sql, [*params, count, first], seconds=seconds)
+    if found is None:
         return None
-    finally:
-        conn.set_progress_handler(None, 0)
+    ids = [row["id"] for row in found]
     if keep is None:
         return ids
     key = _order_key(f, sort, descending, search)
