@@ -1266,9 +1266,10 @@ def _mergeable(history_filter: HistoryFilter, sort: SortKey) -> bool:
 def _live_triples(
     conn: sqlite3.Connection, history_filter: HistoryFilter
 ) -> list[tuple[str, str, str]]:
-    """The (state, currency, profile) triples that may hold a match of the clerk's filters:
-    those of the counts the exact filters allow, less each one an index seek shows holds no
-    row of the filter's status, amount or date range (or, aging, no open state)."""
+    """The (state, currency, profile) triples that may hold a match of the clerk's filters
+    (``_mergeable``): those of the counts the exact filters allow, less each one an index
+    seek shows holds no row of the filter's status or amount range, or, aging, no open
+    state or no payout old enough."""
     f = history_filter
     exact = HistoryFilter(states=f.states, currency=f.currency, profile_id=f.profile_id)
     where, params = _where(exact)
@@ -1291,12 +1292,8 @@ def _live_triples(
     if bounds:
         terms = [f"p.amount_minor {operator} ?" for _, operator in bounds]
         seek("payouts_scp_amount", terms, [value for value, _ in bounds])
-    times = [(f.created_from, ">="), (f.created_to, "<"), (f.aged_before, "<")]
-    bounds = [(value, operator) for value, operator in times if value is not None]
-    if bounds:
-        terms = [f"p.created_at {operator} ?" for _, operator in bounds]
-        seek("payouts_scp_time", terms, [value for value, _ in bounds])
     if f.aged_before is not None:
+        seek("payouts_scp_time", ["p.created_at < ?"], [f.aged_before])
         states = [str(state) for state in (*OPEN_STATES, State.ACCEPTED)]
         clauses.append(f"c.state IN ({', '.join('?' * len(states))})")
         params.extend(states)
