@@ -1068,6 +1068,37 @@ def _two_character_search(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX payouts_{column}_end ON payouts ({ending})")
 
 
+SORT_KEYS_INDEX = "payouts_sort_keys"
+#: Every column the list filters or sorts by (and the searched ones), after the id it is
+#: keyed by: the index covers a read of the matches and their sort, without their rows.
+SORT_KEYS_COLUMNS = (
+    "id",
+    "created_at",
+    "state",
+    "currency",
+    "profile_id",
+    "needs_review",
+    "amount_minor",
+    "gateway_status",
+    "profile_name",
+    "method",
+    *SEARCH_COLUMNS,
+)
+
+
+def _sort_keys(conn: sqlite3.Connection) -> None:
+    """What a sort of a search's or a filter's matches reads instead of their rows.
+
+    A sort that no index gives reads each match's row for its sort term: 45,000 matches of
+    a search sit at random places of a table of 2.9 GB at 5M payouts, which took 1.6-2.6 s
+    with the file not yet in memory. ``payouts_sort_keys`` holds every column a filter or a
+    sort reads, in id order, in a fifth of the table's size: the same read takes 0.25 s
+    cold and as long as the table's warm, and a scan of every row reads a fifth as much.
+    """
+    columns = ", ".join(SORT_KEYS_COLUMNS)
+    conn.execute(f"CREATE INDEX {SORT_KEYS_INDEX} ON payouts ({columns})")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_payouts,
     _v2_status_lifecycle,
@@ -1084,6 +1115,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _local_totals,
     _amount_by_profile,
     _two_character_search,
+    _sort_keys,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

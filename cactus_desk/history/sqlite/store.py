@@ -63,6 +63,7 @@ from cactus_desk.history.sqlite.migrations import (
     SEARCH_TERMS_TABLE,
     SORT_BUCKETS,
     SORT_COUNTS_TABLE,
+    SORT_KEYS_INDEX,
     TIME_BREAKS_TABLE,
     SortBuckets,
     amount_bucket_range,
@@ -144,6 +145,11 @@ _ROW_COLUMNS = (
     "site_login, method, currency, amount_minor, state, gateway_status, message, "
     "status_source, needs_review, status_conflict, profile_id"
 )
+
+
+#: The payouts read through ``payouts_sort_keys`` alone: a match's filter and sort columns
+#: without its row (a fifth of the table's size, in id order).
+KEYS_SOURCE = f"payouts INDEXED BY {SORT_KEYS_INDEX}"
 
 
 def _payout_record(row: Mapping[str, Any]) -> PayoutRecord:
@@ -296,7 +302,7 @@ def _recipient_source(
         return None
     table = RECIPIENT_SEARCH_TABLE
     rest, params = _where(replace(history_filter, recipient=""), search=search)
-    source = f"{table} CROSS JOIN payouts ON payouts.id = {table}.rowid"
+    source = f"{table} CROSS JOIN {KEYS_SOURCE} ON payouts.id = {table}.rowid"
     where = f" WHERE {table} MATCH ?" + rest.replace(" WHERE ", " AND ", 1)
     return source, where, [_match_phrase(recipient), *params]
 
@@ -441,10 +447,13 @@ def _every_match_sorted(
     }
     args = (conn, history_filter, sort, descending)
     keep = keeping if offset + limit <= KEPT_ROWS else None
-    if keep is not None and not sort_matches:
-        query = _select_query(*args, offset, limit, ids_only=True, **options)
-        if not _sorts_every_match(conn, *query):
-            keep = None
+    sorts = sort_matches or _sorts_every_match(
+        conn, *_select_query(*args, offset, limit, ids_only=True, **options)
+    )
+    if not sorts:
+        keep = None
+    elif _ids_then_keys(conn, history_filter, search):
+        options["by_keys"] = True
     first, count = (0, KEPT_ROWS) if keep is not None else (offset, limit)
     ids = [row["id"] for row in _select(*args, first, count, ids_only=True, **options)]
     if keep is None:
@@ -635,7 +644,7 @@ def _count(
         exact, params = _where(replace(history_filter, text=""))
         source = SEARCH_TABLE
         if exact:
-            source += f" CROSS JOIN payouts ON payouts.id = {SEARCH_TABLE}.rowid"
+            source += f" CROSS JOIN {KEYS_SOURCE} ON payouts.id = {SEARCH_TABLE}.rowid"
         where = f" WHERE {SEARCH_TABLE} MATCH ?" + exact.replace(" WHERE ", " AND ", 1)
         params = [_match_phrase(text), *params]
     elif search and len(text) == _SHORT and (few := _short_matches(conn, text)) is not None:
@@ -666,6 +675,41 @@ def _select(
     return conn.execute(sql, params).fetchall()
 
 
+def _keys_read(history_filter: HistoryFilter, search: bool, short: bool, drives: bool) -> bool:
+    """Whether a read of every match (to sort them) goes through ``payouts_sort_keys``:
+    it holds every column the filter tests but a recipient's LIKE (no recipient index), and
+    the read is either a scan of every row (``drives``: no index narrows it) or driven by a
+    text index's set of ids (without exact filters, whose own indexes SQLite may prefer)."""
+    f = history_filter
+    recipient = f.recipient.strip()
+    recipient_set = bool(recipient) and search and len(recipient) >= _TRIGRAM
+    if recipient and not recipient_set:
+        return False
+    if drives:
+        return True
+    text = f.text.strip()
+    text_set = search and (len(text) >= _TRIGRAM or (short and len(text) == _SHORT))
+    return (text_set or recipient_set) and not _exact_filters(f)
+
+
+def _ids_then_keys(conn: sqlite3.Connection, history_filter: HistoryFilter, search: bool) -> bool:
+    """Whether a sort of every match of the clerk's filters reads the matches' ids from an
+    index alone, then their sort terms from ``payouts_sort_keys`` in id order, instead of
+    each match's row in the index's order: 275,000 amounts of a currency sorted by profile
+    took 0.67 s with the file in memory and 14 s without, and take 0.4 s either way. Not
+    for a date range (its rows are together in the table, so reading them is as quick) nor
+    where the filter's index cannot give the ids alone (the rows are read anyway)."""
+    f = history_filter
+    if f.text.strip() or f.recipient.strip() or f.created_from is not None:
+        return False
+    if f.created_to is not None:
+        return False
+    where, params = _where(f, search=search)
+    plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM payouts{where}", params).fetchall()
+    reads = [row[3] for row in plan if row[3].startswith(("SEARCH payouts", "SCAN payouts"))]
+    return bool(reads) and all("COVERING INDEX" in line for line in reads)
+
+
 def _sorts_every_match(conn: sqlite3.Connection, sql: str, params: list[Any]) -> bool:
     """Whether SQLite sorts the matches of ``sql`` itself (no index gives its order)."""
     plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
@@ -688,9 +732,11 @@ def _select_query(
     bound: tuple[str, int] | None = None,
     sort_matches: bool = False,
     ids_only: bool = False,
+    by_keys: bool = False,
 ) -> tuple[str, list[Any]]:
     """The SQL and parameters of a page (``ids_only``: only the rows' ids where the query
-    has one arm, so a sort of every match carries the id and its sort terms alone)."""
+    has one arm, so a sort of every match carries the id and its sort terms alone;
+    ``by_keys``: those ids' sort terms read from ``payouts_sort_keys``, ``_ids_then_keys``)."""
     # Several states in time order: one ordered index range per state, merged by SQLite
     # (a compound SELECT's MERGE), instead of sorting every match of the states.
     merge = (
@@ -725,6 +771,13 @@ def _select_query(
     # In amount order a currency's walk reads (currency, amount_minor, id): its own amounts
     # only, where the amount index holds every currency's and a currency sits in one stretch.
     own = "currency" if walk and sort is SortKey.AMOUNT and history_filter.currency else ""
+    keys = (
+        ids_only
+        and len(parts) == 1
+        and bound is None
+        and not walk
+        and _keys_read(history_filter, search, short, sort_matches or text_drives)
+    )
     arms: list[str] = []
     params: list[Any] = []
     for part in parts:
@@ -741,11 +794,16 @@ def _select_query(
             where += " AND " if where else " WHERE "
             where += bound[0]
             part_params.append(bound[1])
-        if sort_matches:
+        if keys:
+            source = KEYS_SOURCE
+        elif sort_matches:
             # Every row in the file's order: a filter's index (ACCEPTED: 80 % of the rows)
             # would read them one lookup at a time, up to 30 s at 5M instead of 1.5.
             source = "payouts NOT INDEXED"
         columns = "id" if ids_only and len(parts) == 1 else _ROW_COLUMNS
+        if by_keys and columns == "id":
+            where = f" WHERE id IN (SELECT id FROM {source}{where})"
+            source = KEYS_SOURCE
         arms.append(f"SELECT {columns} FROM {source}{where}")
         params += part_params
     # Matches read first are then sorted: no walk of the sort's index.
@@ -1082,7 +1140,7 @@ def _newest_matches(
         ids = [row[0] for row in conn.execute(sql, (*match_params, limit, offset))]
     else:
         sql = (
-            f"SELECT payouts.id FROM {source} CROSS JOIN payouts ON payouts.id = {key}"
+            f"SELECT payouts.id FROM {source} CROSS JOIN {KEYS_SOURCE} ON payouts.id = {key}"
             + match
             + exact.replace(" WHERE ", " AND ", 1)
             + f" ORDER BY {key}{direction} LIMIT ? OFFSET ?"

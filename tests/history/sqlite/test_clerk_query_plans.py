@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, SortKey
 from tests.payouts.conftest import StepClock, make_attempt
@@ -151,3 +152,66 @@ def test_many_matches_page_by_walking_the_sorts_index(
         names = (f"payouts_by_{index}", f"payouts_scp_{index}")
         assert any(name in line for line in plan for name in names), (sql, plan)
         assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (sql, plan)
+
+
+@pytest.mark.parametrize("sort", [SortKey.PROFILE, SortKey.AMOUNT, SortKey.METHOD])
+def test_a_recipients_matches_are_counted_and_sorted_by_their_sort_keys(
+    traced: tuple[SqliteHistoryStore, list[str]], sort: SortKey
+) -> None:
+    """The recipient's matches are joined to ``payouts_sort_keys`` (their filter and sort
+    columns in id order, a fifth of the table), never looked up row by row: at 5M payouts
+    118,000 matches of "petrov" read that way took over a second from disk."""
+    store, statements = traced
+    history_filter = HistoryFilter(recipient="petrov", amount_min=1_000)
+    statements.clear()
+    total = store.count(history_filter)
+    assert total == ROWS // 3
+    for offset in (0, total - 3):
+        store.page(history_filter, sort, False, offset, 3)
+    explained = [
+        (sql, plan)
+        for sql, plan in _plans(store.path, statements)
+        if "MATCH" in sql and " payouts " in sql  # the matches joined to the payouts
+    ]
+    assert any("TEMP B-TREE FOR ORDER BY" in line for _, plan in explained for line in plan)
+    for sql, plan in explained:
+        assert not any("INTEGER PRIMARY KEY" in line for line in plan), (sql, plan)
+        assert any("payouts_sort_keys" in line for line in plan), (sql, plan)
+
+
+@pytest.mark.parametrize(
+    ("history_filter", "index"),
+    [
+        (HistoryFilter(currency="USD", amount_min=1_010, amount_max=1_090), "currency_amount"),
+        (HistoryFilter(gateway_statuses=frozenset({3, 4})), "status_time"),
+        (HistoryFilter(created_from=START, created_to=START + 60_000), ""),
+    ],
+    ids=str,
+)
+def test_a_sort_of_every_match_reads_the_ids_from_their_index_then_the_sort_keys(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    history_filter: HistoryFilter,
+    index: str,
+) -> None:
+    """Where no merge or walk gives the order, the matches' ids come from the filter's own
+    index alone and their sort terms from ``payouts_sort_keys`` in id order, not from each
+    row in the index's order (275,000 amounts sorted by profile at 5M payouts: 14 s with the
+    file not in memory, 0.4 s so). A date range's rows lie together: they are read."""
+    store, statements = traced
+    monkeypatch.setattr(store_module, "_MAX_RANGES", 0)  # no merge of the triples
+    monkeypatch.setattr(store_module, "_NARROWED_WALK_STEPS", 0)  # nor a walk
+    statements.clear()
+    rows = store.page(history_filter, SortKey.PROFILE, False, 0, 5)
+    assert rows
+    sorted_plans = [
+        plan
+        for _, plan in _plans(store.path, statements)
+        if any("TEMP B-TREE FOR ORDER BY" in line for line in plan)
+    ]
+    assert sorted_plans
+    for plan in sorted_plans:
+        keys = any("COVERING INDEX payouts_sort_keys (id=?)" in line for line in plan)
+        assert keys == bool(index), plan
+        if index:
+            assert any(f"COVERING INDEX payouts_{index}" in line for line in plan), plan

@@ -15,7 +15,7 @@ from cactus_desk.history.sqlite.migrations import (
     migrate,
 )
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
-from cactus_desk.history.types import HistoryFilter
+from cactus_desk.history.types import HistoryFilter, SortKey
 from cactus_desk.payouts.states import State
 from tests.payouts.conftest import make_attempt
 
@@ -175,3 +175,31 @@ def test_an_upgraded_history_finds_two_characters_at_the_end_of_its_old_values(
                 "old-request"
             ], text
         assert store.page(HistoryFilter(text="zz")) == []
+
+
+def test_an_upgraded_history_sorts_its_old_matches_by_their_sort_keys(data_home: Path) -> None:
+    """Version 16 indexes every filter and sort column of the payouts already there
+    (``payouts_sort_keys``): a search sorted by a column no index gives reads them there and
+    lists the old payouts in order."""
+    data_home.mkdir(parents=True)
+    path = data_home / "history.sqlite3"
+    conn = _connect(path)
+    migrate(conn, MIGRATIONS[:15])
+    for request_id, profile_name, amount in (("old-b", "Beta", 700), ("old-a", "alpha", 900)):
+        conn.execute(  # rows version 15 wrote
+            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
+            " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
+            " state, message, request_json) VALUES (1, 1, 'p', ?, 'live', 'm', 1,"
+            " ?, 'kuznetsova', 'card', 'EUR', ?, 'REJECTED', 'No', '{}')",
+            (profile_name, request_id, amount),
+        )
+    conn.close()
+    with SqliteHistoryStore(path) as store:
+        with store.read_connection() as read:
+            entries = read.execute("SELECT count(*) FROM payouts INDEXED BY payouts_sort_keys")
+            assert entries.fetchone()[0] == 2
+        found = HistoryFilter(text="kuznets")
+        by_profile = store.page(found, SortKey.PROFILE, descending=True)
+        assert [row.request_id for row in by_profile] == ["old-b", "old-a"]
+        by_amount = store.page(found, SortKey.AMOUNT, descending=False)
+        assert [row.request_id for row in by_amount] == ["old-b", "old-a"]
