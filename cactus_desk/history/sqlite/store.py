@@ -1375,7 +1375,8 @@ def _merged_triples(
     """A page under the clerk's filters (``_mergeable``) in another order than their own
     indexes': one range of the sort's ``payouts_scp_*`` index per live triple (``triples``,
     from ``_live_triples``), merged by SQLite, with the rest of the filter tested on each
-    entry. None when the merge passes ``_MERGE_S`` (``_DEEP_MERGE_S`` far down): the
+    entry's ``payouts_sort_keys`` entry (its row: 113 ms instead of 42 for an amount range
+    by profile far down at 5M, and past the budget from disk). None when the merge passes ``_MERGE_S`` (``_DEEP_MERGE_S`` far down): the
     matches are sparse in their triples, and the caller sorts every match (0.7-3 s at 5M
     rows for a gateway status, aging or an amount range).
 
@@ -1391,7 +1392,11 @@ def _merged_triples(
     rest, rest_params = _where(
         replace(f, states=frozenset(), currency=None, profile_id=None), walk=True
     )
-    rest = rest.replace(" WHERE ", " AND ", 1)
+    if rest:  # tested on the entry's sort keys, not its row: 1/5 of the reads from disk
+        rest = (
+            f" AND EXISTS (SELECT 1 FROM payouts AS k INDEXED BY {SORT_KEYS_INDEX} "
+            f"{rest} AND k.id = payouts.id)"
+        )
     columns = ", ".join(["id", *(term.split(" ")[0] for term in _ORDER_TERMS[sort])])
     arm = (
         f"SELECT {columns} FROM payouts INDEXED BY {index} "
