@@ -518,6 +518,8 @@ def _range_in_order(history_filter: HistoryFilter, sort: SortKey) -> bool:
     f = history_filter
     if sort is SortKey.CREATED_AT:
         return f.created_from is not None or f.created_to is not None or bool(f.gateway_statuses)
+    if sort is SortKey.GATEWAY_STATUS:
+        return bool(f.gateway_statuses)  # the (gateway_status, id) index's ranges
     return sort is SortKey.AMOUNT and (f.amount_min is not None or f.amount_max is not None)
 
 
@@ -1375,10 +1377,11 @@ def _merged_triples(
     """A page under the clerk's filters (``_mergeable``) in another order than their own
     indexes': one range of the sort's ``payouts_scp_*`` index per live triple (``triples``,
     from ``_live_triples``), merged by SQLite, with the rest of the filter tested on each
-    entry's ``payouts_sort_keys`` entry (its row: 113 ms instead of 42 for an amount range
-    by profile far down at 5M, and past the budget from disk). None when the merge passes ``_MERGE_S`` (``_DEEP_MERGE_S`` far down): the
-    matches are sparse in their triples, and the caller sorts every match (0.7-3 s at 5M
-    rows for a gateway status, aging or an amount range).
+    entry's ``payouts_sort_keys`` entry (a row instead: 113 ms, not 42, for an amount
+    range by profile far down at 5M, and past the budget from disk). None when the merge
+    passes ``_MERGE_S`` (``_DEEP_MERGE_S`` far down): the matches are sparse in their
+    triples, and the caller sorts every match (0.7-3 s at 5M rows for a gateway status,
+    aging or an amount range).
 
     A walk of the sort's whole index stops at the first long run of rows the filter leaves
     out (no invoice before the first ACCEPTED one); a triple the filter leaves out entirely
@@ -1392,7 +1395,7 @@ def _merged_triples(
     rest, rest_params = _where(
         replace(f, states=frozenset(), currency=None, profile_id=None), walk=True
     )
-    if rest:  # tested on the entry's sort keys, not its row: 1/5 of the reads from disk
+    if rest:  # no range's index holds what the rest tests (_range_in_order leaves none)
         rest = (
             f" AND EXISTS (SELECT 1 FROM payouts AS k INDEXED BY {SORT_KEYS_INDEX} "
             f"{rest} AND k.id = payouts.id)"

@@ -249,3 +249,25 @@ def test_merged_triples_test_each_entry_on_its_sort_keys(
         tests = [line for line in plan if line.startswith("SEARCH k ")]
         assert tests and all("COVERING INDEX payouts_sort_keys (id=?)" in t for t in tests), plan
         assert not any("INTEGER PRIMARY KEY" in line for line in plan), plan
+
+
+@pytest.mark.parametrize("statuses", [frozenset({4}), frozenset({3, 5})], ids=str)
+@pytest.mark.parametrize("descending", [False, True])
+def test_gateway_statuses_in_the_status_order_read_the_status_index_in_order(
+    traced: tuple[SqliteHistoryStore, list[str]], statuses: frozenset[int], descending: bool
+) -> None:
+    """The status index's ranges are the order itself: no merge of every triple's range
+    testing each entry (0.1-0.3 s far down at 5M payouts) and no sort."""
+    store, statements = traced
+    history_filter = HistoryFilter(gateway_statuses=statuses)
+    total = store.count(history_filter, cap=1_000)
+    for offset in (0, total // 2, max(0, total - 5)):
+        statements.clear()
+        rows = store.page(history_filter, SortKey.GATEWAY_STATUS, descending, offset, 5)
+        keys = [(row.gateway_status, row.id) for row in rows]
+        assert rows and keys == sorted(keys, reverse=descending)
+        paged = [plan for sql, plan in _plans(store.path, statements) if "ORDER BY" in sql]
+        assert paged
+        for plan in paged:
+            assert any("payouts_by_status" in line for line in plan), plan
+            assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), plan

@@ -545,8 +545,11 @@ def test_merged_triples_under_the_clerks_filters_give_the_full_order(
     for offset in (0, 1, 2, 4, 9, 11, 14, len(expected) - 2):
         page = sortable.page(history_filter, sort, descending, offset, 3)
         assert [row.id for row in page] == [row.id for row in expected[offset : offset + 3]], offset
-    # A currency's own order is its time order, and the amount index holds a range's order.
-    own_order = (sort is SortKey.CURRENCY and bool(history_filter.currency)) or (
-        sort is SortKey.AMOUNT and history_filter.amount_min is not None
+    # A currency's own order is its time order, and the amount and status indexes hold a
+    # range's order.
+    own_order = (
+        (sort is SortKey.CURRENCY and bool(history_filter.currency))
+        or (sort is SortKey.AMOUNT and history_filter.amount_min is not None)
+        or (sort is SortKey.GATEWAY_STATUS and bool(history_filter.gateway_statuses))
     )
     assert bool(merged) is not own_order, merged
