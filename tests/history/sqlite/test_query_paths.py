@@ -251,6 +251,8 @@ def _clerk_matches(row: HistoryRow, f: HistoryFilter) -> bool:
         and (f.amount_min is None or row.amount_minor >= f.amount_min)
         and (f.amount_max is None or row.amount_minor <= f.amount_max)
         and (not f.gateway_statuses or row.gateway_status in f.gateway_statuses)
+        and (f.created_from is None or row.created_at >= f.created_from)
+        and (f.created_to is None or row.created_at < f.created_to)
         and aged
     )
 
@@ -262,6 +264,7 @@ def _clerk_matches(row: HistoryRow, f: HistoryFilter) -> bool:
         {"currency": "IDR", "amount_max": 10**7 + 10},
         {"gateway_statuses": frozenset({3})},
         {"aged": True},
+        {"dated": True},  # sorted from the span of ids its payouts lie in, in time order
     ],
     ids=repr,
 )
@@ -280,9 +283,13 @@ def test_every_page_under_the_clerks_filters_is_the_slice_of_the_full_order(
     """Near the top a page walks the sort's index on a small budget, far down when the
     matches are many; either way, or sorted when the walk gives up, the same rows."""
     monkeypatch.setattr(store_module, "_DENSE_MATCHES", 10)
+    monkeypatch.setattr(store_module, "_DATED_SORT_ROWS", 0)  # a "long" date range
     everything = _everything(history)
+    times = sorted(row.created_at for row in everything)
     if clerk.pop("aged", False):
-        clerk["aged_before"] = sorted(row.created_at for row in everything)[ROWS // 2]
+        clerk["aged_before"] = times[ROWS // 2]
+    if clerk.pop("dated", False):
+        clerk.update(created_from=times[ROWS // 4], created_to=times[ROWS * 3 // 4])
     history_filter = HistoryFilter(**clerk)
     expected = sorted(
         (row for row in everything if _clerk_matches(row, history_filter)),
