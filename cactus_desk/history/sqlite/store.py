@@ -966,10 +966,10 @@ _SHORT_MEMBER_WALK_S = 0.025
 # the page reads the text's set instead.
 _SHORT_FIRST_WALK_S = 0.02
 # Far down, a recipient's walk that should reach the page within this many index entries
-# (0.15-0.35 us each at 5M rows) runs this long at most: about 0.1 s at the 10,000th of
-# 120,000 matches, where sorting them all takes 0.2-0.4 s.
+# (0.15-0.35 us each at 5M rows) runs this long at most: 0.08-0.18 s at the 10,000th of
+# 120,000 matches, where sorting them all takes 0.17-0.23 s.
 _DEEP_MEMBER_ENTRIES = 500_000
-_DEEP_MEMBER_WALK_S = 0.15
+_DEEP_MEMBER_WALK_S = 0.2
 
 
 def _text_count(conn: sqlite3.Connection, text: str, cap: int, table: str = SEARCH_TABLE) -> int:
