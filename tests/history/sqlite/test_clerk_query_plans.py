@@ -282,3 +282,37 @@ def test_gateway_statuses_in_the_status_order_read_the_status_index_in_order(
         for plan in paged:
             assert any("payouts_by_status" in line for line in plan), plan
             assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), plan
+
+
+def test_a_date_range_of_a_rare_profile_is_not_read_as_its_span_of_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The span of a date range holds every profile's payouts: a profile of few of them
+    is read through its own index, not by testing four times as many index entries."""
+    statements: list[str] = []
+    original = SqliteHistoryStore._connect
+
+    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
+        conn = original(self)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(SqliteHistoryStore, "_connect", connect)
+    monkeypatch.setattr(store_module, "_NARROWED_WALK_STEPS", 0)
+    monkeypatch.setattr(store_module, "_DATED_SORT_ROWS", 0)
+    store = SqliteHistoryStore(tmp_path / "history.sqlite3", clock=StepClock(START))
+    try:
+        for i in range(60):
+            profile = "p-rare" if i % 20 == 0 else "p-big"
+            store.create_attempt(make_attempt(request_id=f"po-{i:04d}", profile_id=profile))
+        dates = {"created_from": START, "created_to": START + 10**9}
+        for profile, span in (("p-big", True), ("p-rare", False)):
+            statements.clear()
+            history_filter = HistoryFilter(profile_id=profile, **dates)  # type: ignore[arg-type]
+            rows = store.page(history_filter, SortKey.SITE_LOGIN, False, 0, 5)
+            assert rows and {row.profile_id for row in rows} == {profile}
+            plans = [plan for _, plan in _plans(store.path, statements)]
+            spans = [line for plan in plans for line in plan if "(id>? AND id<?)" in line]
+            assert bool(spans) is span, plans
+    finally:
+        store.close()
