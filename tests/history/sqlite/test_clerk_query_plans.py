@@ -35,11 +35,8 @@ FILTERS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHistoryStore, list]]:
-    """A small history whose store records every statement its connections run."""
-    path: Path = tmp_path_factory.mktemp("clerk-plans") / "history.sqlite3"
-    statements: list[str] = []
+def _trace_into(patch: pytest.MonkeyPatch, statements: list[str]) -> None:
+    """Every store connection opened while ``patch`` holds records its statements."""
     original = SqliteHistoryStore._connect
 
     def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
@@ -47,8 +44,16 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHis
         conn.set_trace_callback(statements.append)
         return conn
 
+    patch.setattr(SqliteHistoryStore, "_connect", connect)
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHistoryStore, list]]:
+    """A small history whose store records every statement its connections run."""
+    path: Path = tmp_path_factory.mktemp("clerk-plans") / "history.sqlite3"
+    statements: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SqliteHistoryStore, "_connect", connect)
+        _trace_into(patch, statements)
         store = SqliteHistoryStore(path, clock=StepClock(START))
     for i in range(ROWS):
         holder = ("Ivan Petrov", "Yulia Sokolova", "Budi Santoso")[i % 3]
@@ -290,14 +295,7 @@ def test_a_date_range_of_a_rare_profile_is_not_read_as_its_span_of_ids(
     """The span of a date range holds every profile's payouts: a profile of few of them
     is read through its own index, not by testing four times as many index entries."""
     statements: list[str] = []
-    original = SqliteHistoryStore._connect
-
-    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
-        conn = original(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(SqliteHistoryStore, "_connect", connect)
+    _trace_into(monkeypatch, statements)
     monkeypatch.setattr(store_module, "_NARROWED_WALK_STEPS", 0)
     monkeypatch.setattr(store_module, "_DATED_SORT_ROWS", 0)
     store = SqliteHistoryStore(tmp_path / "history.sqlite3", clock=StepClock(START))
