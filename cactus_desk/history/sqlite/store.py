@@ -532,19 +532,31 @@ def _amount_in_time_order(
 ) -> list[int] | None:
     """A page of an amount range without dates in time order: walk the time index (of the
     currency, when one is set) and test each amount, instead of sorting every amount in the
-    range; None when it is not such a filter or the walk passes its budget (a rare amount)."""
+    range; None when it is not such a filter or the walk passes its budget (a rare amount).
+
+    While every record was created in time order, ``payouts_sort_keys`` is walked in id
+    order instead, each entry tested there: no row is read until it matches. The 10,000th
+    RUB payout of 1,000-5,000 at 5M took 30-50 ms with the file in memory and 0.6 s from
+    disk, reading 40,000 rows; the keys give it in 15 ms, reading one stretch of the index.
+    """
     f = history_filter
     if (f.amount_min is None and f.amount_max is None) or f.created_from is not None:
         return None
     if f.created_to is not None or f.gateway_statuses or f.aged_before is not None:
         return None
+    direction = " DESC" if descending else ""
+    recipient = f.recipient.strip()
+    if _in_time_order(conn) and (not recipient or (search and len(recipient) >= _TRIGRAM)):
+        where, params = _where(f, search=search)
+        sql = f"SELECT id FROM {KEYS_SOURCE}{where} ORDER BY id{direction} LIMIT ? OFFSET ?"
+        found = _read_within(conn, sql, [*params, limit, offset], seconds=_KEYS_WALK_S)
+        return None if found is None else [row[0] for row in found]
     where, params = _where(replace(f, amount_min=None, amount_max=None), search=search)
     clauses = [where[len(" WHERE ") :]] if where else []
     for bound, operator in ((f.amount_min, ">="), (f.amount_max, "<=")):
         if bound is not None:
             clauses.append(f"+amount_minor {operator} ?")  # + keeps the amount index out
             params.append(bound)
-    direction = " DESC" if descending else ""
     sql = (
         f"SELECT id FROM payouts WHERE {' AND '.join(clauses)} "
         f"ORDER BY created_at{direction}, id{direction} LIMIT ? OFFSET ?"
@@ -718,9 +730,20 @@ def _dated_span(conn: sqlite3.Connection, history_filter: HistoryFilter) -> tupl
     many more payouts than the exact filters leave in its days (a rare profile's few are
     read through its own index)."""
     f = history_filter
-    if f.created_from is None and f.created_to is None:
-        return None
     if f.text.strip() or f.recipient.strip():
+        return None
+    ends = _date_ids(conn, f)
+    if ends is None or ends[1] - ends[0] >= _SPAN_ROWS_PER_MATCH * _dated_rows(conn, f):
+        return None
+    return ends
+
+
+def _date_ids(conn: sqlite3.Connection, history_filter: HistoryFilter) -> tuple[int, int] | None:
+    """The first and last id of a date range's payouts while every record was created in
+    time order (no time breaks): then every payout between them is in the range. None
+    without dates, out of time order, or with no payout in the range."""
+    f = history_filter
+    if f.created_from is None and f.created_to is None:
         return None
     if not _in_time_order(conn):
         return None
@@ -736,8 +759,6 @@ def _dated_span(conn: sqlite3.Connection, history_filter: HistoryFilter) -> tupl
         if row is None:
             return None
         ends.append(int(row[0]))
-    if ends[1] - ends[0] >= _SPAN_ROWS_PER_MATCH * _dated_rows(conn, f):
-        return None
     return ends[0], ends[1]
 
 
@@ -772,7 +793,8 @@ def _select_query(
     """The SQL and parameters of a page (``ids_only``: only the rows' ids where the query
     has one arm, so a sort of every match carries the id and its sort terms alone;
     ``by_keys``: those ids' sort terms read from ``payouts_sort_keys``, ``_ids_then_keys``;
-    ``id_span``: that index read between two ids, ``_dated_span``)."""
+    ``id_span``: that index read between two ids, ``_dated_span``; in a walk, each walked
+    entry tested to lie between them, ``_date_ids``)."""
     # Several states in time order: one ordered index range per state, merged by SQLite
     # (a compound SELECT's MERGE), instead of sorting every match of the states.
     merge = (
@@ -840,6 +862,11 @@ def _select_query(
         if by_keys and columns == "id":
             where = f" WHERE id IN (SELECT id FROM {source}{where})"
             source = KEYS_SOURCE
+        elif id_span is not None and walk:
+            # Tested on each walked index entry (every index holds the id) before its row
+            # is read; the + keeps SQLite off the id range, which it would read and sort.
+            where += f"{' AND' if where else ' WHERE'} +id BETWEEN ? AND ?"
+            part_params += list(id_span)
         elif id_span is not None and columns == "id":
             where += f"{' AND' if where else ' WHERE'} id BETWEEN ? AND ?"
             part_params += list(id_span)
@@ -903,6 +930,7 @@ def _walk_or_none(
         search=search,
         member=member,
         short=short,
+        id_span=_date_ids(conn, history_filter),
     )
     return _read_within(conn, sql, params, steps=steps, seconds=seconds)
 
@@ -973,6 +1001,9 @@ _SHORT_FIRST_WALK_S = 0.02
 # 120,000 matches, where sorting them all takes 0.17-0.23 s.
 _DEEP_MEMBER_ENTRIES = 500_000
 _DEEP_MEMBER_WALK_S = 0.2
+# How long an amount range's walk of the sort keys in time order runs at most (about a
+# million entries at 5M rows), then its matches are sorted.
+_KEYS_WALK_S = 0.1
 
 
 def _text_count(conn: sqlite3.Connection, text: str, cap: int, table: str = SEARCH_TABLE) -> int:
