@@ -251,6 +251,14 @@ class HistoryMaintenance(Protocol):
         """
         ...
 
+    def warm_up(self) -> None:
+        """Read ahead what the history's sorts read most, so the first of them after opening
+        does not wait on a cold disk (about a second at millions of payouts: on a worker).
+
+        Raises ``HistoryClosedError`` once closed, ``HistoryUnavailableError``.
+        """
+        ...
+
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
         """Do a little background upkeep (index merges, WAL checkpoint) within ``budget_ms``.
 

@@ -102,6 +102,8 @@ DAILY_CHECK_CHANNEL = "history-daily-check"
 CHECKS_POOL = "history-checks"  # their threads, below the GUI thread
 # When the complete integrity check starts after the history opens (the start-up one is bounded).
 COMPLETE_CHECK_DELAY_MS = 30_000
+# When the history's sort keys are read ahead after it opens (``warm_up``).
+WARM_UP_DELAY_MS = 2_000
 # Notices arriving within this long are looked at together (a burst of callbacks).
 TEAM_LOOK_DELAY_MS = 25
 CLOSING_WHEN_IDLE_TEXT = (
@@ -1197,6 +1199,23 @@ class MainWindow(QMainWindow):
         if check_pending:
             self._daily_check(store)  # one check (and daily backup) at a time, with the timer's
         self._check_completely_later(store)
+        self._warm_up_later(store)
+
+    def _warm_up_later(self, store: HistoryStore) -> None:
+        """Once the first page is in, read ahead what the history's sorts read most, on a
+        worker below the GUI thread (``warm_up``), so the first sort does not wait on it."""
+        from PySide6.QtCore import QTimer
+
+        def warm() -> None:
+            if self._shut_down or store is not self._history:
+                return
+            self._checks.run(
+                store.warm_up,
+                lambda _none: None,
+                lambda error: log.info("the history was not read ahead: %s", error),
+            )
+
+        QTimer.singleShot(WARM_UP_DELAY_MS, self, warm)
 
     def _check_completely_later(self, store: HistoryStore) -> None:
         """The start-up check is bounded; the complete one runs on a worker a little later,

@@ -788,6 +788,12 @@ class PostgresHistoryStore:
             conn.execute("SELECT n FROM history_version").fetchone()
         return None
 
+    def warm_up(self) -> None:
+        """Nothing to read ahead on a desk: the server's cache is the team's, kept warm by
+        every desk's reads. Raises ``HistoryClosedError`` once closed."""
+        if self._closed:
+            raise HistoryClosedError("The payout history is closed")
+
     def run_maintenance(self, budget_ms: int = 40) -> MaintenanceReport:
         """Nothing to do on a desk: the server vacuums and checkpoints by itself.
 

@@ -2847,6 +2847,21 @@ class SqliteHistoryStore:
         left = max(0, int(wal_frames) - int(copied)) if wal_frames >= 0 else -1
         return MaintenanceReport(steps, more=more or bool(busy), wal_frames_left=left)
 
+    def warm_up(self) -> None:
+        """Read ``payouts_sort_keys`` once, in order, so the OS keeps it in memory.
+
+        A sort of a search's or a recipient's matches reads an entry of it per match: from a
+        cold disk the first such sort at 5M payouts took 0.3-0.6 s longer than the next. This
+        read takes about a second then (0.1 s from memory) and stops when the store closes.
+        """
+        with self._connection() as conn:
+            conn.set_progress_handler(lambda: self._closed, _BUDGET_STEPS)
+            try:
+                # A range, not a bare count(*), which SQLite answers from the smallest index.
+                conn.execute(f"SELECT count(*) FROM {KEYS_SOURCE} WHERE id >= 0").fetchone()
+            finally:
+                conn.set_progress_handler(None, 0)
+
     def check_integrity(self, *, complete: bool = False) -> str | None:
         """Check the file; SQLite's complaint, or None.
 

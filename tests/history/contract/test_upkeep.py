@@ -36,3 +36,16 @@ def test_upkeep_on_a_closed_history_says_it_is_closed(
     store.close()
     with pytest.raises(HistoryClosedError):
         store.run_maintenance()
+
+
+def test_a_warm_up_changes_nothing_and_a_closed_history_says_it_is_closed(
+    open_store: Callable[..., HistoryStore],
+) -> None:
+    store = open_store()
+    ids = [accepted(store, f"po-{n}", invoice_id=f"7100{n:02d}") for n in range(5)]
+    before = [store.get(record_id) for record_id in ids]
+    store.warm_up()
+    assert [store.get(record_id) for record_id in ids] == before
+    store.close()
+    with pytest.raises(HistoryClosedError):
+        store.warm_up()

@@ -180,3 +180,35 @@ def test_frames_the_first_copy_could_not_take_are_copied_before_the_pass_ends(
     _busy, frames, copied = first[0]
     assert copied < frames  # the first copy could not take everything
     assert report.wal_frames_left == 0
+
+
+def test_a_warm_up_reads_the_whole_sort_keys_index_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every entry of ``payouts_sort_keys``, in index order (one sequential read of the
+    file's stretch), not an answer from a smaller index as a bare count(*) would take."""
+    statements: list[str] = []
+    original = SqliteHistoryStore._connect
+
+    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
+        conn = original(self)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(SqliteHistoryStore, "_connect", connect)
+    store = SqliteHistoryStore(tmp_path / "history.sqlite3")
+    try:
+        _write(store, 12)
+        statements.clear()
+        store.warm_up()
+        reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+        assert len(reads) == 1
+        conn = _raw(store)
+        try:
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {reads[0]}")]
+            assert conn.execute(reads[0]).fetchone()[0] == 12
+        finally:
+            conn.close()
+        assert plan == ["SEARCH payouts USING COVERING INDEX payouts_sort_keys (id>?)"]
+    finally:
+        store.close()

@@ -44,6 +44,27 @@ def test_the_window_runs_the_history_upkeep_on_a_worker(
         window.shutdown()
 
 
+def test_the_window_reads_the_history_ahead_on_a_worker_once_it_opens(
+    qtbot: QtBot, data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_history(data_home)
+    threads: list[threading.Thread] = []
+    real = SqliteHistoryStore.warm_up
+
+    def warm_up(self: SqliteHistoryStore) -> None:
+        threads.append(threading.current_thread())
+        real(self)
+
+    monkeypatch.setattr(SqliteHistoryStore, "warm_up", warm_up)
+    monkeypatch.setattr(main_window, "WARM_UP_DELAY_MS", 20)
+    window = open_window(qtbot, data_home)
+    try:
+        qtbot.waitUntil(lambda: len(threads) == 1, timeout=10_000)
+        assert threads[0] is not threading.main_thread()
+    finally:
+        window.shutdown()
+
+
 def test_the_complete_check_runs_later_and_takes_a_damaged_history_down(
     qtbot: QtBot, data_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
