@@ -5,6 +5,7 @@ matches, and an order an index already gives is read a page at a time, never kep
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,6 +94,44 @@ def test_far_down_a_recipient_walks_longer_only_where_its_matches_are_dense(
     assert [row.id for row in page] == expected[12:16]
     budgets = [w.get("seconds") for w in walks]
     assert budgets == ([store_module._DEEP_MEMBER_WALK_S] if walked else [])
+
+
+@pytest.mark.parametrize(("descending", "walked"), [(True, True), (False, False)])
+def test_far_down_a_recipients_walk_is_measured_from_a_sample_of_its_matches(
+    tmp_path: Path,
+    walks: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    descending: bool,
+    walked: bool,
+) -> None:
+    """Matches are not spread evenly over an order: every payout to Petrov here is a
+    wallet's, sorting after 40 card payouts. From a sample of the matches placed in the
+    sort's counted buckets, the walk reaches the page soon in method Z-A and passes every
+    card payout first in A-Z, which then sorts the matches at once. The same rows either
+    way (a density over the whole history would walk both)."""
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 5)
+    monkeypatch.setattr(store_module, "_SAMPLE_EVERY", 1)
+    monkeypatch.setattr(store_module, "_SAMPLED_WALK_ENTRIES", 30)
+    store = SqliteHistoryStore(tmp_path / "history.sqlite3")
+    try:
+        petrov = []
+        for i in range(70):
+            wallet = i % 7 < 3
+            record_id = store.create_attempt(
+                make_attempt(
+                    request_id=f"po-{i:04d}",
+                    method="zz-wallet" if wallet else "aa-card",
+                    request_fields={"card_holder": HOLDERS[0 if wallet else 2]},
+                )
+            )
+            if wallet:
+                petrov.append(record_id)
+        expected = sorted(petrov, reverse=descending)  # one method: in id order
+        page = store.page(HistoryFilter(recipient="petrov"), SortKey.METHOD, descending, 12, 4)
+        assert [row.id for row in page] == expected[12:16]
+        assert bool(walks) is walked
+    finally:
+        store.close()
 
 
 def test_a_rare_recipient_sorts_its_few_matches_at_once(
