@@ -8,8 +8,8 @@ in each of the ten orders both ways, reads the first page, then the middle one, 
 last, as a clerk reaches them: what a page costs the worker before the window paints it, so
 a lower bound of the painted time. A search or a clerk's filter lists its first 10,000
 matches at most (the window's count stops there), so its last page is the 10,000th row.
-First it reads ahead the sort keys, as the window does two seconds after the history opens
-(``warm_up``); the log gives how long that took.
+First it reads ahead the sort keys and the sorts' indexes, as the window does two seconds
+after the history opens (``warm_up``); the log gives how long that took.
 
 The worst page and the 95th percentile are the figures; the log lists the ten worst pages.
 """

@@ -102,7 +102,7 @@ DAILY_CHECK_CHANNEL = "history-daily-check"
 CHECKS_POOL = "history-checks"  # their threads, below the GUI thread
 # When the complete integrity check starts after the history opens (the start-up one is bounded).
 COMPLETE_CHECK_DELAY_MS = 30_000
-# When the history's sort keys are read ahead after it opens (``warm_up``).
+# When the history's sort indexes are read ahead after it opens (``warm_up``).
 WARM_UP_DELAY_MS = 2_000
 # Notices arriving within this long are looked at together (a burst of callbacks).
 TEAM_LOOK_DELAY_MS = 25

@@ -2915,17 +2915,27 @@ class SqliteHistoryStore:
         return MaintenanceReport(steps, more=more or bool(busy), wal_frames_left=left)
 
     def warm_up(self) -> None:
-        """Read ``payouts_sort_keys`` once, in order, so the OS keeps it in memory.
+        """Read ``payouts_sort_keys`` and each sort's own index once, in order, so the OS
+        keeps them in memory.
 
-        A sort of a search's or a recipient's matches reads an entry of it per match: from a
-        cold disk the first such sort at 5M payouts took 0.3-0.6 s longer than the next. This
-        read takes about a second then (0.1 s from memory) and stops when the store closes.
+        A sort of a search's or a recipient's matches reads an entry of the sort keys per
+        match, and a page in another order walks the sort's index: from a cold disk the
+        first such page at 5M payouts took 0.1-0.6 s longer than the next. These reads (1.4 GB
+        at 5M, a sixth of the file) take about a second from disk, 0.5 s of CPU from memory,
+        and stop when the store closes.
         """
         with self._connection() as conn:
+            reads = [_whole_range(conn, SORT_KEYS_INDEX)] + [
+                _whole_range(conn, str(row[0]))
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'payouts' AND name GLOB 'payouts_by_*' ORDER BY name"
+                )
+            ]
             conn.set_progress_handler(lambda: self._closed, _BUDGET_STEPS)
             try:
-                # A range, not a bare count(*), which SQLite answers from the smallest index.
-                conn.execute(f"SELECT count(*) FROM {KEYS_SOURCE} WHERE id >= 0").fetchone()
+                for sql in reads:
+                    conn.execute(sql).fetchone()
             finally:
                 conn.set_progress_handler(None, 0)
 
@@ -2971,6 +2981,21 @@ class SqliteHistoryStore:
             except BackupError as exc:  # a missed daily backup must not keep anyone from work
                 logging.getLogger(__name__).warning("%s", exc)
         return None
+
+
+def _whole_range(conn: sqlite3.Connection, index: str) -> str:
+    """A count of every non-NULL entry of a payouts index as one range of it: no test on
+    each entry (a third of a scan's CPU), and not a bare count(*), which SQLite answers
+    from the smallest index."""
+    column, collation = conn.execute(
+        "SELECT name, coll FROM pragma_index_xinfo(?) WHERE seqno = 0", (index,)
+    ).fetchone()
+    types = dict(conn.execute("SELECT name, type FROM pragma_table_info('payouts')").fetchall())
+    lowest = "''" if str(types.get(column, "")).upper() == "TEXT" else "-9e999"
+    return (
+        f"SELECT count(*) FROM payouts INDEXED BY {index} "
+        f"WHERE {column} COLLATE {collation} >= {lowest}"
+    )
 
 
 _ROWS_BY_ID = (

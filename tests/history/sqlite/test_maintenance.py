@@ -182,11 +182,12 @@ def test_frames_the_first_copy_could_not_take_are_copied_before_the_pass_ends(
     assert report.wal_frames_left == 0
 
 
-def test_a_warm_up_reads_the_whole_sort_keys_index_in_order(
+def test_a_warm_up_reads_the_sort_keys_and_every_sorts_index_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every entry of ``payouts_sort_keys``, in index order (one sequential read of the
-    file's stretch), not an answer from a smaller index as a bare count(*) would take."""
+    """Every entry of ``payouts_sort_keys`` and of each ``payouts_by_*`` index (but NULLs),
+    each as one range in index order (a sequential read of the file's stretch, no test on
+    each entry), not an answer from a smaller index as a bare count(*) would take."""
     statements: list[str] = []
     original = SqliteHistoryStore._connect
 
@@ -201,14 +202,26 @@ def test_a_warm_up_reads_the_whole_sort_keys_index_in_order(
         _write(store, 12)
         statements.clear()
         store.warm_up()
-        reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
-        assert len(reads) == 1
+        reads = [sql for sql in statements if "count(*)" in sql]
         conn = _raw(store)
         try:
-            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {reads[0]}")]
+            sorts = {
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE name GLOB 'payouts_by_*'"
+                )
+            }
+            plans = []
+            for sql in reads:
+                plans += [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
             assert conn.execute(reads[0]).fetchone()[0] == 12
         finally:
             conn.close()
-        assert plan == ["SEARCH payouts USING COVERING INDEX payouts_sort_keys (id>?)"]
+        assert len(sorts) >= 8
+        expected = ["payouts_sort_keys", *sorted(sorts)]
+        assert len(plans) == len(expected)
+        for plan, name in zip(plans, expected, strict=True):
+            assert plan.startswith(f"SEARCH payouts USING COVERING INDEX {name} ("), plan
+            assert plan.endswith(">?)"), plan
     finally:
         store.close()
