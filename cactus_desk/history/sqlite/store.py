@@ -437,17 +437,12 @@ def _member_walk(
     at = reach // _SAMPLE_EVERY
     if at >= len(rows):
         return found, _count(conn, HistoryFilter(), search=search)  # the walk reads it all
-    exact, exact_params = _where(
-        HistoryFilter(
-            states=history_filter.states,
-            currency=history_filter.currency,
-            profile_id=history_filter.profile_id,
-        )
-    )
+    # Every entry before it, whatever its state, currency or profile: the walk tests those
+    # on each entry it passes (``_where``'s unary +).
     passed = conn.execute(
         f"SELECT coalesce(sum(n), 0) FROM {SORT_COUNTS_TABLE} WHERE sort = ? "
-        f"AND (v, blk) {'>' if descending else '<'} (?, ?)" + exact.replace(" WHERE ", " AND ", 1),
-        [buckets.key, *rows[at], *exact_params],
+        f"AND (v, blk) {'>' if descending else '<'} (?, ?)",
+        [buckets.key, *rows[at]],
     ).fetchone()[0]
     return found, int(passed)
 
