@@ -365,3 +365,35 @@ def test_an_amount_range_in_time_order_walks_the_sort_keys_in_id_order(
         assert paged
         for plan in paged:
             assert plan == ["SCAN payouts USING COVERING INDEX payouts_sort_keys"], plan
+
+
+@pytest.mark.parametrize(
+    ("history_filter", "sort"),
+    [
+        (HistoryFilter(aged_before=START + 10**9), SortKey.CREATED_AT),
+        (HistoryFilter(states=frozenset({"ACCEPTED"})), SortKey.CURRENCY),
+    ],
+    ids=str,
+)
+def test_a_walk_tests_its_filters_on_the_sort_keys_not_the_row(
+    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter, sort: SortKey
+) -> None:
+    """Each entry a walk passes is tested by one lookup in ``payouts_sort_keys`` (read
+    ahead by ``warm_up``), not by reading its row: from a cold disk the rows of the three
+    open states' walk by currency took 0.28 s for the first page, the keys 25 ms."""
+    store, statements = traced
+    statements.clear()
+    rows = store.page(history_filter, sort, True, 0, 5)
+    assert rows
+    walks = [
+        (sql, plan)
+        for sql, plan in _plans(store.path, statements)
+        if "ORDER BY" in sql and "LIMIT 1" not in sql
+    ]
+    assert walks
+    for sql, plan in walks:
+        assert "EXISTS (SELECT 1 FROM payouts AS k INDEXED BY payouts_sort_keys" in sql, sql
+        lookups = [line for line in plan if line.startswith("SEARCH k ")]
+        assert lookups, plan
+        assert all("COVERING INDEX payouts_sort_keys (id=?" in line for line in lookups), plan
+        assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), plan
