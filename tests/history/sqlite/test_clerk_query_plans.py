@@ -16,6 +16,7 @@ from cactus_desk.gateway.outcomes import Accepted
 from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, SortKey
+from tests.history.sqlite.tracing import trace_into
 from tests.payouts.conftest import StepClock, make_attempt
 
 ROWS = 90
@@ -35,25 +36,13 @@ FILTERS = [
 ]
 
 
-def _trace_into(patch: pytest.MonkeyPatch, statements: list[str]) -> None:
-    """Every store connection opened while ``patch`` holds records its statements."""
-    original = SqliteHistoryStore._connect
-
-    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
-        conn = original(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    patch.setattr(SqliteHistoryStore, "_connect", connect)
-
-
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHistoryStore, list]]:
     """A small history whose store records every statement its connections run."""
     path: Path = tmp_path_factory.mktemp("clerk-plans") / "history.sqlite3"
     statements: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        _trace_into(patch, statements)
+        trace_into(patch, statements)
         store = SqliteHistoryStore(path, clock=StepClock(START))
     for i in range(ROWS):
         holder = ("Ivan Petrov", "Yulia Sokolova", "Budi Santoso")[i % 3]
@@ -79,6 +68,15 @@ def _plans(path: Path, statements: list[str]) -> list[tuple[str, list[str]]]:
             plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
             explained.append((sql, plan))
     return explained
+
+
+def _walks(path: Path, statements: list[str]) -> list[tuple[str, list[str]]]:
+    """The explained statements that read a page in order (not the ends of a range)."""
+    return [
+        (sql, plan)
+        for sql, plan in _plans(path, statements)
+        if "ORDER BY" in sql and "LIMIT 1" not in sql
+    ]
 
 
 @pytest.mark.parametrize("history_filter", FILTERS, ids=str)
@@ -295,7 +293,7 @@ def test_a_date_range_of_a_rare_profile_is_not_read_as_its_span_of_ids(
     """The span of a date range holds every profile's payouts: a profile of few of them
     is read through its own index, not by testing four times as many index entries."""
     statements: list[str] = []
-    _trace_into(monkeypatch, statements)
+    trace_into(monkeypatch, statements)
     monkeypatch.setattr(store_module, "_NARROWED_WALK_STEPS", 0)
     monkeypatch.setattr(store_module, "_DATED_SORT_ROWS", 0)
     store = SqliteHistoryStore(tmp_path / "history.sqlite3", clock=StepClock(START))
@@ -331,11 +329,7 @@ def test_a_date_ranges_walk_tests_each_entry_on_its_id(
     rows = store.page(history_filter, sort, False, 0, 5)
     assert rows
     assert all(START + 10_000 <= row.created_at < START + 40_000 for row in rows)
-    walks = [
-        (sql, plan)
-        for sql, plan in _plans(store.path, statements)
-        if "ORDER BY" in sql and "LIMIT 1" not in sql
-    ]
+    walks = _walks(store.path, statements)
     assert walks
     for sql, plan in walks:
         assert "+id BETWEEN" in sql, sql
@@ -385,11 +379,7 @@ def test_a_walk_tests_its_filters_on_the_sort_keys_not_the_row(
     statements.clear()
     rows = store.page(history_filter, sort, True, 0, 5)
     assert rows
-    walks = [
-        (sql, plan)
-        for sql, plan in _plans(store.path, statements)
-        if "ORDER BY" in sql and "LIMIT 1" not in sql
-    ]
+    walks = _walks(store.path, statements)
     assert walks
     for sql, plan in walks:
         assert "EXISTS (SELECT 1 FROM payouts AS k INDEXED BY payouts_sort_keys" in sql, sql

@@ -14,6 +14,7 @@ from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.migrations import RECIPIENT_SEARCH_TABLE, SEARCH_TABLE
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryClosedError, HistoryFilter
+from tests.history.sqlite.tracing import trace_into
 from tests.payouts.conftest import make_attempt
 
 
@@ -189,14 +190,7 @@ def test_a_warm_up_reads_the_sort_keys_and_every_sorts_index_in_order(
     each as one range in index order (a sequential read of the file's stretch, no test on
     each entry), not an answer from a smaller index as a bare count(*) would take."""
     statements: list[str] = []
-    original = SqliteHistoryStore._connect
-
-    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
-        conn = original(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(SqliteHistoryStore, "_connect", connect)
+    trace_into(monkeypatch, statements)
     store = SqliteHistoryStore(tmp_path / "history.sqlite3")
     try:
         _write(store, 12)

@@ -26,6 +26,7 @@ from cactus_desk.gateway.outcomes import Accepted, Rejected, Unknown, UnknownKin
 from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, SortKey
+from tests.history.sqlite.tracing import trace_into
 from tests.payouts.conftest import StepClock, make_attempt
 
 ROWS = 120
@@ -52,15 +53,8 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteHis
     """A small history whose store records every statement its connections run."""
     path: Path = tmp_path_factory.mktemp("plans") / "history.sqlite3"
     statements: list[str] = []
-    original = SqliteHistoryStore._connect
-
-    def connect(self: SqliteHistoryStore) -> sqlite3.Connection:
-        conn = original(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SqliteHistoryStore, "_connect", connect)
+        trace_into(patch, statements)
         store = SqliteHistoryStore(path, clock=StepClock())
     for i in range(ROWS):
         record_id = store.create_attempt(
