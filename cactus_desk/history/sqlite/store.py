@@ -244,7 +244,6 @@ def _where(
     params: list[Any] = []
     tests: list[str] = [] if keyed else clauses
     test_params: list[Any] = [] if keyed else params
-    mark = "" if keyed else exact
     text = history_filter.text.strip()
     indexed = len(text) >= _TRIGRAM or (short and len(text) == _SHORT)
     if text and search and (member or not walk) and indexed:
@@ -261,21 +260,21 @@ def _where(
         params.extend([pattern] * len(_TEXT_COLUMNS))
     if history_filter.states:
         states = sorted(str(state) for state in history_filter.states)
-        tests.append(f"{mark}state IN ({', '.join('?' * len(states))})")
+        tests.append(f"{exact}state IN ({', '.join('?' * len(states))})")
         test_params.extend(states)
     if history_filter.currency and own == "currency":
         clauses.append("currency = ?")  # on the walked index itself
         params.append(history_filter.currency)
     elif history_filter.currency:
-        tests.append(f"{mark}currency = ?")
+        tests.append(f"{exact}currency = ?")
         test_params.append(history_filter.currency)
     if history_filter.profile_id:
-        tests.append(f"{mark}profile_id = ?")
+        tests.append(f"{exact}profile_id = ?")
         test_params.append(history_filter.profile_id)
     if history_filter.needs_review:
-        tests.append(f"{mark}needs_review = 1")
+        tests.append(f"{exact}needs_review = 1")
     _clerk_where(history_filter, search, clauses, params, plus=exact)
-    more, more_params = range_clauses(history_filter, "?", plus=mark)
+    more, more_params = range_clauses(history_filter, "?", plus=exact)
     tests.extend(more)
     test_params.extend(more_params)
     if keyed and tests:
@@ -1575,14 +1574,12 @@ def _merged_triples(
     index = _TRIPLE_ORDERS[sort]
     if not triples:
         return []
+    # No range's index holds what the rest tests (_range_in_order leaves none): each entry
+    # is tested on its sort keys, as a walk's are.
     rest, rest_params = _where(
-        replace(f, states=frozenset(), currency=None, profile_id=None), walk=True
+        replace(f, states=frozenset(), currency=None, profile_id=None), walk=True, keyed=True
     )
-    if rest:  # no range's index holds what the rest tests (_range_in_order leaves none)
-        rest = (
-            f" AND EXISTS (SELECT 1 FROM payouts AS k INDEXED BY {SORT_KEYS_INDEX} "
-            f"{rest} AND k.id = payouts.id)"
-        )
+    rest = rest.replace(" WHERE ", " AND ", 1)
     columns = ", ".join(["id", *(term.split(" ")[0] for term in _ORDER_TERMS[sort])])
     arm = (
         f"SELECT {columns} FROM payouts INDEXED BY {index} "
