@@ -75,7 +75,7 @@ def _walks(path: Path, statements: list[str]) -> list[tuple[str, list[str]]]:
     return [
         (sql, plan)
         for sql, plan in _plans(path, statements)
-        if "ORDER BY" in sql and "LIMIT 1" not in sql
+        if "ORDER BY" in sql and not sql.endswith(" LIMIT 1")
     ]
 
 
@@ -158,12 +158,13 @@ def test_many_matches_page_by_walking_the_sorts_index(
 
 
 @pytest.mark.parametrize("sort", [SortKey.PROFILE, SortKey.AMOUNT, SortKey.METHOD])
-def test_a_recipients_matches_are_counted_and_sorted_by_their_sort_keys(
+def test_a_recipients_matches_are_counted_and_sorted_by_their_sort_terms(
     traced: tuple[SqliteHistoryStore, list[str]], sort: SortKey
 ) -> None:
-    """The recipient's matches are joined to ``payouts_sort_keys`` (their filter and sort
-    columns in id order, a fifth of the table), never looked up row by row: at 5M payouts
-    118,000 matches of "petrov" read that way took over a second from disk."""
+    """The recipient's matches are joined to indexes by id, never looked up row by row (at
+    5M payouts 118,000 matches of "petrov" read that way took over a second from disk): the
+    count to ``payouts_sort_keys``, the sort to the narrow index of the amount it tests and
+    then to the sort's own (0.1 s for those matches, where the wide keys took 0.17)."""
     store, statements = traced
     history_filter = HistoryFilter(recipient="petrov", amount_min=1_000)
     statements.clear()
@@ -179,7 +180,18 @@ def test_a_recipients_matches_are_counted_and_sorted_by_their_sort_keys(
     assert any("TEMP B-TREE FOR ORDER BY" in line for _, plan in explained for line in plan)
     for sql, plan in explained:
         assert not any("INTEGER PRIMARY KEY" in line for line in plan), (sql, plan)
-        assert any("payouts_sort_keys" in line for line in plan), (sql, plan)
+        assert any("payouts_sort_keys" in line for line in plan) != sorted_by_id(plan), plan
+    own = f"COVERING INDEX {store_module._TERMS_INDEX[sort]} (id=?"
+    sorts = [plan for _, plan in explained if sorted_by_id(plan)]
+    assert sorts and all(any(own in line for line in plan) for plan in sorts), sorts
+    amounts = "COVERING INDEX payouts_id_amount (id=? AND amount_minor>?)"
+    assert all(any(amounts in line for line in plan) for plan in sorts), sorts
+
+
+def sorted_by_id(plan: list[str]) -> bool:
+    """Whether a plan sorts what it reads from a narrow index by id."""
+    narrow = any("INDEX payouts_id_" in line for line in plan)
+    return narrow and any("TEMP B-TREE FOR ORDER BY" in line for line in plan)
 
 
 @pytest.mark.parametrize(
@@ -187,30 +199,30 @@ def test_a_recipients_matches_are_counted_and_sorted_by_their_sort_keys(
     [
         (
             HistoryFilter(currency="USD", amount_min=1_010, amount_max=1_090),
-            ["payouts_sort_keys (id=?)", "COVERING INDEX payouts_currency_amount"],
+            ["payouts_id_profile (id=?)", "COVERING INDEX payouts_currency_amount"],
         ),
         (
             HistoryFilter(gateway_statuses=frozenset({3, 4})),
-            ["payouts_sort_keys (id=?)", "COVERING INDEX payouts_status_time"],
+            ["payouts_id_profile (id=?)", "COVERING INDEX payouts_status_time"],
         ),
         (
             HistoryFilter(created_from=START, created_to=START + 60_000),
-            ["payouts_sort_keys (id>? AND id<?)"],
+            ["payouts_id_profile (id>? AND id<?)"],
         ),
     ],
     ids=str,
 )
-def test_a_sort_of_every_match_reads_the_sort_keys_of_its_ids(
+def test_a_sort_of_every_match_reads_the_sort_terms_of_its_ids(
     traced: tuple[SqliteHistoryStore, list[str]],
     monkeypatch: pytest.MonkeyPatch,
     history_filter: HistoryFilter,
     reads: list[str],
 ) -> None:
-    """Where no merge or walk gives the order, the matches' sort terms come from
-    ``payouts_sort_keys``, not from each row in the filter index's order (275,000 amounts
-    sorted by profile at 5M payouts: 14 s with the file not in memory, 0.4 s so): their ids
-    from the filter's own index alone, or a date range's as the span of ids its payouts lie
-    in (records created in time order: 200,000 payouts of 30 days sorted in 40-150 ms, not
+    """Where no merge or walk gives the order, the matches' sort terms come from the sort's
+    own index by id, not from each row in the filter index's order (275,000 amounts sorted
+    by profile at 5M payouts: 14 s with the file not in memory, 0.4 s so): their ids from
+    the filter's own index alone, or a date range's as the span of ids its payouts lie in
+    (records created in time order: 200,000 payouts of 30 days sorted in 40-150 ms, not
     130-190)."""
     store, statements = traced
     monkeypatch.setattr(store_module, "_MAX_RANGES", 0)  # no merge of the triples
@@ -232,21 +244,23 @@ def test_a_sort_of_every_match_reads_the_sort_keys_of_its_ids(
 
 
 @pytest.mark.parametrize(
-    "history_filter",
+    ("history_filter", "index"),
     [
-        HistoryFilter(currency="USD", amount_min=1_010, amount_max=1_090),
-        HistoryFilter(gateway_statuses=frozenset({4})),
-        HistoryFilter(aged_before=START + 10**9),
+        (HistoryFilter(currency="USD", amount_min=1_010, amount_max=1_090), "payouts_id_amount"),
+        (HistoryFilter(gateway_statuses=frozenset({4})), "payouts_id_status"),
+        (HistoryFilter(aged_before=START + 10**9), "payouts_sort_keys"),
     ],
     ids=str,
 )
 def test_merged_triples_test_each_entry_on_its_sort_keys(
-    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter
+    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter, index: str
 ) -> None:
     """The merge of the sort's (state, currency, profile) ranges tests the rest of the
-    filter on each entry's ``payouts_sort_keys`` entry, not its row: at 5M payouts an amount
-    range by profile took 113 ms so with the file in memory and gave up from disk (the sort
-    of every match followed); it takes 42 ms."""
+    filter on each entry's entry in the narrowest index by id that holds what it tests (an
+    amount's, a gateway status's, else ``payouts_sort_keys``), not its row: at 5M payouts
+    an amount range by profile took 113 ms so with the file in memory and gave up from disk
+    (the sort of every match followed); it takes 42 ms. Its 10,000th by login took 165 ms
+    on the wide keys and takes 115 on the amounts."""
     store, statements = traced
     statements.clear()
     total = store.count(history_filter, cap=1_000)
@@ -261,7 +275,7 @@ def test_merged_triples_test_each_entry_on_its_sort_keys(
     for plan in merged:
         assert any("payouts_scp_profile" in line for line in plan), plan
         tests = [line for line in plan if line.startswith("SEARCH k ")]
-        assert tests and all("COVERING INDEX payouts_sort_keys (id=?)" in t for t in tests), plan
+        assert tests and all(f"COVERING INDEX {index} (id=?)" in t for t in tests), plan
         assert not any("INTEGER PRIMARY KEY" in line for line in plan), plan
 
 
@@ -337,6 +351,68 @@ def test_a_date_ranges_walk_tests_each_entry_on_its_id(
 
 
 @pytest.mark.parametrize(
+    ("history_filter", "sort", "walked"),
+    [
+        (
+            HistoryFilter(created_from=START + 10_000, created_to=START + 70_000),
+            SortKey.INVOICE_ID,
+            True,
+        ),
+        (
+            HistoryFilter(created_from=START + 10_000, created_to=START + 70_000),
+            SortKey.AMOUNT,
+            True,
+        ),
+        (
+            HistoryFilter(created_from=START + 10_000, created_to=START + 70_000),
+            SortKey.STATE,
+            False,
+        ),
+        (
+            HistoryFilter(created_from=START + 10_000, created_to=START + 70_000),
+            SortKey.METHOD,
+            False,
+        ),
+        (
+            HistoryFilter(created_from=START + 10_000, created_to=START + 70_000, currency="RUB"),
+            SortKey.INVOICE_ID,
+            False,
+        ),
+    ],
+    ids=str,
+)
+def test_a_date_range_far_down_walks_where_its_dates_spread_along_the_order(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    walked: bool,
+) -> None:
+    """Far down, a date range alone in an order of many distinct values walks, testing each
+    entry's id against the range's span (30 days by request id at 5M payouts, newest first:
+    the 10,000th in 5 ms, where sorting all 200,000 took 0.13 s); in an order of a few
+    values, whose payouts each lie in time order, or with another filter, its matches are
+    sorted."""
+    store, statements = traced
+    monkeypatch.setattr(store_module, "_DATED_SORT_ROWS", 0)  # a "long" date range
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 3)
+    everything = store.page(HistoryFilter(), sort, True, 0, ROWS)
+    statements.clear()
+    rows = store.page(history_filter, sort, True, 20, 5)
+    expected = [
+        row.id
+        for row in everything
+        if START + 10_000 <= row.created_at < START + 70_000
+        and history_filter.currency in (None, row.currency)
+    ]
+    assert [row.id for row in rows] == expected[20:25]
+    pages = [plan for _, plan in _walks(store.path, statements)]
+    assert pages
+    walks = [plan for plan in pages if not any("TEMP B-TREE" in line for line in plan)]
+    assert bool(walks) is walked, pages
+
+
+@pytest.mark.parametrize(
     "history_filter",
     [HistoryFilter(amount_min=1_090), HistoryFilter(currency="USD", amount_max=1_050)],
     ids=str,
@@ -362,19 +438,23 @@ def test_an_amount_range_in_time_order_walks_the_sort_keys_in_id_order(
 
 
 @pytest.mark.parametrize(
-    ("history_filter", "sort"),
+    ("history_filter", "sort", "index"),
     [
-        (HistoryFilter(aged_before=START + 10**9), SortKey.CREATED_AT),
-        (HistoryFilter(states=frozenset({"ACCEPTED"})), SortKey.CURRENCY),
+        (HistoryFilter(aged_before=START + 10**9), SortKey.CREATED_AT, "payouts_sort_keys"),
+        (HistoryFilter(states=frozenset({"ACCEPTED"})), SortKey.CURRENCY, "payouts_id_state"),
     ],
     ids=str,
 )
 def test_a_walk_tests_its_filters_on_the_sort_keys_not_the_row(
-    traced: tuple[SqliteHistoryStore, list[str]], history_filter: HistoryFilter, sort: SortKey
+    traced: tuple[SqliteHistoryStore, list[str]],
+    history_filter: HistoryFilter,
+    sort: SortKey,
+    index: str,
 ) -> None:
-    """Each entry a walk passes is tested by one lookup in ``payouts_sort_keys`` (read
-    ahead by ``warm_up``), not by reading its row: from a cold disk the rows of the three
-    open states' walk by currency took 0.28 s for the first page, the keys 25 ms."""
+    """Each entry a walk passes is tested by one lookup in an index by id that holds what
+    the filter tests (the narrowest: a state's, else ``payouts_sort_keys``; read ahead by
+    ``warm_up``), not by reading its row: from a cold disk the rows of the three open
+    states' walk by currency took 0.28 s for the first page, the keys 25 ms."""
     store, statements = traced
     statements.clear()
     rows = store.page(history_filter, sort, True, 0, 5)
@@ -382,8 +462,8 @@ def test_a_walk_tests_its_filters_on_the_sort_keys_not_the_row(
     walks = _walks(store.path, statements)
     assert walks
     for sql, plan in walks:
-        assert "EXISTS (SELECT 1 FROM payouts AS k INDEXED BY payouts_sort_keys" in sql, sql
+        assert f"EXISTS (SELECT 1 FROM payouts AS k INDEXED BY {index}" in sql, sql
         lookups = [line for line in plan if line.startswith("SEARCH k ")]
         assert lookups, plan
-        assert all("COVERING INDEX payouts_sort_keys (id=?" in line for line in lookups), plan
+        assert all(f"COVERING INDEX {index} (id=?" in line for line in lookups), plan
         assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), plan

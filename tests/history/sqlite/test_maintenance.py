@@ -186,9 +186,10 @@ def test_frames_the_first_copy_could_not_take_are_copied_before_the_pass_ends(
 def test_a_warm_up_reads_the_sort_keys_and_every_sorts_index_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every entry of ``payouts_sort_keys`` and of each ``payouts_by_*`` index (but NULLs),
-    each as one range in index order (a sequential read of the file's stretch, no test on
-    each entry), not an answer from a smaller index as a bare count(*) would take."""
+    """Every entry of ``payouts_sort_keys`` and of each ``payouts_by_*`` and ``payouts_id_*``
+    index (but NULLs), each as one range in index order (a sequential read of the file's
+    stretch, no test on each entry), not an answer from a smaller index as a bare count(*)
+    would take."""
     statements: list[str] = []
     trace_into(monkeypatch, statements)
     store = SqliteHistoryStore(tmp_path / "history.sqlite3")
@@ -202,7 +203,8 @@ def test_a_warm_up_reads_the_sort_keys_and_every_sorts_index_in_order(
             sorts = {
                 str(row[0])
                 for row in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE name GLOB 'payouts_by_*'"
+                    "SELECT name FROM sqlite_master WHERE name GLOB 'payouts_by_*' "
+                    "OR name GLOB 'payouts_id_*'"
                 )
             }
             plans = []
@@ -211,7 +213,8 @@ def test_a_warm_up_reads_the_sort_keys_and_every_sorts_index_in_order(
             assert conn.execute(reads[0]).fetchone()[0] == 12
         finally:
             conn.close()
-        assert len(sorts) >= 8
+        assert len([name for name in sorts if name.startswith("payouts_by_")]) >= 8
+        assert len([name for name in sorts if name.startswith("payouts_id_")]) == 9
         expected = ["payouts_sort_keys", *sorted(sorts)]
         assert len(plans) == len(expected)
         for plan, name in zip(plans, expected, strict=True):

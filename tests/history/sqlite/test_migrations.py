@@ -10,6 +10,7 @@ from cactus_desk.history import open_history
 from cactus_desk.history.sqlite import store as store_module
 from cactus_desk.history.sqlite.migrations import (
     MIGRATIONS,
+    SORT_TERMS_INDEXES,
     SchemaTooNewError,
     current_version,
     migrate,
@@ -201,5 +202,42 @@ def test_an_upgraded_history_sorts_its_old_matches_by_their_sort_keys(data_home:
         found = HistoryFilter(text="kuznets")
         by_profile = store.page(found, SortKey.PROFILE, descending=True)
         assert [row.request_id for row in by_profile] == ["old-b", "old-a"]
+        by_amount = store.page(found, SortKey.AMOUNT, descending=False)
+        assert [row.request_id for row in by_amount] == ["old-b", "old-a"]
+
+
+def test_an_upgraded_history_sorts_its_old_matches_by_their_own_terms(data_home: Path) -> None:
+    """Version 17 adds, per sort, an index of its terms after the id over the payouts
+    already there: a search sorted by login or amount reads them there and lists the old
+    payouts in order."""
+    data_home.mkdir(parents=True)
+    path = data_home / "history.sqlite3"
+    conn = _connect(path)
+    migrate(conn, MIGRATIONS[:16])
+    for request_id, login, amount in (("old-b", "Zoya.kuznetsova", 700), ("old-a", "ann", 900)):
+        conn.execute(  # rows version 16 wrote
+            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
+            " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
+            " state, message, request_json) VALUES (1, 1, 'p', 'P', 'live', 'm', 1,"
+            " ?, ?, 'card', 'EUR', ?, 'REJECTED', 'kuznets', '{}')",
+            (request_id, login, amount),
+        )
+    conn.close()
+    with SqliteHistoryStore(path) as store:
+        with store.read_connection() as read:
+            indexes = {
+                str(row[0]): [
+                    str(column[2]) for column in read.execute(f"PRAGMA index_info({row[0]})")
+                ]
+                for row in read.execute(
+                    "SELECT name FROM sqlite_master WHERE name GLOB 'payouts_id_*'"
+                )
+            }
+            entries = read.execute("SELECT count(*) FROM payouts INDEXED BY payouts_id_login")
+            assert entries.fetchone()[0] == 2
+        assert indexes == {name: ["id", *columns] for name, columns in SORT_TERMS_INDEXES.items()}
+        found = HistoryFilter(text="kuznets")
+        by_login = store.page(found, SortKey.SITE_LOGIN, descending=True)
+        assert [row.request_id for row in by_login] == ["old-b", "old-a"]
         by_amount = store.page(found, SortKey.AMOUNT, descending=False)
         assert [row.request_id for row in by_amount] == ["old-b", "old-a"]
