@@ -164,7 +164,6 @@ _TERMS_INDEX: dict[SortKey, str] = {
     SortKey.STATE: "payouts_id_state",
     SortKey.GATEWAY_STATUS: "payouts_id_status",
 }
-assert set(_TERMS_INDEX.values()) == set(SORT_TERMS_INDEXES)
 
 
 def _terms_source(sort: SortKey) -> str:
@@ -256,8 +255,9 @@ def _where(
     each (``_text_drives``). ``own``: the exact filter whose index the walk reads (no +).
     ``short``: a 2-character text's matches are read through the indexes too (``_text_set``).
     ``keyed`` (a walk): the exact filters and the clerk's ranges are tested in one lookup of
-    the entry's ``payouts_sort_keys`` entry (read ahead by ``warm_up``), not on its row: a
-    walk passes thousands of entries, whose rows from a cold disk cost 0.1-0.4 s a page.
+    the entry in an index by id (``_keyed_index``, read ahead by ``warm_up``), not on its
+    row: a walk passes thousands of entries, whose rows from a cold disk cost 0.1-0.4 s a
+    page.
     """
     # A unary + keeps SQLite off the filter's own index, so it walks the sort's index instead.
     plus = "+" if walk else ""
@@ -830,8 +830,9 @@ def _select(
 
 
 def _keys_read(history_filter: HistoryFilter, search: bool, short: bool, drives: bool) -> bool:
-    """Whether a read of every match (to sort them) goes through ``payouts_sort_keys``:
-    it holds every column the filter tests but a recipient's LIKE (no recipient index), and
+    """Whether a read of every match (to sort them) goes through indexes by id (the sort's
+    own, ``_narrow_tests``, else ``payouts_sort_keys``): they hold every column the filter
+    tests but a recipient's LIKE (no recipient index), and
     the read is either a scan of every row (``drives``: no index narrows it) or driven by a
     text index's set of ids (without exact filters, whose own indexes SQLite may prefer)."""
     f = history_filter
@@ -865,7 +866,7 @@ def _narrow_tests(history_filter: HistoryFilter, search: bool, short: bool) -> s
 
 def _ids_then_keys(conn: sqlite3.Connection, history_filter: HistoryFilter, search: bool) -> bool:
     """Whether a sort of every match of the clerk's filters reads the matches' ids from an
-    index alone, then their sort terms from ``payouts_sort_keys`` in id order, instead of
+    index alone, then their sort terms from the sort's own index by id, instead of
     each match's row in the index's order: 275,000 amounts of a currency sorted by profile
     took 0.67 s with the file in memory and 14 s without, and take 0.4 s either way. Not
     for a date range (``_dated_span``) nor where the filter's index cannot give the ids
@@ -882,11 +883,11 @@ def _ids_then_keys(conn: sqlite3.Connection, history_filter: HistoryFilter, sear
 
 def _dated_span(conn: sqlite3.Connection, history_filter: HistoryFilter) -> tuple[int, int] | None:
     """The first and last id of a date range's payouts while every record was created in
-    time order (no time breaks), so a sort of its matches reads ``payouts_sort_keys``
-    between them in id order: 0.04-0.15 s for 200,000 payouts of 30 days at 5M, where their
-    rows took 0.13-0.19 s. None for another filter, no payout in the range, or a span of
-    many more payouts than the exact filters leave in its days (a rare profile's few are
-    read through its own index)."""
+    time order (no time breaks), so a sort of its matches reads an index by id between
+    them (``payouts_sort_keys``; the sort's own for a date range alone): 0.04-0.15 s for
+    200,000 payouts of 30 days at 5M, where their rows took 0.13-0.19 s. None for another
+    filter, no payout in the range, or a span of many more payouts than the exact filters
+    leave in its days (a rare profile's few are read through its own index)."""
     f = history_filter
     if f.text.strip() or f.recipient.strip():
         return None
@@ -950,7 +951,7 @@ def _select_query(
 ) -> tuple[str, list[Any]]:
     """The SQL and parameters of a page (``ids_only``: only the rows' ids where the query
     has one arm, so a sort of every match carries the id and its sort terms alone;
-    ``by_keys``: those ids' sort terms read from ``payouts_sort_keys``, ``_ids_then_keys``;
+    ``by_keys``: those ids' sort terms read from the sort's own index by id, ``_ids_then_keys``;
     ``id_span``: that index read between two ids, ``_dated_span``; in a walk, each walked
     entry tested to lie between them, ``_date_ids``)."""
     # Several states in time order: one ordered index range per state, merged by SQLite
@@ -1659,9 +1660,9 @@ def _merged_triples(
     """A page under the clerk's filters (``_mergeable``) in another order than their own
     indexes': one range of the sort's ``payouts_scp_*`` index per live triple (``triples``,
     from ``_live_triples``), merged by SQLite, with the rest of the filter tested on each
-    entry's ``payouts_sort_keys`` entry (a row instead: 113 ms, not 42, for an amount
-    range by profile far down at 5M, and past the budget from disk). None when the merge
-    passes ``_MERGE_S`` (``_DEEP_MERGE_S`` far down): the matches are sparse in their
+    entry's entry in an index by id (``_keyed_index``; a row instead: 113 ms, not 42, for
+    an amount range by profile far down at 5M, and past the budget from disk). None when the
+    merge passes ``_MERGE_S`` (``_DEEP_MERGE_S`` far down): the matches are sparse in their
     triples, and the caller sorts every match (0.7-3 s at 5M rows for a gateway status,
     aging or an amount range).
 
@@ -3033,14 +3034,14 @@ class SqliteHistoryStore:
         return MaintenanceReport(steps, more=more or bool(busy), wal_frames_left=left)
 
     def warm_up(self) -> None:
-        """Read ``payouts_sort_keys`` and each sort's own index once, in order, so the OS
+        """Read ``payouts_sort_keys`` and each sort's own indexes once, in order, so the OS
         keeps them in memory.
 
-        A sort of a search's or a recipient's matches reads an entry of the sort keys per
+        A sort of a search's or a recipient's matches reads an entry of an index by id per
         match, and a page in another order walks the sort's index: from a cold disk the
-        first such page at 5M payouts took 0.1-0.6 s longer than the next. These reads (1.4 GB
-        at 5M, a sixth of the file) take about a second from disk, 0.5 s of CPU from memory,
-        and stop when the store closes.
+        first such page at 5M payouts took 0.1-0.6 s longer than the next. These reads (2.4 GB
+        at 5M, a quarter of the file) take a second or two from disk, 0.6 s of CPU from
+        memory, and stop when the store closes.
         """
         with self._connection() as conn:
             reads = [_whole_range(conn, SORT_KEYS_INDEX)] + [
