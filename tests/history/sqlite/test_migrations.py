@@ -178,6 +178,19 @@ def test_an_upgraded_history_finds_two_characters_at_the_end_of_its_old_values(
         assert store.page(HistoryFilter(text="zz")) == []
 
 
+def _old_payout(
+    conn: sqlite3.Connection, request_id: str, profile: str, login: str, amount: int, message: str
+) -> None:
+    """A refused card payout as an older version wrote it, straight into its table."""
+    conn.execute(
+        "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
+        " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
+        " state, message, request_json) VALUES (1, 1, 'p', ?, 'live', 'm', 1,"
+        " ?, ?, 'card', 'EUR', ?, 'REJECTED', ?, '{}')",
+        (profile, request_id, login, amount, message),
+    )
+
+
 def test_an_upgraded_history_sorts_its_old_matches_by_their_sort_keys(data_home: Path) -> None:
     """Version 16 indexes every filter and sort column of the payouts already there
     (``payouts_sort_keys``): a search sorted by a column no index gives reads them there and
@@ -187,13 +200,7 @@ def test_an_upgraded_history_sorts_its_old_matches_by_their_sort_keys(data_home:
     conn = _connect(path)
     migrate(conn, MIGRATIONS[:15])
     for request_id, profile_name, amount in (("old-b", "Beta", 700), ("old-a", "alpha", 900)):
-        conn.execute(  # rows version 15 wrote
-            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
-            " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
-            " state, message, request_json) VALUES (1, 1, 'p', ?, 'live', 'm', 1,"
-            " ?, 'kuznetsova', 'card', 'EUR', ?, 'REJECTED', 'No', '{}')",
-            (profile_name, request_id, amount),
-        )
+        _old_payout(conn, request_id, profile_name, "kuznetsova", amount, "No")  # version 15
     conn.close()
     with SqliteHistoryStore(path) as store:
         with store.read_connection() as read:
@@ -215,13 +222,7 @@ def test_an_upgraded_history_sorts_its_old_matches_by_their_own_terms(data_home:
     conn = _connect(path)
     migrate(conn, MIGRATIONS[:16])
     for request_id, login, amount in (("old-b", "Zoya.kuznetsova", 700), ("old-a", "ann", 900)):
-        conn.execute(  # rows version 16 wrote
-            "INSERT INTO payouts (created_at, updated_at, profile_id, profile_name, environment,"
-            " merchant_id, site_id, request_id, site_login, method, currency, amount_minor,"
-            " state, message, request_json) VALUES (1, 1, 'p', 'P', 'live', 'm', 1,"
-            " ?, ?, 'card', 'EUR', ?, 'REJECTED', 'kuznets', '{}')",
-            (request_id, login, amount),
-        )
+        _old_payout(conn, request_id, "P", login, amount, "kuznets")  # version 16
     conn.close()
     with SqliteHistoryStore(path) as store:
         with store.read_connection() as read:

@@ -97,6 +97,25 @@ def test_far_down_a_recipient_walks_longer_only_where_its_matches_are_dense(
     assert budgets == ([store_module._DEEP_MEMBER_WALK_S] if walked else [])
 
 
+def _wallets_to_petrov(store: SqliteHistoryStore) -> list[int]:
+    """70 payouts: every one to Petrov a wallet's (method and login "zz-..."), sorting after
+    40 card payouts to someone else ("aa-..."); the ids of Petrov's."""
+    petrov = []
+    for i in range(70):
+        wallet = i % 7 < 3
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:04d}",
+                site_login=f"zz-{i:04d}" if wallet else f"aa-{i:04d}",
+                method="zz-wallet" if wallet else "aa-card",
+                request_fields={"card_holder": HOLDERS[0 if wallet else 2]},
+            )
+        )
+        if wallet:
+            petrov.append(record_id)
+    return petrov
+
+
 @pytest.mark.parametrize(("descending", "walked"), [(True, True), (False, False)])
 def test_far_down_a_recipients_walk_is_measured_from_a_sample_of_its_matches(
     tmp_path: Path,
@@ -115,18 +134,7 @@ def test_far_down_a_recipients_walk_is_measured_from_a_sample_of_its_matches(
     monkeypatch.setattr(store_module, "_SAMPLED_WALK_ENTRIES", 30)
     store = SqliteHistoryStore(tmp_path / "history.sqlite3")
     try:
-        petrov = []
-        for i in range(70):
-            wallet = i % 7 < 3
-            record_id = store.create_attempt(
-                make_attempt(
-                    request_id=f"po-{i:04d}",
-                    method="zz-wallet" if wallet else "aa-card",
-                    request_fields={"card_holder": HOLDERS[0 if wallet else 2]},
-                )
-            )
-            if wallet:
-                petrov.append(record_id)
+        petrov = _wallets_to_petrov(store)
         expected = sorted(petrov, reverse=descending)  # one method: in id order
         page = store.page(HistoryFilter(recipient="petrov"), SortKey.METHOD, descending, 12, 4)
         assert [row.id for row in page] == expected[12:16]
@@ -150,19 +158,7 @@ def test_far_down_a_walk_of_the_login_index_counts_its_entries_twice(
     monkeypatch.setattr(store_module, "_SAMPLE_EVERY", 1)
     store = SqliteHistoryStore(tmp_path / "history.sqlite3")
     try:
-        petrov = []
-        for i in range(70):
-            wallet = i % 7 < 3
-            record_id = store.create_attempt(
-                make_attempt(
-                    request_id=f"po-{i:04d}",
-                    site_login=f"zz-{i:04d}" if wallet else f"aa-{i:04d}",
-                    method="zz-wallet" if wallet else "aa-card",
-                    request_fields={"card_holder": HOLDERS[0 if wallet else 2]},
-                )
-            )
-            if wallet:
-                petrov.append(record_id)
+        petrov = _wallets_to_petrov(store)
         with store.read_connection() as conn:
             estimate = store_module._member_walk(
                 conn, HistoryFilter(recipient="petrov"), sort, True, 16, True
