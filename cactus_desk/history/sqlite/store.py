@@ -268,7 +268,7 @@ def _where(
     tests: list[str] = [] if keyed else clauses
     test_params: list[Any] = [] if keyed else params
     text = history_filter.text.strip()
-    indexed = len(text) >= _TRIGRAM or (short and len(text) == _SHORT)
+    indexed = len(text) >= _TRIGRAM or (short and len(text) <= _SHORT)
     if text and search and (member or not walk) and indexed:
         # In a walk the unary + keeps the matches a set that each index entry is tested
         # against (the id is in every index), rather than the rows to look up and sort.
@@ -887,7 +887,7 @@ def _keys_read(history_filter: HistoryFilter, search: bool, short: bool, drives:
     if drives:
         return True
     text = f.text.strip()
-    text_set = search and (len(text) >= _TRIGRAM or (short and len(text) == _SHORT))
+    text_set = search and (len(text) >= _TRIGRAM or (short and len(text) <= _SHORT))
     return (text_set or recipient_set) and not _exact_filters(f)
 
 
@@ -897,7 +897,7 @@ def _narrow_tests(history_filter: HistoryFilter, search: bool, short: bool) -> s
     narrow index by id holding every other column it tests (``_keyed_index``), or None."""
     f = history_filter
     text, recipient = f.text.strip(), f.recipient.strip()
-    text_set = not text or (search and (len(text) >= _TRIGRAM or (short and len(text) == _SHORT)))
+    text_set = not text or (search and (len(text) >= _TRIGRAM or (short and len(text) <= _SHORT)))
     recipient_set = not recipient or (search and len(recipient) >= _TRIGRAM)
     if not (text_set and recipient_set):
         return None
@@ -1211,9 +1211,9 @@ TOO_BROAD = (
 )
 _SORT_MATCHES = 2_000  # text matches few enough to fetch and sort for any page
 _SET_MATCHES = 100_000  # text matches few enough to test a walked index against as a set
-# A 2-character search of fewer matches is served by its _text_set (at 5M rows: "yu" holds
-# 71,000, 0.1 s to read and sort, where reading every row took 1.8 s).
-_SHORT_SET_MATCHES = _SET_MATCHES
+# A 1-2 character search of fewer matches is served by its _text_set (at 5M rows: "yu" holds
+# 71,000, 0.1 s to read and sort, where reading every row took 1.8 s; "q" 109,000).
+_SHORT_SET_MATCHES = 150_000
 _DEEP_OFFSET = 1_000  # past this many rows a page starts from its bucket's count
 _MAX_ARMS = 200  # (state, currency) ranges merged for a filtered amount sort
 _NARROWED_WALK_STEPS = _WALK_STEPS // 4  # a walk near the top under the clerk's filters
@@ -1268,9 +1268,11 @@ _SHORT = 2  # a search of two characters: its matches are found through the inde
 def _text_set(text: str) -> tuple[str, list[Any]]:
     """SQL (and its parameters) for the ids of the payouts whose text columns hold ``text``.
 
-    Three or more characters: a phrase of the trigram index. Two: the trigram index's terms
-    that start with them (its vocabulary read by range), and the values that end with them
-    (``payouts_<column>_end``, in any case of each character, as the index folds case).
+    Three or more characters: a phrase of the trigram index. One or two: the trigram
+    index's terms that start with them (its vocabulary read by range), and the values whose
+    last two characters (``payouts_<column>_end``, in any case of each character, as the
+    index folds case) are them, or for one character start or end with it (the distinct
+    endings read by hopping through the index: a few hundred per column).
     """
     if len(text) >= _TRIGRAM:
         sql = f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?"
@@ -1285,6 +1287,12 @@ def _text_set(text: str) -> tuple[str, list[Any]]:
     phrases = f"coalesce(({terms}), '\"\"')"
     arms = [f"SELECT rowid AS id FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {phrases}"]
     params: list[Any] = [low, low + "\U0010ffff"]
+    if len(text) == 1:
+        for column in SEARCH_COLUMNS:
+            arm, arm_params = _one_character_endings(ENDING_SQL.format(column=column), text)
+            arms.append(arm)
+            params.extend(arm_params)
+        return " UNION ALL ".join(arms), params
     endings = sorted(
         {_ascii_lower(first + second) for first in _cases(text[0]) for second in _cases(text[1])}
     )
@@ -1293,6 +1301,24 @@ def _text_set(text: str) -> tuple[str, list[Any]]:
         arms.append(f"SELECT id FROM payouts WHERE {ENDING_SQL.format(column=column)} IN ({marks})")
         params.extend(endings)
     return " UNION ALL ".join(arms), params
+
+
+def _one_character_endings(ending: str, char: str) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for the ids of the payouts whose ``ending`` (the last two
+    characters of a column, or the whole of a shorter value) starts or ends with ``char``."""
+    cases = sorted({_ascii_lower(case) for case in _cases(char)})
+    marks = ", ".join("?" * len(cases))
+    starts = " OR ".join(f"({ending} >= ? AND {ending} <= ?)" for _ in cases)
+    # The distinct endings, one index seek each, of which those that end with the character.
+    seen = (
+        f"WITH RECURSIVE seen(v) AS (SELECT min({ending}) FROM payouts UNION ALL "
+        f"SELECT (SELECT min({ending}) FROM payouts WHERE {ending} > seen.v) FROM seen "
+        "WHERE seen.v IS NOT NULL) "
+        f"SELECT v FROM seen WHERE length(v) = 2 AND substr(v, 2) IN ({marks})"
+    )
+    sql = f"SELECT id FROM payouts WHERE {starts} OR {ending} IN ({seen})"
+    params: list[Any] = [bound for case in cases for bound in (case, case + "\U0010ffff")]
+    return sql, [*params, *cases]
 
 
 def _fold(char: str) -> str:
@@ -1314,8 +1340,24 @@ def _ascii_lower(text: str) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+def _rare_character(conn: sqlite3.Connection, text: str) -> bool:
+    """Whether one character looks rare enough for its ``_text_set``: in the newest
+    ``_RARE_SAMPLE`` payouts' sort keys, fewer than ``_SHORT_SET_MATCHES`` in the whole
+    history's proportion. A common one ("a", a digit) would read a vocabulary range of
+    hundreds of terms (0.3 s at 5M) to learn that; its LIKE walk finds pages at once."""
+    tests = " OR ".join(f"{column} LIKE ?1 ESCAPE '\\'" for column in _TEXT_COLUMNS)
+    newest = f"SELECT {', '.join(_TEXT_COLUMNS)} FROM {KEYS_SOURCE} ORDER BY id DESC LIMIT ?2"
+    sql = f"SELECT count(*), (SELECT count(*) FROM ({newest})) FROM ({newest}) WHERE {tests}"
+    hits, seen = conn.execute(sql, (_like_pattern(text), _RARE_SAMPLE)).fetchone()
+    total = _count(conn, _EVERYTHING, search=True)
+    return bool(seen) and hits * total < _SHORT_SET_MATCHES * seen
+
+
+_RARE_SAMPLE = 2_000  # the newest payouts a single character's rarity is judged on
+
+
 def _short_matches(conn: sqlite3.Connection, text: str) -> int | None:
-    """How many payouts a 2-character ``text``'s ``_text_set`` holds, or None when that is
+    """How many payouts a 1-2 character ``text``'s ``_text_set`` holds, or None when that is
     ``_SHORT_SET_MATCHES`` or more (the vocabulary's document counts, an upper bound, say
     so first): a walk testing LIKE then finds a page sooner than reading them all."""
     low = "".join(_fold(char) for char in text)
@@ -1368,13 +1410,14 @@ def _text_page(
 ) -> list[sqlite3.Row]:
     """A page of a text search, never deciding by a count over the whole history.
 
-    One character, two of ``_SHORT_SET_MATCHES`` matches or more, or no trigram index: in
-    time order read the sort keys in id order (``_keys_in_id_order``); otherwise walk
+    One character (but a rare one in another order than time, ``_rare_character``), two of
+    ``_SHORT_SET_MATCHES`` matches or more, or no trigram index: in time order read the
+    sort keys in id order (``_keys_in_id_order``); otherwise walk
     the sort's index testing LIKE, on a worker; when the walk passes ``_SHORT_WALK_S`` (the
     matches sit far down that order, or are rare) read every row once and sort the matches:
     a scan of about 1.5 s at 5M rows where the walk took 10 s and more. Far down the listed
     rows, in another order than time, the walk gives up after ``_DEEP_SHORT_WALK_S``, as
-    the sort is kept. Longer text, and two characters of fewer matches (their
+    the sort is kept. Longer text, and one or two characters of fewer matches (their
     ``_text_set``): few matches are fetched by the index and sorted; more are a set each
     entry of the sort's index is tested against (inside the index: no row read until one
     matches); a dense word is a LIKE walk that finds a page within a few thousand rows. Far
@@ -1396,7 +1439,10 @@ def _text_page(
         rows = _walk_or_none(*args, search=search, seconds=_SHORT_FIRST_WALK_S)
         if rows is not None:
             return rows
-    few = _short_matches(conn, text) if search and len(text) == _SHORT else None
+    # One character reads its set too where it is rare, but not in time order, where the
+    # sort keys read in id order find its pages sooner.
+    one = len(text) == 1 and sort is not SortKey.CREATED_AT and _rare_character(conn, text)
+    few = _short_matches(conn, text) if search and (len(text) == _SHORT or one) else None
     short = few is not None
     if not search or (len(text) < _TRIGRAM and not short):
         if sort is SortKey.CREATED_AT and _in_time_order(conn):
@@ -1417,11 +1463,11 @@ def _text_page(
     drives = _text_drives(conn, history_filter, matches)
     if matches < _SORT_MATCHES:
         return _select(*args, walk=False, search=search, text_drives=drives, short=short)
-    if matches < _SET_MATCHES and kept_next:
+    if (matches < _SET_MATCHES or short) and kept_next:
         return _every_match_sorted(
             *args, search=search, keeping=keeping, text_drives=drives, short=short
         )
-    if matches >= _SET_MATCHES:
+    if matches >= _SET_MATCHES and not short:
         rows = _walk_or_none(*args, search=search)
         return rows if rows is not None else _select(*args, walk=True, search=search, member=True)
     # Near the top, a 2-character text's walk gives up sooner: its sort reads more matches.

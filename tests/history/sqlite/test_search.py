@@ -248,3 +248,74 @@ def test_the_newest_matches_of_two_ascii_characters_are_walked_to_first(
     ]
     assert _ids(store, HistoryFilter(text=text)) == expected
     assert (budgets[:1] == [store_module._SHORT_FIRST_WALK_S]) is walked
+
+
+ONE_CHARACTER_VALUES = [
+    # (site_login, message): a character at a value's start, inside it, second to last,
+    # last, as the whole value, in either case.
+    ("q", "Payout initialized"),
+    ("aq", "OK"),
+    ("qa", "Declined: card"),
+    ("maria.Qx", "ok, paid"),
+    ("budi", "Отказ: Ю"),
+    ("anna", "rate 5%"),
+    ("ivan", "quota reached"),
+    ("kuznetsova", "limit"),
+]
+
+
+@pytest.mark.parametrize("text", ["q", "Q", "ю", "%", "z"])
+@pytest.mark.parametrize("many", [False, True])
+def test_a_rare_character_in_another_order_reads_every_value_that_holds_it(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch, text: str, many: bool
+) -> None:
+    """A single character seen rarely in the newest payouts is read as a set, in an order
+    other than time: the trigram index's terms that start with it and the values' endings
+    that start or end with it, in any case (wherever it sits in a value). A common one
+    (``many``) walks testing LIKE, which folds ASCII only."""
+    served: list[int | None] = []
+    short_matches = store_module._short_matches
+
+    def spied(*args: object) -> int | None:
+        served.append(short_matches(*args))  # type: ignore[arg-type]
+        return served[-1]
+
+    monkeypatch.setattr(store_module, "_short_matches", spied)
+    if many:
+        monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 0)
+    for i, (login, message) in enumerate(ONE_CHARACTER_VALUES * 2):
+        record_id = store.create_attempt(
+            make_attempt(request_id=f"r-{i:02d}", site_login=login, amount_minor=100 + i)
+        )
+        store.record_outcome(record_id, Rejected(message, signature_verified=True))
+    rows = store.page(limit=1000)
+    ascii_lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+    def fold(value: str) -> str:
+        return value.translate(ascii_lower) if many else value.casefold()
+
+    def holds(row: object) -> bool:
+        values = (row.request_id, row.site_login, row.message)  # type: ignore[attr-defined]
+        return any(fold(text) in fold(value or "") for value in values)
+
+    expected = [row.id for row in sorted(rows, key=lambda row: row.amount_minor) if holds(row)]
+    assert _ids(store, HistoryFilter(text=text), sort=SortKey.AMOUNT, descending=False) == (
+        expected
+    )
+    assert served if not many else served == []
+    assert all(found is not None for found in served)
+
+
+def test_a_characters_rarity_is_judged_on_the_newest_payouts(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A character in every newest payout is common; one in a tenth of them is rare when a
+    tenth of the history is fewer payouts than a set may hold, and common when it is not."""
+    for i in range(20):
+        store.create_attempt(make_attempt(request_id=f"pay-{i:02d}", site_login=f"u{i % 10}"))
+    monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 3)
+    with store.read_connection() as conn:  # type: ignore[attr-defined]
+        assert not store_module._rare_character(conn, "a")  # "pay-..." in all 20
+        assert store_module._rare_character(conn, "7")  # in 2 of 20 (pay-07, pay-17)
+        monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 2)
+        assert not store_module._rare_character(conn, "7")
