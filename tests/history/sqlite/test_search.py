@@ -165,6 +165,22 @@ def test_an_older_history_gets_its_index_and_counts_on_upgrade(data_home: Path) 
         assert store.count(HistoryFilter(states=unverified, currency="EUR")) == 1
 
 
+def _served_sets(monkeypatch: pytest.MonkeyPatch, *, many: bool) -> list[int | None]:
+    """What each page's ``_short_matches`` answered (None: the text walks by LIKE);
+    ``many``: no set is small enough."""
+    served: list[int | None] = []
+    short_matches = store_module._short_matches
+
+    def spied(*args: object) -> int | None:
+        served.append(short_matches(*args))  # type: ignore[arg-type]
+        return served[-1]
+
+    monkeypatch.setattr(store_module, "_short_matches", spied)
+    if many:
+        monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 0)
+    return served
+
+
 TWO_CHARACTER_VALUES = [
     # (site_login, message): inside a value, at its start or end, the whole value, any case.
     ("yu", "Payout initialized"),
@@ -185,16 +201,7 @@ def test_a_two_character_search_finds_every_value_that_holds_it(
     """Read through the trigram index's terms and the values' endings (or, when they are
     many, by LIKE): wherever the two characters sit in a value, as that value or at its
     end, in any case (LIKE folds ASCII only, so its Cyrillic case must match)."""
-    served: list[int | None] = []
-    short_matches = store_module._short_matches
-
-    def spied(*args: object) -> int | None:
-        served.append(short_matches(*args))  # type: ignore[arg-type]
-        return served[-1]
-
-    monkeypatch.setattr(store_module, "_short_matches", spied)
-    if many:
-        monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 0)
+    served = _served_sets(monkeypatch, many=many)
     ids = []
     for i, (login, message) in enumerate(TWO_CHARACTER_VALUES * 2):
         record_id = store.create_attempt(
@@ -273,16 +280,7 @@ def test_a_rare_character_in_another_order_reads_every_value_that_holds_it(
     other than time: the trigram index's terms that start with it and the values' endings
     that start or end with it, in any case (wherever it sits in a value). A common one
     (``many``) walks testing LIKE, which folds ASCII only."""
-    served: list[int | None] = []
-    short_matches = store_module._short_matches
-
-    def spied(*args: object) -> int | None:
-        served.append(short_matches(*args))  # type: ignore[arg-type]
-        return served[-1]
-
-    monkeypatch.setattr(store_module, "_short_matches", spied)
-    if many:
-        monkeypatch.setattr(store_module, "_SHORT_SET_MATCHES", 0)
+    served = _served_sets(monkeypatch, many=many)
     for i, (login, message) in enumerate(ONE_CHARACTER_VALUES * 2):
         record_id = store.create_attempt(
             make_attempt(request_id=f"r-{i:02d}", site_login=login, amount_minor=100 + i)
