@@ -153,8 +153,10 @@ _ROW_COLUMNS = (
 #: without its row (a fifth of the table's size, in id order).
 KEYS_SOURCE = f"payouts INDEXED BY {SORT_KEYS_INDEX}"
 
-#: Each sort's index of its terms after the id (``SORT_TERMS_INDEXES``).
+#: Each sort's index of its terms after the id (``SORT_TERMS_INDEXES``); the time order
+#: reads the states' index, whose terms end with the time.
 _TERMS_INDEX: dict[SortKey, str] = {
+    SortKey.CREATED_AT: "payouts_id_state",
     SortKey.PROFILE: "payouts_id_profile",
     SortKey.REQUEST_ID: "payouts_id_request",
     SortKey.INVOICE_ID: "payouts_id_invoice",
@@ -168,10 +170,9 @@ _TERMS_INDEX: dict[SortKey, str] = {
 
 
 def _terms_source(sort: SortKey) -> str:
-    """Where a sort of matches known by id alone reads their sort terms: the sort's own
-    narrow index by id, or (in time order) ``payouts_sort_keys``."""
-    index = _TERMS_INDEX.get(sort)
-    return KEYS_SOURCE if index is None else f"payouts INDEXED BY {index}"
+    """Where a sort of matches known by id alone reads their sort terms: the narrow index
+    by id that holds them (``_TERMS_INDEX``)."""
+    return f"payouts INDEXED BY {_TERMS_INDEX[sort]}"
 
 
 def _payout_record(row: Mapping[str, Any]) -> PayoutRecord:
@@ -848,9 +849,11 @@ def _count(
     elif search and len(text) == _SHORT and (few := _short_matches(conn, text)) is not None:
         if history_filter == HistoryFilter(text=history_filter.text):
             return few if cap is None else min(few, cap)
-        source = "payouts"
         drives = _text_drives(conn, history_filter, few)
         where, params = _where(history_filter, search=search, short=True, text_drives=drives)
+        # The other filters tested in the narrow index by id that holds them, not the rows.
+        narrow = _narrow_tests(history_filter, search, True)
+        source = f"payouts INDEXED BY {narrow}" if narrow else "payouts"
     else:
         source = "payouts"
         where, params = _where(history_filter)

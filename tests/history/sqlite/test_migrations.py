@@ -246,9 +246,13 @@ def test_an_upgraded_history_sorts_its_old_matches_by_their_own_terms(data_home:
 
 def test_each_sorts_narrow_index_holds_its_terms() -> None:
     """Every order but time has an index of exactly its terms after the id (the profile's
-    with the profile's id too), so a sort of matches by id reads them there alone."""
-    assert set(store_module._TERMS_INDEX) == set(SortKey) - {SortKey.CREATED_AT}
+    with the profile's id too), so a sort of matches by id reads them there alone; the
+    time order reads the states' index, whose terms end with the time."""
+    assert set(store_module._TERMS_INDEX) == set(SortKey)
     for sort, index in store_module._TERMS_INDEX.items():
         terms = [term.split()[0] for term in store_module._ORDER_TERMS[sort]]
+        if sort is SortKey.CREATED_AT:
+            assert list(SORT_TERMS_INDEXES[index])[-1:] == terms
+            continue
         extra = ["profile_id"] if sort is SortKey.PROFILE else []
         assert list(SORT_TERMS_INDEXES[index]) == terms + extra, sort
