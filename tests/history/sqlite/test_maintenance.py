@@ -35,6 +35,25 @@ def _index_pages(store: SqliteHistoryStore, table: str = SEARCH_TABLE) -> int:
         conn.close()
 
 
+def _segments(store: SqliteHistoryStore, table: str) -> int:
+    """The segments of a text index, from FTS5's structure record (row 10 of its data)."""
+    conn = _raw(store)
+    try:
+        record = bytes(conn.execute(f"SELECT block FROM {table}_data WHERE id = 10").fetchone()[0])
+    finally:
+        conn.close()
+    at = 8 if record[4:8] == b"\xff\x00\x00\x01" else 4  # after the cookie (and v2 mark)
+    for _level_count_then_segment_count in range(2):
+        value = 0
+        while True:
+            byte = record[at]
+            at += 1
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+    return value
+
+
 def _write(store: SqliteHistoryStore, rows: int, prefix: str = "po") -> list[int]:
     ids = []
     for n in range(rows):
@@ -60,8 +79,9 @@ def test_each_text_index_is_set_to_merge_only_in_upkeep(
 
 @pytest.mark.parametrize(("table", "commits"), [(SEARCH_TABLE, 50), (RECIPIENT_SEARCH_TABLE, 25)])
 def test_writes_leave_the_merging_to_the_upkeep_pass(
-    store: SqliteHistoryStore, table: str, commits: int
+    store: SqliteHistoryStore, table: str, commits: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(store_module, "_MERGE_DEBT", 1_000)  # the merge thread stays asleep
     before = _index_pages(store, table)
     ids = _write(store, 25)  # commits that touch the index: below a crisis merge
     grown = _index_pages(store, table)
@@ -88,6 +108,7 @@ def test_the_text_indexes_take_turns_across_passes(
 ) -> None:
     """Under steady writes a pass ends after one step (a writer is waiting by then): each
     index still gets its steps, not only the one listed first."""
+    monkeypatch.setattr(store_module, "_MERGE_DEBT", 1_000)
     _write(store, 30)
     merged: list[str] = []
     step = store_module._merge_step
@@ -122,13 +143,50 @@ def test_the_upkeep_pass_checkpoints_the_wal_and_commits_do_not(
 
 
 def test_the_upkeep_pass_stops_for_a_waiting_writer(store: SqliteHistoryStore) -> None:
-    _write(store, 40)
+    _write(store, 15)  # fewer writes than the merge debt
     store._writers_waiting = 1  # a writer of this process is waiting for its turn
     try:
         report = store.run_maintenance(budget_ms=1000)
     finally:
         store._writers_waiting = 0
     assert report.merge_steps == 0 and report.more
+
+
+def test_an_upkeep_behind_on_merges_steps_between_waiting_writers(
+    store: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes back to back always have a writer waiting: past the merge debt the pass merges
+    anyway, a step at a time, so a level never fills up to a crisis merge inside a write."""
+    monkeypatch.setattr(store_module, "_MERGE_DEBT", 1_000)
+    _write(store, 30)
+    monkeypatch.setattr(store_module, "_MERGE_DEBT", 50)
+    yields: list[float] = []
+    monkeypatch.setattr(store_module.time, "sleep", yields.append)
+    store._writers_waiting = 1
+    try:
+        report = store.run_maintenance(budget_ms=1000)
+    finally:
+        store._writers_waiting = 0
+    assert report.merge_steps >= 2
+    assert len(yields) >= report.merge_steps - 1  # the waiting writer went first each time
+    assert store._unmerged_writes < 50  # the merged writes are off the debt
+
+
+def test_a_burst_of_writes_is_merged_by_the_store_itself(store: SqliteHistoryStore) -> None:
+    """No upkeep pass runs: past the merge debt the store's own merge thread merges, so the
+    segments stay far below FTS5's crisis merge (200 on a level) without a write merging."""
+    _write(store, 80)  # 160 segments in the search index, 80 in the recipient's
+    deadline = time.monotonic() + 20
+    while store._unmerged_writes >= store_module._MERGE_DEBT and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for table in TEXT_INDEXES:
+        assert _segments(store, table) < 40, table
+    assert store.count(HistoryFilter(text="po-77")) == 1
+    merger = store._merger
+    assert merger is not None and merger.is_alive()
+    store.close()
+    merger.join(timeout=20)
+    assert not merger.is_alive()
 
 
 def test_the_upkeep_thread_runs_passes_until_stopped(store: SqliteHistoryStore) -> None:
