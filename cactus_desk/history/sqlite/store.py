@@ -120,16 +120,6 @@ _SEARCH_SETTINGS = {"automerge": 0, "crisismerge": 200}
 # Pages one incremental merge step writes (a few milliseconds), and how many steps one
 # maintenance pass may take at most within its time budget.
 _MERGE_PAGES = 32
-# Writes since the text indexes were last found merged (each write adds a segment to each
-# index it touches) past which the store's own merge thread wakes, and merge steps no longer
-# yield to waiting writers. Writes back to back would otherwise keep the upkeep from the lock,
-# or come faster than its passes, until a level reached ``crisismerge`` segments and FTS5
-# merged them inside a write. A writer now waits for one step at most.
-_MERGE_DEBT = 64
-# How long merge steps that are behind let a waiting writer go first after each step, and the
-# budget of one catch-up pass of the merge thread.
-_MERGE_YIELD_S = 0.002
-_CATCH_UP_BUDGET_S = 0.04
 # Payouts read into the recipient index per step of its background build (~30 ms).
 _RECIPIENT_BATCH = 1_000
 # Payouts counted per step of the login counts' background build (a few milliseconds).
@@ -2221,9 +2211,6 @@ class SqliteHistoryStore:
         for table in self._text_tables:
             _tune_search(conn, table)
         self._merge_turn = 0  # the index the next merge step is for (_merge_steps)
-        self._unmerged_writes = 0  # writes since the text indexes were found merged
-        self._merge_wanted = threading.Event()
-        self._merger: threading.Thread | None = None  # started at the first catch-up
         self._all.append(conn)
         self._idle.put(conn)
         for sidecar in ("-wal", "-shm"):
@@ -2304,46 +2291,7 @@ class SqliteHistoryStore:
         try:
             yield
         finally:
-            self._unmerged_writes += 1
-            if self._unmerged_writes >= _MERGE_DEBT and self._text_tables:
-                self._wake_merger()
             self._write_lock.release()
-
-    def _wake_merger(self) -> None:
-        """Have the merge thread catch up (started at the first call)."""
-        if self._merger is None:
-            self._merger = threading.Thread(
-                target=self._merge_loop, name="history-merge", daemon=True
-            )
-            self._merger.start()
-        self._merge_wanted.set()
-
-    def _merge_loop(self) -> None:
-        """The merge thread: merges the text indexes while writes are ahead of the upkeep."""
-        while True:
-            self._merge_wanted.wait()
-            self._merge_wanted.clear()
-            while not self._closed and self._unmerged_writes >= _MERGE_DEBT:
-                if not self._catch_up():
-                    break
-            if self._closed:
-                return
-
-    def _catch_up(self) -> bool:
-        """One catch-up pass of merge steps; False when it cannot run now (a maintenance pass
-        is merging, the file is busy in another process, or the history is closed)."""
-        if not self._upkeep_lock.acquire(blocking=False):
-            return False
-        try:
-            conn = self._maintainer_connection()
-            self._merge_steps(conn, time.monotonic() + _CATCH_UP_BUDGET_S)
-            return True
-        except (HistoryClosedError, sqlite3.Error) as exc:
-            if not self._closed:
-                logging.getLogger(__name__).warning("text index merge skipped: %s", exc)
-            return False
-        finally:
-            self._upkeep_lock.release()
 
     @contextlib.contextmanager
     def _write(self, *, translate: bool = True) -> Iterator[sqlite3.Connection]:
@@ -2394,7 +2342,6 @@ class SqliteHistoryStore:
             self._closed = True
             connections, self._all = self._all, []
             lent = set(self._lent)
-        self._merge_wanted.set()  # the merge thread ends
         with self._upkeep_lock:
             for conn in connections:
                 if conn not in lent:
@@ -3092,18 +3039,11 @@ class SqliteHistoryStore:
         """
         left = set(self._text_tables)
         steps = 0
-        writes_before = self._unmerged_writes
         while left:
-            if time.monotonic() >= deadline:
+            if self._writers_waiting or time.monotonic() >= deadline:
                 return steps, False
-            if self._unmerged_writes < _MERGE_DEBT:
-                if self._writers_waiting or not self._write_lock.acquire(blocking=False):
-                    return steps, False
-            else:
-                if steps and self._writers_waiting:
-                    time.sleep(_MERGE_YIELD_S)
-                if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    return steps, False
+            if not self._write_lock.acquire(blocking=False):
+                return steps, False
             table = self._text_tables[self._merge_turn % len(self._text_tables)]
             self._merge_turn += 1
             try:
@@ -3114,7 +3054,6 @@ class SqliteHistoryStore:
                 steps += 1
             else:
                 left.discard(table)
-        self._unmerged_writes -= writes_before  # those landed before the indexes were merged
         return steps, True
 
     def _local_step(self, conn: sqlite3.Connection) -> bool:
@@ -3135,21 +3074,19 @@ class SqliteHistoryStore:
 
         Call it every second or so from a worker (never from a GUI thread). Each merge step is
         its own short transaction and the pass stops as soon as a writer of this process
-        waits (unless the merges are ``_MERGE_DEBT`` writes behind: then it lets the writer go
-        first after each step), so a write waits for one step at most; a file busy in another
-        process is skipped until the next pass. The checkpoint is PASSIVE: it never blocks a
-        writer. Between passes, the store's own merge thread catches up with bursts of writes.
+        waits, so a write waits for one step at most; a file busy in another process is
+        skipped until the next pass. The checkpoint is PASSIVE: it never blocks a writer.
         """
-        # The merge thread's pass ends within its budget; another maintenance pass runs on.
-        if not self._upkeep_lock.acquire(timeout=_CATCH_UP_BUDGET_S * 2):
-            return MaintenanceReport(0, more=False, wal_frames_left=-1)
+        if not self._upkeep_lock.acquire(blocking=False):
+            return MaintenanceReport(0, more=False, wal_frames_left=-1)  # a pass is running
         try:
             return self._maintenance_pass(budget_ms)
         finally:
             self._upkeep_lock.release()
 
-    def _maintainer_connection(self) -> sqlite3.Connection:
-        """The upkeep's own connection (it never waits on a lock of another process)."""
+    def _maintenance_pass(self, budget_ms: int) -> MaintenanceReport:
+        deadline = time.monotonic() + budget_ms / 1000
+        steps, more = 0, False
         with self._lock:
             if self._closed:
                 raise HistoryClosedError("The payout history is closed")
@@ -3157,12 +3094,7 @@ class SqliteHistoryStore:
                 self._maintainer = self._connect()
                 self._maintainer.execute("PRAGMA busy_timeout=0")
                 self._all.append(self._maintainer)
-            return self._maintainer
-
-    def _maintenance_pass(self, budget_ms: int) -> MaintenanceReport:
-        deadline = time.monotonic() + budget_ms / 1000
-        steps, more = 0, False
-        conn = self._maintainer_connection()
+            conn = self._maintainer
         try:
             steps, merged = self._merge_steps(conn, deadline)
             more = not merged
