@@ -256,10 +256,10 @@ def _where(
     ``text_drives``: the trigram index's matches are read and the other filters tested on
     each (``_text_drives``). ``own``: the exact filter whose index the walk reads (no +).
     ``short``: a 2-character text's matches are read through the indexes too (``_text_set``).
-    ``keyed`` (a walk): the exact filters and the clerk's ranges are tested in one lookup of
-    the entry in an index by id (``_keyed_index``, read ahead by ``warm_up``), not on its
-    row: a walk passes thousands of entries, whose rows from a cold disk cost 0.1-0.4 s a
-    page.
+    ``keyed`` (a walk): the exact filters, the clerk's ranges and a LIKE text are tested in
+    one lookup of the entry in an index by id (``_keyed_index``; a text's in the sort keys;
+    read ahead by ``warm_up``), not on its row: a walk passes thousands of entries, whose
+    rows from a cold disk cost 0.1-0.4 s a page.
     """
     # A unary + keeps SQLite off the filter's own index, so it walks the sort's index instead.
     plus = "+" if walk else ""
@@ -268,6 +268,8 @@ def _where(
     params: list[Any] = []
     tests: list[str] = [] if keyed else clauses
     test_params: list[Any] = [] if keyed else params
+    tested: list[str] = []  # a keyed walk's text test: the last of its tests
+    tested_params: list[Any] = []
     text = history_filter.text.strip()
     indexed = len(text) >= _TRIGRAM or (short and len(text) <= _SHORT)
     if text and search and (member or not walk) and indexed:
@@ -278,10 +280,11 @@ def _where(
         params.extend(match_params)
     elif text:
         pattern = _like_pattern(text)
-        clauses.append(
-            "(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _TEXT_COLUMNS) + ")"
-        )
-        params.extend([pattern] * len(_TEXT_COLUMNS))
+        like = "(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _TEXT_COLUMNS) + ")"
+        # A walk tests it on the entry's sort keys, after the exact filters: a walk reading
+        # rows from a cold disk reached the 5,000th "x" by amount at 5M in 23 s, not 0.5 s.
+        (tested if keyed else clauses).append(like)
+        (tested_params if keyed else params).extend([pattern] * len(_TEXT_COLUMNS))
     if history_filter.states:
         states = sorted(str(state) for state in history_filter.states)
         tests.append(f"{exact}state IN ({', '.join('?' * len(states))})")
@@ -301,8 +304,10 @@ def _where(
     more, more_params = range_clauses(history_filter, "?", plus=exact)
     tests.extend(more)
     test_params.extend(more_params)
+    tests.extend(tested)
+    test_params.extend(tested_params)
     if keyed and tests:
-        index = _keyed_index(history_filter, own)
+        index = SORT_KEYS_INDEX if tested else _keyed_index(history_filter, own)
         clauses.append(f"{_KEYED_TESTS} {index} WHERE k.id = payouts.id AND {' AND '.join(tests)})")
         params.extend(test_params)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
@@ -1223,9 +1228,13 @@ _NARROWED_WALK_STEPS = _WALK_STEPS // 4  # a walk near the top under the clerk's
 # A 1-2 character search walks this long at most, then reads every row (about 1.5 s at 5M).
 _SHORT_WALK_S = 1.0
 # Far down a short search's listed rows in another order than time: past this a sort of
-# every match, kept for the next pages, costs less than walking again for each of them
-# (0.3-2.7 s a page at 5M rows).
-_DEEP_SHORT_WALK_S = 0.25
+# every match, kept for the next pages, costs less than walking again for each of them.
+# The sort reads every payout's sort keys (1-2.5 s at 5M rows), where a walk reaches the
+# 5,000th or 10,000th match of a character in 6 % of them ("x") in 0.15-0.8 s.
+_DEEP_SHORT_WALK_S = 0.8
+# A character whose share of the newest payouts puts that page past this many entries of
+# the order sorts at once: its walk would pass the clock ("j", 2 %: 1.2-1.8 s).
+_DEEP_SHORT_WALK_ENTRIES = 250_000
 _LOOKUP_COST = 6  # index entries read in order that cost as much as one row read by id
 # Orders of many distinct values (in the others a value's payouts are in time order, and a
 # date range's sit at one end of each value's stretch).
@@ -1348,12 +1357,31 @@ def _rare_character(conn: sqlite3.Connection, text: str) -> bool:
     ``_RARE_SAMPLE`` payouts' sort keys, fewer than ``_SHORT_SET_MATCHES`` in the whole
     history's proportion. A common one ("a", a digit) would read a vocabulary range of
     hundreds of terms (0.3 s at 5M) to learn that; its LIKE walk finds pages at once."""
+    share = _newest_share(conn, text)
+    return share is not None and share * _count(conn, _EVERYTHING, search=True) < (
+        _SHORT_SET_MATCHES
+    )
+
+
+def _newest_share(conn: sqlite3.Connection, text: str) -> float | None:
+    """The share of the newest ``_RARE_SAMPLE`` payouts whose text holds ``text`` (LIKE,
+    on their sort keys), or None in an empty history."""
     tests = " OR ".join(f"{column} LIKE ?1 ESCAPE '\\'" for column in _TEXT_COLUMNS)
     newest = f"SELECT {', '.join(_TEXT_COLUMNS)} FROM {KEYS_SOURCE} ORDER BY id DESC LIMIT ?2"
     sql = f"SELECT count(*), (SELECT count(*) FROM ({newest})) FROM ({newest}) WHERE {tests}"
     hits, seen = conn.execute(sql, (_like_pattern(text), _RARE_SAMPLE)).fetchone()
-    total = _count(conn, _EVERYTHING, search=True)
-    return bool(seen) and hits * total < _SHORT_SET_MATCHES * seen
+    return int(hits) / int(seen) if seen else None
+
+
+def _deep_walk_seconds(conn: sqlite3.Connection, text: str, offset: int, limit: int) -> float:
+    """How long a LIKE walk far down a short search's order may run before its matches are
+    sorted: none for one character whose share of the newest payouts
+    (``_newest_share``) puts the page past ``_DEEP_SHORT_WALK_ENTRIES`` entries."""
+    if len(text) == 1:
+        share = _newest_share(conn, text)
+        if not share or (offset + limit) > share * _DEEP_SHORT_WALK_ENTRIES:
+            return 0.0
+    return _DEEP_SHORT_WALK_S
 
 
 _RARE_SAMPLE = 2_000  # the newest payouts a single character's rarity is judged on
@@ -1453,8 +1481,8 @@ def _text_page(
         # In time order the walk keeps its full clock: it costs what the page's depth does
         # (about 0.5 s at the 10,000th match of "yu" at 5M), less than the sort.
         deep = kept_next and sort is not SortKey.CREATED_AT
-        seconds = _DEEP_SHORT_WALK_S if deep else _SHORT_WALK_S
-        rows = _walk_or_none(*args, search=search, seconds=seconds)
+        seconds = _deep_walk_seconds(conn, text, offset, limit) if deep else _SHORT_WALK_S
+        rows = _walk_or_none(*args, search=search, seconds=seconds) if seconds else None
         if rows is None:
             rows = _every_match_sorted(*args, search=search, keeping=keeping, sort_matches=True)
         return rows

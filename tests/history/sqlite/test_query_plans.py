@@ -379,6 +379,33 @@ def test_a_search_of_fewer_matches_than_its_currency_reads_the_matches_first(
         assert not any("payouts_currency" in line for line in plan), plan
 
 
+@pytest.mark.parametrize("states", [frozenset(), frozenset({ACCEPTED})], ids=["alone", "state"])
+@pytest.mark.parametrize("sort", [SortKey.AMOUNT, SortKey.SITE_LOGIN, SortKey.METHOD])
+def test_a_like_walk_tests_each_entry_in_the_sort_keys_not_its_row(
+    traced: tuple[SqliteHistoryStore, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    sort: SortKey,
+    states: frozenset[str],
+) -> None:
+    """A common 1-character search walks the sort's index testing LIKE (and any exact
+    filter) in one lookup of the entry's sort keys by id: at 5M payouts, a walk reading each
+    entry's row from a cold disk took 23 s to the 5,000th "x" by amount, the sort keys 0.5 s."""
+    store, statements = traced
+    monkeypatch.setattr(store_module, "_rare_character", lambda conn, text: False)
+    statements.clear()
+    store.page(HistoryFilter(text="y", states=states), sort, False, 0, 5)
+    walks = [
+        (sql, plan)
+        for sql, plan in _plans(store.path, statements)
+        if " LIKE " in sql and "OFFSET" in sql and "ORDER BY +" not in sql
+    ]
+    assert walks
+    for sql, plan in walks:
+        assert "SEARCH k USING COVERING INDEX payouts_sort_keys (id=?)" in plan, (sql, plan)
+        outer = sql.split(store_module._KEYED_TESTS)[0]
+        assert " LIKE " not in outer, sql  # no text test on the row
+
+
 def test_an_amount_walk_under_a_currency_reads_the_currencys_amounts(
     traced: tuple[SqliteHistoryStore, list[str]],
 ) -> None:
