@@ -20,10 +20,10 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from cactus_desk.callbacks.events import Event, EventOutcome, EventSource
 from cactus_desk.callbacks.rules import ApplyResult, Reason, prune_audit
@@ -443,7 +443,7 @@ def _narrowed_page(
         # walk runs longer, where the matches are dense enough for it to reach the page.
         deep = offset > _DEEP_OFFSET
         estimate = (
-            _member_walk(conn, history_filter, sort, descending, offset + limit, search)
+            _member_walk(conn, history_filter, sort, descending, offset + limit, search, keeping)
             if deep
             else None
         )
@@ -455,7 +455,11 @@ def _narrowed_page(
             reachable = entries * weight <= _SAMPLED_WALK_ENTRIES
         else:
             recipient = history_filter.recipient.strip()
-            found = _text_count(conn, recipient, _SET_MATCHES, RECIPIENT_SEARCH_TABLE)
+            found = _kept_fact(
+                keeping,
+                ("recipient matches", recipient, _SET_MATCHES),
+                lambda: _text_count(conn, recipient, _SET_MATCHES, RECIPIENT_SEARCH_TABLE),
+            )
             total = _count(conn, HistoryFilter(), search=search)
             reachable = not deep or (offset + limit) * total <= _DEEP_MEMBER_ENTRIES * found
         if (
@@ -514,6 +518,7 @@ def _member_walk(
     descending: bool,
     reach: int,
     search: bool,
+    keeping: Keeping | None = None,
 ) -> _Sample | None:
     """About how many payouts a recipient's filter matches, how many entries of the sort's
     index a walk passes to reach the ``reach``-th of them, and the sample's bucket values;
@@ -522,7 +527,8 @@ def _member_walk(
     Every ``_SAMPLE_EVERY``-th id of the matches is read with its sort terms; the sampled
     match at the reach is placed in the sort's counted buckets. Matches are not spread
     evenly over an order: "petrov" has no SBP payout, so method Z-A passes 690,000 SBP
-    entries before its 10,000th match, a walk of 0.2 s that gave up before sorting.
+    entries before its 10,000th match, a walk of 0.2 s that gave up before sorting. With
+    ``keeping`` the sample is read once for the order's pages while the history is unchanged.
     """
     buckets = _BUCKETED.get(sort)
     driven = _recipient_source(history_filter, search)
@@ -536,9 +542,13 @@ def _member_walk(
         f"FROM {source}{where} AND {RECIPIENT_SEARCH_TABLE}.rowid % ? = 0"
     )
     order = _order_by(sort, descending)
-    rows = conn.execute(
-        f"SELECT v, blk FROM ({sample}){order}", [*params, _SAMPLE_EVERY]
-    ).fetchall()
+    rows: list[Any] = _kept_fact(
+        keeping,
+        ("recipient sample", history_filter, sort, descending, search, _SAMPLE_EVERY),
+        lambda: conn.execute(
+            f"SELECT v, blk FROM ({sample}){order}", [*params, _SAMPLE_EVERY]
+        ).fetchall(),
+    )
     found = len(rows) * _SAMPLE_EVERY
     at = reach // _SAMPLE_EVERY
     values = [row[0] for row in rows]
@@ -587,6 +597,18 @@ def _kept_page(
     key = _order_key(history_filter, sort, descending, search)
     ids = keeping.orders.ids(key, keeping.version, offset, limit)
     return None if ids is None else _rows_in_order(conn, ids)
+
+
+def _kept_fact(keeping: Keeping | None, key: Hashable, read: Callable[[], _T]) -> _T:
+    """``read()``, or what it gave an earlier page of this history while it is unchanged."""
+    if keeping is None:
+        return read()
+    kept = keeping.orders.fact(key, keeping.version)
+    if kept is not None:
+        return cast(_T, kept[0])
+    value = read()
+    keeping.orders.keep_fact(key, keeping.version, value)
+    return value
 
 
 def _every_match_sorted(
@@ -1473,7 +1495,13 @@ def _text_page(
     # One character reads its set too where it is rare, but not in time order, where the
     # sort keys read in id order find its pages sooner.
     one = len(text) == 1 and sort is not SortKey.CREATED_AT and _rare_character(conn, text)
-    few = _short_matches(conn, text) if search and (len(text) == _SHORT or one) else None
+    few = (
+        _kept_fact(
+            keeping, ("short matches", text, _SHORT_SET_MATCHES), lambda: _short_matches(conn, text)
+        )
+        if search and (len(text) == _SHORT or one)
+        else None
+    )
     short = few is not None
     if not search or (len(text) < _TRIGRAM and not short):
         if sort is SortKey.CREATED_AT and _in_time_order(conn):
@@ -1490,7 +1518,14 @@ def _text_page(
         rows = _newest_matches(conn, history_filter, descending, offset, limit)
         if rows is not None:
             return rows
-    matches = few if few is not None else _text_count(conn, text, _SET_MATCHES)
+    if few is None:
+        matches = _kept_fact(
+            keeping,
+            ("text matches", text, _SET_MATCHES),
+            lambda: _text_count(conn, text, _SET_MATCHES),
+        )
+    else:
+        matches = few
     drives = _text_drives(conn, history_filter, matches)
     if matches < _SORT_MATCHES:
         return _select(*args, walk=False, search=search, text_drives=drives, short=short)

@@ -1,5 +1,6 @@
 """A page that sorts every match keeps the order's first rows; the next pages read them by id,
-and a change to the history makes the next page sort again."""
+and a change to the history makes the next page sort again. The facts a query's pages each
+need (how many payouts a text matches) are kept the same way."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from cactus_desk.gateway.outcomes import Accepted, Rejected
 from cactus_desk.history.sqlite import store as store_module
-from cactus_desk.history.sqlite.kept_orders import KEPT_ORDERS, KeptOrders
+from cactus_desk.history.sqlite.kept_orders import KEPT_FACTS, KEPT_ORDERS, KeptOrders
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
 from tests.payouts.conftest import make_attempt
@@ -42,6 +43,20 @@ def test_only_the_most_recently_used_orders_are_kept() -> None:
     assert orders.ids(1, 1, 0, 1) is None
     assert orders.ids(0, 1, 0, 1) == [0]
     assert orders.ids("new", 1, 0, 1) == [9]
+
+
+def test_a_fact_is_given_back_only_at_its_version_and_none_is_a_fact_too() -> None:
+    orders = KeptOrders()
+    assert orders.fact("count", 7) is None
+    orders.keep_fact("count", 7, 118_000)
+    orders.keep_fact("few", 7, None)  # "too many to count": kept like any other answer
+    assert orders.fact("count", 7) == (118_000,)
+    assert orders.fact("few", 7) == (None,)
+    assert orders.fact("count", 8) is None  # the history changed since
+    for key in range(KEPT_FACTS):
+        orders.keep_fact(key, 7, key)
+    assert orders.fact("count", 7) is None  # the least recently used went
+    assert orders.fact(0, 7) == (0,)
 
 
 @pytest.fixture
@@ -188,3 +203,69 @@ def test_a_character_far_down_walks_only_when_its_share_reaches_the_page_in_time
     monkeypatch.setattr(store_module, "_DEEP_SHORT_WALK_ENTRIES", 14)
     assert page("o") == expected[10:15]
     assert budgets == [store_module._DEEP_SHORT_WALK_S]  # sorted without a walk
+
+
+@pytest.mark.parametrize(
+    ("history_filter", "counter"),
+    [
+        (HistoryFilter(text="po-00"), "_text_count"),
+        (HistoryFilter(text="po"), "_short_matches"),
+    ],
+    ids=["text", "short text"],
+)
+def test_a_searchs_pages_count_its_matches_once_while_the_history_is_unchanged(
+    history: SqliteHistoryStore,
+    monkeypatch: pytest.MonkeyPatch,
+    history_filter: HistoryFilter,
+    counter: str,
+) -> None:
+    """Each page of a search, in any order, needed the count of its matches (17 ms for a
+    recipient or a short text at 5M payouts): it is counted once per version of the history."""
+    counts: list[str] = []
+    count = getattr(store_module, counter)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        counts.append(args[1])
+        return count(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, counter, counted)
+    rows = history.page(HistoryFilter(), limit=1_000)
+    text = history_filter.text
+    matching = [row for row in rows if text in row.request_id]
+    by_amount = [r.id for r in sorted(matching, key=lambda row: (row.amount_minor, row.id))]
+
+    def page(sort: SortKey, offset: int) -> list[int]:
+        return [row.id for row in history.page(history_filter, sort, False, offset, 3)]
+
+    assert page(SortKey.AMOUNT, 0) == by_amount[:3]
+    assert page(SortKey.AMOUNT, 3) == by_amount[3:6]
+    history.page(history_filter, SortKey.STATE, True, 0, 3)
+    assert counts == [text]
+    _add(history, 99, accepted=True)  # request id po-0099: a match of both
+    matching = [row for row in history.page(HistoryFilter(), limit=1_000) if text in row.request_id]
+    by_amount = [r.id for r in sorted(matching, key=lambda row: (row.amount_minor, row.id))]
+    assert page(SortKey.AMOUNT, 0) == by_amount[:3]
+    assert counts == [text, text]  # counted again after the change
+
+
+def test_a_recipients_pages_count_its_matches_once(
+    history: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipient's count decides each page's plan (walk or sort): counted once."""
+    tables: list[str] = []
+    count = store_module._text_count
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        tables.append(args[3] if len(args) > 3 else kwargs.get("table", ""))
+        return count(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_text_count", counted)
+    monkeypatch.setattr(store_module, "_live_triples", lambda *args: None)
+    monkeypatch.setattr(store_module, "_DENSE_MATCHES", 1)  # each page walks: none is kept
+    petrov = HistoryFilter(recipient="petrov")  # every payout here is Ivan Petrov's
+    rows = history.page(HistoryFilter(), limit=1_000)
+    by_amount = [r.id for r in sorted(rows, key=lambda row: (row.amount_minor, row.id))]
+    for offset in (0, 4, 8):
+        page = history.page(petrov, SortKey.AMOUNT, False, offset, 4)
+        assert [row.id for row in page] == by_amount[offset : offset + 4]
+    assert tables == [store_module.RECIPIENT_SEARCH_TABLE]
