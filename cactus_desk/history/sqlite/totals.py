@@ -31,6 +31,7 @@ from cactus_desk.history.sqlite.migrations import (
     WORD_SEARCH_TABLE,
     WORD_TOTALS_TABLE,
     WORDS_TABLE,
+    local_totals_state,
 )
 from cactus_desk.history.types import DayTotal, HistoryFilter, TotalRow
 
@@ -214,15 +215,25 @@ def _day_clauses(f: HistoryFilter, zone: LocalZone) -> tuple[list[str], list[Any
     return clauses, params
 
 
+def _recipient_word(conn: sqlite3.Connection, f: HistoryFilter, search: bool) -> str | None:
+    """The one kept word holding ``f``'s recipient ('' when none does: no payout matches),
+    or None when the word sums cannot answer ``f`` (no recipient, a filter they do not
+    key, a date range, or a text several words hold)."""
+    recipient = f.recipient.strip()
+    if not (_plain(f) and recipient) or f.created_from is not None or f.created_to is not None:
+        return None
+    word = _word_of(conn, recipient, search)
+    if word is None:
+        return None
+    return word if isinstance(word, str) else ""
+
+
 def local_totals(
     conn: sqlite3.Connection, f: HistoryFilter, zone: LocalZone, search: bool
 ) -> list[TotalRow] | None:
     """Per currency and state under ``f`` (a recipient search without a date range) from
     the recipient-word sums, or None when they cannot answer it exactly."""
-    recipient = f.recipient.strip()
-    if not (_plain(f) and recipient) or f.created_from is not None or f.created_to is not None:
-        return None
-    word = _word_of(conn, recipient, search)
+    word = _recipient_word(conn, f, search)
     if word is None:
         return None
     clauses, params = _key_clauses(f)
@@ -231,8 +242,30 @@ def local_totals(
         f"SELECT currency, state, sum(n), sum(total) FROM {WORD_TOTALS_TABLE} WHERE {where} "
         "GROUP BY currency, state HAVING sum(n) > 0 ORDER BY currency, state"
     )
-    rows = conn.execute(sql, [word or "", *params])
+    rows = conn.execute(sql, [word, *params])
     return [TotalRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+def recipient_buckets(
+    conn: sqlite3.Connection, f: HistoryFilter, column: str, descending: bool, search: bool
+) -> list[tuple[Any, int]] | None:
+    """How many of a recipient search's matches each value of ``column`` (``state`` or
+    ``currency``) holds, in that column's order, from the recipient-word sums; None when
+    they cannot say exactly (the filter has more than their keys, the text lies in several
+    words, or the sums are being added up)."""
+    if not local_totals_state(conn)[1]:
+        return None
+    word = _recipient_word(conn, f, search)
+    if word is None:
+        return None
+    clauses, params = _key_clauses(f)
+    where = " AND ".join(["word = ?", *clauses])
+    direction = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT {column}, sum(n) FROM {WORD_TOTALS_TABLE} WHERE {where} "
+        f"GROUP BY {column} HAVING sum(n) > 0 ORDER BY {column} {direction}"
+    )
+    return [(row[0], int(row[1])) for row in conn.execute(sql, [word, *params])]
 
 
 def local_daily(

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from cactus_desk.gateway.outcomes import Accepted
+from cactus_desk.gateway.outcomes import Accepted, RefusedUnverified, Rejected
 from cactus_desk.history.sqlite import store as store_module
+from cactus_desk.history.sqlite import totals as kept_totals
 from cactus_desk.history.sqlite.store import SqliteHistoryStore
 from cactus_desk.history.types import HistoryFilter, HistoryRow, SortKey
 from tests.history.sqlite.tracing import trace_into
@@ -323,3 +324,84 @@ def test_a_date_range_of_few_payouts_sorts_them_without_walking(
     page = history.page(dated, SortKey.AMOUNT, False, 0, 5)
     assert [row.id for row in page] == [row.id for row in expected[:5]]
     assert bool(walks) is walked
+
+
+CURRENCIES = ("USD", "IDR", "RUB", "EUR")
+
+
+def _states_and_currencies(store: SqliteHistoryStore, holders: tuple[str, ...]) -> None:
+    """72 payouts of four currencies ending in three states, to ``holders`` in turn."""
+    outcomes = (
+        Accepted("INV", 3, "ok"),
+        Rejected("no", signature_verified=True),
+        RefusedUnverified("no", "unsigned"),
+    )
+    for i in range(72):
+        record_id = store.create_attempt(
+            make_attempt(
+                request_id=f"po-{i:04d}",
+                currency=CURRENCIES[(i * 5) % 4],
+                request_fields={"card_holder": holders[i % len(holders)]},
+            )
+        )
+        store.record_outcome(record_id, outcomes[(i * 7) % 3])
+
+
+@pytest.mark.parametrize("sort", [SortKey.STATE, SortKey.CURRENCY])
+@pytest.mark.parametrize("descending", [True, False])
+def test_far_down_a_recipient_by_state_or_currency_starts_in_its_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sort: SortKey, descending: bool
+) -> None:
+    """The recipient-word sums say which value a deep page starts in and how far inside;
+    the value's matches are then read in time order from its nearer end: every page is
+    the plain order's, and no page walks the order's index."""
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 3)
+    read: list[object] = []
+    by_value = store_module._recipient_by_value
+
+    def spied(*args: Any) -> Any:
+        read.append(rows := by_value(*args))
+        return rows
+
+    monkeypatch.setattr(store_module, "_recipient_by_value", spied)
+    monkeypatch.setattr(store_module, "_walk_or_none", _no_walk)
+    store = SqliteHistoryStore(tmp_path / "history.sqlite3")
+    try:
+        _states_and_currencies(store, HOLDERS)
+        everything = store.page(HistoryFilter(), sort, descending, 0, 1_000)
+        petrov = {row.id for row in store.page(HistoryFilter(recipient="petrov"), limit=1_000)}
+        expected = [row.id for row in everything if row.id in petrov]
+        assert len(expected) == 24
+        for offset in range(4, 24):
+            page = store.page(HistoryFilter(recipient="petrov"), sort, descending, offset, 5)
+            assert [row.id for row in page] == expected[offset : offset + 5], offset
+        assert len(read) == 20 and all(rows is not None for rows in read)
+    finally:
+        store.close()
+
+
+def _no_walk(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("walked the order's index")
+
+
+def test_a_recipient_several_words_hold_is_paged_without_the_sums(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "petrov" lies in "petrov" and "petrova": their sums would count a payout to both
+    twice, so the page is read from the order itself, and is the same."""
+    monkeypatch.setattr(store_module, "_DEEP_OFFSET", 3)
+    store = SqliteHistoryStore(tmp_path / "history.sqlite3")
+    try:
+        _states_and_currencies(store, ("Ivan Petrov", "Anna Petrova", "Budi Santoso"))
+        with store.read_connection() as conn:
+            recipient = HistoryFilter(recipient="petrov")
+            assert kept_totals.recipient_buckets(conn, recipient, "state", True, True) is None
+        everything = store.page(HistoryFilter(), SortKey.STATE, True, 0, 1_000)
+        petrov = {row.id for row in store.page(HistoryFilter(recipient="petrov"), limit=1_000)}
+        expected = [row.id for row in everything if row.id in petrov]
+        assert len(expected) == 48
+        for offset in (5, 20, 44):
+            page = store.page(HistoryFilter(recipient="petrov"), SortKey.STATE, True, offset, 5)
+            assert [row.id for row in page] == expected[offset : offset + 5], offset
+    finally:
+        store.close()
