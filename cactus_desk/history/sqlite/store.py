@@ -20,6 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
+from array import array
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
@@ -668,6 +669,9 @@ _WIDE_WALK_COST = 2
 # A recipient's matches few enough to keep in a table for its walks (``match_sets``): 60 ms
 # for the 118,000 of "petrov" at 5M payouts, once, where each walk built the set in 45.
 _KEPT_MATCHES = 300_000
+# A query's matches few enough to keep all of, for its other orders to sort them alone
+# (``_kept_page``): their terms read by id, 20,000 in about 30 ms at 5M payouts.
+_KEPT_SET_ROWS = 20_000
 
 
 def _order_key(
@@ -687,12 +691,37 @@ def _kept_page(
     limit: int,
     search: bool,
 ) -> list[sqlite3.Row] | None:
-    """The page from an order a page before it sorted and kept, or None (not kept)."""
+    """The page from an order a page before it sorted and kept, or None (not kept).
+
+    Where another order of the query sorted every match and kept them all (few enough,
+    ``_KEPT_SET_ROWS``), this order sorts those ids alone, reading their terms by id and
+    keeps its first rows: 5,000 amounts of a profile in 90 days sorted in each order in
+    0.13 s at 5M payouts reading the amount index, and in 10 ms so.
+    """
     if keeping is None:
         return None
     key = _order_key(history_filter, sort, descending, search)
     ids = keeping.orders.ids(key, keeping.version, offset, limit)
-    return None if ids is None else _rows_in_order(conn, ids)
+    if ids is not None:
+        return _rows_in_order(conn, ids)
+    matches = keeping.orders.fact(_set_key(history_filter, search), keeping.version)
+    if matches is None:
+        return None
+    every = cast("array[int]", matches[0])
+    order = _order_by(sort, descending, indexed=False)
+    sql = (
+        f"SELECT id FROM {_terms_source(sort)} WHERE id IN (SELECT value FROM json_each(?))"
+        f"{order} LIMIT ?"
+    )
+    reach = max(KEPT_ROWS, offset + limit)
+    ids = [row[0] for row in conn.execute(sql, [json.dumps(every.tolist()), reach])]
+    keeping.orders.keep(key, keeping.version, ids[:KEPT_ROWS], complete=len(ids) < KEPT_ROWS)
+    return _rows_in_order(conn, ids[offset : offset + limit])
+
+
+def _set_key(history_filter: HistoryFilter, search: bool) -> Hashable:
+    """What a query's every match is kept under (``_kept_page``)."""
+    return ("every match", history_filter, search)
 
 
 def _kept_fact(keeping: Keeping | None, key: Hashable, read: Callable[[], _T]) -> _T:
@@ -748,15 +777,21 @@ def _every_match_sorted(
         options["by_keys"] = True
     elif (span := _dated_span(conn, history_filter)) is not None:
         options["id_span"] = span
-    first, count = (0, KEPT_ROWS) if keep is not None else (offset, limit)
+    # Kept, the sort reads a little past the order's kept rows: every match, when they
+    # are few enough for the other orders to sort them alone (``_kept_page``).
+    every = cut is None and keep is not None
+    kept = max(KEPT_ROWS, _KEPT_SET_ROWS + 1) if every else KEPT_ROWS
+    first, count = (0, kept) if keep is not None else (offset, limit)
     ids = [row["id"] for row in _select(*args, first, count, ids_only=True, **options)]
     if cut is not None and len(ids) < count:  # the cut says nothing of the rows past it
         options["cut"] = None
         ids = [row["id"] for row in _select(*args, first, count, ids_only=True, **options)]
     if keep is None:
         return _rows_in_order(conn, ids)
+    if every and len(ids) <= _KEPT_SET_ROWS:
+        keep.orders.keep_fact(_set_key(history_filter, search), keep.version, array("q", ids))
     key = _order_key(history_filter, sort, descending, search)
-    keep.orders.keep(key, keep.version, ids, complete=len(ids) < KEPT_ROWS)
+    keep.orders.keep(key, keep.version, ids[:KEPT_ROWS], complete=len(ids) < KEPT_ROWS)
     return _rows_in_order(conn, ids[offset : offset + limit])
 
 
