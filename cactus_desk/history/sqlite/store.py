@@ -51,7 +51,7 @@ from cactus_desk.history.sqlite.login_counts import (
     login_counts_ready,
     login_kind,
 )
-from cactus_desk.history.sqlite.match_sets import kept_matches
+from cactus_desk.history.sqlite.match_sets import kept_ids, kept_matches
 from cactus_desk.history.sqlite.migrations import (
     AMOUNT_COUNTS_TABLE,
     COUNTS_TABLE,
@@ -670,8 +670,10 @@ _WIDE_WALK_COST = 2
 # for the 118,000 of "petrov" at 5M payouts, once, where each walk built the set in 45.
 _KEPT_MATCHES = 300_000
 # A query's matches few enough to keep all of, for its other orders to sort them alone
-# (``_kept_page``): their terms read by id, 20,000 in about 30 ms at 5M payouts.
-_KEPT_SET_ROWS = 20_000
+# (``_kept_page``): their terms read by id, the 71,000 of "yu" in about 0.1 s at 5M
+# payouts, where each order's sort read the matches again (0.2 s). A text search's count
+# says whether they are so few; other queries keep them when fewer than an order's rows.
+_KEPT_SET_ROWS = 100_000
 
 
 def _order_key(
@@ -708,13 +710,15 @@ def _kept_page(
     if matches is None:
         return None
     every = cast("array[int]", matches[0])
+    # In a table of the connection, filled once for the query's orders (``match_sets``).
+    table = kept_ids(conn, keeping.version, repr(_set_key(history_filter, search)), lambda: every)
     order = _order_by(sort, descending, indexed=False)
-    sql = (
-        f"SELECT id FROM {_terms_source(sort)} WHERE id IN (SELECT value FROM json_each(?))"
-        f"{order} LIMIT ?"
-    )
+    source = f"{_terms_source(sort)} WHERE id IN (SELECT id FROM {table})"
+    if descending and sort is SortKey.REQUEST_ID:  # fed newest first, as ``_select_query``
+        source = f"(SELECT id, request_id FROM {source} ORDER BY id DESC LIMIT -1)"
+    sql = f"SELECT id FROM {source}{order} LIMIT ?"
     reach = max(KEPT_ROWS, offset + limit)
-    ids = [row[0] for row in conn.execute(sql, [json.dumps(every.tolist()), reach])]
+    ids = [row[0] for row in conn.execute(sql, [reach])]
     keeping.orders.keep(key, keeping.version, ids[:KEPT_ROWS], complete=len(ids) < KEPT_ROWS)
     return _rows_in_order(conn, ids[offset : offset + limit])
 
@@ -750,6 +754,7 @@ def _every_match_sorted(
     text_drives: bool = False,
     short: bool = False,
     cut: tuple[str, Any] | None = None,
+    every_match: bool = False,
 ) -> list[sqlite3.Row]:
     """A page read through the filter's own indexes, which may sort every match (then only
     ids and sort terms: narrow rows sort faster). With ``keeping``, such a sort of a page
@@ -757,7 +762,10 @@ def _every_match_sorted(
     same, and the next pages of the query are then read by id (``_kept_page``). Where an
     index already gives the order, only the page is read. ``cut``: a bound on the sort's
     first term that the rows wanted meet (``_sampled_cut``), so that only the matches within
-    it are sorted; where fewer than wanted meet it, every match is sorted after all."""
+    it are sorted; where fewer than wanted meet it, every match is sorted after all.
+    ``every_match``: the matches are known to be at most ``_KEPT_SET_ROWS``, so a kept sort
+    reads them all and keeps their ids for the query's other orders (``_kept_page``), as
+    it does whenever they are fewer than the order's kept rows."""
     options: dict[str, Any] = {
         "walk": False,
         "search": search,
@@ -777,9 +785,7 @@ def _every_match_sorted(
         options["by_keys"] = True
     elif (span := _dated_span(conn, history_filter)) is not None:
         options["id_span"] = span
-    # Kept, the sort reads a little past the order's kept rows: every match, when they
-    # are few enough for the other orders to sort them alone (``_kept_page``).
-    every = cut is None and keep is not None
+    every = every_match and cut is None
     kept = max(KEPT_ROWS, _KEPT_SET_ROWS + 1) if every else KEPT_ROWS
     first, count = (0, kept) if keep is not None else (offset, limit)
     ids = [row["id"] for row in _select(*args, first, count, ids_only=True, **options)]
@@ -788,7 +794,7 @@ def _every_match_sorted(
         ids = [row["id"] for row in _select(*args, first, count, ids_only=True, **options)]
     if keep is None:
         return _rows_in_order(conn, ids)
-    if every and len(ids) <= _KEPT_SET_ROWS:
+    if len(ids) < count and options["cut"] is None and len(ids) <= _KEPT_SET_ROWS:
         keep.orders.keep_fact(_set_key(history_filter, search), keep.version, array("q", ids))
     key = _order_key(history_filter, sort, descending, search)
     keep.orders.keep(key, keep.version, ids[:KEPT_ROWS], complete=len(ids) < KEPT_ROWS)
@@ -1665,9 +1671,15 @@ def _text_page(
     drives = _text_drives(conn, history_filter, matches)
     if matches < _SORT_MATCHES:
         return _select(*args, walk=False, search=search, text_drives=drives, short=short)
+    every = matches <= _KEPT_SET_ROWS
     if (matches < _SET_MATCHES or short) and kept_next:
         return _every_match_sorted(
-            *args, search=search, keeping=keeping, text_drives=drives, short=short
+            *args,
+            search=search,
+            keeping=keeping,
+            text_drives=drives,
+            short=short,
+            every_match=every,
         )
     if matches >= _SET_MATCHES and not short:
         rows = _walk_or_none(*args, search=search)
@@ -1677,7 +1689,12 @@ def _text_page(
     rows = _walk_or_none(*args, search=search, member=True, short=short, seconds=seconds)
     if rows is None:
         rows = _every_match_sorted(
-            *args, search=search, keeping=keeping, text_drives=drives, short=short
+            *args,
+            search=search,
+            keeping=keeping,
+            text_drives=drives,
+            short=short,
+            every_match=every,
         )
     return rows
 

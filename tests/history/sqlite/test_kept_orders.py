@@ -271,27 +271,38 @@ def test_a_recipients_pages_count_its_matches_once(
     assert tables == [store_module.RECIPIENT_SEARCH_TABLE]
 
 
+@pytest.mark.parametrize(
+    ("query", "kept_rows"),
+    [
+        (BY_STATUS, 40),  # fewer matches than an order keeps: every one is in it
+        (HistoryFilter(text="inv-"), 10),  # a search's count says they are few enough
+    ],
+)
 def test_a_querys_every_match_kept_by_one_order_is_sorted_for_the_others(
     history: SqliteHistoryStore,
     sorts: list[int],
     monkeypatch: pytest.MonkeyPatch,
     every_match_kept: int,
+    query: HistoryFilter,
+    kept_rows: int,
 ) -> None:
     """Few enough matches (``_KEPT_SET_ROWS``), sorted once, are kept all: the query's other
     orders sort those ids alone, without reading the filter's matches again, and give the
     plain order's pages; a change to the history makes the next order read them again."""
     assert every_match_kept >= 30
-    monkeypatch.setattr(store_module, "KEPT_ROWS", 10)  # fewer than the matches: not complete
+    monkeypatch.setattr(store_module, "KEPT_ROWS", kept_rows)
+    monkeypatch.setattr(store_module, "_SORT_MATCHES", 1)  # the search's matches are many
+    monkeypatch.setattr(store_module, "_walk_or_none", lambda *args, **kwargs: None)
     for sort in (SortKey.METHOD, SortKey.AMOUNT, SortKey.REQUEST_ID, SortKey.STATE):
         for descending in (True, False):
             plain = history.page(HistoryFilter(), sort, descending, 0, 1_000)
             expected = [row.id for row in plain if row.gateway_status == STATUS]
             assert len(expected) == 30
             for offset in (0, 3, 25):
-                page = history.page(BY_STATUS, sort, descending, offset, 5)
+                page = history.page(query, sort, descending, offset, 5)
                 assert [row.id for row in page] == expected[offset : offset + 5]
     assert sorts == [0]  # the first order's sort; the others sorted its ids
     added = _add(history, 99, accepted=True)
-    page = history.page(BY_STATUS, SortKey.AMOUNT, True, 0, 1_000)
+    page = history.page(query, SortKey.AMOUNT, True, 0, 1_000)
     assert added in {row.id for row in page} and len(page) == 31
     assert sorts == [0, 0]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cactus_desk.history.sqlite.match_sets import SLOTS, kept_matches
+from cactus_desk.history.sqlite.match_sets import SLOTS, kept_ids, kept_matches
 
 QUERY = "SELECT n FROM numbers WHERE n % ? = 0"
 
@@ -68,3 +68,16 @@ def test_a_rollback_takes_the_table_back_with_its_tag(
     conn.execute("ROLLBACK")
     assert _ids(conn, kept_matches(conn, 1, QUERY, [5])) == [5, 10, 15, 20, 25, 30]
     assert len(fills) == 2
+
+
+def test_ids_are_kept_under_their_key_and_read_only_to_fill(conn: sqlite3.Connection) -> None:
+    calls: list[int] = []
+
+    def ids() -> list[int]:
+        calls.append(1)
+        return [9, 3, 3, 5]
+
+    table = kept_ids(conn, 4, "every match of q", ids)
+    assert _ids(conn, table) == [3, 5, 9]
+    assert kept_ids(conn, 4, "every match of q", ids) == table and len(calls) == 1
+    assert _ids(conn, kept_ids(conn, 5, "every match of q", lambda: [1])) == [1]
