@@ -293,7 +293,7 @@ def test_a_querys_every_match_kept_by_one_order_is_sorted_for_the_others(
     monkeypatch.setattr(store_module, "KEPT_ROWS", kept_rows)
     monkeypatch.setattr(store_module, "_SORT_MATCHES", 1)  # the search's matches are many
     monkeypatch.setattr(store_module, "_walk_or_none", lambda *args, **kwargs: None)
-    for sort in (SortKey.METHOD, SortKey.AMOUNT, SortKey.REQUEST_ID, SortKey.STATE):
+    for sort in (SortKey.METHOD, SortKey.AMOUNT, SortKey.REQUEST_ID, SortKey.CREATED_AT):
         for descending in (True, False):
             plain = history.page(HistoryFilter(), sort, descending, 0, 1_000)
             expected = [row.id for row in plain if row.gateway_status == STATUS]
