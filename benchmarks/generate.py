@@ -35,6 +35,7 @@ from benchmarks.app_api import (
     rebuild_local_totals,
     rebuild_search_index,
 )
+from benchmarks.common import flush_writes
 
 GENERATOR_VERSION = 2
 DEFAULT_ROWS = 1_000_000
@@ -505,6 +506,7 @@ def history_file(rows: int = DEFAULT_ROWS, *, log: bool = True) -> Path:
             flush=True,
         )
     build(path, rows, log=log)
+    flush_writes()
     if log:
         size = path.stat().st_size / 1e9
         took = time.perf_counter() - started

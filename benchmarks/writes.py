@@ -33,7 +33,7 @@ from itertools import count
 from pathlib import Path
 
 from benchmarks.app_api import HistoryStore, MaintenanceThread, NewAttempt
-from benchmarks.common import QUICK, Result, emit
+from benchmarks.common import QUICK, Result, emit, flush_writes
 from benchmarks.generate import DEFAULT_ROWS, END_MS, history_file
 
 WARM_WRITES = 100 if QUICK else 10_000
@@ -55,6 +55,7 @@ def copy_history(source: Path, folder: Path) -> Path:
     )
     if copied.returncode != 0:
         shutil.copyfile(source, target)
+    flush_writes()
     return target
 
 

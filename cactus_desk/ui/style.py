@@ -77,8 +77,9 @@ def show_field_error(edit: QWidget, label: QLabel, message: str | None) -> None:
     """Show ``message`` under ``edit`` with a red border, or clear both."""
     label.setText(message or "")
     label.setVisible(bool(message))
-    if isinstance(edit, QLineEdit):
-        edit.setStyleSheet(_INVALID_EDIT if message else "")
+    wanted = _INVALID_EDIT if message else ""
+    if isinstance(edit, QLineEdit) and edit.styleSheet() != wanted:
+        edit.setStyleSheet(wanted)  # re-polishes the field even when unchanged
     edit.setProperty("invalid", bool(message))
     edit.setAccessibleDescription(message or "")
 

@@ -100,7 +100,8 @@ class ResultBanner(QFrame):
         self.setObjectName("resultBanner")
         self.setAccessibleName("Result of the last payout")
         self._kind = ""
-        self._styled = ""  # the kind whose colours are set: a style sheet is slow to apply
+        # The colours set: a style sheet is slow to apply, so kinds that share them keep it.
+        self._styled: tuple[str, str] | None = None
         self._title = QLabel()
         self._title.setTextFormat(Qt.TextFormat.PlainText)
         self._title.setStyleSheet("font-weight: bold;")
@@ -184,13 +185,13 @@ class ResultBanner(QFrame):
 
     def _show(self, kind: str, message: str) -> None:
         self._kind = kind
-        if kind != self._styled:
-            bg, fg = self._COLOURS[kind]
+        bg, fg = self._COLOURS[kind]
+        if (bg, fg) != self._styled:
             self.setStyleSheet(
                 f"#resultBanner {{ background: {bg}; border: 1px solid {fg}; "
                 f"border-radius: 4px; }} #resultBanner QLabel {{ color: {fg}; }}"
             )
-            self._styled = kind
+            self._styled = (bg, fg)
         self._title.setText(self._TITLES[kind] + ":")
         self._text.setText(message)
         self.setAccessibleDescription(message)

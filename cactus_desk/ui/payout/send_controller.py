@@ -205,14 +205,17 @@ class SendController(QObject):
         )
 
     def _done(self, job: SendJob, result: object) -> None:
-        from cactus_desk.payout_approval import Submitted
         from cactus_desk.payouts.send import SendResult, unexpected_failure
 
         self._jobs.pop(job.profile.id, None)
-        if isinstance(result, Submitted):
-            self.submitted.emit(job, result)
-            return
         if not isinstance(result, SendResult):
+            # Only a team's send can be held for approval, and its worker imported the
+            # approvals already: a desk's first answer does not import them on this thread.
+            from cactus_desk.payout_approval import Submitted
+
+            if isinstance(result, Submitted):
+                self.submitted.emit(job, result)
+                return
             result = unexpected_failure(job.request_id, TypeError(type(result).__name__))
         self.finished.emit(job, result)
 
