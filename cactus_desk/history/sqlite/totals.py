@@ -253,7 +253,7 @@ def recipient_buckets(
     ``currency``) holds, in that column's order, from the recipient-word sums; None when
     they cannot say exactly (the filter has more than their keys, the text lies in several
     words, or the sums are being added up)."""
-    if not local_totals_state(conn)[1]:
+    if not f.recipient.strip() or not local_totals_state(conn)[1]:
         return None
     word = _recipient_word(conn, f, search)
     if word is None:
