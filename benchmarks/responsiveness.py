@@ -11,9 +11,11 @@ each tick is; a stall is the lateness beyond its 5 ms.
 
 The copied history has no backup of the day, so the window and the receiver each start the
 daily backup (a copy, compressed and read back: about a minute at 1M payouts, on both cores).
-The load and the clock start once it is taken and none is being written: that once-a-day job
-is not the steady state measured here, and while it ran the receiver took only about 55
-callbacks a second, short of the 200 this figure is about. The wait is printed.
+The load and the clock start once it is taken, none is being written and the window's other
+start-up jobs on its checks pool (the complete integrity check, the read-ahead) are done:
+those once-a-day jobs are not the steady state measured here, and while the backup ran the
+receiver took only about 55 callbacks a second, short of the 200 this figure is about. The
+wait is printed.
 
 ``ui_stall_max`` is the longest stall over all RUNS windows of WINDOW_S seconds (the true
 maximum); ``ui_stall_p99`` the 99th percentile of every tick's stall over the same time.
@@ -104,6 +106,7 @@ def main(argv: list[str]) -> None:
     from cactus_desk.payouts.payout import Payout, PayoutTarget
     from cactus_desk.profiles import Profile
     from cactus_desk.sandbox import Fault
+    from cactus_desk.ui.main_window import COMPLETE_CHECK_DELAY_MS
 
     rows = int(argv[argv.index("--rows") + 1]) if "--rows" in argv else DEFAULT_ROWS
     source = history_file(rows)
@@ -116,6 +119,7 @@ def main(argv: list[str]) -> None:
         window = build_main_window(["--data-dir", str(data), "--sandbox"], settle_heap=True)
         window.resize(1280, 800)
         window.show()
+        opened = time.monotonic()
         app.processEvents()
         sandbox_profile = window.start_sandbox()
         # The window keeps these private; the benchmark needs the same objects it uses.
@@ -159,14 +163,20 @@ def main(argv: list[str]) -> None:
         QTimer.singleShot(3000, settle.quit)
         settle.exec()
         waited = time.monotonic()
-        while not backups_settled(data):
+        # The window's own start-up jobs (its daily check and backup, the complete check,
+        # the read-ahead) run on its checks pool: the backup folder alone said "settled"
+        # while the window's backup still compressed on a core for the first second of load.
+        # Once the complete check has begun (not waited for in --quick, a check of the code).
+        checked = opened + (0 if QUICK else COMPLETE_CHECK_DELAY_MS / 1000 + 1)
+        while not backups_settled(data) or window._checks.busy() or time.monotonic() < checked:
             if time.monotonic() - waited > BACKUP_WAIT_S:
-                raise RuntimeError("the daily backup of the copied history did not finish")
+                raise RuntimeError("the window's daily backup and checks did not finish")
             pause = QEventLoop()
             QTimer.singleShot(250, pause.quit)
             pause.exec()
         print(
-            f"responsiveness: waited {time.monotonic() - waited:.1f} s for the daily backup",
+            f"responsiveness: waited {time.monotonic() - waited:.1f} s for the daily backup "
+            "and the window's start-up checks",
             flush=True,
         )
 
