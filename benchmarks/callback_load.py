@@ -8,6 +8,9 @@ free loopback port; it prints the command's line naming the URL.
 ``python -m benchmarks.callback_load send URL IDS_FILE RATE SECONDS`` posts signed status
 callbacks over HTTP at ``RATE`` a second for ``SECONDS``, for the (request_id, invoice_id)
 pairs of ``IDS_FILE`` (JSON) in turn, the way the gateway does, and prints ``SENT n ok m``.
+It first gets ready (its imports, its HTTP clients), prints ``READY`` and waits for a line on
+stdin: a gateway is running before the load it sends starts, so its own start-up is not part
+of the load the window is measured under.
 """
 
 from __future__ import annotations
@@ -89,13 +92,17 @@ def send(url: str, ids_file: str, rate: float, seconds: float, connections: int 
     pairs = json.loads(Path(ids_file).read_text())
     counts = {"sent": 0, "ok": 0}
     lock = threading.Lock()
-    started = time.monotonic()
+    ready = threading.Barrier(connections + 1)
+    go = threading.Event()
+    started = 0.0
 
     def worker(offset: int) -> None:
         interval = connections / rate
-        due = started + offset / rate
         index = offset
         with httpx.Client(timeout=10) as client:
+            ready.wait()
+            go.wait()
+            due = started + offset / rate
             while time.monotonic() - started < seconds:
                 time.sleep(max(0.0, due - time.monotonic()))
                 request_id, invoice_id, amount = pairs[index % len(pairs)]
@@ -114,6 +121,11 @@ def send(url: str, ids_file: str, rate: float, seconds: float, connections: int 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
     for thread in threads:
         thread.start()
+    ready.wait()
+    print("READY", flush=True)
+    sys.stdin.readline()
+    started = time.monotonic()
+    go.set()
     for thread in threads:
         thread.join()
     took = time.monotonic() - started
