@@ -269,3 +269,24 @@ def test_the_grids_keep_no_object_per_cell(
     assert results.rowCount() == 300
     assert {results.data(results.index(row, 1)) for row in range(300)} == {"Accepted"}
     assert _cell_items() == before
+
+
+def test_fitting_the_columns_reads_only_the_rows_on_show(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Fitting the tables' columns to their contents measured 1,000 rows (Qt's default): at
+    the end of a 10,000-row batch that held the GUI thread for 135 ms. Only the rows on
+    show are measured now: a long value far down does not widen its column, one on show
+    does."""
+    dialog = opened(window, qtbot, write_csv(tmp_path / "b.csv", CARD_HEADERS, card_rows(300)))
+    send(dialog, qtbot)
+    table, model = dialog.results, dialog.results_model
+    long_id = "cd-" + "9" * 120
+    wide = table.fontMetrics().horizontalAdvance(long_id)
+    assert table.rowAt(table.viewport().height() - 1) < 250
+    model.put([(250, (long_id, "Accepted", "", ""))])
+    table.resizeColumnsToContents()
+    assert table.columnWidth(0) < wide
+    model.put([(0, (long_id, "Accepted", "", ""))])
+    table.resizeColumnsToContents()
+    assert table.columnWidth(0) >= wide
