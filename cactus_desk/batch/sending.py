@@ -230,13 +230,27 @@ def send_batch(
         else:
             pending.append(row)
     workers = max(1, min(concurrency, MAX_CONCURRENCY))
+    # Each worker takes the next row when it is free. A future per row made 15 objects the
+    # cycle collector tracks each: 150,000 for 10,000 rows, and each of its full passes, on
+    # whichever thread, held the interpreter lock (and the window) for 100-150 ms.
+    queue = iter(pending)
+    taking = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with taking:
+                row = next(queue, None)
+            if row is None:
+                return
+            send_row(row)
+
     with ThreadPoolExecutor(
         max_workers=workers,
         thread_name_prefix="batch-send",
         initializer=lower_thread_priority,
         initargs=(niceness,),
     ) as pool:
-        for future in [pool.submit(send_row, row) for row in pending]:
+        for future in [pool.submit(drain) for _ in range(workers)]:
             future.result()
     return BatchOutcome(batch.batch_id, tuple(results[line] for line in sorted(results)))
 
