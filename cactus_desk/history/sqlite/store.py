@@ -427,6 +427,17 @@ def _narrowed_page(
     kept = _kept_page(conn, keeping, history_filter, sort, descending, offset, limit, search)
     if kept is not None:
         return kept
+    total = _kept_total(keeping, history_filter, search)
+    if total is not None and offset < total and 2 * offset + limit > total:
+        # Nearer the end than the start: the page is the start of the reversed order (the
+        # order is total, ties broken by id), as ``_page`` reads an unfiltered one. The
+        # oldest 200 of 5,000 amounts in one profile over 90 days walked the profile's
+        # 92,000 payouts of those days newest first (0.13-0.6 s at 5M); oldest first, 4,000.
+        start, take = max(0, total - offset - limit), min(limit, total - offset)
+        reversed_rows = _narrowed_page(
+            conn, history_filter, sort, not descending, start, take, search, keeping
+        )
+        return reversed_rows[::-1]
     if sort in (SortKey.STATE, SortKey.CURRENCY) and offset > _DEEP_OFFSET:
         grouped = _recipient_by_value(
             conn, history_filter, sort, descending, offset, limit, search, keeping
@@ -724,6 +735,20 @@ def _kept_page(
     ids = [row[0] for row in conn.execute(sql, [reach])]
     keeping.orders.keep(key, keeping.version, ids[:KEPT_ROWS], complete=len(ids) < KEPT_ROWS)
     return _rows_in_order(conn, ids[offset : offset + limit])
+
+
+def _total_key(history_filter: HistoryFilter, search: bool) -> Hashable:
+    """What a clerk's filter's exact count is kept under, once ``count`` read it."""
+    return ("match count", history_filter, search)
+
+
+def _kept_total(keeping: Keeping | None, history_filter: HistoryFilter, search: bool) -> int | None:
+    """How many rows match, as a count of this history's current version read it; None
+    when none did or it stopped at its cap. The window counts before it asks for a page."""
+    if keeping is None:
+        return None
+    kept = keeping.orders.fact(_total_key(history_filter, search), keeping.version)
+    return None if kept is None else cast(int, kept[0])
 
 
 def _set_key(history_filter: HistoryFilter, search: bool) -> Hashable:
@@ -2748,9 +2773,15 @@ class SqliteHistoryStore:
         Counts without search text are always instant; a common search word over a million
         payouts takes up to ~0.1 s uncapped (more with exact filters on top).
         """
+        keeping = None
+        if history_filter.narrowed():
+            keeping = Keeping(self._kept, self.data_version())  # read before, as in ``page``
         with self._connection() as conn:
             search = self._search_for(conn, history_filter)
-            return _count(conn, history_filter, search=search, cap=cap)
+            total = _count(conn, history_filter, search=search, cap=cap)
+        if keeping is not None and (cap is None or total < cap):
+            keeping.orders.keep_fact(_total_key(history_filter, search), keeping.version, total)
+        return total
 
     def page(
         self,

@@ -306,3 +306,54 @@ def test_a_querys_every_match_kept_by_one_order_is_sorted_for_the_others(
     page = history.page(query, SortKey.AMOUNT, True, 0, 1_000)
     assert added in {row.id for row in page} and len(page) == 31
     assert sorts == [0, 0]
+
+
+AMOUNTS = HistoryFilter(amount_min=1_005, amount_max=1_015)  # a clerk's filter, no dates
+
+
+@pytest.mark.parametrize("sort", list(SortKey))
+@pytest.mark.parametrize("descending", [True, False])
+def test_a_counted_filters_pages_near_the_end_read_the_reversed_order(
+    history: SqliteHistoryStore, sort: SortKey, descending: bool
+) -> None:
+    """Once the clerk's filter is counted, a page nearer the end than the start is read as
+    the start of the reversed order: the same rows, in the asked order, at every offset."""
+    plain = history.page(HistoryFilter(), sort, descending, 0, 1_000)
+    expected = [row.id for row in plain if 1_005 <= row.amount_minor <= 1_015]
+    assert history.count(AMOUNTS) == len(expected) >= 15
+    for offset in range(len(expected) + 2):
+        page = history.page(AMOUNTS, sort, descending, offset, 4)
+        assert [row.id for row in page] == expected[offset : offset + 4], offset
+
+
+def test_the_last_page_reads_from_the_end_only_while_its_count_holds(
+    history: SqliteHistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest-first last page of an amount range walks oldest first from the end, once
+    a count of this version of the history said where the end is; not on a capped count,
+    nor after a change."""
+    walks: list[tuple[bool, int, int]] = []
+    walk = store_module._amount_in_time_order
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        walks.append((args[2], args[3], args[4]))
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_amount_in_time_order", spied)
+    total = len(history.page(AMOUNTS, limit=1_000))
+
+    def last_page() -> list[int]:
+        return [row.id for row in history.page(AMOUNTS, SortKey.CREATED_AT, True, total - 3, 5)]
+
+    walks.clear()
+    rows = last_page()  # not counted yet
+    assert len(rows) == 3 and walks == [(True, total - 3, 5)]
+    walks.clear()
+    assert history.count(AMOUNTS, cap=total) == total  # a capped count: maybe more
+    assert last_page() == rows and walks == [(True, total - 3, 5)]
+    walks.clear()
+    assert history.count(AMOUNTS) == total
+    assert last_page() == rows and walks == [(False, 0, 3)]  # oldest first, from the end
+    walks.clear()
+    _add(history, 100, accepted=True)  # amount 1,020: not a match, but a new version
+    assert last_page() == rows and walks == [(True, total - 3, 5)]
