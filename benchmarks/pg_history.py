@@ -38,8 +38,8 @@ from benchmarks.generate import timeline_ids
 from benchmarks.history import (
     BLOCKS,
     DETAILS_RUNS,
-    SIZE,
     TEXT_QUERY,
+    HistoryTab,
     PaintCounter,
     _index_of,
     visible_rows_ready,
@@ -78,6 +78,7 @@ def panel_results(cluster: BenchCluster, rows: int) -> dict[str, float]:
         store = open_store(cluster, Path(folder) / "team")
         profiles = ProfileStore(Path(folder) / "profiles")
         panels: list[HistoryPanel] = []
+        tab = HistoryTab()
 
         def close_panels() -> None:
             while panels:
@@ -92,8 +93,7 @@ def panel_results(cluster: BenchCluster, rows: int) -> dict[str, float]:
             panel = HistoryPanel(store, profiles)
             panels.append(panel)
             painted = PaintCounter(panel.view.viewport())
-            panel.resize(*SIZE)
-            panel.show()
+            tab.place(panel)
             painted.wait(lambda: panel.model.rowCount() > 0 and visible_rows_ready(panel))
             return painted
 

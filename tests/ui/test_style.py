@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
+    QComboBox,
     QPlainTextEdit,
     QScrollBar,
     QStyleFactory,
@@ -55,6 +56,24 @@ def test_under_fusion_every_scroll_area_gets_flat_bars(qtbot: QtBot, qapp: QAppl
     assert len(sheets) == 1
     assert "QScrollBar::handle" in sheets.pop()
     assert table.horizontalHeader().verticalScrollBar().styleSheet() == ""
+
+
+def test_a_combo_boxs_list_gets_flat_bars_when_it_first_pops_up(
+    qtbot: QtBot, qapp: QApplication
+) -> None:
+    root, table, _text = _areas(qtbot)
+    combo = QComboBox(root)
+    combo.addItems([f"Currency {n}" for n in range(40)])  # more than fit: the list scrolls
+    root.show()
+    style.flat_scroll_bars(root)
+    popup_list = combo.view()
+    assert {bar.styleSheet() for bar in _bars(popup_list)} == {""}  # not paid for at opening
+    assert "QScrollBar::handle" in table.verticalScrollBar().styleSheet()
+    combo.showPopup()
+    qtbot.waitUntil(popup_list.isVisible)
+    sheets = {bar.styleSheet() for bar in _bars(popup_list)}
+    assert sheets == {table.verticalScrollBar().styleSheet()}
+    combo.hidePopup()
 
 
 def test_another_style_keeps_its_own_scroll_bars(qtbot: QtBot, windows_style: None) -> None:
