@@ -411,6 +411,12 @@ def _narrowed_count(
     return int(conn.execute(sql, [*params, limit]).fetchone()[0])
 
 
+def _from_the_end(total: int, offset: int, limit: int) -> tuple[int, int]:
+    """Where rows ``offset`` to ``offset + limit`` of an order of ``total`` rows start in the
+    reversed order, and how many of them there are (``offset`` is below ``total``)."""
+    return max(0, total - offset - limit), min(limit, total - offset)
+
+
 def _narrowed_page(
     conn: sqlite3.Connection,
     history_filter: HistoryFilter,
@@ -433,7 +439,7 @@ def _narrowed_page(
         # order is total, ties broken by id), as ``_page`` reads an unfiltered one. The
         # oldest 200 of 5,000 amounts in one profile over 90 days walked the profile's
         # 92,000 payouts of those days newest first (0.13-0.6 s at 5M); oldest first, 4,000.
-        start, take = max(0, total - offset - limit), min(limit, total - offset)
+        start, take = _from_the_end(total, offset, limit)
         reversed_rows = _narrowed_page(
             conn, history_filter, sort, not descending, start, take, search, keeping
         )
@@ -2319,8 +2325,7 @@ def _page(
         # Nearer the end than the start: OFFSET steps over every skipped row, so read the
         # reversed order from the end (the order is total: ties are broken by id).
         reverse = True
-        offset, limit = max(0, matched - offset - limit), matched - offset
-        limit -= offset
+        offset, limit = _from_the_end(matched, offset, limit)
         descending = not descending
     args = (conn, history_filter, sort, descending, offset, limit)
     if (
