@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QWidget
 
 LIVE_BG = "#b71c1c"
@@ -122,9 +122,9 @@ FORM_LABEL_ALIGNMENT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
 def flat_scroll_bars(root: QWidget) -> None:
     """Give every scroll area under ``root`` flat scroll bars, where the style is Fusion.
 
-    Other styles (the platform's own) keep their scroll bars. A popup's list (each combo
-    box has one from its first item) gets them when it is first shown: most never are, and
-    a style sheet costs about a quarter of a millisecond a bar.
+    Other styles (the platform's own) keep their scroll bars. A bar that is never shown
+    (its policy always off: a combo box's list, whose first item makes it, scrolls with
+    arrows) is left alone: a style sheet costs about a quarter of a millisecond a bar.
     """
     # Named here: each PySide6 class costs a little the first time, and the shell's first
     # paint needs none of these.
@@ -136,43 +136,13 @@ def flat_scroll_bars(root: QWidget) -> None:
     areas = root.findChildren(QAbstractScrollArea)
     if isinstance(root, QAbstractScrollArea):
         areas.append(root)
+    never = Qt.ScrollBarPolicy.ScrollBarAlwaysOff
     for area in areas:
         if isinstance(area, QHeaderView):  # its scroll bars are never shown
             continue
-        popup = area.window()
-        if (
-            popup is not root.window()
-            and popup.windowType() == Qt.WindowType.Popup
-            and not popup.isVisible()
+        for bar, policy in (
+            (area.verticalScrollBar(), area.verticalScrollBarPolicy()),
+            (area.horizontalScrollBar(), area.horizontalScrollBarPolicy()),
         ):
-            area.installEventFilter(_flat_on_show())
-            continue
-        _flatten(area)
-
-
-def _flatten(area: QWidget) -> None:
-    from PySide6.QtWidgets import QAbstractScrollArea
-
-    assert isinstance(area, QAbstractScrollArea)
-    for bar in (area.verticalScrollBar(), area.horizontalScrollBar()):
-        if bar.styleSheet() != _FLAT_SCROLL_BAR:
-            bar.setStyleSheet(_FLAT_SCROLL_BAR)
-
-
-_FLAT_ON_SHOW: list[QObject] = []
-
-
-def _flat_on_show() -> QObject:
-    """The one event filter that flattens a popup list's bars as it is first shown."""
-    if not _FLAT_ON_SHOW:
-        from PySide6.QtCore import QEvent
-
-        class FlatOnShow(QObject):
-            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-                if event.type() == QEvent.Type.Show and isinstance(watched, QWidget):
-                    watched.removeEventFilter(self)
-                    _flatten(watched)
-                return False
-
-        _FLAT_ON_SHOW.append(FlatOnShow())
-    return _FLAT_ON_SHOW[0]
+            if policy != never and bar.styleSheet() != _FLAT_SCROLL_BAR:
+                bar.setStyleSheet(_FLAT_SCROLL_BAR)

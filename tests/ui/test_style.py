@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
@@ -58,22 +59,20 @@ def test_under_fusion_every_scroll_area_gets_flat_bars(qtbot: QtBot, qapp: QAppl
     assert table.horizontalHeader().verticalScrollBar().styleSheet() == ""
 
 
-def test_a_combo_boxs_list_gets_flat_bars_when_it_first_pops_up(
-    qtbot: QtBot, qapp: QApplication
-) -> None:
+def test_bars_that_are_never_shown_are_left_alone(qtbot: QtBot, qapp: QApplication) -> None:
     root, table, _text = _areas(qtbot)
-    combo = QComboBox(root)
-    combo.addItems([f"Currency {n}" for n in range(40)])  # more than fit: the list scrolls
-    root.show()
+    listed = QComboBox(root)  # its list scrolls with arrows: both bars always off
+    listed.addItems([f"Currency {n}" for n in range(40)])
+    typed = QComboBox(root)  # an editable one's list does show a scroll bar
+    typed.setEditable(True)
+    typed.addItems([f"Login {n}" for n in range(40)])
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     style.flat_scroll_bars(root)
-    popup_list = combo.view()
-    assert {bar.styleSheet() for bar in _bars(popup_list)} == {""}  # not paid for at opening
-    assert "QScrollBar::handle" in table.verticalScrollBar().styleSheet()
-    combo.showPopup()
-    qtbot.waitUntil(popup_list.isVisible)
-    sheets = {bar.styleSheet() for bar in _bars(popup_list)}
-    assert sheets == {table.verticalScrollBar().styleSheet()}
-    combo.hidePopup()
+    flat = table.verticalScrollBar().styleSheet()
+    assert "QScrollBar::handle" in flat
+    assert table.horizontalScrollBar().styleSheet() == ""
+    assert {bar.styleSheet() for bar in _bars(listed.view())} == {""}
+    assert typed.view().verticalScrollBar().styleSheet() == flat
 
 
 def test_another_style_keeps_its_own_scroll_bars(qtbot: QtBot, windows_style: None) -> None:
@@ -91,7 +90,7 @@ def test_the_history_panel_and_its_totals_have_flat_bars(
     qtbot.addWidget(panel)
     details = panel.findChild(QPlainTextEdit, "historyDetails")
     assert details is not None
-    totals = panel.totals_panel.table_scroll
+    totals = panel.totals_panel.figures
     bars = _bars(panel.view, details, totals)
     assert all("QScrollBar::handle" in bar.styleSheet() for bar in bars)
     assert panel.wait_until_idle(5_000)
