@@ -13,15 +13,22 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPaintEvent, QResizeEvent, QShowEvent
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QLabel,
+    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -184,14 +191,19 @@ class TotalsPanel(QWidget):
         self._read_later.timeout.connect(self._start_pending_read)
         self._totals: list[TotalRow] = []
         self._days: list[DayTotal] = []
-        self.table_label = QLabel(self)
-        self.table_label.setObjectName("totalsLabel")
-        # Plain text in a fixed-pitch font: a rich-text table of every currency and state
-        # took tens of milliseconds of the GUI thread to lay out each time figures arrived.
-        self.table_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.table_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.table_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # Plain text in a fixed-pitch font, selectable, laid out only as far as it is shown:
+        # a rich-text table took tens of milliseconds of the GUI thread each time figures
+        # arrived, and a selectable label (a text document laid out whole) 6-8 ms.
+        self.figures = QPlainTextEdit(self)
+        self.figures.setObjectName("totalsFigures")
+        self.figures.setAccessibleName("Totals per currency and state")
+        self.figures.setReadOnly(True)
+        self.figures.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.figures.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.figures.setFrameShape(QFrame.Shape.NoFrame)
+        palette = self.figures.palette()  # on the pane's own background, as a label would be
+        palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
+        self.figures.setPalette(palette)
         self.currency_combo = QComboBox(self)
         self.currency_combo.setObjectName("chartCurrencyCombo")
         self.currency_combo.setAccessibleName("Chart currency")
@@ -205,14 +217,9 @@ class TotalsPanel(QWidget):
         self.status.setWordWrap(True)
         # The figures scroll inside a pane of constant height: new figures then never
         # re-lay out the window (and repaint the History table) when they arrive.
-        self.table_scroll = QScrollArea(self)
-        self.table_scroll.setObjectName("totalsScroll")
-        self.table_scroll.setWidgetResizable(True)
-        self.table_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.table_scroll.setWidget(self.table_label)
         self.setFixedHeight(PANE_LINES * self.fontMetrics().lineSpacing())
         side = QVBoxLayout()
-        side.addWidget(self.table_scroll, 1)
+        side.addWidget(self.figures, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.csv_button)
         buttons.addWidget(self.xlsx_button)
@@ -237,7 +244,7 @@ class TotalsPanel(QWidget):
         # The old figures belong to another filter: never show them as this one's. Clearing
         # also keeps the pane's first paint cheap (no chart of the old days while laid out).
         self._totals, self._days = [], []
-        self.table_label.setText("Adding up…")
+        self._show_figures("Adding up…")
         self.chart.set_empty_text("Adding up…")
         self.chart.set_days([])
 
@@ -275,6 +282,14 @@ class TotalsPanel(QWidget):
         if start is not None:
             start()
 
+    def figures_text(self) -> str:
+        """The figures shown, as plain text (the header line first)."""
+        return self.figures.toPlainText()
+
+    def _show_figures(self, text: str) -> None:
+        if self.figures.toPlainText() != text:
+            self.figures.setPlainText(text)
+
     def busy(self) -> bool:
         """True while the totals on show are being read, or an export written (reads a newer
         filter superseded may still run: their results are dropped)."""
@@ -290,7 +305,7 @@ class TotalsPanel(QWidget):
 
     def _read(self, result: tuple[list[TotalRow], list[DayTotal]]) -> None:
         self._totals, self._days = result
-        self.table_label.setText(_table_text(self._totals) or "No payouts selected.")
+        self._show_figures(_table_text(self._totals) or "No payouts selected.")
         counts: dict[str, int] = {}
         for t in self._totals:
             counts[t.currency] = counts.get(t.currency, 0) + t.count
@@ -313,12 +328,12 @@ class TotalsPanel(QWidget):
         self.chart.set_days([])
         if isinstance(error, TotalsTooBroadError):
             # Said plainly, with how to narrow it; no figure stands in for the total.
-            self.table_label.setText("Totals not available.")
+            self._show_figures("Totals not available.")
             self.status.setText(str(error))
             self.updated.emit()
             return
         log.warning("totals could not be read: %s", error)
-        self.table_label.setText("Totals not available.")
+        self._show_figures("Totals not available.")
         self.status.setText(f"Totals could not be read: {error}")
 
     def _show_chart(self) -> None:

@@ -156,7 +156,11 @@ def test_totals_match_a_direct_sum_and_export_as_csv_and_xlsx(
         expected[(r.currency, str(r.state))] = (count + 1, total + r.amount_minor)
     shown = {(t.currency, t.state): (t.count, t.amount_minor) for t in panel.totals_panel.totals()}
     assert shown == expected == {("RUB", "ACCEPTED"): (2, 249_900)}
-    assert "2499.00" in panel.totals_panel.table_label.text()  # 1500.00 + 999.00 in RUB
+    assert "2499.00" in panel.totals_panel.figures_text()  # 1500.00 + 999.00 in RUB
+    figures = panel.totals_panel.figures  # read-only, and a clerk can copy the figures
+    assert figures.isReadOnly()
+    figures.selectAll()
+    assert "2499.00" in figures.textCursor().selectedText()
     days = panel.totals_panel.chart.days()
     assert sum(d.sent_minor for d in days) == 249_900
     assert sum(d.paid_minor for d in days) == 150_000
@@ -241,13 +245,13 @@ def test_totals_are_read_on_a_worker_and_old_figures_never_stand_for_a_new_filte
         panel.totals_button.click()
     assert threads and threading.main_thread().name not in threads
     pane = panel.totals_panel
-    assert "2499.00" in pane.table_label.text()
+    assert "2499.00" in pane.figures_text()
     height = pane.height()
     # A new filter: until its own figures arrive the pane shows none, never the old ones.
     panel.filters_bar.recipient_edit.setText("anna")
     panel.filters_bar.changed.emit()
     assert pane.totals() == [] and pane.chart.days() == []
-    assert "2499.00" not in pane.table_label.text()
+    assert "2499.00" not in pane.figures_text()
     qtbot.waitUntil(lambda: not pane.busy() and pane.totals() != [], timeout=WAIT_MS)
     # Figures arriving never resize the pane (which would re-lay out and repaint the table).
     assert pane.height() == height
@@ -294,16 +298,16 @@ def test_totals_too_broad_to_add_up_say_so_and_show_no_figure(
     with qtbot.waitSignal(pane.updated, timeout=WAIT_MS):
         panel.totals_button.click()
     assert pane.totals() == [] and pane.chart.days() == []
-    assert pane.table_label.text() == "Totals not available."
+    assert pane.figures_text() == "Totals not available."
     assert "not available for this search" in pane.status.text()
     assert "Narrow it" in pane.status.text()
-    assert "1500.00" not in pane.table_label.text() + pane.status.text()
+    assert "1500.00" not in pane.figures_text() + pane.status.text()
     # Within the bound the same search is added up exactly.
     monkeypatch.setattr(window.history, "direct_totals_max_rows", 10)
     with qtbot.waitSignal(pane.updated, timeout=WAIT_MS):
         panel.filters_bar.changed.emit()
     assert [(t.currency, t.count, t.amount_minor) for t in pane.totals()] == [("RUB", 1, 150_000)]
-    assert "1500.00" in pane.table_label.text()
+    assert "1500.00" in pane.figures_text()
 
 
 def test_showing_the_totals_reads_them_once_and_a_superseded_read_never_keeps_them_busy(
