@@ -120,13 +120,26 @@ class Runner(QObject):
         For a window's constructor: its first reads would otherwise share the interpreter
         with the Python building its widgets, and slow that down.
         """
-        self._held = []
+        self.hold()
         try:
             yield
         finally:
-            jobs, self._held = self._held or [], None
-            for job in jobs:
-                self._pool.start(job)
+            self.release()
+
+    def hold(self) -> None:
+        """Keep the jobs asked for from now on until ``release``. GUI thread."""
+        if self._held is None:
+            self._held = []
+
+    def holding(self) -> bool:
+        """True between ``hold`` and ``release``."""
+        return self._held is not None
+
+    def release(self) -> None:
+        """Start the jobs kept since ``hold``, in the order they were asked for. GUI thread."""
+        jobs, self._held = self._held or [], None
+        for job in jobs:
+            self._pool.start(job)
 
     def run(
         self,

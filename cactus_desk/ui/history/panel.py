@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QContextMenuEvent, QFontDatabase, QKeyEvent
+from PySide6.QtGui import QContextMenuEvent, QFontDatabase, QKeyEvent, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -81,6 +81,8 @@ log = logging.getLogger(__name__)
 FILTER_DELAY_MS = 200
 # A cheap PRAGMA: notices payouts and callbacks recorded by the form or another process.
 WATCH_INTERVAL_MS = 2000
+#: How long a panel that has not painted waits before its first reads start anyway.
+FIRST_READS_WAIT_MS = 100
 EXPORT_CHANNEL = "export"
 DETAILS_CHANNEL = "history-details"
 CHOICES_CHANNEL = "history-choices"
@@ -257,213 +259,228 @@ class HistoryPanel(QWidget):
         self._store = store
         self._profiles = profiles
         self._runner = Runner(self, _read_pool(), low_priority=True)
-        # The first reads (the first page, the filters' choices) start once the panel is
-        # built: on workers they would share the interpreter with its construction.
-        with self._runner.held():
-            self._seen_version: int | None = None
-            self._watch_busy = False
-            self._look_again = False  # a forced look was asked for while one was on its way
-            self._total_before = 0  # the row count before the change watch's last update
-            self._decimals: dict[str, dict[str, int]] = {}
+        self._runner.hold()
+        self._seen_version: int | None = None
+        self._watch_busy = False
+        self._look_again = False  # a forced look was asked for while one was on its way
+        self._total_before = 0  # the row count before the change watch's last update
+        self._decimals: dict[str, dict[str, int]] = {}
 
-            self._filter_edit = QLineEdit(self)
-            self._filter_edit.setObjectName("historyFilterEdit")
-            self._filter_edit.setPlaceholderText(
-                "Search request id, invoice id, site login, message"
-            )
-            self._filter_edit.setClearButtonEnabled(True)
-            self._filter_edit.setAccessibleName("Search the history")
-            self._filter_edit.setToolTip("Search the history (Ctrl+F)")
-            self._filter_timer = QTimer(self)
-            self._filter_timer.setSingleShot(True)
-            self._filter_timer.setInterval(FILTER_DELAY_MS)
-            self._filter_timer.timeout.connect(self._apply_filter)
-            self._filter_edit.textChanged.connect(self._filter_timer.start)
+        self._filter_edit = QLineEdit(self)
+        self._filter_edit.setObjectName("historyFilterEdit")
+        self._filter_edit.setPlaceholderText("Search request id, invoice id, site login, message")
+        self._filter_edit.setClearButtonEnabled(True)
+        self._filter_edit.setAccessibleName("Search the history")
+        self._filter_edit.setToolTip("Search the history (Ctrl+F)")
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self._apply_filter)
+        self._filter_edit.textChanged.connect(self._filter_timer.start)
 
-            self._state_combo = QComboBox(self)
-            self._state_combo.setObjectName("historyStateCombo")
-            self._state_combo.setAccessibleName("State filter")
-            for label, states in _STATE_CHOICES:
-                self._state_combo.addItem(label, states)
-            self._state_combo.setItemData(
-                1, "Unknown or still submitting: check these", Qt.ItemDataRole.ToolTipRole
-            )
-            self._state_combo.setItemData(
-                2,
-                "Flagged by a callback or answer: contradicting final statuses, an error or "
-                "unknown status, or an amount, currency or invoice that differs",
-                Qt.ItemDataRole.ToolTipRole,
-            )
-            self._currency_combo = QComboBox(self)
-            self._currency_combo.setObjectName("historyCurrencyCombo")
-            self._currency_combo.setAccessibleName("Currency filter")
-            self._profile_combo = QComboBox(self)
-            self._profile_combo.setObjectName("historyProfileCombo")
-            self._profile_combo.setAccessibleName("Profile filter")
-            self._currency_combo.addItem("All currencies", None)
-            self._profile_combo.addItem("All profiles", None)
-            self._fill_choices()
-            for combo in (self._state_combo, self._currency_combo, self._profile_combo):
-                combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-                combo.currentIndexChanged.connect(self._apply_filter)
+        self._state_combo = QComboBox(self)
+        self._state_combo.setObjectName("historyStateCombo")
+        self._state_combo.setAccessibleName("State filter")
+        for label, states in _STATE_CHOICES:
+            self._state_combo.addItem(label, states)
+        self._state_combo.setItemData(
+            1, "Unknown or still submitting: check these", Qt.ItemDataRole.ToolTipRole
+        )
+        self._state_combo.setItemData(
+            2,
+            "Flagged by a callback or answer: contradicting final statuses, an error or "
+            "unknown status, or an amount, currency or invoice that differs",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+        self._currency_combo = QComboBox(self)
+        self._currency_combo.setObjectName("historyCurrencyCombo")
+        self._currency_combo.setAccessibleName("Currency filter")
+        self._profile_combo = QComboBox(self)
+        self._profile_combo.setObjectName("historyProfileCombo")
+        self._profile_combo.setAccessibleName("Profile filter")
+        self._currency_combo.addItem("All currencies", None)
+        self._profile_combo.addItem("All profiles", None)
+        self._fill_choices()
+        for combo in (self._state_combo, self._currency_combo, self._profile_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.currentIndexChanged.connect(self._apply_filter)
 
-            self._export_button = QPushButton("Export CSV…", self)
-            self._export_button.setObjectName("historyExportButton")
-            self._export_button.setToolTip("Save the payouts that match the filters as a CSV file")
-            self._export_button.clicked.connect(self._choose_export_path)
-            self.export_bom_check = QCheckBox("CSV for Excel (UTF-8 BOM)", self)
-            self.export_bom_check.setObjectName("historyExportBomCheck")
-            self.export_bom_check.setToolTip(
-                "Start the exported file with a byte order mark, so Excel reads accents and "
-                "non-Latin names correctly"
-            )
-            self._count_label = QLabel(self)
-            self._count_label.setObjectName("historyCountLabel")
-            # Of a fixed size, room for the longest count: its text changes with every query, and
-            # a label that resized re-laid out the whole tab (about 5 ms) before each repaint.
-            self._count_label.setText(f"{count_text(999_999_999, capped=True)} (searching…)")
-            self._count_label.setFixedSize(self._count_label.sizeHint())
-            self._count_label.clear()
-            self._status_label = style.muted_label("", self)
-            self._status_label.setObjectName("historyStatusLabel")
+        self._export_button = QPushButton("Export CSV…", self)
+        self._export_button.setObjectName("historyExportButton")
+        self._export_button.setToolTip("Save the payouts that match the filters as a CSV file")
+        self._export_button.clicked.connect(self._choose_export_path)
+        self.export_bom_check = QCheckBox("CSV for Excel (UTF-8 BOM)", self)
+        self.export_bom_check.setObjectName("historyExportBomCheck")
+        self.export_bom_check.setToolTip(
+            "Start the exported file with a byte order mark, so Excel reads accents and "
+            "non-Latin names correctly"
+        )
+        self._count_label = QLabel(self)
+        self._count_label.setObjectName("historyCountLabel")
+        # Of a fixed size, room for the longest count: its text changes with every query, and
+        # a label that resized re-laid out the whole tab (about 5 ms) before each repaint.
+        self._count_label.setText(f"{count_text(999_999_999, capped=True)} (searching…)")
+        self._count_label.setFixedSize(self._count_label.sizeHint())
+        self._count_label.clear()
+        self._status_label = style.muted_label("", self)
+        self._status_label.setObjectName("historyStatusLabel")
 
-            self._model = HistoryModel(store, self, self._runner)
-            self._model.set_decimals(self._decimals)
-            self._table = HistoryTableView(self)
-            self._table.setObjectName("historyView")
-            self._table.setModel(self._model)
-            self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-            self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-            self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-            self._table.setWordWrap(False)
-            rows = self._table.verticalHeader()
-            rows.setVisible(False)
-            # Fixed heights: a million rows then cost the header nothing to lay out.
-            rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-            rows.setDefaultSectionSize(self._table.fontMetrics().height() + 8)
-            header = self._table.horizontalHeader()
-            header.setStretchLastSection(True)
-            header.setHighlightSections(False)
-            header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-            header.setSectionsMovable(True)
-            header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            header.customContextMenuRequested.connect(self._header_menu)
-            header.setToolTip("Drag a column to move it; right-click to show or hide columns")
-            self._default_columns()
-            header.setSortIndicator(Column.TIME, Qt.SortOrder.DescendingOrder)
-            self._table.setSortingEnabled(True)
-            header.sortIndicatorChanged.connect(self._keep_sortable_indicator)
-            self._export_folder: str | None = None  # the folder of the last export, this session
-            self._selected_id: int | None = None
-            self._scroll = 0
-            self._table.selectionModel().currentRowChanged.connect(self._show_current)
-            self._model.modelAboutToBeReset.connect(self._remember_selection)
-            self._model.modelReset.connect(self._after_reset)
-            self._model.loaded.connect(self._update_count)
-            self._model.countChanged.connect(self._update_count)
-            self._model.rowsInserted.connect(self._update_count)
-            self._model.changesApplied.connect(self._changes_applied)
+        self._model = HistoryModel(store, self, self._runner)
+        self._model.set_decimals(self._decimals)
+        # Made in the parents they are shown in: a widget moved into a splitter or a box
+        # afterwards re-resolves the style, font and palette of its whole subtree.
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.setChildrenCollapsible(False)
+        self._table = HistoryTableView(splitter)
+        self._table.setObjectName("historyView")
+        self._table.setModel(self._model)
+        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._table.setWordWrap(False)
+        rows = self._table.verticalHeader()
+        rows.setVisible(False)
+        # Fixed heights: a million rows then cost the header nothing to lay out.
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self._table.fontMetrics().height() + 8)
+        header = self._table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionsMovable(True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        header.setToolTip("Drag a column to move it; right-click to show or hide columns")
+        self._default_columns()
+        header.setSortIndicator(Column.TIME, Qt.SortOrder.DescendingOrder)
+        self._table.setSortingEnabled(True)
+        header.sortIndicatorChanged.connect(self._keep_sortable_indicator)
+        self._export_folder: str | None = None  # the folder of the last export, this session
+        self._selected_id: int | None = None
+        self._scroll = 0
+        self._table.selectionModel().currentRowChanged.connect(self._show_current)
+        self._model.modelAboutToBeReset.connect(self._remember_selection)
+        self._model.modelReset.connect(self._after_reset)
+        self._model.loaded.connect(self._update_count)
+        self._model.countChanged.connect(self._update_count)
+        self._model.rowsInserted.connect(self._update_count)
+        self._model.changesApplied.connect(self._changes_applied)
 
-            self._details = QPlainTextEdit(self)
-            self._details.setObjectName("historyDetails")
-            self._details.setReadOnly(True)
-            self._details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-            self._details.setPlaceholderText("Select a payout to see what was sent and the answer.")
-            self._details.setAccessibleName("Payout details")
-            # A scroll bar that came and went with each payout would re-lay out the whole panel.
-            self._details.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
-            self._timeline = TimelinePanel(self)
-            self._timeline.reconcileRequested.connect(self.open_reconcile)
-            self._table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            self._table.customContextMenuRequested.connect(self._context_menu)
-            self._table.installEventFilter(self)
+        self._timeline = TimelinePanel(splitter)
+        self._timeline.reconcileRequested.connect(self.open_reconcile)
+        details_box = QWidget(splitter)  # the splitter's panes in order: table, timeline, this
+        self._details = QPlainTextEdit(details_box)
+        self._details.setObjectName("historyDetails")
+        self._details.setReadOnly(True)
+        self._details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self._details.setPlaceholderText("Select a payout to see what was sent and the answer.")
+        self._details.setAccessibleName("Payout details")
+        # A scroll bar that came and went with each payout would re-lay out the whole panel.
+        self._details.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self._table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self._table.customContextMenuRequested.connect(self._context_menu)
+        self._table.installEventFilter(self)
 
-            filters = QHBoxLayout()
-            filters.setSpacing(8)
-            filters.addWidget(self._filter_edit, 1)
-            filters.addWidget(self._state_combo)
-            filters.addWidget(self._currency_combo)
-            filters.addWidget(self._profile_combo)
-            filters.addWidget(self._export_button)
-            self.filters_bar = FiltersBar(parent=self)
-            self.filters_bar.changed.connect(self._apply_filter)
-            self.filters_bar.use_main_row(self._main_row_settings, self._restore_main_row)
-            self._totals_panel: TotalsPanel | None = None  # built when first asked for
-            self.totals_button = QPushButton("Totals", self)
-            self.totals_button.setObjectName("totalsButton")
-            self.totals_button.setCheckable(True)
-            self.totals_button.setToolTip(
-                "Totals and a daily chart of the payouts the filters select"
-            )
-            self.totals_button.toggled.connect(self.show_totals)
-            filters.addWidget(self.totals_button)
-            footer = QHBoxLayout()
-            footer.addWidget(self._count_label)
-            footer.addStretch(1)
-            footer.addWidget(self._status_label)
-            footer.addWidget(self.export_bom_check)
+        filters = QHBoxLayout()
+        filters.setSpacing(8)
+        filters.addWidget(self._filter_edit, 1)
+        filters.addWidget(self._state_combo)
+        filters.addWidget(self._currency_combo)
+        filters.addWidget(self._profile_combo)
+        filters.addWidget(self._export_button)
+        self.filters_bar = FiltersBar(parent=self)
+        self.filters_bar.changed.connect(self._apply_filter)
+        self.filters_bar.use_main_row(self._main_row_settings, self._restore_main_row)
+        self._totals_panel: TotalsPanel | None = None  # built when first asked for
+        self.totals_button = QPushButton("Totals", self)
+        self.totals_button.setObjectName("totalsButton")
+        self.totals_button.setCheckable(True)
+        self.totals_button.setToolTip("Totals and a daily chart of the payouts the filters select")
+        self.totals_button.toggled.connect(self.show_totals)
+        filters.addWidget(self.totals_button)
+        footer = QHBoxLayout()
+        footer.addWidget(self._count_label)
+        footer.addStretch(1)
+        footer.addWidget(self._status_label)
+        footer.addWidget(self.export_bom_check)
 
-            splitter = QSplitter(Qt.Orientation.Vertical, self)
-            splitter.setChildrenCollapsible(False)
-            splitter.addWidget(self._table)
-            splitter.addWidget(self._timeline)
-            self._resend_button = QPushButton("Send again with the same request ID…", self)
-            self._resend_button.setObjectName("resendButton")
-            self._resend_button.setToolTip(
-                "Only for a payout in doubt (unknown, or refused unverified): "
-                "asks you to confirm first"
-            )
-            self._resend_button.setVisible(False)
-            self._resend_button.clicked.connect(self._resend_clicked)
-            self.repeat_button = QPushButton("Repeat this payout…", self)
-            self.repeat_button.setObjectName("repeatButton")
-            self.repeat_button.setToolTip(
-                "A new payout with the same profile, recipient and amount and a new request id "
-                "(a card number is typed again)"
-            )
-            self.repeat_button.setVisible(False)
-            self.repeat_button.clicked.connect(self._repeat_clicked)
-            self.shown_details: PayoutDetails | None = None
-            self.receipts = ReceiptActions(self)
-            self.receipts.saved.connect(lambda path: self._set_status(f"Receipt saved to {path}."))
-            self.receipts.failed.connect(lambda message: self._set_status(message, error=True))
-            self.receipt_button = QPushButton("Receipt PDF…", self)
-            self.receipt_button.setObjectName("receiptButton")
-            self.receipt_button.setToolTip("Save this payout's receipt as a PDF (card masked)")
-            self.print_button = QPushButton("Print…", self)
-            self.print_button.setObjectName("printReceiptButton")
-            for button in (self.receipt_button, self.print_button):
-                button.setVisible(False)
-            self.receipt_button.clicked.connect(self._receipt_clicked)
-            self.print_button.clicked.connect(self._print_clicked)
-            details_box = QWidget(self)
-            details_layout = QVBoxLayout(details_box)
-            details_layout.setContentsMargins(0, 0, 0, 0)
-            buttons = QHBoxLayout()
-            buttons.addWidget(self._resend_button)
-            buttons.addWidget(self.repeat_button)
-            buttons.addWidget(self.receipt_button)
-            buttons.addWidget(self.print_button)
-            buttons.addStretch(1)
-            details_layout.addLayout(buttons)
-            details_layout.addWidget(self._details, 1)
-            splitter.addWidget(details_box)
-            splitter.setStretchFactor(0, 3)
-            splitter.setStretchFactor(1, 1)
-            splitter.setStretchFactor(2, 2)
+        splitter.addWidget(self._table)
+        splitter.addWidget(self._timeline)
+        self._resend_button = QPushButton("Send again with the same request ID…", details_box)
+        self._resend_button.setObjectName("resendButton")
+        self._resend_button.setToolTip(
+            "Only for a payout in doubt (unknown, or refused unverified): asks you to confirm first"
+        )
+        self._resend_button.setVisible(False)
+        self._resend_button.clicked.connect(self._resend_clicked)
+        self.repeat_button = QPushButton("Repeat this payout…", details_box)
+        self.repeat_button.setObjectName("repeatButton")
+        self.repeat_button.setToolTip(
+            "A new payout with the same profile, recipient and amount and a new request id "
+            "(a card number is typed again)"
+        )
+        self.repeat_button.setVisible(False)
+        self.repeat_button.clicked.connect(self._repeat_clicked)
+        self.shown_details: PayoutDetails | None = None
+        self.receipts = ReceiptActions(self)
+        self.receipts.saved.connect(lambda path: self._set_status(f"Receipt saved to {path}."))
+        self.receipts.failed.connect(lambda message: self._set_status(message, error=True))
+        self.receipt_button = QPushButton("Receipt PDF…", details_box)
+        self.receipt_button.setObjectName("receiptButton")
+        self.receipt_button.setToolTip("Save this payout's receipt as a PDF (card masked)")
+        self.print_button = QPushButton("Print…", details_box)
+        self.print_button.setObjectName("printReceiptButton")
+        for button in (self.receipt_button, self.print_button):
+            button.setVisible(False)
+        self.receipt_button.clicked.connect(self._receipt_clicked)
+        self.print_button.clicked.connect(self._print_clicked)
+        details_layout = QVBoxLayout(details_box)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self._resend_button)
+        buttons.addWidget(self.repeat_button)
+        buttons.addWidget(self.receipt_button)
+        buttons.addWidget(self.print_button)
+        buttons.addStretch(1)
+        details_layout.addLayout(buttons)
+        details_layout.addWidget(self._details, 1)
+        splitter.addWidget(details_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 2)
 
-            layout = QVBoxLayout(self)
-            layout.addLayout(filters)
-            layout.addWidget(self.filters_bar)
-            layout.addWidget(splitter, 1)
-            layout.addLayout(footer)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(self.filters_bar)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(footer)
 
-            self._update_count()
-            self._watch = QTimer(self)
-            self._watch.setInterval(WATCH_INTERVAL_MS)
-            self._watch.timeout.connect(self._check_for_changes)
-            self._watch.start()
+        self._update_count()
+        self._watch = QTimer(self)
+        self._watch.setInterval(WATCH_INTERVAL_MS)
+        self._watch.timeout.connect(self._check_for_changes)
+        self._watch.start()
         style.flat_scroll_bars(self)
+        # The first reads (the first page, the filters' choices) start once the panel has
+        # painted: on workers they would take turns with its construction and its first
+        # layout and paint for the interpreter lock. A panel that is not shown (yet) starts
+        # them after FIRST_READS_WAIT_MS.
+        self._first_reads = QTimer(self)
+        self._first_reads.setSingleShot(True)
+        self._first_reads.setInterval(FIRST_READS_WAIT_MS)
+        self._first_reads.timeout.connect(self._start_first_reads)
+        self._first_reads.start()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._runner.holding() and self._first_reads.isActive():
+            self._first_reads.stop()
+            QTimer.singleShot(0, self, self._start_first_reads)  # once this paint pass is over
+        super().paintEvent(event)
+
+    def _start_first_reads(self) -> None:
+        self._first_reads.stop()
+        if self._runner.holding():
+            self._runner.release()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -592,6 +609,7 @@ class HistoryPanel(QWidget):
         (up to ``msecs``): the store is about to close."""
         self._watch.stop()
         self._filter_timer.stop()
+        self._start_first_reads()  # asked for already: they finish before the store closes
         _read_pool().waitForDone(msecs)
 
     def focus_search(self) -> None:

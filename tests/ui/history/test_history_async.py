@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt, QThread
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
@@ -28,6 +28,7 @@ from cactus_desk.history.types import HistoryFilter, HistoryUnavailableError
 from cactus_desk.profiles import ProfileStore
 from cactus_desk.ui import workers
 from cactus_desk.ui.history import model as history_model
+from cactus_desk.ui.history import panel as history_panel
 from cactus_desk.ui.history.model import LOADING_TEXT, PAGE_SIZE, Column, HistoryModel, Role
 from cactus_desk.ui.history.panel import HistoryPanel
 from cactus_desk.ui.history.timeline import LOADING_DETAILS
@@ -533,3 +534,68 @@ def test_the_panel_starts_its_first_reads_once_it_is_built(
     _settle(panel)
     assert during_build == [set()]
     assert panel.model.rowCount() == ROWS
+
+
+def test_a_shown_panel_starts_its_first_reads_after_its_first_paint(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its first layout and paint do not take turns with readers for the interpreter lock:
+    with the fallback wait out of reach, only the paint can start the reads."""
+    monkeypatch.setattr(history_panel, "FIRST_READS_WAIT_MS", 600_000)
+    checked = ThreadCheckingStore(store)
+    panel = HistoryPanel(checked, profiles)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    painted: list[set[str]] = []
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and not painted:
+                painted.append(checked.names())
+            return False
+
+    spy = FirstPaint()
+    panel.installEventFilter(spy)
+    threading.Event().wait(0.3)  # a read started by now would have run
+    QCoreApplication.processEvents()  # not shown: nothing paints, nothing starts
+    assert checked.names() == set()
+    panel.show()
+    qtbot.waitUntil(lambda: {"page", "distinct_currencies"} <= checked.names(), timeout=WAIT_MS)
+    _settle(panel)
+    assert painted == [set()]
+    assert panel.model.rowCount() == ROWS
+
+
+def test_a_panel_that_is_not_shown_starts_its_reads_after_a_short_wait(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
+) -> None:
+    checked = ThreadCheckingStore(store)
+    panel = HistoryPanel(checked, profiles)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: "page" in checked.names(), timeout=WAIT_MS)
+    _settle(panel)
+    assert not panel.isVisible()
+    assert panel.model.rowCount() == ROWS
+
+
+def test_a_panel_stopped_before_its_first_reads_lets_them_finish(
+    qtbot: QtBot,
+    store: HistoryStore,  # noqa: F811
+    profiles: ProfileStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store closes after ``stop``: nothing asked for may start after it."""
+    monkeypatch.setattr(history_panel, "FIRST_READS_WAIT_MS", 600_000)
+    checked = ThreadCheckingStore(store)
+    panel = HistoryPanel(checked, profiles)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    panel.stop()
+    asked = checked.names()
+    assert "page" in asked
+    threading.Event().wait(0.2)
+    QCoreApplication.processEvents()
+    assert checked.names() == asked
