@@ -198,6 +198,10 @@ class TotalsPanel(QWidget):
         self.figures.setObjectName("totalsFigures")
         self.figures.setAccessibleName("Totals per currency and state")
         self.figures.setReadOnly(True)
+        self.figures.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
         self.figures.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.figures.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.figures.setFrameShape(QFrame.Shape.NoFrame)
