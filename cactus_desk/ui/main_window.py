@@ -749,21 +749,27 @@ class MainWindow(QMainWindow):
     def history_panel(self) -> HistoryPanel:
         """The history tab's panel (built on first use, to keep start-up light)."""
         if self._history_panel is None:
-            from cactus_desk.ui.history.panel import HistoryPanel
-
-            self._history_panel = HistoryPanel(self.history, self._panel_profiles())
-            self._history_panel.restore_columns(self._view_settings.history_columns())
-            self._history_panel.resendRequested.connect(self.open_resend)
-            self._history_panel.repeatRequested.connect(self.repeat_payout)
-            from cactus_desk.saved_filters import SavedFilterStore
-
-            self._history_panel.filters_bar.use_saved_filters(SavedFilterStore(self.data_dir))
-            self._history_note.setVisible(False)
-            self._history_layout.addWidget(self._history_panel)
-            from cactus_desk.ui.batch.history_pane import install_batches_pane
-
-            install_batches_pane(self, self._history_panel)
+            history = self.history
+            # Waiting for the history to open may have finished the start-up, which builds
+            # the panel of a window on its History tab: one panel only.
+            if self._history_panel is None:
+                self._history_panel = self._build_history_panel(history)
         return self._history_panel
+
+    def _build_history_panel(self, history: HistoryStore) -> HistoryPanel:
+        from cactus_desk.saved_filters import SavedFilterStore
+        from cactus_desk.ui.batch.history_pane import install_batches_pane
+        from cactus_desk.ui.history.panel import HistoryPanel
+
+        panel = HistoryPanel(history, self._panel_profiles())
+        panel.restore_columns(self._view_settings.history_columns())
+        panel.resendRequested.connect(self.open_resend)
+        panel.repeatRequested.connect(self.repeat_payout)
+        panel.filters_bar.use_saved_filters(SavedFilterStore(self.data_dir))
+        self._history_note.setVisible(False)
+        self._history_layout.addWidget(panel)
+        install_batches_pane(self, panel)
+        return panel
 
     @property
     def live_statuses(self) -> LiveStatuses | None:

@@ -16,7 +16,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QMenu
 from pytestqt.qtbot import QtBot
 
-from cactus_desk.app import build_main_window
+from cactus_desk.app import _build_shell, _finish, build_main_window, parse_args
 from cactus_desk.profiles import Profile, ProfileStore
 from cactus_desk.secrets import SecretStore
 from cactus_desk.ui.history.model import Column
@@ -333,7 +333,7 @@ sys.exit(app.run(["--sandbox", "--data-dir", {data!r}]))
 def _run_app(data_home: Path, act: str) -> str:
     code = RUN_APP.format(act=act, data=str(data_home))
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-X", "faulthandler", "-c", code],  # a crash says where
         capture_output=True,
         text=True,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
@@ -341,6 +341,26 @@ def _run_app(data_home: Path, act: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_the_panel_asked_for_while_the_history_opens_is_built_once(
+    qtbot: QtBot, data_home: Path
+) -> None:
+    # Waiting for the history delivers it, and a window on its History tab builds the
+    # panel then: the panel asked for must be that one, not a second (whose reads, never
+    # stopped, outlived the window and crashed the process at exit).
+    args = parse_args(["--data-dir", str(data_home)])
+    window = _build_shell(args)
+    qtbot.addWidget(window)
+    _finish(window, args)
+    assert window.is_ready()
+    window.tabs.setCurrentIndex(HISTORY_TAB)
+    try:
+        panel = window.history_panel
+        assert window.findChildren(HistoryPanel) == [panel]
+        assert window.history_panel is panel
+    finally:
+        window.shutdown()
 
 
 def test_a_restarted_app_shows_the_columns_and_window_as_they_were_left(data_home: Path) -> None:
